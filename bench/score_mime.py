@@ -87,6 +87,8 @@ def _attachment_keys(record: Node, index: dict[int, Node]) -> list[tuple[str, in
 
 
 def score_message(record: Node, parsed: ParsedMessage, tally: dict[str, list[int]], verbose: bool) -> None:
+    # Repeated headers come as a list; ParsedMessage keeps the first one.
+    record = {k: (v[0] if isinstance(v, list) and v and isinstance(v[0], str) and k != "header_names" else v) for k, v in record.items()}
     index = {int(n["part"]): n for n in _nodes(record["structure"])}  # type: ignore[arg-type, call-overload]
 
     def check(field: str, ok: bool, got: object = None, want: object = None) -> None:

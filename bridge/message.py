@@ -16,6 +16,7 @@ import email
 import email.message
 import email.policy
 import hashlib
+import re
 from dataclasses import dataclass
 
 from bridge.mime_headers import (
@@ -30,6 +31,7 @@ from bridge.mime_parts import content_type as _content_type
 
 __all__ = ["Address", "Attachment", "ParsedMessage", "attachment_content", "parse"]
 
+_OBS_FIELD = re.compile(rb"^([!-9;-~]+)[ \t]+:", re.MULTILINE)
 _ADDRESS_FIELDS = ("from", "sender", "reply-to", "to", "cc", "bcc")
 
 
@@ -101,7 +103,7 @@ def parse(raw: bytes) -> ParsedMessage:
         The parsed message. Never raises on malformed input; problems are
         listed in ``parse_errors``.
     """
-    tree = email.message_from_bytes(raw, policy=email.policy.compat32)
+    tree = email.message_from_bytes(_repair_header_block(raw), policy=email.policy.compat32)
     errors: list[str] = []
     try:
         return _build(raw, tree, errors)
@@ -132,9 +134,10 @@ def _build(raw: bytes, tree: email.message.Message, errors: list[str]) -> Parsed
     first: dict[str, str] = {}
     headers: list[tuple[str, str]] = []
     addresses: dict[str, list[Address]] = {name: [] for name in _ADDRESS_FIELDS}
-    for name, value in tree.items():
+    # raw_items, not items: compat32 turns 8-bit values into lossy Header objects.
+    for name, stored in tree.raw_items():
         key = name.lower()
-        value = value if isinstance(value, str) else str(value)
+        value = stored if isinstance(stored, str) else str(stored)
         first.setdefault(key, value)
         headers.append((raw_text(name), decode_words(value, errors)))
         if key in addresses:
@@ -168,6 +171,17 @@ def _build(raw: bytes, tree: email.message.Message, errors: list[str]) -> Parsed
         headers=headers,
         parse_errors=errors,
     )
+
+
+def _repair_header_block(raw: bytes) -> bytes:
+    # RFC 5322 § 4.5.3 obs-optional allows WSP before the colon ("Subject :");
+    # the stdlib parser takes such a line for the start of the body.
+    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if i >= 0]
+    end = min(ends) if ends else len(raw)
+    head = raw[:end]
+    if _OBS_FIELD.search(head) is None:
+        return raw
+    return _OBS_FIELD.sub(rb"\1:", head) + raw[end:]
 
 
 def _join(texts: list[str]) -> str | None:

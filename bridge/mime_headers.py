@@ -115,7 +115,10 @@ def _decode_word(charset: str, kind: str, text: str) -> bytes | None:
         if kind in "bB":
             text = re.sub(r"[^A-Za-z0-9+/]", "", text)
             return base64.b64decode(text + "=" * (-len(text) % 4))
-        return quopri.decodestring(text.replace("_", " ").encode("ascii", "replace"), header=True)
+        # Raw 8-bit inside a Q word (seen from Eudora) goes back to its bytes.
+        codec = "ascii" if text.isascii() else lookup_charset(charset) or "utf-8"
+        data = text.replace("_", " ").encode(codec, "replace")
+        return quopri.decodestring(data, header=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -199,6 +202,9 @@ def parse_addresses(value: str, errors: list[str], where: str) -> list[tuple[str
             continue
         if "@" not in address:
             errors.append(f"{where}: malformed address {address or name!r}")
+            if not name and f"<{address}>" not in text:
+                # A bare word ("From: Whomever") is a name with no address.
+                name, address = address, ""
         display = decode_words(name, errors) if "=?" in name else name
         result.append((display.strip(), address.strip()))
     if text and not result and ":" not in text:

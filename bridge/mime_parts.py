@@ -9,11 +9,14 @@ and URL-safe. Nothing here raises on malformed input.
 
 from __future__ import annotations
 
+import binascii
 import email.generator
 import email.message
 import email.policy
 import email.utils
 import io
+import quopri
+import re
 from dataclasses import dataclass
 
 from bridge.mime_headers import decode_bytes, decode_words, parse_ids
@@ -21,6 +24,8 @@ from bridge.mime_headers import decode_bytes, decode_words, parse_ids
 Message = email.message.Message
 
 _INLINE_MEDIA = ("image", "audio", "video")
+_RAW_NAME = re.compile(r"""(?:file)?name\s*=\s*"?([^";\r\n]+)""", re.IGNORECASE)
+_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,12 @@ def filename(part: Message, errors: list[str]) -> str | None:
         name = email.utils.collapse_rfc2231_value(name)
     if not name:
         return None
+    if "\ufffd" in name:
+        # compat32 replaced raw 8-bit bytes; read them from the raw header.
+        for header in ("content-disposition", "content-type"):
+            match = _RAW_NAME.search(raw_header(part, header) or "")
+            if match:
+                return decode_words(match.group(1), errors) or None
     return decode_words(name, errors) or None
 
 
@@ -114,8 +125,41 @@ def part_bytes(part: Message) -> bytes:
             if isinstance(sub, Message):
                 gen.flatten(sub)
         return buf.getvalue()
-    payload = part.get_payload(decode=True)
-    return payload if isinstance(payload, bytes) else b""
+    # compat32 returns the raw bytes for encodings it does not know, and
+    # get_payload() without decode would replace 8-bit bytes with U+FFFD.
+    decoded = part.get_payload(decode=True)
+    data = decoded if isinstance(decoded, bytes) else b""
+    given = str(part.get("content-transfer-encoding", "")).lower()
+    cte = given.strip()
+    if cte == given:
+        return data
+    # Padded values ("base64  ") are missed by compat32; decode them here.
+    if cte == "base64":
+        return _b64decode(data)
+    if cte == "quoted-printable":
+        return quopri.decodestring(data)
+    return data
+
+
+def raw_header(part: Message, name: str) -> str | None:
+    """Return the first raw value of a header (8-bit bytes as surrogates).
+
+    ``Message.get`` turns values holding 8-bit bytes into ``Header`` objects
+    whose ``str()`` loses those bytes; ``raw_items`` keeps them.
+    """
+    name = name.lower()
+    for key, value in part.raw_items():
+        if key.lower() == name:
+            return value if isinstance(value, str) else str(value)
+    return None
+
+
+def _b64decode(data: bytes) -> bytes:
+    # Lenient like MUAs: ignore stray characters, repair missing padding.
+    clean = bytes(c for c in data.split(b"=", 1)[0] if c in _B64_ALPHABET)
+    if len(clean) % 4 == 1:
+        clean = clean[:-1]
+    return binascii.a2b_base64(clean + b"=" * (-len(clean) % 4))
 
 
 def collect(tree: Message, errors: list[str]) -> Bodies:
@@ -206,17 +250,19 @@ def _structure(
 def _text(leaf: _Leaf, errors: list[str]) -> str:
     charset = leaf.part.get_param("charset")
     label = email.utils.collapse_rfc2231_value(charset) if charset else None
-    return decode_bytes(part_bytes(leaf.part), label, errors, f"part {leaf.path}")
+    text = decode_bytes(part_bytes(leaf.part), label, errors, f"part {leaf.path}")
+    # One line-ending convention for API clients, whatever the wire used.
+    return text.replace("\r\n", "\n")
 
 
 def _attachment(leaf: _Leaf, errors: list[str]) -> Attachment:
-    cid_values = parse_ids(leaf.part.get("content-id", ""))
+    cid_values = parse_ids(raw_header(leaf.part, "content-id") or "")
     content_id = cid_values[0] if cid_values else None
     name = leaf.filename
     if name is None and _is_message(leaf.part):
         sub = leaf.part.get_payload(0)
-        raw_subject = sub.get("subject", "") if isinstance(sub, Message) else ""
-        subject = decode_words(str(raw_subject), errors).strip()
+        raw_subject = raw_header(sub, "subject") if isinstance(sub, Message) else None
+        subject = decode_words(raw_subject or "", errors).strip()
         name = f"{subject.replace('/', '_').replace(chr(92), '_')}.eml" if subject else "message.eml"
     inline = leaf.disposition == "inline" or (
         leaf.disposition is None and content_id is not None and leaf.parent == "multipart/related"
