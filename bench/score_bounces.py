@@ -1,0 +1,221 @@
+"""Score bridge.bounces against the shared bounce and ARF corpora.
+
+Usage: .venv/bin/python bench/score_bounces.py [--corpus DIR] [--show FIELD]
+
+Reads corpora/bounces/expected.jsonl, negatives.jsonl and
+corpora/arf/expected.jsonl (paths relative to --corpus, default
+../shared/corpora from the repository root) and prints per-field accuracy.
+
+Comparison rules (documented here because the numbers depend on them):
+- recipients: per bounce file (a file with at least one expected record that
+  is not feedback/vacation), the set of addresses, compared case-insensitively.
+- per-recipient fields (status, reason, hard, action): each expected record is
+  paired with the predicted recipient of the same address; if exactly one of
+  each is left unpaired in a file, they are paired. An unpaired record counts
+  as wrong.
+- status: Sisimai pseudo codes X.0.9nn (invented when a bounce has no enhanced
+  code, per the corpus README) are compared as X.0.0, which is what the
+  classifier reports when the message carries only a class.
+- reason: compared through bridge.bounces.REASON_CLASS (the README's coarse
+  classes); exact-name agreement is printed too.
+- original Message-ID: over bounce files whose expected message_id is not empty.
+- negatives: files with is_bounce false must not come out as a bounce; the
+  "ambiguous" one must only not crash (its kind is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bridge.bounces import REASON_CLASS, Kind, Reason, Report, classify  # noqa: E402
+from bridge.message import parse  # noqa: E402
+
+_PSEUDO = re.compile(r"^([245])\.0\.9\d\d$")
+_PLACEHOLDER = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
+_NON_BOUNCE = ("feedback", "vacation")
+
+
+def _status_key(status: str) -> str:
+    match = _PSEUDO.match(status)
+    return f"{match.group(1)}.0.0" if match else status
+
+
+def _reason_class(name: str) -> str:
+    try:
+        return REASON_CLASS[Reason(name)]
+    except ValueError:
+        # Newer Sisimai names (2025-2026 tables) folded into the same classes.
+        return {"ratelimited": "temporary", "emailtoolarge": "size"}.get(name, name)
+
+
+def _run(path: Path) -> tuple[Report | None, str | None]:
+    try:
+        return classify(parse(path.read_bytes())), None
+    except Exception as exc:  # noqa: BLE001 - a crash is what we count
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+class Tally:
+    """Counts of right / total per field, plus the misses for --show."""
+
+    def __init__(self) -> None:
+        self.right: dict[str, int] = defaultdict(int)
+        self.total: dict[str, int] = defaultdict(int)
+        self.misses: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, field: str, ok: bool, note: str) -> None:
+        self.total[field] += 1
+        if ok:
+            self.right[field] += 1
+        else:
+            self.misses[field].append(note)
+
+    def pct(self, field: str) -> float:
+        return 100.0 * self.right[field] / self.total[field] if self.total[field] else 100.0
+
+
+def _pair(expected: list[dict[str, object]], report: Report | None) -> list[tuple[dict[str, object], object]]:
+    predicted = list(report.recipients) if report else []
+    pairs: list[tuple[dict[str, object], object]] = []
+    left: list[dict[str, object]] = []
+    for record in expected:
+        match = next((p for p in predicted if p.recipient.lower() == str(record["recipient"]).lower()), None)
+        if match is not None:
+            predicted.remove(match)
+            pairs.append((record, match))
+        else:
+            left.append(record)
+    if len(left) == 1 and len(predicted) == 1:
+        pairs.append((left[0], predicted[0]))
+        left = []
+    pairs.extend((record, None) for record in left)
+    return pairs
+
+
+def score_bounces(corpus: Path, tally: Tally, crashes: list[str]) -> None:
+    by_file: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for line in (corpus / "bounces" / "expected.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        by_file[record["file"]].append(record)
+    for name, records in sorted(by_file.items()):
+        report, error = _run(corpus / "bounces" / "eml" / name)
+        if error:
+            crashes.append(f"{name}: {error}")
+        reasons = {r["reason"] for r in records}
+        if reasons == {"vacation"}:
+            tally.add("autoreply kind", report is not None and report.kind is Kind.AUTOREPLY,
+                      f"{name}: {report.kind if report else None}")
+            continue
+        if reasons == {"feedback"}:
+            continue  # scored from arf/expected.jsonl
+        bounce_records = [r for r in records if r["reason"] not in _NON_BOUNCE]
+        want = {str(r["recipient"]).lower() for r in bounce_records}
+        got = {p.recipient.lower() for p in report.recipients} if report else set()
+        kind = report.kind.value if report else None
+        expected_kind = "delivered" if reasons == {"delivered"} else "bounce"
+        tally.add("kind", kind == expected_kind, f"{name}: want {expected_kind} got {kind}")
+        tally.add("recipients", want == got, f"{name}: want {sorted(want)} got {sorted(got)}")
+        for record, predicted in _pair(bounce_records, report):
+            tag = f"{name} {record['recipient']}"
+            if predicted is None:
+                for field in ("status", "reason", "hard", "action"):
+                    tally.add(field, False, f"{tag}: not found")
+                continue
+            want_status = _status_key(str(record["status"]))
+            tally.add("status", predicted.status == want_status,
+                      f"{tag}: want {record['status']} got {predicted.status}")
+            tally.add("reason", _reason_class(str(record["reason"])) == _reason_class(predicted.reason.value),
+                      f"{tag}: want {record['reason']} got {predicted.reason.value} | {predicted.diagnostic[:160]}")
+            tally.add("reason (exact name)", record["reason"] == predicted.reason.value,
+                      f"{tag}: want {record['reason']} got {predicted.reason.value}")
+            tally.add("hard", bool(record["hardbounce"]) == predicted.hard,
+                      f"{tag}: want {record['hardbounce']} got {predicted.hard} ({predicted.reason.value})")
+            if record["action"]:
+                tally.add("action", record["action"] == predicted.action,
+                          f"{tag}: want {record['action']} got {predicted.action}")
+        message_id = next((str(r["message_id"]) for r in records if r["message_id"]), "")
+        if message_id:
+            got_id = report.original_message_id if report else None
+            tally.add("original Message-ID", got_id == message_id, f"{name}: want {message_id} got {got_id}")
+
+
+def score_negatives(corpus: Path, tally: Tally, crashes: list[str]) -> list[str]:
+    notes = []
+    for line in (corpus / "bounces" / "negatives.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        report, error = _run(corpus / "bounces" / record["file"])
+        if error:
+            crashes.append(f"{record['file']}: {error}")
+        kind = report.kind.value if report else None
+        if record["is_bounce"] is False:
+            tally.add("negatives not bounce", kind != "bounce", f"{record['file']}: {kind}")
+        else:
+            notes.append(f"{record['file']} (ambiguous, must not crash): kind={kind}")
+    return notes
+
+
+def score_arf(corpus: Path, tally: Tally, crashes: list[str]) -> None:
+    for line in (corpus / "arf" / "expected.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        report, error = _run(corpus / record["file"])
+        if error:
+            crashes.append(f"{record['file']}: {error}")
+        if "reports" in record:
+            want_type = record["reports"][0]["feedback_type"]
+            want_rcpt = {r["recipient"].lower() for r in record["reports"] if r["recipient"] != _PLACEHOLDER}
+        else:
+            want_type = record["expected"]["feedback_type"]
+            rcpt = record["expected"].get("original_rcpt_to", "")
+            want_rcpt = {rcpt.strip("<>").lower()} if rcpt else set()
+        ok = report is not None and report.kind is Kind.COMPLAINT and report.feedback_type == want_type
+        tally.add("complaint feedback type", ok,
+                  f"{record['file']}: want {want_type} got {report.feedback_type if report else None}")
+        if want_rcpt:
+            got = {p.recipient.lower() for p in report.recipients} if report else set()
+            tally.add("complaint recipients", got == want_rcpt, f"{record['file']}: want {want_rcpt} got {got}")
+
+
+TARGETS = {"recipients": 97.0, "status": 93.0, "reason": 90.0, "complaint feedback type": 95.0,
+           "negatives not bounce": 100.0}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--show", action="append", default=[], help="print the misses of this field")
+    args = parser.parse_args()
+    if not (args.corpus / "bounces" / "expected.jsonl").is_file():
+        print(f"corpus not found at {args.corpus} (expected bounces/expected.jsonl there)", file=sys.stderr)
+        return 2
+    tally, crashes = Tally(), []
+    started = time.perf_counter()
+    score_bounces(args.corpus, tally, crashes)
+    notes = score_negatives(args.corpus, tally, crashes)
+    score_arf(args.corpus, tally, crashes)
+    elapsed = time.perf_counter() - started
+    for field in tally.total:
+        target = TARGETS.get(field)
+        mark = "" if target is None else (" ok" if tally.pct(field) >= target else f" BELOW {target:.0f}%")
+        print(f"{field:26s} {tally.right[field]:4d}/{tally.total[field]:<4d} {tally.pct(field):6.1f}%{mark}")
+    print(f"{'crashes':26s} {len(crashes)}")
+    for line in crashes + notes:
+        print("  " + line)
+    print(f"elapsed {elapsed:.2f}s")
+    for field in args.show:
+        print(f"--- misses: {field}")
+        for miss in tally.misses.get(field, []):
+            print("  " + miss)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

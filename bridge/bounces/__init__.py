@@ -1,0 +1,39 @@
+"""Bounce, complaint and auto-reply classification of inbound mail.
+
+Pure: no I/O, no clock, no environment. ``classify`` reads only
+``ParsedMessage.tree`` (and never mutates it) and returns a value. Module map:
+
+    model       value types (Kind, Reason, BounceRecipient, Report)
+    parts       MIME access: decoded headers and texts, returned message
+    dsn         RFC 3464 delivery-status parsing, per recipient
+    textbounce  non-DSN bounce heuristics (Exim, qmail, Sendmail v5, ...)
+    codes       SMTP reply / RFC 3463 status code extraction
+    reasons     reason rules and the hard/soft verdict
+    arf         RFC 5965 feedback reports and non-ARF complaint forwards
+    autoreply   RFC 3834 and vacation replies
+    classifier  the order of the checks and the assembly of a Report
+"""
+
+from __future__ import annotations
+
+from bridge.bounces.classifier import classify as _classify_tree
+from bridge.bounces.model import REASON_CLASS, BounceRecipient, Kind, Reason, Report
+from bridge.message import ParsedMessage
+
+__all__ = ["REASON_CLASS", "BounceRecipient", "Kind", "Reason", "Report", "classify"]
+
+
+def classify(parsed: ParsedMessage) -> Report | None:
+    """Decide whether a message is a bounce, complaint, auto-reply or success DSN.
+
+    Bounces are decided first: failure reports also carry
+    ``Auto-Submitted: auto-replied`` (RFC 3834 § 5), so an auto-reply is
+    only what remains.
+
+    Args:
+        parsed: the message, parsed once by ``bridge.message.parse``.
+
+    Returns:
+        A Report, or None for ordinary mail.
+    """
+    return _classify_tree(parsed.tree)

@@ -1,0 +1,164 @@
+"""Put the pieces together: decide the kind and build the Report.
+
+Pure: no I/O. Owns the order of the checks (complaint, DSN, text bounce,
+auto-reply) and the per-recipient assembly of codes, reason and hard flag.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bridge.bounces import arf, autoreply, dsn, textbounce
+from bridge.bounces.codes import find_reply_code, find_status, is_generic, parse_dsn_status
+from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
+from bridge.bounces.parts import ADDRESS_RE, Message, original_message_id, report_texts
+from bridge.bounces.reasons import classify_reason, is_hard, text_reason
+
+_REMOTE_RE = re.compile(
+    r"(?:remote host|host|server|mta)\s+\[?([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})\]?"
+    r"(?:\s*\[[\d.:a-fA-F]+\])?\s*(?:said|did not like|returned|refused|:)",
+    re.IGNORECASE,
+)
+_ACTIONS = frozenset({"failed", "delayed", "delivered", "relayed", "expanded"})
+_MAX_DIAGNOSTIC = 1000
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:_MAX_DIAGNOSTIC]
+
+
+def _codes(diagnostic: str, status: str | None, context: str) -> tuple[str | None, str | None]:
+    """Return (status, reply code), refining a generic DSN Status from the text."""
+    reply = find_reply_code(diagnostic) or find_reply_code(context)
+    found = find_status(diagnostic)
+    if status is None or (is_generic(status) and found and found[0] == status[0]):
+        status = found or status
+    if status is None:
+        status = find_status(context)
+    return status, reply
+
+
+def _status_class(status: str | None, reply: str | None, delayed: bool) -> str:
+    if status:
+        return status
+    if reply and reply[0] in "245":
+        return f"{reply[0]}.0.0"
+    return "4.0.0" if delayed else "5.0.0"
+
+
+def _recipient(address: str, action: str, status: str, reply: str | None, diagnostic: str,
+               remote: str | None, context: str) -> BounceRecipient:
+    reason = classify_reason(diagnostic, status, action)
+    if reason is Reason.UNDEFINED and context:
+        reason = text_reason(context) or reason
+    return BounceRecipient(
+        recipient=_normalise(address),
+        action=action,
+        status=status,
+        reply_code=reply,
+        diagnostic=_one_line(diagnostic),
+        remote_mta=remote,
+        reason=reason,
+        hard=is_hard(reason, status, action),
+    )
+
+
+def _normalise(address: str) -> str:
+    match = ADDRESS_RE.search(address)
+    if not match:
+        return address.strip().strip("<>")
+    local, _, domain = match.group(0).partition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def _from_dsn(parsed: dsn.Dsn, notice: str) -> list[BounceRecipient]:
+    out: list[BounceRecipient] = []
+    for block in parsed.recipients:
+        address = block.get("final-recipient") or block.get("original-recipient") or block.get("x-actual-recipient")
+        address = dsn.strip_type(address)
+        if not ADDRESS_RE.search(address):
+            original = dsn.strip_type(block.get("original-recipient"))
+            address = original if ADDRESS_RE.search(original) else address
+        if not address:
+            continue
+        diagnostic = dsn.strip_type(block.get("diagnostic-code"))
+        status, reply = _codes(diagnostic, parse_dsn_status(block.get("status")), "")
+        action = block.get("action").lower().split()[0] if block.get("action") else ""
+        klass = _status_class(status, reply, action == "delayed")
+        if action not in _ACTIONS:
+            action = {"2": "delivered", "4": "delayed"}.get(klass[0], "failed")
+        remote = dsn.strip_type(block.get("remote-mta")) or None
+        out.append(_recipient(address, action, klass, reply, diagnostic or _one_line(notice), remote, notice))
+    return out
+
+
+def _diagnostic(block: str) -> str:
+    """Take the block's paragraphs until one carries an SMTP code (at most five)."""
+    taken: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", block.strip()):
+        taken.append(paragraph)
+        if find_reply_code(paragraph) or find_status(paragraph) or len(taken) >= 5:
+            break
+    return "\n".join(taken)
+
+
+def _from_text(msg: Message, notice: str, quoted: str) -> list[BounceRecipient]:
+    recipients = textbounce.find_recipients(msg, notice, quoted)
+    delayed = textbounce.is_delay(msg, notice)
+    out: list[BounceRecipient] = []
+    for block in textbounce.blocks(notice, recipients):
+        diagnostic = _diagnostic(block.text)
+        status, reply = _codes(diagnostic, None, notice if len(recipients) == 1 else block.text)
+        klass = _status_class(status, reply, delayed)
+        action = "delayed" if delayed and klass.startswith("4") else "failed"
+        remote_match = _REMOTE_RE.search(block.text) or _REMOTE_RE.search(notice)
+        remote = remote_match.group(1) if remote_match else None
+        out.append(_recipient(block.recipient, action, klass, reply, diagnostic, remote, notice))
+    return out
+
+
+def classify(msg: Message) -> Report | None:
+    """Classify a parsed message tree; see ``bridge.bounces.classify``."""
+    complaint = arf.parse(msg)
+    body = "\n".join(report_texts(msg))
+    notice, quoted = textbounce.split_notice(body)
+    if complaint is not None:
+        return Report(
+            kind=Kind.COMPLAINT,
+            recipients=tuple(_complainant(a) for a in complaint.recipients),
+            reporting_mta=complaint.reporting_mta,
+            original_message_id=complaint.original_message_id,
+            feedback_type=complaint.feedback_type,
+        )
+    parsed = dsn.find_dsn(msg)
+    recipients: list[BounceRecipient] = []
+    reporting: str | None = None
+    if parsed is not None:
+        recipients = _from_dsn(parsed, notice)
+        reporting = dsn.strip_type(parsed.message_fields.get("reporting-mta", "")) or None
+    if not recipients and textbounce.looks_like_bounce(msg, notice):
+        recipients = _from_text(msg, notice, quoted)
+    if recipients:
+        failed = any(r.action in ("failed", "delayed") for r in recipients)
+        return Report(
+            kind=Kind.BOUNCE if failed else Kind.DELIVERED,
+            recipients=tuple(recipients),
+            reporting_mta=reporting,
+            original_message_id=original_message_id(msg, quoted),
+        )
+    if autoreply.is_autoreply(msg):
+        responder = autoreply.responder(msg)
+        return Report(
+            kind=Kind.AUTOREPLY,
+            recipients=(_complainant(responder),) if responder else (),
+            original_message_id=None,
+        )
+    return None
+
+
+def _complainant(address: str) -> BounceRecipient:
+    """A recipient entry for complaints and auto-replies: no codes, no failure."""
+    return BounceRecipient(
+        recipient=_normalise(address), action="", status="", reply_code=None, diagnostic="",
+        remote_mta=None, reason=Reason.UNDEFINED, hard=False,
+    )

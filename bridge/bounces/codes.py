@@ -1,0 +1,55 @@
+"""Find SMTP reply codes and enhanced status codes in free text.
+
+Pure: no I/O. Owns the regular expressions for RFC 5321 § 4.2 reply codes and
+RFC 3463 enhanced status codes, tuned to avoid IP addresses, dates and
+version numbers that look alike.
+"""
+
+from __future__ import annotations
+
+import re
+
+# RFC 3463 § 2: class "." subject "." detail; class is 2, 4 or 5, subject and
+# detail up to three digits. Lookarounds keep "192.0.2.5" from matching.
+_STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]|\s*[ap]m\b)", re.IGNORECASE)
+# RFC 5321 § 4.2: three digits then a space, a hyphen (multi-line reply) or
+# the end. Must not be part of a longer number, an address or a time.
+_REPLY_RE = re.compile(r"(?<![\w.:/#\-\[=])([245][0-5]\d)(?:[ \-]|$)(?!:|\s*(?:bytes|days|hours|minutes)\b)", re.MULTILINE)
+_DSN_STATUS_RE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
+
+
+def find_status(text: str, klass: str | None = None) -> str | None:
+    """Return the first enhanced status code in text.
+
+    Args:
+        text: diagnostic text.
+        klass: when given ("4" or "5"), only codes of that class count.
+
+    Returns:
+        The code like "5.1.1", or None.
+    """
+    for match in _STATUS_RE.finditer(text):
+        if klass is None or match.group(1) == klass:
+            return ".".join(match.groups())
+    return None
+
+
+def find_reply_code(text: str) -> str | None:
+    """Return the first SMTP reply code that starts an error reply in text."""
+    for match in _REPLY_RE.finditer(text):
+        code = match.group(1)
+        if code[0] in "45" or code == "250":
+            return code
+    return None
+
+
+def parse_dsn_status(value: str) -> str | None:
+    """Read an RFC 3464 § 2.3.4 Status field ("5.1.1 (comment)")."""
+    match = _DSN_STATUS_RE.match(value)
+    return ".".join(match.groups()) if match else None
+
+
+def is_generic(status: str) -> bool:
+    """True for X.0.0-style codes that say only the class (RFC 3463 § 3.1)."""
+    parts = status.split(".")
+    return len(parts) == 3 and parts[1] == "0" and parts[2] == "0"

@@ -1,0 +1,190 @@
+"""Heuristics for bounces that carry no RFC 3464 part.
+
+Pure: no I/O. Owns recognising a non-DSN bounce (Exim, qmail, Sendmail v5,
+Exchange 2003, Gmail, Yahoo, Google Groups, ...) and cutting its text into
+per-recipient blocks. The rules are about shape, not vendors: a daemon
+sender or a failure subject, a failure phrase in the text, a separator
+before the returned message, and addresses that open a line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bridge.bounces.parts import ADDRESS_RE, Message, header
+
+_DAEMON_RE = re.compile(
+    r"mailer[-_ ]?daemon|postmaster|mail delivery (?:subsystem|system|service)|mdaemon|"
+    r"system administrator|mail ?administrator|delivery ?notification|nobody@|bounce",
+    re.IGNORECASE,
+)
+_SUBJECT_RE = re.compile(
+    r"undeliver|undelivered|non[- ]?deliver|not? delivered|delivery (?:status|failure|failed|problem|notification|report)|"
+    r"returned mail|return(?:ed)? to sender|failure notice|mail delivery failed|delivery failed|mail system error|"
+    r"could not (?:be )?deliver|couldn't be delivered|delayed mail|warning: could not send|rejected|bounce|"
+    r"mail failure|failed mail|message not delivered|nondeliverable|error sending|unzustellbar|"
+    r"delivery has failed|fehlgeschlagen|non remis|erreur|no se pudo entregar|echec",
+    re.IGNORECASE,
+)
+# Phrases MTAs put in the human-readable part of a failure report.
+_BODY_RE = re.compile(
+    r"could not be delivered|couldn't be delivered|wasn't able to deliver|was not able to deliver|unable to deliver|"
+    r"cannot be delivered|can ?not deliver|could not deliver|delivery to the following recipients? failed|"
+    r"did not reach the following recipient|permanent (?:error|failure|fatal)|has not been delivered|"
+    r"undeliverable|transcript of session follows|delivery (?:has )?failed|failed to deliver|"
+    r"following addresses? (?:had|failed)|error (?:occurred|has occurred) while|message was (?:not delivered|rejected|undeliverable)|"
+    r"rejected by the (?:remote|recipient)|there was an error delivering|delivery problem|"
+    r"message you sent .* (?:could not|has not|was not)|not be delivered|returned to you|mail delivery failed|"
+    r"delivery to .* failed|did not like|is not a valid|mail system error|could not send|"
+    r"unable to send|has been delayed|not yet been delivered|error while (?:trying to )?deliver|"
+    r"delivery status notification|cannot send message|user unknown|no such user|"
+    r"recipient rejected|remote host said|smtp error|temporary error|will be retried|"
+    r"no se pudo entregar|nicht zugestellt|n'a pas pu (?:être|etre) remis",
+    re.IGNORECASE,
+)
+# Lines after which the returned message (or its headers) is quoted.
+_SEPARATOR_RE = re.compile(
+    r"^\s*(?:[-=*_#]{2,}\s*)?(?:"
+    r"this is a copy of|original message|below this line is a copy|unsent message|returned message|"
+    r"message headers follow|headers of the original|original message follows|below is a copy of|"
+    r"the original message was|copy of the original|rejected message|returned mail|undelivered message|"
+    r"header of original|original mail|message text follows|your message reads|original message header|"
+    r"returned content|the message follows|bounced e-?mail|copy of your message"
+    r")",
+    re.IGNORECASE,
+)
+_HEADER_START_RE = re.compile(r"^(?:Return-Path|Received|Message-I[Dd]|DKIM-Signature|X-[\w-]+):\s", re.MULTILINE)
+_LEADING_RE = re.compile(
+    r"^[\s>*-]*(?:RCPT To:\s*|Recipient:\s*|To:\s*|Original-Recipient:\s*rfc822;\s*|Final-Recipient:\s*rfc822;\s*)?"
+    r"[\"']?<?(" + ADDRESS_RE.pattern + r")>?[\"']?\s*(?::|\.\.\.|,|;|\s+on\s|\s*\(|\s+\[|\s+-|\s*$|\s+(?:is|was|does|has|delivery))",
+    re.IGNORECASE,
+)
+_DELAY_RE = re.compile(
+    r"will (?:continue|keep) trying|still (?:trying|be retried|in the queue)|will be retried|not yet been delivered|"
+    r"has been delayed|is delayed|delivery (?:status notification )?\(delay\)|delayed mail|warning: could not send|"
+    r"temporar(?:y|ily) (?:failure|error|unable)|will try again",
+    re.IGNORECASE,
+)
+_IGNORED_LOCAL = re.compile(r"^(?:mailer-daemon|postmaster|double-bounce|root|abuse|no-?reply|nobody)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class TextBlock:
+    """One recipient found in a text bounce, with the text that concerns it."""
+
+    recipient: str
+    text: str
+
+
+def split_notice(text: str) -> tuple[str, str]:
+    """Split a report body into (notice, quoted original) at the first separator."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    for index, line in enumerate(lines):
+        if index > 0 and _SEPARATOR_RE.match(line):
+            return "\n".join(lines[:index]), "\n".join(lines[index:])
+    match = None
+    for match in _HEADER_START_RE.finditer(text):
+        following = text[match.end():match.end() + 600]
+        if len(_HEADER_START_RE.findall(following)) + following.count("\nFrom: ") + following.count("\nSubject: ") >= 2:
+            return text[: match.start()], text[match.start():]
+    return text, ""
+
+
+def looks_like_bounce(msg: Message, notice: str) -> bool:
+    """Decide whether a message without a DSN part is a failure report.
+
+    Args:
+        msg: the report.
+        notice: its human-readable text, before any quoted original.
+
+    Returns:
+        True when a daemon-like sender or failure subject (or an
+        X-Failed-Recipients header) comes with a failure phrase in the text.
+    """
+    if msg.get("X-Failed-Recipients"):
+        return True
+    sender = header(msg, "From") + " " + header(msg, "Return-Path") + " " + header(msg, "Sender")
+    subject = header(msg, "Subject")
+    envelope = bool(_DAEMON_RE.search(sender)) or bool(_SUBJECT_RE.search(subject))
+    return envelope and bool(_BODY_RE.search(notice))
+
+
+def _excluded(msg: Message, quoted: str) -> set[str]:
+    """Addresses that are not failed recipients: the report's own parties and the original sender."""
+    names = [header(msg, h) for h in ("From", "To", "Cc", "Reply-To", "Sender", "Return-Path")]
+    for field in ("From", "Return-Path", "Sender", "Reply-To"):
+        match = re.search(rf"(?im)^{field}:\s*(.*)$", quoted)
+        if match:
+            names.append(match.group(1))
+    return {a.lower() for value in names for a in ADDRESS_RE.findall(value)}
+
+
+def _usable(address: str, excluded: set[str]) -> bool:
+    local = address.split("@", 1)[0]
+    return address.lower() not in excluded and not _IGNORED_LOCAL.match(local)
+
+
+def find_recipients(msg: Message, notice: str, quoted: str) -> list[str]:
+    """Return failed recipients in order of appearance, without duplicates."""
+    failed = header(msg, "X-Failed-Recipients")
+    if failed:
+        # Exim and Gmail name the failed recipients in this header.
+        return _dedupe(ADDRESS_RE.findall(failed))
+    excluded = _excluded(msg, quoted)
+    leading = [m.group(1) for line in notice.split("\n") if (m := _LEADING_RE.match(line))]
+    found = _dedupe([a for a in leading if _usable(a, excluded)])
+    if found:
+        return found
+    anywhere = _dedupe([a for a in ADDRESS_RE.findall(notice) if _usable(a, excluded)])
+    if anywhere:
+        return anywhere[:1]
+    match = re.search(r"(?im)^To:\s*(.*)$", quoted)
+    if match:
+        return _dedupe(ADDRESS_RE.findall(match.group(1)))[:1]
+    return []
+
+
+def _dedupe(addresses: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for address in addresses:
+        address = address.strip(".")
+        if address.lower() not in seen:
+            seen.add(address.lower())
+            out.append(address)
+    return out
+
+
+def blocks(notice: str, recipients: list[str]) -> list[TextBlock]:
+    """Cut the notice into one block of text per recipient.
+
+    A block starts at the first line naming the recipient and runs to the
+    line naming the next one; lines elsewhere that quote the recipient next
+    to an SMTP reply (Sendmail transcripts) are added.
+    """
+    lines = notice.split("\n")
+    starts: list[int] = []
+    for address in recipients:
+        low = address.lower()
+        starts.append(next((i for i, line in enumerate(lines) if low in line.lower()), -1))
+    result: list[TextBlock] = []
+    for index, address in enumerate(recipients):
+        start = starts[index]
+        if start < 0:
+            result.append(TextBlock(address, notice))
+            continue
+        later = [s for s in starts if s > start]
+        end = min(later) if later else len(lines)
+        chunk = lines[start:end]
+        extra = [
+            line for i, line in enumerate(lines)
+            if not start <= i < end and address.lower() in line.lower() and re.search(r"\b[45]\d\d\b", line)
+        ]
+        result.append(TextBlock(address, "\n".join(chunk + extra)))
+    return result
+
+
+def is_delay(msg: Message, notice: str) -> bool:
+    """True when the report says delivery is still being retried."""
+    return bool(_DELAY_RE.search(header(msg, "Subject"))) or bool(_DELAY_RE.search(notice))
