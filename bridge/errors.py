@@ -45,7 +45,9 @@ class BridgeError(Exception):
     code: str = "internalError"
     transient: bool = False
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, details: Any = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
@@ -54,7 +56,13 @@ class BridgeError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON error body every API error uses."""
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "details": self.details,
+            }
+        }
 
 
 class ConfigError(BridgeError):
@@ -200,7 +208,9 @@ class WebhookDeliveryFailed(BridgeError):
 
     code = "webhookDeliveryFailed"
 
-    def __init__(self, message: str, *, transient: bool = True, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, transient: bool = True, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.transient = transient
         self.status = status

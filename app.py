@@ -1,0 +1,57 @@
+"""Mailbridge entry points: the Flask app factory and the command line.
+
+``create_app(settings)`` builds the web app; nothing happens at import time.
+``python app.py run|web|worker|token …`` is the command line
+(see ``bridge/cli.py``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, Flask
+
+from bridge.api import accounts, auth, errors, meta
+from bridge.api.services import Services
+from bridge.config import Settings, load_settings
+from bridge.crypto import Vault
+from bridge.errors import ConfigError
+from bridge.storage import Storage, connect
+
+# Submit accepts messages up to 25 MiB; base64 attachments inflate JSON by 4/3.
+MAX_REQUEST_BYTES = 36 * 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web app with its clients in ``app.extensions["bridge"]``."""
+    settings = settings or load_settings(os.environ)
+    if settings.redis_url is None:
+        raise ConfigError(
+            "BRIDGE_REDIS_URL is missing; start the web server through `python app.py run` or set it"
+        )
+    app = Flask(__name__, template_folder="templates")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["bridge"] = Services(
+        settings=settings,
+        storage=Storage(connect(settings.redis_url), Vault(settings.secret.reveal())),
+    )
+    errors.register(app)
+    app.register_blueprint(meta.bp)
+    v1 = _v1_blueprint()
+    app.register_blueprint(v1)
+    return app
+
+
+def _v1_blueprint() -> Blueprint:
+    """Every /v1 route requires an API token."""
+    v1 = Blueprint("v1", __name__, url_prefix="/v1")
+    v1.before_request(auth.require_token)
+    v1.register_blueprint(accounts.bp)
+    return v1
+
+
+if __name__ == "__main__":
+    from bridge.cli import main
+
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""Accounts: attach a mailbox, read, update, detach, verify, list its folders."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flask import Blueprint
+
+from bridge import connectivity
+from bridge.api.openapi import endpoint
+from bridge.api.services import services
+from bridge.errors import BridgeError, Conflict, NotFound
+from bridge.models import Account, ServerConfig
+from bridge.schemas.accounts import (
+    AccountCreate,
+    AccountList,
+    AccountOut,
+    AccountUpdate,
+    MailboxList,
+    MailboxOut,
+    SideResult,
+    VerifyRequest,
+    VerifyResult,
+)
+from bridge.schemas.common import Deleted
+
+bp = Blueprint("accounts", __name__)
+
+
+def _out(account: Account) -> AccountOut:
+    return AccountOut.of(account, services().storage.get_account_state(account.id))
+
+
+def _require_login(imap: ServerConfig | None, smtp: ServerConfig | None) -> None:
+    """Raise the first side's failure (IMAP before SMTP); nothing is stored after it."""
+    result = connectivity.check_servers(imap, smtp)
+    if result.first_error is not None:
+        raise result.first_error
+
+
+@endpoint(
+    bp,
+    "/accounts",
+    "POST",
+    summary="Attach an account",
+    body=AccountCreate,
+    response=AccountOut,
+    status=201,
+    errors=(409, 422),
+    description="Logs in to IMAP and SMTP first (unless verify is false); nothing is stored when either fails.",
+)
+def create(body: AccountCreate) -> AccountOut:
+    storage = services().storage
+    account = body.to_account()
+    try:
+        storage.get_account(account.id)
+    except NotFound:
+        pass
+    else:
+        raise Conflict(f"account {account.id!r} already exists", code="accountExists")
+    if body.verify:
+        _require_login(account.imap, account.smtp)
+    return _out(storage.create_account(account))
+
+
+@endpoint(bp, "/accounts", "GET", summary="List accounts", response=AccountList)
+def list_all() -> AccountList:
+    return AccountList(accounts=[_out(a) for a in services().storage.list_accounts()])
+
+
+@endpoint(
+    bp,
+    "/account/<account>",
+    "GET",
+    summary="Get an account and its connection state",
+    response=AccountOut,
+    errors=(404,),
+)
+def get(account: str) -> AccountOut:
+    return _out(services().storage.get_account(account))
+
+
+@endpoint(
+    bp,
+    "/account/<account>",
+    "PUT",
+    summary="Update an account",
+    body=AccountUpdate,
+    response=AccountOut,
+    errors=(404, 422),
+    description="Absent fields keep their value; an omitted pass keeps the stored password. Changed servers are verified first.",
+)
+def update(account: str, body: AccountUpdate) -> AccountOut:
+    storage = services().storage
+    current = storage.get_account(account)
+    updated = replace(
+        current,
+        name=current.name if body.name is None else body.name,
+        email=current.email if body.email is None else body.email,
+        imap=current.imap
+        if body.imap is None
+        else body.imap.to_config(keep=current.imap),
+        smtp=current.smtp
+        if body.smtp is None
+        else body.smtp.to_config(keep=current.smtp),
+        watch=current.watch if body.watch is None else tuple(body.watch),
+        backfill=current.backfill if body.backfill is None else body.backfill,
+        trusted_receivers=current.trusted_receivers
+        if body.trusted_receivers is None
+        else tuple(h.lower() for h in body.trusted_receivers),
+    )
+    if body.verify and (body.imap is not None or body.smtp is not None):
+        _require_login(
+            updated.imap if body.imap else None, updated.smtp if body.smtp else None
+        )
+    return _out(storage.replace_account(updated))
+
+
+@endpoint(
+    bp,
+    "/account/<account>",
+    "DELETE",
+    summary="Detach an account",
+    response=Deleted,
+    errors=(404,),
+)
+def delete(account: str) -> Deleted:
+    services().storage.delete_account(account)
+    return Deleted(id=account)
+
+
+@endpoint(
+    bp,
+    "/verifyAccount",
+    "POST",
+    summary="Check credentials without saving",
+    body=VerifyRequest,
+    response=VerifyResult,
+    description="Always 200 when the request is valid; each side reports success or its error code.",
+)
+def verify(body: VerifyRequest) -> VerifyResult:
+    result = connectivity.check_servers(
+        body.imap.to_config() if body.imap else None,
+        body.smtp.to_config() if body.smtp else None,
+    )
+
+    def side(checked: bool, error: BridgeError | None) -> SideResult | None:
+        if not checked:
+            return None
+        if error is None:
+            return SideResult(success=True)
+        return SideResult(success=False, code=error.code, error=error.message)
+
+    return VerifyResult(
+        imap=side(result.imap_checked, result.imap),
+        smtp=side(result.smtp_checked, result.smtp),
+    )
+
+
+@endpoint(
+    bp,
+    "/account/<account>/mailboxes",
+    "GET",
+    summary="List the account's folders (live IMAP LIST)",
+    response=MailboxList,
+    errors=(404, 422),
+)
+def mailboxes(account: str) -> MailboxList:
+    found = connectivity.list_mailboxes(services().storage.get_account(account).imap)
+    return MailboxList(mailboxes=[MailboxOut.of(m) for m in found])

@@ -1,0 +1,268 @@
+"""Declare endpoints once: validation, serialization and the OpenAPI 3.1 document.
+
+``endpoint`` registers a Flask view on a blueprint, validates its JSON body
+and query string with pydantic models, serializes its return value and
+attaches an ``Operation`` to the view. ``build_spec(app)`` walks the URL map
+and turns those operations into an OpenAPI 3.1 document, whose schemas are
+pydantic's JSON Schema (2020-12, which OpenAPI 3.1 uses as is).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify, request
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from pydantic.json_schema import models_json_schema
+
+from bridge import __version__
+from bridge.errors import ValidationError
+from bridge.schemas.common import ErrorBody
+
+View = Callable[..., Any]
+_REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """What the OpenAPI document says about one view."""
+
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    auth: bool = True
+    description: str = ""
+    raw_response: str | None = None  # content type of a non-JSON response
+    extra_params: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
+def endpoint(
+    bp: Blueprint,
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    errors: tuple[int, ...] = (),
+    auth: bool = True,
+    description: str = "",
+    raw_response: str | None = None,
+) -> Callable[[View], View]:
+    """Register a view; it receives ``body=`` and ``query=`` models when declared.
+
+    The view returns a pydantic model (serialized as camelCase JSON with
+    ``status``), a ``(model, status)`` pair, or a Flask ``Response``.
+    """
+    op = Operation(
+        summary=summary,
+        tag=bp.name,
+        body=body,
+        query=query,
+        response=response,
+        status=status,
+        errors=errors,
+        auth=auth,
+        description=description,
+        raw_response=raw_response,
+    )
+
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(**path_args: Any) -> Response:
+            kwargs = dict(path_args)
+            if body is not None:
+                kwargs["body"] = _validate(body, _json_body(), "body")
+            if query is not None:
+                kwargs["query"] = _validate(query, request.args.to_dict(), "query")
+            return render(view(**kwargs), status)
+
+        wrapper.__openapi__ = op  # type: ignore[attr-defined]
+        bp.add_url_rule(
+            rule, endpoint=view.__name__, view_func=wrapper, methods=[method]
+        )
+        return wrapper
+
+    return decorator
+
+
+def render(result: Any, status: int = 200) -> Response:
+    """Serialize a view's return value."""
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, tuple):
+        result, status = result
+    if isinstance(result, BaseModel):
+        response = jsonify(result.model_dump(mode="json", by_alias=True))
+    else:
+        response = jsonify(result)
+    response.status_code = status
+    return response
+
+
+def _json_body() -> Any:
+    if not request.get_data(cache=True):
+        raise ValidationError("the request needs a JSON body", code="invalidJson")
+    data = request.get_json(force=True, silent=True)
+    if data is None:
+        raise ValidationError("the request body is not valid JSON", code="invalidJson")
+    return data
+
+
+def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(p) for p in err["loc"]) or where,
+                "message": err["msg"],
+                "type": err["type"],
+            }
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        first = details[0]
+        raise ValidationError(
+            f"invalid {where}: {first['field']}: {first['message']}", details=details
+        ) from exc
+
+
+# --- the document ------------------------------------------------------------
+
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    400: "Invalid input",
+    401: "Missing or invalid API token",
+    404: "Not found",
+    409: "Conflict",
+    413: "Payload too large",
+    422: "Cannot be carried out",
+    503: "Dependency unavailable",
+}
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """Build the OpenAPI 3.1 document from every view that carries an Operation."""
+    ops: list[tuple[str, str, Operation]] = []
+    for rule in app.url_map.iter_rules():
+        op = getattr(app.view_functions.get(rule.endpoint), "__openapi__", None)
+        if op is None:
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            ops.append((path, method.lower(), op))
+    models: set[type[BaseModel]] = {ErrorBody}
+    for _, _, op in ops:
+        models.update(m for m in (op.body, op.response) if m is not None)
+    _, defs = models_json_schema(
+        [
+            (m, "validation" if _is_input(m, ops) else "serialization")
+            for m in sorted(models, key=lambda m: m.__name__)
+        ],
+        ref_template=_REF,
+        by_alias=True,
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, op in ops:
+        paths.setdefault(path, {})[method] = _operation(path, method, op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Mailbridge API",
+            "version": __version__,
+            "description": "An existing IMAP/SMTP mailbox as webhooks, a WebSocket stream and a REST API.",
+        },
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _is_input(model: type[BaseModel], ops: list[tuple[str, str, Operation]]) -> bool:
+    return any(op.body is model for _, _, op in ops)
+
+
+def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{([^}]+)}", path)
+    ]
+    if op.query is not None:
+        schema = op.query.model_json_schema(by_alias=True)
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            params.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in required,
+                    "schema": prop,
+                }
+            )
+    out: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": f"{method}_{re.sub(r'[^A-Za-z0-9]+', '_', path).strip('_')}",
+        "tags": [op.tag],
+        "parameters": params + list(op.extra_params),
+        "responses": {str(op.status): _response(op)},
+    }
+    if op.description:
+        out["description"] = op.description
+    if op.body is not None:
+        out["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": _REF.format(model=op.body.__name__)}
+                }
+            },
+        }
+    codes = (
+        set(op.errors)
+        | ({400} if op.body or op.query else set())
+        | ({401} if op.auth else set())
+    )
+    for code in sorted(codes):
+        out["responses"][str(code)] = {
+            "description": _STATUS_TEXT.get(code, "Error"),
+            "content": {
+                "application/json": {"schema": {"$ref": _REF.format(model="ErrorBody")}}
+            },
+        }
+    out["security"] = [{"bearerAuth": []}] if op.auth else []
+    return out
+
+
+def _response(op: Operation) -> dict[str, Any]:
+    text = _STATUS_TEXT.get(op.status, "OK")
+    if op.raw_response:
+        return {
+            "description": text,
+            "content": {op.raw_response: {"schema": {"type": "string"}}},
+        }
+    if op.response is None:
+        return {"description": text}
+    return {
+        "description": text,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": _REF.format(model=op.response.__name__)}
+            }
+        },
+    }

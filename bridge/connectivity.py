@@ -1,0 +1,77 @@
+"""Check that an account's IMAP and SMTP servers accept its credentials.
+
+Runs both checks concurrently (each can take seconds against a real
+provider) from synchronous callers such as Flask views. Results are values:
+a failed login is a ``BridgeError`` in the result, not an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+from bridge import smtp
+from bridge.errors import BridgeError
+from bridge.imap import session
+from bridge.models import Mailbox, ServerConfig
+
+CHECK_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """Outcome per side; None means the side was not checked."""
+
+    imap: BridgeError | None = None
+    smtp: BridgeError | None = None
+    imap_checked: bool = False
+    smtp_checked: bool = False
+
+    @property
+    def first_error(self) -> BridgeError | None:
+        return self.imap or self.smtp
+
+
+def check_servers(
+    imap: ServerConfig | None, smtp_config: ServerConfig | None
+) -> CheckResult:
+    """Log in to the given servers, concurrently, and report each outcome."""
+    return asyncio.run(_check(imap, smtp_config))
+
+
+async def _check(
+    imap: ServerConfig | None, smtp_config: ServerConfig | None
+) -> CheckResult:
+    imap_task = (
+        _outcome(session.verify(imap, timeout=CHECK_TIMEOUT)) if imap else _none()
+    )
+    smtp_task = (
+        _outcome(smtp.verify(smtp_config, timeout=CHECK_TIMEOUT))
+        if smtp_config
+        else _none()
+    )
+    imap_error, smtp_error = await asyncio.gather(imap_task, smtp_task)
+    return CheckResult(
+        imap=imap_error,
+        smtp=smtp_error,
+        imap_checked=imap is not None,
+        smtp_checked=smtp_config is not None,
+    )
+
+
+async def _outcome(check: Awaitable[None]) -> BridgeError | None:
+    try:
+        await check
+    except BridgeError as exc:
+        return exc
+    return None
+
+
+async def _none() -> None:
+    return None
+
+
+def list_mailboxes(imap: ServerConfig) -> list[Mailbox]:
+    """Raises: MailboxAuthFailed, MailboxUnavailable."""
+    return asyncio.run(session.fetch_mailboxes(imap, timeout=CHECK_TIMEOUT))

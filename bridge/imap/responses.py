@@ -1,0 +1,137 @@
+"""Parse IMAP response lines into values (RFC 3501, RFC 6154).
+
+Pure: no sockets, no aioimaplib. Shared by the session helpers and the
+watcher, so every IMAP quirk is handled in one place.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from bridge.models import Mailbox
+
+# RFC 6154 § 2: the special-use attributes.
+SPECIAL_USE = (
+    "\\All",
+    "\\Archive",
+    "\\Drafts",
+    "\\Flagged",
+    "\\Junk",
+    "\\Sent",
+    "\\Trash",
+)
+_SPECIAL_BY_LOWER = {flag.lower(): flag for flag in SPECIAL_USE}
+
+_LIST_LINE = re.compile(
+    rb'^(?:\* )?(?:LIST )?\((?P<flags>[^)]*)\) (?P<delim>NIL|"(?:[^"\\]|\\.)*") (?P<name>.*)$',
+    re.I,
+)
+
+
+def decode_mailbox_name(name: str) -> str:
+    """Decode IMAP modified UTF-7 (RFC 3501 § 5.1.3) into text."""
+    out: list[str] = []
+    i = 0
+    while i < len(name):
+        amp = name.find("&", i)
+        if amp < 0:
+            out.append(name[i:])
+            break
+        out.append(name[i:amp])
+        end = name.find("-", amp)
+        if end < 0:
+            out.append(name[amp:])
+            break
+        chunk = name[amp + 1 : end]
+        if not chunk:
+            out.append("&")
+        else:
+            b64 = chunk.replace(",", "/")
+            b64 += "=" * (-len(b64) % 4)
+            try:
+                out.append(base64.b64decode(b64).decode("utf-16-be"))
+            except (ValueError, UnicodeDecodeError):
+                out.append(name[amp : end + 1])
+        i = end + 1
+    return "".join(out)
+
+
+def encode_mailbox_name(name: str) -> str:
+    """Encode text as IMAP modified UTF-7 (RFC 3501 § 5.1.3)."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            raw = "".join(pending).encode("utf-16-be")
+            out.append(
+                "&" + base64.b64encode(raw).decode().rstrip("=").replace("/", ",") + "-"
+            )
+            pending.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            pending.append(ch)
+    flush()
+    return "".join(out)
+
+
+def quote(value: str) -> str:
+    """Quote a string argument (RFC 3501 § 9 quoted)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _unquote(value: bytes) -> str:
+    text = value.decode("utf-8", "replace")
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = re.sub(r"\\(.)", r"\1", text[1:-1])
+    return text
+
+
+def parse_list_response(lines: list[bytes | bytearray]) -> list[Mailbox]:
+    """Turn the untagged lines of a LIST response into mailboxes.
+
+    aioimaplib hands a mailbox name sent as a literal as a separate item after
+    a line ending in ``{n}``; that case is joined here.
+    """
+    mailboxes: list[Mailbox] = []
+    pending: bytes | None = None
+    for item in lines:
+        line = bytes(item)
+        if pending is not None:
+            line, pending = pending + b'"' + line.replace(b'"', b'\\"') + b'"', None
+        elif re.search(rb"\{\d+\}$", line):
+            pending = re.sub(rb"\{\d+\}$", b"", line)
+            continue
+        match = _LIST_LINE.match(line)
+        if not match:
+            continue
+        flags = tuple(match["flags"].decode().split())
+        delim = None if match["delim"].upper() == b"NIL" else _unquote(match["delim"])
+        path = _unquote(match["name"].strip())
+        name = decode_mailbox_name(path.rsplit(delim, 1)[-1] if delim else path)
+        special = next(
+            (
+                _SPECIAL_BY_LOWER[f.lower()]
+                for f in flags
+                if f.lower() in _SPECIAL_BY_LOWER
+            ),
+            None,
+        )
+        if special is None and path.upper() == "INBOX":
+            special = "\\Inbox"
+        mailboxes.append(
+            Mailbox(
+                path=path, name=name, delimiter=delim, flags=flags, special_use=special
+            )
+        )
+    return mailboxes
+
+
+def response_text(lines: list[bytes | bytearray]) -> str:
+    """The human-readable text of a tagged response (its last line)."""
+    return bytes(lines[-1]).decode("utf-8", "replace") if lines else ""

@@ -1,0 +1,64 @@
+"""Every Redis key name Mailbridge uses, built in one place.
+
+Pure string building: no Redis import. No other module may write a literal
+``"bridge:"``. Bump ``KEYS_VERSION`` whenever the layout changes, so a new
+release can tell an old layout apart (pymap's DATA_VERSION idea).
+"""
+
+from __future__ import annotations
+
+KEYS_VERSION = 1
+PREFIX = "bridge:"
+
+
+def _k(*parts: str) -> str:
+    return PREFIX + ":".join(parts)
+
+
+def layout_version() -> str:
+    """String: the KEYS_VERSION the data in this Redis was written with."""
+    return _k("meta", "version")
+
+
+# --- API tokens ------------------------------------------------------------
+
+
+def token(token_id: str) -> str:
+    """Hash: one API token's metadata and SHA-256 (never the token itself)."""
+    return _k("token", token_id)
+
+
+def token_ids() -> str:
+    """Sorted set: token ids scored by creation time."""
+    return _k("tokens")
+
+
+def token_by_hash(token_hash: str) -> str:
+    """String: the token id for a token's SHA-256."""
+    return _k("token-hash", token_hash)
+
+
+# --- accounts ----------------------------------------------------------------
+
+
+def account(account_id: str) -> str:
+    """String: the account document as JSON, with credentials encrypted."""
+    return _k("account", account_id)
+
+
+def account_ids() -> str:
+    """Sorted set: account ids scored by creation time."""
+    return _k("accounts")
+
+
+def account_state(account_id: str) -> str:
+    """Hash: live connection state of an account (state, error, since)."""
+    return _k("account", account_id, "state")
+
+
+# --- processes ---------------------------------------------------------------
+
+
+def heartbeat(role: str) -> str:
+    """Hash: process id -> last heartbeat (epoch seconds) for a role (watcher, worker)."""
+    return _k("heartbeat", role)

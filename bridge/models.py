@@ -1,0 +1,101 @@
+"""Value types shared by every layer: ids, server settings, statuses.
+
+Pure: no I/O. The API's pydantic schemas convert into these, and the IMAP and
+SMTP adapters take these, so no adapter depends on the HTTP layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bridge.config import Secret
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """How to reach and log in to one IMAP or SMTP server.
+
+    Attributes:
+        secure: TLS from the first byte (IMAPS 993, SMTPS 465).
+        starttls: True requires STARTTLS, False forbids it, None upgrades
+            when the server offers it (what mail clients do).
+        reject_unauthorized: verify the server certificate; turn off only
+            for self-signed test servers.
+        access_token: an OAuth 2.0 access token; when set, XOAUTH2 is used
+            instead of the password.
+    """
+
+    host: str
+    port: int
+    user: str
+    password: Secret | None = None
+    access_token: Secret | None = None
+    secure: bool = False
+    starttls: bool | None = None
+    reject_unauthorized: bool = True
+
+
+class ConnectionState(StrEnum):
+    """Live state of an account's IMAP connection, as the watcher reports it."""
+
+    INIT = "init"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    AUTHENTICATION_ERROR = "authenticationError"
+    CONNECT_ERROR = "connectError"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    """One folder from IMAP LIST, with its RFC 6154 special-use flag."""
+
+    path: str
+    name: str
+    delimiter: str | None
+    flags: tuple[str, ...]
+    special_use: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An attached mailbox: where it lives and how the bridge watches it.
+
+    Attributes:
+        watch: folders the watcher follows; INBOX by default.
+        backfill: on first attach, emit the newest N existing messages instead
+            of starting at UIDNEXT.
+        trusted_receivers: host names (a leading dot matches subdomains) whose
+            Received headers the SPF check trusts; None uses provider defaults.
+    """
+
+    id: str
+    email: str
+    imap: ServerConfig
+    smtp: ServerConfig | None = None
+    name: str = ""
+    watch: tuple[str, ...] = ("INBOX",)
+    backfill: int = 0
+    trusted_receivers: tuple[str, ...] | None = None
+    created: str = ""
+    updated: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An API token's metadata; the token itself is never stored."""
+
+    id: str
+    description: str
+    created: str
+    last_used: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """The watcher's last report about an account."""
+
+    state: ConnectionState
+    error: str | None = None
+    since: str | None = None

@@ -1,0 +1,257 @@
+"""Account resources: attach, update, verify, list mailboxes."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, Field, model_validator
+
+from bridge.addresses import normalize_address
+from bridge.config import Secret
+from bridge.models import Account, AccountState, Mailbox, ServerConfig
+from bridge.schemas.common import ApiModel
+
+ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_HOST = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+_IP_LITERAL = re.compile(r"^[0-9A-Fa-f:.]+$")
+
+
+def _check_host(value: str) -> str:
+    if not (_HOST.match(value) or (":" in value and _IP_LITERAL.match(value))):
+        raise ValueError("must be a host name or an IP address")
+    return value
+
+
+def _check_email(value: str) -> str:
+    normalized = normalize_address(value)
+    if normalized is None:
+        raise ValueError(f"{value!r} is not a valid email address")
+    return normalized
+
+
+def _check_folder(value: str) -> str:
+    if not value or len(value) > 512 or any(c in value for c in "\r\n\0"):
+        raise ValueError("must be a folder name without control characters")
+    return value
+
+
+Host = Annotated[str, AfterValidator(_check_host)]
+EmailAddress = Annotated[str, AfterValidator(_check_email)]
+Folder = Annotated[str, AfterValidator(_check_folder)]
+AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
+
+
+class ServerAuthIn(ApiModel):
+    user: str = Field(min_length=1, max_length=512)
+    password: str | None = Field(
+        default=None, alias="pass", min_length=1, max_length=1024
+    )
+    access_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8192,
+        description="OAuth 2.0 access token (XOAUTH2)",
+    )
+
+
+class TlsIn(ApiModel):
+    reject_unauthorized: bool = Field(
+        default=True, description="Verify the server certificate"
+    )
+
+
+class ServerIn(ApiModel):
+    host: Host
+    port: int = Field(ge=1, le=65535)
+    secure: bool = Field(default=False, description="TLS from the first byte (993/465)")
+    starttls: bool | None = Field(
+        default=None,
+        description="true requires STARTTLS, false forbids it, null upgrades when offered",
+    )
+    auth: ServerAuthIn
+    tls: TlsIn = TlsIn()
+
+    def to_config(self, keep: ServerConfig | None = None) -> ServerConfig:
+        """Build the adapter config; a missing password keeps the stored one."""
+        password = Secret(self.auth.password) if self.auth.password else None
+        token = Secret(self.auth.access_token) if self.auth.access_token else None
+        if (
+            password is None
+            and token is None
+            and keep is not None
+            and keep.user == self.auth.user
+        ):
+            password, token = keep.password, keep.access_token
+        return ServerConfig(
+            host=self.host,
+            port=self.port,
+            user=self.auth.user,
+            password=password,
+            access_token=token,
+            secure=self.secure,
+            starttls=self.starttls,
+            reject_unauthorized=self.tls.reject_unauthorized,
+        )
+
+
+class _AccountFields(ApiModel):
+    name: str | None = Field(default=None, max_length=256)
+    email: EmailAddress | None = None
+    imap: ServerIn | None = None
+    smtp: ServerIn | None = None
+    watch: list[Folder] | None = Field(default=None, min_length=1, max_length=32)
+    backfill: int | None = Field(default=None, ge=0, le=10_000)
+    trusted_receivers: list[Host] | None = Field(default=None, max_length=64)
+    verify: bool = Field(
+        default=True, description="Log in to IMAP and SMTP before saving"
+    )
+
+
+class AccountCreate(_AccountFields):
+    account: AccountId
+    email: EmailAddress
+    imap: ServerIn
+
+    @model_validator(mode="after")
+    def _credentials_given(self) -> Self:
+        for side, server in (("imap", self.imap), ("smtp", self.smtp)):
+            if server is not None and not (
+                server.auth.password or server.auth.access_token
+            ):
+                raise ValueError(f"{side}.auth needs pass or accessToken")
+        return self
+
+    def to_account(self) -> Account:
+        return Account(
+            id=self.account,
+            email=self.email,
+            name=self.name or "",
+            imap=self.imap.to_config(),
+            smtp=self.smtp.to_config() if self.smtp else None,
+            watch=tuple(self.watch or ("INBOX",)),
+            backfill=self.backfill or 0,
+            trusted_receivers=tuple(h.lower() for h in self.trusted_receivers)
+            if self.trusted_receivers is not None
+            else None,
+        )
+
+
+class AccountUpdate(_AccountFields):
+    """Fields to change; absent fields keep their value. An omitted pass keeps the stored one."""
+
+
+class VerifyRequest(ApiModel):
+    imap: ServerIn | None = None
+    smtp: ServerIn | None = None
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> Self:
+        if self.imap is None and self.smtp is None:
+            raise ValueError("give imap, smtp or both")
+        return self
+
+
+class SideResult(ApiModel):
+    success: bool
+    code: str | None = None
+    error: str | None = None
+
+
+class VerifyResult(ApiModel):
+    imap: SideResult | None = None
+    smtp: SideResult | None = None
+
+
+class ServerAuthOut(ApiModel):
+    user: str
+    method: str = Field(description="password or xoauth2")
+
+
+class ServerOut(ApiModel):
+    host: str
+    port: int
+    secure: bool
+    starttls: bool | None
+    auth: ServerAuthOut
+    tls: TlsIn
+
+    @classmethod
+    def of(cls, server: ServerConfig) -> ServerOut:
+        method = "xoauth2" if server.access_token is not None else "password"
+        return cls(
+            host=server.host,
+            port=server.port,
+            secure=server.secure,
+            starttls=server.starttls,
+            auth=ServerAuthOut(user=server.user, method=method),
+            tls=TlsIn(reject_unauthorized=server.reject_unauthorized),
+        )
+
+
+class StateOut(ApiModel):
+    state: str
+    error: str | None = None
+    since: str | None = None
+
+
+class AccountOut(ApiModel):
+    account: str
+    name: str
+    email: str
+    imap: ServerOut
+    smtp: ServerOut | None
+    watch: list[str]
+    backfill: int
+    trusted_receivers: list[str] | None
+    state: StateOut
+    created: str
+    updated: str
+
+    @classmethod
+    def of(cls, account: Account, state: AccountState) -> AccountOut:
+        return cls(
+            account=account.id,
+            name=account.name,
+            email=account.email,
+            imap=ServerOut.of(account.imap),
+            smtp=ServerOut.of(account.smtp) if account.smtp else None,
+            watch=list(account.watch),
+            backfill=account.backfill,
+            trusted_receivers=list(account.trusted_receivers)
+            if account.trusted_receivers is not None
+            else None,
+            state=StateOut(
+                state=state.state.value, error=state.error, since=state.since
+            ),
+            created=account.created,
+            updated=account.updated,
+        )
+
+
+class AccountList(ApiModel):
+    accounts: list[AccountOut]
+
+
+class MailboxOut(ApiModel):
+    path: str
+    name: str
+    delimiter: str | None
+    flags: list[str]
+    special_use: str | None
+
+    @classmethod
+    def of(cls, mailbox: Mailbox) -> MailboxOut:
+        return cls(
+            path=mailbox.path,
+            name=mailbox.name,
+            delimiter=mailbox.delimiter,
+            flags=list(mailbox.flags),
+            special_use=mailbox.special_use,
+        )
+
+
+class MailboxList(ApiModel):
+    mailboxes: list[MailboxOut]

@@ -1,0 +1,19 @@
+"""TLS client contexts for IMAP and SMTP connections."""
+
+from __future__ import annotations
+
+import ssl
+
+
+def client_context(reject_unauthorized: bool = True) -> ssl.SSLContext:
+    """A client context with the system CAs; verification off only when asked.
+
+    Turning verification off is for self-signed test and intranet servers; the
+    account setting is named after EmailEngine's ``tls.rejectUnauthorized``.
+    """
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not reject_unauthorized:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
