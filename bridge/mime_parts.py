@@ -183,7 +183,8 @@ def collect(tree: Message, errors: list[str]) -> Bodies:
 
 
 def _is_message(part: Message) -> bool:
-    return part.get_content_maintype() == "message" and part.is_multipart()
+    # is_multipart first: it is a cheap check, the content type is not.
+    return part.is_multipart() and part.get_content_maintype() == "message"
 
 
 def _children(part: Message, path: str) -> list[tuple[str, Message, str]]:
