@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bridge.bounces import arf, autoreply, dsn, textbounce
+from bridge.bounces import arf, autoreply, dsn, sesjson, textbounce
 from bridge.bounces.codes import find_reply_code, find_status, is_generic, parse_dsn_status
 from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
 from bridge.bounces.parts import ADDRESS_RE, Message, original_message_id, report_texts
@@ -130,6 +130,9 @@ def classify(msg: Message) -> Report | None:
             original_message_id=complaint.original_message_id,
             feedback_type=complaint.feedback_type,
         )
+    ses = sesjson.parse(body) if "notificationType" in body or "eventType" in body else None
+    if ses is not None:
+        return _from_ses(ses)
     parsed = dsn.find_dsn(msg)
     recipients: list[BounceRecipient] = []
     reporting: str | None = None
@@ -138,6 +141,9 @@ def classify(msg: Message) -> Report | None:
         reporting = dsn.strip_type(parsed.message_fields.get("reporting-mta", "")) or None
     if not recipients and textbounce.looks_like_bounce(msg, notice):
         recipients = _from_text(msg, notice, quoted)
+        nested = dsn.find_nested_dsn(msg) if not recipients else None
+        if nested is not None:
+            recipients = _from_dsn(nested, notice)
     if recipients:
         failed = any(r.action in ("failed", "delayed") for r in recipients)
         return Report(
@@ -161,4 +167,25 @@ def _complainant(address: str) -> BounceRecipient:
     return BounceRecipient(
         recipient=_normalise(address), action="", status="", reply_code=None, diagnostic="",
         remote_mta=None, reason=Reason.UNDEFINED, hard=False,
+    )
+
+
+def _from_ses(notice: sesjson.SesNotice) -> Report:
+    if notice.kind == "complaint":
+        return Report(
+            kind=Kind.COMPLAINT,
+            recipients=tuple(_complainant(e.address) for e in notice.entries),
+            original_message_id=notice.message_id,
+            feedback_type=notice.feedback_type,
+        )
+    recipients = []
+    for entry in notice.entries:
+        status, reply = _codes(entry.diagnostic, parse_dsn_status(entry.status), "")
+        klass = _status_class(status, reply, entry.action == "delayed")
+        recipients.append(_recipient(entry.address, entry.action, klass, reply, entry.diagnostic, entry.remote_mta, ""))
+    return Report(
+        kind=Kind.BOUNCE if notice.kind == "bounce" else Kind.DELIVERED,
+        recipients=tuple(recipients),
+        reporting_mta=notice.reporting_mta,
+        original_message_id=notice.message_id,
     )

@@ -114,7 +114,7 @@ def find_dsn(msg: Message) -> Dsn | None:
             if dsn.recipients:
                 return dsn
     for part in own_parts(msg):
-        if part.get_content_maintype() == "text" and not part.is_multipart():
+        if part.get_content_maintype() in ("text", "multipart") and not part.is_multipart():
             text = part_text(part)
             if re.search(r"(?im)^\s*final-recipient\s*:", text) and re.search(r"(?im)^\s*status\s*:", text):
                 dsn = parse_text("\n".join(line.strip() for line in text.splitlines()))
@@ -130,3 +130,13 @@ def strip_type(value: str) -> str:
         if re.fullmatch(r"\s*[A-Za-z0-9\-]+\s*", head):
             return rest.strip()
     return value.strip()
+
+
+def find_nested_dsn(msg: Message) -> Dsn | None:
+    """Return a DSN found inside an attached message (a forwarded bounce)."""
+    for part in msg.walk():
+        if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
+            dsn = parse_text(_status_part_text(part))
+            if dsn.recipients:
+                return dsn
+    return None

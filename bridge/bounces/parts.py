@@ -92,6 +92,11 @@ def report_texts(msg: Message) -> list[str]:
     plain: list[str] = []
     html: list[str] = []
     for part in own_parts(msg):
+        if part.get_content_maintype() == "multipart" and isinstance(part.get_payload(), str):
+            # A multipart without a usable boundary (RFC 2046 § 5.1.1
+            # violated) parses as one string: read it as text.
+            plain.append(part_text(part))
+            continue
         if part.is_multipart() or part.get_content_maintype() not in ("text", ""):
             continue
         ctype = part.get_content_type()

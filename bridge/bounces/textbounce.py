@@ -40,7 +40,17 @@ _BODY_RE = re.compile(
     r"unable to send|has been delayed|not yet been delivered|error while (?:trying to )?deliver|"
     r"delivery status notification|cannot send message|user unknown|no such user|"
     r"recipient rejected|remote host said|smtp error|temporary error|will be retried|"
-    r"no se pudo entregar|nicht zugestellt|n'a pas pu (?:être|etre) remis",
+    r"no se pudo entregar|nicht zugestellt|n'a pas pu (?:être|etre) remis|not (?:a )?member|"
+    r"error message|invalid (?:user|address|recipient)|failure reasons|unknown user|non-delivered|"
+    r"送信できません|送信に失敗|配信できません|届きません|宛先不明|エラー|не может быть доставлено",
+    re.IGNORECASE,
+)
+# Phrases specific enough to decide without a daemon sender or failure subject.
+_STRONG_RE = re.compile(
+    r"could not be delivered to|was not delivered to|wasn't able to deliver|did not reach the following recipient|"
+    r"transcript of session follows|following addresses had (?:permanent )?(?:fatal|delivery)|"
+    r"delivery to the following recipients? failed|message could not be delivered|"
+    r"error occurred while trying to deliver",
     re.IGNORECASE,
 )
 # Lines after which the returned message (or its headers) is quoted.
@@ -66,6 +76,14 @@ _DELAY_RE = re.compile(
     r"temporar(?:y|ily) (?:failure|error|unable)|will try again",
     re.IGNORECASE,
 )
+_REPLY_LINE_RE = re.compile(r"^\s*[45]\d\d[ \-]", re.MULTILINE)
+# "Label: address" lines (iMail "Unknown user: x", PMDF "Recipient address: x").
+_LABELLED_RE = re.compile(
+    r"^[\s>*-]*(?!(?:to|from|cc|bcc|reply-to|sender|return-path|mail from|subject)\s*:)[^:<>@\n]{1,60}:\s*"
+    r"[\"']?<?(" + ADDRESS_RE.pattern + r")>?",
+    re.IGNORECASE | re.MULTILINE,
+)
+_DAEMON_LOCAL = re.compile(r"^(?:mailer-daemon|double-bounce)$", re.IGNORECASE)
 _IGNORED_LOCAL = re.compile(r"^(?:mailer-daemon|postmaster|double-bounce|root|abuse|no-?reply|nobody)$", re.IGNORECASE)
 
 
@@ -107,7 +125,9 @@ def looks_like_bounce(msg: Message, notice: str) -> bool:
     sender = header(msg, "From") + " " + header(msg, "Return-Path") + " " + header(msg, "Sender")
     subject = header(msg, "Subject")
     envelope = bool(_DAEMON_RE.search(sender)) or bool(_SUBJECT_RE.search(subject))
-    return envelope and bool(_BODY_RE.search(notice))
+    if envelope and (_BODY_RE.search(notice) or _REPLY_LINE_RE.search(notice) or ADDRESS_RE.search(notice)):
+        return True
+    return bool(_STRONG_RE.search(notice))
 
 
 def _excluded(msg: Message, quoted: str) -> set[str]:
@@ -133,12 +153,18 @@ def find_recipients(msg: Message, notice: str, quoted: str) -> list[str]:
         return _dedupe(ADDRESS_RE.findall(failed))
     excluded = _excluded(msg, quoted)
     leading = [m.group(1) for line in notice.split("\n") if (m := _LEADING_RE.match(line))]
-    found = _dedupe([a for a in leading if _usable(a, excluded)])
-    if found:
-        return found
-    anywhere = _dedupe([a for a in ADDRESS_RE.findall(notice) if _usable(a, excluded)])
-    if anywhere:
-        return anywhere[:1]
+    labelled = _LABELLED_RE.findall(notice)
+    anywhere = ADDRESS_RE.findall(notice)
+    # Strongest shape first; the report's own parties are skipped unless
+    # nothing else is left (a sender who wrote to itself).
+    for candidates, limit in ((leading, None), (labelled, None), (anywhere, 1)):
+        found = _dedupe([a for a in candidates if _usable(a, excluded)])
+        if found:
+            return found[:limit]
+    for candidates in (leading, labelled):
+        found = _dedupe([a for a in candidates if not _DAEMON_LOCAL.match(a.split("@", 1)[0])])
+        if found:
+            return found
     match = re.search(r"(?im)^To:\s*(.*)$", quoted)
     if match:
         return _dedupe(ADDRESS_RE.findall(match.group(1)))[:1]
