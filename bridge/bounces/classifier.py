@@ -73,6 +73,8 @@ def _normalise(address: str) -> str:
 
 def _from_dsn(parsed: dsn.Dsn, notice: str) -> list[BounceRecipient]:
     out: list[BounceRecipient] = []
+    addresses = [dsn.strip_type(b.get("final-recipient") or b.get("original-recipient")) for b in parsed.recipients]
+    texts = {b.recipient.lower(): _diagnostic(b.text) for b in textbounce.blocks(notice, [a for a in addresses if a])}
     for block in parsed.recipients:
         address = block.get("final-recipient") or block.get("original-recipient") or block.get("x-actual-recipient")
         address = dsn.strip_type(address)
@@ -81,14 +83,17 @@ def _from_dsn(parsed: dsn.Dsn, notice: str) -> list[BounceRecipient]:
             address = original if ADDRESS_RE.search(original) else address
         if not address:
             continue
-        diagnostic = dsn.strip_type(block.get("diagnostic-code"))
+        # The human-readable part (RFC 3462 § 2, first part) often says
+        # more than a bare Status: use it when Diagnostic-Code is absent.
+        own_text = texts.get(address.lower(), notice) if address.lower() in notice.lower() else ""
+        diagnostic = dsn.strip_type(block.get("diagnostic-code")) or own_text
         status, reply = _codes(diagnostic, parse_dsn_status(block.get("status")), "")
         action = block.get("action").lower().split()[0] if block.get("action") else ""
         klass = _status_class(status, reply, action == "delayed")
         if action not in _ACTIONS:
             action = {"2": "delivered", "4": "delayed"}.get(klass[0], "failed")
         remote = dsn.strip_type(block.get("remote-mta")) or None
-        out.append(_recipient(address, action, klass, reply, diagnostic or _one_line(notice), remote, notice))
+        out.append(_recipient(address, action, klass, reply, diagnostic, remote, notice))
     return out
 
 

@@ -86,8 +86,8 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
                         r"recipient domain .* (?:invalid|not exist)", r"illegal host", r"no route for")),
     (R.USERUNKNOWN, _rx(r"user(?:name)? (?:\S+ )?(?:unknown|not found|not exist|does not exist|doesn't exist|invalid)",
                         r"unknown (?:user|recipient|mailbox|address|local[- ]part|alias|account)", r"no such (?:user|mailbox|recipient|address|account|person|local user)",
-                        r"(?:mailbox|recipient|address|account|user|e-?mail address)(?: \S+)? (?:is |was )?(?:unknown|not found|invalid|unavailable|not valid|does(?: not|n't) exist|not exist|nonexistent|non-existent|not recogni[sz]ed|rejected)",
-                        r"invalid (?:recipient|mailbox|address|user|account)", r"recipient (?:address )?rejected",
+                        r"(?:mailbox|recipient|address|account|user|e-?mail address)(?: \S+)? (?:is |was )?(?:unknown|not found|invalid|unavailable|not valid|does(?: not|n't) exist|not exist|nonexistent|non-existent|not recogni[sz]ed)",
+                        r"invalid (?:recipient|mailbox|address|user|account)",
                         r"not a (?:valid|known) (?:user|mailbox|recipient)", r"no mailbox", r"mailbox not found",
                         r"no account", r"(?:does not|doesn't) have an? .*account", r"not listed in",
                         r"recipient name is not recognized", r"unrouteable address", r"bad destination",
@@ -115,6 +115,7 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
                     r"too long in (?:the )?queue", r"gave up", r"giving up", r"could not be delivered (?:within|for|in)",
                     r"delivery time", r"for \d+ (?:days|hours)", r"(?:has been|was) delayed", r"delay(?:ed)? .*(?:hours|days)",
                     r"have been unable to deliver", r"cannot send message for", r"queue lifetime",
+                    r"did not accept our requests to connect",
                     r"not (?:yet )?been delivered", r"message (?:has been )?(?:timed out|delayed)")),
     (R.NETWORKERROR, _rx(r"connection (?:refused|reset|timed out|timeout|lost|closed|dropped)", r"lost connection",
                          r"no route to host", r"network (?:is )?unreachable", r"host (?:is )?(?:unreachable|down)",
@@ -161,13 +162,29 @@ _STATUS_TABLE: dict[str, Reason] = {
 
 # Reasons a code decides even when the text names something else: the
 # remote chose a precise code, and wording like "rejected" is boilerplate.
-_STATUS_WINS = frozenset({"1.1", "1.2", "1.6", "2.2", "2.1", "7.26", "7.25", "7.509", "7.13", "1.10", "3.4",
+_STATUS_WINS = frozenset({"1.1", "1.2", "1.6", "2.2", "7.26", "7.25", "7.509", "7.13", "1.10", "3.4",
                           "2.3", "4.7", "1.8", "7.27"})
 _HARD = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
 
 
+_ADDRESS_OR_URL_RE = re.compile(r"\S+@\S+|https?://\S+")
+# RFC 5321 § 3.3 stages, as MTAs report them ("after RCPT TO", "in reply to
+# end of DATA command", ">>> DATA").
+_DATA_STAGE_RE = re.compile(r"after end of data|after data|reply to (?:end of )?data|>>> data|smtp command\s+data|"
+                            r"did not like our final data", re.IGNORECASE)
+_MAIL_STAGE_RE = re.compile(r"after mail from|reply to mail from|>>> mail from|did not like our mail from",
+                            re.IGNORECASE)
+_CONNECT_STAGE_RE = re.compile(r"after initial connection|after (?:ehlo|helo)|reply to (?:ehlo|helo)|"
+                               r"did not like our (?:greeting|ehlo|helo)", re.IGNORECASE)
+
+
 def text_reason(text: str) -> Reason | None:
-    """Return the first reason whose pattern matches the diagnostic text."""
+    """Return the first reason whose pattern matches the diagnostic text.
+
+    Addresses and URLs are blanked first: a local part such as
+    "mailboxfull@" or a help link is not the remote's wording.
+    """
+    text = _ADDRESS_OR_URL_RE.sub(" ", text)
     for reason, pattern in _TEXT_RULES:
         if pattern.search(text):
             return reason
@@ -198,10 +215,18 @@ def classify_reason(diagnostic: str, status: str | None, action: str) -> Reason:
     if by_status is not None and status is not None and status.split(".", 1)[1] in _STATUS_WINS:
         return by_status
     by_text = text_reason(diagnostic)
+    if by_text is R.USERUNKNOWN and _DATA_STAGE_RE.search(diagnostic):
+        # A recipient refused only after DATA was accepted at RCPT: the
+        # message was filtered, the mailbox exists (Sisimai's reading).
+        return R.FILTERED
     if by_text is not None:
         return by_text
     if by_status is not None:
         return by_status
+    if _MAIL_STAGE_RE.search(diagnostic):
+        return R.REJECTED
+    if _CONNECT_STAGE_RE.search(diagnostic):
+        return R.BLOCKED
     if action == "delayed":
         # RFC 3464 § 2.3.3: "delayed" means still queued; a report of it
         # is the queue-time warning.
