@@ -124,10 +124,19 @@ class TrustedReceivers:
 
 @dataclass(frozen=True, slots=True)
 class ClientSearch:
-    """Result of the trace walk: the external hop, or why there is none."""
+    """Result of the trace walk: the external hop, or why there is none.
+
+    Attributes:
+        hop: the first hop from outside, or None.
+        reason: what was found, or why nothing was.
+        boundary: index (0 = topmost) of the field where the provider's own
+            trace ends: the external hop, the first field by an untrusted
+            host, or the number of fields when the walk ran off the end.
+    """
 
     hop: Hop | None
     reason: str
+    boundary: int
 
 
 def _as_network(entry: str) -> IPNetwork | None:
@@ -232,15 +241,17 @@ def find_client(received: Sequence[str], trusted: TrustedReceivers) -> ClientSea
     Returns:
         A ``ClientSearch`` with the hop, or with ``hop=None`` and a reason.
     """
-    for value in received:
+    for index, value in enumerate(received):
         hop = parse_received(value)
         if not hop.has_from:
             continue
         if hop.by is None or not trusted.host_matches(hop.by):
-            return ClientSearch(None, f"hop by untrusted host {hop.by or '(none)'}")
+            reason = f"hop by untrusted host {hop.by or '(none)'}"
+            return ClientSearch(None, reason, index)
         if hop.ip is None or is_internal(hop.ip, trusted):
             continue
-        return ClientSearch(hop, f"client {hop.ip} seen by {hop.by}")
+        return ClientSearch(hop, f"client {hop.ip} seen by {hop.by}", index)
     if not received:
-        return ClientSearch(None, "no Received header")
-    return ClientSearch(None, "no external hop in the trusted Received chain")
+        return ClientSearch(None, "no Received header", 0)
+    reason = "no external hop in the trusted Received chain"
+    return ClientSearch(None, reason, len(received))
