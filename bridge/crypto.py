@@ -10,6 +10,7 @@ account. Format: ``v1.<base64url(nonce || ciphertext+tag)>``.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import os
 import secrets
@@ -23,6 +24,7 @@ from bridge.errors import BridgeError
 
 _VERSION = "v1"
 _NONCE_BYTES = 12  # NIST SP 800-38D recommends 96-bit nonces for GCM.
+_TAG_BYTES = 16
 TOKEN_PREFIX = "mb_"  # noqa: S105 - a public prefix
 
 
@@ -57,11 +59,13 @@ class Vault:
         try:
             if version != _VERSION:
                 raise ValueError(version)
-            blob = base64.urlsafe_b64decode(body)
+            blob = base64.b64decode(body, altchars=b"-_", validate=True)
+            if len(blob) <= _NONCE_BYTES + _TAG_BYTES:
+                raise ValueError("too short")
             plain = self._aead.decrypt(
                 blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], context.encode()
             )
-        except (ValueError, InvalidTag) as exc:
+        except (ValueError, binascii.Error, InvalidTag) as exc:
             raise DecryptionFailed(
                 f"cannot decrypt the stored secret for {context}"
             ) from exc
