@@ -47,8 +47,8 @@ def _status_class(status: str | None, reply: str | None, delayed: bool) -> str:
 
 
 def _recipient(address: str, action: str, status: str, reply: str | None, diagnostic: str,
-               remote: str | None, context: str) -> BounceRecipient:
-    reason = classify_reason(diagnostic, status, action)
+               remote: str | None, context: str, stage: str = "") -> BounceRecipient:
+    reason = classify_reason(diagnostic, status, action, stage)
     if reason is Reason.UNDEFINED and context:
         reason = text_reason(context) or reason
     return BounceRecipient(
@@ -93,7 +93,7 @@ def _from_dsn(parsed: dsn.Dsn, notice: str) -> list[BounceRecipient]:
         if action not in _ACTIONS:
             action = {"2": "delivered", "4": "delayed"}.get(klass[0], "failed")
         remote = dsn.strip_type(block.get("remote-mta")) or None
-        out.append(_recipient(address, action, klass, reply, diagnostic, remote, notice))
+        out.append(_recipient(address, action, klass, reply, diagnostic, remote, notice, own_text))
     return out
 
 
@@ -118,7 +118,7 @@ def _from_text(msg: Message, notice: str, quoted: str) -> list[BounceRecipient]:
         action = "delayed" if delayed and klass.startswith("4") else "failed"
         remote_match = _REMOTE_RE.search(block.text) or _REMOTE_RE.search(notice)
         remote = remote_match.group(1) if remote_match else None
-        out.append(_recipient(block.recipient, action, klass, reply, diagnostic, remote, notice))
+        out.append(_recipient(block.recipient, action, klass, reply, diagnostic, remote, notice, block.text))
     return out
 
 

@@ -25,6 +25,11 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 # sender-side rejections) come before the broad "user unknown" and "blocked"
 # wordings that remote servers append to nearly every refusal.
 _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
+    # Resolver failures are network trouble on the sending side, even when
+    # they end with "domain not found" (Google's "DNS Error: ... lookup").
+    (R.NETWORKERROR, _rx(r"dns error", r"dns (?:query|lookup) failed", r"dns type '?mx")),
+    # Exchange Online directory-based edge blocking: the address is unknown.
+    (R.USERUNKNOWN, _rx(r"recipient address rejected: access denied")),
     (R.SPEEDING, _rx(r"rate limit", r"too many (?:messages|emails|mails|recipients)", r"sending (?:rate|quota)",
                      r"receiving mail at a rate", r"rate that prevents", r"exceeded? (?:the )?(?:hourly|daily) ")),
     (R.TOOMANYCONN, _rx(r"too many (?:connections|concurrent|sessions|smtp sessions)", r"connection limit",
@@ -45,7 +50,7 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
                          r"message (?:content )?(?:was )?(?:rejected|refused) (?:as|because)",
                          r"looks suspicious", r"scored too high")),
     (R.BLOCKED, _rx(r"black ?list", r"block ?list", r"\brbl\b", r"dnsbl", r"spamhaus", r"spamcop", r"sorbs",
-                    r"barracuda", r"listed (?:at|in|on|by)", r"\bip (?:address )?(?:\S+ )?(?:is )?(?:blocked|banned|rejected)",
+                    r"barracuda", r"(?<!not )listed (?:at|in|on|by)", r"invalid ip", r"\bip (?:address )?(?:\S+ )?(?:is )?(?:blocked|banned|rejected)",
                     r"client host (?:\[\S+\] )?(?:rejected|blocked)", r"access denied", r"connection (?:rejected|refused) by",
                     r"banned", r"your (?:ip|server|network|host)", r"blocked (?:using|by|because|for)",
                     r"has been blocked", r"temporarily (?:blocked|deferred|rate)", r"not allowed to send",
@@ -58,7 +63,7 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
                      r"mail from .*(?:rejected|refused)", r"envelope sender", r"sender domain",
                      r"from address .* (?:rejected|not allowed|invalid)", r"return path", r"not permitted to send",
                      r"your (?:email|e-mail) address .* (?:blocked|rejected)", r"sender is not allowed",
-                     r"group you tried to contact", r"not have permission to post")),
+                     r"group you tried to contact", r"not have permission to post", r"purported responsible address")),
     (R.SUSPEND, _rx(r"(?:account|mailbox|user|address)(?: \S+)? (?:is |has been )?(?:disabled|suspended|inactive|deactivated|"
                     r"locked|frozen|closed|expired|terminated|deleted|not active|on hold|blocked)",
                     r"suspended", r"deactivated", r"inactive (?:account|mailbox|user)", r"disabled (?:account|mailbox|user)",
@@ -111,24 +116,31 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     (R.CONTENTERROR, _rx(r"content", r"attachment", r"mime", r"encoding", r"8bit", r"charset")),
     (R.SYNTAXERROR, _rx(r"syntax error", r"command (?:not )?unrecogni[sz]ed", r"unrecogni[sz]ed command",
                         r"bad sequence of commands", r"invalid command", r"parameter")),
-    (R.EXPIRED, _rx(r"expired", r"retry time", r"retry timeout", r"timed? ?out .*(?:queue|days|hours)",
+    (R.EXPIRED, _rx(r"expired", r"retry time", r"timed? ?out", r"retry timeout", r"timed? ?out .*(?:queue|days|hours)",
                     r"too long in (?:the )?queue", r"gave up", r"giving up", r"could not be delivered (?:within|for|in)",
                     r"delivery time", r"for \d+ (?:days|hours)", r"(?:has been|was) delayed", r"delay(?:ed)? .*(?:hours|days)",
                     r"have been unable to deliver", r"cannot send message for", r"queue lifetime",
                     r"did not accept our requests to connect",
                     r"not (?:yet )?been delivered", r"message (?:has been )?(?:timed out|delayed)")),
-    (R.NETWORKERROR, _rx(r"connection (?:refused|reset|timed out|timeout|lost|closed|dropped)", r"lost connection",
+    (R.NETWORKERROR, _rx(r"connection (?:refused|reset|lost|closed|dropped)", r"lost connection",
                          r"no route to host", r"network (?:is )?unreachable", r"host (?:is )?(?:unreachable|down)",
                          r"could not connect", r"unable to connect", r"can't connect", r"connect(?:ion)? to .* failed",
-                         r"timed? ?out", r"routing loop", r"mail loop", r"too many hops", r"loop(?:s)? (?:back|detected)",
+                         r"routing loop", r"mail loop", r"too many hops", r"loop(?:s)? (?:back|detected)",
                          r"malformed (?:or unexpected )?(?:name server )?reply", r"name server", r"dns")),
     (R.MAILERERROR, _rx(r"mailer error", r"command (?:died|failed)", r"exit (?:code|status)", r"procmail",
                         r"permission denied", r"pipe to", r"\|/", r"x-unix", r"local delivery failed",
                         r"unknown mailer", r"program")),
     (R.SYSTEMERROR, _rx(r"system (?:error|failure|problem)", r"internal (?:server )?error", r"server error",
                         r"configuration error", r"local error", r"temporary (?:failure|error|problem)",
-                        r"try (?:again )?later", r"service (?:not available|unavailable)", r"resources",
+                        r"try (?:again )?later", r"service (?:currently )?(?:not available|unavailable)", r"resources",
+                        r"transaction failed",
                         r"too many (?:errors|bad)", r"processing error", r"i/o error", r"unexpected")),
+)
+
+# Last resort wordings, tried after everything above.
+_FALLBACK_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
+    (R.USERUNKNOWN, _rx(r"recipient address rejected")),
+    (R.BLOCKED, _rx(r"\bblocked\b", r"\brejected\b", r"\brefused\b")),
 )
 
 # RFC 3463 § 3 subjects and details, read as Sisimai does. Only codes whose
@@ -163,7 +175,7 @@ _STATUS_TABLE: dict[str, Reason] = {
 # Reasons a code decides even when the text names something else: the
 # remote chose a precise code, and wording like "rejected" is boilerplate.
 _STATUS_WINS = frozenset({"1.1", "1.2", "1.6", "2.2", "7.26", "7.25", "7.509", "7.13", "1.10", "3.4",
-                          "2.3", "4.7", "1.8", "7.27"})
+                          "2.3", "1.8", "7.27"})
 _HARD = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
 
 
@@ -171,7 +183,10 @@ _ADDRESS_OR_URL_RE = re.compile(r"\S+@\S+|https?://\S+")
 # RFC 5321 § 3.3 stages, as MTAs report them ("after RCPT TO", "in reply to
 # end of DATA command", ">>> DATA").
 _DATA_STAGE_RE = re.compile(r"after end of data|after data|reply to (?:end of )?data|>>> data|smtp command\s+data|"
+                            r"(?m:^\s*data\s*$)|"
                             r"did not like our final data", re.IGNORECASE)
+_RCPT_STAGE_RE = re.compile(r"after rcpt|reply to rcpt|>>> rcpt|did not like our rcpt|rcpt to response|"
+                            r"rcpt to:? ?<[^>]*>\s*\n?\s*<<<", re.IGNORECASE)
 _MAIL_STAGE_RE = re.compile(r"after mail from|reply to mail from|>>> mail from|did not like our mail from",
                             re.IGNORECASE)
 _CONNECT_STAGE_RE = re.compile(r"after initial connection|after (?:ehlo|helo)|reply to (?:ehlo|helo)|"
@@ -185,7 +200,7 @@ def text_reason(text: str) -> Reason | None:
     "mailboxfull@" or a help link is not the remote's wording.
     """
     text = _ADDRESS_OR_URL_RE.sub(" ", text)
-    for reason, pattern in _TEXT_RULES:
+    for reason, pattern in _TEXT_RULES + _FALLBACK_RULES:
         if pattern.search(text):
             return reason
     return None
@@ -198,13 +213,15 @@ def status_reason(status: str | None) -> Reason | None:
     return _STATUS_TABLE.get(status.split(".", 1)[1])
 
 
-def classify_reason(diagnostic: str, status: str | None, action: str) -> Reason:
+def classify_reason(diagnostic: str, status: str | None, action: str, context: str = "") -> Reason:
     """Decide the reason for one recipient.
 
     Args:
         diagnostic: the error text (any length, any case).
         status: enhanced status code, if known.
         action: RFC 3464 action.
+        context: the report's text about this recipient; read only for the
+            SMTP stage at which the error came.
 
     Returns:
         The reason; UNDEFINED when nothing decides it.
@@ -215,9 +232,11 @@ def classify_reason(diagnostic: str, status: str | None, action: str) -> Reason:
     if by_status is not None and status is not None and status.split(".", 1)[1] in _STATUS_WINS:
         return by_status
     by_text = text_reason(diagnostic)
-    if by_text is R.USERUNKNOWN and _DATA_STAGE_RE.search(diagnostic):
-        # A recipient refused only after DATA was accepted at RCPT: the
-        # message was filtered, the mailbox exists (Sisimai's reading).
+    stage = diagnostic + "\n" + context
+    if by_text is R.USERUNKNOWN and _DATA_STAGE_RE.search(stage) and not _RCPT_STAGE_RE.search(stage):
+        # "User unknown" said after DATA, not in reply to RCPT TO (RFC 5321
+        # § 3.3, where a server validates the mailbox), is a filter's
+        # answer: the recipient was accepted at RCPT. Sisimai reads it so.
         return R.FILTERED
     if by_text is not None:
         return by_text
