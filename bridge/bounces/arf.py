@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bridge.bounces.parts import ADDRESS_RE, Message, header, original_headers, own_parts, part_text
+from bridge.bounces.parts import (
+    ADDRESS_RE,
+    Message,
+    header,
+    original_headers,
+    original_message_id,
+    own_parts,
+    part_text,
+)
 
 _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]*)\s*:\s*(.*)$", re.MULTILINE)
 # RFC 5965 § 7.3 registry plus RFC 6591 "auth-failure" and the older
@@ -67,8 +75,6 @@ def _returned_recipients(msg: Message) -> list[str]:
 
 
 def _message_id(msg: Message) -> str | None:
-    from bridge.bounces.parts import original_message_id
-
     return original_message_id(msg, "")
 
 

@@ -50,7 +50,7 @@ def is_autoreply(msg: Message) -> bool:
 def responder(msg: Message) -> str | None:
     """Return the address that replied (From, else Reply-To or Sender)."""
     for name in ("From", "Reply-To", "Sender"):
-        found = ADDRESS_RE.findall(header(msg, name))
+        found = ADDRESS_RE.search(header(msg, name))
         if found:
-            return found[0]
+            return found.group(0)
     return None

@@ -9,7 +9,12 @@ from __future__ import annotations
 import re
 
 from bridge.bounces import arf, autoreply, dsn, sesjson, textbounce
-from bridge.bounces.codes import find_reply_code, find_status, is_generic, parse_dsn_status
+from bridge.bounces.codes import (
+    find_reply_code,
+    find_status,
+    is_generic,
+    parse_dsn_status,
+)
 from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
 from bridge.bounces.parts import ADDRESS_RE, Message, original_message_id, report_texts
 from bridge.bounces.reasons import classify_reason, is_hard, text_reason
@@ -161,17 +166,17 @@ def classify(msg: Message) -> Report | None:
         responder = autoreply.responder(msg)
         return Report(
             kind=Kind.AUTOREPLY,
-            recipients=(_complainant(responder),) if responder else (),
+            recipients=(_complainant(responder, Reason.VACATION),) if responder else (),
             original_message_id=None,
         )
     return None
 
 
-def _complainant(address: str) -> BounceRecipient:
+def _complainant(address: str, reason: Reason = Reason.FEEDBACK) -> BounceRecipient:
     """A recipient entry for complaints and auto-replies: no codes, no failure."""
     return BounceRecipient(
         recipient=_normalise(address), action="", status="", reply_code=None, diagnostic="",
-        remote_mta=None, reason=Reason.UNDEFINED, hard=False,
+        remote_mta=None, reason=reason, hard=False,
     )
 
 

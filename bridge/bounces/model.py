@@ -6,10 +6,10 @@ Pure: no I/O. Holds only data shapes; every rule lives in the sibling modules.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What an inbound message is, as far as delivery reporting goes."""
 
     BOUNCE = "bounce"
@@ -18,7 +18,7 @@ class Kind(str, Enum):
     DELIVERED = "delivered"
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a recipient failed: the Sisimai 5.2 reason taxonomy.
 
     The corpus expectations use these names, and they are finer than most
@@ -58,6 +58,8 @@ class Reason(str, Enum):
     ONHOLD = "onhold"
     UNDEFINED = "undefined"
     DELIVERED = "delivered"
+    FEEDBACK = "feedback"
+    VACATION = "vacation"
 
 
 # Coarse classes, following the mapping suggested by the corpus README. The
@@ -97,6 +99,8 @@ REASON_CLASS: dict[Reason, str] = {
     Reason.ONHOLD: "undecided",
     Reason.UNDEFINED: "undecided",
     Reason.DELIVERED: "delivered",
+    Reason.FEEDBACK: "feedback",
+    Reason.VACATION: "vacation",
 }
 
 

@@ -160,7 +160,8 @@ def original_message_id(msg: Message, quoted_text: str) -> str | None:
         value = header(orig, "Message-ID")
         if value:
             return clean_message_id(value)
-        match = _MSGID_LINE_RE.search(orig.get_payload() if isinstance(orig.get_payload(), str) else "")
+        body = orig.get_payload()
+        match = _MSGID_LINE_RE.search(body) if isinstance(body, str) else None
         if match:
             return clean_message_id(match.group(1))
     match = _MSGID_LINE_RE.search(quoted_text)

@@ -1,0 +1,154 @@
+"""Tests for bridge.bounces: one behaviour per test, on real corpus samples.
+
+Samples under tests/data/bounces/ are copied from sisimai/set-of-emails
+(BSD-2-Clause, see LICENSE-set-of-emails there).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bridge.bounces import Kind, Reason, Report, classify
+from bridge.message import parse
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "bounces"
+REPO = Path(__file__).resolve().parent.parent.parent
+CORPUS = REPO.parent / "shared" / "corpora"
+
+
+def report_of(name: str) -> Report | None:
+    return classify(parse((DATA / name).read_bytes()))
+
+
+def only(report: Report | None) -> Report:
+    assert report is not None
+    return report
+
+
+def by_address(report: Report) -> dict[str, tuple[str, str, str | None, Reason, bool]]:
+    return {r.recipient: (r.action, r.status, r.reply_code, r.reason, r.hard) for r in report.recipients}
+
+
+def test_dsn_with_two_recipients_keeps_fields_apart() -> None:
+    report = only(report_of("lhost-yandex-02.eml"))
+    assert report.kind is Kind.BOUNCE
+    rows = by_address(report)
+    assert rows["mikeneko@example.jp"][1] == "5.2.1"
+    assert rows["sabineko@example.jp"][1:4] == ("5.2.2", "550", Reason.MAILBOXFULL)
+    diagnostics = {r.recipient: r.diagnostic for r in report.recipients}
+    assert "mikeneko" in diagnostics["mikeneko@example.jp"]
+    assert "sabineko" in diagnostics["sabineko@example.jp"]
+
+
+@pytest.mark.parametrize(
+    ("name", "recipient", "status", "reply", "reason", "hard"),
+    [
+        ("lhost-exim-01.eml", "kijitora@example.ed.jp", "5.7.0", "550", Reason.REJECTED, False),
+        ("lhost-qmail-01.eml", "kijitora@example.ne.jp", "5.5.0", "550", Reason.USERUNKNOWN, True),
+        ("lhost-postfix-04.eml", "kijitora@example.co.jp", "5.1.1", "550", Reason.USERUNKNOWN, True),
+        ("lhost-exchange2003-01.eml", "kijitora@example.jp", "5.0.0", None, Reason.USERUNKNOWN, True),
+    ],
+    ids=["exim-text", "qmail", "postfix", "exchange"],
+)
+def test_mta_formats(name: str, recipient: str, status: str, reply: str | None, reason: Reason, hard: bool) -> None:
+    report = only(report_of(name))
+    assert report.kind is Kind.BOUNCE
+    assert by_address(report) == {recipient: ("failed", status, reply, reason, hard)}
+
+
+def test_text_bounce_finds_original_message_id() -> None:
+    assert only(report_of("lhost-qmail-01.eml")).original_message_id == "000000000.9999999999999.JavaMail.postmaster@mailhub"
+
+
+def test_delayed_is_not_hard() -> None:
+    (row,) = only(report_of("lhost-outlook-06.eml")).recipients
+    assert (row.action, row.status, row.hard) == ("delayed", "4.4.7", False)
+
+
+def test_success_dsn_is_delivered() -> None:
+    report = only(report_of("rfc3464-28.eml"))
+    assert report.kind is Kind.DELIVERED
+    assert all(r.action == "delivered" and r.status.startswith("2.") for r in report.recipients)
+
+
+def test_arf_complaint_feedback_type_and_recipient() -> None:
+    report = only(report_of("arf-02.eml"))
+    assert report.kind is Kind.COMPLAINT
+    assert report.feedback_type == "abuse"
+    assert [r.recipient for r in report.recipients] == ["this-local-part-does-not-exist-on-yahoo@yahoo.com"]
+    assert report.original_message_id == "000000000000000000000000.smtp@example.com"
+
+
+def test_vacation_reply_is_autoreply_not_bounce() -> None:
+    report = only(report_of("rfc3834-01.eml"))
+    assert report.kind is Kind.AUTOREPLY
+    assert report.recipients[0].reason is Reason.VACATION
+
+
+def test_ordinary_message_is_none() -> None:
+    assert report_of("is-not-bounce-01.eml") is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From: MAILER-DAEMON@example.org\nSubject: Undelivered Mail\nContent-Type: multipart/report; "
+        b"report-type=delivery-status; boundary=x\n\n--x\nContent-Type: message/delivery-status\n\n"
+        b"Reporting-MTA: dns;\n\nFinal-Recipient: rfc822;\nAction: \nStatus: 9.9\n",
+        b"Content-Type: multipart/report; boundary=\"unterminated\n\n--unterminated\nContent-Type: message/delivery-status",
+        b"Content-Type: message/delivery-status\n\n\x00\xff\xfe",
+        b"",
+    ],
+    ids=["empty-fields", "broken-boundary", "binary", "empty"],
+)
+def test_malformed_dsn_does_not_crash(raw: bytes) -> None:
+    report = classify(parse(raw))
+    assert report is None or report.kind in Kind
+
+
+def test_cli_prints_one_json_line_per_file() -> None:
+    files = [str(DATA / "lhost-exim-01.eml"), str(DATA / "is-not-bounce-01.eml"), str(DATA / "missing.eml")]
+    done = subprocess.run([sys.executable, "-m", "bridge.bounces", *files], cwd=REPO,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["file"] for line in lines] == files
+    assert lines[0]["kind"] == "bounce"
+    assert lines[0]["recipients"][0]["recipient"] == "kijitora@example.ed.jp"
+    assert set(lines[0]["recipients"][0]) == {"recipient", "action", "status", "replyCode", "diagnostic",
+                                              "reason", "remoteMta", "hard"}
+    assert lines[1]["kind"] is None
+    assert set(lines[2]) == {"file", "error"}
+
+
+def test_cli_without_files_is_a_usage_error() -> None:
+    done = subprocess.run([sys.executable, "-m", "bridge.bounces"], cwd=REPO,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 2
+
+
+# Floors on the visible corpus, a few points under what bench/score_bounces.py
+# reports; they guard accuracy against regressions, they are not targets.
+FLOORS = {"recipients": 95.0, "status": 91.0, "reason": 76.0, "complaint feedback type": 95.0}
+
+
+def test_corpus_accuracy_floor() -> None:
+    if not (CORPUS / "bounces" / "expected.jsonl").is_file():
+        pytest.fail(f"bounce corpus not found at {CORPUS}: check out ../shared next to the repository (CI has it)")
+    sys.path.insert(0, str(REPO / "bench"))
+    import score_bounces
+
+    tally = score_bounces.Tally()
+    crashes: list[str] = []
+    score_bounces.score_bounces(CORPUS, tally, crashes)
+    score_bounces.score_negatives(CORPUS, tally, crashes)
+    score_bounces.score_arf(CORPUS, tally, crashes)
+    assert crashes == []
+    assert tally.pct("negatives not bounce") == 100.0
+    for field, floor in FLOORS.items():
+        assert tally.pct(field) >= floor, f"{field}: {tally.pct(field):.1f}% < {floor}%"
