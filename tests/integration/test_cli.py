@@ -1,0 +1,174 @@
+"""The command line as a new user meets it: `python app.py run` and `token …`.
+
+`run` is what `make run` starts: embedded Redis (no BRIDGE_REDIS_URL), a first
+admin token printed once, web + worker supervised, /health 200.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = re.compile(rb"^\s+(mb_[A-Za-z0-9_-]{40,})\s*$", re.M)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback test URL
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def running_bridge(tmp_path):
+    port = _free_port()
+    log = tmp_path / "run.log"
+    env = _clean_env(BRIDGE_DATA_DIR=str(tmp_path / "data"), BRIDGE_PORT=str(port), BRIDGE_WEB_WORKERS="1")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, str(ROOT / "app.py"), "run"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield proc, f"http://127.0.0.1:{port}", log, tmp_path / "data"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            status, body = _request("GET", base + "/health")
+            last = body
+            if status == 200 and body["workers"]["count"] >= 1:
+                return body
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"not healthy in {timeout} s: {last}\n{log.read_text()}")
+
+
+def test_run_starts_everything_on_an_embedded_redis(running_bridge, mailbox, smtp):
+    proc, base, log, data_dir = running_bridge
+    health = _wait_healthy(base, proc, log)
+    assert health["redis"]["ok"] is True
+
+    found = TOKEN.search(log.read_bytes())
+    assert found, log.read_text()
+    token = found.group(1).decode()
+    assert _request("GET", base + "/v1/accounts")[0] == 401
+    assert _request("GET", base + "/v1/accounts", token) == (200, {"accounts": []})
+
+    smtp.add_user(mailbox.address, mailbox.password)
+    server = {"host": mailbox.host, "secure": False, "starttls": False}
+    body = {
+        "account": "support",
+        "email": mailbox.address,
+        "imap": {**server, "port": mailbox.imap_port, "auth": {"user": mailbox.address, "pass": mailbox.password}},
+        "smtp": {**server, "host": smtp.host, "port": smtp.port, "auth": {"user": mailbox.address, "pass": mailbox.password}},
+    }
+    assert _request("POST", base + "/v1/accounts", token, body)[0] == 201
+    status, boxes = _request("GET", base + "/v1/account/support/mailboxes", token)
+    assert status == 200 and any(m["specialUse"] == "\\Sent" for m in boxes["mailboxes"])
+
+    wrong = json.loads(json.dumps(body))
+    wrong["account"] = "other"
+    wrong["imap"]["auth"]["pass"] = "not-the-password"
+    status, error = _request("POST", base + "/v1/accounts", token, wrong)
+    assert (status, error["error"]["code"]) == (422, "authenticationFailed")
+
+    # The data directory holds the embedded Redis' append-only file: no plaintext password in it.
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    stored = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
+    assert b"support" in stored
+    assert mailbox.password.encode() not in stored
+
+
+def test_second_start_keeps_data_and_prints_no_new_token(tmp_path, running_bridge):
+    proc, base, log, data_dir = running_bridge
+    _wait_healthy(base, proc, log)
+    first = TOKEN.search(log.read_bytes()).group(1).decode()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+
+    port = _free_port()
+    again = tmp_path / "again.log"
+    env = _clean_env(BRIDGE_DATA_DIR=str(data_dir), BRIDGE_PORT=str(port), BRIDGE_WEB_WORKERS="1")
+    with again.open("wb") as out:
+        second = subprocess.Popen(  # noqa: S603
+            [sys.executable, str(ROOT / "app.py"), "run"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        base2 = f"http://127.0.0.1:{port}"
+        _wait_healthy(base2, second, again)
+        assert not TOKEN.search(again.read_bytes())
+        assert _request("GET", base2 + "/v1/accounts", first)[0] == 200
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0
+
+
+def test_token_commands(redis_url):
+    env = _clean_env(BRIDGE_REDIS_URL=redis_url, BRIDGE_SECRET="cli-test-secret-0123456789")
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, str(ROOT / "app.py"), *args], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    token = cli("token", "create", "--description", "ci bot").strip()
+    assert token.startswith("mb_")
+    listing = cli("token", "list")
+    assert "ci bot" in listing and token not in listing
+    token_id = listing.split()[0]
+    assert cli("token", "revoke", token_id).strip() == f"revoked {token_id}"
+    assert cli("token", "list").strip() == ""
+
+
+def test_bad_configuration_stops_with_the_variable_named(tmp_path):
+    env = _clean_env(BRIDGE_PORT="99999", BRIDGE_DATA_DIR=str(tmp_path))
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, str(ROOT / "app.py"), "token", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "BRIDGE_PORT" in done.stderr
