@@ -27,7 +27,12 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     # Resolver failures are network trouble on the sending side, even when
     # they end with "domain not found" (Google's "DNS Error: ... lookup").
+    (R.NOTACCEPT, _rx(r"(?:does not|doesn't) receive (?:e-?mail|mail)", r"no smtp service")),
     (R.NETWORKERROR, _rx(r"dns error", r"dns (?:query|lookup) failed", r"dns type '?mx")),
+    (R.POLICYVIOLATION, _rx(r"protocol violation")),
+    (R.NOTCOMPLIANTRFC, _rx(r"multiple addresses in from")),
+    (R.SYSTEMFULL, _rx(r"insufficient (?:disk space|system (?:storage|resources))")),
+    (R.EXPIRED, _rx(r"in the queue too long", r"too long in (?:the )?queue")),
     # Exchange Online directory-based edge blocking: the address is unknown.
     (R.USERUNKNOWN, _rx(r"recipient address rejected: access denied")),
     (R.SPEEDING, _rx(r"rate limit", r"too many (?:messages|emails|mails|recipients)", r"sending (?:rate|quota)",
@@ -42,7 +47,7 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
                        r"client host rejected: cannot find", r"ip address has no", r"unresolvable",
                        r"no reverse")),
     (R.NORELAYING, _rx(r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)",
-                       r"not (?:permitted|allowed|authori[sz]ed) to relay", r"unable to relay", r"relay denied",
+                       r"not (?:permitted|allowed|authori[sz]ed|configured) to relay", r"unable to relay", r"relay denied",
                        r"we do not relay", r"no relaying", r"cannot relay", r"open relay", r"relaying denied")),
     (R.VIRUSDETECTED, _rx(r"\bvirus", r"malware", r"infected", r"trojan", r"\bworm\b")),
     (R.BADREPUTATION, _rx(r"reputation")),
@@ -50,7 +55,7 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
                          r"message (?:content )?(?:was )?(?:rejected|refused) (?:as|because)",
                          r"looks suspicious", r"scored too high")),
     (R.BLOCKED, _rx(r"black ?list", r"block ?list", r"\brbl\b", r"dnsbl", r"spamhaus", r"spamcop", r"sorbs",
-                    r"barracuda", r"(?<!not )listed (?:at|in|on|by)", r"invalid ip", r"\bip (?:address )?(?:\S+ )?(?:is )?(?:blocked|banned|rejected)",
+                    r"barracuda", r"(?<!not )listed (?:at|in|on|by)", r"invalid ip", r"not accepting connections", r"\bip (?:address )?(?:\S+ )?(?:is )?(?:blocked|banned|rejected)",
                     r"client host (?:\[\S+\] )?(?:rejected|blocked)", r"access denied", r"connection (?:rejected|refused) by",
                     r"banned", r"your (?:ip|server|network|host)", r"blocked (?:using|by|because|for)",
                     r"has been blocked", r"temporarily (?:blocked|deferred|rate)", r"not allowed to send",
@@ -66,7 +71,7 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
                      r"group you tried to contact", r"not have permission to post", r"purported responsible address")),
     (R.SUSPEND, _rx(r"(?:account|mailbox|user|address)(?: \S+)? (?:is |has been )?(?:disabled|suspended|inactive|deactivated|"
                     r"locked|frozen|closed|expired|terminated|deleted|not active|on hold|blocked)",
-                    r"suspended", r"deactivated", r"inactive (?:account|mailbox|user)", r"disabled (?:account|mailbox|user)",
+                    r"(?<!temporarily )suspended", r"deactivated", r"inactive (?:account|mailbox|user)", r"disabled (?:account|mailbox|user)",
                     r"not (?:an )?active", r"mailbox unavailable.*(?:disabled|suspend)", r"has been disabled")),
     (R.MAILBOXFULL, _rx(r"mail ?box (?:is )?(?:full|over|exceed)", r"(?:over|exceeded?|exceeds|reached) (?:the |its |their |his |her |your )?(?:storage |mailbox |disk )?quota",
                         r"quota (?:exceeded|exceed|full|reached|violation)", r"over ?quota", r"exceeded storage allocation",
@@ -88,7 +93,8 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
                         r"no such domain", r"unrouteable (?:mail )?domain", r"unroutable domain",
                         r"no (?:valid )?mx", r"mx (?:record|lookup)", r"dns (?:error|lookup failed)",
                         r"non-?existent (?:host|domain)", r"nxdomain", r"host \S+ not found", r"unknown domain",
-                        r"recipient domain .* (?:invalid|not exist)", r"illegal host", r"no route for")),
+                        r"recipient domain .* (?:invalid|not exist)", r"illegal host", r"no route for",
+                        r"domain (?:is )?not reachable")),
     (R.USERUNKNOWN, _rx(r"user(?:name)? (?:\S+ )?(?:unknown|not found|not exist|does not exist|doesn't exist|invalid)",
                         r"unknown (?:user|recipient|mailbox|address|local[- ]part|alias|account)", r"no such (?:user|mailbox|recipient|address|account|person|local user)",
                         r"(?:mailbox|recipient|address|account|user|e-?mail address)(?: \S+)? (?:is |was )?(?:unknown|not found|invalid|unavailable|not valid|does(?: not|n't) exist|not exist|nonexistent|non-existent|not recogni[sz]ed)",
@@ -154,7 +160,7 @@ _STATUS_TABLE: dict[str, Reason] = {
     "3.5": R.SYSTEMERROR,
     "4.0": R.NETWORKERROR, "4.1": R.EXPIRED, "4.2": R.NETWORKERROR, "4.3": R.SYSTEMERROR, "4.4": R.HOSTUNKNOWN,
     "4.5": R.SYSTEMFULL, "4.6": R.NETWORKERROR, "4.7": R.EXPIRED,
-    "5.0": R.SYNTAXERROR, "5.1": R.SYNTAXERROR, "5.2": R.SYNTAXERROR, "5.3": R.EXCEEDLIMIT, "5.4": R.SYNTAXERROR,
+    "5.1": R.SYNTAXERROR, "5.2": R.SYNTAXERROR, "5.3": R.EXCEEDLIMIT, "5.4": R.SYNTAXERROR,
     "5.5": R.SYNTAXERROR,
     "6.0": R.CONTENTERROR, "6.1": R.CONTENTERROR, "6.2": R.CONTENTERROR, "6.3": R.CONTENTERROR,
     "6.5": R.CONTENTERROR, "6.6": R.CONTENTERROR, "6.9": R.CONTENTERROR,
@@ -176,6 +182,11 @@ _STATUS_TABLE: dict[str, Reason] = {
 # remote chose a precise code, and wording like "rejected" is boilerplate.
 _STATUS_WINS = frozenset({"1.1", "1.2", "1.6", "2.2", "7.26", "7.25", "7.509", "7.13", "1.10", "3.4",
                           "2.3", "1.8", "7.27"})
+# Text reasons that overrule even a precise status: servers answer 5.1.1 or
+# 5.2.2 to a blocked client, then say why (Sisimai's UserUnknown "prematches").
+_TEXT_OVERRULES = frozenset({R.NORELAYING, R.BLOCKED, R.MAILBOXFULL, R.HASMOVED, R.REJECTED, R.NOTACCEPT,
+                             R.SPEEDING, R.TOOMANYCONN, R.SPAMDETECTED, R.BADREPUTATION, R.AUTHFAILURE,
+                             R.REQUIREPTR, R.VIRUSDETECTED})
 _HARD = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
 
 
@@ -229,9 +240,10 @@ def classify_reason(diagnostic: str, status: str | None, action: str, context: s
     if action in ("delivered", "relayed", "expanded"):
         return R.DELIVERED
     by_status = status_reason(status)
-    if by_status is not None and status is not None and status.split(".", 1)[1] in _STATUS_WINS:
-        return by_status
     by_text = text_reason(diagnostic)
+    if by_status is not None and status is not None and status.split(".", 1)[1] in _STATUS_WINS:
+        if by_text not in _TEXT_OVERRULES or by_text is by_status:
+            return by_status
     stage = diagnostic + "\n" + context
     if by_text is R.USERUNKNOWN and _DATA_STAGE_RE.search(stage) and not _RCPT_STAGE_RE.search(stage):
         # "User unknown" said after DATA, not in reply to RCPT TO (RFC 5321
