@@ -66,7 +66,9 @@ _SEPARATOR_RE = re.compile(
 )
 _HEADER_START_RE = re.compile(r"^(?:Return-Path|Received|Message-I[Dd]|DKIM-Signature|X-[\w-]+):\s", re.MULTILINE)
 _LEADING_RE = re.compile(
-    r"^[\s>*-]*(?:RCPT To:\s*|Recipient:\s*|To:\s*|Original-Recipient:\s*rfc822;\s*|Final-Recipient:\s*rfc822;\s*)?"
+    # Optional SMTP reply first: Sendmail transcripts say "550 <addr>... why".
+    r"^[\s>*-]*(?:[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3} )?)?"
+    r"(?:RCPT To:\s*|Recipient:\s*|To:\s*|Original-Recipient:\s*rfc822;\s*|Final-Recipient:\s*rfc822;\s*)?"
     r"[\"']?<?(" + ADDRESS_RE.pattern + r")>?[\"']?\s*(?::|\.\.\.|,|;|\s+on\s|\s*\(|\s+\[|\s+-|\s*$|\s+(?:is|was|does|has|delivery))",
     re.IGNORECASE,
 )
