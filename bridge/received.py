@@ -9,15 +9,16 @@ SPF and never trusts a name the client could choose.
 Trust model (RFC 5321 § 4.4: each MTA prepends its own trace field, so only
 the top of the trace was written by the mailbox provider):
 
-* walk from the top; a field without a ``from`` clause (local injection,
-  ``qmail invoked``, Gmail's ``by <ip> with SMTP``) carries no client and is
-  skipped;
-* the field must be written ``by`` a trusted receiver (host name patterns), or
-  the walk stops: anything below may be forged by the sender;
-* the ``from`` side is internal only when its IP is not globally routable or
-  lies in a trusted network. The client's HELO and reverse-DNS names are never
-  used for this, because the client chooses them;
-* the first trusted hop whose client is not internal is the answer.
+* walk from the top; a field without a ``from`` clause or client IP (local
+  injection, ``qmail invoked``, Gmail's ``by <ip> with SMTP``, LMTP) carries
+  no client and is skipped;
+* a client is internal only when its IP is not globally routable or lies in a
+  trusted network; such hops are skipped too. The client's HELO and
+  reverse-DNS names are never used for this, because the client chooses them;
+* the first hop from a public client is the provider's edge: it must be
+  written ``by`` a trusted receiver (host name patterns) and is the answer.
+  If its writer is not trusted the walk stops with no answer, since that
+  field and everything below it may be forged by the sender.
 """
 
 from __future__ import annotations
@@ -243,13 +244,15 @@ def find_client(received: Sequence[str], trusted: TrustedReceivers) -> ClientSea
     """
     for index, value in enumerate(received):
         hop = parse_received(value)
-        if not hop.has_from:
+        if not hop.has_from or hop.ip is None or is_internal(hop.ip, trusted):
+            # Internal delivery hops (LMTP, content filters, relays between
+            # private or trusted addresses) need no trusted writer: the walk
+            # can only get below the provider's edge hop by passing a hop
+            # from a public client, and that one is checked next.
             continue
         if hop.by is None or not trusted.host_matches(hop.by):
             reason = f"hop by untrusted host {hop.by or '(none)'}"
             return ClientSearch(None, reason, index)
-        if hop.ip is None or is_internal(hop.ip, trusted):
-            continue
         return ClientSearch(hop, f"client {hop.ip} seen by {hop.by}", index)
     if not received:
         return ClientSearch(None, "no Received header", 0)
