@@ -204,14 +204,14 @@ _CONNECT_STAGE_RE = re.compile(r"after initial connection|after (?:ehlo|helo)|re
                                r"did not like our (?:greeting|ehlo|helo)", re.IGNORECASE)
 
 
-def text_reason(text: str) -> Reason | None:
+def text_reason(text: str, fallback: bool = True) -> Reason | None:
     """Return the first reason whose pattern matches the diagnostic text.
 
     Addresses and URLs are blanked first: a local part such as
     "mailboxfull@" or a help link is not the remote's wording.
     """
     text = _ADDRESS_OR_URL_RE.sub(" ", text)
-    for reason, pattern in _TEXT_RULES + _FALLBACK_RULES:
+    for reason, pattern in _TEXT_RULES + (_FALLBACK_RULES if fallback else ()):
         if pattern.search(text):
             return reason
     return None
@@ -240,10 +240,11 @@ def classify_reason(diagnostic: str, status: str | None, action: str, context: s
     if action in ("delivered", "relayed", "expanded"):
         return R.DELIVERED
     by_status = status_reason(status)
-    by_text = text_reason(diagnostic)
     if by_status is not None and status is not None and status.split(".", 1)[1] in _STATUS_WINS:
-        if by_text not in _TEXT_OVERRULES or by_text is by_status:
+        specific = text_reason(diagnostic, fallback=False)
+        if specific not in _TEXT_OVERRULES or specific is by_status:
             return by_status
+    by_text = text_reason(diagnostic)
     stage = diagnostic + "\n" + context
     if by_text is R.USERUNKNOWN and _DATA_STAGE_RE.search(stage) and not _RCPT_STAGE_RE.search(stage):
         # "User unknown" said after DATA, not in reply to RCPT TO (RFC 5321
