@@ -7,7 +7,9 @@ argument. DKIM keys are generated here and messages signed with dkimpy.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import dkim
 import pytest
@@ -44,13 +46,15 @@ SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id"]
 class DictResolver:
     """Resolver over ``{(name, type): [records]}``; names in ``tempfail`` time out."""
 
-    def __init__(self, records=None, tempfail=()):
+    def __init__(
+        self, records: dict[Any, Any] | None = None, tempfail: Iterable[str] = ()
+    ) -> None:
         self.records = {
             (n.lower().rstrip("."), t): list(v) for (n, t), v in (records or {}).items()
         }
         self.tempfail = {n.lower() for n in tempfail}
 
-    def _get(self, name, rtype):
+    def _get(self, name: str, rtype: str) -> DnsAnswer[Any]:
         name = name.lower().rstrip(".")
         if name in self.tempfail:
             return DnsAnswer(Rcode.TEMPFAIL)
@@ -59,24 +63,24 @@ class DictResolver:
             return DnsAnswer(Rcode.NOERROR, tuple(found))
         return DnsAnswer(Rcode.NXDOMAIN)
 
-    def txt(self, name):
+    def txt(self, name: str) -> DnsAnswer[Any]:
         ans = self._get(name, "TXT")
         return DnsAnswer(
             ans.rcode,
             tuple(v.encode() if isinstance(v, str) else v for v in ans.records),
         )
 
-    def a(self, name):
+    def a(self, name: str) -> DnsAnswer[Any]:
         return self._get(name, "A")
 
-    def aaaa(self, name):
+    def aaaa(self, name: str) -> DnsAnswer[Any]:
         return self._get(name, "AAAA")
 
-    def mx(self, name):
+    def mx(self, name: str) -> DnsAnswer[Any]:
         ans = self._get(name, "MX")
         return DnsAnswer(ans.rcode, tuple(MxRecord(p, h) for p, h in ans.records))
 
-    def ptr(self, name):
+    def ptr(self, name: str) -> DnsAnswer[Any]:
         return self._get(name, "PTR")
 
 
@@ -88,7 +92,7 @@ def msg(name: str) -> ParsedMessage:
     return parse(load(name))
 
 
-def zone(**extra) -> DictResolver:
+def zone(**extra: Any) -> DictResolver:
     records = {
         ("sender.example", "TXT"): [SPF_OK],
         ("_dmarc.sender.example", "TXT"): [DMARC_REJECT],
@@ -99,7 +103,7 @@ def zone(**extra) -> DictResolver:
 
 @pytest.fixture(scope="module")
 def rsa_key():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505  (fast; RFC 8301 minimum)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,
@@ -118,7 +122,7 @@ def sign(
     selector: str = "sel",
     algo: bytes = b"rsa-sha256",
 ) -> bytes:
-    sig = dkim.sign(
+    sig: bytes = dkim.sign(
         raw,
         selector.encode(),
         domain.encode(),
