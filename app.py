@@ -26,9 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app with its clients in ``app.extensions["bridge"]``."""
     settings = settings or load_settings(os.environ)
     if settings.redis_url is None:
-        raise ConfigError(
-            "BRIDGE_REDIS_URL is missing; start the web server through `python app.py run` or set it"
-        )
+        raise ConfigError("BRIDGE_REDIS_URL is missing; start the web server through `python app.py run` or set it")
     app = Flask(__name__, template_folder="templates")
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -14,8 +14,6 @@ threads = int(os.environ.get("BRIDGE_WEB_THREADS", "100"))
 timeout = 30
 graceful_timeout = 5  # WebSocket handlers never finish on their own
 keepalive = 5
-control_socket_disable = (
-    True  # gunicorn 27 would otherwise create ~/.gunicorn/gunicorn.ctl
-)
+control_socket_disable = True  # gunicorn 27 would otherwise create ~/.gunicorn/gunicorn.ctl
 accesslog = None
 errorlog = "-"

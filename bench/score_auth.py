@@ -83,9 +83,7 @@ class ZoneResolver:
             found = [e["SPF"] for e in entries if isinstance(e, dict) and "SPF" in e]
         found = [v for v in found if v != "NONE"]  # "TXT: NONE" is not data
         if not found:
-            cnames = [
-                e["CNAME"] for e in entries if isinstance(e, dict) and "CNAME" in e
-            ]
+            cnames = [e["CNAME"] for e in entries if isinstance(e, dict) and "CNAME" in e]
             if cnames:
                 if depth >= 8:  # a CNAME loop is a server failure
                     return DnsAnswer(Rcode.TEMPFAIL)
@@ -116,9 +114,7 @@ class ZoneResolver:
 
     def ptr(self, name: str) -> DnsAnswer[str]:
         ans = self._records(name, "PTR")
-        return DnsAnswer(
-            ans.rcode, tuple(str(v).lower().rstrip(".") for v in ans.records)
-        )
+        return DnsAnswer(ans.rcode, tuple(str(v).lower().rstrip(".") for v in ans.records))
 
 
 def _txt_bytes(value: object) -> bytes:
@@ -169,9 +165,7 @@ def score_spf(corpus: Path, suite: str) -> Score:
     scenarios = json.loads((corpus / "spf" / f"{suite}-tests.json").read_text())
     expected = {
         (row["scenario"], row["name"]): row["result"]
-        for row in map(
-            json.loads, (corpus / "spf" / "expected.jsonl").read_text().splitlines()
-        )
+        for row in map(json.loads, (corpus / "spf" / "expected.jsonl").read_text().splitlines())
         if row["suite"] == suite
     }
     for scenario in scenarios:
@@ -196,10 +190,7 @@ def overall(results: Iterable[DkimResult]) -> str:
 
 def score_mail_dkim(corpus: Path) -> list[Score]:
     """Score per category: RFC 6376 signatures, pre-standard ones, DomainKeys."""
-    scores = {
-        kind: Score(f"dkim/mail-dkim {kind}")
-        for kind in ("rfc6376", "prestandard", "domainkeys")
-    }
+    scores = {kind: Score(f"dkim/mail-dkim {kind}") for kind in ("rfc6376", "prestandard", "domainkeys")}
     base = corpus / "dkim" / "mail-dkim"
     resolver = _fake_dns_dat(base / "FAKE_DNS.dat")
     for row in map(json.loads, (base / "expected.jsonl").read_text().splitlines()):
@@ -216,9 +207,7 @@ def _mail_dkim_expectation(row: dict[str, object]) -> tuple[str, set[str]]:
     if not dkim_sigs:
         return "domainkeys", {"none"}  # RFC 4870 is not DKIM
     prestandard = all(
-        s.get("v") != "1"
-        or s.get("a") == "rsa-sha1"
-        or (s.get("key_bits") is not None and int(s["key_bits"]) < 1024)
+        s.get("v") != "1" or s.get("a") == "rsa-sha1" or (s.get("key_bits") is not None and int(s["key_bits"]) < 1024)
         for s in dkim_sigs
     )
     if prestandard:
@@ -310,9 +299,7 @@ def _key_variants(
     yield f"{tag} dkimpy/test_bad.txt", got != "pass"
 
 
-def _multiple_from(
-    signed: bytes, resolver: ZoneResolver, tag: str
-) -> Iterable[tuple[str, bool]]:
+def _multiple_from(signed: bytes, resolver: ZoneResolver, tag: str) -> Iterable[tuple[str, bool]]:
     head, _, body = signed.partition(b"\r\n\r\n")
     extra = b"X-Foo: bar\r\n" + head + b"\r\n\r\n" + body
     yield f"{tag} unsigned X-Foo", overall(verify_dkim(extra, resolver)) == "pass"

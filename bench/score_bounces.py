@@ -112,8 +112,11 @@ def score_bounces(corpus: Path, tally: Tally, crashes: list[str]) -> None:
             crashes.append(f"{name}: {error}")
         reasons = {r["reason"] for r in records}
         if reasons == {"vacation"}:
-            tally.add("autoreply kind", report is not None and report.kind is Kind.AUTOREPLY,
-                      f"{name}: {report.kind if report else None}")
+            tally.add(
+                "autoreply kind",
+                report is not None and report.kind is Kind.AUTOREPLY,
+                f"{name}: {report.kind if report else None}",
+            )
             continue
         if reasons == {"feedback"}:
             continue  # scored from arf/expected.jsonl
@@ -131,17 +134,30 @@ def score_bounces(corpus: Path, tally: Tally, crashes: list[str]) -> None:
                     tally.add(field, False, f"{tag}: not found")
                 continue
             want_status = _status_key(str(record["status"]))
-            tally.add("status", predicted.status == want_status,
-                      f"{tag}: want {record['status']} got {predicted.status}")
-            tally.add("reason", _reason_class(str(record["reason"])) == _reason_class(predicted.reason.value),
-                      f"{tag}: want {record['reason']} got {predicted.reason.value} | {predicted.diagnostic[:160]}")
-            tally.add("reason (exact name)", record["reason"] == predicted.reason.value,
-                      f"{tag}: want {record['reason']} got {predicted.reason.value}")
-            tally.add("hard", bool(record["hardbounce"]) == predicted.hard,
-                      f"{tag}: want {record['hardbounce']} got {predicted.hard} ({predicted.reason.value})")
+            tally.add(
+                "status", predicted.status == want_status, f"{tag}: want {record['status']} got {predicted.status}"
+            )
+            tally.add(
+                "reason",
+                _reason_class(str(record["reason"])) == _reason_class(predicted.reason.value),
+                f"{tag}: want {record['reason']} got {predicted.reason.value} | {predicted.diagnostic[:160]}",
+            )
+            tally.add(
+                "reason (exact name)",
+                record["reason"] == predicted.reason.value,
+                f"{tag}: want {record['reason']} got {predicted.reason.value}",
+            )
+            tally.add(
+                "hard",
+                bool(record["hardbounce"]) == predicted.hard,
+                f"{tag}: want {record['hardbounce']} got {predicted.hard} ({predicted.reason.value})",
+            )
             if record["action"]:
-                tally.add("action", record["action"] == predicted.action,
-                          f"{tag}: want {record['action']} got {predicted.action}")
+                tally.add(
+                    "action",
+                    record["action"] == predicted.action,
+                    f"{tag}: want {record['action']} got {predicted.action}",
+                )
         message_id = next((str(r["message_id"]) for r in records if r["message_id"]), "")
         if message_id:
             got_id = report.original_message_id if report else None
@@ -177,15 +193,23 @@ def score_arf(corpus: Path, tally: Tally, crashes: list[str]) -> None:
             rcpt = record["expected"].get("original_rcpt_to", "")
             want_rcpt = {rcpt.strip("<>").lower()} if rcpt else set()
         ok = report is not None and report.kind is Kind.COMPLAINT and report.feedback_type == want_type
-        tally.add("complaint feedback type", ok,
-                  f"{record['file']}: want {want_type} got {report.feedback_type if report else None}")
+        tally.add(
+            "complaint feedback type",
+            ok,
+            f"{record['file']}: want {want_type} got {report.feedback_type if report else None}",
+        )
         if want_rcpt:
             got = {p.recipient.lower() for p in report.recipients} if report else set()
             tally.add("complaint recipients", got == want_rcpt, f"{record['file']}: want {want_rcpt} got {got}")
 
 
-TARGETS = {"recipients": 97.0, "status": 93.0, "reason": 90.0, "complaint feedback type": 95.0,
-           "negatives not bounce": 100.0}
+TARGETS = {
+    "recipients": 97.0,
+    "status": 93.0,
+    "reason": 90.0,
+    "complaint feedback type": 95.0,
+    "negatives not bounce": 100.0,
+}
 
 
 def main() -> int:

@@ -88,7 +88,10 @@ def _attachment_keys(record: Node, index: dict[int, Node]) -> list[tuple[str, in
 
 def score_message(record: Node, parsed: ParsedMessage, tally: dict[str, list[int]], verbose: bool) -> None:
     # Repeated headers come as a list; ParsedMessage keeps the first one.
-    record = {k: (v[0] if isinstance(v, list) and v and isinstance(v[0], str) and k != "header_names" else v) for k, v in record.items()}
+    record = {
+        k: (v[0] if isinstance(v, list) and v and isinstance(v[0], str) and k != "header_names" else v)
+        for k, v in record.items()
+    }
     index = {int(n["part"]): n for n in _nodes(record["structure"])}  # type: ignore[arg-type, call-overload]
 
     def check(field: str, ok: bool, got: object = None, want: object = None) -> None:
@@ -110,13 +113,24 @@ def score_message(record: Node, parsed: ParsedMessage, tally: dict[str, list[int
     check("header_names", names == want_names, names, want_names)
     text_parts = [index[i] for i in record["text_body"] if index[i]["body_kind"] == "text"]  # type: ignore[attr-defined]
     html_parts = [index[i] for i in record["html_body"] if index[i]["body_kind"] == "html"]  # type: ignore[attr-defined]
-    check("text", _body_ok(parsed.text, text_parts), parsed.text, [p.get("text", p.get("text_prefix")) for p in text_parts])
-    check("html", _body_ok(parsed.html, html_parts), parsed.html, [p.get("text", p.get("text_prefix")) for p in html_parts])
+    check(
+        "text",
+        _body_ok(parsed.text, text_parts),
+        parsed.text,
+        [p.get("text", p.get("text_prefix")) for p in text_parts],
+    )
+    check(
+        "html",
+        _body_ok(parsed.html, html_parts),
+        parsed.html,
+        [p.get("text", p.get("text_prefix")) for p in html_parts],
+    )
     want_att = _attachment_keys(record, index)
     got_att = sorted(((a.content_type, a.size) for a in parsed.attachments), key=repr)
     check("attachment_count", len(got_att) == len(want_att), got_att, want_att)
     meta_ok = len(got_att) == len(want_att) and all(
-        g[0] == w[0] and (w[1] is None or g[1] == w[1]) for g, w in zip(sorted(got_att), sorted(want_att, key=lambda k: (k[0], k[1] or 0)), strict=True)
+        g[0] == w[0] and (w[1] is None or g[1] == w[1])
+        for g, w in zip(sorted(got_att), sorted(want_att, key=lambda k: (k[0], k[1] or 0)), strict=True)
     )
     check("attachment_type_size", meta_ok, got_att, want_att)
 

@@ -99,9 +99,7 @@ def verify_sender(
     Returns:
         The report. DNS failures and bad records are results, not exceptions.
     """
-    trusted = TrustedReceivers.from_patterns(
-        [*DEFAULT_TRUSTED_RECEIVERS, *trusted_receivers]
-    )
+    trusted = TrustedReceivers.from_patterns([*DEFAULT_TRUSTED_RECEIVERS, *trusted_receivers])
     received = _header_values(parsed, "Received")
     search = find_client(received, trusted)
     spf = _check_spf(parsed, resolver, search, now)
@@ -113,10 +111,7 @@ def verify_sender(
         return AuthReport(False, None, dmarc, spf, tuple(signatures), provider)
     lookup = discover_policy(resolver, from_domain)
     strict_dkim = lookup.record.strict_dkim if lookup.record else False
-    signatures = [
-        dataclasses.replace(sig, aligned=aligned(sig.domain, from_domain, strict_dkim))
-        for sig in signatures
-    ]
+    signatures = [dataclasses.replace(sig, aligned=aligned(sig.domain, from_domain, strict_dkim)) for sig in signatures]
     dmarc = evaluate(
         lookup,
         from_domain,
@@ -131,17 +126,13 @@ def _header_values(parsed: ParsedMessage, name: str) -> list[str]:
     return [str(value) for value in parsed.tree.get_all(name, [])]
 
 
-def _check_spf(
-    parsed: ParsedMessage, resolver: Resolver, search: ClientSearch, now: int | None
-) -> SpfResult:
+def _check_spf(parsed: ParsedMessage, resolver: Resolver, search: ClientSearch, now: int | None) -> SpfResult:
     hop = search.hop
     if hop is None or hop.ip is None:
         return SpfResult(SpfStatus.NONE, reason=search.reason)
     return_paths = _header_values(parsed, "Return-Path")
     if not return_paths:
-        return SpfResult(
-            SpfStatus.NONE, ip=hop.ip, helo=hop.helo, reason="no Return-Path"
-        )
+        return SpfResult(SpfStatus.NONE, ip=hop.ip, helo=hop.helo, reason="no Return-Path")
     # The topmost Return-Path is the one the delivering MTA wrote (RFC 5321 § 4.4).
     mail_from = _reverse_path(return_paths[0])
     helo = hop.helo or ""

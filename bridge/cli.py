@@ -48,30 +48,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="app.py", description="Mailbridge: a mailbox as an API."
-    )
+    parser = argparse.ArgumentParser(prog="app.py", description="Mailbridge: a mailbox as an API.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    sub.add_parser(
-        "run", help="start everything (embedded Redis when BRIDGE_REDIS_URL is unset)"
-    ).set_defaults(func=_run)
+    sub.add_parser("run", help="start everything (embedded Redis when BRIDGE_REDIS_URL is unset)").set_defaults(
+        func=_run
+    )
     sub.add_parser("web", help="start the web API (gunicorn)").set_defaults(func=_web)
     worker = sub.add_parser("worker", help="start an RQ worker with the scheduler")
-    worker.add_argument(
-        "--burst", action="store_true", help="exit when the queues are empty"
-    )
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=_worker)
-    token = sub.add_parser("token", help="manage API tokens").add_subparsers(
-        required=True, metavar="ACTION"
-    )
-    create = token.add_parser(
-        "create", help="create a token and print it (shown only this once)"
-    )
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(required=True, metavar="ACTION")
+    create = token.add_parser("create", help="create a token and print it (shown only this once)")
     create.add_argument("--description", default="", help="what the token is for")
     create.set_defaults(func=_token_create)
-    token.add_parser(
-        "list", help="list tokens (ids and descriptions, never the tokens)"
-    ).set_defaults(func=_token_list)
+    token.add_parser("list", help="list tokens (ids and descriptions, never the tokens)").set_defaults(func=_token_list)
     revoke = token.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id")
     revoke.set_defaults(func=_token_revoke)
@@ -79,18 +69,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # aioimaplib logs every protocol line at DEBUG, message contents included.
     logging.getLogger("aioimaplib").setLevel(logging.WARNING)
 
 
 def _storage(settings: Settings) -> Storage:
     if settings.redis_url is None:
-        raise ConfigError(
-            "BRIDGE_REDIS_URL is missing; set it, or use `python app.py run` for an embedded Redis"
-        )
+        raise ConfigError("BRIDGE_REDIS_URL is missing; set it, or use `python app.py run` for an embedded Redis")
     return Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
 
 
@@ -217,9 +203,7 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
         for child in children:
             code = child.poll()
             if code is not None:
-                log.error(
-                    "process %s exited with %s; stopping the others", child.args, code
-                )
+                log.error("process %s exited with %s; stopping the others", child.args, code)
                 return code or 1
         time.sleep(0.2)
     return 0

@@ -43,9 +43,7 @@ class Secret:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and _secrets.compare_digest(
-            self._value, other._value
-        )
+        return isinstance(other, Secret) and _secrets.compare_digest(self._value, other._value)
 
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
@@ -100,16 +98,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     port = _parse_port("BRIDGE_PORT", environ.get("BRIDGE_PORT"), DEFAULT_PORT)
     redis_url = _parse_redis_url(environ.get("BRIDGE_REDIS_URL"))
     if redis_url is None and env is Environment.PRODUCTION:
-        raise ConfigError(
-            "BRIDGE_REDIS_URL is missing; production does not start an embedded Redis"
-        )
+        raise ConfigError("BRIDGE_REDIS_URL is missing; production does not start an embedded Redis")
     secret = _parse_secret(environ.get("BRIDGE_SECRET"), env, data_dir)
     public_url = _parse_public_url(environ.get("BRIDGE_PUBLIC_URL"), host, port)
     level = (environ.get("BRIDGE_LOG_LEVEL") or "INFO").upper()
     if level not in _LOG_LEVELS:
-        raise ConfigError(
-            f"BRIDGE_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {level!r}"
-        )
+        raise ConfigError(f"BRIDGE_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {level!r}")
     return Settings(
         secret=secret,
         redis_url=redis_url,
@@ -140,9 +134,7 @@ def parse_dns_servers(value: str) -> tuple[tuple[str, int], ...]:
         try:
             ipaddress.ip_address(host)
         except ValueError as exc:
-            raise ConfigError(
-                f"BRIDGE_DNS_SERVERS: {raw!r} is not an IP address[:port]"
-            ) from exc
+            raise ConfigError(f"BRIDGE_DNS_SERVERS: {raw!r} is not an IP address[:port]") from exc
         servers.append((host, _parse_port("BRIDGE_DNS_SERVERS", port_text or None, 53)))
     return tuple(servers)
 
@@ -151,18 +143,14 @@ def _parse_env(value: str) -> Environment:
     try:
         return Environment(value.strip().lower())
     except ValueError as exc:
-        raise ConfigError(
-            f"BRIDGE_ENV must be 'development' or 'production', not {value!r}"
-        ) from exc
+        raise ConfigError(f"BRIDGE_ENV must be 'development' or 'production', not {value!r}") from exc
 
 
 def _parse_port(name: str, value: str | None, default: int) -> int:
     if value is None or value == "":
         return default
     if not value.isdigit() or not 0 < int(value) < 65536:
-        raise ConfigError(
-            f"{name} must be a port number from 1 to 65535, not {value!r}"
-        )
+        raise ConfigError(f"{name} must be a port number from 1 to 65535, not {value!r}")
     return int(value)
 
 
@@ -170,9 +158,7 @@ def _parse_redis_url(value: str | None) -> str | None:
     if not value:
         return None
     if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(
-            "BRIDGE_REDIS_URL must start with redis://, rediss:// or unix://"
-        )
+        raise ConfigError("BRIDGE_REDIS_URL must start with redis://, rediss:// or unix://")
     return value
 
 
@@ -181,18 +167,14 @@ def _parse_public_url(value: str | None, host: str, port: int) -> str:
         return f"http://{host}:{port}"
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
-            f"BRIDGE_PUBLIC_URL must be an absolute http(s) URL, not {value!r}"
-        )
+        raise ConfigError(f"BRIDGE_PUBLIC_URL must be an absolute http(s) URL, not {value!r}")
     return value.rstrip("/")
 
 
 def _parse_secret(value: str | None, env: Environment, data_dir: Path) -> Secret:
     if value:
         if len(value) < _MIN_SECRET_LENGTH:
-            raise ConfigError(
-                f"BRIDGE_SECRET must be at least {_MIN_SECRET_LENGTH} characters long"
-            )
+            raise ConfigError(f"BRIDGE_SECRET must be at least {_MIN_SECRET_LENGTH} characters long")
         return Secret(value)
     if env is Environment.PRODUCTION:
         raise ConfigError("BRIDGE_SECRET is missing, and production has no default")
@@ -210,10 +192,6 @@ def _dev_secret(data_dir: Path) -> str:
         path.touch(mode=0o600)
         path.write_text(value + "\n")
     except OSError as exc:
-        raise ConfigError(
-            f"BRIDGE_DATA_DIR: cannot keep the development secret in {path}: {exc}"
-        ) from exc
-    logging.getLogger(__name__).warning(
-        "BRIDGE_SECRET is not set; using a generated one in %s", path
-    )
+        raise ConfigError(f"BRIDGE_DATA_DIR: cannot keep the development secret in {path}: {exc}") from exc
+    logging.getLogger(__name__).warning("BRIDGE_SECRET is not set; using a generated one in %s", path)
     return value

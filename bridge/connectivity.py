@@ -33,24 +33,14 @@ class CheckResult:
         return self.imap or self.smtp
 
 
-def check_servers(
-    imap: ServerConfig | None, smtp_config: ServerConfig | None
-) -> CheckResult:
+def check_servers(imap: ServerConfig | None, smtp_config: ServerConfig | None) -> CheckResult:
     """Log in to the given servers, concurrently, and report each outcome."""
     return asyncio.run(_check(imap, smtp_config))
 
 
-async def _check(
-    imap: ServerConfig | None, smtp_config: ServerConfig | None
-) -> CheckResult:
-    imap_task = (
-        _outcome(session.verify(imap, timeout=CHECK_TIMEOUT)) if imap else _none()
-    )
-    smtp_task = (
-        _outcome(smtp.verify(smtp_config, timeout=CHECK_TIMEOUT))
-        if smtp_config
-        else _none()
-    )
+async def _check(imap: ServerConfig | None, smtp_config: ServerConfig | None) -> CheckResult:
+    imap_task = _outcome(session.verify(imap, timeout=CHECK_TIMEOUT)) if imap else _none()
+    smtp_task = _outcome(smtp.verify(smtp_config, timeout=CHECK_TIMEOUT)) if smtp_config else _none()
     imap_error, smtp_error = await asyncio.gather(imap_task, smtp_task)
     return CheckResult(
         imap=imap_error,

@@ -36,9 +36,7 @@ class DecryptionFailed(BridgeError):
 
 def derive_key(secret: str, purpose: str) -> bytes:
     """Derive a 32-byte key for one purpose from the operator's secret."""
-    hkdf = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"mailbridge", info=purpose.encode()
-    )
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"mailbridge", info=purpose.encode())
     return hkdf.derive(secret.encode())
 
 
@@ -62,13 +60,9 @@ class Vault:
             blob = base64.b64decode(body, altchars=b"-_", validate=True)
             if len(blob) <= _NONCE_BYTES + _TAG_BYTES:
                 raise ValueError("too short")
-            plain = self._aead.decrypt(
-                blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], context.encode()
-            )
+            plain = self._aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], context.encode())
         except (ValueError, binascii.Error, InvalidTag) as exc:
-            raise DecryptionFailed(
-                f"cannot decrypt the stored secret for {context}"
-            ) from exc
+            raise DecryptionFailed(f"cannot decrypt the stored secret for {context}") from exc
         return plain.decode()
 
 

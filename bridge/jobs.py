@@ -33,16 +33,12 @@ def worker_count(connection: redis.Redis) -> int:
         raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
 
 
-def run_worker(
-    connection: redis.Redis, *, burst: bool = False, name: str | None = None
-) -> None:
+def run_worker(connection: redis.Redis, *, burst: bool = False, name: str | None = None) -> None:
     """Run an RQ worker with the scheduler on every Mailbridge queue.
 
     SimpleWorker runs jobs in this process: RQ's default Worker forks per job,
     which costs tens of milliseconds each (../shared/notes/performance.md) and
     would dominate webhook and send latency. Scale by running more workers.
     """
-    worker = SimpleWorker(
-        all_queues(connection), connection=connection, serializer=SERIALIZER, name=name
-    )
+    worker = SimpleWorker(all_queues(connection), connection=connection, serializer=SERIALIZER, name=name)
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")

@@ -62,33 +62,24 @@ class DnsResolver:
             self._resolver = dns.resolver.Resolver()
         else:
             self._resolver = dns.resolver.Resolver(configure=False)
-            self._resolver.nameservers = [
-                dns.nameserver.Do53Nameserver(address, port)
-                for address, port in servers
-            ]
+            self._resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in servers]
         self._resolver.timeout = timeout
         self._resolver.lifetime = timeout
         self._max_ttl = max_ttl
         self._max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, str], tuple[float, DnsAnswer[object]]] = (
-            OrderedDict()
-        )
+        self._cache: OrderedDict[tuple[str, str], tuple[float, DnsAnswer[object]]] = OrderedDict()
 
     def txt(self, name: str) -> DnsAnswer[bytes]:
         # RFC 7208 § 3.3 / RFC 6376 § 3.6.2.2: join a record's strings as-is.
-        return self._query(
-            name, "TXT", dns.rdtypes.ANY.TXT.TXT, lambda rd: b"".join(rd.strings)
-        )
+        return self._query(name, "TXT", dns.rdtypes.ANY.TXT.TXT, lambda rd: b"".join(rd.strings))
 
     def a(self, name: str) -> DnsAnswer[str]:
         return self._query(name, "A", dns.rdtypes.IN.A.A, lambda rd: str(rd.address))
 
     def aaaa(self, name: str) -> DnsAnswer[str]:
-        return self._query(
-            name, "AAAA", dns.rdtypes.IN.AAAA.AAAA, lambda rd: str(rd.address)
-        )
+        return self._query(name, "AAAA", dns.rdtypes.IN.AAAA.AAAA, lambda rd: str(rd.address))
 
     def mx(self, name: str) -> DnsAnswer[MxRecord]:
         return self._query(
@@ -99,18 +90,14 @@ class DnsResolver:
         )
 
     def ptr(self, name: str) -> DnsAnswer[str]:
-        return self._query(
-            name, "PTR", dns.rdtypes.ANY.PTR.PTR, lambda rd: _host(rd.target)
-        )
+        return self._query(name, "PTR", dns.rdtypes.ANY.PTR.PTR, lambda rd: _host(rd.target))
 
     def clear(self) -> None:
         """Drop every cached answer."""
         with self._lock:
             self._cache.clear()
 
-    def _query(
-        self, name: str, rtype: str, kind: type[R], convert: Callable[[R], T]
-    ) -> DnsAnswer[T]:
+    def _query(self, name: str, rtype: str, kind: type[R], convert: Callable[[R], T]) -> DnsAnswer[T]:
         key = (name.lower().rstrip("."), rtype)
         cached = self._cached(key)
         if cached is not None:
@@ -120,17 +107,13 @@ class DnsResolver:
             self._store(key, answer, ttl)  # type: ignore[arg-type]
         return answer
 
-    def _resolve(
-        self, name: str, rtype: str, kind: type[R], convert: Callable[[R], T]
-    ) -> tuple[DnsAnswer[T], float]:
+    def _resolve(self, name: str, rtype: str, kind: type[R], convert: Callable[[R], T]) -> tuple[DnsAnswer[T], float]:
         try:
             qname = dns.name.from_text(name)
         except dns.exception.DNSException:
             return DnsAnswer(Rcode.NXDOMAIN), NEGATIVE_TTL  # a name that cannot exist
         try:
-            result = self._resolver.resolve(
-                qname, rtype, search=False, raise_on_no_answer=False
-            )
+            result = self._resolver.resolve(qname, rtype, search=False, raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN:
             return DnsAnswer(Rcode.NXDOMAIN), NEGATIVE_TTL
         except dns.exception.DNSException:
@@ -154,9 +137,7 @@ class DnsResolver:
             self._cache.move_to_end(key)
             return answer
 
-    def _store(
-        self, key: tuple[str, str], answer: DnsAnswer[object], ttl: float
-    ) -> None:
+    def _store(self, key: tuple[str, str], answer: DnsAnswer[object], ttl: float) -> None:
         ttl = min(ttl, self._max_ttl)
         if ttl <= 0:
             return

@@ -38,9 +38,7 @@ def translate(exc: BaseException, where: str) -> SubmissionError:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         text = f"SMTP server {where} answered {exc.code} {exc.message}"
         if 500 <= exc.code < 600:
-            return SubmissionRejected(
-                text, details={"side": "smtp"}, smtp_code=exc.code
-            )
+            return SubmissionRejected(text, details={"side": "smtp"}, smtp_code=exc.code)
         return SubmissionDeferred(text, details={"side": "smtp"}, smtp_code=exc.code)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
@@ -57,18 +55,14 @@ def translate(exc: BaseException, where: str) -> SubmissionError:
             smtp_code=codes[0] if codes else None,
         )
     reason = str(exc) or type(exc).__name__
-    return SubmissionDeferred(
-        f"SMTP server {where} unreachable: {reason}", details={"side": "smtp"}
-    )
+    return SubmissionDeferred(f"SMTP server {where} unreachable: {reason}", details={"side": "smtp"})
 
 
 _ERRORS = (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ssl.SSLError)
 
 
 @asynccontextmanager
-async def connection(
-    config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT
-) -> AsyncIterator[aiosmtplib.SMTP]:
+async def connection(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> AsyncIterator[aiosmtplib.SMTP]:
     """An authenticated SMTP connection, closed with QUIT on exit.
 
     Raises:

@@ -131,9 +131,7 @@ def _raise_on_tempfail(rcode: Rcode, name: str, qtype: str) -> None:
         raise spf.TempError(f"DNS temporary failure: {name} {qtype}")
 
 
-def check_host(
-    resolver: Resolver, ip: str, mail_from: str, helo: str, now: int | None = None
-) -> SpfResult:
+def check_host(resolver: Resolver, ip: str, mail_from: str, helo: str, now: int | None = None) -> SpfResult:
     """Evaluate SPF for one client.
 
     Args:

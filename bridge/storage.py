@@ -59,9 +59,7 @@ def _redis_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 def connect(url: str) -> redis.Redis:
     """A Redis client with bounded timeouts, so a dead Redis fails fast."""
-    return redis.Redis.from_url(
-        url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30
-    )
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30)
 
 
 class Storage:
@@ -81,9 +79,7 @@ class Storage:
     def create_token(self, description: str) -> tuple[ApiToken, str]:
         """Store a new token's hash. Returns the metadata and the token, shown once."""
         token = new_api_token()
-        record = ApiToken(
-            id="tok_" + secrets.token_hex(6), description=description, created=utc_now()
-        )
+        record = ApiToken(id="tok_" + secrets.token_hex(6), description=description, created=utc_now())
         pipe = self.redis.pipeline()
         pipe.hset(
             keys.token(record.id),
@@ -150,9 +146,7 @@ class Storage:
         now = utc_now()
         stored = _with_times(account, created=now, updated=now)
         if not self.redis.set(keys.account(account.id), self._encode(stored), nx=True):
-            raise Conflict(
-                f"account {account.id!r} already exists", code="accountExists"
-            )
+            raise Conflict(f"account {account.id!r} already exists", code="accountExists")
         self.redis.zadd(keys.account_ids(), {account.id: time.time()})
         return stored
 
@@ -204,10 +198,7 @@ class Storage:
 
     @_redis_errors
     def get_account_state(self, account_id: str) -> AccountState:
-        raw = {
-            _text(k): _text(v)
-            for k, v in self.redis.hgetall(keys.account_state(account_id)).items()
-        }
+        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(keys.account_state(account_id)).items()}
         if not raw:
             return AccountState(state=ConnectionState.INIT)
         return AccountState(
@@ -222,14 +213,10 @@ class Storage:
             "name": account.name,
             "email": account.email,
             "imap": self._encode_server(account.id, "imap", account.imap),
-            "smtp": self._encode_server(account.id, "smtp", account.smtp)
-            if account.smtp
-            else None,
+            "smtp": self._encode_server(account.id, "smtp", account.smtp) if account.smtp else None,
             "watch": list(account.watch),
             "backfill": account.backfill,
-            "trustedReceivers": list(account.trusted_receivers)
-            if account.trusted_receivers is not None
-            else None,
+            "trustedReceivers": list(account.trusted_receivers) if account.trusted_receivers is not None else None,
             "created": account.created,
             "updated": account.updated,
         }
@@ -242,9 +229,7 @@ class Storage:
             name=doc.get("name", ""),
             email=doc["email"],
             imap=self._decode_server(doc["id"], "imap", doc["imap"]),
-            smtp=self._decode_server(doc["id"], "smtp", doc["smtp"])
-            if doc.get("smtp")
-            else None,
+            smtp=self._decode_server(doc["id"], "smtp", doc["smtp"]) if doc.get("smtp") else None,
             watch=tuple(doc.get("watch") or ("INBOX",)),
             backfill=int(doc.get("backfill", 0)),
             trusted_receivers=tuple(trusted) if trusted is not None else None,
@@ -252,16 +237,10 @@ class Storage:
             updated=doc.get("updated", ""),
         )
 
-    def _encode_server(
-        self, account_id: str, side: str, server: ServerConfig
-    ) -> dict[str, Any]:
+    def _encode_server(self, account_id: str, side: str, server: ServerConfig) -> dict[str, Any]:
         def seal(field: str, value: Secret | None) -> str | None:
             return (
-                None
-                if value is None
-                else self._vault.encrypt(
-                    value.reveal(), f"account:{account_id}:{side}:{field}"
-                )
+                None if value is None else self._vault.encrypt(value.reveal(), f"account:{account_id}:{side}:{field}")
             )
 
         return {
@@ -275,18 +254,10 @@ class Storage:
             "rejectUnauthorized": server.reject_unauthorized,
         }
 
-    def _decode_server(
-        self, account_id: str, side: str, doc: dict[str, Any]
-    ) -> ServerConfig:
+    def _decode_server(self, account_id: str, side: str, doc: dict[str, Any]) -> ServerConfig:
         def unseal(field: str) -> Secret | None:
             value = doc.get(field)
-            return (
-                None
-                if value is None
-                else Secret(
-                    self._vault.decrypt(value, f"account:{account_id}:{side}:{field}")
-                )
-            )
+            return None if value is None else Secret(self._vault.decrypt(value, f"account:{account_id}:{side}:{field}"))
 
         return ServerConfig(
             host=doc["host"],

@@ -97,12 +97,8 @@ def update(account: str, body: AccountUpdate) -> AccountOut:
         current,
         name=current.name if body.name is None else body.name,
         email=current.email if body.email is None else body.email,
-        imap=current.imap
-        if body.imap is None
-        else body.imap.to_config(keep=current.imap),
-        smtp=current.smtp
-        if body.smtp is None
-        else body.smtp.to_config(keep=current.smtp),
+        imap=current.imap if body.imap is None else body.imap.to_config(keep=current.imap),
+        smtp=current.smtp if body.smtp is None else body.smtp.to_config(keep=current.smtp),
         watch=current.watch if body.watch is None else tuple(body.watch),
         backfill=current.backfill if body.backfill is None else body.backfill,
         trusted_receivers=current.trusted_receivers
@@ -110,9 +106,7 @@ def update(account: str, body: AccountUpdate) -> AccountOut:
         else tuple(h.lower() for h in body.trusted_receivers),
     )
     if body.verify and (body.imap is not None or body.smtp is not None):
-        _require_login(
-            updated.imap if body.imap else None, updated.smtp if body.smtp else None
-        )
+        _require_login(updated.imap if body.imap else None, updated.smtp if body.smtp else None)
     return _out(storage.replace_account(updated))
 
 

@@ -21,9 +21,7 @@ def require_token() -> None:
     """before_request hook: 401 unless a valid API token is presented."""
     token = presented_token()
     if token is None:
-        raise Unauthorized(
-            "an API token is required: send 'Authorization: Bearer <token>'"
-        )
+        raise Unauthorized("an API token is required: send 'Authorization: Bearer <token>'")
     token_id = services().storage.authenticate(token)
     if token_id is None:
         raise Unauthorized("the API token is not valid")

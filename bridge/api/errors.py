@@ -19,19 +19,11 @@ log = logging.getLogger(__name__)
 
 def _camel(name: str) -> str:
     words = re.findall(r"[A-Za-z0-9]+", name)
-    return (
-        words[0].lower() + "".join(w.capitalize() for w in words[1:])
-        if words
-        else "error"
-    )
+    return words[0].lower() + "".join(w.capitalize() for w in words[1:]) if words else "error"
 
 
-def error_response(
-    status: int, code: str, message: str, details: object = None
-) -> Response:
-    response = jsonify(
-        {"error": {"code": code, "message": message, "details": details}}
-    )
+def error_response(status: int, code: str, message: str, details: object = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "details": details}})
     response.status_code = status
     return response
 

@@ -89,9 +89,7 @@ def endpoint(
             return render(view(**kwargs), status)
 
         wrapper.__openapi__ = op  # type: ignore[attr-defined]
-        bp.add_url_rule(
-            rule, endpoint=view.__name__, view_func=wrapper, methods=[method]
-        )
+        bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapper, methods=[method])
         return wrapper
 
     return decorator
@@ -133,9 +131,7 @@ def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
             for err in exc.errors(include_url=False, include_input=False)
         ]
         first = details[0]
-        raise ValidationError(
-            f"invalid {where}: {first['field']}: {first['message']}", details=details
-        ) from exc
+        raise ValidationError(f"invalid {where}: {first['field']}: {first['message']}", details=details) from exc
 
 
 # --- the document ------------------------------------------------------------
@@ -169,10 +165,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     for _, _, op in ops:
         models.update(m for m in (op.body, op.response) if m is not None)
     _, defs = models_json_schema(
-        [
-            (m, "validation" if _is_input(m, ops) else "serialization")
-            for m in sorted(models, key=lambda m: m.__name__)
-        ],
+        [(m, "validation" if _is_input(m, ops) else "serialization") for m in sorted(models, key=lambda m: m.__name__)],
         ref_template=_REF,
         by_alias=True,
     )
@@ -227,23 +220,13 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
     if op.body is not None:
         out["requestBody"] = {
             "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {"$ref": _REF.format(model=op.body.__name__)}
-                }
-            },
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model=op.body.__name__)}}},
         }
-    codes = (
-        set(op.errors)
-        | ({400} if op.body or op.query else set())
-        | ({401} if op.auth else set())
-    )
+    codes = set(op.errors) | ({400} if op.body or op.query else set()) | ({401} if op.auth else set())
     for code in sorted(codes):
         out["responses"][str(code)] = {
             "description": _STATUS_TEXT.get(code, "Error"),
-            "content": {
-                "application/json": {"schema": {"$ref": _REF.format(model="ErrorBody")}}
-            },
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorBody")}}},
         }
     out["security"] = [{"bearerAuth": []}] if op.auth else []
     return out
@@ -260,9 +243,5 @@ def _response(op: Operation) -> dict[str, Any]:
         return {"description": text}
     return {
         "description": text,
-        "content": {
-            "application/json": {
-                "schema": {"$ref": _REF.format(model=op.response.__name__)}
-            }
-        },
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model=op.response.__name__)}}},
     }

@@ -20,8 +20,14 @@ _USAGE = "usage: python -m bridge.bounces FILE..."
 def report_to_json(path: str, report: Report | None) -> dict[str, object]:
     """Render a Report as the CLI's JSON shape (camelCase, like the REST API)."""
     if report is None:
-        return {"file": path, "kind": None, "reportingMta": None, "originalMessageId": None,
-                "feedbackType": None, "recipients": []}
+        return {
+            "file": path,
+            "kind": None,
+            "reportingMta": None,
+            "originalMessageId": None,
+            "feedbackType": None,
+            "recipients": [],
+        }
     return {
         "file": path,
         "kind": report.kind.value,

@@ -91,7 +91,9 @@ def parse(msg: Message) -> Complaint | None:
     part = _feedback_part(msg)
     if part is not None:
         fields = _report_fields(part)
-        ftype = (fields.get("feedback-type") or ["other"])[0].lower().split()[0] if fields.get("feedback-type") else "other"
+        ftype = (
+            (fields.get("feedback-type") or ["other"])[0].lower().split()[0] if fields.get("feedback-type") else "other"
+        )
         if ftype not in _FEEDBACK_TYPES:
             ftype = "other"
         recipients = _addresses(fields.get("original-rcpt-to", [])) or _addresses(fields.get("removal-recipient", []))

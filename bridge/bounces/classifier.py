@@ -51,8 +51,16 @@ def _status_class(status: str | None, reply: str | None, delayed: bool) -> str:
     return "4.0.0" if delayed else "5.0.0"
 
 
-def _recipient(address: str, action: str, status: str, reply: str | None, diagnostic: str,
-               remote: str | None, context: str, stage: str = "") -> BounceRecipient:
+def _recipient(
+    address: str,
+    action: str,
+    status: str,
+    reply: str | None,
+    diagnostic: str,
+    remote: str | None,
+    context: str,
+    stage: str = "",
+) -> BounceRecipient:
     reason = classify_reason(diagnostic, status, action, stage)
     if reason is Reason.UNDEFINED and context:
         reason = text_reason(context) or reason
@@ -175,8 +183,14 @@ def classify(msg: Message) -> Report | None:
 def _complainant(address: str, reason: Reason = Reason.FEEDBACK) -> BounceRecipient:
     """A recipient entry for complaints and auto-replies: no codes, no failure."""
     return BounceRecipient(
-        recipient=_normalise(address), action="", status="", reply_code=None, diagnostic="",
-        remote_mta=None, reason=reason, hard=False,
+        recipient=_normalise(address),
+        action="",
+        status="",
+        reply_code=None,
+        diagnostic="",
+        remote_mta=None,
+        reason=reason,
+        hard=False,
     )
 
 

@@ -14,7 +14,9 @@ import re
 _STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]|\s*[ap]m\b)", re.IGNORECASE)
 # RFC 5321 § 4.2: three digits then a space, a hyphen (multi-line reply) or
 # the end. Must not be part of a longer number, an address or a time.
-_REPLY_RE = re.compile(r"(?<![\w.:/#\-\[=])([245][0-5]\d)(?:[ \-]|$)(?!:|\s*(?:bytes|days|hours|minutes)\b)", re.MULTILINE)
+_REPLY_RE = re.compile(
+    r"(?<![\w.:/#\-\[=])([245][0-5]\d)(?:[ \-]|$)(?!:|\s*(?:bytes|days|hours|minutes)\b)", re.MULTILINE
+)
 _DSN_STATUS_RE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
 
 

@@ -168,8 +168,7 @@ def original_message_id(msg: Message, quoted_text: str) -> str | None:
     if match:
         value = match.group(1)
         if not value.strip():
-            rest = quoted_text[match.end():].lstrip("\n")
+            rest = quoted_text[match.end() :].lstrip("\n")
             value = rest.splitlines()[0] if rest else ""
         return clean_message_id(value)
     return None
-

@@ -69,7 +69,9 @@ _LEADING_RE = re.compile(
     # Optional SMTP reply first: Sendmail transcripts say "550 <addr>... why".
     r"^[\s>*-]*(?:[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3} )?)?"
     r"(?:RCPT To:\s*|Recipient:\s*|To:\s*|Original-Recipient:\s*rfc822;\s*|Final-Recipient:\s*rfc822;\s*)?"
-    r"[\"']?<?(" + ADDRESS_RE.pattern + r")>?[\"']?\s*(?::|\.\.\.|,|;|\s+on\s|\s*\(|\s+\[|\s+-|\s*$|\s+(?:is|was|does|has|delivery))",
+    r"[\"']?<?("
+    + ADDRESS_RE.pattern
+    + r")>?[\"']?\s*(?::|\.\.\.|,|;|\s+on\s|\s*\(|\s+\[|\s+-|\s*$|\s+(?:is|was|does|has|delivery))",
     re.IGNORECASE,
 )
 _DELAY_RE = re.compile(
@@ -105,9 +107,9 @@ def split_notice(text: str) -> tuple[str, str]:
             return "\n".join(lines[:index]), "\n".join(lines[index:])
     match = None
     for match in _HEADER_START_RE.finditer(text):
-        following = text[match.end():match.end() + 600]
+        following = text[match.end() : match.end() + 600]
         if len(_HEADER_START_RE.findall(following)) + following.count("\nFrom: ") + following.count("\nSubject: ") >= 2:
-            return text[: match.start()], text[match.start():]
+            return text[: match.start()], text[match.start() :]
     return text, ""
 
 
@@ -206,7 +208,8 @@ def blocks(notice: str, recipients: list[str]) -> list[TextBlock]:
         end = min(later) if later else len(lines)
         chunk = lines[start:end]
         extra = [
-            line for i, line in enumerate(lines)
+            line
+            for i, line in enumerate(lines)
             if not start <= i < end and address.lower() in line.lower() and re.search(r"\b[45]\d\d\b", line)
         ]
         result.append(TextBlock(address, "\n".join(chunk + extra)))

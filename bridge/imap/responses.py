@@ -65,9 +65,7 @@ def encode_mailbox_name(name: str) -> str:
     def flush() -> None:
         if pending:
             raw = "".join(pending).encode("utf-16-be")
-            out.append(
-                "&" + base64.b64encode(raw).decode().rstrip("=").replace("/", ",") + "-"
-            )
+            out.append("&" + base64.b64encode(raw).decode().rstrip("=").replace("/", ",") + "-")
             pending.clear()
 
     for ch in name:
@@ -115,20 +113,12 @@ def parse_list_response(lines: list[bytes | bytearray]) -> list[Mailbox]:
         path = _unquote(match["name"].strip())
         name = decode_mailbox_name(path.rsplit(delim, 1)[-1] if delim else path)
         special = next(
-            (
-                _SPECIAL_BY_LOWER[f.lower()]
-                for f in flags
-                if f.lower() in _SPECIAL_BY_LOWER
-            ),
+            (_SPECIAL_BY_LOWER[f.lower()] for f in flags if f.lower() in _SPECIAL_BY_LOWER),
             None,
         )
         if special is None and path.upper() == "INBOX":
             special = "\\Inbox"
-        mailboxes.append(
-            Mailbox(
-                path=path, name=name, delimiter=delim, flags=flags, special_use=special
-            )
-        )
+        mailboxes.append(Mailbox(path=path, name=name, delimiter=delim, flags=flags, special_use=special))
     return mailboxes
 
 

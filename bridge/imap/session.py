@@ -31,9 +31,7 @@ _TRANSIENT_CODES = re.compile(r"\[(UNAVAILABLE|SERVERBUG|LIMIT|INUSE)\]", re.I)
 _IO_ERRORS = (OSError, asyncio.TimeoutError, ssl.SSLError, aioimaplib.AioImapException)
 
 
-async def connect(
-    config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT
-) -> aioimaplib.IMAP4:
+async def connect(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> aioimaplib.IMAP4:
     """Connect, secure and log in.
 
     Raises:
@@ -61,22 +59,16 @@ async def connect(
     except _IO_ERRORS as exc:
         _abort(client)
         reason = str(exc) or type(exc).__name__
-        raise MailboxUnavailable(
-            f"IMAP server {where} unreachable: {reason}", details={"side": "imap"}
-        ) from exc
+        raise MailboxUnavailable(f"IMAP server {where} unreachable: {reason}", details={"side": "imap"}) from exc
     return client
 
 
-async def _maybe_starttls(
-    client: aioimaplib.IMAP4, config: ServerConfig, timeout: float
-) -> None:
+async def _maybe_starttls(client: aioimaplib.IMAP4, config: ServerConfig, timeout: float) -> None:
     if config.secure or config.starttls is False:
         return
     if not client.has_capability("STARTTLS"):
         if config.starttls:
-            raise MailboxUnavailable(
-                "IMAP server does not offer STARTTLS", details={"side": "imap"}
-            )
+            raise MailboxUnavailable("IMAP server does not offer STARTTLS", details={"side": "imap"})
         return
     # aioimaplib has no STARTTLS method (iroco-co/aioimaplib#1): run the
     # command, then upgrade the transport in place and re-read capabilities.
@@ -107,16 +99,12 @@ async def _login(client: aioimaplib.IMAP4, config: ServerConfig) -> None:
         # aioimaplib quotes the password but not the user name.
         response = await client.login(quote(config.user), config.password.reveal())
     else:
-        raise MailboxAuthFailed(
-            "no IMAP password or access token configured", details={"side": "imap"}
-        )
+        raise MailboxAuthFailed("no IMAP password or access token configured", details={"side": "imap"})
     if response.result == "OK":
         return
     text = response_text(response.lines)
     if _TRANSIENT_CODES.search(text):
-        raise MailboxUnavailable(
-            f"IMAP server is unavailable: {text}", details={"side": "imap"}
-        )
+        raise MailboxUnavailable(f"IMAP server is unavailable: {text}", details={"side": "imap"})
     raise MailboxAuthFailed(f"IMAP login failed: {text}", details={"side": "imap"})
 
 
@@ -138,9 +126,7 @@ async def close(client: aioimaplib.IMAP4) -> None:
 
 
 @asynccontextmanager
-async def session(
-    config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT
-) -> AsyncIterator[aioimaplib.IMAP4]:
+async def session(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> AsyncIterator[aioimaplib.IMAP4]:
     """An authenticated connection, logged out on exit."""
     client = await connect(config, timeout=timeout)
     try:
@@ -154,9 +140,7 @@ async def list_mailboxes(client: aioimaplib.IMAP4) -> list[Mailbox]:
     try:
         response = await client.list('""', "*")
     except _IO_ERRORS as exc:
-        raise MailboxUnavailable(
-            f"IMAP LIST failed: {exc}", details={"side": "imap"}
-        ) from exc
+        raise MailboxUnavailable(f"IMAP LIST failed: {exc}", details={"side": "imap"}) from exc
     if response.result != "OK":
         raise MailboxUnavailable(
             f"IMAP LIST failed: {response_text(response.lines)}",
@@ -171,9 +155,7 @@ async def verify(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> N
         pass
 
 
-async def fetch_mailboxes(
-    config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT
-) -> list[Mailbox]:
+async def fetch_mailboxes(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> list[Mailbox]:
     """Connect and list the folders of an account."""
     async with session(config, timeout=timeout) as client:
         return await list_mailboxes(client)

@@ -46,9 +46,7 @@ AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 
 class ServerAuthIn(ApiModel):
     user: str = Field(min_length=1, max_length=512)
-    password: str | None = Field(
-        default=None, alias="pass", min_length=1, max_length=1024
-    )
+    password: str | None = Field(default=None, alias="pass", min_length=1, max_length=1024)
     access_token: str | None = Field(
         default=None,
         min_length=1,
@@ -58,9 +56,7 @@ class ServerAuthIn(ApiModel):
 
 
 class TlsIn(ApiModel):
-    reject_unauthorized: bool = Field(
-        default=True, description="Verify the server certificate"
-    )
+    reject_unauthorized: bool = Field(default=True, description="Verify the server certificate")
 
 
 class ServerIn(ApiModel):
@@ -78,12 +74,7 @@ class ServerIn(ApiModel):
         """Build the adapter config; a missing password keeps the stored one."""
         password = Secret(self.auth.password) if self.auth.password else None
         token = Secret(self.auth.access_token) if self.auth.access_token else None
-        if (
-            password is None
-            and token is None
-            and keep is not None
-            and keep.user == self.auth.user
-        ):
+        if password is None and token is None and keep is not None and keep.user == self.auth.user:
             password, token = keep.password, keep.access_token
         return ServerConfig(
             host=self.host,
@@ -105,9 +96,7 @@ class _AccountFields(ApiModel):
     watch: list[Folder] | None = Field(default=None, min_length=1, max_length=32)
     backfill: int | None = Field(default=None, ge=0, le=10_000)
     trusted_receivers: list[Host] | None = Field(default=None, max_length=64)
-    verify: bool = Field(
-        default=True, description="Log in to IMAP and SMTP before saving"
-    )
+    verify: bool = Field(default=True, description="Log in to IMAP and SMTP before saving")
 
 
 class AccountCreate(_AccountFields):
@@ -118,9 +107,7 @@ class AccountCreate(_AccountFields):
     @model_validator(mode="after")
     def _credentials_given(self) -> Self:
         for side, server in (("imap", self.imap), ("smtp", self.smtp)):
-            if server is not None and not (
-                server.auth.password or server.auth.access_token
-            ):
+            if server is not None and not (server.auth.password or server.auth.access_token):
                 raise ValueError(f"{side}.auth needs pass or accessToken")
         return self
 
@@ -220,12 +207,8 @@ class AccountOut(ApiModel):
             smtp=ServerOut.of(account.smtp) if account.smtp else None,
             watch=list(account.watch),
             backfill=account.backfill,
-            trusted_receivers=list(account.trusted_receivers)
-            if account.trusted_receivers is not None
-            else None,
-            state=StateOut(
-                state=state.state.value, error=state.error, since=state.since
-            ),
+            trusted_receivers=list(account.trusted_receivers) if account.trusted_receivers is not None else None,
+            state=StateOut(state=state.state.value, error=state.error, since=state.since),
             created=account.created,
             updated=account.updated,
         )

@@ -11,9 +11,7 @@ from pydantic.alias_generators import to_camel
 class ApiModel(BaseModel):
     """Base for API models: camelCase JSON, unknown fields refused."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
 class ErrorDetail(ApiModel):

@@ -102,7 +102,12 @@ def test_run_starts_everything_on_an_embedded_redis(running_bridge, mailbox, smt
         "account": "support",
         "email": mailbox.address,
         "imap": {**server, "port": mailbox.imap_port, "auth": {"user": mailbox.address, "pass": mailbox.password}},
-        "smtp": {**server, "host": smtp.host, "port": smtp.port, "auth": {"user": mailbox.address, "pass": mailbox.password}},
+        "smtp": {
+            **server,
+            "host": smtp.host,
+            "port": smtp.port,
+            "auth": {"user": mailbox.address, "pass": mailbox.password},
+        },
     }
     assert _request("POST", base + "/v1/accounts", token, body)[0] == 201
     status, boxes = _request("GET", base + "/v1/account/support/mailboxes", token)

@@ -139,9 +139,7 @@ def test_verify_sender_end_to_end_with_real_dns(dns, resolver):
         serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     )
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     dns.add(
         "sel._domainkey.sender.example",
         "TXT",

@@ -17,7 +17,8 @@ BRIDGE = ROOT / "bridge"
 # Pure: no sockets, no Redis, no Flask, no environment, no clock.
 PURE = [
     "errors.py", "keys.py", "models.py", "message.py", "mime_headers.py", "mime_parts.py",
-    "auth_results.py", "received.py", "dmarc.py", "addresses.py", "crypto.py", "imap/responses.py",
+    "auth_results.py", "received.py", "dmarc.py", "spf_check.py", "dkim_check.py", "resolver_protocol.py",
+    "addresses.py", "crypto.py", "imap/responses.py",
     "schemas", "bounces",
 ]  # fmt: skip
 IO_MODULES = {
@@ -95,9 +96,7 @@ def test_each_library_is_imported_only_by_its_adapter(library):
 
 def test_only_keys_py_spells_the_redis_prefix():
     offenders = [
-        str(p.relative_to(ROOT))
-        for p in _all_sources()
-        if p.name != "keys.py" and '"bridge:' in p.read_text()
+        str(p.relative_to(ROOT)) for p in _all_sources() if p.name != "keys.py" and '"bridge:' in p.read_text()
     ]
     assert not offenders
 

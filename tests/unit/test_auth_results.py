@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dkim
+import nacl.signing
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -46,12 +47,8 @@ SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id"]
 class DictResolver:
     """Resolver over ``{(name, type): [records]}``; names in ``tempfail`` time out."""
 
-    def __init__(
-        self, records: dict[Any, Any] | None = None, tempfail: Iterable[str] = ()
-    ) -> None:
-        self.records = {
-            (n.lower().rstrip("."), t): list(v) for (n, t), v in (records or {}).items()
-        }
+    def __init__(self, records: dict[Any, Any] | None = None, tempfail: Iterable[str] = ()) -> None:
+        self.records = {(n.lower().rstrip("."), t): list(v) for (n, t), v in (records or {}).items()}
         self.tempfail = {n.lower() for n in tempfail}
 
     def _get(self, name: str, rtype: str) -> DnsAnswer[Any]:
@@ -109,9 +106,7 @@ def rsa_key():
         serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     )
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return pem, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
 
 
@@ -235,9 +230,7 @@ WALKS = [
 def test_walk_finds_first_external_hop(name, trusted, ip, helo):
     tree = msg(name).tree
     received = [str(v) for v in tree.get_all("Received", [])]
-    found = find_client(
-        received, TrustedReceivers.from_patterns([*DEFAULT_TRUSTED_RECEIVERS, *trusted])
-    )
+    found = find_client(received, TrustedReceivers.from_patterns([*DEFAULT_TRUSTED_RECEIVERS, *trusted]))
     assert found.hop is not None, found.reason
     assert (found.hop.ip, found.hop.helo) == (ip, helo)
 
@@ -294,9 +287,7 @@ def test_spf_ipv6_client_passes():
 
 
 def test_spf_dns_timeout_is_temperror():
-    report = verify_sender(
-        msg("postfix.eml"), zone(tempfail=["sender.example"]), TRUSTED
-    )
+    report = verify_sender(msg("postfix.eml"), zone(tempfail=["sender.example"]), TRUSTED)
     assert report.spf.result is SpfStatus.TEMPERROR
 
 
@@ -318,9 +309,7 @@ def test_dkim_pass_aligned_verifies(rsa_key):
     raw = sign(load("postfix.eml"), pem, "sender.example")
     resolver = zone(records={("sel._domainkey.sender.example", "TXT"): [record]})
     report = verify_sender(parse(raw), resolver, ["nothing.example"])
-    assert (
-        report.spf.result is SpfStatus.NONE
-    )  # trace not trusted: DKIM alone carries it
+    assert report.spf.result is SpfStatus.NONE  # trace not trusted: DKIM alone carries it
     [sig] = report.dkim
     assert (sig.result, sig.domain, sig.selector, sig.aligned) == (
         DkimStatus.PASS,
@@ -357,11 +346,7 @@ def test_dkim_tampered_body_fails(rsa_key):
         ({}, DkimStatus.PERMERROR),  # no key record
         ({"tempfail": ["sel._domainkey.sender.example"]}, DkimStatus.TEMPERROR),
         (
-            {
-                "records": {
-                    ("sel._domainkey.sender.example", "TXT"): ["v=DKIM1; k=rsa; p="]
-                }
-            },
+            {"records": {("sel._domainkey.sender.example", "TXT"): ["v=DKIM1; k=rsa; p="]}},
             DkimStatus.PERMERROR,
         ),
     ],
@@ -387,9 +372,7 @@ def test_dkim_rejects_rsa_key_under_1024_bits():
     # cryptography refuses to generate keys this small; openssl made this one.
     pem = (DATA / "rsa768.pem").read_bytes()
     key = serialization.load_pem_private_key(pem, None)
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     raw = sign(load("postfix.eml"), pem, "sender.example")
     record = f"v=DKIM1; p={base64.b64encode(der).decode()}"
     resolver = zone(
@@ -402,8 +385,7 @@ def test_dkim_rejects_rsa_key_under_1024_bits():
 
 
 def test_dkim_ed25519_passes():
-    nacl_signing = pytest.importorskip("nacl.signing")
-    key = nacl_signing.SigningKey.generate()
+    key = nacl.signing.SigningKey.generate()
     private = base64.b64encode(bytes(key))
     record = f"v=DKIM1; k=ed25519; p={base64.b64encode(bytes(key.verify_key)).decode()}"
     raw = sign(load("postfix.eml"), private, "sender.example", algo=b"ed25519-sha256")
@@ -487,9 +469,7 @@ def test_strict_spf_alignment_rejects_subdomain():
 
 
 def test_dmarc_dns_failure_is_temperror():
-    report = verify_sender(
-        msg("postfix.eml"), zone(tempfail=["_dmarc.sender.example"]), TRUSTED
-    )
+    report = verify_sender(msg("postfix.eml"), zone(tempfail=["_dmarc.sender.example"]), TRUSTED)
     assert report.dmarc.result is DmarcStatus.TEMPERROR
     assert not report.verified
 
@@ -509,10 +489,7 @@ def test_from_must_be_exactly_one_address(name, reason):
 
 def test_provider_results_are_reported_not_trusted():
     report = verify_sender(msg("postfix.eml"), zone(), TRUSTED)
-    assert (
-        report.provider_results
-        == "mx.example.com; spf=pass smtp.mailfrom=sender.example"
-    )
+    assert report.provider_results == "mx.example.com; spf=pass smtp.mailfrom=sender.example"
     assert "forged.example" not in report.provider_results
 
 
@@ -535,9 +512,7 @@ def test_gmail_provider_results_below_its_received():
 )
 def test_parse_dmarc_record(text, policy):
     parsed = parse_record(text)
-    assert (parsed if isinstance(parsed, str) else parsed.policy) == (
-        policy or "record has no valid p= tag"
-    )
+    assert (parsed if isinstance(parsed, str) else parsed.policy) == (policy or "record has no valid p= tag")
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,10 @@ def test_mta_formats(name: str, recipient: str, status: str, reply: str | None, 
 
 
 def test_text_bounce_finds_original_message_id() -> None:
-    assert only(report_of("lhost-qmail-01.eml")).original_message_id == "000000000.9999999999999.JavaMail.postmaster@mailhub"
+    assert (
+        only(report_of("lhost-qmail-01.eml")).original_message_id
+        == "000000000.9999999999999.JavaMail.postmaster@mailhub"
+    )
 
 
 def test_delayed_is_not_hard() -> None:
@@ -100,7 +103,7 @@ def test_ordinary_message_is_none() -> None:
         b"From: MAILER-DAEMON@example.org\nSubject: Undelivered Mail\nContent-Type: multipart/report; "
         b"report-type=delivery-status; boundary=x\n\n--x\nContent-Type: message/delivery-status\n\n"
         b"Reporting-MTA: dns;\n\nFinal-Recipient: rfc822;\nAction: \nStatus: 9.9\n",
-        b"Content-Type: multipart/report; boundary=\"unterminated\n\n--unterminated\nContent-Type: message/delivery-status",
+        b'Content-Type: multipart/report; boundary="unterminated\n\n--unterminated\nContent-Type: message/delivery-status',
         b"Content-Type: message/delivery-status\n\n\x00\xff\xfe",
         b"",
     ],
@@ -113,22 +116,37 @@ def test_malformed_dsn_does_not_crash(raw: bytes) -> None:
 
 def test_cli_prints_one_json_line_per_file() -> None:
     files = [str(DATA / "lhost-exim-01.eml"), str(DATA / "is-not-bounce-01.eml"), str(DATA / "missing.eml")]
-    done = subprocess.run([sys.executable, "-m", "bridge.bounces", *files], cwd=REPO,
-                          capture_output=True, text=True, check=False, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge.bounces", *files],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert done.returncode == 0
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["file"] for line in lines] == files
     assert lines[0]["kind"] == "bounce"
     assert lines[0]["recipients"][0]["recipient"] == "kijitora@example.ed.jp"
-    assert set(lines[0]["recipients"][0]) == {"recipient", "action", "status", "replyCode", "diagnostic",
-                                              "reason", "remoteMta", "hard"}
+    assert set(lines[0]["recipients"][0]) == {
+        "recipient",
+        "action",
+        "status",
+        "replyCode",
+        "diagnostic",
+        "reason",
+        "remoteMta",
+        "hard",
+    }
     assert lines[1]["kind"] is None
     assert set(lines[2]) == {"file", "error"}
 
 
 def test_cli_without_files_is_a_usage_error() -> None:
-    done = subprocess.run([sys.executable, "-m", "bridge.bounces"], cwd=REPO,
-                          capture_output=True, text=True, check=False, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge.bounces"], cwd=REPO, capture_output=True, text=True, check=False, timeout=60
+    )
     assert done.returncode == 2
 
 

@@ -9,7 +9,13 @@ from bridge.imap.responses import decode_mailbox_name, encode_mailbox_name, pars
 
 @pytest.mark.parametrize(
     ("encoded", "text"),
-    [("INBOX", "INBOX"), ("Entw&APw-rfe", "Entwürfe"), ("A&-B", "A&B"), ("&ZeVnLIqe-", "日本語"), ("~peter/mail/&U,BTFw-", "~peter/mail/台北")],
+    [
+        ("INBOX", "INBOX"),
+        ("Entw&APw-rfe", "Entwürfe"),
+        ("A&-B", "A&B"),
+        ("&ZeVnLIqe-", "日本語"),
+        ("~peter/mail/&U,BTFw-", "~peter/mail/台北"),
+    ],
 )
 def test_modified_utf7_round_trip(encoded, text):
     assert decode_mailbox_name(encoded) == text

@@ -159,7 +159,9 @@ def test_attachment_content_unknown_id_is_none(attachment_id):
     assert attachment_content(load("mixed_attachments.eml"), attachment_id) is None
 
 
-@pytest.mark.parametrize("raw", [b"", b"\r\n", b"\xff\xfe\x00", b"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n"])
+@pytest.mark.parametrize(
+    "raw", [b"", b"\r\n", b"\xff\xfe\x00", b"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n"]
+)
 def test_garbage_never_raises(raw):
     assert parse(raw).size == len(raw)
 
