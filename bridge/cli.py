@@ -85,14 +85,14 @@ def _storage(settings: Settings) -> Storage:
 
 def _token_create(args: argparse.Namespace, settings: Settings) -> int:
     with _redis_for_cli(settings) as resolved:
-        _, token = _storage(resolved).create_token(args.description)
+        _, token = _storage(resolved).tokens.create(args.description)
     print(token)
     return 0
 
 
 def _token_list(args: argparse.Namespace, settings: Settings) -> int:
     with _redis_for_cli(settings) as resolved:
-        tokens = _storage(resolved).list_tokens()
+        tokens = _storage(resolved).tokens.list()
     for t in tokens:
         print(f"{t.id}\t{t.created}\t{t.last_used or '-'}\t{t.description}")
     return 0
@@ -100,7 +100,7 @@ def _token_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     with _redis_for_cli(settings) as resolved:
-        _storage(resolved).revoke_token(args.id)
+        _storage(resolved).tokens.revoke(args.id)
     print(f"revoked {args.id}")
     return 0
 
@@ -164,8 +164,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     children: list[subprocess.Popen[bytes]] = []
     try:
         storage = _storage(settings)
-        if not storage.list_tokens():
-            _, token = storage.create_token("admin (created by the first `make run`)")
+        if not storage.tokens.list():
+            _, token = storage.tokens.create("admin (created by the first `make run`)")
             print(
                 f"\nFirst start: an admin API token was created. It is shown only now:\n\n    {token}\n",
                 flush=True,

@@ -28,7 +28,7 @@ bp = Blueprint("accounts", __name__)
 
 
 def _out(account: Account) -> AccountOut:
-    return AccountOut.of(account, services().storage.get_account_state(account.id))
+    return AccountOut.of(account, services().storage.accounts.get_state(account.id))
 
 
 def _require_login(imap: ServerConfig | None, smtp: ServerConfig | None) -> None:
@@ -53,19 +53,19 @@ def create(body: AccountCreate) -> AccountOut:
     storage = services().storage
     account = body.to_account()
     try:
-        storage.get_account(account.id)
+        storage.accounts.get(account.id)
     except NotFound:
         pass
     else:
         raise Conflict(f"account {account.id!r} already exists", code="accountExists")
     if body.verify:
         _require_login(account.imap, account.smtp)
-    return _out(storage.create_account(account))
+    return _out(storage.accounts.create(account))
 
 
 @endpoint(bp, "/accounts", "GET", summary="List accounts", response=AccountList)
 def list_all() -> AccountList:
-    return AccountList(accounts=[_out(a) for a in services().storage.list_accounts()])
+    return AccountList(accounts=[_out(a) for a in services().storage.accounts.list()])
 
 
 @endpoint(
@@ -77,7 +77,7 @@ def list_all() -> AccountList:
     errors=(404,),
 )
 def get(account: str) -> AccountOut:
-    return _out(services().storage.get_account(account))
+    return _out(services().storage.accounts.get(account))
 
 
 @endpoint(
@@ -92,7 +92,7 @@ def get(account: str) -> AccountOut:
 )
 def update(account: str, body: AccountUpdate) -> AccountOut:
     storage = services().storage
-    current = storage.get_account(account)
+    current = storage.accounts.get(account)
     updated = replace(
         current,
         name=current.name if body.name is None else body.name,
@@ -107,7 +107,7 @@ def update(account: str, body: AccountUpdate) -> AccountOut:
     )
     if body.verify and (body.imap is not None or body.smtp is not None):
         _require_login(updated.imap if body.imap else None, updated.smtp if body.smtp else None)
-    return _out(storage.replace_account(updated))
+    return _out(storage.accounts.replace(updated))
 
 
 @endpoint(
@@ -119,7 +119,7 @@ def update(account: str, body: AccountUpdate) -> AccountOut:
     errors=(404,),
 )
 def delete(account: str) -> Deleted:
-    services().storage.delete_account(account)
+    services().storage.accounts.delete(account)
     return Deleted(id=account)
 
 
@@ -160,5 +160,5 @@ def verify(body: VerifyRequest) -> VerifyResult:
     errors=(404, 422),
 )
 def mailboxes(account: str) -> MailboxList:
-    found = connectivity.list_mailboxes(services().storage.get_account(account).imap)
+    found = connectivity.list_mailboxes(services().storage.accounts.get(account).imap)
     return MailboxList(mailboxes=[MailboxOut.of(m) for m in found])

@@ -22,7 +22,7 @@ def require_token() -> None:
     token = presented_token()
     if token is None:
         raise Unauthorized("an API token is required: send 'Authorization: Bearer <token>'")
-    token_id = services().storage.authenticate(token)
+    token_id = services().storage.tokens.authenticate(token)
     if token_id is None:
         raise Unauthorized("the API token is not valid")
     g.token_id = token_id

@@ -31,7 +31,7 @@ def health() -> tuple[Health, int]:
     try:
         storage.ping()
         workers = jobs.worker_count(storage.redis)
-        watchers = len(storage.live_processes("watcher", WATCHER_MAX_AGE_S))
+        watchers = len(storage.processes.live("watcher", WATCHER_MAX_AGE_S))
     except BridgeError as exc:
         down = ComponentHealth(ok=False, detail="unknown: Redis is unreachable")
         return Health(

@@ -35,7 +35,7 @@ def storage(app) -> Storage:
 
 @pytest.fixture
 def token(storage) -> str:
-    return storage.create_token("tests")[1]
+    return storage.tokens.create("tests")[1]
 
 
 @pytest.fixture

@@ -53,15 +53,15 @@ def test_v1_requires_a_valid_token(client, headers):
 
 
 def test_revoked_token_stops_working(client, storage):
-    record, token = storage.create_token("short-lived")
+    record, token = storage.tokens.create("short-lived")
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/v1/accounts", headers=headers).status_code == 200
-    storage.revoke_token(record.id)
+    storage.tokens.revoke(record.id)
     _is_error_body(client.get("/v1/accounts", headers=headers), 401, "unauthorized")
 
 
 def test_token_is_stored_only_as_a_hash(storage, redis_client):
-    _, token = storage.create_token("hash check")
+    _, token = storage.tokens.create("hash check")
     for key in redis_client.scan_iter("*"):
         assert token.encode() not in key
         if redis_client.type(key) == b"hash":
@@ -72,4 +72,4 @@ def test_token_is_stored_only_as_a_hash(storage, redis_client):
 
 def test_token_last_used_is_recorded(client, storage, auth):
     client.get("/v1/accounts", headers=auth)
-    assert storage.list_tokens()[0].last_used is not None
+    assert storage.tokens.list()[0].last_used is not None

@@ -29,7 +29,7 @@ CLOCK_AND_ENV = {"now", "utcnow", "today", "time", "monotonic", "environ", "gete
 
 # library -> the only places allowed to import it
 OWNERS = {
-    "redis": ["storage.py", "jobs.py", "embedded_redis.py"],
+    "redis": ["storage", "jobs.py", "embedded_redis.py"],
     "rq": ["jobs.py", "../workers"],
     "flask": ["api", "../app.py"],
     "flask_sock": ["api"],

@@ -1,0 +1,32 @@
+"""Everything Mailbridge keeps in Redis, one module per resource.
+
+``Storage`` bundles the stores over one Redis connection; callers use
+``storage.accounts``, ``storage.tokens`` and so on.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from bridge.crypto import Vault
+from bridge.storage.accounts import AccountStore
+from bridge.storage.base import connect, redis_errors, utc_now
+from bridge.storage.processes import ProcessStore
+from bridge.storage.tokens import TokenStore
+
+__all__ = ["Storage", "connect", "utc_now"]
+
+
+class Storage:
+    """All stores over one Redis client."""
+
+    def __init__(self, client: redis.Redis, vault: Vault) -> None:
+        self.redis = client
+        self.vault = vault
+        self.tokens = TokenStore(client)
+        self.accounts = AccountStore(client, vault)
+        self.processes = ProcessStore(client)
+
+    @redis_errors
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
