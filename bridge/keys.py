@@ -62,3 +62,44 @@ def account_state(account_id: str) -> str:
 def heartbeat(role: str) -> str:
     """Hash: process id -> last heartbeat (epoch seconds) for a role (watcher, worker)."""
     return _k("heartbeat", role)
+
+
+# --- events ------------------------------------------------------------------
+
+
+def event_seq() -> str:
+    """String counter: the global event sequence (event ids are evt_<n>)."""
+    return _k("event-seq")
+
+
+def events(account_id: str) -> str:
+    """Stream: the account's events; entry id ``<seq>-1``, field ``e`` holds the envelope."""
+    return _k("account", account_id, "events")
+
+
+# --- messages ------------------------------------------------------------------
+
+
+def message(account_id: str, message_id: str) -> str:
+    """String: a stored message record as JSON."""
+    return _k("account", account_id, "msg", message_id)
+
+
+def message_source(account_id: str, message_id: str) -> str:
+    """String: the raw RFC 822 bytes of a stored message."""
+    return _k("account", account_id, "src", message_id)
+
+
+def message_index(account_id: str) -> str:
+    """Sorted set: stored message ids scored by receivedAt (epoch ms)."""
+    return _k("account", account_id, "messages")
+
+
+def message_by_header_id(account_id: str, header_id_hash: str) -> str:
+    """String: stored message id for a Message-ID header (SHA-256 of it)."""
+    return _k("account", account_id, "mid", header_id_hash)
+
+
+def conversation_of(account_id: str, header_id_hash: str) -> str:
+    """String: conversationId known for a Message-ID header (SHA-256 of it)."""
+    return _k("account", account_id, "conv", header_id_hash)

@@ -11,6 +11,8 @@ import redis
 from bridge.crypto import Vault
 from bridge.storage.accounts import AccountStore
 from bridge.storage.base import connect, redis_errors, utc_now
+from bridge.storage.events import EventStore
+from bridge.storage.messages import MessageStore
 from bridge.storage.processes import ProcessStore
 from bridge.storage.tokens import TokenStore
 
@@ -26,6 +28,8 @@ class Storage:
         self.tokens = TokenStore(client)
         self.accounts = AccountStore(client, vault)
         self.processes = ProcessStore(client)
+        self.events = EventStore(client)
+        self.messages = MessageStore(client)
 
     @redis_errors
     def ping(self) -> bool:

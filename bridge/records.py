@@ -1,0 +1,124 @@
+"""The stored message record and its projections (the JSON shapes of inbound mail).
+
+Pure: no I/O, no clock (``received_at`` is passed in). One function builds
+the record from a ParsedMessage; the REST API, webhooks and WebSocket stream
+all send projections of that one record, so the shapes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.message import Address, ParsedMessage
+
+# Bodies larger than this stay on REST; webhooks and streams carry a flag instead.
+EVENT_BODY_LIMIT = 64 * 1024
+_SUMMARY_DROP = ("text", "html", "headers")
+
+
+def message_key(account: str, folder: str, uidvalidity: int, uid: int) -> str:
+    """A stable, URL-safe id: the same IMAP message always gets the same id.
+
+    It doubles as the dedupe key (account, folder, uidvalidity, uid), so a
+    message fetched again after a crash or reconnect is recognised.
+    """
+    digest = hashlib.sha256(f"{account}\0{folder}\0{uidvalidity}\0{uid}".encode()).hexdigest()
+    return "msg_" + digest[:24]
+
+
+def header_id_hash(message_id: str) -> str:
+    """Key-safe form of a Message-ID header value (ids may hold any printable character)."""
+    return hashlib.sha256(message_id.strip().strip("<>").encode()).hexdigest()[:32]
+
+
+def new_conversation_id(message_id: str | None, fallback: str) -> str:
+    """A conversation id for first contact, derived from the opening message."""
+    seed = message_id or fallback
+    return "conv_" + hashlib.sha256(seed.encode()).hexdigest()[:20]
+
+
+def _address(a: Address) -> dict[str, str]:
+    return {"name": a.name, "address": a.address}
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_record(
+    parsed: ParsedMessage,
+    *,
+    message_id: str,
+    account: str,
+    folder: str,
+    uid: int,
+    uidvalidity: int,
+    received_at: datetime,
+    conversation_id: str,
+    flags: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The full message record (camelCase JSON), as stored and served by REST.
+
+    ``extra`` carries the pipeline's verdicts (``auth``, ``bounce``, ``autoReply`` …).
+    """
+    record: dict[str, Any] = {
+        "id": message_id,
+        "account": account,
+        "folder": folder,
+        "uid": uid,
+        "uidValidity": uidvalidity,
+        "messageId": parsed.message_id,
+        "inReplyTo": parsed.in_reply_to,
+        "references": list(parsed.references),
+        "conversationId": conversation_id,
+        "date": _iso(parsed.date),
+        "receivedAt": _iso(received_at),
+        "from": _address(parsed.from_[0]) if parsed.from_ else None,
+        "sender": _address(parsed.sender[0]) if parsed.sender else None,
+        "replyTo": [_address(a) for a in parsed.reply_to],
+        "to": [_address(a) for a in parsed.to],
+        "cc": [_address(a) for a in parsed.cc],
+        "subject": parsed.subject,
+        "text": parsed.text,
+        "html": parsed.html,
+        "attachments": [
+            {
+                "id": a.id,
+                "filename": a.filename,
+                "contentType": a.content_type,
+                "size": a.size,
+                "contentId": a.content_id,
+                "inline": a.inline,
+            }
+            for a in parsed.attachments
+        ],
+        "size": parsed.size,
+        "bodySha256": parsed.body_sha256,
+        "flags": list(flags or []),
+        "headers": [[name, value] for name, value in parsed.headers],
+        "parseErrors": list(parsed.parse_errors),
+    }
+    if extra:
+        record.update(extra)
+    return record
+
+
+def for_event(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as webhooks and streams carry it: bodies over 64 KiB stay on REST."""
+    out = dict(record)
+    for field in ("text", "html"):
+        value = out.get(field)
+        if value is not None and len(value.encode("utf-8", "surrogatepass")) > EVENT_BODY_LIMIT:
+            out[field] = None
+            out[f"{field}Truncated"] = True
+    return out
+
+
+def summary(record: dict[str, Any]) -> dict[str, Any]:
+    """The record in message listings: no bodies, no header list."""
+    return {k: v for k, v in record.items() if k not in _SUMMARY_DROP}

@@ -1,0 +1,148 @@
+"""Stored inbound messages: records, raw sources, listing index, threading maps.
+
+Records and sources expire after the retention time; the listing index is
+cleaned lazily when it points at an expired record. ``save`` is the dedupe
+point of the inbound pipeline: a record id that exists is never stored or
+emitted twice.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, cast
+
+import redis
+
+from bridge import keys
+from bridge.errors import NotFound
+from bridge.records import header_id_hash
+from bridge.storage.base import redis_errors, text
+
+DEFAULT_RETENTION_S = 30 * 24 * 3600
+# A listing request reads at most this many index entries, whatever its filters.
+_MAX_SCAN = 5_000
+
+
+class MessageStore:
+    def __init__(self, client: redis.Redis, retention_s: int = DEFAULT_RETENTION_S) -> None:
+        self.redis = client
+        self.retention_s = retention_s
+
+    @redis_errors
+    def save(self, record: dict[str, Any], raw: bytes) -> bool:
+        """Store a new record and its source. Returns False when it was stored before."""
+        account, mid = record["account"], record["id"]
+        if not self.redis.set(keys.message(account, mid), json.dumps(record), nx=True, ex=self.retention_s):
+            return False
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(keys.message_source(account, mid), raw, ex=self.retention_s)
+        pipe.zadd(keys.message_index(account), {mid: _epoch_ms(record["receivedAt"])})
+        if record.get("messageId"):
+            hid = header_id_hash(record["messageId"])
+            pipe.set(keys.message_by_header_id(account, hid), mid, ex=self.retention_s)
+            pipe.set(keys.conversation_of(account, hid), record["conversationId"], ex=self.retention_s)
+        pipe.execute()
+        return True
+
+    @redis_errors
+    def exists(self, account: str, message_id: str) -> bool:
+        return bool(self.redis.exists(keys.message(account, message_id)))
+
+    @redis_errors
+    def get(self, account: str, message_id: str) -> dict[str, Any]:
+        """Raises: NotFound (code messageNotFound)."""
+        raw = self.redis.get(keys.message(account, message_id))
+        if raw is None:
+            raise NotFound(f"no message {message_id!r} in account {account!r}", code="messageNotFound")
+        record: dict[str, Any] = json.loads(raw)
+        return record
+
+    @redis_errors
+    def source(self, account: str, message_id: str) -> bytes:
+        """Raises: NotFound (code messageNotFound)."""
+        raw = self.redis.get(keys.message_source(account, message_id))
+        if raw is None:
+            raise NotFound(f"no message {message_id!r} in account {account!r}", code="messageNotFound")
+        return raw if isinstance(raw, bytes) else text(raw).encode()
+
+    @redis_errors
+    def replace(self, record: dict[str, Any]) -> None:
+        """Rewrite a stored record (flags changed), keeping its expiry."""
+        self.redis.set(keys.message(record["account"], record["id"]), json.dumps(record), xx=True, keepttl=True)
+
+    @redis_errors
+    def delete(self, account: str, message_id: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(keys.message(account, message_id), keys.message_source(account, message_id))
+        pipe.zrem(keys.message_index(account), message_id)
+        pipe.execute()
+
+    @redis_errors
+    def find_by_header_id(self, account: str, header_message_id: str) -> str | None:
+        """The stored message id for a Message-ID header value, if we have it."""
+        found = self.redis.get(keys.message_by_header_id(account, header_id_hash(header_message_id)))
+        return text(found) if found is not None else None
+
+    @redis_errors
+    def conversation_for(self, account: str, header_ids: list[str]) -> str | None:
+        """The conversation of the newest known message among ``header_ids`` (References order)."""
+        if not header_ids:
+            return None
+        found = self.redis.mget([keys.conversation_of(account, header_id_hash(h)) for h in header_ids])
+        for value in reversed(found):
+            if value is not None:
+                return text(value)
+        return None
+
+    @redis_errors
+    def remember_conversation(self, account: str, header_message_id: str, conversation_id: str) -> None:
+        """Record the conversation of a message we sent, so replies to it join the thread."""
+        key = keys.conversation_of(account, header_id_hash(header_message_id))
+        self.redis.set(key, conversation_id, ex=self.retention_s)
+
+    @redis_errors
+    def page(
+        self, account: str, *, limit: int, before: tuple[int, str] | None = None, match: Any = None
+    ) -> tuple[list[dict[str, Any]], tuple[int, str] | None]:
+        """Newest first. ``before`` is the (score, id) cursor of the last item seen.
+
+        ``match`` is an optional predicate over records. Returns the page and
+        the cursor for the next one (None at the end). Equal scores are ordered
+        by id, descending, as ZREVRANGEBYSCORE orders them.
+        """
+        index = keys.message_index(account)
+        out: list[dict[str, Any]] = []
+        cursor = before
+        scanned = 0
+        while scanned < _MAX_SCAN:
+            batch = self._after(index, cursor, 200)
+            if not batch:
+                return out, None
+            docs = self.redis.mget([keys.message(account, mid) for mid, _ in batch])
+            for (mid, score), doc in zip(batch, docs, strict=True):
+                scanned += 1
+                cursor = (score, mid)
+                if doc is None:
+                    self.redis.zrem(index, mid)
+                    continue
+                record = json.loads(doc)
+                if match is None or match(record):
+                    out.append(record)
+                    if len(out) == limit:
+                        return out, cursor
+        return out, cursor
+
+    def _after(self, index: str, cursor: tuple[int, str] | None, count: int) -> list[tuple[str, int]]:
+        if cursor is None:
+            found = self.redis.zrevrangebyscore(index, "+inf", "-inf", start=0, num=count, withscores=True)
+        else:
+            score, mid = cursor
+            ties = self.redis.zrevrangebyscore(index, score, score)
+            skip = sum(1 for m in ties if text(m) >= mid)
+            found = self.redis.zrevrangebyscore(index, score, "-inf", start=skip, num=count, withscores=True)
+        return [(text(m), int(s)) for m, s in cast(list[tuple[Any, float]], found)]
+
+
+def _epoch_ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)

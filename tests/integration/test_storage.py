@@ -1,0 +1,104 @@
+"""Stores against a real Redis: events (ordering, resume, retention) and messages (dedupe, paging)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bridge.crypto import Vault
+from bridge.events import parse_event_id
+from bridge.storage import Storage
+
+
+@pytest.fixture
+def storage(redis_client) -> Storage:
+    return Storage(redis_client, Vault("storage-test-secret-0123456789"))
+
+
+def test_event_ids_are_global_and_each_stream_is_ordered(storage):
+    a1 = storage.events.append("a", "messageNew", {"n": 1})
+    b1 = storage.events.append("b", "messageNew", {"n": 2})
+    a2 = storage.events.append("a", "messageNew", {"n": 3})
+    assert len({a1.id, b1.id, a2.id}) == 3
+    assert [e.data["n"] for e in storage.events.since("a", 0)] == [1, 3]
+    assert [e.id for e in storage.events.since("a", a1.seq)] == [a2.id]
+    assert parse_event_id(a2.id) == a2.seq
+    assert storage.events.since("a", 0)[0].to_dict() == a1.to_dict()
+
+
+def test_concurrent_appends_keep_every_stream_increasing(storage):
+    def emit(n: int) -> None:
+        for i in range(50):
+            storage.events.append("shared", "messageNew", {"thread": n, "i": i})
+
+    threads = [threading.Thread(target=emit, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seqs = [e.seq for e in storage.events.since("shared", 0, count=1000)]
+    assert len(seqs) == 200
+    assert seqs == sorted(seqs)
+
+
+def test_wait_returns_new_events_and_times_out_empty(storage):
+    start = storage.events.append("w", "messageNew", {})
+    assert storage.events.wait("w", start.seq, block_ms=50) == []
+    threading.Timer(0.1, lambda: storage.events.append("w", "messageSent", {"x": 1})).start()
+    got = storage.events.wait("w", start.seq, block_ms=3000)
+    assert [e.event for e in got] == ["messageSent"]
+
+
+def _record(account: str, mid: str, when: datetime, **extra) -> dict:
+    return {
+        "id": mid,
+        "account": account,
+        "receivedAt": when.isoformat().replace("+00:00", "Z"),
+        "messageId": f"{mid}@example.test",
+        "conversationId": f"conv_{mid}",
+        **extra,
+    }
+
+
+def test_save_is_the_dedupe_point(storage):
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert storage.messages.save(_record("a", "m1", now), b"raw")
+    assert not storage.messages.save(_record("a", "m1", now, subject="again"), b"other")
+    assert storage.messages.get("a", "m1").get("subject") is None
+    assert storage.messages.source("a", "m1") == b"raw"
+    assert storage.messages.find_by_header_id("a", "<m1@example.test>") == "m1"
+    assert storage.messages.conversation_for("a", ["nope@x", "m1@example.test"]) == "conv_m1"
+
+
+def test_paging_is_newest_first_with_ties_and_filters(storage):
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(25):
+        # Five messages share each timestamp: ties must neither repeat nor vanish.
+        storage.messages.save(
+            _record("a", f"m{i:02d}", base + timedelta(seconds=i // 5), folder="INBOX" if i % 2 else "Junk"), b""
+        )
+    seen, cursor = [], None
+    while True:
+        page, cursor = storage.messages.page("a", limit=4, before=cursor)
+        seen += [r["id"] for r in page]
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"m{i:02d}" for i in range(25)]
+    assert len(seen) == len(set(seen))
+    times = [storage.messages.get("a", m)["receivedAt"] for m in seen]
+    assert times == sorted(times, reverse=True)
+
+    junk, _ = storage.messages.page("a", limit=100, match=lambda r: r["folder"] == "Junk")
+    assert len(junk) == 13
+
+
+def test_expired_records_drop_out_of_the_index(storage, redis_client):
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    storage.messages.save(_record("a", "gone", now), b"")
+    storage.messages.save(_record("a", "kept", now - timedelta(seconds=1)), b"")
+    redis_client.delete(*[k for k in redis_client.scan_iter("*msg:gone")])
+    page, cursor = storage.messages.page("a", limit=10)
+    assert [r["id"] for r in page] == ["kept"] and cursor is None
+    assert redis_client.zcard(next(redis_client.scan_iter("*:messages"))) == 1
