@@ -17,7 +17,8 @@ from bridge.bounces.codes import (
 )
 from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
 from bridge.bounces.parts import ADDRESS_RE, Message, original_message_id, report_texts
-from bridge.bounces.reasons import classify_reason, is_hard, text_reason
+from bridge.bounces.reasons import classify_reason, is_hard
+from bridge.bounces.wordings import text_reason
 
 _REMOTE_RE = re.compile(
     r"(?:remote host|host|server|mta)\s+\[?([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})\]?"
