@@ -1,7 +1,7 @@
 """Mailbridge entry points: the Flask app factory and the command line.
 
 ``create_app(settings)`` builds the web app; nothing happens at import time.
-``python app.py run|web|worker|token …`` is the command line
+``python app.py run|web|worker|watch|token …`` is the command line
 (see ``bridge/cli.py``).
 """
 

@@ -1,4 +1,4 @@
-"""The command line: ``python app.py run|web|worker|token``.
+"""The command line: ``python app.py run|web|worker|watch|token``.
 
 ``run`` is the development entry: it starts an embedded Redis when
 BRIDGE_REDIS_URL is unset, prints the URL and (on first start) an admin API
@@ -28,7 +28,7 @@ from bridge.storage import Storage, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 # The processes `run` supervises.
-ROLES = ("web", "worker")
+ROLES = ("web", "worker", "watch")
 log = logging.getLogger("bridge")
 
 
@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="start an RQ worker with the scheduler")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=_worker)
+    sub.add_parser("watch", help="start an IMAP watcher (IDLE on every attached account)").set_defaults(func=_watch)
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(required=True, metavar="ACTION")
     create = token.add_parser("create", help="create a token and print it (shown only this once)")
     create.add_argument("--description", default="", help="what the token is for")
@@ -153,6 +154,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     storage = _storage(settings)
     jobs.run_worker(storage.redis, burst=args.burst)
+    return 0
+
+
+def _watch(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.imap import runner
+
+    _storage(settings)  # fail early on a missing BRIDGE_REDIS_URL
+    runner.main(settings)
     return 0
 
 

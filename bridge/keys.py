@@ -103,3 +103,21 @@ def message_by_header_id(account_id: str, header_id_hash: str) -> str:
 def conversation_of(account_id: str, header_id_hash: str) -> str:
     """String: conversationId known for a Message-ID header (SHA-256 of it)."""
     return _k("account", account_id, "conv", header_id_hash)
+
+
+# --- watcher ------------------------------------------------------------------
+
+
+def folder_checkpoint(account_id: str, folder: str) -> str:
+    """Hash: uidvalidity and last processed uid of a watched folder."""
+    return _k("account", account_id, "folder", folder)
+
+
+def account_lease(account_id: str) -> str:
+    """String with expiry: the watcher id that owns an account's connection."""
+    return _k("lease", account_id)
+
+
+def message_emitted(account_id: str, message_id: str) -> str:
+    """String with expiry: set once messageNew for a stored message was emitted."""
+    return _k("account", account_id, "emitted", message_id)

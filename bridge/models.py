@@ -99,3 +99,22 @@ class AccountState:
     state: ConnectionState
     error: str | None = None
     since: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedMessage:
+    """One message as UID FETCH returned it."""
+
+    uid: int
+    flags: tuple[str, ...]
+    internal_date: str | None
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    """What SELECT or STATUS says about a folder."""
+
+    uidvalidity: int
+    uidnext: int
+    exists: int = 0

@@ -11,6 +11,8 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.auth_results import AuthReport
+from bridge.bounces import BounceRecipient, Report
 from bridge.message import Address, ParsedMessage
 
 # Bodies larger than this stay on REST; webhooks and streams carry a flag instead.
@@ -122,3 +124,61 @@ def for_event(record: dict[str, Any]) -> dict[str, Any]:
 def summary(record: dict[str, Any]) -> dict[str, Any]:
     """The record in message listings: no bodies, no header list."""
     return {k: v for k, v in record.items() if k not in _SUMMARY_DROP}
+
+
+def auth_json(report: AuthReport) -> dict[str, Any]:
+    """The ``auth`` field of a record: who really sent the message."""
+    return {
+        "verified": report.verified,
+        "fromDomain": report.from_domain,
+        "dmarc": {
+            "result": str(report.dmarc.result),
+            "policy": str(report.dmarc.policy) if report.dmarc.policy else None,
+            "domain": report.dmarc.domain,
+            "reason": report.dmarc.reason or None,
+        },
+        "spf": {
+            "result": str(report.spf.result),
+            "domain": report.spf.domain,
+            "ip": report.spf.ip,
+            "helo": report.spf.helo,
+            "reason": report.spf.reason or None,
+        },
+        "dkim": [
+            {
+                "result": str(d.result),
+                "domain": d.domain,
+                "selector": d.selector,
+                "aligned": d.aligned,
+                "reason": d.reason or None,
+            }
+            for d in report.dkim
+        ],
+        "providerResults": report.provider_results or None,
+    }
+
+
+def recipient_json(r: BounceRecipient) -> dict[str, Any]:
+    return {
+        "recipient": r.recipient,
+        "action": r.action,
+        "status": r.status,
+        "replyCode": r.reply_code,
+        "diagnostic": r.diagnostic,
+        "reason": str(r.reason),
+        "remoteMta": r.remote_mta,
+        "hard": r.hard,
+    }
+
+
+def classification_json(report: Report | None) -> dict[str, Any] | None:
+    """The ``classification`` field: bounce, complaint, auto-reply or delivery report."""
+    if report is None:
+        return None
+    return {
+        "kind": str(report.kind),
+        "reportingMta": report.reporting_mta,
+        "originalMessageId": report.original_message_id,
+        "feedbackType": report.feedback_type,
+        "recipients": [recipient_json(r) for r in report.recipients],
+    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import re
 
-from bridge.models import Mailbox
+from bridge.models import FetchedMessage, FolderStatus, Mailbox
 
 # RFC 6154 § 2: the special-use attributes.
 SPECIAL_USE = (
@@ -125,3 +125,80 @@ def parse_list_response(lines: list[bytes | bytearray]) -> list[Mailbox]:
 def response_text(lines: list[bytes | bytearray]) -> str:
     """The human-readable text of a tagged response (its last line)."""
     return bytes(lines[-1]).decode("utf-8", "replace") if lines else ""
+
+
+_CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT) (\d+)\]", re.I)
+_EXISTS = re.compile(rb"^(\d+) EXISTS$", re.I)
+_STATUS_ITEM = re.compile(rb"(MESSAGES|UIDNEXT|UIDVALIDITY) (\d+)", re.I)
+_FETCH_HEAD = re.compile(rb"^\d+ FETCH \(", re.I)
+_FETCH_UID = re.compile(rb"\bUID (\d+)", re.I)
+_FETCH_FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)", re.I)
+_FETCH_DATE = re.compile(rb'\bINTERNALDATE "([^"]*)"', re.I)
+_LITERAL_END = re.compile(rb"\{(\d+)\}$")
+
+
+def parse_select(lines: list[bytes | bytearray]) -> FolderStatus | None:
+    """UIDVALIDITY, UIDNEXT and EXISTS from a SELECT/EXAMINE response (RFC 3501 § 6.3.1)."""
+    codes: dict[str, int] = {}
+    exists = 0
+    for item in lines:
+        line = bytes(item)
+        for name, value in _CODE.findall(line):
+            codes[name.decode().upper()] = int(value)
+        match = _EXISTS.match(line)
+        if match:
+            exists = int(match.group(1))
+    if "UIDVALIDITY" not in codes:
+        return None
+    # UIDNEXT is optional for servers (RFC 3501 § 6.3.1); 0 means "ask with SEARCH".
+    return FolderStatus(uidvalidity=codes["UIDVALIDITY"], uidnext=codes.get("UIDNEXT", 0), exists=exists)
+
+
+def parse_status(lines: list[bytes | bytearray]) -> FolderStatus | None:
+    """The items of a STATUS response (RFC 3501 § 7.2.4)."""
+    for item in lines:
+        found = {k.decode().upper(): int(v) for k, v in _STATUS_ITEM.findall(bytes(item))}
+        if "UIDVALIDITY" in found and "UIDNEXT" in found:
+            return FolderStatus(found["UIDVALIDITY"], found["UIDNEXT"], found.get("MESSAGES", 0))
+    return None
+
+
+def parse_search(lines: list[bytes | bytearray]) -> list[int]:
+    """The numbers of a SEARCH response; aioimaplib strips the ``* SEARCH`` prefix."""
+    numbers: list[int] = []
+    for item in lines[:-1]:
+        line = bytes(item).removeprefix(b"SEARCH").strip()
+        numbers.extend(int(tok) for tok in line.split() if tok.isdigit())
+    return numbers
+
+
+def parse_fetch(lines: list[bytes | bytearray]) -> list[FetchedMessage]:
+    """Messages from a ``UID FETCH … (UID FLAGS INTERNALDATE BODY.PEEK[])`` response.
+
+    aioimaplib yields, per message, the line ending in ``{n}``, the literal as a
+    bytearray, then the closing line (which may carry items sent after the body).
+    """
+    out: list[FetchedMessage] = []
+    i = 0
+    while i < len(lines):
+        head = bytes(lines[i])
+        if not _FETCH_HEAD.match(head) or not _LITERAL_END.search(head):
+            i += 1
+            continue
+        body = lines[i + 1] if i + 1 < len(lines) and isinstance(lines[i + 1], bytearray) else None
+        tail = bytes(lines[i + 2]) if body is not None and i + 2 < len(lines) else b""
+        meta = head + b" " + tail
+        uid = _FETCH_UID.search(meta)
+        if body is not None and uid is not None:
+            flags = _FETCH_FLAGS.search(meta)
+            date = _FETCH_DATE.search(meta)
+            out.append(
+                FetchedMessage(
+                    uid=int(uid.group(1)),
+                    flags=tuple(flags.group(1).decode().split()) if flags else (),
+                    internal_date=date.group(1).decode() if date else None,
+                    raw=bytes(body),
+                )
+            )
+        i += 3 if body is not None else 1
+    return out

@@ -12,6 +12,7 @@ from bridge.crypto import Vault
 from bridge.storage.accounts import AccountStore
 from bridge.storage.base import connect, redis_errors, utc_now
 from bridge.storage.events import EventStore
+from bridge.storage.mailstate import MailStateStore
 from bridge.storage.messages import MessageStore
 from bridge.storage.processes import ProcessStore
 from bridge.storage.tokens import TokenStore
@@ -30,6 +31,7 @@ class Storage:
         self.processes = ProcessStore(client)
         self.events = EventStore(client)
         self.messages = MessageStore(client)
+        self.mailstate = MailStateStore(client)
 
     @redis_errors
     def ping(self) -> bool:

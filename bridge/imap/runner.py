@@ -1,0 +1,139 @@
+"""The watcher process: which accounts this process watches, and for how long.
+
+Several watcher processes may run. Each one heartbeats, and every tick it
+claims unowned accounts up to its fair share (accounts / live watchers),
+renews the leases it holds, and stops watching an account whose lease it
+lost, that was deleted, or whose settings changed (it restarts it then).
+A dead watcher's leases expire, so others take its accounts over within the
+lease time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import signal
+import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from bridge.config import Settings
+from bridge.crypto import Vault
+from bridge.errors import ConfigError
+from bridge.imap.watcher import AccountWatcher, MessageHandler, WatchTiming
+from bridge.inbound import InboundPipeline
+from bridge.models import Account
+from bridge.resolver import DnsResolver
+from bridge.storage import Storage, connect
+
+log = logging.getLogger(__name__)
+
+ROLE = "watcher"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTiming:
+    lease_ms: int = 30_000
+    tick_s: float = 5.0
+    # A watcher that missed this many seconds of heartbeats no longer counts for fair shares.
+    liveness_s: float = 20.0
+
+
+@dataclass
+class _Watched:
+    account: Account
+    task: asyncio.Task[None]
+
+
+@dataclass
+class WatcherService:
+    storage: Storage
+    handler: MessageHandler
+    watcher_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    leases: LeaseTiming = field(default_factory=LeaseTiming)
+    timing: WatchTiming = field(default_factory=WatchTiming)
+    _watched: dict[str, _Watched] = field(default_factory=dict)
+
+    @property
+    def watched(self) -> list[str]:
+        return sorted(self._watched)
+
+    async def run(self) -> None:
+        """Balance and watch until cancelled; leases are released on the way out."""
+        try:
+            while True:
+                try:
+                    await self.tick()
+                except Exception:  # noqa: BLE001 - Redis hiccups must not end the watcher
+                    log.exception("watcher tick failed; retrying")
+                await asyncio.sleep(self.leases.tick_s)
+        finally:
+            await self.stop_all()
+
+    async def tick(self) -> None:
+        store = self.storage
+        await asyncio.to_thread(store.processes.beat, ROLE, self.watcher_id)
+        accounts = {a.id: a for a in await asyncio.to_thread(store.accounts.list)}
+        live = await asyncio.to_thread(store.processes.live, ROLE, self.leases.liveness_s)
+        fair = math.ceil(len(accounts) / max(1, len(live)))
+        for account_id in list(self._watched):
+            current = accounts.get(account_id)
+            renewed = await asyncio.to_thread(store.mailstate.renew, account_id, self.watcher_id, self.leases.lease_ms)
+            if current is None or not renewed:
+                await self._stop(account_id, release=current is not None)
+            elif current.updated != self._watched[account_id].account.updated:
+                await self._stop(account_id, release=False)
+                self._start(current)
+        # Give accounts back when others joined, so the load spreads.
+        while len(self._watched) > fair + 1:
+            await self._stop(sorted(self._watched)[-1], release=True)
+        for account_id, account in sorted(accounts.items()):
+            if len(self._watched) >= fair:
+                break
+            if account_id in self._watched:
+                continue
+            if await asyncio.to_thread(store.mailstate.claim, account_id, self.watcher_id, self.leases.lease_ms):
+                self._start(account)
+
+    def _start(self, account: Account) -> None:
+        watcher = AccountWatcher(account, self.handler, self.storage.mailstate, timing=self.timing)
+        task = asyncio.create_task(watcher.run(), name=f"watch:{account.id}")
+        self._watched[account.id] = _Watched(account, task)
+        log.info("watching account %s", account.id)
+
+    async def _stop(self, account_id: str, *, release: bool) -> None:
+        watched = self._watched.pop(account_id)
+        watched.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watched.task
+        if release:
+            await asyncio.to_thread(self.storage.mailstate.release, account_id, self.watcher_id)
+        log.info("stopped watching account %s", account_id)
+
+    async def stop_all(self) -> None:
+        for account_id in list(self._watched):
+            await self._stop(account_id, release=True)
+
+
+def main(settings: Settings) -> None:
+    """``python app.py watch``: run one watcher process until SIGTERM/SIGINT."""
+    if settings.redis_url is None:
+        raise ConfigError("BRIDGE_REDIS_URL is missing; a watcher needs the shared Redis")
+    storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
+    resolver = DnsResolver(list(settings.dns_servers) or None)
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="inbound") as executor:
+        service = WatcherService(storage, InboundPipeline(storage, resolver, executor))
+        asyncio.run(_run_until_signal(service))
+
+
+async def _run_until_signal(service: WatcherService) -> None:
+    task = asyncio.create_task(service.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

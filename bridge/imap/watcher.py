@@ -1,0 +1,272 @@
+"""The IDLE engine for one account: connect, catch up, IDLE, reconnect.
+
+It knows nothing about what happens to new mail: it hands fetched messages
+to a ``MessageHandler`` (aiosmtpd's handler-hook shape) and advances the
+folder checkpoint only after the handler returns, so a crash anywhere means
+"fetched again", never "lost". The handler dedupes, so "fetched again" never
+means "emitted twice".
+
+- IDLE on the first watched folder, re-issued before 29 minutes (RFC 2177).
+- Other watched folders are checked with STATUS every ``poll_interval`` s,
+  which needs no second connection.
+- Catch-up: on every (re)connect, every folder is fetched from its last
+  processed UID, in batches (aioimaplib breaks on one huge FETCH response,
+  iroco-co/aioimaplib#118).
+- A new folder starts at UIDNEXT (or the last ``backfill`` messages); a
+  changed UIDVALIDITY re-baselines and reports one reset, not a flood.
+- Failures reconnect with capped exponential backoff and full jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import aioimaplib
+
+from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable
+from bridge.imap import session
+from bridge.imap.responses import (
+    encode_mailbox_name,
+    parse_fetch,
+    parse_search,
+    parse_select,
+    parse_status,
+    quote,
+    response_text,
+)
+from bridge.models import Account, ConnectionState, FetchedMessage, FolderStatus
+
+log = logging.getLogger(__name__)
+
+FETCH_BATCH = 100
+IDLE_RENEW_S = 25 * 60.0  # RFC 2177 § 3: clients should re-issue IDLE at least every 29 minutes
+COMMAND_TIMEOUT_S = 120.0  # a batch of large messages over a slow link takes a while
+_IO_ERRORS = (OSError, asyncio.TimeoutError, aioimaplib.AioImapException)
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, rand: float) -> float:
+    """Capped exponential backoff with full jitter: uniform in [0, min(cap, base * 2^attempt)].
+
+    Full jitter spreads the reconnects of many accounts after a provider
+    outage instead of having them all retry in lockstep.
+    """
+    return rand * min(cap, base * 2.0 ** min(attempt, 30))
+
+
+class MessageHandler(Protocol):
+    """What the watcher calls; the production implementation is the inbound pipeline."""
+
+    async def messages(self, account: Account, folder: str, uidvalidity: int, batch: list[FetchedMessage]) -> None:
+        """Process fetched messages; return only once they are safely stored."""
+
+    async def state(self, account: Account, state: ConnectionState, error: str | None) -> None:
+        """The connection state changed."""
+
+    async def mailbox_reset(self, account: Account, folder: str, old: int, new: int) -> None:
+        """A folder's UIDVALIDITY changed; the watcher re-baselined it."""
+
+
+class Checkpoints(Protocol):
+    """Where the last processed UID per folder is kept (Redis in production)."""
+
+    def checkpoint(self, account: str, folder: str) -> tuple[int, int] | None: ...
+
+    def set_checkpoint(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WatchTiming:
+    idle_renew_s: float = IDLE_RENEW_S
+    poll_interval_s: float = 60.0
+    retry_base_s: float = 1.0
+    retry_cap_s: float = 300.0
+    auth_retry_base_s: float = 60.0
+    auth_retry_cap_s: float = 3600.0
+
+
+class ConnectionLost(MailboxUnavailable):
+    """Raised when the IMAP connection closes under the watcher."""
+
+
+Connect = Callable[..., Awaitable[aioimaplib.IMAP4]]
+
+
+class AccountWatcher:
+    """Watches one account until cancelled."""
+
+    def __init__(
+        self,
+        account: Account,
+        handler: MessageHandler,
+        checkpoints: Checkpoints,
+        *,
+        timing: WatchTiming = WatchTiming(),
+        connect: Connect = session.connect,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.account = account
+        self.handler = handler
+        self.checkpoints = checkpoints
+        self.timing = timing
+        self._connect = connect
+        self._rand = rand
+        self._attempt = 0
+        self._state: ConnectionState | None = None
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._session()
+            except MailboxAuthFailed as exc:
+                await self._set_state(ConnectionState.AUTHENTICATION_ERROR, exc.message)
+                delay = self._delay(self.timing.auth_retry_base_s, self.timing.auth_retry_cap_s)
+            except (MailboxUnavailable, *_IO_ERRORS) as exc:
+                message = exc.message if isinstance(exc, BridgeError) else (str(exc) or type(exc).__name__)
+                await self._set_state(ConnectionState.CONNECT_ERROR, message)
+                delay = self._delay(self.timing.retry_base_s, self.timing.retry_cap_s)
+            log.info("account %s: reconnecting in %.1f s", self.account.id, delay)
+            await asyncio.sleep(delay)
+
+    def _delay(self, base: float, cap: float) -> float:
+        delay = backoff_delay(self._attempt, base=base, cap=cap, rand=self._rand())
+        self._attempt += 1
+        return delay
+
+    async def _set_state(self, state: ConnectionState, error: str | None = None) -> None:
+        if state is self._state and state is ConnectionState.CONNECTED:
+            return
+        self._state = state
+        await self.handler.state(self.account, state, error)
+
+    async def _session(self) -> None:
+        lost = asyncio.Event()
+        await self._set_state(ConnectionState.CONNECTING)
+        client = await self._connect(self.account.imap, timeout=COMMAND_TIMEOUT_S)
+        client.protocol.conn_lost_cb = lambda exc: lost.set()
+        try:
+            self._attempt = 0
+            await self._set_state(ConnectionState.CONNECTED)
+            primary, *others = self.account.watch
+            for folder in others:
+                await self._sync(client, folder, await self._select(client, folder))
+            status = await self._select(client, primary)
+            await self._sync(client, primary, status)
+            loop = asyncio.get_running_loop()
+            next_poll = loop.time() + self.timing.poll_interval_s
+            while True:
+                wait = self.timing.idle_renew_s
+                if others:
+                    wait = min(wait, max(0.05, next_poll - loop.time()))
+                if await self._idle(client, lost, wait):
+                    await self._sync(client, primary, status)
+                if others and loop.time() >= next_poll:
+                    if await self._poll(client, others):
+                        status = await self._select(client, primary)
+                        await self._sync(client, primary, status)
+                    next_poll = loop.time() + self.timing.poll_interval_s
+        finally:
+            await session.close(client)
+
+    async def _select(self, client: aioimaplib.IMAP4, folder: str) -> FolderStatus:
+        response = await client.select(quote(encode_mailbox_name(folder)))
+        status = parse_select(response.lines) if response.result == "OK" else None
+        if status is None:
+            raise MailboxUnavailable(f"cannot select {folder!r}: {response_text(response.lines)}")
+        return status
+
+    async def _idle(self, client: aioimaplib.IMAP4, lost: asyncio.Event, timeout: float) -> bool:
+        """IDLE until new mail (True) or the timeout (False)."""
+        while not client.protocol.idle_queue.empty():
+            client.protocol.idle_queue.get_nowait()  # a stale stop marker from an earlier IDLE
+        idle = await client.idle_start(timeout=timeout)
+        try:
+            while True:
+                push = asyncio.ensure_future(client.wait_server_push(timeout=timeout + 30))
+                gone = asyncio.ensure_future(lost.wait())
+                done, _ = await asyncio.wait({push, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if push not in done:
+                    push.cancel()
+                    raise ConnectionLost(f"connection to {self.account.imap.host} lost")
+                gone.cancel()
+                lines = [bytes(x) for x in push.result()]
+                if lines == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                    return False
+                if any(line.upper().startswith(b"BYE") for line in lines):
+                    raise ConnectionLost(f"server said {lines[0].decode(errors='replace')}")
+                if any(line.upper().endswith(b"EXISTS") for line in lines):
+                    return True
+        finally:
+            if client.has_pending_idle() and not lost.is_set():
+                client.idle_done()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(idle, 10)
+            if not idle.done():
+                idle.cancel()
+                raise ConnectionLost("IDLE did not end cleanly")
+
+    async def _poll(self, client: aioimaplib.IMAP4, folders: list[str]) -> bool:
+        """STATUS each extra folder; sync those that changed. True when a folder was selected."""
+        selected = False
+        for folder in folders:
+            response = await client.status(quote(encode_mailbox_name(folder)), "(UIDNEXT UIDVALIDITY)")
+            status = parse_status(response.lines) if response.result == "OK" else None
+            checkpoint = await asyncio.to_thread(self.checkpoints.checkpoint, self.account.id, folder)
+            if status is None or (checkpoint and checkpoint == (status.uidvalidity, status.uidnext - 1)):
+                continue
+            await self._sync(client, folder, await self._select(client, folder))
+            selected = True
+        return selected
+
+    async def _sync(self, client: aioimaplib.IMAP4, folder: str, status: FolderStatus) -> None:
+        """Fetch and hand over everything above the checkpoint, in batches, until nothing is new."""
+        last = await self._baseline(client, folder, status)
+        if last is None:
+            return
+        while True:
+            response = await client.uid_search("UID", f"{last + 1}:*")
+            if response.result != "OK":
+                raise MailboxUnavailable(f"UID SEARCH failed in {folder!r}: {response_text(response.lines)}")
+            # "n:*" always matches the highest UID, even when it is below n (RFC 3501 § 6.4.8).
+            uids = sorted(u for u in parse_search(response.lines) if u > last)
+            if not uids:
+                return
+            for start in range(0, len(uids), FETCH_BATCH):
+                batch = uids[start : start + FETCH_BATCH]
+                fetched = await client.uid("fetch", ",".join(map(str, batch)), "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+                if fetched.result != "OK":
+                    raise MailboxUnavailable(f"UID FETCH failed in {folder!r}: {response_text(fetched.lines)}")
+                messages = parse_fetch(fetched.lines)
+                if messages:
+                    await self.handler.messages(self.account, folder, status.uidvalidity, messages)
+                last = batch[-1]
+                await asyncio.to_thread(
+                    self.checkpoints.set_checkpoint, self.account.id, folder, status.uidvalidity, last
+                )
+
+    async def _baseline(self, client: aioimaplib.IMAP4, folder: str, status: FolderStatus) -> int | None:
+        """The last processed UID; None when the folder was just re-baselined (nothing to fetch)."""
+        checkpoint = await asyncio.to_thread(self.checkpoints.checkpoint, self.account.id, folder)
+        if checkpoint is not None and checkpoint[0] == status.uidvalidity:
+            return checkpoint[1]
+        top = status.uidnext - 1 if status.uidnext else await self._highest_uid(client)
+        if checkpoint is not None:
+            await asyncio.to_thread(self.checkpoints.set_checkpoint, self.account.id, folder, status.uidvalidity, top)
+            await self.handler.mailbox_reset(self.account, folder, checkpoint[0], status.uidvalidity)
+            return None
+        start = top
+        if self.account.backfill and folder == self.account.watch[0]:
+            everything = parse_search((await client.uid_search("ALL")).lines)
+            keep = everything[-self.account.backfill :]
+            start = keep[0] - 1 if keep else top
+        await asyncio.to_thread(self.checkpoints.set_checkpoint, self.account.id, folder, status.uidvalidity, start)
+        return start
+
+    async def _highest_uid(self, client: aioimaplib.IMAP4) -> int:
+        uids = parse_search((await client.uid_search("ALL")).lines)
+        return max(uids, default=0)

@@ -1,0 +1,172 @@
+"""The inbound pipeline: fetched bytes → parsed, verified, classified, stored, emitted.
+
+This is the watcher's ``MessageHandler``. Per batch it analyses messages in
+parallel on a thread pool (parsing and DKIM are CPU, SPF/DKIM/DMARC wait on
+DNS; neither may block the watcher's event loop), then stores and emits them
+one by one in UID order so events keep the mailbox's order.
+
+Exactly-once emission rests on two facts: ``messages.save`` refuses an id it
+has (the id is derived from account, folder, UIDVALIDITY and UID), and the
+``emitted`` marker is set only after ``messageNew`` was emitted. A message
+found stored but not marked (a crash between the two) is emitted on the
+next pass; one marked is skipped.
+
+Malformed mail never stops the pipeline: a failing stage adds to the
+record's ``parseErrors`` and the message is still delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge import records
+from bridge.auth_results import verify_sender
+from bridge.bounces import Kind, Report, classify
+from bridge.emit import emit
+from bridge.events import EventName
+from bridge.message import ParsedMessage, parse
+from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
+from bridge.resolver_protocol import Resolver
+from bridge.storage import Storage
+
+log = logging.getLogger(__name__)
+
+_STATE_EVENTS = {
+    ConnectionState.CONNECTED: EventName.ACCOUNT_CONNECTED,
+    ConnectionState.AUTHENTICATION_ERROR: EventName.AUTHENTICATION_ERROR,
+    ConnectionState.CONNECT_ERROR: EventName.CONNECT_ERROR,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What the pure stages made of one fetched message."""
+
+    fetched: FetchedMessage
+    message_id: str
+    parsed: ParsedMessage
+    extra: dict[str, Any]
+    classification: Report | None
+    errors: list[str]
+
+
+class InboundPipeline:
+    """Stores and emits inbound mail; implements the watcher's MessageHandler."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        resolver: Resolver,
+        executor: ThreadPoolExecutor,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.storage = storage
+        self.resolver = resolver
+        self.executor = executor
+        self.now = now
+
+    async def messages(self, account: Account, folder: str, uidvalidity: int, batch: list[FetchedMessage]) -> None:
+        loop = asyncio.get_running_loop()
+        analysed = await asyncio.gather(
+            *(loop.run_in_executor(self.executor, self.analyse, account, folder, uidvalidity, m) for m in batch)
+        )
+        await loop.run_in_executor(self.executor, self.commit_all, account, folder, uidvalidity, analysed)
+
+    async def state(self, account: Account, state: ConnectionState, error: str | None) -> None:
+        await asyncio.to_thread(self.report_state, account, state, error)
+
+    async def mailbox_reset(self, account: Account, folder: str, old: int, new: int) -> None:
+        data = {"folder": folder, "previousUidValidity": old, "uidValidity": new}
+        await asyncio.to_thread(emit, self.storage, account.id, EventName.MAILBOX_RESET, data)
+
+    def report_state(self, account: Account, state: ConnectionState, error: str | None) -> None:
+        previous = self.storage.accounts.get_state(account.id)
+        self.storage.accounts.set_state(account.id, AccountState(state=state, error=error))
+        name = _STATE_EVENTS.get(state)
+        if name is not None and (previous.state is not state or previous.error != error):
+            emit(self.storage, account.id, name, {"state": state.value, "error": error})
+
+    # --- the stages ----------------------------------------------------------
+
+    def analyse(self, account: Account, folder: str, uidvalidity: int, fetched: FetchedMessage) -> Analysis | None:
+        """Parse, verify and classify; None when the message was already emitted."""
+        message_id = records.message_key(account.id, folder, uidvalidity, fetched.uid)
+        if self.storage.mailstate.was_emitted(account.id, message_id):
+            return None
+        parsed = parse(fetched.raw)
+        errors: list[str] = []
+        extra: dict[str, Any] = {}
+        try:
+            report = verify_sender(parsed, self.resolver, account.trusted_receivers or ())
+            extra["auth"] = records.auth_json(report)
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the mailbox
+            log.exception("sender verification failed for %s", message_id)
+            errors.append(f"internal: sender verification failed: {exc!r}")
+            extra["auth"] = None
+        classification: Report | None = None
+        try:
+            classification = classify(parsed)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("classification failed for %s", message_id)
+            errors.append(f"internal: classification failed: {exc!r}")
+        extra["classification"] = records.classification_json(classification)
+        extra["autoReply"] = classification is not None and classification.kind is Kind.AUTOREPLY
+        return Analysis(fetched, message_id, parsed, extra, classification, errors)
+
+    def commit_all(self, account: Account, folder: str, uidvalidity: int, analysed: list[Analysis | None]) -> None:
+        for item in analysed:
+            if item is not None:
+                self.commit(account, folder, uidvalidity, item)
+
+    def commit(self, account: Account, folder: str, uidvalidity: int, item: Analysis) -> None:
+        """Store (deduped) and emit; mark emitted last."""
+        messages = self.storage.messages
+        if messages.exists(account.id, item.message_id):
+            record = messages.get(account.id, item.message_id)
+        else:
+            record = self._build(account, folder, uidvalidity, item)
+            if not messages.save(record, item.fetched.raw):
+                record = messages.get(account.id, item.message_id)
+        self._emit_all(account, record, item.classification)
+        self.storage.mailstate.mark_emitted(account.id, item.message_id, messages.retention_s)
+
+    def _build(self, account: Account, folder: str, uidvalidity: int, item: Analysis) -> dict[str, Any]:
+        parsed = item.parsed
+        thread = ([parsed.in_reply_to] if parsed.in_reply_to else []) + list(parsed.references)
+        conversation = self.storage.messages.conversation_for(account.id, list(dict.fromkeys(thread)))
+        record = records.build_record(
+            parsed,
+            message_id=item.message_id,
+            account=account.id,
+            folder=folder,
+            uid=item.fetched.uid,
+            uidvalidity=uidvalidity,
+            received_at=self.now(),
+            conversation_id=conversation or records.new_conversation_id(parsed.message_id, item.message_id),
+            flags=list(item.fetched.flags),
+            extra=item.extra,
+        )
+        record["parseErrors"] = record["parseErrors"] + item.errors
+        return record
+
+    def _emit_all(self, account: Account, record: dict[str, Any], classification: Report | None) -> None:
+        emit(self.storage, account.id, EventName.MESSAGE_NEW, records.for_event(record))
+        if classification is None:
+            return
+        if classification.kind is Kind.BOUNCE:
+            emit(self.storage, account.id, EventName.MESSAGE_BOUNCE, _bounce_data(record, classification))
+        elif classification.kind is Kind.COMPLAINT:
+            emit(self.storage, account.id, EventName.MESSAGE_COMPLAINT, _bounce_data(record, classification))
+
+
+def _bounce_data(record: dict[str, Any], report: Report) -> dict[str, Any]:
+    data = records.classification_json(report) or {}
+    data.update({"bounceMessage": record["id"], "messageId": report.original_message_id})
+    return data

@@ -1,0 +1,86 @@
+"""Watcher state: folder checkpoints (UIDVALIDITY + last UID) and account leases.
+
+Checkpoints make catch-up exact: after any restart the watcher fetches only
+UIDs above the last processed one. Leases share accounts between watcher
+processes: a lease is a key with an expiry holding the owner's id, renewed
+while the owner lives; when a watcher dies its leases expire and another
+watcher takes the accounts over.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from bridge import keys
+from bridge.storage.base import redis_errors, text
+
+# Renew only if we still own it; release only what we own.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class MailStateStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    @redis_errors
+    def checkpoint(self, account: str, folder: str) -> tuple[int, int] | None:
+        """(uidvalidity, last processed uid), or None for a folder never seen."""
+        raw = self.redis.hmget(keys.folder_checkpoint(account, folder), ["uidvalidity", "last_uid"])
+        if raw[0] is None or raw[1] is None:
+            return None
+        return int(text(raw[0])), int(text(raw[1]))
+
+    @redis_errors
+    def set_checkpoint(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        self.redis.hset(
+            keys.folder_checkpoint(account, folder), mapping={"uidvalidity": uidvalidity, "last_uid": last_uid}
+        )
+
+    @redis_errors
+    def forget_account(self, account: str, folders: list[str]) -> None:
+        if folders:
+            self.redis.delete(*[keys.folder_checkpoint(account, f) for f in folders])
+
+    @redis_errors
+    def mark_emitted(self, account: str, message_id: str, ttl_s: int) -> None:
+        self.redis.set(keys.message_emitted(account, message_id), "1", ex=ttl_s)
+
+    @redis_errors
+    def was_emitted(self, account: str, message_id: str) -> bool:
+        return bool(self.redis.exists(keys.message_emitted(account, message_id)))
+
+    # --- leases ---------------------------------------------------------------
+
+    @redis_errors
+    def claim(self, account: str, owner: str, ttl_ms: int) -> bool:
+        """Take the account if nobody holds it (or we already do)."""
+        if self.redis.set(keys.account_lease(account), owner, nx=True, px=ttl_ms):
+            return True
+        return bool(self._renew(keys=[keys.account_lease(account)], args=[owner, ttl_ms]))
+
+    @redis_errors
+    def renew(self, account: str, owner: str, ttl_ms: int) -> bool:
+        """Extend our lease; False means we lost it."""
+        return bool(self._renew(keys=[keys.account_lease(account)], args=[owner, ttl_ms]))
+
+    @redis_errors
+    def release(self, account: str, owner: str) -> None:
+        self._release(keys=[keys.account_lease(account)], args=[owner])
+
+    @redis_errors
+    def owner(self, account: str) -> str | None:
+        found = self.redis.get(keys.account_lease(account))
+        return text(found) if found is not None else None
