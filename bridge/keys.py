@@ -121,3 +121,74 @@ def account_lease(account_id: str) -> str:
 def message_emitted(account_id: str, message_id: str) -> str:
     """String with expiry: set once messageNew for a stored message was emitted."""
     return _k("account", account_id, "emitted", message_id)
+
+
+# --- outbox (submitted messages) ----------------------------------------------
+
+
+def outbox_entry(queue_id: str) -> str:
+    """Hash: one submission's state (account, state, attempts, lastError, envelope …)."""
+    return _k("outbox", queue_id)
+
+
+def outbox_raw(queue_id: str) -> str:
+    """String: the composed RFC 5322 bytes of a submission, exactly as sent."""
+    return _k("outbox", queue_id, "raw")
+
+
+def outbox_active() -> str:
+    """Sorted set: unfinished queue ids scored by when something must happen next (due time or lease end)."""
+    return _k("outbox-active")
+
+
+def outbox_by_message_id(account_id: str, header_id_hash: str) -> str:
+    """String: queue id of the submission that sent a Message-ID (SHA-256 of it); ties bounces to sends."""
+    return _k("account", account_id, "sent-mid", header_id_hash)
+
+
+def idempotency(account_id: str, key_hash: str) -> str:
+    """String: JSON {fingerprint, answer} of the first submit with an Idempotency-Key (SHA-256 of it)."""
+    return _k("account", account_id, "idem", key_hash)
+
+
+# --- webhooks ------------------------------------------------------------------
+
+
+def webhooks() -> str:
+    """Hash: subscription id -> subscription document as JSON (secrets sealed)."""
+    return _k("webhooks")
+
+
+def webhook_deliveries(webhook_id: str) -> str:
+    """Sorted set: a subscription's delivery ids scored by event sequence (newest = highest)."""
+    return _k("webhook", webhook_id, "deliveries")
+
+
+def webhook_body(event_id: str) -> str:
+    """String: the exact JSON body (signed bytes) of an event sent to webhooks."""
+    return _k("webhook-body", event_id)
+
+
+def delivery(delivery_id: str) -> str:
+    """Hash: one delivery of one event to one subscription (state, attempt count, next attempt)."""
+    return _k("delivery", delivery_id)
+
+
+def delivery_attempts(delivery_id: str) -> str:
+    """List: a delivery's attempts as JSON, newest first, trimmed."""
+    return _k("delivery", delivery_id, "attempts")
+
+
+def delivery_lease(delivery_id: str) -> str:
+    """String with expiry: held by the process making an attempt, so two never overlap."""
+    return _k("delivery", delivery_id, "lease")
+
+
+def deliveries_due() -> str:
+    """Sorted set: pending delivery ids scored by when the sweeper should take them over (epoch s)."""
+    return _k("deliveries-due")
+
+
+def delivery_sweeper() -> str:
+    """String with expiry: present while a sweep job is scheduled."""
+    return _k("delivery-sweeper")
