@@ -62,7 +62,7 @@ def _recipient(
     context: str,
     stage: str = "",
 ) -> BounceRecipient:
-    reason = classify_reason(diagnostic, status, action, stage)
+    reason = classify_reason(diagnostic, status, action, stage, context)
     if reason is Reason.UNDEFINED and context:
         reason = text_reason(context) or reason
     return BounceRecipient(

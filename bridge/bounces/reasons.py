@@ -13,7 +13,8 @@ import re
 
 from bridge.bounces.codes import is_generic
 from bridge.bounces.model import Reason
-from bridge.bounces.wordings import text_reason
+from bridge.bounces.stage import DATA, MAIL, RCPT, find_stage
+from bridge.bounces.wordings import text_reason, wording
 
 R = Reason
 
@@ -133,19 +134,6 @@ _TEXT_OVERRULES = frozenset(
 _HARD = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
 
 
-# RFC 5321 § 3.3 stages, as MTAs report them ("after RCPT TO", "in reply to
-# end of DATA command", ">>> DATA").
-_DATA_STAGE_RE = re.compile(
-    r"after end of data|after data|reply to (?:end of )?data|>>> data|smtp command\s+data|"
-    r"(?m:^\s*data\s*$)|"
-    r"did not like our final data",
-    re.IGNORECASE,
-)
-_RCPT_STAGE_RE = re.compile(
-    r"after rcpt|reply to rcpt|>>> rcpt|did not like our rcpt|rcpt to response|"
-    r"rcpt to:? ?<[^>]*>\s*\n?\s*<<<",
-    re.IGNORECASE,
-)
 _MAIL_STAGE_RE = re.compile(
     r"after mail from|reply to mail from|>>> mail from|did not like our mail from", re.IGNORECASE
 )
@@ -154,6 +142,25 @@ _CONNECT_STAGE_RE = re.compile(
     r"did not like our (?:greeting|ehlo|helo)",
     re.IGNORECASE,
 )
+# Wordings of a directory lookup by the reporting system itself (Exchange's
+# categorizer, Domino's directory, a gateway's recipient table): no remote
+# filter is involved, the address is simply not there.
+_DIRECTORY_RE = re.compile(
+    r"recipient name is not recognized|not listed in (?:the )?(?:\w+ )?directory|no valid recipients|"
+    r"invalid recipient|requested action not taken: mailbox unavailable|address not present in directory",
+    re.IGNORECASE,
+)
+# Reply shapes only given to RCPT TO: Postfix smtpd (and Exchange Online's
+# edge) prefix recipient restrictions with "Recipient address rejected", and
+# a reply that echoes the one recipient it refuses ("<a@b>: User unknown")
+# answers that recipient's RCPT TO, not the end of DATA.
+_RCPT_REPLY_RE = re.compile(
+    r"recipient address rejected|<[^<>@\s]+@[^<>\s]+>:\s*(?:user unknown|unknown user)", re.IGNORECASE
+)
+# "550 : User unknown": the reply quotes an empty address because it answers
+# the end of DATA, where no single recipient is in scope (KDDI/au and others
+# reject this way after accepting RCPT TO).
+_EMPTY_ADDRESS_RE = re.compile(r"\b[45]\d\d\s*:?\s*:\s*user unknown", re.IGNORECASE)
 
 
 def status_reason(status: str | None) -> Reason | None:
@@ -163,7 +170,7 @@ def status_reason(status: str | None) -> Reason | None:
     return _STATUS_TABLE.get(status.split(".", 1)[1])
 
 
-def classify_reason(diagnostic: str, status: str | None, action: str, context: str = "") -> Reason:
+def classify_reason(diagnostic: str, status: str | None, action: str, context: str = "", notice: str = "") -> Reason:
     """Decide the reason for one recipient.
 
     Args:
@@ -172,6 +179,8 @@ def classify_reason(diagnostic: str, status: str | None, action: str, context: s
         action: RFC 3464 action.
         context: the report's text about this recipient; read only for the
             SMTP stage at which the error came.
+        notice: the whole human-readable report (a Sendmail transcript
+            names the stage away from the recipient's own lines).
 
     Returns:
         The reason; UNDEFINED when nothing decides it.
@@ -184,12 +193,8 @@ def classify_reason(diagnostic: str, status: str | None, action: str, context: s
         if specific not in _TEXT_OVERRULES or specific is by_status:
             return by_status
     by_text = text_reason(diagnostic)
-    stage = diagnostic + "\n" + context
-    if by_text is R.USERUNKNOWN and _DATA_STAGE_RE.search(stage) and not _RCPT_STAGE_RE.search(stage):
-        # "User unknown" said after DATA, not in reply to RCPT TO (RFC 5321
-        # § 3.3, where a server validates the mailbox), is a filter's
-        # answer: the recipient was accepted at RCPT. Sisimai reads it so.
-        return R.FILTERED
+    if by_text is R.USERUNKNOWN:
+        return _unknown_user(diagnostic, status, context, notice)
     if by_text is not None:
         return by_text
     if by_status is not None:
@@ -205,13 +210,46 @@ def classify_reason(diagnostic: str, status: str | None, action: str, context: s
     return R.UNDEFINED
 
 
+def _unknown_user(diagnostic: str, status: str | None, context: str, notice: str) -> Reason:
+    """Read "user unknown" by the SMTP stage it answered (RFC 5321 § 3.3).
+
+    A server checks the mailbox when it answers RCPT TO; the same words in
+    reply to the end of DATA come from a filter that had already accepted
+    the recipient (Sisimai's ``filtered``), and in reply to MAIL FROM they
+    are about the sender (``rejected``). Without a written stage, an
+    address-status code (RFC 3463 X.1.x) still says the mailbox is bad and
+    a mailbox-status code (X.2.x: exists but refuses) says it is a filter;
+    with neither, Sisimai's reading is kept: an unknown stage may be DATA,
+    so the refusal counts as filtered.
+    """
+    if _DIRECTORY_RE.search(diagnostic):
+        return R.USERUNKNOWN
+    if _EMPTY_ADDRESS_RE.search(diagnostic):
+        return R.FILTERED
+    if _RCPT_REPLY_RE.search(diagnostic):
+        return R.USERUNKNOWN
+    anchor = wording(R.USERUNKNOWN)
+    found = find_stage(diagnostic + "\n" + context, anchor) or find_stage(notice, anchor, strict=True)
+    if found == RCPT:
+        return R.USERUNKNOWN
+    if found == DATA:
+        return R.FILTERED
+    if found == MAIL:
+        return R.REJECTED
+    subject = status.split(".", 2)[1] if status else ""
+    return R.USERUNKNOWN if subject == "1" else R.FILTERED
+
+
 def is_hard(reason: Reason, status: str | None, action: str) -> bool:
     """Decide whether the address itself is bad (retrying cannot succeed).
 
-    Follows the corpus definition (Sisimai's hardbounce): user unknown, host
-    unknown, moved and "does not accept mail" are hard; a transient outcome
-    (action delayed, or "notaccept" with a 4.x.x status) never is.
+    Follows the corpus definition (Sisimai's hardbounce): the verdict is a
+    property of the reason, not of the report's action. User unknown, host
+    unknown and moved are always hard (a "delayed" report about an unknown
+    host still names a bad address); "does not accept mail" (RFC 7505 null
+    MX, RFC 3463 X.3.2) is hard unless the code is transient (4.x.x).
+    Success notices are never hard.
     """
-    if action != "failed" or reason not in _HARD:
+    if action in ("delivered", "relayed", "expanded") or reason not in _HARD:
         return False
     return not (reason is R.NOTACCEPT and status is not None and status.startswith("4"))

@@ -8,6 +8,7 @@ the SMTP-stage reading and the hard/soft verdict live in ``reasons``.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from bridge.bounces.model import Reason
@@ -437,3 +438,10 @@ def text_reason(text: str, fallback: bool = True) -> Reason | None:
         if pattern.search(text):
             return reason
     return None
+
+
+@functools.cache
+def wording(reason: Reason) -> re.Pattern[str]:
+    """Return one pattern matching every wording of reason (to find where a reply says it)."""
+    patterns = [rx.pattern for name, rx in TEXT_RULES + FALLBACK_RULES if name is reason]
+    return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)", re.IGNORECASE)
