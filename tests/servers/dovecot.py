@@ -101,13 +101,15 @@ class DovecotServer:
         self.imap_port = _free_port()
         self.imaps_port = _free_port()
         self.lmtp_port = _free_port()
-        self.cafile = str(self.dir / "cert.pem")
+        self.cafile = str(self.dir / "cert.pem")  # self-signed: also the CA to trust
+        self.keyfile = str(self.dir / "key.pem")  # lets other test servers reuse the cert
         self.config = str(self.dir / "dovecot.conf")
         self.log_path = self.dir / "dovecot.log"
         self.mail_dir = self.dir / "mail"
         self._users_dir = self.dir / "users"
         self._users: dict[str, str] = {}
         self._seen: set[str] = set()  # addresses whose file Dovecot may have cached
+        self._mtime = 0  # last passwd-file mtime written, strictly increasing
         self._counter = itertools.count(1)
         self._offline_seq = itertools.count(1)
         self._lock = threading.Lock()
@@ -168,11 +170,13 @@ class DovecotServer:
         return self._proc is not None and self._proc.poll() is None
 
     def reset(self) -> None:
-        """Delete every user and every mailbox, keeping the server up.
+        """Delete every mailbox and every user, keeping the server up.
 
         Dovecot keeps no per-user state outside the mail dir once sessions end,
         so `doveadm kick` (ends sessions a test left open) then wiping the
-        tree is enough, and cheaper than a restart.
+        tree is enough, and cheaper than a restart. A deleted user may still
+        log in for up to 1 s (see `add_user`); `new_account()` never reuses
+        an address, so only tests about deleting users can notice.
         """
         if self.running:
             self._doveadm("kick", "*", check=False)
@@ -190,20 +194,24 @@ class DovecotServer:
 
         Each user has their own passwd-file: Dovecot re-stats a passwd-file at
         most once per second (db-passwd-file.c, passwd_file_sync), so a shared
-        file rewritten in the same second as a login would serve the old
-        copy. A file never seen before is always read fresh.
+        file rewritten in the same second as any login would serve the old
+        copy. A file it never read is always read fresh; rewriting one it may
+        have read (same address again, e.g. after `reset()`) waits out the
+        rest of the current second, up to 1 s.
         """
         with self._lock:
-            if address in self._seen:
-                # Dovecot may hold this file from a lookup this very second.
-                time.sleep(1.05 - time.time() % 1)
-            self._seen.add(address)
-            self._users[address] = password
             path = self._users_dir / address
             tmp = path.with_name(f".{address}.tmp")
             tmp.write_text(f"{address}:{{PLAIN}}{password}::::::\n")
             tmp.chmod(0o644)
+            # Dovecot reloads only if st_mtime (whole seconds) or size changed.
+            self._mtime = max(int(time.time()), self._mtime + 1)
+            os.utime(tmp, (self._mtime, self._mtime))
             os.replace(tmp, path)
+            self._users[address] = password
+            if address in self._seen:
+                time.sleep(1.01 - time.time() % 1)
+            self._seen.add(address)
         return self.account(address)
 
     def new_account(self, prefix: str = "user") -> MailAccount:
@@ -252,9 +260,7 @@ class DovecotServer:
     # -- internals ---------------------------------------------------------
 
     def _doveadm(self, *args: str, check: bool = True) -> str:
-        result = subprocess.run(
-            [_bin("doveadm"), "-c", self.config, *args], capture_output=True, timeout=30
-        )
+        result = subprocess.run([_bin("doveadm"), "-c", self.config, *args], capture_output=True, timeout=30)
         if check and result.returncode != 0:
             raise RuntimeError(f"doveadm {' '.join(args)} failed: {result.stderr.decode()}")
         return result.stdout.decode()
@@ -276,14 +282,10 @@ class DovecotServer:
     def _make_cert(self) -> None:
         # An EC key generates in milliseconds (RSA-2048 takes ~100 ms); the SAN
         # makes hostname checks pass for both names clients use.
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-days", "3650", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-             "-keyout", str(self.dir / "key.pem"), "-out", self.cafile],
-            check=True,
-            capture_output=True,
-        )
+        args = "req -x509 -nodes -days 3650 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -subj /CN=localhost"
+        san = "subjectAltName=DNS:localhost,IP:127.0.0.1"
+        cmd = ["openssl", *args.split(), "-addext", san, "-keyout", self.keyfile, "-out", self.cafile]
+        subprocess.run(cmd, check=True, capture_output=True)
 
     def _render_config(self) -> str:
         mailboxes = "".join(
@@ -310,9 +312,11 @@ instance_name = mb-dovecot-{os.getpid()}-{self.imap_port}
 log_path = {self.log_path}
 ssl = yes
 ssl_cert = <{self.cafile}
-ssl_key = <{self.dir}/key.pem
+ssl_key = <{self.keyfile}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Default 2 s: every wrong-password test would sleep that long.
+auth_failure_delay = 0
 mail_location = maildir:{self.mail_dir}/%u/Maildir
 mail_fsync = never
 first_valid_uid = 1
@@ -339,6 +343,13 @@ service imap-login {{
 service lmtp {{
   inet_listener lmtp {{
     port = {self.lmtp_port}
+  }}
+}}
+service anvil {{
+  # Auth penalty (2^n s delay for every login from an IP after failures)
+  # is off when auth cannot reach this socket; mode 0 makes connect() fail.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
   }}
 }}
 protocol imap {{

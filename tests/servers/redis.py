@@ -135,10 +135,10 @@ class RedisServer:
     def _spawn(self, timeout: float) -> bool:
         self._require_private()
         assert self.binary is not None and self.dir is not None
+        flags = f"--port {self.port} --bind {HOST} --appendonly no".split()
+        files = ["--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")]
         self._proc = subprocess.Popen(
-            [*_pdeathsig_prefix(), self.binary, "--port", str(self.port), "--bind", HOST,
-             "--save", "", "--appendonly", "no", "--dir", str(self.dir),
-             "--logfile", str(self.dir / "redis.log")],
+            [*_pdeathsig_prefix(), self.binary, *flags, *files, "--save", ""],  # "" disables RDB snapshots
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

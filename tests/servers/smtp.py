@@ -24,6 +24,8 @@ Stage = Literal["rcpt", "data"]
 # RFC 4954 § 6: the reply when a command needs AUTH first.
 AUTH_REQUIRED = "530 5.7.0 Authentication required"
 ACCEPTED = "250 2.0.0 Message accepted for delivery"
+DEFAULT_LOGIN = "sender@example.test"
+DEFAULT_PASSWORD = "sender-secret"
 _DEPRECATED_LOGIN_DATA = "Session.login_data is deprecated"
 
 
@@ -67,6 +69,8 @@ def _free_port() -> int:
 class SmtpSink:
     """A recording SMTP server with AUTH PLAIN/LOGIN and scriptable 4xx/5xx.
 
+    Without `users`, one account exists: `login` / `password`.
+
     AUTH is checked in MAIL FROM (`require_auth`) rather than through
     aiosmtpd's `auth_required`: that flag without TLS makes aiosmtpd emit a
     UserWarning, which pytest turns into an error inside the server thread.
@@ -85,7 +89,8 @@ class SmtpSink:
         self.require_auth = require_auth
         # Implicit TLS (port-465 style) when given a server context.
         self.ssl_context = ssl_context
-        self._users = dict(users or {})
+        self._users = dict(users) if users is not None else {DEFAULT_LOGIN: DEFAULT_PASSWORD}
+        self.login, self.password = next(iter(self._users.items()), ("", ""))
         self._messages: list[ReceivedMessage] = []
         self._failures: dict[Stage, _Failure] = {}
         self._cond = threading.Condition()
