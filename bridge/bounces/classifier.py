@@ -61,8 +61,9 @@ def _recipient(
     remote: str | None,
     context: str,
     stage: str = "",
+    diagnostic_type: str = "",
 ) -> BounceRecipient:
-    reason = classify_reason(diagnostic, status, action, stage, context)
+    reason = classify_reason(diagnostic, status, action, stage, context, diagnostic_type)
     if reason is Reason.UNDEFINED and context:
         reason = text_reason(context) or reason
     return BounceRecipient(
@@ -107,7 +108,8 @@ def _from_dsn(parsed: dsn.Dsn, notice: str) -> list[BounceRecipient]:
         if action not in _ACTIONS:
             action = {"2": "delivered", "4": "delayed"}.get(klass[0], "failed")
         remote = dsn.strip_type(block.get("remote-mta")) or None
-        out.append(_recipient(address, action, klass, reply, diagnostic, remote, notice, own_text))
+        kind = dsn.type_of(block.get("diagnostic-code"))
+        out.append(_recipient(address, action, klass, reply, diagnostic, remote, notice, own_text, kind))
     return out
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from bridge.bounces.parts import Message, own_parts, part_text
 
 _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]*)\s*:\s?(.*)$")
+# A folded Diagnostic-Code line may start "host.example[192.0.2.1]: said".
+_HOSTPORT_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*\.[A-Za-z]{2,}\S*:")
 _RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
 _MESSAGE_FIELDS = ("reporting-mta", "received-from-mta", "arrival-date", "x-postfix-queue-id", "original-envelope-id")
 
@@ -117,10 +119,24 @@ def find_dsn(msg: Message) -> Dsn | None:
         if part.get_content_maintype() in ("text", "multipart") and not part.is_multipart():
             text = part_text(part)
             if re.search(r"(?im)^\s*final-recipient\s*:", text) and re.search(r"(?im)^\s*status\s*:", text):
-                dsn = parse_text("\n".join(line.strip() for line in text.splitlines()))
+                dsn = parse_text("\n".join(_dedent_field(line) for line in text.splitlines()))
                 if dsn.recipients:
                     return dsn
     return None
+
+
+def _dedent_field(line: str) -> str:
+    """Unindent a pasted field line, keep a folded continuation (RFC 5322 § 2.2.3) indented."""
+    stripped = line.strip()
+    if _FIELD_RE.match(stripped) and not _HOSTPORT_RE.match(stripped):
+        return stripped
+    return " " + stripped if line[:1] in " \t" and stripped else stripped
+
+
+def type_of(value: str) -> str:
+    """Return the RFC 3464 § 2.3.6 diagnostic-type of a field ("smtp", "x-unix"), lower-cased, or ""."""
+    head, sep, _ = value.partition(";")
+    return head.strip().lower() if sep and re.fullmatch(r"\s*[A-Za-z0-9\-]+\s*", head) else ""
 
 
 def strip_type(value: str) -> str:

@@ -131,6 +131,7 @@ _TEXT_OVERRULES = frozenset(
         R.VIRUSDETECTED,
     }
 )
+_LOCAL_MAILER_REASONS = frozenset({R.MAILBOXFULL, R.SYSTEMFULL, R.MESGTOOBIG, R.EXCEEDLIMIT})
 _HARD = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
 
 
@@ -170,7 +171,9 @@ def status_reason(status: str | None) -> Reason | None:
     return _STATUS_TABLE.get(status.split(".", 1)[1])
 
 
-def classify_reason(diagnostic: str, status: str | None, action: str, context: str = "", notice: str = "") -> Reason:
+def classify_reason(
+    diagnostic: str, status: str | None, action: str, context: str = "", notice: str = "", diagnostic_type: str = ""
+) -> Reason:
     """Decide the reason for one recipient.
 
     Args:
@@ -181,12 +184,20 @@ def classify_reason(diagnostic: str, status: str | None, action: str, context: s
             SMTP stage at which the error came.
         notice: the whole human-readable report (a Sendmail transcript
             names the stage away from the recipient's own lines).
+        diagnostic_type: RFC 3464 § 2.3.6 type of the Diagnostic-Code
+            ("smtp", "x-unix", ...), "" when unknown.
 
     Returns:
         The reason; UNDEFINED when nothing decides it.
     """
     if action in ("delivered", "relayed", "expanded"):
         return R.DELIVERED
+    if diagnostic_type.startswith("x-unix"):
+        # RFC 3464 § 2.3.6: an X-Unix diagnostic is a local delivery
+        # program's exit, not a remote reply: the program failed, unless it
+        # says the mailbox or the disk is full or the message too big.
+        local = text_reason(diagnostic, fallback=False)
+        return local if local in _LOCAL_MAILER_REASONS else R.MAILERERROR
     by_status = status_reason(status)
     if by_status is not None and status is not None and status.split(".", 1)[1] in _STATUS_WINS:
         specific = text_reason(diagnostic, fallback=False)

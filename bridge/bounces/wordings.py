@@ -421,19 +421,38 @@ TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
 FALLBACK_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     (R.USERUNKNOWN, _rx(r"recipient address rejected")),
     (R.BLOCKED, _rx(r"\bblocked\b", r"\brejected\b", r"\brefused\b")),
+    # Google Groups answers a post it refuses (unknown group, or a sender
+    # without permission to post) in the sender's language, with no SMTP
+    # code; its help link is the one constant. Sisimai reads it "rejected".
+    (R.REJECTED, _rx(r"groups\.google\.com")),
 )
 
 
-_ADDRESS_OR_URL_RE = re.compile(r"\S+@\S+|https?://\S+")
+_ADDRESS_RE = re.compile(r"\S+@\S+")
+_URL_RE = re.compile(r"https?://([^/\s?#]+)\S*", re.IGNORECASE)
+# RFC 5321 § 4.2.1 multi-line replies repeat the code on every line
+# ("550-5.7.1 Messages with multiple 550-5.7.1 addresses in From:"); once the
+# lines are joined, the repeats split the server's words.
+_CONTINUATION_RE = re.compile(r"(?<=\S)\s+[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3}\s)?")
+
+
+def _normalise(text: str) -> str:
+    """Blank addresses, keep only the host of URLs, drop repeated reply codes.
+
+    A local part such as "mailboxfull@" is not the remote's wording; a help
+    link's host ("www.spamhaus.org") is, its path is noise.
+    """
+    text = _URL_RE.sub(lambda m: " " + m.group(1) + " ", text)
+    text = _ADDRESS_RE.sub(" ", text)
+    return _CONTINUATION_RE.sub(" ", text)
 
 
 def text_reason(text: str, fallback: bool = True) -> Reason | None:
     """Return the first reason whose pattern matches the diagnostic text.
 
-    Addresses and URLs are blanked first: a local part such as
-    "mailboxfull@" or a help link is not the remote's wording.
+    The text is normalised first (see ``_normalise``).
     """
-    text = _ADDRESS_OR_URL_RE.sub(" ", text)
+    text = _normalise(text)
     for reason, pattern in TEXT_RULES + (FALLBACK_RULES if fallback else ()):
         if pattern.search(text):
             return reason
