@@ -6,6 +6,8 @@ this is the one place that names ``workers.*`` functions.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import redis
 import redis.exceptions
 from rq import Queue, SimpleWorker, Worker
@@ -42,3 +44,36 @@ def run_worker(connection: redis.Redis, *, burst: bool = False, name: str | None
     """
     worker = SimpleWorker(all_queues(connection), connection=connection, serializer=SERIALIZER, name=name)
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+
+
+# --- webhooks ----------------------------------------------------------------
+
+# Webhook jobs only need their return value for debugging; keeping results longer costs memory per event.
+_WEBHOOK_RESULT_TTL = 300
+# One attempt takes at most ~3 timeouts (connect, write, read); RQ kills a job past this.
+_WEBHOOK_JOB_TIMEOUT = 120
+
+
+def enqueue_webhook_delivery(connection: redis.Redis, delivery_id: str, attempt: int, delay: float = 0.0) -> None:
+    """Schedule attempt number ``attempt`` of a delivery, now or after ``delay`` seconds.
+
+    RQ's scheduler has one-second resolution; a shorter delay runs within a second.
+    """
+    _enqueue(connection, "workers.webhooks.deliver_webhook", (delivery_id, attempt), delay)
+
+
+def enqueue_webhook_sweep(connection: redis.Redis, delay: float) -> None:
+    """Schedule the sweep that re-enqueues deliveries whose attempt never happened."""
+    _enqueue(connection, "workers.webhooks.sweep_webhook_deliveries", (), delay)
+
+
+def _enqueue(connection: redis.Redis, func: str, args: tuple[object, ...], delay: float) -> None:
+    q = queue("webhooks", connection)
+    options = {"result_ttl": _WEBHOOK_RESULT_TTL, "job_timeout": _WEBHOOK_JOB_TIMEOUT}
+    try:
+        if delay > 0:
+            q.enqueue_in(timedelta(seconds=delay), func, *args, **options)
+        else:
+            q.enqueue(func, *args, **options)
+    except redis.exceptions.RedisError as exc:
+        raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc

@@ -14,8 +14,10 @@ from bridge.storage.base import connect, redis_errors, utc_now
 from bridge.storage.events import EventStore
 from bridge.storage.mailstate import MailStateStore
 from bridge.storage.messages import MessageStore
+from bridge.storage.outbox import OutboxStore
 from bridge.storage.processes import ProcessStore
 from bridge.storage.tokens import TokenStore
+from bridge.storage.webhooks import WebhookStore
 
 __all__ = ["Storage", "connect", "utc_now"]
 
@@ -31,7 +33,9 @@ class Storage:
         self.processes = ProcessStore(client)
         self.events = EventStore(client)
         self.messages = MessageStore(client)
+        self.outbox = OutboxStore(client)
         self.mailstate = MailStateStore(client)
+        self.webhooks = WebhookStore(client, vault)
 
     @redis_errors
     def ping(self) -> bool:

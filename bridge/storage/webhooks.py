@@ -1,0 +1,455 @@
+"""Webhook subscriptions, deliveries and their attempt logs.
+
+Subscriptions live in one hash (fan-out reads them all with one HGETALL);
+their signing secrets are sealed by the Vault, bound to ``webhook:<id>:secret``.
+A delivery (one event to one subscription) is written before any attempt is
+made, together with the exact body bytes and an entry in the due set, so a
+crash of whichever process should attempt it never loses it: the sweeper
+takes over any pending delivery whose due time plus grace has passed.
+Records expire after the retention time; listings keep the newest
+``max_listed`` per subscription.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+import redis
+from redis.typing import EncodableT
+
+from bridge import keys
+from bridge.crypto import Vault
+from bridge.delivery import DeliveryStatus
+from bridge.errors import NotFound
+from bridge.events import Event
+from bridge.signing import generate_secret
+from bridge.storage.base import redis_errors, text, utc_now
+
+DEFAULT_RETENTION_S = 3 * 24 * 3600  # longer than the ~1 day retry span, so a redelivery stays possible
+ROTATION_OVERLAP_S = 24 * 3600  # the old secret keeps signing this long after a rotation
+MAX_LISTED = 10_000  # deliveries listed per subscription; older ones only expire
+MAX_ATTEMPTS_LOGGED = 50  # per delivery, newest kept (redeliveries can add many)
+
+# Check the delivery may be attempted now, take its lease, and return what the attempt needs.
+_CLAIM = """
+local d = redis.call('HGETALL', KEYS[1])
+if #d == 0 then return {'missing'} end
+local f = {}
+for i = 1, #d, 2 do f[d[i]] = d[i + 1] end
+if f['status'] ~= 'pending' then return {'done'} end
+local expected = tonumber(ARGV[1])
+if expected > 0 and tonumber(f['attempts']) + 1 ~= expected then return {'stale'} end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return {'busy'} end
+return {'ok', d, redis.call('GET', f['bodyKey']), redis.call('HGET', KEYS[3], f['webhook'])}
+"""
+
+# Stop the sweep chain only when nothing is pending; fan-out adds to the due set and
+# claims the sweeper key in one MULTI, so either it sees the key gone or we see its entry.
+_RELEASE_SWEEPER = """
+if redis.call('ZCARD', KEYS[1]) == 0 then return redis.call('DEL', KEYS[2]) end
+return -1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SealedSecret:
+    sealed: str
+    created: str
+    expires: float | None  # epoch seconds; None while it is the current secret
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: str
+    url: str
+    events: tuple[str, ...] | None  # None: every event
+    account: str | None  # None: every account
+    created: str
+    secrets: tuple[SealedSecret, ...]
+
+    def matches(self, event: str, account: str) -> bool:
+        return (self.events is None or event in self.events) and (self.account is None or self.account == account)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str
+    webhook_id: str
+    event_id: str
+    event: str
+    account: str
+    seq: int
+    created: str
+    status: DeliveryStatus
+    attempts: int  # made so far
+    round_start: int  # attempts made before the current round (a redelivery starts one)
+    next_attempt_at: float | None
+    last_status: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    attempt: int
+    time: str
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    outcome: str
+    next_attempt_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What one attempt needs; ``subscription`` is None when it was deleted meanwhile."""
+
+    delivery: Delivery
+    body: bytes | None
+    subscription: Subscription | None
+
+
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    deliveries: list[Delivery]
+    subscriptions: dict[str, Subscription]
+    start_sweeper: bool  # no sweep is scheduled: the caller must schedule one
+
+
+class WebhookStore:
+    def __init__(self, client: redis.Redis, vault: Vault, retention_s: int = DEFAULT_RETENTION_S) -> None:
+        self.redis = client
+        self._vault = vault
+        self.retention_s = retention_s
+        self._claim = client.register_script(_CLAIM)
+        self._release_sweeper = client.register_script(_RELEASE_SWEEPER)
+
+    # -- subscriptions ---------------------------------------------------------
+
+    @redis_errors
+    def create(self, url: str, events: tuple[str, ...] | None, account: str | None) -> tuple[Subscription, str]:
+        """Store a new subscription. Returns it and its secret, which is shown only once."""
+        webhook_id = "wh_" + secrets.token_hex(8)
+        secret = generate_secret()
+        sub = Subscription(webhook_id, url, events, account, utc_now(), (self._seal(webhook_id, secret, None),))
+        self.redis.hset(keys.webhooks(), webhook_id, _encode(sub))
+        return sub, secret
+
+    @redis_errors
+    def get(self, webhook_id: str) -> Subscription:
+        """Raises: NotFound (code webhookNotFound)."""
+        raw = self.redis.hget(keys.webhooks(), webhook_id)
+        if raw is None:
+            raise NotFound(f"no webhook {webhook_id!r}", code="webhookNotFound")
+        return _decode(json.loads(raw))
+
+    @redis_errors
+    def all(self) -> list[Subscription]:
+        subs = [_decode(json.loads(v)) for v in self.redis.hgetall(keys.webhooks()).values()]
+        return sorted(subs, key=lambda s: (s.created, s.id))
+
+    @redis_errors
+    def delete(self, webhook_id: str) -> None:
+        """Raises: NotFound. Pending deliveries fail at their next attempt; records expire."""
+        if not self.redis.hdel(keys.webhooks(), webhook_id):
+            raise NotFound(f"no webhook {webhook_id!r}", code="webhookNotFound")
+        self.redis.delete(keys.webhook_deliveries(webhook_id))
+
+    @redis_errors
+    def rotate(self, webhook_id: str, now: float, overlap_s: float = ROTATION_OVERLAP_S) -> tuple[Subscription, str]:
+        """Add a new current secret; older ones keep signing until ``now + overlap_s``."""
+        sub = self.get(webhook_id)
+        secret = generate_secret()
+        kept = tuple(
+            s if s.expires is not None else replace(s, expires=now + overlap_s)
+            for s in sub.secrets
+            if s.expires is None or s.expires > now
+        )
+        rotated = replace(sub, secrets=(*kept, self._seal(webhook_id, secret, None)))
+        self.redis.hset(keys.webhooks(), webhook_id, _encode(rotated))
+        return rotated, secret
+
+    def active_secrets(self, sub: Subscription, now: float) -> list[str]:
+        """The plaintext secrets that sign at ``now``, oldest first."""
+        context = _secret_context(sub.id)
+        return [self._vault.decrypt(s.sealed, context) for s in sub.secrets if s.expires is None or s.expires > now]
+
+    def _seal(self, webhook_id: str, secret: str, expires: float | None) -> SealedSecret:
+        return SealedSecret(self._vault.encrypt(secret, _secret_context(webhook_id)), utc_now(), expires)
+
+    # -- fan-out and attempts ------------------------------------------------------
+
+    @redis_errors
+    def fan_out(self, event: Event, body: bytes, *, now: float, grace: float, sweep_ttl: float) -> FanOut:
+        """Write one pending delivery per matching subscription, before any attempt.
+
+        ``body`` is stored once per event: it is exactly what gets signed and sent.
+        """
+        subs = [_decode(json.loads(v)) for v in self.redis.hvals(keys.webhooks())]
+        matching = [s for s in subs if s.matches(event.event, event.account)]
+        if not matching:
+            return FanOut([], {}, False)
+        created = utc_now()
+        body_key = keys.webhook_body(event.id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(body_key, body, ex=self.retention_s)
+        out: list[Delivery] = []
+        for sub in matching:
+            d = Delivery(
+                "dlv_" + secrets.token_hex(10), sub.id, event.id, event.event, event.account, event.seq, created,
+                DeliveryStatus.PENDING, 0, 0, now, None, None,
+            )  # fmt: skip
+            pipe.hset(keys.delivery(d.id), mapping={**_delivery_fields(d), "bodyKey": body_key})
+            pipe.expire(keys.delivery(d.id), self.retention_s)
+            pipe.zadd(keys.webhook_deliveries(sub.id), {d.id: d.seq})
+            pipe.zremrangebyrank(keys.webhook_deliveries(sub.id), 0, -MAX_LISTED - 1)
+            pipe.zadd(keys.deliveries_due(), {d.id: now + grace})
+            out.append(d)
+        pipe.set(keys.delivery_sweeper(), "1", nx=True, ex=max(1, int(sweep_ttl)))
+        started = pipe.execute()[-1]
+        return FanOut(out, {s.id: s for s in matching}, bool(started))
+
+    @redis_errors
+    def claim(self, delivery_id: str, expected_attempt: int, lease_s: float) -> Claim | str:
+        """Take the lease for the next attempt. Returns a Claim, or why not.
+
+        The reason is ``missing`` (expired), ``done`` (no longer pending), ``stale``
+        (``expected_attempt`` was made already) or ``busy`` (another process holds it).
+        """
+        found = cast(
+            list[Any],
+            self._claim(
+                keys=[keys.delivery(delivery_id), keys.delivery_lease(delivery_id), keys.webhooks()],
+                args=[expected_attempt, int(lease_s * 1000)],
+            ),
+        )
+        if text(found[0]) != "ok":
+            return text(found[0])
+        flat = [text(x) for x in found[1]]
+        fields = dict(zip(flat[0::2], flat[1::2], strict=True))
+        body = found[2] if len(found) > 2 else None
+        raw_sub = found[3] if len(found) > 3 else None
+        return Claim(
+            _delivery(fields),
+            bytes(body) if body is not None else None,
+            _decode(json.loads(raw_sub)) if raw_sub is not None else None,
+        )
+
+    @redis_errors
+    def record(self, delivery: Delivery, attempt: Attempt, status: DeliveryStatus, grace: float) -> Delivery:
+        """Log an attempt, update the delivery, release its lease; returns the new state."""
+        updated = replace(
+            delivery,
+            status=status,
+            attempts=attempt.attempt,
+            next_attempt_at=attempt.next_attempt_at,
+            last_status=attempt.status_code,
+            last_error=attempt.error,
+        )
+        log_key = keys.delivery_attempts(delivery.id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.delivery(delivery.id), mapping=_delivery_fields(updated))
+        pipe.lpush(log_key, json.dumps(_attempt_doc(attempt)))
+        pipe.ltrim(log_key, 0, MAX_ATTEMPTS_LOGGED - 1)
+        pipe.expire(log_key, self.retention_s)
+        if status is DeliveryStatus.PENDING and attempt.next_attempt_at is not None:
+            pipe.zadd(keys.deliveries_due(), {delivery.id: attempt.next_attempt_at + grace})
+        else:
+            pipe.zrem(keys.deliveries_due(), delivery.id)
+        pipe.delete(keys.delivery_lease(delivery.id))
+        pipe.execute()
+        return updated
+
+    @redis_errors
+    def reopen(self, webhook_id: str, delivery_id: str, now: float, grace: float) -> Delivery:
+        """Start a new round of attempts (redelivery). Raises: NotFound."""
+        current = self.get_delivery(webhook_id, delivery_id)
+        if not self.redis.exists(keys.webhook_body(current.event_id)):
+            raise NotFound(f"the event of delivery {delivery_id!r} has expired", code="deliveryExpired")
+        reopened = replace(current, status=DeliveryStatus.PENDING, round_start=current.attempts, next_attempt_at=now)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.delivery(delivery_id), mapping=_delivery_fields(reopened))
+        pipe.zadd(keys.deliveries_due(), {delivery_id: now + grace})
+        pipe.execute()
+        return reopened
+
+    # -- reading deliveries ----------------------------------------------------------
+
+    @redis_errors
+    def get_delivery(self, webhook_id: str, delivery_id: str) -> Delivery:
+        """Raises: NotFound (code deliveryNotFound) when absent or another webhook's."""
+        fields = {text(k): text(v) for k, v in self.redis.hgetall(keys.delivery(delivery_id)).items()}
+        if not fields or fields.get("webhook") != webhook_id:
+            raise NotFound(f"no delivery {delivery_id!r} for webhook {webhook_id!r}", code="deliveryNotFound")
+        return _delivery(fields)
+
+    @redis_errors
+    def attempts(self, delivery_id: str) -> list[Attempt]:
+        """A delivery's logged attempts, newest first."""
+        return [_attempt(json.loads(raw)) for raw in self.redis.lrange(keys.delivery_attempts(delivery_id), 0, -1)]
+
+    @redis_errors
+    def page(
+        self, webhook_id: str, *, limit: int, before_seq: int | None = None
+    ) -> tuple[list[tuple[Delivery, list[Attempt]]], int | None]:
+        """Deliveries newest first with their attempts; returns the next cursor (a seq) or None."""
+        index = keys.webhook_deliveries(webhook_id)
+        top = "+inf" if before_seq is None else f"({before_seq}"
+        found = self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=limit + 1, withscores=True)
+        entries = [(text(m), int(s)) for m, s in cast(list[tuple[Any, float]], found)]
+        pipe = self.redis.pipeline(transaction=False)
+        for delivery_id, _ in entries[:limit]:
+            pipe.hgetall(keys.delivery(delivery_id))
+            pipe.lrange(keys.delivery_attempts(delivery_id), 0, -1)
+        replies = pipe.execute()
+        out: list[tuple[Delivery, list[Attempt]]] = []
+        for i, (delivery_id, _) in enumerate(entries[:limit]):
+            fields, log = replies[2 * i], replies[2 * i + 1]
+            if not fields:
+                self.redis.zrem(index, delivery_id)  # expired record: drop it from the listing
+                continue
+            out.append(
+                (
+                    _delivery({text(k): text(v) for k, v in fields.items()}),
+                    [_attempt(json.loads(raw)) for raw in log],
+                )
+            )
+        more = len(entries) > limit
+        return out, entries[limit - 1][1] if more else None
+
+    # -- sweeping ------------------------------------------------------------------
+
+    @redis_errors
+    def overdue(self, now: float, grace: float, limit: int = 500) -> list[tuple[str, int]]:
+        """Pending deliveries nobody attempted in time, as (id, next attempt number).
+
+        Each one's due time moves to ``now + grace``, so the next sweep leaves
+        it to the attempt scheduled now.
+        """
+        due = keys.deliveries_due()
+        ids = [text(i) for i in self.redis.zrangebyscore(due, "-inf", now, start=0, num=limit)]
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for delivery_id in ids:
+            pipe.hmget(keys.delivery(delivery_id), ["status", "attempts"])
+        states = pipe.execute()
+        out: list[tuple[str, int]] = []
+        pipe = self.redis.pipeline(transaction=False)
+        for delivery_id, (status, attempts) in zip(ids, states, strict=True):
+            if status is None or text(status) != DeliveryStatus.PENDING.value:
+                pipe.zrem(due, delivery_id)
+                continue
+            pipe.zadd(due, {delivery_id: now + grace})
+            out.append((delivery_id, int(text(attempts)) + 1))
+        pipe.execute()
+        return out
+
+    @redis_errors
+    def claim_sweeper(self, ttl: float) -> bool:
+        """True when no sweep was scheduled: the caller must schedule one."""
+        return bool(self.redis.set(keys.delivery_sweeper(), "1", nx=True, ex=max(1, int(ttl))))
+
+    @redis_errors
+    def keep_sweeper(self, ttl: float) -> None:
+        self.redis.set(keys.delivery_sweeper(), "1", ex=max(1, int(ttl)))
+
+    @redis_errors
+    def release_sweeper_if_idle(self) -> bool:
+        """Forget the sweep chain when nothing is pending; True when it was released."""
+        return int(self._release_sweeper(keys=[keys.deliveries_due(), keys.delivery_sweeper()])) >= 0
+
+    @redis_errors
+    def pending_count(self) -> int:
+        return int(self.redis.zcard(keys.deliveries_due()))
+
+
+def _secret_context(webhook_id: str) -> str:
+    return f"webhook:{webhook_id}:secret"
+
+
+def _encode(sub: Subscription) -> str:
+    return json.dumps(
+        {
+            "id": sub.id,
+            "url": sub.url,
+            "events": list(sub.events) if sub.events is not None else None,
+            "account": sub.account,
+            "created": sub.created,
+            "secrets": [{"sealed": s.sealed, "created": s.created, "expires": s.expires} for s in sub.secrets],
+        }
+    )
+
+
+def _decode(doc: dict[str, Any]) -> Subscription:
+    events = doc.get("events")
+    return Subscription(
+        id=doc["id"],
+        url=doc["url"],
+        events=tuple(events) if events is not None else None,
+        account=doc.get("account"),
+        created=doc["created"],
+        secrets=tuple(SealedSecret(s["sealed"], s["created"], s.get("expires")) for s in doc["secrets"]),
+    )
+
+
+def _delivery_fields(d: Delivery) -> dict[EncodableT, EncodableT]:
+    return {
+        "id": d.id,
+        "webhook": d.webhook_id,
+        "eventId": d.event_id,
+        "event": d.event,
+        "account": d.account,
+        "seq": d.seq,
+        "created": d.created,
+        "status": d.status.value,
+        "attempts": d.attempts,
+        "round": d.round_start,
+        "nextAt": "" if d.next_attempt_at is None else d.next_attempt_at,
+        "lastStatus": "" if d.last_status is None else d.last_status,
+        "lastError": d.last_error or "",
+    }
+
+
+def _delivery(f: dict[str, str]) -> Delivery:
+    return Delivery(
+        id=f["id"],
+        webhook_id=f["webhook"],
+        event_id=f["eventId"],
+        event=f["event"],
+        account=f["account"],
+        seq=int(f["seq"]),
+        created=f["created"],
+        status=DeliveryStatus(f["status"]),
+        attempts=int(f["attempts"]),
+        round_start=int(f.get("round") or 0),
+        next_attempt_at=float(f["nextAt"]) if f.get("nextAt") else None,
+        last_status=int(f["lastStatus"]) if f.get("lastStatus") else None,
+        last_error=f.get("lastError") or None,
+    )
+
+
+def _attempt_doc(a: Attempt) -> dict[str, Any]:
+    return {
+        "attempt": a.attempt,
+        "time": a.time,
+        "statusCode": a.status_code,
+        "latencyMs": a.latency_ms,
+        "error": a.error,
+        "outcome": a.outcome,
+        "nextAttemptAt": a.next_attempt_at,
+    }
+
+
+def _attempt(doc: dict[str, Any]) -> Attempt:
+    return Attempt(
+        attempt=int(doc["attempt"]),
+        time=doc["time"],
+        status_code=doc.get("statusCode"),
+        latency_ms=float(doc.get("latencyMs") or 0.0),
+        error=doc.get("error"),
+        outcome=doc.get("outcome", ""),
+        next_attempt_at=doc.get("nextAttemptAt"),
+    )

@@ -1,0 +1,66 @@
+"""RQ jobs of webhook delivery: make one attempt, sweep up lost ones.
+
+Jobs take ids and load the rest. A failed attempt is not an exception here:
+it is recorded in the delivery's attempt log (status, latency, error) and the
+next attempt is scheduled with ``enqueue_in`` as the retry policy says, so the
+log, not RQ's failed-job registry, is where delivery failures are read. A job
+that cannot do its work (Redis down) raises, and RQ records it.
+
+The process's ``Dispatcher`` is the one installed (tests, or a process that
+started one); otherwise the first job builds it from ``load_settings(os.environ)``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from bridge import jobs, webhooks
+from bridge.config import load_settings
+from bridge.crypto import Vault
+from bridge.emit import after_attempt, start_dispatcher
+from bridge.errors import ConfigError
+from bridge.storage import Storage, connect
+from bridge.webhooks import Dispatcher
+
+_lock = threading.Lock()
+
+
+def deliver_webhook(delivery_id: str, attempt: int = 0) -> str:
+    """Make attempt number ``attempt`` of a delivery (0: whichever is next).
+
+    Returns the outcome (delivered, retry, failed, or skipped:<why>).
+    """
+    dispatcher = _dispatcher()
+    result = dispatcher.attempt(delivery_id, attempt)
+    after_attempt(dispatcher.storage, result, dispatcher.policy)
+    return result.outcome if result.reason is None else f"{result.outcome}:{result.reason}"
+
+
+def sweep_webhook_deliveries() -> int:
+    """Enqueue deliveries whose attempt is overdue by more than the grace time.
+
+    Reschedules itself while anything is pending; returns how many it enqueued.
+    """
+    dispatcher = _dispatcher()
+    storage, policy = dispatcher.storage, dispatcher.policy
+    overdue = storage.webhooks.overdue(time.time(), policy.grace)
+    for delivery_id, attempt in overdue:
+        jobs.enqueue_webhook_delivery(storage.redis, delivery_id, attempt)
+    if not storage.webhooks.release_sweeper_if_idle():
+        storage.webhooks.keep_sweeper(3 * policy.sweep_interval)
+        jobs.enqueue_webhook_sweep(storage.redis, policy.sweep_interval)
+    return len(overdue)
+
+
+def _dispatcher() -> Dispatcher:
+    with _lock:
+        found = webhooks.installed()
+        if found is not None:
+            return found
+        settings = load_settings(os.environ)
+        if settings.redis_url is None:
+            raise ConfigError("BRIDGE_REDIS_URL is missing; webhook jobs run in a worker started by app.py")
+        storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
+        return start_dispatcher(storage, settings)
