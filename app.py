@@ -11,7 +11,7 @@ import os
 
 from flask import Blueprint, Flask
 
-from bridge.api import accounts, auth, errors, meta
+from bridge.api import accounts, auth, errors, meta, webhooks
 from bridge.api.services import Services
 from bridge.config import Settings, load_settings
 from bridge.crypto import Vault
@@ -46,6 +46,7 @@ def _v1_blueprint() -> Blueprint:
     v1 = Blueprint("v1", __name__, url_prefix="/v1")
     v1.before_request(auth.require_token)
     v1.register_blueprint(accounts.bp)
+    v1.register_blueprint(webhooks.bp)
     return v1
 
 

@@ -1,9 +1,10 @@
-"""Webhook delivery rules: what an attempt's result means and when to try again.
+"""Webhook delivery values and rules: subscriptions, deliveries, attempts, verdicts, retry policy.
 
 Pure: no I/O, no clock, no randomness of its own (jitter comes in as a
-number). The adapter (``bridge/webhooks.py``) makes the HTTP attempt; this
-module turns its result into a verdict, and the retry policy into the delay
-before the next attempt.
+number). The value types are what storage returns and the API shows. The
+adapter (``bridge/webhooks.py``) makes the HTTP attempt; this module turns
+its result into a verdict, and the retry policy into the delay before the
+next attempt.
 """
 
 from __future__ import annotations
@@ -18,6 +19,71 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SealedSecret:
+    """A signing secret as stored: encrypted by the Vault."""
+
+    sealed: str
+    created: str
+    expires: float | None  # epoch seconds; None while it is the current secret
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A webhook subscription."""
+
+    id: str
+    url: str
+    events: tuple[str, ...] | None  # None: every event
+    account: str | None  # None: every account
+    created: str
+    secrets: tuple[SealedSecret, ...]
+
+    def matches(self, event: str, account: str) -> bool:
+        return (self.events is None or event in self.events) and (self.account is None or self.account == account)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event on its way to one subscription."""
+
+    id: str
+    webhook_id: str
+    event_id: str
+    event: str
+    account: str
+    seq: int
+    created: str
+    status: DeliveryStatus
+    attempts: int  # made so far
+    round_start: int  # attempts made before the current round (a redelivery starts one)
+    next_attempt_at: float | None
+    last_status: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One logged HTTP attempt of a delivery."""
+
+    attempt: int
+    time: str
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    outcome: str
+    next_attempt_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What one attempt needs; ``subscription`` is None when it was deleted meanwhile."""
+
+    delivery: Delivery
+    body: bytes | None
+    subscription: Subscription | None
 
 
 class Verdict(StrEnum):

@@ -29,11 +29,19 @@ import httpcore
 import httpx
 
 from bridge import __version__, signing, ssrf
-from bridge.delivery import DEFAULT_POLICY, DeliveryStatus, RetryPolicy, Verdict, verdict_for_status
+from bridge.delivery import (
+    DEFAULT_POLICY,
+    Attempt,
+    Claim,
+    Delivery,
+    DeliveryStatus,
+    RetryPolicy,
+    Verdict,
+    verdict_for_status,
+)
 from bridge.errors import ValidationError, WebhookDeliveryFailed
 from bridge.lanes import Lanes
 from bridge.storage import Storage
-from bridge.storage.webhooks import Attempt, Claim, Delivery
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from redis.typing import EncodableT
 
 from bridge import keys
 from bridge.crypto import Vault
-from bridge.delivery import DeliveryStatus
+from bridge.delivery import Attempt, Claim, Delivery, DeliveryStatus, SealedSecret, Subscription
 from bridge.errors import NotFound
 from bridge.events import Event
 from bridge.signing import generate_secret
@@ -52,63 +52,6 @@ _RELEASE_SWEEPER = """
 if redis.call('ZCARD', KEYS[1]) == 0 then return redis.call('DEL', KEYS[2]) end
 return -1
 """
-
-
-@dataclass(frozen=True, slots=True)
-class SealedSecret:
-    sealed: str
-    created: str
-    expires: float | None  # epoch seconds; None while it is the current secret
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    id: str
-    url: str
-    events: tuple[str, ...] | None  # None: every event
-    account: str | None  # None: every account
-    created: str
-    secrets: tuple[SealedSecret, ...]
-
-    def matches(self, event: str, account: str) -> bool:
-        return (self.events is None or event in self.events) and (self.account is None or self.account == account)
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    id: str
-    webhook_id: str
-    event_id: str
-    event: str
-    account: str
-    seq: int
-    created: str
-    status: DeliveryStatus
-    attempts: int  # made so far
-    round_start: int  # attempts made before the current round (a redelivery starts one)
-    next_attempt_at: float | None
-    last_status: int | None
-    last_error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    attempt: int
-    time: str
-    status_code: int | None
-    latency_ms: float
-    error: str | None
-    outcome: str
-    next_attempt_at: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """What one attempt needs; ``subscription`` is None when it was deleted meanwhile."""
-
-    delivery: Delivery
-    body: bytes | None
-    subscription: Subscription | None
 
 
 @dataclass(frozen=True, slots=True)

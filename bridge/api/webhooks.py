@@ -1,0 +1,133 @@
+"""Webhooks: subscribe, list, unsubscribe, rotate the secret, read deliveries, redeliver."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint
+
+from bridge import jobs
+from bridge.api.openapi import endpoint
+from bridge.api.services import services
+from bridge.delivery import DEFAULT_POLICY
+from bridge.schemas.common import Deleted
+from bridge.schemas.webhooks import (
+    DeliveryList,
+    DeliveryOut,
+    DeliveryQuery,
+    SecretRotated,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookList,
+    WebhookOut,
+    iso_time,
+)
+from bridge.webhooks import check_registration
+
+bp = Blueprint("webhooks", __name__)
+
+
+@endpoint(
+    bp,
+    "/webhooks",
+    "POST",
+    summary="Subscribe a URL to events",
+    body=WebhookCreate,
+    response=WebhookCreated,
+    status=201,
+    errors=(404,),
+    description=(
+        "Deliveries are signed the Standard Webhooks way with the returned secret, which is shown only here. "
+        "In production, URLs that resolve to loopback, private, link-local or other non-public addresses are refused."
+    ),
+)
+def create(body: WebhookCreate) -> WebhookCreated:
+    svc = services()
+    check_registration(body.url, production=svc.settings.production)
+    if body.account is not None:
+        svc.storage.accounts.get(body.account)  # NotFound for an unknown account
+    events = tuple(e.value for e in body.events) if body.events is not None else None
+    sub, secret = svc.storage.webhooks.create(body.url, events, body.account)
+    return WebhookCreated(**WebhookOut.of(sub).model_dump(), secret=secret)
+
+
+@endpoint(bp, "/webhooks", "GET", summary="List webhook subscriptions (without secrets)", response=WebhookList)
+def list_all() -> WebhookList:
+    return WebhookList(webhooks=[WebhookOut.of(s) for s in services().storage.webhooks.all()])
+
+
+@endpoint(bp, "/webhooks/<webhook_id>", "GET", summary="Get a webhook subscription", response=WebhookOut, errors=(404,))
+def get(webhook_id: str) -> WebhookOut:
+    return WebhookOut.of(services().storage.webhooks.get(webhook_id))
+
+
+@endpoint(
+    bp, "/webhooks/<webhook_id>", "DELETE", summary="Delete a webhook subscription", response=Deleted, errors=(404,)
+)
+def delete(webhook_id: str) -> Deleted:
+    services().storage.webhooks.delete(webhook_id)
+    return Deleted(id=webhook_id)
+
+
+@endpoint(
+    bp,
+    "/webhooks/<webhook_id>/rotate-secret",
+    "POST",
+    summary="Rotate the signing secret",
+    response=SecretRotated,
+    errors=(404,),
+    description="The new secret is shown only here. For 24 hours both secrets sign every delivery.",
+)
+def rotate_secret(webhook_id: str) -> SecretRotated:
+    now = time.time()
+    sub, secret = services().storage.webhooks.rotate(webhook_id, now)
+    previous = [s.expires for s in sub.secrets if s.expires is not None]
+    return SecretRotated(
+        id=sub.id,
+        secret=secret,
+        previous_secret_expires=iso_time(max(previous)) if previous else None,
+    )
+
+
+@endpoint(
+    bp,
+    "/webhooks/<webhook_id>/deliveries",
+    "GET",
+    summary="Deliveries of a webhook with every attempt, newest first",
+    query=DeliveryQuery,
+    response=DeliveryList,
+    errors=(404,),
+)
+def deliveries(webhook_id: str, query: DeliveryQuery) -> DeliveryList:
+    store = services().storage.webhooks
+    store.get(webhook_id)
+    page, cursor = store.page(
+        webhook_id, limit=query.limit, before_seq=int(query.cursor) if query.cursor is not None else None
+    )
+    return DeliveryList(
+        deliveries=[DeliveryOut.of(d, attempts) for d, attempts in page],
+        next_cursor=str(cursor) if cursor is not None else None,
+    )
+
+
+@endpoint(
+    bp,
+    "/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver",
+    "POST",
+    summary="Send a delivery again",
+    response=DeliveryOut,
+    status=202,
+    errors=(404,),
+    description=(
+        "Starts a new round of attempts with the same webhook-id (the event id) and a fresh timestamp and signature; "
+        "the first attempt is queued at once."
+    ),
+)
+def redeliver(webhook_id: str, delivery_id: str) -> DeliveryOut:
+    storage = services().storage
+    storage.webhooks.get(webhook_id)
+    reopened = storage.webhooks.reopen(webhook_id, delivery_id, time.time(), DEFAULT_POLICY.grace)
+    jobs.enqueue_webhook_delivery(storage.redis, delivery_id, reopened.attempts + 1)
+    if storage.webhooks.claim_sweeper(3 * DEFAULT_POLICY.sweep_interval):
+        jobs.enqueue_webhook_sweep(storage.redis, DEFAULT_POLICY.sweep_interval)
+    return DeliveryOut.of(reopened, storage.webhooks.attempts(delivery_id))
