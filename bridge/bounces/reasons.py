@@ -29,7 +29,7 @@ _STATUS_TABLE: dict[str, Reason] = {
     "1.6": R.HASMOVED,
     "1.7": R.REJECTED,
     "1.8": R.REJECTED,
-    "1.9": R.NORELAYING,
+    "1.9": R.SYSTEMERROR,  # RFC 3886: relayed to a non-compliant mailer, not a relay refusal
     "1.10": R.NOTACCEPT,
     "2.1": R.SUSPEND,
     "2.2": R.MAILBOXFULL,
@@ -110,7 +110,7 @@ _STATUS_TABLE: dict[str, Reason] = {
 # Reasons a code decides even when the text names something else: the
 # remote chose a precise code, and wording like "rejected" is boilerplate.
 _STATUS_WINS = frozenset(
-    {"1.1", "1.2", "1.6", "2.2", "7.26", "7.25", "7.509", "7.13", "1.10", "3.4", "2.3", "1.8", "7.27"}
+    {"1.1", "1.2", "1.6", "2.2", "7.26", "7.25", "7.509", "7.13", "1.10", "3.4", "2.3", "1.7", "1.8", "7.27"}
 )
 # Text reasons that overrule even a precise status: servers answer 5.1.1 or
 # 5.2.2 to a blocked client, then say why (Sisimai's UserUnknown "prematches").
@@ -131,6 +131,12 @@ _TEXT_OVERRULES = frozenset(
         R.VIRUSDETECTED,
     }
 )
+_GIVE_UP_RE = re.compile(
+    r"i'm\s+not\s+going\s+to\s+try\s+again;\s+this\s+message\s+has\s+been\s+in\s+the\s+queue\s+too\s+long\.?",
+    re.IGNORECASE,
+)
+_RETRYABLE = frozenset({R.NETWORKERROR, R.SYSTEMERROR, R.TOOMANYCONN, R.EXPIRED})
+_SENDER_SIDE_AT_MAIL = frozenset({R.HOSTUNKNOWN, R.SYNTAXERROR, None})
 _LOCAL_MAILER_REASONS = frozenset({R.MAILBOXFULL, R.SYSTEMFULL, R.MESGTOOBIG, R.EXCEEDLIMIT})
 _HARD = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
 
@@ -203,13 +209,25 @@ def classify_reason(
         specific = text_reason(diagnostic, fallback=False)
         if specific not in _TEXT_OVERRULES or specific is by_status:
             return by_status
-    by_text = text_reason(diagnostic)
+    # qmail-send appends its give-up sentence to the last attempt's error:
+    # that error is the cause, the queue lifetime only ended the retries.
+    gave_up = bool(_GIVE_UP_RE.search(diagnostic))
+    by_text = text_reason(_GIVE_UP_RE.sub(" ", diagnostic))
     if by_text is R.USERUNKNOWN:
         return _unknown_user(diagnostic, status, context, notice)
+    if by_text in _SENDER_SIDE_AT_MAIL and find_stage(diagnostic + "\n" + context) == MAIL:
+        # RFC 5321 § 3.3: the reply to MAIL FROM judges the reverse-path,
+        # so "no such domain" there is about the sender's domain.
+        return R.REJECTED
+    if gave_up and by_text in _RETRYABLE:
+        # Retryable trouble that outlived the queue is the expiry itself.
+        return R.EXPIRED
     if by_text is not None:
         return by_text
     if by_status is not None:
         return by_status
+    if gave_up:
+        return R.EXPIRED
     if _MAIL_STAGE_RE.search(diagnostic):
         return R.REJECTED
     if _CONNECT_STAGE_RE.search(diagnostic):
