@@ -154,7 +154,8 @@ _CONNECT_STAGE_RE = re.compile(
 # filter is involved, the address is simply not there.
 _DIRECTORY_RE = re.compile(
     r"recipient name is not recognized|not listed in (?:the )?(?:\w+ )?directory|no valid recipients|"
-    r"invalid recipient|requested action not taken: mailbox unavailable|address not present in directory",
+    r"invalid recipient|requested action not taken: mailbox unavailable|address not present in directory|"
+    r"invalid (?:\w+ ){0,2}user ?id|check if (?:the )?address is correct",
     re.IGNORECASE,
 )
 # Reply shapes only given to RCPT TO: Postfix smtpd (and Exchange Online's
@@ -219,6 +220,10 @@ def classify_reason(
         # RFC 5321 § 3.3: the reply to MAIL FROM judges the reverse-path,
         # so "no such domain" there is about the sender's domain.
         return R.REJECTED
+    if action == "delayed" and by_text in _RETRYABLE | {None}:
+        # RFC 3464 § 2.3.3: "delayed" means still queued; retryable trouble
+        # in it is the queue-time warning.
+        return R.EXPIRED
     if gave_up and by_text in _RETRYABLE:
         # Retryable trouble that outlived the queue is the expiry itself.
         return R.EXPIRED

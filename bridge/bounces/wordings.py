@@ -26,7 +26,21 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     # Resolver failures are network trouble on the sending side, even when
     # they end with "domain not found" (Google's "DNS Error: ... lookup").
+    # A named PTR problem is the cause even when the greeting also says
+    # "no SMTP service" (RFC 7601 § 2.7.3 iprev; RFC 7372 X.7.25).
+    (R.REQUIREPTR, _rx(r"\bptr (?:resource )?record", r"reverse dns")),
+    # cPanel Exim rewrites "Unrouteable address" into this hedge; it lists
+    # blacklisting as one guess, but the routing failure is the fact.
+    (R.HOSTUNKNOWN, _rx(r"account or domain may not exist")),
     (R.NOTACCEPT, _rx(r"(?:does not|doesn't) receive (?:e-?mail|mail)", r"no smtp service")),
+    # RFC 3207 / RFC 8689: the peer cannot or will not speak TLS.
+    (
+        R.FAILEDSTARTTLS,
+        _rx(r"(?:does not|doesn't) support (?:start)?tls", r"starttls (?:is )?required", r"tls (?:is )?required"),
+    ),
+    # IP reputation beats the rate limit it causes (Microsoft 4.7.650,
+    # Yahoo "TSS04 ... user complaints").
+    (R.BADREPUTATION, _rx(r"reputation", r"user complaints")),
     (R.NETWORKERROR, _rx(r"dns error", r"dns (?:query|lookup) failed", r"dns type '?mx")),
     (R.POLICYVIOLATION, _rx(r"protocol violation")),
     (R.NOTCOMPLIANTRFC, _rx(r"multiple addresses in from")),
@@ -38,6 +52,7 @@ TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
         R.SPEEDING,
         _rx(
             r"rate limit",
+            r"frequency limited",
             r"too many (?:messages|emails|mails|recipients)",
             r"sending (?:rate|quota)",
             r"receiving mail at a rate",
@@ -92,7 +107,6 @@ TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
         ),
     ),
     (R.VIRUSDETECTED, _rx(r"\bvirus", r"malware", r"infected", r"trojan", r"\bworm\b")),
-    (R.BADREPUTATION, _rx(r"reputation")),
     (
         R.SPAMDETECTED,
         _rx(
@@ -110,6 +124,9 @@ TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
         R.BLOCKED,
         _rx(
             r"black ?list",
+            # Postfix: the remote greeting was a refusal (RFC 5321 § 3.1 554/421).
+            r"refused to talk to me",
+            r"service refused?\b",
             r"block ?list",
             r"\brbl\b",
             r"dnsbl",
@@ -159,6 +176,8 @@ TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"group you tried to contact",
             r"not have permission to post",
             r"purported responsible address",
+            # Gmail's "Send mail as" alias whose SMTP settings failed.
+            r"send mail as",
         ),
     ),
     (
@@ -228,6 +247,9 @@ TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
         R.HOSTUNKNOWN,
         _rx(
             r"host (?:or domain name )?(?:not found|unknown)",
+            # "553 neko.example.com does not exist": a bare host name refused.
+            r"^\W*(?:[45]\d\d\s+)?[a-z0-9-]+(?:\.[a-z0-9-]+)+\.? (?:does not|doesn't) exist",
+            r"\s[a-z0-9-]+(?:\.[a-z0-9-]+)+\.? (?:does not|doesn't) exist",
             r"unknown host",
             r"name or service not known",
             r"domain (?:name )?(?:not found|does not exist|doesn't exist|unknown|is invalid)",
@@ -255,6 +277,8 @@ TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"no such (?:user|mailbox|recipient|address|account|person|local user)",
             r"(?:mailbox|recipient|address|account|user|e-?mail address)(?: \S+)? (?:is |was )?(?:unknown|not found|invalid|unavailable|not valid|does(?: not|n't) exist|not exist|nonexistent|non-existent|not recogni[sz]ed)",
             r"invalid (?:recipient|mailbox|address|user|account)",
+            r"invalid (?:\w+ ){0,2}user ?id",
+            r"check if (?:the )?address is correct",
             r"not a (?:valid|known) (?:user|mailbox|recipient)",
             r"no mailbox",
             r"mailbox not found",
@@ -315,7 +339,8 @@ TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     (
         R.NOTCOMPLIANTRFC,
         _rx(
-            r"rfc ?(?:2822|5322|822|5321|2821)",
+            # Not the "RFC822;" address-type prefix of a DSN field.
+            r"rfc ?(?:2822|5322|822|5321|2821)(?!\s*;)",
             r"not (?:rfc|standard)[- ]compliant",
             r"(?:duplicate|missing|malformed|invalid) (?:\S+ )?header",
             r"message-id",
