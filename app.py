@@ -11,7 +11,7 @@ import os
 
 from flask import Blueprint, Flask
 
-from bridge.api import accounts, auth, errors, meta, webhooks
+from bridge.api import accounts, auth, errors, meta, outbox, submit, webhooks
 from bridge.api.services import Services
 from bridge.config import Settings, load_settings
 from bridge.crypto import Vault
@@ -47,6 +47,8 @@ def _v1_blueprint() -> Blueprint:
     v1.before_request(auth.require_token)
     v1.register_blueprint(accounts.bp)
     v1.register_blueprint(webhooks.bp)
+    v1.register_blueprint(submit.bp)
+    v1.register_blueprint(outbox.bp)
     return v1
 
 

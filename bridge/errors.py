@@ -11,6 +11,7 @@ one of these with ``raise ... from exc`` so that library types never leak into
     ├── ConfigError               startup only; never reaches HTTP
     ├── ApiError                  carries status_code + stable code string
     │   ├── ValidationError       400 invalidInput (details: field errors)
+    │   │   └── InvalidMessage    400 a submitted message cannot be built (header injection …)
     │   ├── Unauthorized          401 unauthorized
     │   ├── NotFound              404 notFound
     │   ├── MethodNotAllowed      405 methodNotAllowed
@@ -81,6 +82,12 @@ class ValidationError(ApiError):
 
     status_code = 400
     code = "invalidInput"
+
+
+class InvalidMessage(ValidationError):
+    """Raised by compose when a message cannot be built as asked (CR/LF in a header, bad Message-ID)."""
+
+    code = "invalidMessage"
 
 
 class Unauthorized(ApiError):

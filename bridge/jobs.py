@@ -6,11 +6,19 @@ this is the one place that names ``workers.*`` functions.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+import secrets
+import time
+import weakref
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import redis
+import redis.client
 import redis.exceptions
-from rq import Queue, SimpleWorker, Worker
+from rq import Queue, Retry, SimpleWorker, Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from bridge.errors import StorageUnavailable
 
@@ -75,5 +83,107 @@ def _enqueue(connection: redis.Redis, func: str, args: tuple[object, ...], delay
             q.enqueue_in(timedelta(seconds=delay), func, *args, **options)
         else:
             q.enqueue(func, *args, **options)
+    except redis.exceptions.RedisError as exc:
+        raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+# --- outbound mail -------------------------------------------------------------
+
+SEND_JOB = "workers.mail.send_message"
+FILE_SENT_JOB = "workers.mail.file_sent_message"
+OUTBOX_SWEEP_JOB = "workers.mail.sweep_outbox"
+# The outbox entry keeps the outcome; RQ's copy is only for debugging.
+_SEND_RESULT_TTL = 300
+# A 25 MiB message over a slow uplink; RQ kills a job past this (the lease lets another worker take over).
+_SEND_JOB_TIMEOUT = 900
+# Sent upload and flags: IMAP hiccups are retried by RQ; the message itself is already sent.
+_FILE_SENT_RETRY_INTERVALS = [10, 60, 300, 900, 3600]
+# Queue objects cache the Redis server version (an INFO call each time one is built).
+_queue_cache: weakref.WeakKeyDictionary[redis.Redis, dict[str, Queue]] = weakref.WeakKeyDictionary()
+
+
+def _cached_queue(name: str, connection: redis.Redis) -> Queue:
+    per_connection = _queue_cache.setdefault(connection, {})
+    found = per_connection.get(name)
+    if found is None:
+        found = per_connection[name] = queue(name, connection)
+    return found
+
+
+def new_send_job_id(queue_id: str) -> str:
+    """A fresh RQ job id for one send attempt of an outbox entry (ids are [A-Za-z0-9_-])."""
+    return f"send-{queue_id}-{secrets.token_hex(4)}"
+
+
+def enqueue_send(
+    connection: redis.Redis,
+    queue_id: str,
+    job_id: str,
+    *,
+    at: float | None = None,
+    pipeline: redis.client.Pipeline | None = None,
+) -> None:
+    """Run the send job for an outbox entry now, or at epoch ``at`` through RQ's scheduler.
+
+    With ``pipeline`` the job is only written when the caller executes it, so an
+    entry and its job can be stored in one transaction.
+    """
+    q = _cached_queue("send", connection)
+    options: dict[str, Any] = {
+        "job_id": job_id,
+        "result_ttl": _SEND_RESULT_TTL,
+        "failure_ttl": 7 * 24 * 3600,
+        "job_timeout": _SEND_JOB_TIMEOUT,
+        "pipeline": pipeline,
+    }
+    try:
+        if at is not None and at > time.time():
+            # RQ's scheduled registry stores whole seconds (it truncates); round up so a send never fires early.
+            q.enqueue_at(datetime.fromtimestamp(math.ceil(at), UTC), SEND_JOB, queue_id, **options)
+        else:
+            q.enqueue(SEND_JOB, queue_id, **options)
+    except redis.exceptions.RedisError as exc:
+        raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+def enqueue_file_sent(connection: redis.Redis, queue_id: str) -> None:
+    """Upload the sent copy to Sent and flag the referenced message, with RQ retries."""
+    q = _cached_queue("default", connection)
+    try:
+        q.enqueue(
+            FILE_SENT_JOB,
+            queue_id,
+            result_ttl=_SEND_RESULT_TTL,
+            retry=Retry(max=len(_FILE_SENT_RETRY_INTERVALS), interval=_FILE_SENT_RETRY_INTERVALS),
+        )
+    except redis.exceptions.RedisError as exc:
+        raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+def enqueue_outbox_sweep(connection: redis.Redis, delay: float) -> None:
+    """Schedule the sweep that takes over sends whose worker died and re-enqueues lost jobs."""
+    q = _cached_queue("default", connection)
+    try:
+        q.enqueue_in(timedelta(seconds=delay), OUTBOX_SWEEP_JOB, result_ttl=0)
+    except redis.exceptions.RedisError as exc:
+        raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+def pending_jobs(connection: redis.Redis, job_ids: list[str]) -> set[str]:
+    """The ids among ``job_ids`` that RQ will still run (queued, scheduled, started or deferred)."""
+    try:
+        jobs = Job.fetch_many(job_ids, connection=connection, serializer=SERIALIZER)
+    except redis.exceptions.RedisError as exc:
+        raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+    waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+    return {job.id for job in jobs if job is not None and job.get_status(refresh=False) in waiting}
+
+
+def discard_job(connection: redis.Redis, job_id: str) -> None:
+    """Remove a job from its queue or schedule (after a cancel); a job already gone is fine."""
+    try:
+        Job.fetch(job_id, connection=connection, serializer=SERIALIZER).delete(remove_from_queue=True)
+    except NoSuchJobError:
+        return
     except redis.exceptions.RedisError as exc:
         raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc

@@ -192,3 +192,8 @@ def deliveries_due() -> str:
 def delivery_sweeper() -> str:
     """String with expiry: present while a sweep job is scheduled."""
     return _k("delivery-sweeper")
+
+
+def outbox_sweeper() -> str:
+    """String with expiry: present while an outbox sweep job is scheduled."""
+    return _k("outbox-sweeper")

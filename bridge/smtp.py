@@ -4,14 +4,22 @@ I/O adapter. Every aiosmtplib, socket and TLS failure is translated here into
 a ``SubmissionError``: ``SubmissionAuthFailed`` (credentials refused),
 ``SubmissionRejected`` (5xx, permanent) or ``SubmissionDeferred`` (4xx,
 network, timeout: transient). Callers never see aiosmtplib types.
+
+``send`` submits one message on an open connection step by step (MAIL, RCPT,
+then a hook, then DATA) so the caller can record "DATA started" before the
+point where a crash may leave a delivered message behind. ``Pool`` keeps one
+connection per account open between sends in a worker process: connect,
+EHLO and AUTH cost more than the message itself on a fast server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import aiosmtplib
 
@@ -59,6 +67,175 @@ def translate(exc: BaseException, where: str) -> SubmissionError:
 
 
 _ERRORS = (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ssl.SSLError)
+
+
+async def open_connection(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> aiosmtplib.SMTP:
+    """Connect, say EHLO and authenticate; the caller closes it with ``close``.
+
+    Raises:
+        SubmissionAuthFailed, SubmissionRejected, SubmissionDeferred.
+    """
+    client = aiosmtplib.SMTP(
+        hostname=config.host,
+        port=config.port,
+        timeout=timeout,
+        use_tls=config.secure,
+        start_tls=False if config.secure else config.starttls,
+        tls_context=client_context(config.reject_unauthorized),
+    )
+    try:
+        await client.connect()
+        if config.access_token is not None:
+            await client.ehlo()
+            await client.auth_xoauth2(config.user, config.access_token.reveal())
+        elif config.password is not None:
+            await client.login(config.user, config.password.reveal())
+        else:
+            await client.ehlo()
+    except _ERRORS as exc:
+        client.close()
+        raise translate(exc, f"{config.host}:{config.port}") from exc
+    return client
+
+
+async def close(client: aiosmtplib.SMTP) -> None:
+    """QUIT politely; drop the connection whatever happens."""
+    try:
+        if client.is_connected:
+            await client.quit()
+    except _ERRORS:
+        client.close()
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The server's answer to DATA, and recipients it refused permanently while accepting others."""
+
+    response: str
+    rejected: tuple[tuple[str, int, str], ...] = ()
+
+
+async def send(
+    client: aiosmtplib.SMTP,
+    *,
+    mail_from: str,
+    recipients: tuple[str, ...],
+    raw: bytes,
+    before_data: Callable[[], Awaitable[None]] | None = None,
+    smtputf8: bool = False,
+) -> SendResult:
+    """Submit one message on an open connection.
+
+    A 4xx for any recipient defers the whole message (RSET, nothing sent), so
+    a retry never duplicates mail to the recipients that were accepted. A 5xx
+    for some recipients sends to the others and reports the refused ones.
+
+    Raises:
+        SubmissionRejected: MAIL, DATA or every RCPT refused with 5xx.
+        SubmissionDeferred: a 4xx, a network error or a timeout.
+    """
+    where = f"{client.hostname}:{client.port}"
+    try:
+        options = []
+        if not raw.isascii() and client.supports_extension("8BITMIME"):
+            options.append("BODY=8BITMIME")  # RFC 6152
+        if smtputf8:
+            options.append("SMTPUTF8")  # RFC 6531
+        await client.mail(mail_from, options=options)
+        rejected: list[tuple[str, int, str]] = []
+        for rcpt in recipients:
+            try:
+                await client.rcpt(rcpt)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                if exc.code < 500:
+                    await client.rset()
+                    raise
+                rejected.append((rcpt, exc.code, exc.message))
+        if len(rejected) == len(recipients):
+            raise aiosmtplib.SMTPRecipientsRefused(
+                [aiosmtplib.SMTPRecipientRefused(code, message, rcpt) for rcpt, code, message in rejected]
+            )
+        if before_data is not None:
+            await before_data()
+        reply = await client.data(raw)
+    except _ERRORS as exc:
+        raise translate(exc, where) from exc
+    return SendResult(response=f"{reply.code} {reply.message}", rejected=tuple(rejected))
+
+
+class Pool:
+    """One reusable SMTP connection per key (an account) for this process and event loop.
+
+    A connection idle longer than ``idle_s`` is replaced: servers drop idle
+    sessions (RFC 5321 § 4.5.3.2.7 lets them after 5 minutes; many are quicker).
+    """
+
+    def __init__(self, *, idle_s: float = 30.0, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.idle_s = idle_s
+        self.timeout = timeout
+        self._open: dict[str, tuple[ServerConfig, aiosmtplib.SMTP, float]] = {}
+
+    async def send(
+        self,
+        key: str,
+        config: ServerConfig,
+        *,
+        mail_from: str,
+        recipients: tuple[str, ...],
+        raw: bytes,
+        before_data: Callable[[], Awaitable[None]] | None = None,
+        smtputf8: bool = False,
+    ) -> SendResult:
+        """Send on the key's open connection, opening one when needed (see ``send``)."""
+        client = await self._take(key, config)
+        reused = client is not None
+        if client is None:
+            client = await open_connection(config, timeout=self.timeout)
+        data_started = False
+
+        async def started() -> None:
+            nonlocal data_started
+            data_started = True
+            if before_data is not None:
+                await before_data()
+
+        try:
+            result = await send(
+                client, mail_from=mail_from, recipients=recipients, raw=raw, before_data=started, smtputf8=smtputf8
+            )
+        except SubmissionError as exc:
+            await close(client)
+            # A reused connection the server closed while idle fails at MAIL: nothing was sent, so
+            # one more try on a fresh connection is safe (never once DATA started).
+            if reused and not data_started and exc.transient and exc.smtp_code is None:
+                return await self.send(
+                    key,
+                    config,
+                    mail_from=mail_from,
+                    recipients=recipients,
+                    raw=raw,
+                    before_data=before_data,
+                    smtputf8=smtputf8,
+                )
+            raise
+        self._open[key] = (config, client, time.monotonic())
+        return result
+
+    async def close_all(self) -> None:
+        open_clients = [client for _, client, _ in self._open.values()]
+        self._open.clear()
+        for client in open_clients:
+            await close(client)
+
+    async def _take(self, key: str, config: ServerConfig) -> aiosmtplib.SMTP | None:
+        found = self._open.pop(key, None)
+        if found is None:
+            return None
+        old_config, client, last_used = found
+        if old_config == config and client.is_connected and time.monotonic() - last_used < self.idle_s:
+            return client
+        await close(client)
+        return None
 
 
 @asynccontextmanager

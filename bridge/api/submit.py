@@ -1,0 +1,60 @@
+"""Submit: queue a message for sending through the account's SMTP server."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flask import Blueprint, Response, request
+
+from bridge import outbound
+from bridge.api.openapi import endpoint, render
+from bridge.api.services import services
+from bridge.schemas.submit import SubmitAccepted, SubmitBody
+
+bp = Blueprint("submit", __name__)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@endpoint(
+    bp,
+    "/account/<account>/submit",
+    "POST",
+    summary="Queue a message for delivery",
+    body=SubmitBody,
+    response=SubmitAccepted,
+    status=202,
+    errors=(404, 409, 413, 422),
+    description=(
+        "EmailEngine-compatible. Sent now or at sendAt by a worker, retried with backoff on 4xx and network "
+        "errors, failed at once on 5xx. With an Idempotency-Key, the same request within 24 h gets the first "
+        "answer and is sent once; the same key with another body is 409."
+    ),
+)
+def submit(account: str, body: SubmitBody) -> Response:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    created = outbound.submit(
+        services().storage,
+        account,
+        body,
+        idempotency_key=key,
+        request_fingerprint=outbound.fingerprint(account, request.get_json(silent=True)) if key is not None else "",
+    )
+    response = render(SubmitAccepted.model_validate(created.answer), 202)
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+submit.__openapi__ = replace(  # type: ignore[attr-defined]
+    submit.__openapi__,  # type: ignore[attr-defined]
+    extra_params=(
+        {
+            "name": IDEMPOTENCY_HEADER,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "Replays within 24 h return the first answer instead of sending again",
+        },
+    ),
+)

@@ -1,0 +1,199 @@
+"""Submit and outbox resources: the EmailEngine-compatible submit body, its answer, outbox entries.
+
+Pure: pydantic only. Every check a user can act on happens here, so a bad
+request is refused before anything is stored or queued: each bad address is
+named (flanker's parser, via ``bridge.addresses``), a line break in any value
+that becomes a header is refused (header injection), attachment content must
+be valid base64. Size limits on the whole message (413) are compose's job.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+from bridge.addresses import normalize_address
+from bridge.compose_types import Action, Attachment, Mailbox
+from bridge.schemas.common import ApiModel
+
+MAX_RECIPIENTS_PER_FIELD = 500
+_CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
+_HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
+_WHITESPACE = re.compile(rb"\s+")
+
+
+def _no_line_break(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("must not contain CR or LF (header injection)")
+    return value
+
+
+def _email(value: str) -> str:
+    normalized = normalize_address(value)
+    if normalized is None:
+        raise ValueError(f"{value!r} is not a valid email address")
+    return normalized
+
+
+def _base64(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError("must be a base64 string")
+    try:
+        # Line-wrapped base64 (RFC 2045 style) is common in the wild; whitespace is not data.
+        return base64.b64decode(_WHITESPACE.sub(b"", value.encode("ascii")), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise ValueError("is not valid base64") from exc
+
+
+def _content_id(value: str) -> str:
+    value = _no_line_break(value).strip().strip("<>")
+    if not value or any(c in value for c in "<> "):
+        raise ValueError("must be a Content-ID such as 'logo@example.com'")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    # A sendAt without an offset is read as UTC, as EmailEngine does.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+HeaderText = Annotated[str, AfterValidator(_no_line_break)]
+EmailAddress = Annotated[str, AfterValidator(_email)]
+Base64Bytes = Annotated[
+    bytes,
+    BeforeValidator(_base64),
+    PlainSerializer(lambda b: base64.b64encode(b).decode("ascii"), return_type=str),
+    WithJsonSchema({"type": "string", "contentEncoding": "base64"}),
+]
+
+
+class AddressIn(ApiModel):
+    name: HeaderText = Field(default="", max_length=256)
+    address: EmailAddress
+
+    def to_mailbox(self) -> Mailbox:
+        return Mailbox(address=self.address, name=self.name)
+
+
+class AttachmentIn(ApiModel):
+    filename: HeaderText | None = Field(default=None, max_length=255)
+    content: Base64Bytes = Field(description="The file, base64 encoded")
+    content_type: Annotated[str, Field(pattern=_CONTENT_TYPE.pattern)] = "application/octet-stream"
+    content_id: Annotated[str, AfterValidator(_content_id)] | None = Field(
+        default=None,
+        max_length=256,
+        validation_alias=AliasChoices("contentId", "cid"),
+        description="Makes the attachment an inline part that the HTML refers to as cid:<contentId>",
+    )
+
+    def to_attachment(self) -> Attachment:
+        return Attachment(
+            content=self.content, filename=self.filename, content_type=self.content_type, content_id=self.content_id
+        )
+
+
+class ReferenceIn(ApiModel):
+    message: str = Field(min_length=1, max_length=128, description="A stored message id (msg_…)")
+    action: Literal["reply", "replyAll", "forward"] = "reply"
+    inline: bool = Field(default=False, description="Quote the original in the body (a forward attaches it otherwise)")
+
+    def to_action(self) -> Action:
+        return Action(self.action)
+
+
+class SubmitBody(ApiModel):
+    """POST /v1/account/{account}/submit (EmailEngine's field names)."""
+
+    from_: AddressIn | None = Field(default=None, alias="from", description="Defaults to the account's address")
+    to: list[AddressIn] = Field(default_factory=list, max_length=MAX_RECIPIENTS_PER_FIELD)
+    cc: list[AddressIn] = Field(default_factory=list, max_length=MAX_RECIPIENTS_PER_FIELD)
+    bcc: list[AddressIn] = Field(default_factory=list, max_length=MAX_RECIPIENTS_PER_FIELD)
+    reply_to: list[AddressIn] = Field(default_factory=list, max_length=20)
+    subject: HeaderText | None = Field(default=None, max_length=4096)
+    text: str | None = None
+    html: str | None = None
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=100)
+    headers: dict[
+        Annotated[str, Field(pattern=_HEADER_NAME.pattern)], Annotated[HeaderText, Field(max_length=8192)]
+    ] = Field(default_factory=dict, max_length=100, description="Extra headers, e.g. List-Unsubscribe")
+    reference: ReferenceIn | None = None
+    send_at: Annotated[datetime, AfterValidator(_aware)] | None = Field(
+        default=None, description="Send later (ISO 8601)"
+    )
+    delivery_attempts: int = Field(default=10, ge=1, le=100, description="Attempts before messageFailed")
+    copy_: bool | None = Field(
+        default=None, alias="copy", description="Upload to Sent; default: unless the provider files sent mail itself"
+    )
+    message_id: Annotated[str, AfterValidator(_no_line_break)] | None = Field(
+        default=None, max_length=998, description="Your own Message-ID; generated otherwise"
+    )
+
+    def has_recipients(self) -> bool:
+        return bool(self.to or self.cc or self.bcc)
+
+
+class SubmitAccepted(ApiModel):
+    response: str = "Queued for delivery"
+    message_id: str
+    queue_id: str
+    send_at: str
+
+
+class OutboxError(ApiModel):
+    message: str
+    code: str | None = None
+    smtp_code: int | None = None
+    at: str | None = None
+
+
+class OutboxEntryOut(ApiModel):
+    queue_id: str
+    account: str
+    state: str = Field(description="queued, scheduled, sending, retrying, sent, failed or cancelled")
+    message_id: str
+    subject: str
+    envelope: dict[str, Any]
+    created: str
+    send_at: str
+    attempts: int
+    max_attempts: int
+    next_attempt: str | None = None
+    last_error: OutboxError | None = None
+    response: str | None = None
+    sent_at: str | None = None
+    possible_duplicate: bool = Field(default=False, description="A worker died after handing the message to SMTP")
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> OutboxEntryOut:
+        error = entry.get("lastError")
+        return cls(
+            queue_id=entry["queueId"],
+            account=entry["account"],
+            state=entry["state"],
+            message_id=entry["messageId"],
+            subject=entry.get("subject", ""),
+            envelope=entry.get("envelope", {}),
+            created=entry["created"],
+            send_at=entry["sendAt"],
+            attempts=int(entry.get("attempts", 0)),
+            max_attempts=int(entry.get("maxAttempts", 0)),
+            next_attempt=entry.get("nextAttempt") or None,
+            last_error=OutboxError.model_validate(error) if error else None,
+            response=entry.get("response") or None,
+            sent_at=entry.get("sentAt") or None,
+            possible_duplicate=bool(entry.get("possibleDuplicate")),
+        )
+
+
+class OutboxList(ApiModel):
+    messages: list[OutboxEntryOut]
+
+
+class OutboxQuery(ApiModel):
+    account: str | None = Field(default=None, max_length=64)
+    limit: int = Field(default=100, ge=1, le=1000)

@@ -1,0 +1,266 @@
+"""RQ jobs of outbound mail: send one attempt, file the sent copy, sweep up lost sends.
+
+Jobs take a queue id and load the rest from the outbox entry, which is the
+truth (``bridge/storage/outbox.py``); a job for a cancelled, sent or leased
+entry does nothing, so duplicate or late jobs are harmless. A failed attempt
+is not an exception here: it is recorded on the entry, announced as
+``messageDeliveryError``, and the next attempt is scheduled with backoff (or
+``messageFailed`` ends it). Only a job that cannot do its work (Redis down)
+raises, and RQ records that; the entry's lease then expires and the sweep
+hands it to another job.
+
+Crash safety: the entry is ``sending`` under a lease that this process
+renews while SMTP runs. ``dataStarted`` is written just before DATA. A worker
+killed before that point leaves nothing delivered, and the next attempt sends
+once. Killed after DATA went out but before ``sent`` was recorded (the
+server may already have accepted it: a window of one round trip plus one
+Redis write), the message is sent again with the same Message-ID and the
+entry says ``possibleDuplicate``: at-least-once, never lost.
+
+Each worker process keeps one event loop and one SMTP ``Pool`` across jobs, so
+consecutive sends for an account reuse an authenticated connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge import jobs, smtp
+from bridge.config import load_settings
+from bridge.crypto import Vault
+from bridge.emit import emit
+from bridge.errors import ConfigError, NotFound, SubmissionError, SubmissionRejected
+from bridge.events import EventName
+from bridge.imap import mailbox_ops
+from bridge.models import Account
+from bridge.outbound import DEFAULT_POLICY, SendPolicy
+from bridge.storage import Storage, connect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Runtime:
+    """What a worker process keeps between jobs."""
+
+    storage: Storage
+    policy: SendPolicy
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    pool: smtp.Pool = field(default_factory=smtp.Pool)
+
+
+_lock = threading.Lock()
+_runtime: _Runtime | None = None
+
+
+def configure(*, storage: Storage | None = None, policy: SendPolicy | None = None) -> None:
+    """Set what this process's jobs use (tests, benchmarks); otherwise the first job loads settings."""
+    global _runtime
+    with _lock:
+        if _runtime is not None:
+            _runtime.loop.run_until_complete(_runtime.pool.close_all())
+            _runtime.loop.close()
+            _runtime = None
+        if storage is not None:
+            _runtime = _make_runtime(storage, policy or DEFAULT_POLICY)
+
+
+def send_message(queue_id: str) -> str:
+    """Make one send attempt of an outbox entry; returns the outcome (sent, retry, failed, skipped:<why>)."""
+    rt = _get_runtime()
+    outbox = rt.storage.outbox
+    now = time.time()
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    claim = outbox.claim(queue_id, owner, now + rt.policy.lease_s, now)
+    if claim.status != "ok":
+        return f"skipped:{claim.status}"
+    entry = claim.entry
+    try:
+        account = rt.storage.accounts.get(entry["account"])
+        if account.smtp is None:
+            raise SubmissionRejected("the account has no SMTP server any more", code="noSmtpServer")
+        if entry["attempts"] > entry["maxAttempts"]:
+            raise SubmissionRejected("out of attempts (workers died while sending)", code="attemptsExhausted")
+        result = rt.loop.run_until_complete(_deliver(rt, queue_id, owner, account, entry, claim.raw))
+    except NotFound:
+        return _failed(rt, queue_id, owner, entry, SubmissionRejected("the account was removed", code="noAccount"))
+    except SubmissionError as exc:
+        return _failed(rt, queue_id, owner, entry, exc)
+    sent_at = _iso(time.time())
+    outbox.mark_sent(queue_id, owner, response=result.response, sent_at=sent_at)
+    rt.storage.messages.remember_conversation(entry["account"], entry["messageId"], entry["conversationId"])
+    data: dict[str, Any] = {
+        **_summary(entry),
+        "response": result.response,
+        "sentAt": sent_at,
+        "conversationId": entry["conversationId"],
+    }
+    if result.rejected:
+        data["rejected"] = [{"recipient": r, "smtpCode": c, "response": m} for r, c, m in result.rejected]
+    if entry.get("possibleDuplicate"):
+        data["possibleDuplicate"] = True
+    emit(rt.storage, entry["account"], EventName.MESSAGE_SENT, data)
+    if entry.get("copy") or entry.get("reference"):
+        jobs.enqueue_file_sent(rt.storage.redis, queue_id)
+    return "sent"
+
+
+def file_sent_message(queue_id: str) -> str:
+    """Upload the sent message to Sent (\\Seen) and set \\Answered or $Forwarded on the referenced one.
+
+    Raises MailboxUnavailable on IMAP trouble, so RQ retries it; the message itself is already sent.
+    """
+    rt = _get_runtime()
+    entry = rt.storage.outbox.get(queue_id)
+    account = rt.storage.accounts.get(entry["account"])
+    raw = rt.storage.outbox.raw(queue_id)
+    target = _flag_target(entry.get("reference"))
+    sent_at = datetime.fromisoformat(entry["sentAt"].replace("Z", "+00:00")) if entry.get("sentAt") else None
+    result = rt.loop.run_until_complete(
+        mailbox_ops.file_sent(account.imap, raw, copy=bool(entry.get("copy")), flag=target, date=sent_at)
+    )
+    rt.storage.outbox.set_fields(queue_id, sentFolder=result.sent_folder or "", flagged=result.flagged)
+    return f"filed:{result.sent_folder or '-'}:{'flagged' if result.flagged else 'unflagged'}"
+
+
+def sweep_outbox() -> int:
+    """Re-enqueue entries whose worker died (lease expired) or whose job was lost.
+
+    Reschedules itself while anything is active; returns how many it enqueued.
+    """
+    rt = _get_runtime()
+    outbox, policy = rt.storage.outbox, rt.policy
+    now = time.time()
+    overdue = outbox.overdue(now - policy.grace_s)
+    waiting = [e for e in overdue if e["state"] != "sending" and e.get("jobId")]
+    pending = jobs.pending_jobs(rt.storage.redis, [e["jobId"] for e in waiting]) if waiting else set()
+    enqueued = 0
+    for entry in overdue:
+        queue_id = entry["queueId"]
+        if entry["state"] != "sending" and entry.get("jobId") in pending:
+            outbox.reschedule(queue_id, now + policy.grace_s)  # a busy queue, not a lost job
+            continue
+        job_id = jobs.new_send_job_id(queue_id)
+        outbox.set_fields(queue_id, jobId=job_id)
+        outbox.reschedule(queue_id, now + policy.lease_s)
+        jobs.enqueue_send(rt.storage.redis, queue_id, job_id)
+        enqueued += 1
+    if not outbox.release_sweeper_if_idle():
+        outbox.keep_sweeper(3 * policy.sweep_interval_s)
+        jobs.enqueue_outbox_sweep(rt.storage.redis, policy.sweep_interval_s)
+    return enqueued
+
+
+async def _deliver(
+    rt: _Runtime, queue_id: str, owner: str, account: Account, entry: dict[str, Any], raw: bytes
+) -> smtp.SendResult:
+    assert account.smtp is not None  # noqa: S101 - checked by the caller
+    outbox = rt.storage.outbox
+
+    async def keep_lease() -> None:
+        while True:
+            await asyncio.sleep(rt.policy.lease_s / 3)
+            if not outbox.renew(queue_id, owner, time.time() + rt.policy.lease_s):
+                log.warning("lost the lease on %s while sending", queue_id)
+                return
+
+    async def data_started() -> None:
+        outbox.mark_data_started(queue_id, owner)
+
+    renewer = asyncio.create_task(keep_lease())
+    try:
+        return await rt.pool.send(
+            account.id,
+            account.smtp,
+            mail_from=entry["envelope"]["from"],
+            recipients=tuple(entry["envelope"]["to"]),
+            raw=raw,
+            before_data=data_started,
+            smtputf8=bool(entry.get("smtputf8")),
+        )
+    finally:
+        renewer.cancel()
+
+
+def _failed(rt: _Runtime, queue_id: str, owner: str, entry: dict[str, Any], exc: SubmissionError) -> str:
+    now = time.time()
+    attempts, limit = entry["attempts"], entry["maxAttempts"]
+    error = {"message": exc.message, "code": exc.code, "smtpCode": exc.smtp_code, "at": _iso(now)}
+    retry = exc.transient and attempts < limit
+    next_at = now + rt.policy.backoff(attempts) if retry else None
+    data = {
+        **_summary(entry),
+        "error": exc.message,
+        "errorCode": exc.code,
+        "smtpCode": exc.smtp_code,
+        "attempt": attempts,
+        "maxAttempts": limit,
+        "nextAttempt": _iso(next_at) if next_at is not None else None,
+    }
+    if next_at is not None:
+        job_id = jobs.new_send_job_id(queue_id)
+        rt.storage.outbox.mark_retry(
+            queue_id, owner, error=error, next_at=next_at, next_iso=_iso(next_at), job_id=job_id
+        )
+        jobs.enqueue_send(rt.storage.redis, queue_id, job_id, at=next_at)
+        emit(rt.storage, entry["account"], EventName.MESSAGE_DELIVERY_ERROR, data)
+        return "retry"
+    rt.storage.outbox.mark_failed(queue_id, owner, error=error)
+    emit(rt.storage, entry["account"], EventName.MESSAGE_DELIVERY_ERROR, data)
+    emit(rt.storage, entry["account"], EventName.MESSAGE_FAILED, {**data, "attempts": attempts})
+    return "failed"
+
+
+def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "queueId": entry["queueId"],
+        "messageId": entry["messageId"],
+        "envelope": entry["envelope"],
+        "subject": entry.get("subject", ""),
+        "attempts": entry["attempts"],
+    }
+
+
+def _flag_target(reference: dict[str, Any] | None) -> mailbox_ops.FlagTarget | None:
+    if not reference or reference.get("uid") is None or not reference.get("folder"):
+        return None
+    return mailbox_ops.FlagTarget(
+        folder=reference["folder"],
+        uid=int(reference["uid"]),
+        uidvalidity=int(reference.get("uidValidity") or 0),
+        message_id=reference.get("messageId"),
+        flag="$Forwarded" if reference.get("action") == "forward" else "\\Answered",
+    )
+
+
+def _make_runtime(storage: Storage, policy: SendPolicy) -> _Runtime:
+    return _Runtime(
+        storage=storage,
+        policy=policy,
+        pool=smtp.Pool(idle_s=policy.smtp_idle_s, timeout=policy.smtp_timeout_s),
+    )
+
+
+def _get_runtime() -> _Runtime:
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            settings = load_settings(os.environ)
+            if settings.redis_url is None:
+                raise ConfigError("BRIDGE_REDIS_URL is missing; mail jobs run in a worker started by app.py")
+            storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
+            _runtime = _make_runtime(storage, DEFAULT_POLICY)
+        return _runtime
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
