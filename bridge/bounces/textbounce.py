@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bridge.bounces.parts import ADDRESS_RE, Message, header
 
 _DAEMON_RE = re.compile(
-    r"mailer[-_ ]?daemon|postmaster|mail delivery (?:subsystem|system|service)|mdaemon|"
+    r"mailer[-_ ]?daemon|post[-_]?master|mail delivery (?:subsystem|system|service)|mdaemon|"
     r"system administrator|mail ?administrator|delivery ?notification|nobody@|bounce",
     re.IGNORECASE,
 )
@@ -24,6 +24,8 @@ _SUBJECT_RE = re.compile(
     r"returned mail|return(?:ed)? to sender|failure notice|mail delivery failed|delivery failed|mail system error|"
     r"could not (?:be )?deliver|couldn't be delivered|delayed mail|warning: could not send|rejected|bounce|"
     r"mail failure|failed mail|message not delivered|nondeliverable|error sending|unzustellbar|"
+    # Mailing-list managers (fml, Majordomo) refusing a post or a loop.
+    r"are not (?:a )?member|not a member|loop alert|"
     r"delivery has failed|fehlgeschlagen|non remis|erreur|no se pudo entregar|echec",
     re.IGNORECASE,
 )
@@ -58,7 +60,7 @@ _SEPARATOR_RE = re.compile(
     r"^\s*(?:[-=*_#]{2,}\s*)?(?:"
     r"this is a copy of|original message|below this line is a copy|unsent message|returned message|"
     r"message headers follow|headers of the original|original message follows|below is a copy of|"
-    r"the original message was|copy of the original|rejected message|returned mail|undelivered message|"
+    r"the original message was(?! received)|copy of the original|rejected message|returned mail|undelivered message|"
     r"header of original|original mail|message text follows|your message reads|original message header|"
     r"returned content|the message follows|bounced e-?mail|copy of your message"
     r")",
@@ -87,8 +89,19 @@ _LABELLED_RE = re.compile(
     r"[\"']?<?(" + ADDRESS_RE.pattern + r")>?",
     re.IGNORECASE | re.MULTILINE,
 )
+# Transcript lines: "In:  RCPT TO:<x>" (Postfix smtpd), ">>> RCPT To:<x>".
+_RCPT_TO_RE = re.compile(r"\brcpt\s+to:\s*<(" + ADDRESS_RE.pattern + r")>", re.IGNORECASE)
+_MAIL_FROM_RE = re.compile(r"\bmail\s+from:\s*<?(" + ADDRESS_RE.pattern + r")", re.IGNORECASE)
+# "[Status: Error, Address: <x>, ResponseCode 421, ...]" (Zoho and others).
+_INLINE_LABEL_RE = re.compile(r"[\[,;]\s*(?:address|recipient)\s*:\s*<?(" + ADDRESS_RE.pattern + r")>?", re.IGNORECASE)
 _DAEMON_LOCAL = re.compile(r"^(?:mailer-daemon|double-bounce)$", re.IGNORECASE)
-_IGNORED_LOCAL = re.compile(r"^(?:mailer-daemon|postmaster|double-bounce|root|abuse|no-?reply|nobody)$", re.IGNORECASE)
+# Service mailboxes and mailing-list control addresses (RFC 2142; the
+# "-request"/"-ctl"/"owner-" conventions of list managers): never the failed
+# recipient even when a notice names them first.
+_IGNORED_LOCAL = re.compile(
+    r"^(?:mailer-daemon|postmaster|double-bounce|root|abuse|no-?reply|nobody|owner-.+|.+-(?:ctl|request|owner))$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +147,16 @@ def looks_like_bounce(msg: Message, notice: str) -> bool:
     return bool(_STRONG_RE.search(notice))
 
 
-def _excluded(msg: Message, quoted: str) -> set[str]:
+def _excluded(msg: Message, quoted: str, notice: str = "") -> set[str]:
     """Addresses that are not failed recipients: the report's own parties and the original sender."""
     names = [header(msg, h) for h in ("From", "To", "Cc", "Reply-To", "Sender", "Return-Path")]
     for field in ("From", "Return-Path", "Sender", "Reply-To"):
         match = re.search(rf"(?im)^{field}:\s*(.*)$", quoted)
         if match:
             names.append(match.group(1))
+    # RFC 5321 § 4.1.1.2: the MAIL FROM reverse-path in a quoted transcript
+    # is the sender (often a VERP/XVERP address that looks like anything).
+    names.extend(_MAIL_FROM_RE.findall(notice))
     return {a.lower() for value in names for a in ADDRESS_RE.findall(value)}
 
 
@@ -155,9 +171,10 @@ def find_recipients(msg: Message, notice: str, quoted: str) -> list[str]:
     if failed:
         # Exim and Gmail name the failed recipients in this header.
         return _dedupe(ADDRESS_RE.findall(failed))
-    excluded = _excluded(msg, quoted)
+    excluded = _excluded(msg, quoted, notice)
     leading = [m.group(1) for line in notice.split("\n") if (m := _LEADING_RE.match(line))]
-    labelled = _LABELLED_RE.findall(notice)
+    leading += _RCPT_TO_RE.findall(notice)
+    labelled = _LABELLED_RE.findall(notice) + _INLINE_LABEL_RE.findall(notice)
     anywhere = ADDRESS_RE.findall(notice)
     # Strongest shape first; the report's own parties are skipped unless
     # nothing else is left (a sender who wrote to itself).

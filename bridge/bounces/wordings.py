@@ -33,6 +33,9 @@ TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     # blacklisting as one guess, but the routing failure is the fact.
     (R.HOSTUNKNOWN, _rx(r"account or domain may not exist")),
     (R.NOTACCEPT, _rx(r"(?:does not|doesn't) receive (?:e-?mail|mail)", r"no smtp service")),
+    # A list manager's loop guard (fml "Duplicated Message-ID"): the list's
+    # own system stopped the post, not the message format.
+    (R.SYSTEMERROR, _rx(r"duplicated message-id")),
     # RFC 3207 / RFC 8689: the peer cannot or will not speak TLS.
     (
         R.FAILEDSTARTTLS,
@@ -178,6 +181,8 @@ TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"purported responsible address",
             # Gmail's "Send mail as" alias whose SMTP settings failed.
             r"send mail as",
+            # A list manager refusing a post from a non-member.
+            r"not a member of (?:this|the) (?:mailing )?list",
         ),
     ),
     (
