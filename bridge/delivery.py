@@ -69,7 +69,7 @@ class Attempt:
     """One logged HTTP attempt of a delivery."""
 
     attempt: int
-    time: str
+    at: str  # RFC 3339, when the attempt started
     status_code: int | None
     latency_ms: float
     error: str | None

@@ -89,7 +89,7 @@ class AttemptOut(ApiModel):
     def of(cls, a: Attempt) -> AttemptOut:
         return cls(
             attempt=a.attempt,
-            time=a.time,
+            time=a.at,
             status_code=a.status_code,
             latency_ms=a.latency_ms,
             error=a.error,

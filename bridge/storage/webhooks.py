@@ -377,7 +377,7 @@ def _delivery(f: dict[str, str]) -> Delivery:
 def _attempt_doc(a: Attempt) -> dict[str, Any]:
     return {
         "attempt": a.attempt,
-        "time": a.time,
+        "time": a.at,
         "statusCode": a.status_code,
         "latencyMs": a.latency_ms,
         "error": a.error,
@@ -389,7 +389,7 @@ def _attempt_doc(a: Attempt) -> dict[str, Any]:
 def _attempt(doc: dict[str, Any]) -> Attempt:
     return Attempt(
         attempt=int(doc["attempt"]),
-        time=doc["time"],
+        at=doc["time"],
         status_code=doc.get("statusCode"),
         latency_ms=float(doc.get("latencyMs") or 0.0),
         error=doc.get("error"),
