@@ -86,7 +86,8 @@ def _normalise(address: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def _from_dsn(parsed: dsn.Dsn, notice: str) -> list[BounceRecipient]:
+def _from_dsn(parsed: dsn.Dsn, notice: str, named: list[str] | None = None) -> list[BounceRecipient]:
+    named = named or []
     out: list[BounceRecipient] = []
     addresses = [dsn.strip_type(b.get("final-recipient") or b.get("original-recipient")) for b in parsed.recipients]
     texts = {b.recipient.lower(): _diagnostic(b.text) for b in textbounce.blocks(notice, [a for a in addresses if a])}
@@ -96,6 +97,10 @@ def _from_dsn(parsed: dsn.Dsn, notice: str) -> list[BounceRecipient]:
         if not ADDRESS_RE.search(address):
             original = dsn.strip_type(block.get("original-recipient"))
             address = original if ADDRESS_RE.search(original) else address
+        if not ADDRESS_RE.search(address) and len(parsed.recipients) == 1 and len(named) == 1:
+            # A source route or a bare domain ("@mx.example.org") in
+            # Final-Recipient: the human-readable part names the address.
+            address = named[0]
         if not address:
             continue
         # The human-readable part (RFC 3462 § 2, first part) often says
@@ -158,7 +163,7 @@ def classify(msg: Message) -> Report | None:
     recipients: list[BounceRecipient] = []
     reporting: str | None = None
     if parsed is not None:
-        recipients = _from_dsn(parsed, notice)
+        recipients = _from_dsn(parsed, notice, textbounce.find_recipients(msg, notice, quoted))
         reporting = dsn.strip_type(parsed.message_fields.get("reporting-mta", "")) or None
     if not recipients and textbounce.looks_like_bounce(msg, notice):
         recipients = _from_text(msg, notice, quoted)
