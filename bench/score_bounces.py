@@ -1,6 +1,6 @@
 """Score bridge.bounces against the shared bounce and ARF corpora.
 
-Usage: .venv/bin/python bench/score_bounces.py [--corpus DIR] [--show FIELD]
+Usage: .venv/bin/python bench/score_bounces.py [--corpus DIR] [--show FIELD] [--misses]
 
 Reads corpora/bounces/expected.jsonl, negatives.jsonl and
 corpora/arf/expected.jsonl (paths relative to --corpus, default
@@ -216,6 +216,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora")
     parser.add_argument("--show", action="append", default=[], help="print the misses of this field")
+    parser.add_argument(
+        "--misses", "--verbose", action="store_true", help="print the misses (expected vs got) of every field"
+    )
     args = parser.parse_args()
     if not (args.corpus / "bounces" / "expected.jsonl").is_file():
         print(f"corpus not found at {args.corpus} (expected bounces/expected.jsonl there)", file=sys.stderr)
@@ -234,7 +237,9 @@ def main() -> int:
     for line in crashes + notes:
         print("  " + line)
     print(f"elapsed {elapsed:.2f}s")
-    for field in args.show:
+    for field in list(tally.total) if args.misses else args.show:
+        if not tally.misses.get(field):
+            continue
         print(f"--- misses: {field}")
         for miss in tally.misses.get(field, []):
             print("  " + miss)

@@ -7,8 +7,11 @@ Pure: no I/O, no clock, no environment. ``classify`` reads only
     parts       MIME access: decoded headers and texts, returned message
     dsn         RFC 3464 delivery-status parsing, per recipient
     textbounce  non-DSN bounce heuristics (Exim, qmail, Sendmail v5, ...)
+    stage       the SMTP command (RCPT, DATA, MAIL, ...) a refusal answered
     codes       SMTP reply / RFC 3463 status code extraction
-    reasons     reason rules and the hard/soft verdict
+    causes      specific-cause wordings (PTR, TLS, reputation, auth, spam, ...)
+    wordings    the ordered wording table and text_reason
+    reasons     status table, stage reading, reason decision, hard/soft verdict
     arf         RFC 5965 feedback reports and non-ARF complaint forwards
     autoreply   RFC 3834 and vacation replies
     classifier  the order of the checks and the assembly of a Report

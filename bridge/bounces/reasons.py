@@ -1,10 +1,10 @@
-"""Reason rules: map status codes, reply codes and diagnostic text to a Reason.
+"""Reason decision: status codes, SMTP stage and wordings to a Reason; the hard/soft verdict.
 
-Pure: no I/O. Owns the ordered text patterns (in the spirit of Sisimai's
-Sisimai::Reason::* matchers), the RFC 3463 status table, and the hard/soft
-verdict. Text beats a generic status: "5.7.1" or "5.0.0" say little, the
-remote's words say more; a specific status (5.1.1, 5.2.2, 5.7.26) decides
-when the text is silent.
+Pure: no I/O. Owns the RFC 3463 status table, the reading of "user unknown"
+by the SMTP stage it answered (RFC 5321 § 3.3, via ``stage``), and the hard
+flag. The text patterns live in ``causes`` and ``wordings``. Text beats a
+generic status: "5.7.1" or "5.0.0" say little, the remote's words say more;
+a specific status (5.1.1, 5.2.2, 5.7.26) decides when the text is silent.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 
+from bridge.bounces.causes import SPECIFIC_RULES
 from bridge.bounces.model import Reason
 
 R = Reason
@@ -20,141 +21,9 @@ def _rx(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
-# Ordered: earlier rules win. Specific causes (authentication, PTR, relay,
-# sender-side rejections) come before the broad "user unknown" and "blocked"
-# wordings that remote servers append to nearly every refusal.
-TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
-    # Resolver failures are network trouble on the sending side, even when
-    # they end with "domain not found" (Google's "DNS Error: ... lookup").
-    # A named PTR problem is the cause even when the greeting also says
-    # "no SMTP service" (RFC 7601 § 2.7.3 iprev; RFC 7372 X.7.25).
-    (R.REQUIREPTR, _rx(r"\bptr (?:resource )?record", r"reverse dns")),
-    # cPanel Exim rewrites "Unrouteable address" into this hedge; it lists
-    # blacklisting as one guess, but the routing failure is the fact.
-    (R.HOSTUNKNOWN, _rx(r"account or domain may not exist")),
-    (R.NOTACCEPT, _rx(r"(?:does not|doesn't) receive (?:e-?mail|mail)", r"no smtp service")),
-    # A list manager's loop guard (fml "Duplicated Message-ID"): the list's
-    # own system stopped the post, not the message format.
-    (R.SYSTEMERROR, _rx(r"duplicated message-id")),
-    # RFC 3207 / RFC 8689: the peer cannot or will not speak TLS.
-    (
-        R.FAILEDSTARTTLS,
-        _rx(r"(?:does not|doesn't) support (?:start)?tls", r"starttls (?:is )?required", r"tls (?:is )?required"),
-    ),
-    # IP reputation beats the rate limit it causes (Microsoft 4.7.650,
-    # Yahoo "TSS04 ... user complaints").
-    (R.BADREPUTATION, _rx(r"reputation", r"user complaints")),
-    (R.NETWORKERROR, _rx(r"dns error", r"dns (?:query|lookup) failed", r"dns type '?mx")),
-    (R.POLICYVIOLATION, _rx(r"protocol violation")),
-    (R.NOTCOMPLIANTRFC, _rx(r"multiple addresses in from")),
-    (R.SYSTEMFULL, _rx(r"insufficient (?:disk space|system (?:storage|resources))")),
-    (R.EXPIRED, _rx(r"in the queue too long", r"too long in (?:the )?queue")),
-    # Exchange Online directory-based edge blocking: the address is unknown.
-    (R.USERUNKNOWN, _rx(r"recipient address rejected: access denied")),
-    (
-        R.SPEEDING,
-        _rx(
-            r"rate limit",
-            r"frequency limited",
-            r"too many (?:messages|emails|mails|recipients)",
-            r"sending (?:rate|quota)",
-            r"receiving mail at a rate",
-            r"rate that prevents",
-            r"exceeded? (?:the )?(?:hourly|daily) ",
-        ),
-    ),
-    (
-        R.TOOMANYCONN,
-        _rx(r"too many (?:connections|concurrent|sessions|smtp sessions)", r"connection limit", r"too many hosts"),
-    ),
-    (
-        R.AUTHFAILURE,
-        _rx(
-            r"\bdmarc\b",
-            r"\bspf\b",
-            r"\bdkim\b",
-            r"sender policy framework",
-            r"unauthenticated email",
-            r"not authenticated",
-            r"authentication (?:failed|failure|required)",
-            r"sender id\b",
-        ),
-    ),
-    (
-        R.REQUIREPTR,
-        _rx(
-            r"reverse (?:dns|lookup|hostname)",
-            r"\bptr\b",
-            r"\brdns\b",
-            r"no ptr",
-            r"cannot find your hostname",
-            r"not resolve (?:your|the)? ?(?:ip|address)",
-            r"client host rejected: cannot find",
-            r"ip address has no",
-            r"unresolvable",
-            r"no reverse",
-        ),
-    ),
-    (
-        R.NORELAYING,
-        _rx(
-            r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)",
-            r"not (?:permitted|allowed|authori[sz]ed|configured) to relay",
-            r"unable to relay",
-            r"relay denied",
-            r"we do not relay",
-            r"no relaying",
-            r"cannot relay",
-            r"open relay",
-            r"relaying denied",
-        ),
-    ),
-    (R.VIRUSDETECTED, _rx(r"\bvirus", r"malware", r"infected", r"trojan", r"\bworm\b")),
-    (
-        R.SPAMDETECTED,
-        _rx(
-            r"\bspam",
-            r"\bjunk mail",
-            r"bulk mail",
-            r"unsolicited",
-            r"content filter",
-            r"message (?:content )?(?:was )?(?:rejected|refused) (?:as|because)",
-            r"looks suspicious",
-            r"scored too high",
-        ),
-    ),
-    (
-        R.BLOCKED,
-        _rx(
-            r"black ?list",
-            # Postfix: the remote greeting was a refusal (RFC 5321 § 3.1 554/421).
-            r"refused to talk to me",
-            r"service refused?\b",
-            r"block ?list",
-            r"\brbl\b",
-            r"dnsbl",
-            r"spamhaus",
-            r"spamcop",
-            r"sorbs",
-            r"barracuda",
-            r"(?<!not )listed (?:at|in|on|by)",
-            r"invalid ip",
-            r"not accepting connections",
-            r"\bip (?:address )?(?:\S+ )?(?:is )?(?:blocked|banned|rejected)",
-            r"client host (?:\[\S+\] )?(?:rejected|blocked)",
-            r"access denied",
-            r"connection (?:rejected|refused) by",
-            r"banned",
-            r"your (?:ip|server|network|host)",
-            r"blocked (?:using|by|because|for)",
-            r"has been blocked",
-            r"temporarily (?:blocked|deferred|rate)",
-            r"not allowed to send",
-            r"mail server .* rejected",
-            r"poor (?:ip )?reputation",
-            r"hostname .* not .* reverse",
-        ),
-    ),
+# Mailbox, address, host and transport wordings, after the specific causes
+# of ``causes``: earlier rules win.
+TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = SPECIFIC_RULES + (
     (
         R.HASMOVED,
         _rx(r"has (?:been )?moved", r"address (?:has )?changed", r"no longer (?:valid|in use) at", r"new address"),
