@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 import redis
+from rq import SimpleWorker
 
 from bridge import jobs
 from bridge.delivery import RetryPolicy
@@ -19,8 +20,12 @@ FAST = RetryPolicy(delays=(0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2), jitter=0.0, timeo
 
 
 def run_jobs(connection: redis.Redis) -> None:
-    """Run every queued (and due scheduled) job in this process, then return."""
-    jobs.run_worker(connection, burst=True)
+    """Run every queued (and due scheduled) webhook job in this process, then return.
+
+    Only the webhooks queue: other subsystems' startup jobs are not these tests' business.
+    """
+    worker = SimpleWorker([jobs.queue("webhooks", connection)], connection=connection, serializer=jobs.SERIALIZER)
+    worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
 
 
 def drain(connection: redis.Redis, until: Callable[[], bool], timeout: float = 15.0) -> None:

@@ -38,18 +38,24 @@ def deliver_webhook(delivery_id: str, attempt: int = 0) -> str:
     return result.outcome if result.reason is None else f"{result.outcome}:{result.reason}"
 
 
-def sweep_webhook_deliveries() -> int:
+def sweep_webhook_deliveries(startup: bool = False) -> int:
     """Enqueue deliveries whose attempt is overdue by more than the grace time.
 
     Reschedules itself while anything is pending; returns how many it enqueued.
+    ``startup``: a one-off sweep when a worker starts (after a crash nothing else
+    may be scheduled); it starts the chain only when none runs.
     """
     dispatcher = _dispatcher()
     storage, policy = dispatcher.storage, dispatcher.policy
     overdue = storage.webhooks.overdue(time.time(), policy.grace)
     for delivery_id, attempt in overdue:
         jobs.enqueue_webhook_delivery(storage.redis, delivery_id, attempt)
-    if not storage.webhooks.release_sweeper_if_idle():
-        storage.webhooks.keep_sweeper(3 * policy.sweep_interval)
+    ttl = 3 * policy.sweep_interval
+    if startup:
+        if storage.webhooks.pending_count() and storage.webhooks.claim_sweeper(ttl):
+            jobs.enqueue_webhook_sweep(storage.redis, policy.sweep_interval)
+    elif not storage.webhooks.release_sweeper_if_idle():
+        storage.webhooks.keep_sweeper(ttl)
         jobs.enqueue_webhook_sweep(storage.redis, policy.sweep_interval)
     return len(overdue)
 

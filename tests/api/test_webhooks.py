@@ -48,7 +48,9 @@ def test_create_returns_the_secret_once(client, auth, http_receiver):
 
 def test_create_with_event_filter_and_account(client, auth, storage, http_receiver):
     storage.accounts.create(Account(id="acme", email="a@example.test", imap=ServerConfig("h", 143, "u")))
-    body = _subscribe(client, auth, http_receiver.url, events=["messageNew", "messageBounce", "messageNew"], account="acme")
+    body = _subscribe(
+        client, auth, http_receiver.url, events=["messageNew", "messageBounce", "messageNew"], account="acme"
+    )
     assert body["events"] == ["messageNew", "messageBounce"]
     assert body["account"] == "acme"
 
@@ -178,7 +180,9 @@ def test_secrets_never_reach_redis_responses_or_logs(client, auth, redis_client,
 # -- deliveries and redelivery --------------------------------------------------------------
 
 
-def test_deliveries_list_attempts_newest_first_with_cursor(client, auth, storage, redis_client, http_receiver, dispatcher):
+def test_deliveries_list_attempts_newest_first_with_cursor(
+    client, auth, storage, redis_client, http_receiver, dispatcher
+):
     hook = _subscribe(client, auth, http_receiver.url)
     events = [emit(storage, "acme", "messageNew", {"n": i}) for i in range(3)]
     http_receiver.wait_for(3)

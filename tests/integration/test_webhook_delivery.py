@@ -1,0 +1,318 @@
+"""Webhook delivery end to end: real Redis, real RQ jobs in-process, a real HTTP receiver.
+
+Retry delays come from an injected RetryPolicy (tests.webhook_support.FAST),
+so hours become fractions of a second; RQ's scheduler still rounds to seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from bridge import keys, webhooks
+from bridge.config import Environment, Secret, Settings
+from bridge.crypto import Vault
+from bridge.delivery import DeliveryStatus, RetryPolicy
+from bridge.emit import emit, start_dispatcher
+from bridge.signing import verify
+from bridge.storage import Storage
+from tests.webhook_support import FAST, drain, run_jobs
+from workers.webhooks import deliver_webhook, sweep_webhook_deliveries
+
+SECRET = "integration-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def settings(redis_url, tmp_path) -> Settings:
+    return Settings(secret=Secret(SECRET), redis_url=redis_url, data_dir=tmp_path)
+
+
+@pytest.fixture
+def storage(redis_client) -> Storage:
+    return Storage(redis_client, Vault(SECRET))
+
+
+@pytest.fixture
+def dispatcher(storage, settings):
+    with start_dispatcher(storage, settings, policy=FAST) as d:
+        yield d
+
+
+def _subscribe(storage, url, events=None, account=None):
+    return storage.webhooks.create(url, events, account)
+
+
+def _deliveries(storage, webhook_id):
+    return [d for d, _ in storage.webhooks.page(webhook_id, limit=100)[0]]
+
+
+def _all_settled(storage, webhook_id, n):
+    found = _deliveries(storage, webhook_id)
+    return len(found) == n and all(d.status is not DeliveryStatus.PENDING for d in found)
+
+
+# -- the reliability test the issue asks for ---------------------------------------------------
+
+
+def test_receiver_down_then_up_loses_nothing_and_logs_the_failures(storage, redis_client, http_receiver, dispatcher):
+    sub, secret = _subscribe(storage, http_receiver.url + "/hook")
+    http_receiver.down()
+    events = [emit(storage, "acme", "messageNew", {"n": i}) for i in range(5)]
+    # While the receiver is down, every first attempt and at least one retry fail.
+    drain(redis_client, lambda: all(d.attempts >= 2 for d in _deliveries(storage, sub.id)))
+    assert all(d.status is DeliveryStatus.PENDING for d in _deliveries(storage, sub.id))
+
+    http_receiver.up()
+    drain(redis_client, lambda: _all_settled(storage, sub.id, 5))
+
+    received = {r.headers["webhook-id"]: r for r in http_receiver.requests if r.status == 200}
+    assert set(received) == {e.id for e in events}
+    for event in events:
+        request = received[event.id]
+        assert verify(secret, request.headers, request.body, now=request.received_at)
+        assert request.json() == event.to_dict()
+    for delivery, attempts in storage.webhooks.page(sub.id, limit=10)[0]:
+        assert delivery.status is DeliveryStatus.DELIVERED
+        assert attempts[0].outcome == "delivered" and attempts[0].status_code == 200
+        failed = attempts[1:]
+        assert len(failed) >= 2 and all(a.outcome == "retry" and a.status_code is None for a in failed)
+        assert all("Connect" in (a.error or "") for a in failed)
+        assert [a.attempt for a in attempts] == list(range(len(attempts), 0, -1))
+
+
+def test_first_attempt_goes_through_rq_without_a_dispatcher(
+    storage, redis_client, redis_url, http_receiver, monkeypatch, tmp_path
+):
+    # The web process has no dispatcher; a worker builds its own from the environment.
+    assert webhooks.installed() is None
+    for name, value in {
+        "BRIDGE_REDIS_URL": redis_url,
+        "BRIDGE_SECRET": SECRET,
+        "BRIDGE_DATA_DIR": str(tmp_path),
+    }.items():
+        monkeypatch.setenv(name, value)
+    sub, secret = _subscribe(storage, http_receiver.url)
+    event = emit(storage, "acme", "messageNew", {"subject": "via rq"})
+    assert http_receiver.requests == []  # nothing is sent until a worker runs
+    try:
+        run_jobs(redis_client)
+    finally:
+        built = webhooks.installed()
+        if built is not None:
+            built.storage.redis.close()
+            built.close()
+    request = http_receiver.wait_for(1)[0]
+    assert request.headers["webhook-id"] == event.id
+    assert verify(secret, request.headers, request.body, now=time.time())
+
+
+def test_headers_and_body(storage, http_receiver, dispatcher):
+    sub, secret = _subscribe(storage, f"http://localhost:{http_receiver.port}/in?x=1")
+    event = emit(storage, "acme", "messageNew", {"subject": "Grüße"})
+    request = http_receiver.wait_for(1)[0]
+    assert request.method == "POST" and request.path == "/in?x=1"
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["user-agent"].startswith("Mailbridge/")
+    # The socket went to the vetted IP, the Host header still names the URL's host.
+    assert request.headers["host"] == f"localhost:{http_receiver.port}"
+    assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 5
+    assert request.headers["webhook-signature"].startswith("v1,")
+    assert request.json() == event.to_dict()
+
+
+def test_only_matching_subscriptions_get_deliveries(storage, http_receiver, dispatcher):
+    everything, _ = _subscribe(storage, http_receiver.url + "/all")
+    filtered, _ = _subscribe(storage, http_receiver.url + "/acme-new", events=("messageNew",), account="acme")
+    emit(storage, "acme", "messageNew", {})
+    emit(storage, "acme", "messageSent", {})
+    emit(storage, "other", "messageNew", {})
+    http_receiver.wait_for(4)
+    time.sleep(0.2)
+    paths = sorted(r.path for r in http_receiver.requests)
+    assert paths == ["/acme-new", "/all", "/all", "/all"]
+    assert len(_deliveries(storage, filtered.id)) == 1 and len(_deliveries(storage, everything.id)) == 3
+
+
+# -- outcomes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 404, 410])
+def test_4xx_stops_retries(storage, redis_client, http_receiver, dispatcher, status):
+    sub, _ = _subscribe(storage, http_receiver.url)
+    http_receiver.respond_always(status)
+    emit(storage, "acme", "messageNew", {})
+    drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
+    time.sleep(1.1)
+    run_jobs(redis_client)
+    [(delivery, attempts)] = storage.webhooks.page(sub.id, limit=1)[0]
+    assert delivery.status is DeliveryStatus.FAILED and delivery.attempts == 1
+    assert attempts[0].status_code == status and attempts[0].error == f"HTTP {status}"
+    assert len(http_receiver.requests) == 1
+
+
+@pytest.mark.parametrize("status", [500, 503, 408, 429])
+def test_transient_statuses_are_retried_until_delivered(storage, redis_client, http_receiver, dispatcher, status):
+    sub, _ = _subscribe(storage, http_receiver.url)
+    http_receiver.respond(status, times=2)
+    emit(storage, "acme", "messageNew", {})
+    drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
+    [(delivery, attempts)] = storage.webhooks.page(sub.id, limit=1)[0]
+    assert delivery.status is DeliveryStatus.DELIVERED
+    assert [a.status_code for a in attempts] == [200, status, status]
+
+
+def test_a_redirect_is_a_failure_and_is_not_followed(storage, redis_client, http_receiver, dispatcher):
+    sub, _ = _subscribe(storage, http_receiver.url + "/old")
+    http_receiver.respond(301, times=1)
+    emit(storage, "acme", "messageNew", {})
+    drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
+    [(delivery, attempts)] = storage.webhooks.page(sub.id, limit=1)[0]
+    assert [a.status_code for a in attempts] == [200, 301]
+    assert attempts[1].outcome == "retry" and attempts[1].error.startswith("HTTP 301")
+    assert [r.path for r in http_receiver.requests] == ["/old", "/old"]  # the retry, never a followed redirect
+
+
+def test_the_timeout_is_honoured(storage, redis_client, http_receiver, settings):
+    sub, _ = _subscribe(storage, http_receiver.url)
+    http_receiver.delay(3)
+    policy = replace(FAST, timeout=0.3)
+    with start_dispatcher(storage, settings, policy=policy):
+        emit(storage, "acme", "messageNew", {})
+        deadline = time.monotonic() + 5
+        while not any(d.attempts for d in _deliveries(storage, sub.id)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    [(delivery, attempts)] = storage.webhooks.page(sub.id, limit=1)[0]
+    assert delivery.status is DeliveryStatus.PENDING  # a timeout is transient
+    assert attempts[0].error.startswith("timed out after 0.3 s")
+    assert 250 <= attempts[0].latency_ms < 1500
+
+
+def test_retries_end_after_the_last_attempt(storage, redis_client, http_receiver, settings):
+    sub, _ = _subscribe(storage, http_receiver.url)
+    http_receiver.respond_always(500)
+    with start_dispatcher(storage, settings, policy=replace(FAST, delays=(0.1, 0.1))):
+        emit(storage, "acme", "messageNew", {})
+        drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
+    [(delivery, attempts)] = storage.webhooks.page(sub.id, limit=1)[0]
+    assert delivery.status is DeliveryStatus.FAILED and delivery.attempts == 3
+    assert attempts[0].error == "HTTP 500; gave up after 3 attempts"
+
+
+def test_a_slow_receiver_does_not_block_the_emitter(storage, http_receiver, dispatcher):
+    _subscribe(storage, http_receiver.url)
+    http_receiver.delay(1.0)
+    started = time.perf_counter()
+    for i in range(20):
+        emit(storage, "acme", "messageNew", {"n": i})
+    assert time.perf_counter() - started < 0.5
+    http_receiver.delay(0)
+
+
+# -- SSRF at connect time ---------------------------------------------------------------------
+
+
+def test_production_refuses_a_loopback_name_at_connect_time(storage, redis_client, http_receiver, settings):
+    # Registered while in development (or rebound since): production still refuses when connecting.
+    sub, _ = _subscribe(storage, f"http://localhost:{http_receiver.port}/hook")
+    production = replace(settings, env=Environment.PRODUCTION)
+    with start_dispatcher(storage, production, policy=FAST):
+        emit(storage, "acme", "messageNew", {})
+        drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
+    [(delivery, attempts)] = storage.webhooks.page(sub.id, limit=1)[0]
+    assert delivery.status is DeliveryStatus.FAILED
+    assert attempts[0].error.startswith("refused to connect to localhost: loopback address")
+    assert http_receiver.requests == []
+
+
+def test_production_refuses_a_private_ip_literal_at_connect_time(storage, redis_client, http_receiver, settings):
+    sub, _ = _subscribe(storage, f"http://127.0.0.1:{http_receiver.port}/hook")
+    with start_dispatcher(storage, replace(settings, env=Environment.PRODUCTION), policy=FAST):
+        emit(storage, "acme", "messageNew", {})
+        drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
+    assert http_receiver.requests == []
+
+
+# -- rotation -----------------------------------------------------------------------------------
+
+
+def test_rotation_signs_with_both_secrets_for_24_hours_then_only_the_new(storage, http_receiver, settings):
+    sub, old = _subscribe(storage, http_receiver.url)
+    now = time.time()
+    _, new = storage.webhooks.rotate(sub.id, now)
+    clock = [now]
+    with start_dispatcher(storage, settings, policy=FAST, clock=lambda: clock[0]):
+        emit(storage, "acme", "messageNew", {"phase": "overlap"})
+        during = http_receiver.wait_for(1)[0]
+        clock[0] = now + 24 * 3600 + 1
+        emit(storage, "acme", "messageNew", {"phase": "after"})
+        after = http_receiver.wait_for(2)[1]
+    stamp = int(during.headers["webhook-timestamp"])
+    assert len(during.headers["webhook-signature"].split()) == 2
+    assert verify(old, during.headers, during.body, now=stamp)
+    assert verify(new, during.headers, during.body, now=stamp)
+    stamp = int(after.headers["webhook-timestamp"])
+    assert len(after.headers["webhook-signature"].split()) == 1
+    assert verify(new, after.headers, after.body, now=stamp)
+    assert not verify(old, after.headers, after.body, now=stamp)
+
+
+# -- crash safety and idempotent jobs ----------------------------------------------------------
+
+
+def test_sweeper_delivers_what_a_crashed_process_left(storage, redis_client, http_receiver, dispatcher):
+    # A process wrote the deliveries and died before any attempt: only the records exist.
+    sub, _ = _subscribe(storage, http_receiver.url)
+    event = storage.events.append("acme", "messageNew", {})
+    storage.webhooks.fan_out(event, b'{"crashed":true}', now=time.time() - 60, grace=FAST.grace, sweep_ttl=3)
+    assert sweep_webhook_deliveries() == 1
+    drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
+    assert http_receiver.requests[0].headers["webhook-id"] == event.id
+    assert storage.webhooks.pending_count() == 0
+
+
+def test_a_duplicate_job_adds_no_attempt(storage, redis_client, http_receiver, dispatcher):
+    sub, _ = _subscribe(storage, http_receiver.url)
+    emit(storage, "acme", "messageNew", {})
+    http_receiver.wait_for(1)
+    drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
+    [delivery] = _deliveries(storage, sub.id)
+    assert deliver_webhook(delivery.id, 1) == "skipped:done"
+    assert len(http_receiver.requests) == 1
+
+
+def test_a_deleted_subscription_fails_its_pending_deliveries(storage, http_receiver, dispatcher):
+    sub, _ = _subscribe(storage, http_receiver.url)
+    event = storage.events.append("acme", "messageNew", {})
+    [delivery] = storage.webhooks.fan_out(event, b"{}", now=time.time(), grace=60, sweep_ttl=3).deliveries
+    storage.webhooks.delete(sub.id)
+    assert deliver_webhook(delivery.id, 1) == "failed"
+    assert storage.webhooks.attempts(delivery.id)[0].error == "the webhook was deleted"
+    assert http_receiver.requests == []
+
+
+def test_the_sweep_chain_stops_when_nothing_is_pending(storage, redis_client, http_receiver, dispatcher):
+    sub, _ = _subscribe(storage, http_receiver.url)
+    emit(storage, "acme", "messageNew", {})
+    drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
+    assert sweep_webhook_deliveries() == 0
+    assert storage.webhooks.claim_sweeper(3)  # released: the next emit starts a new chain
+
+
+def test_a_startup_sweep_restarts_the_chain_only_when_needed(storage, redis_client, http_receiver, dispatcher):
+    sub, _ = _subscribe(storage, http_receiver.url)
+    assert sweep_webhook_deliveries(startup=True) == 0
+    assert storage.webhooks.claim_sweeper(3)  # nothing pending: no chain was started
+    redis_client.delete(keys.delivery_sweeper())
+    event = storage.events.append("acme", "messageNew", {})
+    storage.webhooks.fan_out(event, b"{}", now=time.time() - 60, grace=FAST.grace, sweep_ttl=3)
+    redis_client.delete(keys.delivery_sweeper())  # the chain died with its worker
+    assert sweep_webhook_deliveries(startup=True) == 1
+    assert not storage.webhooks.claim_sweeper(3)  # a new chain runs
+    drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
+
+
+def test_policy_defaults_are_the_documented_schedule():
+    policy = RetryPolicy()
+    assert policy.max_attempts == 8 and policy.timeout == 10.0
