@@ -244,7 +244,12 @@ def _conversation(draft: Draft, message_id: str) -> str:
 
 
 def _header_address(box: Mailbox) -> Address:
-    return Address(display_name=box.name, addr_spec=_ascii_domain(box.address))
+    address = _ascii_domain(box.address)
+    local, _, domain = address.rpartition("@")
+    if local.isascii():
+        return Address(display_name=box.name, addr_spec=address)
+    # The stdlib refuses a non-ASCII addr_spec (RFC 5322); given as parts it writes RFC 6532 UTF-8.
+    return Address(display_name=box.name, username=local, domain=domain)
 
 
 def _local_part(address: str) -> str:

@@ -50,7 +50,19 @@ def run_worker(connection: redis.Redis, *, burst: bool = False, name: str | None
     which costs tens of milliseconds each (../shared/notes/performance.md) and
     would dominate webhook and send latency. Scale by running more workers.
     """
-    worker = SimpleWorker(all_queues(connection), connection=connection, serializer=SERIALIZER, name=name)
+    worker = SimpleWorker(
+        all_queues(connection),
+        connection=connection,
+        serializer=SERIALIZER,
+        name=name,
+        # RQ re-tries to take the scheduler lock of a dead worker only in its maintenance run
+        # (default every 10 min, and an idle worker blocks ~400 s in BLPOP): scheduled sends and
+        # retries would stall that long after a crash. A minute bounds the stall.
+        maintenance_interval=60,
+        worker_ttl=75,
+    )
+    # Take over sends a crashed worker left behind (outbox leases), without waiting for the scheduler.
+    enqueue_outbox_sweep(connection, 0, startup=True)
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
 
 
@@ -160,11 +172,17 @@ def enqueue_file_sent(connection: redis.Redis, queue_id: str) -> None:
         raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
 
 
-def enqueue_outbox_sweep(connection: redis.Redis, delay: float) -> None:
-    """Schedule the sweep that takes over sends whose worker died and re-enqueues lost jobs."""
+def enqueue_outbox_sweep(connection: redis.Redis, delay: float, *, startup: bool = False) -> None:
+    """Schedule the sweep that takes over sends whose worker died and re-enqueues lost jobs.
+
+    ``startup``: a one-off sweep when a worker starts; it continues the sweep chain only if none runs.
+    """
     q = _cached_queue("default", connection)
     try:
-        q.enqueue_in(timedelta(seconds=delay), OUTBOX_SWEEP_JOB, result_ttl=0)
+        if delay <= 0:
+            q.enqueue(OUTBOX_SWEEP_JOB, startup, result_ttl=0)
+        else:
+            q.enqueue_in(timedelta(seconds=delay), OUTBOX_SWEEP_JOB, startup, result_ttl=0)
     except redis.exceptions.RedisError as exc:
         raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
 

@@ -132,10 +132,11 @@ def file_sent_message(queue_id: str) -> str:
     return f"filed:{result.sent_folder or '-'}:{'flagged' if result.flagged else 'unflagged'}"
 
 
-def sweep_outbox() -> int:
+def sweep_outbox(startup: bool = False) -> int:
     """Re-enqueue entries whose worker died (lease expired) or whose job was lost.
 
-    Reschedules itself while anything is active; returns how many it enqueued.
+    Reschedules itself while anything is active; a ``startup`` sweep (a worker
+    just started) only does so when no sweep chain is running. Returns how many it enqueued.
     """
     rt = _get_runtime()
     outbox, policy = rt.storage.outbox, rt.policy
@@ -154,9 +155,14 @@ def sweep_outbox() -> int:
         outbox.reschedule(queue_id, now + policy.lease_s)
         jobs.enqueue_send(rt.storage.redis, queue_id, job_id)
         enqueued += 1
-    if not outbox.release_sweeper_if_idle():
-        outbox.keep_sweeper(3 * policy.sweep_interval_s)
-        jobs.enqueue_outbox_sweep(rt.storage.redis, policy.sweep_interval_s)
+    if outbox.release_sweeper_if_idle():
+        return enqueued
+    if startup:
+        if outbox.claim_sweeper(3 * policy.sweep_interval_s):
+            jobs.enqueue_outbox_sweep(rt.storage.redis, policy.sweep_interval_s)
+        return enqueued
+    outbox.keep_sweeper(3 * policy.sweep_interval_s)
+    jobs.enqueue_outbox_sweep(rt.storage.redis, policy.sweep_interval_s)
     return enqueued
 
 

@@ -334,6 +334,11 @@ class OutboxStore:
             self.redis.hset(keys.outbox_entry(queue_id), mapping=_encode(fields))
 
     @redis_errors
+    def claim_sweeper(self, ttl: float) -> bool:
+        """Mark a sweep as scheduled unless one already is; True when the caller must schedule it."""
+        return bool(self.redis.set(keys.outbox_sweeper(), "1", nx=True, ex=max(1, int(ttl))))
+
+    @redis_errors
     def keep_sweeper(self, ttl: float) -> None:
         """Mark a sweep as scheduled for ``ttl`` seconds more."""
         self.redis.set(keys.outbox_sweeper(), "1", ex=max(1, int(ttl)))

@@ -170,11 +170,17 @@ BAD_BODIES = {
     "LF in a display name": (body(to=[{"name": "Ann\nBcc: v@example.com", "address": "a@example.com"}]), "to.0.name"),
     "CR in a header value": (body(headers={"X-Tag": "a\rb"}), "headers.X-Tag"),
     "bad header name": (body(headers={"X Tag:": "a"}), "headers.X Tag:.[key]"),
-    "CRLF in a filename": (body(attachments=[{"filename": "a\r\n.txt", "content": b64(b"x")}]), "attachments.0.filename"),
+    "CRLF in a filename": (
+        body(attachments=[{"filename": "a\r\n.txt", "content": b64(b"x")}]),
+        "attachments.0.filename",
+    ),
     "CRLF in messageId": (body(messageId="<a@b>\r\nX: y"), "messageId"),
     "bad base64": (body(attachments=[{"filename": "a.txt", "content": "not base64!"}]), "attachments.0.content"),
     "base64 not a string": (body(attachments=[{"filename": "a.txt", "content": 7}]), "attachments.0.content"),
-    "bad content type": (body(attachments=[{"content": b64(b"x"), "contentType": "text"}]), "attachments.0.contentType"),
+    "bad content type": (
+        body(attachments=[{"content": b64(b"x"), "contentType": "text"}]),
+        "attachments.0.contentType",
+    ),
     "bad reference action": (body(reference={"message": "msg_1", "action": "bounce"}), "reference.action"),
 }
 

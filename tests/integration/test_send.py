@@ -1,0 +1,417 @@
+"""Sending end to end: the submit API, RQ workers, a real SMTP sink, a real Dovecot, a real Redis.
+
+Workers run in-process in burst mode (RQ's own test pattern) with a SendPolicy
+whose backoff and lease are short, so no test waits for production timings;
+the crash test runs a real worker subprocess and kills it mid-send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rq import SimpleWorker
+
+from app import create_app
+from bridge import jobs, outbound
+from bridge.config import Secret, Settings
+from bridge.message import parse
+from bridge.models import Account, ServerConfig
+from bridge.records import build_record
+from bridge.schemas.submit import SubmitBody
+from tests.servers.smtp import SmtpSink
+from workers import mail
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "test-secret-do-not-use-0123456789"
+FAST = outbound.SendPolicy(backoff_base_s=0.2, lease_s=1.0, sweep_interval_s=0.5, grace_s=0.2, smtp_timeout_s=5)
+
+
+@pytest.fixture
+def app(redis_url, tmp_path):
+    return create_app(Settings(secret=Secret(SECRET), redis_url=redis_url, data_dir=tmp_path))
+
+
+@pytest.fixture
+def storage(app):
+    found = app.extensions["bridge"].storage
+    mail.configure(storage=found, policy=FAST)
+    yield found
+    mail.configure()
+
+
+@pytest.fixture
+def auth(storage):
+    return {"Authorization": f"Bearer {storage.tokens.create('tests')[1]}"}
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _account(storage, mailbox, sink, account_id="acme") -> Account:
+    sink.add_user(mailbox.address, mailbox.password)
+    imap = ServerConfig(
+        host=mailbox.host,
+        port=mailbox.imap_port,
+        user=mailbox.address,
+        password=Secret(mailbox.password),
+        starttls=False,
+    )
+    smtp = ServerConfig(
+        host=sink.host, port=sink.port, user=mailbox.address, password=Secret(mailbox.password), starttls=False
+    )
+    return storage.accounts.create(Account(id=account_id, email=mailbox.address, name="Acme", imap=imap, smtp=smtp))
+
+
+@pytest.fixture
+def account(storage, mailbox, smtp):
+    return _account(storage, mailbox, smtp)
+
+
+def drain(storage, until, timeout=10.0):
+    """Run burst workers (with the scheduler) until ``until()`` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        SimpleWorker(jobs.all_queues(storage.redis), connection=storage.redis, serializer="json").work(
+            burst=True, with_scheduler=True, logging_level="ERROR"
+        )
+        if until():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.05)
+
+
+def submit(client, auth, **fields):
+    body = {"to": [{"name": "Ann", "address": "ann@example.com"}], "subject": "Hello", "text": "Hi Ann", **fields}
+    resp = client.post("/v1/account/acme/submit", json=body, headers=auth)
+    assert resp.status_code == 202, resp.json
+    return resp.json
+
+
+def state(storage, queue_id):
+    return storage.outbox.get(queue_id)["state"]
+
+
+def events(storage, name, account="acme"):
+    return [e.data for e in storage.events.since(account, 0) if e.event == name]
+
+
+def imap_flags(mailbox, folder, criterion="ALL"):
+    """(flags, raw) of every message in a folder, read with stdlib imaplib."""
+    with imaplib.IMAP4(mailbox.host, mailbox.imap_port) as conn:
+        conn.login(mailbox.address, mailbox.password)
+        conn.select(f'"{folder}"', readonly=True)
+        _, data = conn.uid("search", None, criterion)
+        out = []
+        for uid in data[0].split():
+            _, fetched = conn.uid("fetch", uid, "(FLAGS BODY.PEEK[])")
+            out.append((fetched[0][0].decode(), fetched[0][1]))
+        return out
+
+
+def store_inbound(storage, dovecot, mailbox, raw: bytes) -> dict:
+    """Deliver a message into the INBOX and store its record, as the watcher would."""
+    dovecot.deliver(mailbox.address, raw)
+    with imaplib.IMAP4(mailbox.host, mailbox.imap_port) as conn:
+        conn.login(mailbox.address, mailbox.password)
+        conn.select("INBOX")
+        uidvalidity = int(conn.response("UIDVALIDITY")[1][0])
+        _, data = conn.uid("search", None, "ALL")
+        uid = int(data[0].split()[-1])
+    record = build_record(
+        parse(raw),
+        message_id=f"msg_test{uid}",
+        account="acme",
+        folder="INBOX",
+        uid=uid,
+        uidvalidity=uidvalidity,
+        received_at=datetime.now(UTC),
+        conversation_id="conv_original",
+    )
+    assert storage.messages.save(record, raw)
+    return record
+
+
+INBOUND = (
+    b"From: Bob <bob@example.net>\r\nTo: {to}\r\nCc: carol@example.org\r\nSubject: RE: Aw: Question\r\n"
+    b"Message-ID: <q1@example.net>\r\nReferences: <root@example.net>\r\nDate: Mon, 01 Jan 2024 10:00:00 +0000\r\n"
+    b"\r\nWhat about it?\r\n"
+)
+
+
+# --- the happy path -------------------------------------------------------------
+
+
+def test_send_delivers_emits_message_sent_and_files_a_seen_copy(client, auth, account, storage, smtp, mailbox):
+    answer = submit(client, auth, bcc=[{"address": "hidden@example.com"}])
+    drain(storage, lambda: state(storage, answer["queueId"]) == "sent")
+
+    (received,) = smtp.messages
+    assert received.mail_from == mailbox.address
+    assert set(received.rcpt_tos) == {"ann@example.com", "hidden@example.com"}
+    assert answer["messageId"].encode() in received.raw and b"hidden@" not in received.raw
+
+    (sent,) = events(storage, "messageSent")
+    assert sent["queueId"] == answer["queueId"] and sent["messageId"] == answer["messageId"]
+    assert sent["response"].startswith("250 ")
+    entry = client.get(f"/v1/outbox/{answer['queueId']}", headers=auth).json
+    assert entry["state"] == "sent" and entry["attempts"] == 1 and entry["response"] == sent["response"]
+
+    # The bounce pipeline can tie the Message-ID back to this submission; replies will thread.
+    assert storage.outbox.find_by_message_id("acme", answer["messageId"])["queueId"] == answer["queueId"]
+    assert storage.messages.conversation_for("acme", [answer["messageId"].strip("<>")]) == sent["conversationId"]
+
+    ((flags, raw),) = imap_flags(mailbox, "Sent")
+    assert "\\Seen" in flags
+    assert raw == storage.outbox.raw(answer["queueId"])  # the bytes that were sent, unchanged
+
+
+def test_copy_false_skips_the_sent_folder(client, auth, account, storage, mailbox):
+    answer = submit(client, auth, copy=False)
+    drain(storage, lambda: state(storage, answer["queueId"]) == "sent")
+    assert imap_flags(mailbox, "Sent") == []
+
+
+@pytest.mark.parametrize(
+    "action,flag,subject", [("reply", "\\Answered", "Re: Question"), ("forward", "$Forwarded", "Fwd: RE: Aw: Question")]
+)
+def test_reply_and_forward_thread_and_flag_the_original(
+    client, auth, account, storage, smtp, mailbox, dovecot, action, flag, subject
+):
+    original = store_inbound(storage, dovecot, mailbox, INBOUND.replace(b"{to}", mailbox.address.encode()))
+    body = {"reference": {"message": original["id"], "action": action}, "text": "See below"}
+    if action == "forward":
+        body["to"] = [{"address": "dave@example.com"}]
+    resp = client.post("/v1/account/acme/submit", json=body, headers=auth)
+    assert resp.status_code == 202, resp.json
+    queue_id = resp.json["queueId"]
+    drain(storage, lambda: state(storage, queue_id) == "sent" and storage.outbox.get(queue_id).get("flagged"))
+
+    (received,) = smtp.messages
+    assert f"Subject: {subject}".encode() in received.raw
+    (sent,) = events(storage, "messageSent")
+    if action == "reply":
+        assert received.rcpt_tos == ("bob@example.net",)
+        assert b"In-Reply-To: <q1@example.net>" in received.raw
+        assert b"References: <root@example.net> <q1@example.net>" in received.raw
+        assert sent["conversationId"] == "conv_original"
+    else:
+        assert b"Content-Type: message/rfc822" in received.raw and b"What about it?" in received.raw
+        assert b"In-Reply-To" not in received.raw
+        assert sent["conversationId"] != "conv_original"
+    ((flags, _),) = imap_flags(mailbox, "INBOX")
+    assert flag in flags
+
+
+def test_reply_all_goes_to_everyone_but_us(client, auth, account, storage, smtp, mailbox, dovecot):
+    original = store_inbound(storage, dovecot, mailbox, INBOUND.replace(b"{to}", mailbox.address.encode()))
+    resp = client.post(
+        "/v1/account/acme/submit",
+        json={"reference": {"message": original["id"], "action": "replyAll"}, "text": "All"},
+        headers=auth,
+    )
+    drain(storage, lambda: state(storage, resp.json["queueId"]) == "sent")
+    assert smtp.messages[0].rcpt_tos == ("bob@example.net", "carol@example.org")
+
+
+# --- failures -------------------------------------------------------------------
+
+
+def test_4xx_is_retried_until_the_server_recovers_and_sent_once(client, auth, account, storage, smtp):
+    smtp.fail_next(451, "4.3.0 try again later", times=2)
+    answer = submit(client, auth)
+    queue_id = answer["queueId"]
+
+    drain(storage, lambda: state(storage, queue_id) == "retrying")
+    waiting = client.get("/v1/outbox", headers=auth).json["messages"]
+    assert [(m["queueId"], m["state"]) for m in waiting] == [(queue_id, "retrying")]
+    assert waiting[0]["lastError"]["smtpCode"] == 451 and waiting[0]["nextAttempt"]
+
+    drain(storage, lambda: state(storage, queue_id) == "sent")
+    assert len(smtp.messages) == 1
+    entry = client.get(f"/v1/outbox/{queue_id}", headers=auth).json
+    assert entry["attempts"] == 3 and entry["lastError"]["smtpCode"] == 451
+    errors = events(storage, "messageDeliveryError")
+    assert [e["attempt"] for e in errors] == [1, 2]
+    assert all(e["nextAttempt"] and e["smtpCode"] == 451 for e in errors)
+    assert len(events(storage, "messageSent")) == 1 and events(storage, "messageFailed") == []
+
+
+def test_smtp_down_then_up_is_sent_once_it_recovers(client, auth, account, storage, smtp):
+    smtp.stop()
+    try:
+        answer = submit(client, auth)
+        drain(storage, lambda: state(storage, answer["queueId"]) == "retrying")
+        error = storage.outbox.get(answer["queueId"])["lastError"]
+        assert error["code"] == "connectFailed" and error["smtpCode"] is None
+    finally:
+        smtp.start()
+    drain(storage, lambda: state(storage, answer["queueId"]) == "sent")
+    assert len(smtp.messages) == 1
+
+
+def test_5xx_fails_at_once_without_retry(client, auth, account, storage, smtp, redis_client):
+    smtp.fail_always(550, "5.1.1 no such user")
+    answer = submit(client, auth)
+    drain(storage, lambda: state(storage, answer["queueId"]) == "failed")
+    entry = storage.outbox.get(answer["queueId"])
+    assert entry["attempts"] == 1 and entry["lastError"]["smtpCode"] == 550
+    (failed,) = events(storage, "messageFailed")
+    assert failed["queueId"] == answer["queueId"] and failed["smtpCode"] == 550
+    assert jobs.queue("send", redis_client).scheduled_job_registry.count == 0
+    assert smtp.messages == []
+
+
+def test_attempts_run_out_with_message_failed(client, auth, account, storage, smtp):
+    smtp.fail_always(421, "4.7.0 busy")
+    answer = submit(client, auth, deliveryAttempts=2)
+    drain(storage, lambda: state(storage, answer["queueId"]) == "failed")
+    assert storage.outbox.get(answer["queueId"])["attempts"] == 2
+    assert [e["nextAttempt"] is None for e in events(storage, "messageDeliveryError")] == [False, True]
+    assert len(events(storage, "messageFailed")) == 1
+
+
+# --- scheduling and cancel --------------------------------------------------------
+
+
+def test_scheduled_send_fires_within_two_seconds_of_send_at(client, auth, account, storage, smtp):
+    send_at = datetime.now(UTC) + timedelta(seconds=2)
+    answer = submit(client, auth, sendAt=send_at.isoformat())
+    drain(storage, lambda: bool(smtp.messages), timeout=8)
+    lag = smtp.messages[0].received_at - send_at.timestamp()
+    assert 0 <= lag < 2.0, lag
+    assert state(storage, answer["queueId"]) == "sent"
+
+
+def test_cancelled_message_is_never_sent(client, auth, account, storage, smtp):
+    later = submit(client, auth, sendAt=(datetime.now(UTC) + timedelta(seconds=1)).isoformat())
+    now = submit(client, auth)
+    assert client.delete(f"/v1/outbox/{later['queueId']}", headers=auth).status_code == 200
+    assert client.delete(f"/v1/outbox/{now['queueId']}", headers=auth).status_code == 200
+    # A job that starts after the cancel (already dequeued elsewhere) must not send.
+    assert mail.send_message(now["queueId"]) == "skipped:cancelled"
+    time.sleep(1.2)
+    drain(storage, lambda: True)
+    assert smtp.messages == []
+    assert client.get("/v1/outbox", headers=auth).json["messages"] == []
+
+
+def test_sweep_requeues_an_entry_whose_job_was_lost(client, auth, account, storage, smtp, redis_client):
+    answer = submit(client, auth)
+    jobs.discard_job(redis_client, storage.outbox.get(answer["queueId"])["jobId"])  # e.g. Redis lost the job
+    time.sleep(FAST.grace_s + 0.05)
+    assert mail.sweep_outbox() == 1
+    drain(storage, lambda: state(storage, answer["queueId"]) == "sent")
+    assert len(smtp.messages) == 1
+
+
+# --- crash safety -------------------------------------------------------------------
+
+WORKER = """
+import sys
+from bridge import jobs
+from bridge.crypto import Vault
+from bridge.outbound import SendPolicy
+from bridge.storage import Storage, connect
+from workers import mail
+
+storage = Storage(connect(sys.argv[1]), Vault(sys.argv[2]))
+mail.configure(storage=storage, policy=SendPolicy(backoff_base_s=0.2, lease_s=1.0, sweep_interval_s=0.5, grace_s=0.2))
+jobs.run_worker(storage.redis)
+"""
+
+
+class SlowSink(SmtpSink):
+    """The SMTP sink, made to stall at one stage so a worker can be killed in the middle of a send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stall: dict[str, float] = {}
+        self.stalled = threading.Event()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        await self._maybe_stall("rcpt")
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server, session, envelope):
+        await self._maybe_stall("data")
+        return await super().handle_DATA(server, session, envelope)
+
+    async def _maybe_stall(self, stage):
+        delay = self.stall.pop(stage, 0)
+        if delay:
+            self.stalled.set()
+            await asyncio.sleep(delay)
+
+
+def _start_worker(redis_url):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, redis_url, SECRET],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,  # its own group: the RQ scheduler child goes down with it
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _end(proc, sig):
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("stage", ["rcpt", "data"])
+def test_worker_killed_mid_send_loses_nothing(storage, mailbox, redis_url, stage):
+    # Killed before DATA: nothing was delivered, and the restarted worker sends exactly once.
+    # Killed while the server holds DATA: it may count as delivered; the resend is flagged possibleDuplicate.
+    sink = SlowSink()
+    sink.start()
+    try:
+        _account(storage, mailbox, sink)
+        sink.stall[stage] = 3.0
+        body = SubmitBody.model_validate({"to": [{"address": "ann@example.com"}], "subject": "x", "text": "y"})
+        queue_id = outbound.submit(storage, "acme", body, policy=FAST).answer["queueId"]
+
+        worker = _start_worker(redis_url)
+        try:
+            assert sink.stalled.wait(15), "the worker never reached the SMTP server"
+            assert state(storage, queue_id) == "sending"
+        finally:
+            _end(worker, signal.SIGKILL)
+        assert state(storage, queue_id) == "sending"  # nothing recorded it as sent
+
+        time.sleep(FAST.lease_s + FAST.grace_s)  # the dead worker's lease runs out
+        restarted = _start_worker(redis_url)
+        try:
+            sink.wait_for(1, timeout=15)
+            deadline = time.monotonic() + 10
+            while state(storage, queue_id) != "sent" and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            _end(restarted, signal.SIGTERM)
+
+        entry = storage.outbox.get(queue_id)
+        assert entry["state"] == "sent" and entry["attempts"] == 2
+        if stage == "rcpt":
+            assert len(sink.messages) == 1 and not entry.get("possibleDuplicate")
+        else:
+            time.sleep(3.0)  # the stalled first DATA completes on the sink side
+            assert 1 <= len(sink.messages) <= 2 and entry.get("possibleDuplicate")
+    finally:
+        sink.stop()
