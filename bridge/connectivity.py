@@ -8,13 +8,13 @@ a failed login is a ``BridgeError`` in the result, not an exception.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
 
 from bridge import smtp
 from bridge.errors import BridgeError
 from bridge.imap import session
-from bridge.models import Mailbox, ServerConfig
+from bridge.models import FolderStatus, Mailbox, ServerConfig
 
 CHECK_TIMEOUT = 15.0
 
@@ -27,19 +27,31 @@ class CheckResult:
     smtp: BridgeError | None = None
     imap_checked: bool = False
     smtp_checked: bool = False
+    folders: dict[str, FolderStatus] = field(default_factory=dict)
 
     @property
     def first_error(self) -> BridgeError | None:
         return self.imap or self.smtp
 
 
-def check_servers(imap: ServerConfig | None, smtp_config: ServerConfig | None) -> CheckResult:
-    """Log in to the given servers, concurrently, and report each outcome."""
-    return asyncio.run(_check(imap, smtp_config))
+def check_servers(
+    imap: ServerConfig | None, smtp_config: ServerConfig | None, folders: Sequence[str] = ()
+) -> CheckResult:
+    """Log in to the given servers, concurrently, and report each outcome.
+
+    With ``folders``, the IMAP check also reads their status (UIDVALIDITY and
+    UIDNEXT), which is where a newly attached account starts watching.
+    """
+    return asyncio.run(_check(imap, smtp_config, folders))
 
 
-async def _check(imap: ServerConfig | None, smtp_config: ServerConfig | None) -> CheckResult:
-    imap_task = _outcome(session.verify(imap, timeout=CHECK_TIMEOUT)) if imap else _none()
+async def _check(imap: ServerConfig | None, smtp_config: ServerConfig | None, folders: Sequence[str]) -> CheckResult:
+    statuses: dict[str, FolderStatus] = {}
+
+    async def imap_check(config: ServerConfig) -> None:
+        statuses.update(await session.verify(config, folders=folders, timeout=CHECK_TIMEOUT))
+
+    imap_task = _outcome(imap_check(imap)) if imap else _none()
     smtp_task = _outcome(smtp.verify(smtp_config, timeout=CHECK_TIMEOUT)) if smtp_config else _none()
     imap_error, smtp_error = await asyncio.gather(imap_task, smtp_task)
     return CheckResult(
@@ -47,6 +59,7 @@ async def _check(imap: ServerConfig | None, smtp_config: ServerConfig | None) ->
         smtp=smtp_error,
         imap_checked=imap is not None,
         smtp_checked=smtp_config is not None,
+        folders=statuses,
     )
 
 

@@ -148,9 +148,9 @@ class StorageUnavailable(BridgeError):
 
 
 class MailboxError(BridgeError):
-    """Base for IMAP-side failures."""
+    """Base for IMAP-side failures; raised itself for a missing folder (folderNotFound)."""
 
-    status_code = 502
+    status_code = 422
     code = "mailboxError"
 
 

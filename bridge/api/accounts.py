@@ -10,7 +10,7 @@ from bridge import connectivity
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import BridgeError, Conflict, NotFound
-from bridge.models import Account, ServerConfig
+from bridge.models import Account, FolderStatus, ServerConfig
 from bridge.schemas.accounts import (
     AccountCreate,
     AccountList,
@@ -31,11 +31,14 @@ def _out(account: Account) -> AccountOut:
     return AccountOut.of(account, services().storage.accounts.get_state(account.id))
 
 
-def _require_login(imap: ServerConfig | None, smtp: ServerConfig | None) -> None:
+def _require_login(
+    imap: ServerConfig | None, smtp: ServerConfig | None, folders: tuple[str, ...] = ()
+) -> dict[str, FolderStatus]:
     """Raise the first side's failure (IMAP before SMTP); nothing is stored after it."""
-    result = connectivity.check_servers(imap, smtp)
+    result = connectivity.check_servers(imap, smtp, folders)
     if result.first_error is not None:
         raise result.first_error
+    return result.folders
 
 
 @endpoint(
@@ -58,9 +61,14 @@ def create(body: AccountCreate) -> AccountOut:
         pass
     else:
         raise Conflict(f"account {account.id!r} already exists", code="accountExists")
-    if body.verify:
-        _require_login(account.imap, account.smtp)
-    return _out(storage.accounts.create(account))
+    folders = _require_login(account.imap, account.smtp, account.watch) if body.verify else {}
+    created = storage.accounts.create(account)
+    # Watch from the moment of attaching, not from the watcher's first connection:
+    # mail that arrives in between is new mail. Backfill leaves the baseline to the watcher.
+    for folder, status in folders.items():
+        if not (account.backfill and folder == account.watch[0]):
+            storage.mailstate.set_checkpoint(account.id, folder, status.uidvalidity, status.uidnext - 1)
+    return _out(created)
 
 
 @endpoint(bp, "/accounts", "GET", summary="List accounts", response=AccountList)

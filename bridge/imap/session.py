@@ -12,15 +12,15 @@ import asyncio
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import aioimaplib
 from aioimaplib.aioimaplib import Command
 
-from bridge.errors import MailboxAuthFailed, MailboxUnavailable
-from bridge.imap.responses import parse_list_response, quote, response_text
-from bridge.models import Mailbox, ServerConfig
+from bridge.errors import MailboxAuthFailed, MailboxError, MailboxUnavailable
+from bridge.imap.responses import encode_mailbox_name, parse_list_response, parse_status, quote, response_text
+from bridge.models import FolderStatus, Mailbox, ServerConfig
 from bridge.tls import client_context
 
 log = logging.getLogger(__name__)
@@ -114,11 +114,13 @@ def _abort(client: aioimaplib.IMAP4) -> None:
         transport.close()
 
 
-async def close(client: aioimaplib.IMAP4) -> None:
-    """Log out politely, and drop the connection whatever happens."""
+async def close(client: aioimaplib.IMAP4, *, timeout: float = 5.0) -> None:
+    """Log out politely when the connection is alive, and drop it whatever happens."""
+    transport = getattr(client.protocol, "transport", None)
     try:
-        if client.get_state() in ("AUTH", "SELECTED"):
-            await client.logout()
+        alive = transport is not None and not transport.is_closing()
+        if alive and client.get_state() in ("AUTH", "SELECTED"):
+            await asyncio.wait_for(client.protocol.logout(), timeout)
     except _IO_ERRORS as exc:
         log.debug("IMAP logout failed: %s", exc)
     finally:
@@ -149,10 +151,35 @@ async def list_mailboxes(client: aioimaplib.IMAP4) -> list[Mailbox]:
     return parse_list_response(response.lines[:-1])
 
 
-async def verify(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-    """Check that the credentials work: connect, log in, log out."""
-    async with session(config, timeout=timeout):
-        pass
+async def folder_statuses(client: aioimaplib.IMAP4, folders: Sequence[str]) -> dict[str, FolderStatus]:
+    """STATUS of each folder (UIDVALIDITY, UIDNEXT).
+
+    Raises:
+        MailboxError: code folderNotFound when a folder does not exist.
+    """
+    found: dict[str, FolderStatus] = {}
+    for folder in folders:
+        try:
+            response = await client.status(quote(encode_mailbox_name(folder)), "(UIDNEXT UIDVALIDITY MESSAGES)")
+        except _IO_ERRORS as exc:
+            raise MailboxUnavailable(f"IMAP STATUS failed: {exc}", details={"side": "imap"}) from exc
+        status = parse_status(response.lines) if response.result == "OK" else None
+        if status is None:
+            raise MailboxError(
+                f"folder {folder!r} cannot be watched: {response_text(response.lines)}",
+                code="folderNotFound",
+                details={"side": "imap", "folder": folder},
+            )
+        found[folder] = status
+    return found
+
+
+async def verify(
+    config: ServerConfig, *, folders: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT
+) -> dict[str, FolderStatus]:
+    """Check that the credentials work and the folders exist; return their status."""
+    async with session(config, timeout=timeout) as client:
+        return await folder_statuses(client, folders)
 
 
 async def fetch_mailboxes(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> list[Mailbox]:

@@ -25,7 +25,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import aioimaplib
 
@@ -43,11 +43,13 @@ from bridge.imap.responses import (
 from bridge.models import Account, ConnectionState, FetchedMessage, FolderStatus
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FETCH_BATCH = 100
 IDLE_RENEW_S = 25 * 60.0  # RFC 2177 § 3: clients should re-issue IDLE at least every 29 minutes
 COMMAND_TIMEOUT_S = 120.0  # a batch of large messages over a slow link takes a while
 _IO_ERRORS = (OSError, asyncio.TimeoutError, aioimaplib.AioImapException)
+_ERROR_STATES = (ConnectionState.AUTHENTICATION_ERROR, ConnectionState.CONNECT_ERROR)
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, rand: float) -> float:
@@ -118,6 +120,24 @@ class AccountWatcher:
         self._rand = rand
         self._attempt = 0
         self._state: ConnectionState | None = None
+        self._lost = asyncio.Event()
+
+    async def _guard(self, command: Awaitable[T]) -> T:
+        """Await an IMAP command, or fail as soon as the connection drops.
+
+        aioimaplib does not fail commands in flight when the socket closes;
+        they would wait for their full timeout.
+        """
+        task = asyncio.ensure_future(command)
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if not task.done():
+            task.cancel()
+            raise ConnectionLost(f"connection to {self.account.imap.host} lost")
+        return task.result()
 
     async def run(self) -> None:
         while True:
@@ -141,11 +161,15 @@ class AccountWatcher:
     async def _set_state(self, state: ConnectionState, error: str | None = None) -> None:
         if state is self._state and state is ConnectionState.CONNECTED:
             return
+        # While retrying after an error, the error stays the account's state: flapping
+        # error -> connecting -> error on every attempt would only be noise.
+        if state is ConnectionState.CONNECTING and self._state in _ERROR_STATES:
+            return
         self._state = state
         await self.handler.state(self.account, state, error)
 
     async def _session(self) -> None:
-        lost = asyncio.Event()
+        self._lost = lost = asyncio.Event()
         await self._set_state(ConnectionState.CONNECTING)
         client = await self._connect(self.account.imap, timeout=COMMAND_TIMEOUT_S)
         client.protocol.conn_lost_cb = lambda exc: lost.set()
@@ -174,7 +198,7 @@ class AccountWatcher:
             await session.close(client)
 
     async def _select(self, client: aioimaplib.IMAP4, folder: str) -> FolderStatus:
-        response = await client.select(quote(encode_mailbox_name(folder)))
+        response = await self._guard(client.select(quote(encode_mailbox_name(folder))))
         status = parse_select(response.lines) if response.result == "OK" else None
         if status is None:
             raise MailboxUnavailable(f"cannot select {folder!r}: {response_text(response.lines)}")
@@ -184,7 +208,7 @@ class AccountWatcher:
         """IDLE until new mail (True) or the timeout (False)."""
         while not client.protocol.idle_queue.empty():
             client.protocol.idle_queue.get_nowait()  # a stale stop marker from an earlier IDLE
-        idle = await client.idle_start(timeout=timeout)
+        idle = await self._guard(client.idle_start(timeout=timeout))
         try:
             while True:
                 push = asyncio.ensure_future(client.wait_server_push(timeout=timeout + 30))
@@ -201,6 +225,7 @@ class AccountWatcher:
                     raise ConnectionLost(f"server said {lines[0].decode(errors='replace')}")
                 if any(line.upper().endswith(b"EXISTS") for line in lines):
                     return True
+                log.debug("account %s: push ignored: %s", self.account.id, lines)
         finally:
             if client.has_pending_idle() and not lost.is_set():
                 client.idle_done()
@@ -214,7 +239,7 @@ class AccountWatcher:
         """STATUS each extra folder; sync those that changed. True when a folder was selected."""
         selected = False
         for folder in folders:
-            response = await client.status(quote(encode_mailbox_name(folder)), "(UIDNEXT UIDVALIDITY)")
+            response = await self._guard(client.status(quote(encode_mailbox_name(folder)), "(UIDNEXT UIDVALIDITY)"))
             status = parse_status(response.lines) if response.result == "OK" else None
             checkpoint = await asyncio.to_thread(self.checkpoints.checkpoint, self.account.id, folder)
             if status is None or (checkpoint and checkpoint == (status.uidvalidity, status.uidnext - 1)):
@@ -229,16 +254,19 @@ class AccountWatcher:
         if last is None:
             return
         while True:
-            response = await client.uid_search("UID", f"{last + 1}:*")
+            response = await self._guard(client.uid_search("UID", f"{last + 1}:*"))
             if response.result != "OK":
                 raise MailboxUnavailable(f"UID SEARCH failed in {folder!r}: {response_text(response.lines)}")
             # "n:*" always matches the highest UID, even when it is below n (RFC 3501 § 6.4.8).
             uids = sorted(u for u in parse_search(response.lines) if u > last)
+            log.debug("account %s: %s above uid %d: %s", self.account.id, folder, last, uids)
             if not uids:
                 return
             for start in range(0, len(uids), FETCH_BATCH):
                 batch = uids[start : start + FETCH_BATCH]
-                fetched = await client.uid("fetch", ",".join(map(str, batch)), "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+                fetched = await self._guard(
+                    client.uid("fetch", ",".join(map(str, batch)), "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+                )
                 if fetched.result != "OK":
                     raise MailboxUnavailable(f"UID FETCH failed in {folder!r}: {response_text(fetched.lines)}")
                 messages = parse_fetch(fetched.lines)
@@ -261,12 +289,12 @@ class AccountWatcher:
             return None
         start = top
         if self.account.backfill and folder == self.account.watch[0]:
-            everything = parse_search((await client.uid_search("ALL")).lines)
+            everything = parse_search((await self._guard(client.uid_search("ALL"))).lines)
             keep = everything[-self.account.backfill :]
             start = keep[0] - 1 if keep else top
         await asyncio.to_thread(self.checkpoints.set_checkpoint, self.account.id, folder, status.uidvalidity, start)
         return start
 
     async def _highest_uid(self, client: aioimaplib.IMAP4) -> int:
-        uids = parse_search((await client.uid_search("ALL")).lines)
+        uids = parse_search((await self._guard(client.uid_search("ALL"))).lines)
         return max(uids, default=0)

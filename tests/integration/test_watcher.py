@@ -1,0 +1,286 @@
+"""The watcher against a real Dovecot: IDLE, catch-up, resets, outages, bad mail.
+
+Mail "arrives" through Dovecot's LMTP (as from a real MTA) or, while Dovecot
+is down, straight into the Maildir. Events are read back from the account's
+Redis stream, which is what webhooks and WebSockets are fed from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import aioimaplib
+import pytest
+
+from bridge.config import Secret
+from bridge.crypto import Vault
+from bridge.imap.runner import LeaseTiming, WatcherService
+from bridge.imap.watcher import AccountWatcher, WatchTiming
+from bridge.inbound import InboundPipeline
+from bridge.models import Account, ConnectionState, ServerConfig
+from bridge.resolver import DnsResolver
+from bridge.storage import Storage
+
+FAST = WatchTiming(
+    poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.3, auth_retry_base_s=0.05, auth_retry_cap_s=0.3
+)
+CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
+
+
+def mail(n: int | str, to: str = "user@example.test", subject: str | None = None, extra: str = "") -> bytes:
+    return (
+        f"From: Sender <sender@example.test>\r\nTo: {to}\r\nSubject: {subject or f'message {n}'}\r\n"
+        f"Message-ID: <m{n}@example.test>\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\n{extra}\r\nbody {n}\r\n"
+    ).encode()
+
+
+async def recreate_folder(mailbox, folder: str) -> None:
+    """Delete and create a folder: the server gives it a new UIDVALIDITY (RFC 3501 § 2.3.1.1)."""
+    client = aioimaplib.IMAP4(mailbox.host, mailbox.imap_port)
+    await client.wait_hello_from_server()
+    await client.login(mailbox.address, mailbox.password)
+    assert (await client.delete(folder)).result == "OK"
+    assert (await client.create(folder)).result == "OK"
+    await client.logout()
+
+
+@pytest.fixture
+def storage(redis_client) -> Storage:
+    return Storage(redis_client, Vault("watcher-test-secret-0123456789"))
+
+
+@pytest.fixture
+def pipeline(storage, dns):
+    with ThreadPoolExecutor(4) as executor:
+        yield InboundPipeline(storage, DnsResolver([dns.address], timeout=1.0), executor)
+
+
+def make_account(storage, mailbox, *, watch=("INBOX",), backfill=0, password=None, account_id="acme") -> Account:
+    account = Account(
+        id=account_id,
+        email=mailbox.address,
+        imap=ServerConfig(
+            host=mailbox.host,
+            port=mailbox.imap_port,
+            user=mailbox.address,
+            password=Secret(password or mailbox.password),
+            starttls=False,
+        ),
+        watch=tuple(watch),
+        backfill=backfill,
+    )
+    return storage.accounts.create(account)
+
+
+async def until(predicate, timeout: float = 5.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def events(storage, account="acme", name="messageNew"):
+    return [e for e in storage.events.since(account, 0, count=10_000) if name is None or e.event == name]
+
+
+class Running:
+    """An AccountWatcher in a background task."""
+
+    def __init__(self, account, pipeline, storage, timing=FAST):
+        self.watcher = AccountWatcher(account, pipeline, storage.mailstate, timing=timing)
+        self.task: asyncio.Task | None = None
+        self.storage = storage
+        self.account = account
+
+    async def start(self, *, wait_ready: bool = True):
+        self.task = asyncio.create_task(self.watcher.run())
+        if wait_ready:
+            for folder in self.account.watch:
+                await until(
+                    lambda f=folder: self.storage.mailstate.checkpoint(self.account.id, f), what=f"{folder} baseline"
+                )
+            await asyncio.sleep(0.1)  # let it enter IDLE
+
+    async def stop(self):
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def test_new_mail_is_parsed_verified_and_emitted(storage, pipeline, mailbox, dovecot):
+    account = make_account(storage, mailbox)
+    run = Running(account, pipeline, storage)
+    await run.start()
+    try:
+        dovecot.deliver(mailbox.address, mail(1, to=mailbox.address))
+        [event] = await until(lambda: events(storage), what="messageNew")
+        data = event.data
+        assert data["subject"] == "message 1"
+        assert data["from"] == {"name": "Sender", "address": "sender@example.test"}
+        assert data["messageId"] == "m1@example.test"
+        assert data["folder"] == "INBOX" and data["uid"] == 1
+        assert data["auth"]["verified"] is False
+        assert data["auth"]["fromDomain"] == "example.test"
+        assert data["text"].strip() == "body 1"
+        record = storage.messages.get("acme", data["id"])
+        assert record["bodySha256"] == data["bodySha256"]
+        assert storage.messages.source("acme", data["id"]).endswith(b"body 1\r\n")
+        assert storage.accounts.get_state("acme").state is ConnectionState.CONNECTED
+        assert [e.event for e in events(storage, name=None)][:1] == ["accountConnected"]
+    finally:
+        await run.stop()
+
+
+async def test_new_account_starts_at_uidnext_and_backfill_takes_the_last_n(storage, pipeline, mailbox, dovecot):
+    for n in range(5):
+        dovecot.deliver(mailbox.address, mail(n))
+    run = Running(make_account(storage, mailbox), pipeline, storage)
+    await run.start()
+    await asyncio.sleep(0.3)
+    await run.stop()
+    assert events(storage) == []
+
+    storage.accounts.delete("acme")
+    storage.mailstate.forget_account("acme", ["INBOX"])
+    run = Running(make_account(storage, mailbox, backfill=2), pipeline, storage)
+    await run.start()
+    try:
+        found = await until(lambda: len(events(storage)) >= 2 and events(storage), what="backfill")
+        await asyncio.sleep(0.3)
+        assert [e.data["subject"] for e in events(storage)] == ["message 3", "message 4"]
+    finally:
+        await run.stop()
+    assert len(found) == 2
+
+
+async def test_mail_that_arrived_while_stopped_is_emitted_once_on_restart(storage, pipeline, mailbox, dovecot):
+    account = make_account(storage, mailbox)
+    run = Running(account, pipeline, storage)
+    await run.start()
+    dovecot.deliver(mailbox.address, mail(1))
+    await until(lambda: len(events(storage)) == 1)
+    await run.stop()
+    for n in (2, 3, 4):
+        dovecot.deliver(mailbox.address, mail(n))
+    run = Running(account, pipeline, storage)
+    await run.start()
+    try:
+        await until(lambda: len(events(storage)) == 4, what="catch-up")
+        await asyncio.sleep(0.5)
+        assert [e.data["subject"] for e in events(storage)] == [f"message {n}" for n in (1, 2, 3, 4)]
+    finally:
+        await run.stop()
+
+
+async def test_dovecot_down_while_mail_arrives_every_message_exactly_once(storage, pipeline, mailbox, dovecot):
+    run = Running(make_account(storage, mailbox), pipeline, storage)
+    await run.start()
+    try:
+        dovecot.deliver(mailbox.address, mail(1))
+        await until(lambda: len(events(storage)) == 1)
+        dovecot.stop()
+        await until(lambda: storage.accounts.get_state("acme").state is ConnectionState.CONNECT_ERROR, what="error")
+        for n in (2, 3):
+            dovecot.append_offline(mailbox.address, "INBOX", mail(n))
+        await asyncio.sleep(0.5)  # the watcher keeps retrying against a dead server
+        dovecot.start()
+        dovecot.deliver(mailbox.address, mail(4))
+        await until(lambda: len(events(storage)) >= 4, timeout=15, what="all four after restart")
+        await asyncio.sleep(1.0)
+        subjects = [e.data["subject"] for e in events(storage)]
+        assert sorted(subjects) == [f"message {n}" for n in (1, 2, 3, 4)]
+        assert storage.accounts.get_state("acme").state is ConnectionState.CONNECTED
+        names = [e.event for e in events(storage, name=None)]
+        assert "connectError" in names and names.count("accountConnected") >= 2
+    finally:
+        await run.stop()
+
+
+async def test_extra_folder_is_polled_and_uidvalidity_change_emits_one_reset(storage, pipeline, mailbox, dovecot):
+    account = make_account(storage, mailbox, watch=("INBOX", "Junk"))
+    run = Running(account, pipeline, storage)
+    await run.start()
+    dovecot.append_offline(mailbox.address, "Junk", mail("spam"))
+    [event] = await until(lambda: events(storage), what="Junk message")
+    assert event.data["folder"] == "Junk"
+    await run.stop()
+
+    await recreate_folder(mailbox, "Junk")
+    for n in range(3):
+        dovecot.append_offline(mailbox.address, "Junk", mail(f"new{n}"))
+    run = Running(account, pipeline, storage)
+    await run.start()
+    try:
+        [reset] = await until(lambda: events(storage, name="mailboxReset"), what="mailboxReset")
+        assert reset.data["folder"] == "Junk"
+        assert reset.data["previousUidValidity"] != reset.data["uidValidity"]
+        await asyncio.sleep(0.5)
+        assert len(events(storage)) == 1  # re-baselined: no flood of the recreated folder
+    finally:
+        await run.stop()
+
+
+async def test_malformed_and_corpus_mail_never_stop_the_watcher(storage, pipeline, mailbox, dovecot):
+    samples = sorted((CORPORA / "mime").rglob("*.eml"))[:40] + sorted((CORPORA / "bounces").rglob("*.eml"))[:40]
+    assert len(samples) == 80, "the corpora must be at ../shared/corpora"
+    garbage = [b"\xff\xfe\x00garbage without headers", b"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n", b""]
+    run = Running(make_account(storage, mailbox), pipeline, storage)
+    await run.start()
+    try:
+        for raw in garbage + [p.read_bytes() for p in samples]:
+            dovecot.append_offline(mailbox.address, "INBOX", raw or b"\r\n")
+        dovecot.deliver(mailbox.address, mail("last"))
+        await until(lambda: len(events(storage)) == len(garbage) + len(samples) + 1, timeout=30, what="every message")
+        # Dovecot serves NULs and bare LFs rewritten, so find the garbage by its errors, not its hash.
+        assert sum(1 for e in events(storage) if e.data["parseErrors"]) >= len(garbage)
+        assert "message last" in [e.data["subject"] for e in events(storage)]
+    finally:
+        await run.stop()
+
+
+async def test_wrong_password_reports_authentication_error_and_keeps_trying(storage, pipeline, mailbox):
+    run = Running(make_account(storage, mailbox, password="wrong"), pipeline, storage)
+    await run.start(wait_ready=False)
+    try:
+        await until(lambda: storage.accounts.get_state("acme").state is ConnectionState.AUTHENTICATION_ERROR)
+        state = storage.accounts.get_state("acme")
+        assert "login failed" in state.error.lower()
+        await asyncio.sleep(0.5)
+        assert len(events(storage, name="authenticationError")) == 1  # reported once, not per retry
+    finally:
+        await run.stop()
+
+
+async def test_two_watcher_services_share_accounts_and_take_over_a_dead_ones(storage, pipeline, dovecot):
+    boxes = [dovecot.new_account() for _ in range(4)]
+    for i, box in enumerate(boxes):
+        make_account(storage, box, account_id=f"acct{i}")
+    leases = LeaseTiming(lease_ms=1500, tick_s=0.2, liveness_s=1.0)
+    a = WatcherService(storage, pipeline, watcher_id="a", leases=leases, timing=FAST)
+    b = WatcherService(storage, pipeline, watcher_id="b", leases=leases, timing=FAST)
+    task_a, task_b = asyncio.create_task(a.run()), asyncio.create_task(b.run())
+    try:
+        await until(lambda: len(a.watched) + len(b.watched) == 4 and a.watched and b.watched, what="balance")
+        assert not set(a.watched) & set(b.watched)
+        # Accounts made through the API are baselined on attach; these were stored directly.
+        await until(lambda: all(storage.mailstate.checkpoint(f"acct{i}", "INBOX") for i in range(4)), what="baselines")
+        # "a" dies without releasing anything: its leases must expire and "b" take over.
+        # A crash runs no cleanup: drop a's connections without releasing its leases.
+        orphans = [w.task for w in a._watched.values()]
+        a._watched.clear()
+        for task in [task_a, *orphans]:
+            task.cancel()
+        await asyncio.gather(task_a, *orphans, return_exceptions=True)
+        await until(lambda: len(b.watched) == 4, timeout=10, what="takeover")
+        for i, box in enumerate(boxes):
+            dovecot.deliver(box.address, mail(f"after{i}"))
+        for i in range(4):
+            await until(lambda i=i: events(storage, account=f"acct{i}"), what=f"acct{i} mail")
+    finally:
+        task_b.cancel()
+        await asyncio.gather(task_b, return_exceptions=True)
