@@ -15,6 +15,8 @@ smtp_sink          session   SmtpSink (aiosmtpd) with AUTH; login/password attrs
 smtp               function  smtp_sink, listening, with no messages or failures
 http_server        session   HttpReceiver
 http_receiver      function  http_server, listening, with no requests or scripts
+dns_server         session   DnsServer (dnslib), UDP+TCP, records set per test
+dns                function  dns_server, running, with no records
 =================  ========  ===================================================
 
 Each function fixture first brings its server back up, so a test that
@@ -31,6 +33,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.servers.dns import DnsServer
 from tests.servers.dovecot import DovecotServer, MailAccount
 from tests.servers.http import HttpReceiver
 from tests.servers.redis import RedisServer
@@ -120,3 +123,21 @@ def http_receiver(http_server: HttpReceiver) -> HttpReceiver:
     http_server.start()
     http_server.clear()
     return http_server
+
+
+# -- DNS -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[DnsServer]:
+    server = DnsServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dns(dns_server: DnsServer) -> DnsServer:
+    dns_server.start()
+    dns_server.reset()
+    return dns_server

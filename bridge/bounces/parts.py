@@ -104,7 +104,7 @@ def report_texts(msg: Message) -> list[str]:
         ctype = part.get_content_type()
         if ctype in _ORIGINAL_TYPES:
             continue
-        if part.get("Content-Disposition", "").lower().startswith("attachment") and plain:
+        if header(part, "Content-Disposition").lower().startswith("attachment") and plain:
             continue
         if ctype == "text/html":
             html.append(strip_html(part_text(part)))

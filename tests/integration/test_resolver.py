@@ -1,15 +1,13 @@
 """bridge.resolver.DnsResolver against a real DNS server (dnslib on loopback).
 
 Also one end-to-end check: verify_sender with the real resolver for a
-DKIM-signed message. The fixtures live here until the harness owner moves
-them to conftest.py.
+DKIM-signed message. The DNS server fixtures are in tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dkim
@@ -34,21 +32,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="session")
-def dns_server() -> Iterator[DnsServer]:
-    server = DnsServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def dns(dns_server: DnsServer) -> DnsServer:
-    dns_server.start()
-    dns_server.reset()
-    return dns_server
 
 
 @pytest.fixture

@@ -294,3 +294,12 @@ def test_corpus_accuracy_floor() -> None:
     assert tally.pct("negatives not bounce") == 100.0
     for field, floor in FLOORS.items():
         assert tally.pct(field) >= floor, f"{field}: {tally.pct(field):.1f}% < {floor}%"
+
+
+def test_classify_never_raises_on_any_corpus_message() -> None:
+    # Ordinary mail goes through the classifier too: MIME oddities (e.g. an 8-bit
+    # Content-Disposition that compat32 hands back as a Header object) must not crash it.
+    files = sorted(CORPUS.rglob("*.eml"))
+    assert len(files) > 500, f"corpus not found at {CORPUS}"
+    for path in files:
+        classify(parse(path.read_bytes()))
