@@ -11,7 +11,7 @@ import os
 
 from flask import Blueprint, Flask
 
-from bridge.api import accounts, auth, errors, meta, outbox, submit, webhooks
+from bridge.api import accounts, auth, errors, messages, meta, outbox, stream, submit, webhooks
 from bridge.api.services import Services
 from bridge.config import Settings, load_settings
 from bridge.crypto import Vault
@@ -29,6 +29,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise ConfigError("BRIDGE_REDIS_URL is missing; start the web server through `python app.py run` or set it")
     app = Flask(__name__, template_folder="templates")
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    # Server pings keep proxies from closing idle WebSockets (test-infra notes § 8).
+    app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25}
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["bridge"] = Services(
         settings=settings,
@@ -49,6 +51,8 @@ def _v1_blueprint() -> Blueprint:
     v1.register_blueprint(webhooks.bp)
     v1.register_blueprint(submit.bp)
     v1.register_blueprint(outbox.bp)
+    v1.register_blueprint(messages.bp)
+    v1.register_blueprint(stream.bp)
     return v1
 
 

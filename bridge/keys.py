@@ -91,7 +91,7 @@ def message_source(account_id: str, message_id: str) -> str:
 
 
 def message_index(account_id: str) -> str:
-    """Sorted set: stored message ids scored by receivedAt (epoch ms)."""
+    """Sorted set: stored message ids scored by receivedAt (epoch ms * 1000 + uid % 1000)."""
     return _k("account", account_id, "messages")
 
 

@@ -45,10 +45,10 @@ def _address(a: Address) -> dict[str, str]:
     return {"name": a.name, "address": a.address}
 
 
-def _iso(value: datetime | None) -> str | None:
+def _iso(value: datetime | None, timespec: str = "seconds") -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def build_record(
@@ -79,7 +79,7 @@ def build_record(
         "references": list(parsed.references),
         "conversationId": conversation_id,
         "date": _iso(parsed.date),
-        "receivedAt": _iso(received_at),
+        "receivedAt": _iso(received_at, "milliseconds"),
         "from": _address(parsed.from_[0]) if parsed.from_ else None,
         "sender": _address(parsed.sender[0]) if parsed.sender else None,
         "replyTo": [_address(a) for a in parsed.reply_to],

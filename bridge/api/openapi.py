@@ -95,6 +95,16 @@ def endpoint(
     return decorator
 
 
+def document(op: Operation) -> Callable[[View], View]:
+    """Attach an Operation to a view registered by other means (the WebSocket route)."""
+
+    def decorator(view: View) -> View:
+        view.__openapi__ = op  # type: ignore[attr-defined]
+        return view
+
+    return decorator
+
+
 def render(result: Any, status: int = 200) -> Response:
     """Serialize a view's return value."""
     if isinstance(result, Response):
@@ -138,6 +148,7 @@ def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
 
 _STATUS_TEXT = {
     200: "OK",
+    101: "Switching Protocols",
     201: "Created",
     202: "Accepted",
     204: "No Content",

@@ -134,8 +134,9 @@ class AccountWatcher:
             await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             lost.cancel()
-        if not task.done():
-            task.cancel()
+            if not task.done():
+                task.cancel()
+        if task.cancelled():
             raise ConnectionLost(f"connection to {self.account.imap.host} lost")
         return task.result()
 
@@ -213,11 +214,14 @@ class AccountWatcher:
             while True:
                 push = asyncio.ensure_future(client.wait_server_push(timeout=timeout + 30))
                 gone = asyncio.ensure_future(lost.wait())
-                done, _ = await asyncio.wait({push, gone}, return_when=asyncio.FIRST_COMPLETED)
-                if push not in done:
-                    push.cancel()
+                try:
+                    await asyncio.wait({push, gone}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in (push, gone):
+                        if not waiter.done():
+                            waiter.cancel()
+                if push.cancelled():
                     raise ConnectionLost(f"connection to {self.account.imap.host} lost")
-                gone.cancel()
                 lines = [bytes(x) for x in push.result()]
                 if lines == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     return False

@@ -37,7 +37,7 @@ class MessageStore:
             return False
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(keys.message_source(account, mid), raw, ex=self.retention_s)
-        pipe.zadd(keys.message_index(account), {mid: _epoch_ms(record["receivedAt"])})
+        pipe.zadd(keys.message_index(account), {mid: _order(record)})
         if record.get("messageId"):
             hid = header_id_hash(record["messageId"])
             pipe.set(keys.message_by_header_id(account, hid), mid, ex=self.retention_s)
@@ -144,5 +144,8 @@ class MessageStore:
         return [(text(m), int(s)) for m, s in cast(list[tuple[Any, float]], found)]
 
 
-def _epoch_ms(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+def _order(record: dict[str, Any]) -> int:
+    """Listing order: receive time in ms, ties broken by UID (mail fetched in one batch
+    shares a millisecond). ms * 1000 stays below 2^53, so the float score is exact."""
+    ms = int(datetime.fromisoformat(record["receivedAt"].replace("Z", "+00:00")).timestamp() * 1000)
+    return ms * 1000 + int(record.get("uid", 0)) % 1000

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from app import create_app
 from bridge.config import Secret, Settings
+from bridge.imap.watcher import AccountWatcher, WatchTiming
+from bridge.inbound import InboundPipeline
+from bridge.resolver import DnsResolver
 from bridge.storage import Storage
 
 TEST_SECRET = "test-secret-do-not-use-0123456789"
@@ -72,3 +79,57 @@ def account_body(mailbox, smtp):
         return body
 
     return build
+
+
+class WatcherThread:
+    """The real watcher + inbound pipeline for one account, on its own event loop in a thread."""
+
+    def __init__(self, storage, account_id: str, dns_address) -> None:
+        self.storage = storage
+        self.account = storage.accounts.get(account_id)
+        self.executor = ThreadPoolExecutor(4)
+        pipeline = InboundPipeline(storage, DnsResolver([dns_address], timeout=1.0), self.executor)
+        timing = WatchTiming(poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.3)
+        self.watcher = AccountWatcher(self.account, pipeline, storage.mailstate, timing=timing)
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping: asyncio.Event | None = None
+
+    async def _main(self) -> None:
+        self.loop, self.stopping = asyncio.get_running_loop(), asyncio.Event()
+        task = asyncio.create_task(self.watcher.run())
+        await self.stopping.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    def start(self) -> WatcherThread:
+        self.thread.start()
+        deadline = time.monotonic() + 5
+        while self.storage.accounts.get_state(self.account.id).state.value != "connected":
+            assert time.monotonic() < deadline, "watcher did not connect"
+            time.sleep(0.02)
+        time.sleep(0.1)  # into IDLE
+        return self
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        self.thread.join(10)
+        self.executor.shutdown()
+
+    def wait_events(self, n: int, name: str = "messageNew", timeout: float = 5.0) -> list:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [e for e in self.storage.events.since(self.account.id, 0, count=10_000) if e.event == name]
+            if len(found) >= n:
+                return found
+            assert time.monotonic() < deadline, f"{len(found)} of {n} {name} events"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def attached(client, auth, account_body, storage, dns):
+    """An account attached through the API, watched by a real watcher; yields the WatcherThread."""
+    assert client.post("/v1/accounts", json=account_body(), headers=auth).status_code == 201
+    watcher = WatcherThread(storage, "acme", dns.address).start()
+    yield watcher
+    watcher.stop()

@@ -1,0 +1,148 @@
+"""Stored messages: list, read, raw source, attachments, flags, delete."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC
+from typing import Any
+from urllib.parse import quote as url_quote
+
+from flask import Blueprint, Response
+
+from bridge import mailbox_actions
+from bridge.api.openapi import endpoint
+from bridge.api.services import services
+from bridge.emit import emit
+from bridge.errors import NotFound, ValidationError
+from bridge.events import EventName
+from bridge.imap.message_ops import MessageRef
+from bridge.message import attachment_content, parse
+from bridge.records import summary
+from bridge.schemas.messages import (
+    DeleteQuery,
+    FlagsOut,
+    MessageDeleted,
+    MessageList,
+    MessageQuery,
+    MessageRecord,
+    MessageUpdate,
+)
+
+bp = Blueprint("messages", __name__)
+
+
+def _cursor_out(cursor: tuple[int, str] | None) -> str | None:
+    if cursor is None:
+        return None
+    return base64.urlsafe_b64encode(f"{cursor[0]}:{cursor[1]}".encode()).decode().rstrip("=")
+
+
+def _cursor_in(value: str | None) -> tuple[int, str] | None:
+    if not value:
+        return None
+    try:
+        score, _, mid = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode().partition(":")
+        return int(score), mid
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationError("cursor is not one this API returned", code="invalidCursor") from exc
+
+
+def _matcher(query: MessageQuery) -> Any:
+    sender = query.from_.lower() if query.from_ else None
+    since = None
+    if query.since is not None:
+        when = query.since if query.since.tzinfo else query.since.replace(tzinfo=UTC)  # naive means UTC
+        since = when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    def match(record: dict[str, Any]) -> bool:
+        if query.folder and record["folder"] != query.folder:
+            return False
+        if query.conversation_id and record["conversationId"] != query.conversation_id:
+            return False
+        if sender and (record.get("from") or {}).get("address", "").lower() != sender:
+            return False
+        return not (since and record["receivedAt"] < since)
+
+    return match
+
+
+@endpoint(
+    bp, "/account/<account>/messages", "GET", summary="List stored messages, newest first", query=MessageQuery,
+    response=MessageList, errors=(404,),
+)  # fmt: skip
+def list_messages(account: str, query: MessageQuery) -> dict[str, Any]:
+    storage = services().storage
+    storage.accounts.get(account)
+    page, cursor = storage.messages.page(
+        account, limit=query.limit, before=_cursor_in(query.cursor), match=_matcher(query)
+    )
+    return {"messages": [summary(r) for r in page], "nextCursor": _cursor_out(cursor)}
+
+
+@endpoint(
+    bp, "/account/<account>/message/<message>", "GET", summary="Get a stored message", response=MessageRecord,
+    errors=(404,),
+)  # fmt: skip
+def get_message(account: str, message: str) -> dict[str, Any]:
+    return services().storage.messages.get(account, message)
+
+
+@endpoint(
+    bp, "/account/<account>/message/<message>/source", "GET", summary="The raw RFC 822 message",
+    errors=(404,), raw_response="message/rfc822",
+)  # fmt: skip
+def source(account: str, message: str) -> Response:
+    raw = services().storage.messages.source(account, message)
+    return Response(raw, mimetype="message/rfc822")
+
+
+@endpoint(
+    bp, "/account/<account>/message/<message>/attachment/<attachment>", "GET",
+    summary="An attachment's decoded bytes, with its content type", errors=(404,),
+    raw_response="application/octet-stream",
+)  # fmt: skip
+def attachment(account: str, message: str, attachment: str) -> Response:
+    found = attachment_content(parse(services().storage.messages.source(account, message)), attachment)
+    if found is None:
+        raise NotFound(f"no attachment {attachment!r} in message {message!r}", code="attachmentNotFound")
+    content, content_type = found
+    record = services().storage.messages.get(account, message)
+    name = next((a["filename"] for a in record["attachments"] if a["id"] == attachment), None) or "attachment"
+    response = Response(content, mimetype=content_type)
+    # RFC 6266 § 4.3: filename* carries non-ASCII names.
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{url_quote(name)}"
+    return response
+
+
+def _ref(record: dict[str, Any]) -> MessageRef:
+    return MessageRef(record["folder"], record["uidValidity"], record["uid"], record.get("messageId"))
+
+
+@endpoint(
+    bp, "/account/<account>/message/<message>", "PUT", summary="Change flags on the IMAP server",
+    body=MessageUpdate, response=FlagsOut, errors=(404, 422),
+)  # fmt: skip
+def update(account: str, message: str, body: MessageUpdate) -> FlagsOut:
+    storage = services().storage
+    imap = storage.accounts.get(account).imap
+    record = storage.messages.get(account, message)
+    flags = mailbox_actions.change_flags(imap, _ref(record), list(body.flags.add), list(body.flags.delete))
+    record["flags"] = flags
+    storage.messages.replace(record)
+    emit(storage, account, EventName.MESSAGE_UPDATED, {"id": message, "flags": flags})
+    return FlagsOut(id=message, flags=flags)
+
+
+@endpoint(
+    bp, "/account/<account>/message/<message>", "DELETE",
+    summary="Move to Trash (force=true expunges)", query=DeleteQuery, response=MessageDeleted, errors=(404, 422),
+)  # fmt: skip
+def delete(account: str, message: str, query: DeleteQuery) -> MessageDeleted:
+    storage = services().storage
+    imap = storage.accounts.get(account).imap
+    record = storage.messages.get(account, message)
+    moved_to = mailbox_actions.delete_message(imap, _ref(record), force=query.force)
+    storage.messages.delete(account, message)
+    emit(storage, account, EventName.MESSAGE_DELETED, {"id": message, "movedTo": moved_to})
+    return MessageDeleted(id=message, moved_to=moved_to)

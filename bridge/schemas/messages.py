@@ -1,0 +1,114 @@
+"""Stored messages: listing, the full record, flag changes.
+
+The record itself is built in ``bridge.records`` (one shape for REST, webhooks
+and streams); these models describe it for validation and the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, ConfigDict, Field
+
+from bridge.schemas.common import ApiModel
+
+# RFC 3501 § 9 flag-keyword = atom; system flags start with a backslash. \Recent is read-only.
+_FLAG = re.compile(r"^\\?[A-Za-z0-9$_.\-]{1,64}$")
+
+
+def _check_flag(value: str) -> str:
+    if not _FLAG.match(value) or value.lower() == "\\recent":
+        raise ValueError(f"{value!r} is not a flag that can be set (e.g. \\Seen, \\Flagged, $Label)")
+    return value
+
+
+Flag = Annotated[str, AfterValidator(_check_flag)]
+
+
+class MessageQuery(ApiModel):
+    folder: str | None = None
+    from_: str | None = Field(default=None, alias="from", description="sender address, case-insensitive")
+    conversation_id: str | None = None
+    since: datetime | None = Field(default=None, description="received at or after (ISO 8601)")
+    limit: int = Field(default=20, ge=1, le=250)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class Address(ApiModel):
+    name: str
+    address: str
+
+
+class AttachmentOut(ApiModel):
+    id: str
+    filename: str | None
+    content_type: str
+    size: int
+    content_id: str | None
+    inline: bool
+
+
+class MessageSummary(ApiModel):
+    """A message in listings: the record without bodies and header list (see bridge.records)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    account: str
+    folder: str
+    uid: int
+    message_id: str | None
+    conversation_id: str
+    date: str | None
+    received_at: str
+    from_: Address | None = Field(alias="from")
+    to: list[Address]
+    cc: list[Address]
+    subject: str
+    attachments: list[AttachmentOut]
+    size: int
+    body_sha256: str
+    flags: list[str]
+    parse_errors: list[str]
+    auth: dict[str, Any] | None = None
+    classification: dict[str, Any] | None = None
+    auto_reply: bool = False
+
+
+class MessageRecord(MessageSummary):
+    """The full stored record, with ``text``, ``html``, ``headers``, ``auth`` and ``classification``."""
+
+    text: str | None
+    html: str | None
+    headers: list[list[str]]
+
+
+class MessageList(ApiModel):
+    messages: list[MessageSummary]
+    next_cursor: str | None
+
+
+class FlagChanges(ApiModel):
+    add: list[Flag] = Field(default_factory=list, max_length=32)
+    delete: list[Flag] = Field(default_factory=list, max_length=32)
+
+
+class MessageUpdate(ApiModel):
+    flags: FlagChanges
+
+
+class FlagsOut(ApiModel):
+    id: str
+    flags: list[str]
+
+
+class DeleteQuery(ApiModel):
+    force: bool = Field(default=False, description="expunge instead of moving to Trash")
+
+
+class MessageDeleted(ApiModel):
+    id: str
+    deleted: bool = True
+    moved_to: str | None = Field(description="the Trash folder, or null when expunged")
