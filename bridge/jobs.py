@@ -63,13 +63,15 @@ def run_worker(connection: redis.Redis, *, burst: bool = False, name: str | None
     )
     # Take over sends a crashed worker left behind (outbox leases), without waiting for the scheduler.
     enqueue_outbox_sweep(connection, 0, startup=True)
+    # Likewise for webhook deliveries whose attempt died with a process (the sweep chain may be gone).
+    enqueue_webhook_sweep(connection, 0, startup=True)
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
 
 
 # --- webhooks ----------------------------------------------------------------
 
-# Webhook jobs only need their return value for debugging; keeping results longer costs memory per event.
-_WEBHOOK_RESULT_TTL = 300
+# The delivery record and its attempt log keep the outcome; RQ's copy would cost Redis commands per attempt.
+_WEBHOOK_RESULT_TTL = 0
 # One attempt takes at most ~3 timeouts (connect, write, read); RQ kills a job past this.
 _WEBHOOK_JOB_TIMEOUT = 120
 
@@ -82,9 +84,12 @@ def enqueue_webhook_delivery(connection: redis.Redis, delivery_id: str, attempt:
     _enqueue(connection, "workers.webhooks.deliver_webhook", (delivery_id, attempt), delay)
 
 
-def enqueue_webhook_sweep(connection: redis.Redis, delay: float) -> None:
-    """Schedule the sweep that re-enqueues deliveries whose attempt never happened."""
-    _enqueue(connection, "workers.webhooks.sweep_webhook_deliveries", (), delay)
+def enqueue_webhook_sweep(connection: redis.Redis, delay: float, *, startup: bool = False) -> None:
+    """Schedule the sweep that re-enqueues deliveries whose attempt never happened.
+
+    ``startup``: a one-off sweep when a worker starts; it starts the sweep chain only if none runs.
+    """
+    _enqueue(connection, "workers.webhooks.sweep_webhook_deliveries", (startup,) if startup else (), delay)
 
 
 def _enqueue(connection: redis.Redis, func: str, args: tuple[object, ...], delay: float) -> None:
