@@ -45,12 +45,14 @@ def check_url(url: str) -> Target:
 
     Raises:
         ValueError: not http(s), no host, credentials in the URL, a fragment,
-            whitespace or control characters, a bad port, or too long.
+            whitespace, control or non-ASCII characters, a bad port, or too long.
     """
     if len(url) > MAX_URL_LENGTH:
         raise ValueError(f"the URL is longer than {MAX_URL_LENGTH} characters")
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         raise ValueError("the URL contains whitespace or control characters")
+    if not url.isascii():
+        raise ValueError("the URL must be ASCII: punycode the host, percent-encode the path")
     parts = urlsplit(url)
     if parts.scheme.lower() not in SCHEMES:
         raise ValueError("the URL must start with http:// or https://")

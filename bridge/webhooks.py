@@ -1,6 +1,6 @@
 """Webhook delivery over HTTP: resolve and vet the destination, sign, POST, record the attempt.
 
-The only module that imports httpx (and httpcore). Library errors become
+The only module that imports httpx and httpcore. Library errors become
 attempt results (status, error, verdict) recorded in storage, never escaping
 exceptions. Destinations are resolved ONCE per connection by our own network
 backend, every resolved address is checked against ``bridge.ssrf`` in
@@ -8,8 +8,8 @@ production, and the socket connects to the vetted IP while TLS still
 verifies and sends SNI for the URL's host name, so a DNS answer that changes
 between the check and the connect (rebinding) cannot redirect a delivery.
 
-``Dispatcher`` is one process's delivery engine: a keep-alive HTTP client
-pool (thread-safe) and a fair thread pool (``bridge.lanes``) for the first
+``Dispatcher`` is one process's delivery engine: a keep-alive connection
+pool (httpcore, thread-safe) and a fair thread pool (``bridge.lanes``) for the first
 attempt of each delivery, made right after the event is emitted.
 """
 
@@ -20,10 +20,10 @@ import random
 import socket
 import threading
 import time
-import typing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -147,56 +147,20 @@ class _PinnedBackend(httpcore.NetworkBackend):
         self._tcp.sleep(seconds)
 
 
-class _Body(httpx.SyncByteStream):
-    def __init__(self, stream: Iterable[bytes]) -> None:
-        self._stream = stream
+def new_pool(*, production: bool, max_connections: int = 100) -> httpcore.ConnectionPool:
+    """A keep-alive connection pool (thread-safe) that connects only to vetted addresses.
 
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self._stream
-
-    def close(self) -> None:
-        close = getattr(self._stream, "close", None)
-        if close is not None:
-            close()
-
-
-class PinnedTransport(httpx.BaseTransport):
-    """An httpx transport over an httpcore pool whose network backend pins vetted IPs."""
-
-    def __init__(self, *, production: bool, max_connections: int = 100) -> None:
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=30.0,
-            network_backend=_PinnedBackend(production),
-        )
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.SyncByteStream)  # noqa: S101 - httpx's own invariant
-        response = self._pool.handle_request(
-            httpcore.Request(
-                method=request.method,
-                url=httpcore.URL(
-                    scheme=request.url.raw_scheme,
-                    host=request.url.raw_host,
-                    port=request.url.port,
-                    target=request.url.raw_path,
-                ),
-                headers=request.headers.raw,
-                content=request.stream,
-                extensions=request.extensions,
-            )
-        )
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_Body(typing.cast(Iterable[bytes], response.stream)),
-            extensions=response.extensions,
-        )
-
-    def close(self) -> None:
-        self._pool.close()
+    httpcore directly rather than an httpx.Client over it: the Client's request
+    and response layers cost ~0.3 ms of CPU per POST (measured: ~680 µs against
+    ~400 µs), which is a tenth of the per-message budget of a 300 msgs/s burst.
+    """
+    return httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),  # certifi's CA bundle, as httpx uses by default
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=30.0,
+        network_backend=_PinnedBackend(production),
+    )
 
 
 # -- attempts ----------------------------------------------------------------------
@@ -237,7 +201,6 @@ class Dispatcher:
             scheduling its retry); runs on a pool thread.
         threads, per_webhook, max_queued: the first-attempt pool (see ``Lanes``).
         clock, rand: seams for tests (epoch seconds; jitter in [0, 1)).
-        transport: an httpx transport to use instead of the pinned one.
     """
 
     def __init__(
@@ -252,7 +215,6 @@ class Dispatcher:
         max_queued: int = 2000,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.storage = storage
         self.policy = policy
@@ -260,12 +222,7 @@ class Dispatcher:
         self._on_result = on_result
         self._clock = clock
         self._rand = rand
-        self._client = httpx.Client(
-            transport=transport or PinnedTransport(production=production),
-            timeout=httpx.Timeout(policy.timeout),
-            follow_redirects=False,  # a redirect could aim the signed body anywhere; a 3xx is a failure
-            headers={"user-agent": USER_AGENT},
-        )
+        self._pool = new_pool(production=production)
         self._lanes: Lanes[Delivery] = Lanes(
             self._first_attempt, threads=threads, per_key=per_webhook, max_queued=max_queued, name="webhook"
         )
@@ -280,7 +237,7 @@ class Dispatcher:
         """Stop the pool and close connections; queued first attempts are left to the sweeper."""
         uninstall(self)
         self._lanes.close()
-        self._client.close()
+        self._pool.close()
 
     def submit(self, deliveries: Iterable[Delivery]) -> list[Delivery]:
         """Queue first attempts without blocking; returns the ones the pool had no room for."""
@@ -315,20 +272,28 @@ class Dispatcher:
         status: int | None = None
         error: str | None = None
         verdict = Verdict.RETRY
+        timeout = self.policy.timeout
         try:
-            with self._client.stream("POST", url, content=body, headers=headers) as response:
+            request = _request(url, headers, body, timeout)
+            # Redirects are never followed (httpcore does not): a 3xx is a failure, since a
+            # redirect could aim the signed body anywhere, including inside our network.
+            with self._pool.stream(
+                request.method, request.url, headers=request.headers, content=body, extensions=request.extensions
+            ) as response:
                 _drain(response)
-                status = response.status_code
+                status = response.status
                 verdict = verdict_for_status(status)
                 if verdict is not Verdict.DELIVERED:
-                    location = response.headers.get("location") if 300 <= status < 400 else None
+                    location = _header(response, b"location") if 300 <= status < 400 else None
                     error = f"HTTP {status}" + (f" (redirect to {location}, not followed)" if location else "")
         except WebhookDeliveryFailed as exc:
             error, verdict = exc.message, Verdict.RETRY if exc.transient else Verdict.FAIL
-        except (httpx.TimeoutException, httpcore.TimeoutException) as exc:
-            error = f"timed out after {self.policy.timeout:g} s ({type(exc).__name__})"
-        except (httpx.HTTPError, httpcore.NetworkError, httpcore.ProtocolError, OSError) as exc:
+        except httpcore.TimeoutException as exc:
+            error = f"timed out after {timeout:g} s ({type(exc).__name__})"
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except ValueError as exc:  # a stored URL that no longer parses
+            error, verdict = f"invalid URL: {exc}", Verdict.FAIL
         return _Response(status, error, verdict, round((time.perf_counter() - started) * 1000, 2))
 
     def _record(self, claim: Claim, now: float, response: _Response) -> Result:
@@ -356,10 +321,35 @@ class Dispatcher:
         return Result(delivery.id, outcome, next_attempt=number + 1, retry_in=delay)
 
 
-def _drain(response: httpx.Response) -> None:
+def _request(url: str, headers: dict[str, str], body: bytes, timeout: float) -> httpcore.Request:
+    """The POST for one attempt; raises ValueError for a URL the policy refuses."""
+    target = ssrf.check_url(url)
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    raw = [(b"host", parts.netloc.encode()), (b"user-agent", USER_AGENT.encode())]
+    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(body)).encode()))
+    return httpcore.Request(
+        "POST",
+        httpcore.URL(scheme=target.scheme.encode(), host=target.host.encode(), port=target.port, target=path.encode()),
+        headers=raw,
+        content=body,
+        # Each phase (pool wait, connect, write, read) gets the full timeout.
+        extensions={"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}},
+    )
+
+
+def _header(response: httpcore.Response, name: bytes) -> str | None:
+    for key, value in response.headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _drain(response: httpcore.Response) -> None:
     """Read a bounded response body, so the connection can be reused when it is small."""
     seen = 0
-    for chunk in response.iter_raw():
+    for chunk in response.iter_stream():
         seen += len(chunk)
         if seen > _MAX_RESPONSE_BYTES:
             return  # closing an unread response drops the connection instead of reading on

@@ -16,12 +16,15 @@ import os
 import threading
 import time
 
+from rq import get_current_job
+
 from bridge import jobs, webhooks
 from bridge.config import load_settings
 from bridge.crypto import Vault
 from bridge.emit import after_attempt, start_dispatcher
 from bridge.errors import ConfigError
 from bridge.storage import Storage, connect
+from bridge.storage.webhooks import pending_deliveries
 from bridge.webhooks import Dispatcher
 
 _lock = threading.Lock()
@@ -45,6 +48,8 @@ def sweep_webhook_deliveries(startup: bool = False) -> int:
     ``startup``: a one-off sweep when a worker starts (after a crash nothing else
     may be scheduled); it starts the chain only when none runs.
     """
+    if startup and not _anything_pending():
+        return 0  # every worker start runs this: stay cheap, and need no settings, when idle
     dispatcher = _dispatcher()
     storage, policy = dispatcher.storage, dispatcher.policy
     overdue = storage.webhooks.overdue(time.time(), policy.grace)
@@ -58,6 +63,14 @@ def sweep_webhook_deliveries(startup: bool = False) -> int:
         storage.webhooks.keep_sweeper(ttl)
         jobs.enqueue_webhook_sweep(storage.redis, policy.sweep_interval)
     return len(overdue)
+
+
+def _anything_pending() -> bool:
+    found = webhooks.installed()
+    if found is not None:
+        return found.storage.webhooks.pending_count() > 0
+    job = get_current_job()
+    return job is None or pending_deliveries(job.connection) > 0
 
 
 def _dispatcher() -> Dispatcher:

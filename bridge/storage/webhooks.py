@@ -48,6 +48,60 @@ return {'ok', d, redis.call('GET', f['bodyKey']), redis.call('HGET', KEYS[3], f[
 
 # Stop the sweep chain only when nothing is pending; fan-out adds to the due set and
 # claims the sweeper key in one MULTI, so either it sees the key gone or we see its entry.
+# Fan-out in one round trip: match subscriptions (event name, account), store the body once,
+# write each delivery, index it, put it in the due set, and claim the sweeper. Delivery and
+# index keys are built from prefixes passed in from bridge.keys (standalone Redis, no Cluster).
+_FAN_OUT = """
+local out = {}
+for _, raw in ipairs(redis.call('HVALS', KEYS[1])) do
+  local s = cjson.decode(raw)
+  local ok = s.account == nil or s.account == cjson.null or s.account == ARGV[2]
+  if ok and s.events ~= nil and s.events ~= cjson.null then
+    ok = false
+    for _, name in ipairs(s.events) do
+      if name == ARGV[1] then ok = true break end
+    end
+  end
+  if ok then table.insert(out, s.id) end
+end
+if #out == 0 then return {0, {}} end
+redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])
+local made = {}
+for i, wid in ipairs(out) do
+  local id = ARGV[10] .. string.format('%02x', i)
+  local dkey = ARGV[7] .. id
+  redis.call('HSET', dkey, 'id', id, 'webhook', wid, 'eventId', ARGV[11], 'event', ARGV[1], 'account', ARGV[2],
+    'seq', ARGV[12], 'created', ARGV[13], 'status', 'pending', 'attempts', 0, 'round', 0, 'nextAt', ARGV[14],
+    'lastStatus', '', 'lastError', '', 'bodyKey', KEYS[4])
+  redis.call('EXPIRE', dkey, ARGV[4])
+  local index = ARGV[8] .. wid .. ARGV[9]
+  redis.call('ZADD', index, ARGV[12], id)
+  redis.call('ZREMRANGEBYRANK', index, 0, -tonumber(ARGV[15]) - 1)
+  redis.call('ZADD', KEYS[2], ARGV[5], id)
+  table.insert(made, id)
+  table.insert(made, wid)
+end
+local started = redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[6])
+return {started and 1 or 0, made}
+"""
+
+# Log an attempt and update its delivery in one step; a delivery that expired meanwhile is not
+# recreated as a partial hash without expiry.
+_RECORD = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[4])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'attempts', ARGV[2], 'nextAt', ARGV[3], 'lastStatus', ARGV[4],
+  'lastError', ARGV[5])
+redis.call('LPUSH', KEYS[2], ARGV[6])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[7]) - 1)
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+if ARGV[9] == '' then redis.call('ZREM', KEYS[3], ARGV[10]) else redis.call('ZADD', KEYS[3], ARGV[9], ARGV[10]) end
+redis.call('DEL', KEYS[4])
+return 1
+"""
+
 _RELEASE_SWEEPER = """
 if redis.call('ZCARD', KEYS[1]) == 0 then return redis.call('DEL', KEYS[2]) end
 return -1
@@ -57,7 +111,6 @@ return -1
 @dataclass(frozen=True, slots=True)
 class FanOut:
     deliveries: list[Delivery]
-    subscriptions: dict[str, Subscription]
     start_sweeper: bool  # no sweep is scheduled: the caller must schedule one
 
 
@@ -68,6 +121,8 @@ class WebhookStore:
         self.retention_s = retention_s
         self._claim = client.register_script(_CLAIM)
         self._release_sweeper = client.register_script(_RELEASE_SWEEPER)
+        self._fan_out = client.register_script(_FAN_OUT)
+        self._record = client.register_script(_RECORD)
 
     # -- subscriptions ---------------------------------------------------------
 
@@ -126,33 +181,43 @@ class WebhookStore:
 
     @redis_errors
     def fan_out(self, event: Event, body: bytes, *, now: float, grace: float, sweep_ttl: float) -> FanOut:
-        """Write one pending delivery per matching subscription, before any attempt.
+        """Write one pending delivery per matching subscription, before any attempt (one round trip).
 
         ``body`` is stored once per event: it is exactly what gets signed and sent.
         """
-        subs = [_decode(json.loads(v)) for v in self.redis.hvals(keys.webhooks())]
-        matching = [s for s in subs if s.matches(event.event, event.account)]
-        if not matching:
-            return FanOut([], {}, False)
         created = utc_now()
-        body_key = keys.webhook_body(event.id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(body_key, body, ex=self.retention_s)
-        out: list[Delivery] = []
-        for sub in matching:
-            d = Delivery(
-                "dlv_" + secrets.token_hex(10), sub.id, event.id, event.event, event.account, event.seq, created,
-                DeliveryStatus.PENDING, 0, 0, now, None, None,
+        base = "dlv_" + secrets.token_hex(8)
+        index_prefix, index_suffix = keys.webhook_deliveries("\0").split("\0")
+        started, made = cast(
+            list[Any],
+            self._fan_out(
+                keys=[keys.webhooks(), keys.deliveries_due(), keys.delivery_sweeper(), keys.webhook_body(event.id)],
+                args=[
+                    event.event, event.account, body, self.retention_s, now + grace, max(1, int(sweep_ttl)),
+                    keys.delivery(""), index_prefix, index_suffix, base, event.id, event.seq, created, now, MAX_LISTED,
+                ],
+            ),
+        )  # fmt: skip
+        pairs = [text(x) for x in made]
+        deliveries = [
+            Delivery(
+                delivery_id,
+                webhook_id,
+                event.id,
+                event.event,
+                event.account,
+                event.seq,
+                created,
+                DeliveryStatus.PENDING,
+                0,
+                0,
+                now,
+                None,
+                None,
             )  # fmt: skip
-            pipe.hset(keys.delivery(d.id), mapping={**_delivery_fields(d), "bodyKey": body_key})
-            pipe.expire(keys.delivery(d.id), self.retention_s)
-            pipe.zadd(keys.webhook_deliveries(sub.id), {d.id: d.seq})
-            pipe.zremrangebyrank(keys.webhook_deliveries(sub.id), 0, -MAX_LISTED - 1)
-            pipe.zadd(keys.deliveries_due(), {d.id: now + grace})
-            out.append(d)
-        pipe.set(keys.delivery_sweeper(), "1", nx=True, ex=max(1, int(sweep_ttl)))
-        started = pipe.execute()[-1]
-        return FanOut(out, {s.id: s for s in matching}, bool(started))
+            for delivery_id, webhook_id in zip(pairs[0::2], pairs[1::2], strict=True)
+        ]
+        return FanOut(deliveries, bool(int(started)) and bool(deliveries))
 
     @redis_errors
     def claim(self, delivery_id: str, expected_attempt: int, lease_s: float) -> Claim | str:
@@ -191,18 +256,22 @@ class WebhookStore:
             last_status=attempt.status_code,
             last_error=attempt.error,
         )
-        log_key = keys.delivery_attempts(delivery.id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(keys.delivery(delivery.id), mapping=_delivery_fields(updated))
-        pipe.lpush(log_key, json.dumps(_attempt_doc(attempt)))
-        pipe.ltrim(log_key, 0, MAX_ATTEMPTS_LOGGED - 1)
-        pipe.expire(log_key, self.retention_s)
-        if status is DeliveryStatus.PENDING and attempt.next_attempt_at is not None:
-            pipe.zadd(keys.deliveries_due(), {delivery.id: attempt.next_attempt_at + grace})
-        else:
-            pipe.zrem(keys.deliveries_due(), delivery.id)
-        pipe.delete(keys.delivery_lease(delivery.id))
-        pipe.execute()
+        pending = status is DeliveryStatus.PENDING and attempt.next_attempt_at is not None
+        fields = _delivery_fields(updated)
+        self._record(
+            keys=[
+                keys.delivery(delivery.id),
+                keys.delivery_attempts(delivery.id),
+                keys.deliveries_due(),
+                keys.delivery_lease(delivery.id),
+            ],
+            args=[
+                fields["status"], fields["attempts"], fields["nextAt"], fields["lastStatus"], fields["lastError"],
+                json.dumps(_attempt_doc(attempt)), MAX_ATTEMPTS_LOGGED, self.retention_s,
+                attempt.next_attempt_at + grace if pending and attempt.next_attempt_at is not None else "",
+                delivery.id,
+            ],
+        )  # fmt: skip
         return updated
 
     @redis_errors
@@ -307,6 +376,12 @@ class WebhookStore:
     @redis_errors
     def pending_count(self) -> int:
         return int(self.redis.zcard(keys.deliveries_due()))
+
+
+@redis_errors
+def pending_deliveries(client: redis.Redis) -> int:
+    """How many deliveries are pending, without a Vault (a worker's cheap startup check)."""
+    return int(client.zcard(keys.deliveries_due()))
 
 
 def _secret_context(webhook_id: str) -> str:

@@ -316,3 +316,15 @@ def test_a_startup_sweep_restarts_the_chain_only_when_needed(storage, redis_clie
 def test_policy_defaults_are_the_documented_schedule():
     policy = RetryPolicy()
     assert policy.max_attempts == 8 and policy.timeout == 10.0
+
+
+def test_a_worker_start_sweep_needs_no_settings_when_idle(redis_client):
+    # Every worker enqueues a startup sweep; with nothing pending it must not need BRIDGE_* settings.
+    from rq.registry import FailedJobRegistry
+
+    from bridge import jobs
+
+    assert webhooks.installed() is None
+    jobs.enqueue_webhook_sweep(redis_client, 0, startup=True)
+    run_jobs(redis_client)
+    assert FailedJobRegistry("webhooks", connection=redis_client).count == 0

@@ -95,6 +95,7 @@ def test_valid_urls(url, target):
         "https://example.com/\r\nX-Injected: 1",
         "https://example.com:99999/",
         "https://example.com:port/",
+        "https://bücher.example/",
         "https://example.com/" + "a" * ssrf.MAX_URL_LENGTH,
     ],
 )
