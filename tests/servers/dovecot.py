@@ -246,15 +246,18 @@ class DovecotServer:
         if folder.upper() != "INBOX":
             # Maildir++ layout: folder "a.b" lives in Maildir/.a.b
             maildir = maildir / f".{folder}"
+        created = [p for p in (maildir, *(maildir / sub for sub in ("tmp", "new", "cur"))) if not p.exists()]
         for sub in ("tmp", "new", "cur"):
             (maildir / sub).mkdir(parents=True, exist_ok=True)
         now = time.time()
         name = f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(self._offline_seq)}.mb-test"
         tmp = maildir / "tmp" / name
         tmp.write_bytes(raw)
-        os.replace(tmp, maildir / "new" / name)  # Maildir delivery: tmp/ then rename into new/
         if os.geteuid() == 0:
-            self._chown_mail()
+            # Only what we made: Dovecot may be moving other files (new/ -> cur/) right now.
+            for path in (*created, tmp):
+                os.lchown(path, MAIL_UID, MAIL_UID)
+        os.replace(tmp, maildir / "new" / name)  # Maildir delivery: tmp/ then rename into new/
         return maildir / "new" / name
 
     # -- internals ---------------------------------------------------------
