@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -64,14 +65,15 @@ class Lanes(Generic[T]):
             return self._waiting + sum(self._running.values())
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop taking work; let running items finish (queued ones are dropped)."""
+        """Stop taking work; wait up to ``timeout`` in all for running items (queued ones are dropped)."""
         with self._cond:
             self._closed = True
             self._queued.clear()
             self._waiting = 0
             self._cond.notify_all()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _take(self) -> tuple[str, T] | None:
         # The first key (in round-robin order) that is under its share of threads.

@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import redis
-from redis.typing import EncodableT
 
 from bridge import keys
 from bridge.crypto import Vault
@@ -26,86 +25,13 @@ from bridge.delivery import Attempt, Claim, Delivery, DeliveryStatus, SealedSecr
 from bridge.errors import NotFound
 from bridge.events import Event
 from bridge.signing import generate_secret
+from bridge.storage import webhook_records as records
 from bridge.storage.base import redis_errors, text, utc_now
 
 DEFAULT_RETENTION_S = 3 * 24 * 3600  # longer than the ~1 day retry span, so a redelivery stays possible
 ROTATION_OVERLAP_S = 24 * 3600  # the old secret keeps signing this long after a rotation
 MAX_LISTED = 10_000  # deliveries listed per subscription; older ones only expire
 MAX_ATTEMPTS_LOGGED = 50  # per delivery, newest kept (redeliveries can add many)
-
-# Check the delivery may be attempted now, take its lease, and return what the attempt needs.
-_CLAIM = """
-local d = redis.call('HGETALL', KEYS[1])
-if #d == 0 then return {'missing'} end
-local f = {}
-for i = 1, #d, 2 do f[d[i]] = d[i + 1] end
-if f['status'] ~= 'pending' then return {'done'} end
-local expected = tonumber(ARGV[1])
-if expected > 0 and tonumber(f['attempts']) + 1 ~= expected then return {'stale'} end
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return {'busy'} end
-return {'ok', d, redis.call('GET', f['bodyKey']), redis.call('HGET', KEYS[3], f['webhook'])}
-"""
-
-# Stop the sweep chain only when nothing is pending; fan-out adds to the due set and
-# claims the sweeper key in one MULTI, so either it sees the key gone or we see its entry.
-# Fan-out in one round trip: match subscriptions (event name, account), store the body once,
-# write each delivery, index it, put it in the due set, and claim the sweeper. Delivery and
-# index keys are built from prefixes passed in from bridge.keys (standalone Redis, no Cluster).
-_FAN_OUT = """
-local out = {}
-for _, raw in ipairs(redis.call('HVALS', KEYS[1])) do
-  local s = cjson.decode(raw)
-  local ok = s.account == nil or s.account == cjson.null or s.account == ARGV[2]
-  if ok and s.events ~= nil and s.events ~= cjson.null then
-    ok = false
-    for _, name in ipairs(s.events) do
-      if name == ARGV[1] then ok = true break end
-    end
-  end
-  if ok then table.insert(out, s.id) end
-end
-if #out == 0 then return {0, {}} end
-redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])
-local made = {}
-for i, wid in ipairs(out) do
-  local id = ARGV[10] .. string.format('%02x', i)
-  local dkey = ARGV[7] .. id
-  redis.call('HSET', dkey, 'id', id, 'webhook', wid, 'eventId', ARGV[11], 'event', ARGV[1], 'account', ARGV[2],
-    'seq', ARGV[12], 'created', ARGV[13], 'status', 'pending', 'attempts', 0, 'round', 0, 'nextAt', ARGV[14],
-    'lastStatus', '', 'lastError', '', 'bodyKey', KEYS[4])
-  redis.call('EXPIRE', dkey, ARGV[4])
-  local index = ARGV[8] .. wid .. ARGV[9]
-  redis.call('ZADD', index, ARGV[12], id)
-  redis.call('ZREMRANGEBYRANK', index, 0, -tonumber(ARGV[15]) - 1)
-  redis.call('ZADD', KEYS[2], ARGV[5], id)
-  table.insert(made, id)
-  table.insert(made, wid)
-end
-local started = redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[6])
-return {started and 1 or 0, made}
-"""
-
-# Log an attempt and update its delivery in one step; a delivery that expired meanwhile is not
-# recreated as a partial hash without expiry.
-_RECORD = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[4])
-  return 0
-end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'attempts', ARGV[2], 'nextAt', ARGV[3], 'lastStatus', ARGV[4],
-  'lastError', ARGV[5])
-redis.call('LPUSH', KEYS[2], ARGV[6])
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[7]) - 1)
-redis.call('EXPIRE', KEYS[2], ARGV[8])
-if ARGV[9] == '' then redis.call('ZREM', KEYS[3], ARGV[10]) else redis.call('ZADD', KEYS[3], ARGV[9], ARGV[10]) end
-redis.call('DEL', KEYS[4])
-return 1
-"""
-
-_RELEASE_SWEEPER = """
-if redis.call('ZCARD', KEYS[1]) == 0 then return redis.call('DEL', KEYS[2]) end
-return -1
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +45,10 @@ class WebhookStore:
         self.redis = client
         self._vault = vault
         self.retention_s = retention_s
-        self._claim = client.register_script(_CLAIM)
-        self._release_sweeper = client.register_script(_RELEASE_SWEEPER)
-        self._fan_out = client.register_script(_FAN_OUT)
-        self._record = client.register_script(_RECORD)
+        self._claim = client.register_script(records.CLAIM)
+        self._release_sweeper = client.register_script(records.RELEASE_SWEEPER)
+        self._fan_out = client.register_script(records.FAN_OUT)
+        self._record = client.register_script(records.RECORD)
 
     # -- subscriptions ---------------------------------------------------------
 
@@ -132,7 +58,7 @@ class WebhookStore:
         webhook_id = "wh_" + secrets.token_hex(8)
         secret = generate_secret()
         sub = Subscription(webhook_id, url, events, account, utc_now(), (self._seal(webhook_id, secret, None),))
-        self.redis.hset(keys.webhooks(), webhook_id, _encode(sub))
+        self.redis.hset(keys.webhooks(), webhook_id, records.encode(sub))
         return sub, secret
 
     @redis_errors
@@ -141,11 +67,11 @@ class WebhookStore:
         raw = self.redis.hget(keys.webhooks(), webhook_id)
         if raw is None:
             raise NotFound(f"no webhook {webhook_id!r}", code="webhookNotFound")
-        return _decode(json.loads(raw))
+        return records.decode(json.loads(raw))
 
     @redis_errors
     def all(self) -> list[Subscription]:
-        subs = [_decode(json.loads(v)) for v in self.redis.hgetall(keys.webhooks()).values()]
+        subs = [records.decode(json.loads(v)) for v in self.redis.hgetall(keys.webhooks()).values()]
         return sorted(subs, key=lambda s: (s.created, s.id))
 
     @redis_errors
@@ -166,16 +92,16 @@ class WebhookStore:
             if s.expires is None or s.expires > now
         )
         rotated = replace(sub, secrets=(*kept, self._seal(webhook_id, secret, None)))
-        self.redis.hset(keys.webhooks(), webhook_id, _encode(rotated))
+        self.redis.hset(keys.webhooks(), webhook_id, records.encode(rotated))
         return rotated, secret
 
     def active_secrets(self, sub: Subscription, now: float) -> list[str]:
         """The plaintext secrets that sign at ``now``, oldest first."""
-        context = _secret_context(sub.id)
+        context = records.secret_context(sub.id)
         return [self._vault.decrypt(s.sealed, context) for s in sub.secrets if s.expires is None or s.expires > now]
 
     def _seal(self, webhook_id: str, secret: str, expires: float | None) -> SealedSecret:
-        return SealedSecret(self._vault.encrypt(secret, _secret_context(webhook_id)), utc_now(), expires)
+        return SealedSecret(self._vault.encrypt(secret, records.secret_context(webhook_id)), utc_now(), expires)
 
     # -- fan-out and attempts ------------------------------------------------------
 
@@ -240,9 +166,9 @@ class WebhookStore:
         body = found[2] if len(found) > 2 else None
         raw_sub = found[3] if len(found) > 3 else None
         return Claim(
-            _delivery(fields),
+            records.delivery(fields),
             bytes(body) if body is not None else None,
-            _decode(json.loads(raw_sub)) if raw_sub is not None else None,
+            records.decode(json.loads(raw_sub)) if raw_sub is not None else None,
         )
 
     @redis_errors
@@ -257,7 +183,7 @@ class WebhookStore:
             last_error=attempt.error,
         )
         pending = status is DeliveryStatus.PENDING and attempt.next_attempt_at is not None
-        fields = _delivery_fields(updated)
+        fields = records.delivery_fields(updated)
         self._record(
             keys=[
                 keys.delivery(delivery.id),
@@ -267,7 +193,7 @@ class WebhookStore:
             ],
             args=[
                 fields["status"], fields["attempts"], fields["nextAt"], fields["lastStatus"], fields["lastError"],
-                json.dumps(_attempt_doc(attempt)), MAX_ATTEMPTS_LOGGED, self.retention_s,
+                json.dumps(records.attempt_doc(attempt)), MAX_ATTEMPTS_LOGGED, self.retention_s,
                 attempt.next_attempt_at + grace if pending and attempt.next_attempt_at is not None else "",
                 delivery.id,
             ],
@@ -282,7 +208,7 @@ class WebhookStore:
             raise NotFound(f"the event of delivery {delivery_id!r} has expired", code="deliveryExpired")
         reopened = replace(current, status=DeliveryStatus.PENDING, round_start=current.attempts, next_attempt_at=now)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(keys.delivery(delivery_id), mapping=_delivery_fields(reopened))
+        pipe.hset(keys.delivery(delivery_id), mapping=records.delivery_fields(reopened))
         pipe.zadd(keys.deliveries_due(), {delivery_id: now + grace})
         pipe.execute()
         return reopened
@@ -295,12 +221,14 @@ class WebhookStore:
         fields = {text(k): text(v) for k, v in self.redis.hgetall(keys.delivery(delivery_id)).items()}
         if not fields or fields.get("webhook") != webhook_id:
             raise NotFound(f"no delivery {delivery_id!r} for webhook {webhook_id!r}", code="deliveryNotFound")
-        return _delivery(fields)
+        return records.delivery(fields)
 
     @redis_errors
     def attempts(self, delivery_id: str) -> list[Attempt]:
         """A delivery's logged attempts, newest first."""
-        return [_attempt(json.loads(raw)) for raw in self.redis.lrange(keys.delivery_attempts(delivery_id), 0, -1)]
+        return [
+            records.attempt(json.loads(raw)) for raw in self.redis.lrange(keys.delivery_attempts(delivery_id), 0, -1)
+        ]
 
     @redis_errors
     def page(
@@ -324,8 +252,8 @@ class WebhookStore:
                 continue
             out.append(
                 (
-                    _delivery({text(k): text(v) for k, v in fields.items()}),
-                    [_attempt(json.loads(raw)) for raw in log],
+                    records.delivery({text(k): text(v) for k, v in fields.items()}),
+                    [records.attempt(json.loads(raw)) for raw in log],
                 )
             )
         more = len(entries) > limit
@@ -382,92 +310,3 @@ class WebhookStore:
 def pending_deliveries(client: redis.Redis) -> int:
     """How many deliveries are pending, without a Vault (a worker's cheap startup check)."""
     return int(client.zcard(keys.deliveries_due()))
-
-
-def _secret_context(webhook_id: str) -> str:
-    return f"webhook:{webhook_id}:secret"
-
-
-def _encode(sub: Subscription) -> str:
-    return json.dumps(
-        {
-            "id": sub.id,
-            "url": sub.url,
-            "events": list(sub.events) if sub.events is not None else None,
-            "account": sub.account,
-            "created": sub.created,
-            "secrets": [{"sealed": s.sealed, "created": s.created, "expires": s.expires} for s in sub.secrets],
-        }
-    )
-
-
-def _decode(doc: dict[str, Any]) -> Subscription:
-    events = doc.get("events")
-    return Subscription(
-        id=doc["id"],
-        url=doc["url"],
-        events=tuple(events) if events is not None else None,
-        account=doc.get("account"),
-        created=doc["created"],
-        secrets=tuple(SealedSecret(s["sealed"], s["created"], s.get("expires")) for s in doc["secrets"]),
-    )
-
-
-def _delivery_fields(d: Delivery) -> dict[EncodableT, EncodableT]:
-    return {
-        "id": d.id,
-        "webhook": d.webhook_id,
-        "eventId": d.event_id,
-        "event": d.event,
-        "account": d.account,
-        "seq": d.seq,
-        "created": d.created,
-        "status": d.status.value,
-        "attempts": d.attempts,
-        "round": d.round_start,
-        "nextAt": "" if d.next_attempt_at is None else d.next_attempt_at,
-        "lastStatus": "" if d.last_status is None else d.last_status,
-        "lastError": d.last_error or "",
-    }
-
-
-def _delivery(f: dict[str, str]) -> Delivery:
-    return Delivery(
-        id=f["id"],
-        webhook_id=f["webhook"],
-        event_id=f["eventId"],
-        event=f["event"],
-        account=f["account"],
-        seq=int(f["seq"]),
-        created=f["created"],
-        status=DeliveryStatus(f["status"]),
-        attempts=int(f["attempts"]),
-        round_start=int(f.get("round") or 0),
-        next_attempt_at=float(f["nextAt"]) if f.get("nextAt") else None,
-        last_status=int(f["lastStatus"]) if f.get("lastStatus") else None,
-        last_error=f.get("lastError") or None,
-    )
-
-
-def _attempt_doc(a: Attempt) -> dict[str, Any]:
-    return {
-        "attempt": a.attempt,
-        "time": a.at,
-        "statusCode": a.status_code,
-        "latencyMs": a.latency_ms,
-        "error": a.error,
-        "outcome": a.outcome,
-        "nextAttemptAt": a.next_attempt_at,
-    }
-
-
-def _attempt(doc: dict[str, Any]) -> Attempt:
-    return Attempt(
-        attempt=int(doc["attempt"]),
-        at=doc["time"],
-        status_code=doc.get("statusCode"),
-        latency_ms=float(doc.get("latencyMs") or 0.0),
-        error=doc.get("error"),
-        outcome=doc.get("outcome", ""),
-        next_attempt_at=doc.get("nextAttemptAt"),
-    )

@@ -1,0 +1,178 @@
+"""How webhook records look in Redis: the Lua steps and the field encodings.
+
+Used only by ``bridge/storage/webhooks.py``; split out to keep that module
+about operations. No Redis calls here: script sources and pure conversions
+between the stored shapes and ``bridge.delivery`` values.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.typing import EncodableT
+
+from bridge.delivery import Attempt, Delivery, DeliveryStatus, SealedSecret, Subscription
+
+# Check the delivery may be attempted now, take its lease, and return what the attempt needs.
+CLAIM = """
+local d = redis.call('HGETALL', KEYS[1])
+if #d == 0 then return {'missing'} end
+local f = {}
+for i = 1, #d, 2 do f[d[i]] = d[i + 1] end
+if f['status'] ~= 'pending' then return {'done'} end
+local expected = tonumber(ARGV[1])
+if expected > 0 and tonumber(f['attempts']) + 1 ~= expected then return {'stale'} end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return {'busy'} end
+return {'ok', d, redis.call('GET', f['bodyKey']), redis.call('HGET', KEYS[3], f['webhook'])}
+"""
+
+# Stop the sweep chain only when nothing is pending; fan-out adds to the due set and
+# claims the sweeper key in one MULTI, so either it sees the key gone or we see its entry.
+# Fan-out in one round trip: match subscriptions (event name, account), store the body once,
+# write each delivery, index it, put it in the due set, and claim the sweeper. Delivery and
+# index keys are built from prefixes passed in from bridge.keys (standalone Redis, no Cluster).
+FAN_OUT = """
+local out = {}
+for _, raw in ipairs(redis.call('HVALS', KEYS[1])) do
+  local s = cjson.decode(raw)
+  local ok = s.account == nil or s.account == cjson.null or s.account == ARGV[2]
+  if ok and s.events ~= nil and s.events ~= cjson.null then
+    ok = false
+    for _, name in ipairs(s.events) do
+      if name == ARGV[1] then ok = true break end
+    end
+  end
+  if ok then table.insert(out, s.id) end
+end
+if #out == 0 then return {0, {}} end
+redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])
+local made = {}
+for i, wid in ipairs(out) do
+  local id = ARGV[10] .. string.format('%02x', i)
+  local dkey = ARGV[7] .. id
+  redis.call('HSET', dkey, 'id', id, 'webhook', wid, 'eventId', ARGV[11], 'event', ARGV[1], 'account', ARGV[2],
+    'seq', ARGV[12], 'created', ARGV[13], 'status', 'pending', 'attempts', 0, 'round', 0, 'nextAt', ARGV[14],
+    'lastStatus', '', 'lastError', '', 'bodyKey', KEYS[4])
+  redis.call('EXPIRE', dkey, ARGV[4])
+  local index = ARGV[8] .. wid .. ARGV[9]
+  redis.call('ZADD', index, ARGV[12], id)
+  redis.call('ZREMRANGEBYRANK', index, 0, -tonumber(ARGV[15]) - 1)
+  redis.call('ZADD', KEYS[2], ARGV[5], id)
+  table.insert(made, id)
+  table.insert(made, wid)
+end
+local started = redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[6])
+return {started and 1 or 0, made}
+"""
+
+# Log an attempt and update its delivery in one step; a delivery that expired meanwhile is not
+# recreated as a partial hash without expiry.
+RECORD = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[4])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'attempts', ARGV[2], 'nextAt', ARGV[3], 'lastStatus', ARGV[4],
+  'lastError', ARGV[5])
+redis.call('LPUSH', KEYS[2], ARGV[6])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[7]) - 1)
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+if ARGV[9] == '' then redis.call('ZREM', KEYS[3], ARGV[10]) else redis.call('ZADD', KEYS[3], ARGV[9], ARGV[10]) end
+redis.call('DEL', KEYS[4])
+return 1
+"""
+
+RELEASE_SWEEPER = """
+if redis.call('ZCARD', KEYS[1]) == 0 then return redis.call('DEL', KEYS[2]) end
+return -1
+"""
+
+
+def secret_context(webhook_id: str) -> str:
+    return f"webhook:{webhook_id}:secret"
+
+
+def encode(sub: Subscription) -> str:
+    return json.dumps(
+        {
+            "id": sub.id,
+            "url": sub.url,
+            "events": list(sub.events) if sub.events is not None else None,
+            "account": sub.account,
+            "created": sub.created,
+            "secrets": [{"sealed": s.sealed, "created": s.created, "expires": s.expires} for s in sub.secrets],
+        }
+    )
+
+
+def decode(doc: dict[str, Any]) -> Subscription:
+    events = doc.get("events")
+    return Subscription(
+        id=doc["id"],
+        url=doc["url"],
+        events=tuple(events) if events is not None else None,
+        account=doc.get("account"),
+        created=doc["created"],
+        secrets=tuple(SealedSecret(s["sealed"], s["created"], s.get("expires")) for s in doc["secrets"]),
+    )
+
+
+def delivery_fields(d: Delivery) -> dict[EncodableT, EncodableT]:
+    return {
+        "id": d.id,
+        "webhook": d.webhook_id,
+        "eventId": d.event_id,
+        "event": d.event,
+        "account": d.account,
+        "seq": d.seq,
+        "created": d.created,
+        "status": d.status.value,
+        "attempts": d.attempts,
+        "round": d.round_start,
+        "nextAt": "" if d.next_attempt_at is None else d.next_attempt_at,
+        "lastStatus": "" if d.last_status is None else d.last_status,
+        "lastError": d.last_error or "",
+    }
+
+
+def delivery(f: dict[str, str]) -> Delivery:
+    return Delivery(
+        id=f["id"],
+        webhook_id=f["webhook"],
+        event_id=f["eventId"],
+        event=f["event"],
+        account=f["account"],
+        seq=int(f["seq"]),
+        created=f["created"],
+        status=DeliveryStatus(f["status"]),
+        attempts=int(f["attempts"]),
+        round_start=int(f.get("round") or 0),
+        next_attempt_at=float(f["nextAt"]) if f.get("nextAt") else None,
+        last_status=int(f["lastStatus"]) if f.get("lastStatus") else None,
+        last_error=f.get("lastError") or None,
+    )
+
+
+def attempt_doc(a: Attempt) -> dict[str, Any]:
+    return {
+        "attempt": a.attempt,
+        "time": a.at,
+        "statusCode": a.status_code,
+        "latencyMs": a.latency_ms,
+        "error": a.error,
+        "outcome": a.outcome,
+        "nextAttemptAt": a.next_attempt_at,
+    }
+
+
+def attempt(doc: dict[str, Any]) -> Attempt:
+    return Attempt(
+        attempt=int(doc["attempt"]),
+        at=doc["time"],
+        status_code=doc.get("statusCode"),
+        latency_ms=float(doc.get("latencyMs") or 0.0),
+        error=doc.get("error"),
+        outcome=doc.get("outcome", ""),
+        next_attempt_at=doc.get("nextAttemptAt"),
+    )
