@@ -50,10 +50,15 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def running_bridge(tmp_path):
+def running_bridge(tmp_path, dns):
     port = _free_port()
     log = tmp_path / "run.log"
-    env = _clean_env(BRIDGE_DATA_DIR=str(tmp_path / "data"), BRIDGE_PORT=str(port), BRIDGE_WEB_WORKERS="1")
+    env = _clean_env(
+        BRIDGE_DATA_DIR=str(tmp_path / "data"),
+        BRIDGE_PORT=str(port),
+        BRIDGE_WEB_WORKERS="1",
+        BRIDGE_DNS_SERVERS=f"{dns.address[0]}:{dns.address[1]}",
+    )
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603
             [sys.executable, str(ROOT / "app.py"), "run"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -69,6 +74,16 @@ def running_bridge(tmp_path):
                 proc.kill()
 
 
+def _wait(predicate, timeout: float = 20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
 def _wait_healthy(base: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     last: object = None
@@ -77,7 +92,7 @@ def _wait_healthy(base: str, proc: subprocess.Popen, log: Path, timeout: float =
         try:
             status, body = _request("GET", base + "/health")
             last = body
-            if status == 200 and body["workers"]["count"] >= 1:
+            if status == 200 and body["workers"]["count"] >= 1 and body["watchers"]["count"] >= 1:
                 return body
         except (urllib.error.URLError, ConnectionError):
             pass
@@ -85,10 +100,11 @@ def _wait_healthy(base: str, proc: subprocess.Popen, log: Path, timeout: float =
     raise AssertionError(f"not healthy in {timeout} s: {last}\n{log.read_text()}")
 
 
-def test_run_starts_everything_on_an_embedded_redis(running_bridge, mailbox, smtp):
+def test_run_starts_everything_on_an_embedded_redis(running_bridge, mailbox, smtp, dovecot):
     proc, base, log, data_dir = running_bridge
     health = _wait_healthy(base, proc, log)
     assert health["redis"]["ok"] is True
+    assert health["watchers"]["count"] == 1
 
     found = TOKEN.search(log.read_bytes())
     assert found, log.read_text()
@@ -112,6 +128,12 @@ def test_run_starts_everything_on_an_embedded_redis(running_bridge, mailbox, smt
     assert _request("POST", base + "/v1/accounts", token, body)[0] == 201
     status, boxes = _request("GET", base + "/v1/account/support/mailboxes", token)
     assert status == 200 and any(m["specialUse"] == "\\Sent" for m in boxes["mailboxes"])
+
+    # The watcher process picks the new account up and mail flows through to the API.
+    _wait(lambda: _request("GET", base + "/v1/account/support", token)[1]["state"]["state"] == "connected")
+    dovecot.deliver(mailbox.address, b"From: a@example.test\r\nSubject: through make run\r\n\r\nhi\r\n")
+    listed = _wait(lambda: _request("GET", base + "/v1/account/support/messages", token)[1]["messages"])
+    assert listed[0]["subject"] == "through make run"
 
     wrong = json.loads(json.dumps(body))
     wrong["account"] = "other"
