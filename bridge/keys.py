@@ -197,3 +197,11 @@ def delivery_sweeper() -> str:
 def outbox_sweeper() -> str:
     """String with expiry: present while an outbox sweep job is scheduled."""
     return _k("outbox-sweeper")
+
+
+# --- suppression list -------------------------------------------------------------
+
+
+def suppressions(account_id: str) -> str:
+    """Hash: suppressed address (lower-cased) -> JSON {reason, kind, time, messageId}."""
+    return _k("account", account_id, "suppressions")

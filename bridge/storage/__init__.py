@@ -16,6 +16,7 @@ from bridge.storage.mailstate import MailStateStore
 from bridge.storage.messages import MessageStore
 from bridge.storage.outbox import OutboxStore
 from bridge.storage.processes import ProcessStore
+from bridge.storage.suppressions import SuppressionStore
 from bridge.storage.tokens import TokenStore
 from bridge.storage.webhooks import WebhookStore
 
@@ -36,6 +37,7 @@ class Storage:
         self.outbox = OutboxStore(client)
         self.mailstate = MailStateStore(client)
         self.webhooks = WebhookStore(client, vault)
+        self.suppressions = SuppressionStore(client)
 
     @redis_errors
     def ping(self) -> bool:
