@@ -54,7 +54,7 @@ class SuppressionStore:
             raise NotFound(f"{address!r} is not suppressed", code="suppressionNotFound")
 
     @redis_errors
-    def list(self, account: str) -> list[Suppression]:
+    def all(self, account: str) -> list[Suppression]:
         found = [Suppression(**json.loads(v)) for v in self.redis.hvals(keys.suppressions(account))]
         return sorted(found, key=lambda s: s.created, reverse=True)
 
