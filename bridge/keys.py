@@ -205,3 +205,36 @@ def outbox_sweeper() -> str:
 def suppressions(account_id: str) -> str:
     """Hash: suppressed address (lower-cased) -> JSON {reason, kind, time, messageId}."""
     return _k("account", account_id, "suppressions")
+
+
+# --- policy, reviews, audit --------------------------------------------------
+
+
+def policy(account_id: str) -> str:
+    """String: the account's protection policy as JSON (absent: the default policy)."""
+    return _k("account", account_id, "policy")
+
+
+def rate_log(account_id: str, sender_hash: str) -> str:
+    """Sorted set: message ids from one sender (SHA-256 of the address) scored by arrival, for rate limits."""
+    return _k("account", account_id, "rate", sender_hash)
+
+
+def audit(account_id: str) -> str:
+    """Stream: the account's audit records (field ``r``, JSON), trimmed to the policy's retention."""
+    return _k("account", account_id, "audit")
+
+
+def review(review_id: str) -> str:
+    """Hash: one review hold (state, expiry, preview, what to do on approval)."""
+    return _k("review", review_id)
+
+
+def review_raw(review_id: str) -> str:
+    """String: the composed bytes of a held outbound message, sent as they are on approval."""
+    return _k("review", review_id, "raw")
+
+
+def reviews_pending() -> str:
+    """Sorted set: pending review ids scored by when their hold expires (epoch seconds)."""
+    return _k("reviews-pending")
