@@ -11,7 +11,7 @@ import os
 
 from flask import Blueprint, Flask
 
-from bridge.api import accounts, auth, errors, messages, meta, outbox, stream, submit, webhooks
+from bridge.api import accounts, auth, errors, messages, meta, outbox, stream, submit, suppressions, webhooks
 from bridge.api.services import Services
 from bridge.config import Settings, load_settings
 from bridge.crypto import Vault
@@ -53,6 +53,7 @@ def _v1_blueprint() -> Blueprint:
     v1.register_blueprint(outbox.bp)
     v1.register_blueprint(messages.bp)
     v1.register_blueprint(stream.bp)
+    v1.register_blueprint(suppressions.bp)
     return v1
 
 

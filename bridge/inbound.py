@@ -34,6 +34,7 @@ from bridge.message import ParsedMessage, parse
 from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
 from bridge.resolver_protocol import Resolver
 from bridge.storage import Storage
+from bridge.storage.suppressions import now_entry
 
 log = logging.getLogger(__name__)
 
@@ -158,15 +159,26 @@ class InboundPipeline:
 
     def _emit_all(self, account: Account, record: dict[str, Any], classification: Report | None) -> None:
         emit(self.storage, account.id, EventName.MESSAGE_NEW, records.for_event(record))
-        if classification is None:
+        if classification is None or classification.kind not in (Kind.BOUNCE, Kind.COMPLAINT):
             return
+        data = records.classification_json(classification) or {}
+        data["bounceMessage"] = record["id"]
+        data["messageId"] = classification.original_message_id
+        # Tie the report to the submission that sent the original, when it was ours.
+        sent = (
+            self.storage.outbox.find_by_message_id(account.id, classification.original_message_id)
+            if classification.original_message_id
+            else None
+        )
+        data["queueId"] = sent["queueId"] if sent else None
         if classification.kind is Kind.BOUNCE:
-            emit(self.storage, account.id, EventName.MESSAGE_BOUNCE, _bounce_data(record, classification))
-        elif classification.kind is Kind.COMPLAINT:
-            emit(self.storage, account.id, EventName.MESSAGE_COMPLAINT, _bounce_data(record, classification))
-
-
-def _bounce_data(record: dict[str, Any], report: Report) -> dict[str, Any]:
-    data = records.classification_json(report) or {}
-    data.update({"bounceMessage": record["id"], "messageId": report.original_message_id})
-    return data
+            emit(self.storage, account.id, EventName.MESSAGE_BOUNCE, data)
+            doomed = [(r.recipient, str(r.reason)) for r in classification.recipients if r.hard]
+            source = "bounce"
+        else:
+            emit(self.storage, account.id, EventName.MESSAGE_COMPLAINT, data)
+            doomed = [(r.recipient, classification.feedback_type or "complaint") for r in classification.recipients]
+            source = "complaint"
+        for address, reason in doomed:
+            entry = now_entry(address, reason, source, message_id=record["id"])
+            self.storage.suppressions.add(account.id, entry, replace=False)
