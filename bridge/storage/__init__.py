@@ -10,12 +10,15 @@ import redis
 
 from bridge.crypto import Vault
 from bridge.storage.accounts import AccountStore
+from bridge.storage.audit import AuditStore
 from bridge.storage.base import connect, redis_errors, utc_now
 from bridge.storage.events import EventStore
 from bridge.storage.mailstate import MailStateStore
 from bridge.storage.messages import MessageStore
 from bridge.storage.outbox import OutboxStore
+from bridge.storage.policy import PolicyStore
 from bridge.storage.processes import ProcessStore
+from bridge.storage.reviews import ReviewStore
 from bridge.storage.suppressions import SuppressionStore
 from bridge.storage.tokens import TokenStore
 from bridge.storage.webhooks import WebhookStore
@@ -37,6 +40,9 @@ class Storage:
         self.outbox = OutboxStore(client)
         self.mailstate = MailStateStore(client)
         self.webhooks = WebhookStore(client, vault)
+        self.policies = PolicyStore(client)
+        self.reviews = ReviewStore(client)
+        self.audit = AuditStore(client)
         self.suppressions = SuppressionStore(client)
 
     @redis_errors

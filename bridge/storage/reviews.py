@@ -1,0 +1,190 @@
+"""Review holds: one hash per hold, the held outbound bytes, and the pending index.
+
+The hash (``keys.review``) is the truth about a hold; its ``state`` leaves
+``pending`` exactly once, in one Lua step (``decide``) that checks the state
+and the expiry time and writes the outcome together, so two clicks, an API
+call and the expiry job racing each other produce one transition. The state
+machine is drawn in ``bridge.review``.
+
+A hold and the RQ jobs that notify its reviewers and expire it are written in
+one MULTI/EXEC (``create`` takes a ``schedule`` callback, as the outbox does),
+so a hold never exists without its expiry job. Decided holds stay readable for
+a week (a reused link can still say "already approved"); the held bytes are
+dropped on rejection and kept a day after approval.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import redis.client
+
+from bridge import keys
+from bridge.errors import Conflict
+from bridge.storage.base import redis_errors, text
+
+DECIDED_TTL_S = 7 * 24 * 3600
+APPROVED_RAW_TTL_S = 24 * 3600
+_JSON_FIELDS = ("recipients", "reviewers", "message", "send")
+_FLOAT_FIELDS = ("expiresAt",)
+
+# KEYS: review, raw, pending. ARGV: target state, now, decidedAt, decidedBy, outcome, id, keep ttl, raw ttl ('' = drop).
+# Returns 'ok', 'missing', 'late' (approve/reject at or after expiry), 'early' (expiry before time) or the final state.
+_DECIDE = """
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return 'missing' end
+if st ~= 'pending' then return st end
+local target, now = ARGV[1], tonumber(ARGV[2])
+local expires = tonumber(redis.call('HGET', KEYS[1], 'expiresAt'))
+if target == 'expired' then
+  if now < expires then return 'early' end
+elseif now >= expires then
+  return 'late'
+end
+redis.call('HSET', KEYS[1], 'state', target, 'decidedAt', ARGV[3], 'decidedBy', ARGV[4], 'outcome', ARGV[5])
+redis.call('ZREM', KEYS[3], ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+if ARGV[8] == '' then redis.call('DEL', KEYS[2]) else redis.call('EXPIRE', KEYS[2], ARGV[8]) end
+return 'ok'
+"""
+
+
+class ReviewStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._decide = client.register_script(_DECIDE)
+
+    @redis_errors
+    def create(
+        self,
+        review: dict[str, Any],
+        raw: bytes | None,
+        *,
+        schedule: Callable[[redis.client.Pipeline], None],
+        idempotency: tuple[str, str, dict[str, Any]] | None = None,
+        idempotency_ttl_s: int = 24 * 3600,
+    ) -> dict[str, Any] | None:
+        """Store a new pending hold and let ``schedule`` add its jobs, in one transaction.
+
+        ``idempotency`` is (redis key, request fingerprint, answer): the answer is
+        recorded under the key as the outbox does, so a replayed submit gets it.
+
+        Returns None when stored, or the earlier answer when the hold (or the
+        Idempotency-Key) already existed.
+
+        Raises:
+            Conflict: the Idempotency-Key was used with a different body.
+        """
+        key = keys.review(review["id"])
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    watched = [key] + ([idempotency[0]] if idempotency else [])
+                    pipe.watch(*watched)  # type: ignore[no-untyped-call]
+                    if idempotency is not None:
+                        earlier = pipe.get(idempotency[0])
+                        if earlier is not None:
+                            return _replay(earlier, idempotency[1])
+                    if pipe.exists(key):
+                        return {"status": "pending_review", "reviewId": review["id"]}
+                    pipe.multi()
+                    pipe.hset(key, mapping=_encode(review))
+                    if raw is not None:
+                        pipe.set(keys.review_raw(review["id"]), raw)
+                    pipe.zadd(keys.reviews_pending(), {review["id"]: float(review["expiresAt"])})
+                    if idempotency is not None:
+                        record = {"fingerprint": idempotency[1], "answer": idempotency[2]}
+                        pipe.set(idempotency[0], json.dumps(record), ex=idempotency_ttl_s)
+                    schedule(pipe)
+                    pipe.execute()
+                    return None
+                except redis.WatchError:
+                    continue
+
+    @redis_errors
+    def get(self, review_id: str) -> dict[str, Any] | None:
+        found = self.redis.hgetall(keys.review(review_id))
+        return _decode(found) if found else None
+
+    @redis_errors
+    def raw(self, review_id: str) -> bytes | None:
+        found = self.redis.get(keys.review_raw(review_id))
+        if found is None:
+            return None
+        return found if isinstance(found, bytes) else text(found).encode()
+
+    @redis_errors
+    def pending(self, limit: int, account: str | None = None) -> list[dict[str, Any]]:
+        """Pending holds, soonest expiry first, optionally of one account."""
+        out: list[dict[str, Any]] = []
+        start = 0
+        while len(out) < limit:
+            ids = [text(i) for i in self.redis.zrange(keys.reviews_pending(), start, start + 499)]
+            if not ids:
+                break
+            start += len(ids)
+            pipe = self.redis.pipeline(transaction=False)
+            for review_id in ids:
+                pipe.hgetall(keys.review(review_id))
+            for doc in pipe.execute():
+                if doc and (account is None or text(doc.get(b"account", b"")) == account):
+                    out.append(_decode(doc))
+        return out[:limit]
+
+    @redis_errors
+    def decide(self, review_id: str, target: str, *, now: float, at: str, by: str, outcome: str, keep_raw: bool) -> str:
+        """Move a pending hold to ``target`` (approved, rejected or expired); see ``_DECIDE`` for the answers."""
+        args: list[str | int | float] = [
+            target,
+            repr(now),
+            at,
+            by,
+            outcome,
+            review_id,
+            DECIDED_TTL_S,
+            APPROVED_RAW_TTL_S if keep_raw else "",
+        ]
+        review_keys = [keys.review(review_id), keys.review_raw(review_id), keys.reviews_pending()]
+        return text(self._decide(keys=review_keys, args=args))
+
+    @redis_errors
+    def set_fields(self, review_id: str, **fields: Any) -> None:
+        """Record follow-up details (the outbox queue id of an approved message) on an existing hold."""
+        if self.redis.exists(keys.review(review_id)):
+            self.redis.hset(keys.review(review_id), mapping=_encode(fields))
+
+
+def _replay(stored: Any, fingerprint: str) -> dict[str, Any]:
+    record = json.loads(stored)
+    if record["fingerprint"] != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request body", code="idempotencyKeyReused"
+        )
+    answer: dict[str, Any] = record["answer"]
+    return answer
+
+
+def _encode(fields: dict[str, Any]) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for name, value in fields.items():
+        if name in _JSON_FIELDS:
+            out[name] = json.dumps(value)
+        elif name in _FLOAT_FIELDS:
+            out[name] = repr(float(value))
+        else:
+            out[name] = "" if value is None else str(value)
+    return out
+
+
+def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = {text(k): text(v) for k, v in raw.items()}
+    for name in _JSON_FIELDS:
+        doc[name] = json.loads(doc[name]) if doc.get(name) else None
+    for name in _FLOAT_FIELDS:
+        doc[name] = float(doc[name]) if doc.get(name) else 0.0
+    for name in ("decidedAt", "decidedBy", "outcome", "queueId"):
+        doc[name] = doc.get(name) or None
+    return doc
