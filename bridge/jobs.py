@@ -210,3 +210,52 @@ def discard_job(connection: redis.Redis, job_id: str) -> None:
         return
     except redis.exceptions.RedisError as exc:
         raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+# --- review holds ----------------------------------------------------------------
+
+REVIEW_NOTIFY_JOB = "workers.review.notify_reviewers"
+REVIEW_EXPIRE_JOB = "workers.review.expire_review"
+# Reviewer emails go through the account's SMTP server; a hiccup there is retried.
+_NOTIFY_RETRY_INTERVALS = [10, 60, 300, 900]
+
+
+def review_expire_job_id(review_id: str) -> str:
+    return f"review-expire-{review_id}"
+
+
+def enqueue_review_jobs(
+    connection: redis.Redis,
+    review_id: str,
+    expires_at: float,
+    *,
+    notify: bool,
+    pipeline: redis.client.Pipeline | None = None,
+) -> None:
+    """Email the reviewers of a hold now (when ``notify``) and apply its onExpiry at ``expires_at``.
+
+    With ``pipeline`` the jobs are written only when the caller executes it, so a
+    hold and its jobs are stored in one transaction.
+    """
+    q = _cached_queue("default", connection)
+    try:
+        if notify:
+            q.enqueue(
+                REVIEW_NOTIFY_JOB,
+                review_id,
+                job_id=f"review-notify-{review_id}",
+                result_ttl=300,
+                retry=Retry(max=len(_NOTIFY_RETRY_INTERVALS), interval=_NOTIFY_RETRY_INTERVALS),
+                pipeline=pipeline,
+            )
+        # RQ's scheduler stores whole seconds (it truncates); round up so the expiry never fires early.
+        q.enqueue_at(
+            datetime.fromtimestamp(math.ceil(expires_at), UTC),
+            REVIEW_EXPIRE_JOB,
+            review_id,
+            job_id=review_expire_job_id(review_id),
+            result_ttl=300,
+            pipeline=pipeline,
+        )
+    except redis.exceptions.RedisError as exc:
+        raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
