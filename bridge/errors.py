@@ -16,6 +16,7 @@ one of these with ``raise ... from exc`` so that library types never leak into
     │   ├── NotFound              404 notFound
     │   ├── MethodNotAllowed      405 methodNotAllowed
     │   ├── Conflict              409 conflict
+    │   ├── Gone                  410 gone (a review hold past its expiry)
     │   ├── PayloadTooLarge       413 payloadTooLarge
     │   ├── Unprocessable         422 unprocessable
     │   └── ServiceUnavailable    503 serviceUnavailable
@@ -116,6 +117,13 @@ class Conflict(ApiError):
 
     status_code = 409
     code = "conflict"
+
+
+class Gone(ApiError):
+    """Raised when the addressed resource existed but can no longer be acted on (an expired review hold)."""
+
+    status_code = 410
+    code = "gone"
 
 
 class PayloadTooLarge(ApiError):
