@@ -11,7 +11,22 @@ import os
 
 from flask import Blueprint, Flask
 
-from bridge.api import accounts, auth, errors, messages, meta, outbox, stream, submit, suppressions, webhooks
+from bridge.api import (
+    accounts,
+    audit,
+    auth,
+    errors,
+    messages,
+    meta,
+    outbox,
+    policy,
+    review_pages,
+    reviews,
+    stream,
+    submit,
+    suppressions,
+    webhooks,
+)
 from bridge.api.services import Services
 from bridge.config import Settings, load_settings
 from bridge.crypto import Vault
@@ -38,6 +53,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     errors.register(app)
     app.register_blueprint(meta.bp)
+    # Magic-link pages: no API token, the signed token in the URL is the credential.
+    app.register_blueprint(review_pages.bp)
     v1 = _v1_blueprint()
     app.register_blueprint(v1)
     return app
@@ -54,6 +71,9 @@ def _v1_blueprint() -> Blueprint:
     v1.register_blueprint(messages.bp)
     v1.register_blueprint(stream.bp)
     v1.register_blueprint(suppressions.bp)
+    v1.register_blueprint(policy.bp)
+    v1.register_blueprint(reviews.bp)
+    v1.register_blueprint(audit.bp)
     return v1
 
 

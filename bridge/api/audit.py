@@ -1,0 +1,44 @@
+"""The audit log of an account's policy decisions, newest first, with filters and a cursor."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint
+
+from bridge.api.openapi import endpoint
+from bridge.api.services import services
+from bridge.errors import ValidationError
+from bridge.schemas.audit import AuditPage, AuditQuery, AuditRecord
+from bridge.storage.audit import is_cursor
+
+bp = Blueprint("audit", __name__)
+
+
+@endpoint(
+    bp, "/account/<account>/audit", "GET", summary="Policy decisions (delivered, held, rejected, reviews …)",
+    query=AuditQuery, response=AuditPage, errors=(404,),
+    description="Records are kept for the policy's audit.retentionDays. Pass nextCursor back as cursor.",
+)  # fmt: skip
+def list_records(account: str, query: AuditQuery) -> AuditPage:
+    storage = services().storage
+    storage.accounts.get(account)
+    if query.cursor is not None and not is_cursor(query.cursor):
+        raise ValidationError("cursor is not one this API returned", code="invalidCursor")
+    retention = storage.policies.get(account).audit.retention_days
+    oldest = datetime.now(UTC) - timedelta(days=retention)
+    since = oldest
+    if query.since is not None:
+        since = max(oldest, query.since if query.since.tzinfo else query.since.replace(tzinfo=UTC))
+    sender = query.sender.lower() if query.sender else None
+
+    def match(record: dict[str, Any]) -> bool:
+        if query.decision is not None and record["decision"] != query.decision:
+            return False
+        return sender is None or record["sender"].lower() == sender
+
+    found, cursor = storage.audit.page(
+        account, limit=query.limit, before=query.cursor, since_ms=int(since.timestamp() * 1000), match=match
+    )
+    return AuditPage(records=[AuditRecord.model_validate(r) for r in found], next_cursor=cursor)

@@ -1,0 +1,78 @@
+"""Review holds through the API: list pending ones, read one with its message, approve, reject.
+
+Reviewers with an API token act here; reviewers by email use the magic-link
+pages (``bridge.api.review_pages``). Both go through ``bridge.holds.decide``,
+so a hold changes state once, whichever acts first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, g
+
+from bridge import auditing, holds
+from bridge.api.openapi import endpoint
+from bridge.api.services import services
+from bridge.errors import Conflict, Gone, NotFound
+from bridge.review import LinkAction
+from bridge.schemas.reviews import ReviewDetail, ReviewList, ReviewOut, ReviewQuery
+
+bp = Blueprint("reviews", __name__)
+
+
+def _get(review_id: str) -> dict[str, Any]:
+    review = services().storage.reviews.get(review_id)
+    if review is None:
+        raise NotFound(f"no review {review_id!r}", code="reviewNotFound")
+    return review
+
+
+@endpoint(bp, "/reviews", "GET", summary="Pending review holds, soonest expiry first", query=ReviewQuery,
+          response=ReviewList)  # fmt: skip
+def list_pending(query: ReviewQuery) -> ReviewList:
+    found = services().storage.reviews.pending(query.limit, account=query.account)
+    return ReviewList(reviews=[ReviewOut.of(r) for r in found])
+
+
+@endpoint(bp, "/reviews/<review_id>", "GET", summary="A review hold with its full message", response=ReviewDetail,
+          errors=(404,), description="Decided holds stay readable for 7 days.")  # fmt: skip
+def get(review_id: str) -> ReviewDetail:
+    review = _get(review_id)
+    message = review.get("message")
+    if review["direction"] == "inbound":
+        try:
+            message = services().storage.messages.get(review["account"], review["messageId"])
+        except NotFound:
+            message = None
+    return ReviewDetail.with_message(review, message)
+
+
+def _decide(review_id: str, action: LinkAction) -> ReviewOut:
+    _get(review_id)
+    outcome = holds.decide(
+        services().storage, review_id, action, by=auditing.by_token(g.token_id), now=datetime.now(UTC)
+    )
+    if outcome.status == "missing" or outcome.review is None:
+        raise NotFound(f"no review {review_id!r}", code="reviewNotFound")
+    if outcome.status == "late":
+        raise Gone("the hold expired before this decision; its onExpiry was applied", code="reviewExpired")
+    if outcome.status == "already":
+        state = outcome.state.value if outcome.state else "decided"
+        if state == "expired":
+            raise Gone("the hold has expired; its onExpiry was applied", code="reviewExpired")
+        raise Conflict(f"the hold was already {state}", code="reviewDecided", details={"state": state})
+    return ReviewOut.of(outcome.review)
+
+
+@endpoint(bp, "/reviews/<review_id>/approve", "POST", summary="Approve: send (outbound) or deliver (inbound)",
+          response=ReviewOut, errors=(404, 409, 410))  # fmt: skip
+def approve(review_id: str) -> ReviewOut:
+    return _decide(review_id, LinkAction.APPROVE)
+
+
+@endpoint(bp, "/reviews/<review_id>/reject", "POST", summary="Reject: never sent, never delivered",
+          response=ReviewOut, errors=(404, 409, 410))  # fmt: skip
+def reject(review_id: str) -> ReviewOut:
+    return _decide(review_id, LinkAction.REJECT)

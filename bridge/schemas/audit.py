@@ -1,0 +1,50 @@
+"""Audit-log records and their listing (``GET /v1/account/{account}/audit``).
+
+Pure: pydantic only. The record shape is written in ``bridge.auditing``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from bridge.policy.verdict import Decision
+from bridge.schemas.common import ApiModel
+
+
+# A Literal, not the Decision enum: query parameters are documented inline (no $defs to point at).
+DecisionName = Literal[
+    "delivered", "held", "rejected", "rate_limited", "guard_hit", "review_approved", "review_rejected",
+    "review_expired",
+]  # fmt: skip
+
+
+class AuditQuery(ApiModel):
+    decision: DecisionName | None = None
+    since: datetime | None = Field(default=None, description="at or after (ISO 8601; naive means UTC)")
+    sender: str | None = Field(default=None, description="sender address, case-insensitive")
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=40)
+
+
+class AuditRecord(ApiModel):
+    id: str
+    time: str
+    direction: Literal["inbound", "outbound"]
+    account: str
+    message_id: str | None
+    sender: str
+    recipients: list[str]
+    decision: Decision
+    rule: str
+    reason: str
+    body_sha256: str | None
+    by: str = Field(description="policy, token:<id>, link:<reviewer> or expiry")
+    review_id: str | None = None
+
+
+class AuditPage(ApiModel):
+    records: list[AuditRecord]
+    next_cursor: str | None

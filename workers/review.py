@@ -1,0 +1,97 @@
+"""RQ jobs of review holds: email the reviewers, and apply onExpiry when a hold runs out.
+
+Jobs take a review id and load the rest; the hold's state is the truth, so a
+notification for a decided hold and an expiry of a decided hold do nothing.
+Reviewer emails go through the account's own SMTP server; a failure raises
+so RQ retries it (``bridge.jobs`` gives the job a Retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bridge import holds, review_mail, smtp
+from bridge.compose_types import Composed
+from bridge.config import Settings, load_settings
+from bridge.crypto import Vault
+from bridge.errors import ConfigError, NotFound
+from bridge.models import ServerConfig
+from bridge.review import State
+from bridge.storage import Storage, connect
+
+
+@dataclass(frozen=True, slots=True)
+class _Runtime:
+    storage: Storage
+    settings: Settings
+
+
+_lock = threading.Lock()
+_runtime: _Runtime | None = None
+
+
+def configure(*, storage: Storage | None = None, settings: Settings | None = None) -> None:
+    """Set what this process's jobs use (tests); otherwise the first job loads settings."""
+    global _runtime
+    with _lock:
+        _runtime = _Runtime(storage, settings) if storage is not None and settings is not None else None
+
+
+def notify_reviewers(review_id: str) -> str:
+    """Email each reviewer of a pending hold its approve and reject links; returns ``sent:<n>`` or ``skipped:<why>``."""
+    rt = _get_runtime()
+    review = rt.storage.reviews.get(review_id)
+    if review is None or review["state"] != State.PENDING.value:
+        return "skipped:decided"
+    try:
+        account = rt.storage.accounts.get(review["account"])
+    except NotFound:
+        return "skipped:no-account"
+    if account.smtp is None or not review["reviewers"]:
+        return "skipped:no-smtp-or-reviewers"
+    now = datetime.now(UTC)
+    emails = [
+        review_mail.build(
+            review,
+            reviewer,
+            sender=account.email,
+            public_url=rt.settings.public_url,
+            secret=rt.settings.secret.reveal(),
+            now=now,
+            unique=f"review.{secrets.token_hex(10)}",
+        )
+        for reviewer in review["reviewers"]
+    ]
+    asyncio.run(_send(account.smtp, emails))
+    return f"sent:{len(emails)}"
+
+
+def expire_review(review_id: str) -> str:
+    """Apply the hold's onExpiry if nobody decided in time; returns the store's answer."""
+    return holds.expire(_get_runtime().storage, review_id, now=datetime.now(UTC))
+
+
+async def _send(config: ServerConfig, emails: list[Composed]) -> None:
+    async with smtp.connection(config) as client:
+        for email in emails:
+            await smtp.send(
+                client, mail_from=email.envelope_from, recipients=email.recipients, raw=email.raw,
+                smtputf8=email.smtputf8,
+            )  # fmt: skip
+
+
+def _get_runtime() -> _Runtime:
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            settings = load_settings(os.environ)
+            if settings.redis_url is None:
+                raise ConfigError("BRIDGE_REDIS_URL is missing; review jobs run in a worker started by app.py")
+            storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
+            _runtime = _Runtime(storage, settings)
+        return _runtime
