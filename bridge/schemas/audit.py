@@ -13,7 +13,6 @@ from pydantic import Field
 from bridge.policy.verdict import Decision
 from bridge.schemas.common import ApiModel
 
-
 # A Literal, not the Decision enum: query parameters are documented inline (no $defs to point at).
 DecisionName = Literal[
     "delivered", "held", "rejected", "rate_limited", "guard_hit", "review_approved", "review_rejected",
