@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge import records
+from bridge import gate, records
 from bridge.auth_results import verify_sender
 from bridge.bounces import Kind, Report, classify
 from bridge.emit import emit
@@ -135,7 +135,10 @@ class InboundPipeline:
             record = self._build(account, folder, uidvalidity, item)
             if not messages.save(record, item.fetched.raw):
                 record = messages.get(account.id, item.message_id)
-        self._emit_all(account, record, item.classification)
+        # Policy gate (bridge/gate.py): held or rejected mail stays stored and audited but is not
+        # emitted; a held message is emitted when a reviewer approves it (bridge/holds.py).
+        if gate.inbound(self.storage, account.id, record, now=self.now()):
+            self._emit_all(account, record, item.classification)
         self.storage.mailstate.mark_emitted(account.id, item.message_id, messages.retention_s)
 
     def _build(self, account: Account, folder: str, uidvalidity: int, item: Analysis) -> dict[str, Any]:
