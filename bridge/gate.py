@@ -23,12 +23,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridge import auditing, holds
+from bridge.compose_types import Composed
 from bridge.errors import Unprocessable
+from bridge.imap.mailbox_ops import provider_files_sent
+from bridge.models import Account
 from bridge.policy import inbound as inbound_policy
 from bridge.policy import outbound as outbound_policy
 from bridge.policy.verdict import Action, Verdict
 from bridge.review import State, preview_text
+from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
+from bridge.storage.outbox import IdempotencyClaim
 
 
 def inbound(storage: Storage, account: str, record: dict[str, Any], *, now: datetime) -> bool:
@@ -140,6 +145,51 @@ def outbound(
             details={"rule": verdict.rule, "reason": verdict.reason},
         )
     return answer
+
+
+def submission(
+    storage: Storage,
+    account: Account,
+    body: SubmitBody,
+    composed: Composed,
+    claim: IdempotencyClaim | None,
+    reference: dict[str, Any] | None,
+    *,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """``outbound`` for a submit request: what a reviewer sees and what queueing needs later.
+
+    Returns None when the message may be queued now, or the ``pending_review`` answer.
+    """
+    copy = body.copy_
+    if copy is None:  # as bridge.outbound decides it for a message queued at once
+        copy = not provider_files_sent(account.imap.host, account.smtp.host if account.smtp else None)
+    message = {
+        "from": composed.envelope_from,
+        "to": [a.address for a in body.to],
+        "cc": [a.address for a in body.cc],
+        "bcc": [a.address for a in body.bcc],
+        "subject": composed.subject,
+        "text": body.text,
+        "html": body.html,
+        "attachments": [
+            {"filename": a.filename, "contentType": a.content_type, "size": len(a.content)} for a in body.attachments
+        ],
+    }
+    send = {
+        "envelope": {"from": composed.envelope_from, "to": list(composed.recipients)},
+        "sendAt": auditing.iso(body.send_at) if body.send_at is not None else None,
+        "maxAttempts": body.delivery_attempts,
+        "copy": copy,
+        "smtputf8": composed.smtputf8,
+        "conversationId": composed.conversation_id,
+        "reference": reference,
+    }
+    return outbound(
+        storage, account=account.id, account_email=account.email, raw=composed.raw, message_id=composed.message_id,
+        sender=composed.envelope_from, recipients=list(composed.recipients), message=message, send=send,
+        idempotency=(claim.redis_key, claim.fingerprint) if claim is not None else None, now=now,
+    )  # fmt: skip
 
 
 def _text(record: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge import jobs
+from bridge import gate, jobs
 from bridge.compose import compose
 from bridge.compose_types import Composed, Draft, Mailbox, Original
 from bridge.errors import Unprocessable, ValidationError
@@ -102,6 +102,11 @@ def submit(
     record = storage.messages.get(account.id, body.reference.message) if body.reference is not None else None
     draft = _draft(storage, account, body, record)
     composed = compose(draft, now=now, unique=f"{secrets.token_hex(12)}.{int(now.timestamp())}")
+    # Policy gate (bridge/gate.py): a held message waits for a reviewer instead of being queued
+    # (202 pending_review); a content guard may refuse it (422 rejectedByPolicy).
+    held = gate.submission(storage, account, body, composed, claim, _reference(body, record), now=now)
+    if held is not None:
+        return Created(held)
     return _store(storage, account, body, composed, claim, now, policy, record)
 
 

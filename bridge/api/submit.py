@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 from bridge import outbound
 from bridge.api.openapi import endpoint, render
 from bridge.api.services import services
+from bridge.schemas.reviews import ReviewPending
 from bridge.schemas.submit import SubmitAccepted, SubmitBody
 
 bp = Blueprint("submit", __name__)
@@ -28,7 +29,9 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
     description=(
         "EmailEngine-compatible. Sent now or at sendAt by a worker, retried with backoff on 4xx and network "
         "errors, failed at once on 5xx. With an Idempotency-Key, the same request within 24 h gets the first "
-        "answer and is sent once; the same key with another body is 409."
+        "answer and is sent once; the same key with another body is 409. When the account's policy holds the "
+        "message for review, the answer is {status: pending_review, reviewId, messageId} and nothing is queued "
+        "until a reviewer approves."
     ),
 )
 def submit(account: str, body: SubmitBody) -> Response:
@@ -40,7 +43,8 @@ def submit(account: str, body: SubmitBody) -> Response:
         idempotency_key=key,
         request_fingerprint=outbound.fingerprint(account, request.get_json(silent=True)) if key is not None else "",
     )
-    response = render(SubmitAccepted.model_validate(created.answer), 202)
+    held = created.answer.get("status") == "pending_review"  # policy holds it for review (bridge/gate.py)
+    response = render((ReviewPending if held else SubmitAccepted).model_validate(created.answer), 202)
     if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
