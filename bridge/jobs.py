@@ -109,8 +109,8 @@ def _enqueue(connection: redis.Redis, func: str, args: tuple[object, ...], delay
 SEND_JOB = "workers.mail.send_message"
 FILE_SENT_JOB = "workers.mail.file_sent_message"
 OUTBOX_SWEEP_JOB = "workers.mail.sweep_outbox"
-# The outbox entry keeps the outcome; RQ's copy is only for debugging.
-_SEND_RESULT_TTL = 300
+# The outbox entry keeps the outcome; storing RQ's copy too costs Redis commands on every send.
+_SEND_RESULT_TTL = 0
 # A 25 MiB message over a slow uplink; RQ kills a job past this (the lease lets another worker take over).
 _SEND_JOB_TIMEOUT = 900
 # Sent upload and flags: IMAP hiccups are retried by RQ; the message itself is already sent.
@@ -170,7 +170,7 @@ def enqueue_file_sent(connection: redis.Redis, queue_id: str) -> None:
         q.enqueue(
             FILE_SENT_JOB,
             queue_id,
-            result_ttl=_SEND_RESULT_TTL,
+            result_ttl=300,
             retry=Retry(max=len(_FILE_SENT_RETRY_INTERVALS), interval=_FILE_SENT_RETRY_INTERVALS),
         )
     except redis.exceptions.RedisError as exc:
