@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint
 
+from bridge import auditing
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import ValidationError
@@ -14,6 +15,8 @@ from bridge.schemas.audit import AuditPage, AuditQuery, AuditRecord
 from bridge.storage.audit import is_cursor
 
 bp = Blueprint("audit", __name__)
+
+_CLOCK_SKEW_MS = 5 * 60 * 1000
 
 
 @endpoint(
@@ -32,13 +35,16 @@ def list_records(account: str, query: AuditQuery) -> AuditPage:
     if query.since is not None:
         since = max(oldest, query.since if query.since.tzinfo else query.since.replace(tzinfo=UTC))
     sender = query.sender.lower() if query.sender else None
+    since_iso = auditing.iso(since.astimezone(UTC))
 
     def match(record: dict[str, Any]) -> bool:
         if query.decision is not None and record["decision"] != query.decision:
             return False
+        if record["time"] < since_iso:  # same format throughout, so text order is time order
+            return False
         return sender is None or record["sender"].lower() == sender
 
-    found, cursor = storage.audit.page(
-        account, limit=query.limit, before=query.cursor, since_ms=int(since.timestamp() * 1000), match=match
-    )
+    # Entry ids come from the Redis server's clock, record times from the writer's: allow for skew.
+    since_ms = int(since.timestamp() * 1000) - _CLOCK_SKEW_MS
+    found, cursor = storage.audit.page(account, limit=query.limit, before=query.cursor, since_ms=since_ms, match=match)
     return AuditPage(records=[AuditRecord.model_validate(r) for r in found], next_cursor=cursor)

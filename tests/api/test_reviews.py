@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from rq import SimpleWorker
