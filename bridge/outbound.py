@@ -88,7 +88,7 @@ def submit(
         NotFound: no such account, or no such referenced message.
         Conflict: the Idempotency-Key was used with another body.
         InvalidMessage, PayloadTooLarge: compose refused the message.
-        Unprocessable: the account has no SMTP server.
+        Unprocessable: the account has no SMTP server, or a recipient is suppressed.
     """
     now = now or datetime.now(UTC)
     account = storage.accounts.get(account_id)
@@ -99,6 +99,7 @@ def submit(
             return Created(earlier, replayed=True)
     if account.smtp is None:
         raise Unprocessable(f"account {account_id!r} has no SMTP server to send with", code="noSmtpServer")
+    _refuse_suppressed(storage, account_id, body)
     record = storage.messages.get(account.id, body.reference.message) if body.reference is not None else None
     draft = _draft(storage, account, body, record)
     composed = compose(draft, now=now, unique=f"{secrets.token_hex(12)}.{int(now.timestamp())}")
@@ -108,6 +109,19 @@ def submit(
     if held is not None:
         return Created(held)
     return _store(storage, account, body, composed, claim, now, policy, record)
+
+
+def _refuse_suppressed(storage: Storage, account_id: str, body: SubmitBody) -> None:
+    """Hard-bounced and complaining addresses are not mailed again unless the caller insists."""
+    if body.ignore_suppression:
+        return
+    found = storage.suppressions.suppressed(account_id, body.recipient_addresses())
+    if found:
+        raise Unprocessable(
+            f"suppressed recipients: {', '.join(found)}",
+            code="recipientsSuppressed",
+            details={"recipients": found, "hint": "send with ignoreSuppression: true, or remove them from the list"},
+        )
 
 
 def cancel(storage: Storage, queue_id: str, now: datetime | None = None) -> None:

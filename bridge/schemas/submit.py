@@ -132,6 +132,12 @@ class SubmitBody(ApiModel):
     message_id: Annotated[str, AfterValidator(_no_line_break)] | None = Field(
         default=None, max_length=998, description="Your own Message-ID; generated otherwise"
     )
+    ignore_suppression: bool = Field(
+        default=False, description="Send even to addresses on the suppression list (hard bounces, complaints)"
+    )
+
+    def recipient_addresses(self) -> list[str]:
+        return [a.address for a in (*self.to, *self.cc, *self.bcc)]
 
     def has_recipients(self) -> bool:
         return bool(self.to or self.cc or self.bcc)
