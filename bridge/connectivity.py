@@ -35,21 +35,27 @@ class CheckResult:
 
 
 def check_servers(
-    imap: ServerConfig | None, smtp_config: ServerConfig | None, folders: Sequence[str] = ()
+    imap: ServerConfig | None,
+    smtp_config: ServerConfig | None,
+    folders: Sequence[str] = (),
+    discover: Sequence[str] = (),
 ) -> CheckResult:
     """Log in to the given servers, concurrently, and report each outcome.
 
     With ``folders``, the IMAP check also reads their status (UIDVALIDITY and
-    UIDNEXT), which is where a newly attached account starts watching.
+    UIDNEXT), which is where a newly attached account starts watching; with
+    ``discover``, also of the folders carrying those special-use flags.
     """
-    return asyncio.run(_check(imap, smtp_config, folders))
+    return asyncio.run(_check(imap, smtp_config, folders, discover))
 
 
-async def _check(imap: ServerConfig | None, smtp_config: ServerConfig | None, folders: Sequence[str]) -> CheckResult:
+async def _check(
+    imap: ServerConfig | None, smtp_config: ServerConfig | None, folders: Sequence[str], discover: Sequence[str]
+) -> CheckResult:
     statuses: dict[str, FolderStatus] = {}
 
     async def imap_check(config: ServerConfig) -> None:
-        statuses.update(await session.verify(config, folders=folders, timeout=CHECK_TIMEOUT))
+        statuses.update(await session.verify(config, folders=folders, discover=discover, timeout=CHECK_TIMEOUT))
 
     imap_task = _outcome(imap_check(imap)) if imap else _none()
     smtp_task = _outcome(smtp.verify(smtp_config, timeout=CHECK_TIMEOUT)) if smtp_config else _none()

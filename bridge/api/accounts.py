@@ -25,6 +25,8 @@ from bridge.schemas.accounts import (
 from bridge.schemas.common import Deleted
 
 bp = Blueprint("accounts", __name__)
+# Special-use folders watched besides INBOX when an account does not say what to watch (RFC 6154).
+DEFAULT_EXTRA_FOLDERS = ("\\Junk",)
 
 
 def _out(account: Account) -> AccountOut:
@@ -32,10 +34,10 @@ def _out(account: Account) -> AccountOut:
 
 
 def _require_login(
-    imap: ServerConfig | None, smtp: ServerConfig | None, folders: tuple[str, ...] = ()
+    imap: ServerConfig | None, smtp: ServerConfig | None, folders: tuple[str, ...] = (), discover: tuple[str, ...] = ()
 ) -> dict[str, FolderStatus]:
     """Raise the first side's failure (IMAP before SMTP); nothing is stored after it."""
-    result = connectivity.check_servers(imap, smtp, folders)
+    result = connectivity.check_servers(imap, smtp, folders, discover)
     if result.first_error is not None:
         raise result.first_error
     return result.folders
@@ -61,7 +63,11 @@ def create(body: AccountCreate) -> AccountOut:
         pass
     else:
         raise Conflict(f"account {account.id!r} already exists", code="accountExists")
-    folders = _require_login(account.imap, account.smtp, account.watch) if body.verify else {}
+    # Bounces and complaints often land in Junk: unless told otherwise, watch it too.
+    discover = DEFAULT_EXTRA_FOLDERS if body.watch is None else ()
+    folders = _require_login(account.imap, account.smtp, account.watch, discover) if body.verify else {}
+    if body.watch is None and folders:
+        account = replace(account, watch=tuple(folders))
     created = storage.accounts.create(account)
     # Watch from the moment of attaching, not from the watcher's first connection:
     # mail that arrives in between is new mail. Backfill leaves the baseline to the watcher.

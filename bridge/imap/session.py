@@ -175,11 +175,23 @@ async def folder_statuses(client: aioimaplib.IMAP4, folders: Sequence[str]) -> d
 
 
 async def verify(
-    config: ServerConfig, *, folders: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT
+    config: ServerConfig,
+    *,
+    folders: Sequence[str] = (),
+    discover: Sequence[str] = (),
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> dict[str, FolderStatus]:
-    """Check that the credentials work and the folders exist; return their status."""
+    """Check that the credentials work and the folders exist; return their status.
+
+    ``discover`` names special-use flags (e.g. ``\\Junk``) whose folders, when the
+    server has them, are added after ``folders`` (RFC 6154).
+    """
     async with session(config, timeout=timeout) as client:
-        return await folder_statuses(client, folders)
+        wanted = list(folders)
+        if discover:
+            boxes = await list_mailboxes(client)
+            wanted += [b.path for b in boxes if b.special_use in discover and b.path not in wanted]
+        return await folder_statuses(client, wanted)
 
 
 async def fetch_mailboxes(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> list[Mailbox]:

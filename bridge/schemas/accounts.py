@@ -93,7 +93,12 @@ class _AccountFields(ApiModel):
     email: EmailAddress | None = None
     imap: ServerIn | None = None
     smtp: ServerIn | None = None
-    watch: list[Folder] | None = Field(default=None, min_length=1, max_length=32)
+    watch: list[Folder] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="Folders to watch; default INBOX plus the \\Junk folder when the server has one",
+    )
     backfill: int | None = Field(default=None, ge=0, le=10_000)
     trusted_receivers: list[Host] | None = Field(default=None, max_length=64)
     verify: bool = Field(default=True, description="Log in to IMAP and SMTP before saving")

@@ -197,3 +197,17 @@ def test_invalid_bodies_name_the_field(client, auth, account_body, change, field
     assert resp.status_code == 400
     assert resp.json["error"]["code"] == "invalidInput"
     assert field in [d["field"] for d in resp.json["error"]["details"]] or field == "body"
+
+
+def test_default_watch_is_inbox_and_the_junk_folder(client, auth, account_body):
+    resp = client.post("/v1/accounts", json=account_body(), headers=auth)
+    assert resp.json["watch"] == ["INBOX", "Junk"]
+    chosen = client.post("/v1/accounts", json=account_body("two", watch=["INBOX"]), headers=auth)
+    assert chosen.json["watch"] == ["INBOX"]
+
+
+def test_watching_a_missing_folder_is_refused(client, auth, account_body):
+    resp = client.post("/v1/accounts", json=account_body(watch=["INBOX", "Nope"]), headers=auth)
+    assert resp.status_code == 422
+    assert resp.json["error"]["code"] == "folderNotFound"
+    assert resp.json["error"]["details"] == {"side": "imap", "folder": "Nope"}

@@ -98,3 +98,19 @@ def test_soft_bounce_does_not_suppress(client, auth, attached, storage, smtp, do
     [bounce] = attached.wait_events(1, name="messageBounce")
     assert bounce.data["recipients"][0]["hard"] is False
     assert client.post("/v1/account/acme/submit", json=body, headers=auth).status_code == 202
+
+
+def test_a_bounce_filed_in_junk_is_recognised_too(client, auth, attached, storage, smtp, dovecot, mailbox):
+    assert attached.account.watch == ("INBOX", "Junk")
+    body = {"to": [{"address": "spamtrapped@example.org"}], "subject": "Hello", "text": "Hi"}
+    sent = client.post("/v1/account/acme/submit", json=body, headers=auth).json
+    drain(storage, lambda: any(m.rcpt_tos == ("spamtrapped@example.org",) for m in smtp.messages))
+    dovecot.append_offline(
+        mailbox.address,
+        "Junk",
+        dsn(mailbox.address, sent["messageId"].strip("<>"), "spamtrapped@example.org", "5.1.1",
+            "550 5.1.1 user unknown"),
+    )  # fmt: skip
+    [bounce] = attached.wait_events(1, name="messageBounce")
+    assert bounce.data["queueId"] == sent["queueId"]
+    assert client.post("/v1/account/acme/submit", json=body, headers=auth).status_code == 422
