@@ -17,6 +17,7 @@ import pytest
 from bridge import auditing
 from bridge.emit import start_dispatcher
 from tests.webhook_support import FAST, drain
+from workers import review as review_jobs
 
 ACCOUNT = "acme"
 POLICY_URL = f"/v1/account/{ACCOUNT}/policy"
@@ -101,9 +102,17 @@ def test_guard_hit_and_unverified_sender_never_reach_webhooks_or_streams(client,
         assert stored["policy"]["action"] == "reject" and stored["policy"]["state"] == "rejected"
 
 
-def test_inbound_hold_then_approve_emits_message_new(client, auth, guarded, storage):
+def test_inbound_hold_then_approve_emits_message_new(client, auth, guarded, storage, settings, smtp):
     [pending] = client.get("/v1/reviews", headers=auth).json["reviews"]
     assert pending["direction"] == "inbound" and pending["from"] == "ann@partner.example"
+    # Reviewers of an inbound hold are emailed the same way as for outbound ones.
+    review_jobs.configure(storage=storage, settings=settings)
+    try:
+        assert review_jobs.notify_reviewers(pending["id"]) == "sent:1"
+    finally:
+        review_jobs.configure()
+    [notice] = smtp.wait_for(1)
+    assert notice.rcpt_tos == ("reviewer@acme.test",) and b"Review needed: partner note" in notice.raw
     detail = client.get(f"/v1/reviews/{pending['id']}", headers=auth).json
     assert detail["message"]["subject"] == "partner note"
     assert "partner note" not in webhook_subjects(guarded)
