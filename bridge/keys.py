@@ -51,6 +51,11 @@ def account_ids() -> str:
     return _k("accounts")
 
 
+def account_data_pattern(account_id: str) -> str:
+    """SCAN pattern for everything kept under one account (ids hold no glob characters)."""
+    return _k("account", account_id, "*")
+
+
 def account_state(account_id: str) -> str:
     """Hash: live connection state of an account (state, error, since)."""
     return _k("account", account_id, "state")

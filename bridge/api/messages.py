@@ -48,6 +48,12 @@ def _cursor_in(value: str | None) -> tuple[int, str] | None:
         raise ValidationError("cursor is not one this API returned", code="invalidCursor") from exc
 
 
+def is_withheld(record: dict[str, Any]) -> bool:
+    """Held for review (until approved) or rejected by policy: what the policy kept from the agent."""
+    decision = record.get("policy")
+    return bool(decision) and decision.get("state") != "approved"
+
+
 def _matcher(query: MessageQuery) -> Any:
     sender = query.from_.lower() if query.from_ else None
     since = None
@@ -56,6 +62,8 @@ def _matcher(query: MessageQuery) -> Any:
         since = when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
     def match(record: dict[str, Any]) -> bool:
+        if not query.withheld and is_withheld(record):
+            return False
         if query.folder and record["folder"] != query.folder:
             return False
         if query.conversation_id and record["conversationId"] != query.conversation_id:

@@ -32,6 +32,9 @@ class MessageQuery(ApiModel):
     from_: str | None = Field(default=None, alias="from", description="sender address, case-insensitive")
     conversation_id: str | None = None
     since: datetime | None = Field(default=None, description="received at or after (ISO 8601)")
+    withheld: bool = Field(
+        default=False, description="include messages policy held (until approved) or rejected; hidden by default"
+    )
     limit: int = Field(default=20, ge=1, le=250)
     cursor: str | None = Field(default=None, max_length=200)
 

@@ -64,13 +64,25 @@ class AccountStore:
 
     @redis_errors
     def delete(self, account_id: str) -> None:
-        """Raises: NotFound when the account does not exist."""
+        """Detach an account and purge what was kept under it (messages, events, policy, …).
+
+        Raises: NotFound when the account does not exist.
+        """
         pipe = self.redis.pipeline()
-        pipe.delete(keys.account(account_id), keys.account_state(account_id))
+        pipe.delete(keys.account(account_id), keys.account_lease(account_id))
         pipe.zrem(keys.account_ids(), account_id)
         deleted, *_ = pipe.execute()
         if not deleted:
             raise NotFound(f"no account {account_id!r}", code="accountNotFound")
+        # A new account with the same id must not inherit its predecessor's mail or policy.
+        batch: list[bytes | str] = []
+        for key in self.redis.scan_iter(match=keys.account_data_pattern(account_id), count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                self.redis.unlink(*batch)
+                batch.clear()
+        if batch:
+            self.redis.unlink(*batch)
 
     @redis_errors
     def set_state(self, account_id: str, state: AccountState) -> None:

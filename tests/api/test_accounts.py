@@ -211,3 +211,16 @@ def test_watching_a_missing_folder_is_refused(client, auth, account_body):
     assert resp.status_code == 422
     assert resp.json["error"]["code"] == "folderNotFound"
     assert resp.json["error"]["details"] == {"side": "imap", "folder": "Nope"}
+
+
+def test_delete_purges_the_accounts_data(client, auth, account_body, storage, redis_client):
+    client.post("/v1/accounts", json=account_body(verify=False), headers=auth)
+    policy = {"inbound": {"defaultAction": "hold"}}
+    assert client.put("/v1/account/acme/policy", json=policy, headers=auth).status_code == 200
+    storage.events.append("acme", "messageNew", {})
+    client.post("/v1/account/acme/suppressions", json={"address": "x@example.com"}, headers=auth)
+    assert client.delete("/v1/account/acme", headers=auth).status_code == 200
+    assert list(redis_client.scan_iter("bridge:account:acme:*")) == []
+    client.post("/v1/accounts", json=account_body(verify=False), headers=auth)
+    assert client.get("/v1/account/acme/policy", headers=auth).json["inbound"]["defaultAction"] == "deliver"
+    assert client.get("/v1/account/acme/suppressions", headers=auth).json == {"suppressions": []}
