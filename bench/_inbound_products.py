@@ -39,6 +39,17 @@ def _imaps(account: MailAccount) -> dict[str, Any]:
     }
 
 
+def _cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes and their children so far."""
+    total = 0.0
+    for pid in pids:
+        process = psutil.Process(pid)
+        for p in (process, *process.children(recursive=True)):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def _rss(pid: int) -> int:
     process = psutil.Process(pid)
     return int(process.memory_info().rss + sum(c.memory_info().rss for c in process.children(recursive=True)))
@@ -115,6 +126,9 @@ class Mailbridge:
 
     def rss(self) -> int:
         return _rss(self.watcher_pid)
+
+    def cpu(self) -> float:
+        return _cpu([p.pid for p in self.procs.values()])
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs.values())
@@ -220,6 +234,10 @@ class Imapapi:
     def rss(self) -> int:
         assert self.proc is not None
         return _rss(self.proc.pid)
+
+    def cpu(self) -> float:
+        assert self.proc is not None
+        return _cpu([self.proc.pid])
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -62,6 +64,7 @@ class Product(Protocol):
     def subscribe(self, url: str) -> None: ...
     def connected(self) -> int: ...
     def rss(self) -> int: ...
+    def cpu(self) -> float: ...
     def alive(self) -> bool: ...
     def stop(self) -> None: ...
 
@@ -177,7 +180,7 @@ def _signs(product: Product) -> bool:
 
 
 async def burst(
-    world: World, product: Product, runs: int, n: int, make: Callable[[str], list[bytes]]
+    world: World, product: Product, runs: int, n: int, make: Callable[[str], list[bytes]], py_spy: str | None = None
 ) -> dict[str, Any]:
     product.start()
     rows: list[dict[str, float]] = []
@@ -191,6 +194,8 @@ async def burst(
             observer = Observer(account)
             await observer.start()
             world.receiver.clear()
+            profiler = _profile(product, py_spy, f"burst{run}")
+            cpu_before = product.cpu()
             try:
                 started = time.monotonic()
                 took = await asyncio.to_thread(deliver, world.dovecot, [account.address], messages, 4)
@@ -198,11 +203,16 @@ async def burst(
                 got = await asyncio.to_thread(world.receiver.wait, n, BURST_TIMEOUT, 0)
             finally:
                 await observer.stop()
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(30)
             tokens = {t for t, _ in got if t}
             if len(tokens) < n or first_push is None:
                 raise RuntimeError(f"{product.name}: burst got {len(tokens)} of {n} webhooks (push {first_push})")
             last = max(t for _, t in got)
+            cpu_ms = (product.cpu() - cpu_before) * 1000 / n
             row = {
+                "cpu_ms": cpu_ms,
                 "from_push": n / (last - first_push),
                 "from_delivery": n / (last - started),
                 "delivery_s": took,
@@ -211,7 +221,8 @@ async def burst(
             rows.append(row)
             say(
                 f"  {product.name} burst run {run}/{runs} (n={n}): {row['from_push']:.0f} msgs/s from the first push, "
-                f"{row['from_delivery']:.0f} msgs/s from delivery start (LMTP took {took:.2f} s, all in {row['total_s']:.2f} s)"
+                f"{row['from_delivery']:.0f} msgs/s from delivery start (LMTP took {took:.2f} s, all in {row['total_s']:.2f} s); "
+                f"{cpu_ms:.2f} CPU-ms per message in the product's processes"
             )
         signed = await asyncio.to_thread(world.receiver.verify, product.secret) if _signs(product) else None
     finally:
@@ -219,6 +230,18 @@ async def burst(
     result: dict[str, Any] = {k: med([r[k] for r in rows]) for k in rows[0]}
     result["signed"] = signed
     return result
+
+
+def _profile(product: Product, py_spy: str | None, label: str) -> subprocess.Popen[bytes] | None:
+    """With --py-spy DIR: sample Mailbridge's watcher (all threads) until stopped, into DIR/<label>.txt."""
+    pid = getattr(product, "watcher_pid", None)
+    if py_spy is None or pid is None:
+        return None
+    out = Path(py_spy) / f"{label}.txt"
+    cmd = ["py-spy", "record", "-p", str(pid), "-r", "250", "-f", "raw", "-o", str(out), "--nonblocking"]
+    profiler = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # attach before the burst starts
+    return profiler
 
 
 # -- scale -------------------------------------------------------------------------------
@@ -298,6 +321,7 @@ def table(results: dict[str, dict[str, dict[str, Any]]], names: list[str]) -> st
         ("latency", "spread_max", "push spread between two raw IDLE clients, max (ms)", "", "{:.2f}"),
         ("burst", "from_push", "burst: msgs/s, first push → last webhook", "≥ 300", "{:.0f}"),
         ("burst", "from_delivery", "burst: msgs/s, delivery start → last webhook", "", "{:.0f}"),
+        ("burst", "cpu_ms", "burst: CPU-ms per message, all product processes", "", "{:.2f}"),
         ("scale", "rss_mb", "RSS with the idle IMAPS accounts (MB)", "≤ 150", "{:.1f}"),
         ("scale", "baseline_mb", "RSS of the idle process, no accounts (MB)", "", "{:.1f}"),
         ("scale", "per_account_kib", "RSS per account (KiB)", "", "{:.0f}"),
@@ -318,7 +342,7 @@ def table(results: dict[str, dict[str, dict[str, Any]]], names: list[str]) -> st
 async def main_async(args: argparse.Namespace) -> int:
     phases = [p for p in args.phases.split(",") if p]
     log_dir = Path(tempfile.mkdtemp(prefix="mb-bench-inbound-"))
-    say(f"machine: {machine()}")
+    say(f"machine: {machine()}; load average {os.getloadavg()}")
     say(f"logs: {log_dir}")
     world = World.start()
     say(f"fs.inotify.max_user_instances: {inotify_limit()}")
@@ -350,7 +374,7 @@ async def main_async(args: argparse.Namespace) -> int:
                         )
                     elif phase == "burst":
                         results[product.name][phase] = await burst(
-                            world, product, args.runs, args.burst_n, lambda _to: burst_messages
+                            world, product, args.runs, args.burst_n, lambda _to: burst_messages, args.py_spy
                         )
                     elif phase == "scale":
                         results[product.name][phase] = await scale(world, product, args.runs, idle_accounts)
@@ -383,6 +407,7 @@ def main() -> int:
     parser.add_argument("--scale-n", type=int, default=500)
     parser.add_argument("--phases", default="latency,burst,scale")
     parser.add_argument("--no-peer", action="store_true", help="measure Mailbridge only")
+    parser.add_argument("--py-spy", metavar="DIR", help="profile the watcher during bursts (py-spy on PATH) into DIR")
     args = parser.parse_args()
     if args.quick:
         args.latency_n, args.burst_n, args.scale_n = 20, 200, 50

@@ -62,6 +62,14 @@ class MailStateStore:
     def was_emitted(self, account: str, message_id: str) -> bool:
         return bool(self.redis.exists(keys.message_emitted(account, message_id)))
 
+    @redis_errors
+    def emitted(self, account: str, message_ids: list[str]) -> set[str]:
+        """Which of ``message_ids`` were emitted, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for message_id in message_ids:
+            pipe.exists(keys.message_emitted(account, message_id))
+        return {m for m, found in zip(message_ids, pipe.execute(), strict=True) if found}
+
     # --- leases ---------------------------------------------------------------
 
     @redis_errors

@@ -24,26 +24,39 @@ DEFAULT_RETENTION_S = 30 * 24 * 3600
 _MAX_SCAN = 5_000
 
 
+# One round trip per new message (the inbound burst pays it per message): the record
+# only if new (SET NX, the dedupe point), then its source, listing entry and threading maps.
+_SAVE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+if KEYS[4] then
+  redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[3])
+  redis.call('SET', KEYS[5], ARGV[6], 'EX', ARGV[3])
+end
+return 1
+"""
+
+
 class MessageStore:
     def __init__(self, client: redis.Redis, retention_s: int = DEFAULT_RETENTION_S) -> None:
         self.redis = client
         self.retention_s = retention_s
+        self._save = client.register_script(_SAVE)
 
     @redis_errors
     def save(self, record: dict[str, Any], raw: bytes) -> bool:
         """Store a new record and its source. Returns False when it was stored before."""
         account, mid = record["account"], record["id"]
-        if not self.redis.set(keys.message(account, mid), json.dumps(record), nx=True, ex=self.retention_s):
-            return False
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(keys.message_source(account, mid), raw, ex=self.retention_s)
-        pipe.zadd(keys.message_index(account), {mid: _order(record)})
+        names = [keys.message(account, mid), keys.message_source(account, mid), keys.message_index(account)]
+        args: list[str | bytes | int] = [json.dumps(record), raw, self.retention_s, _order(record), mid]
         if record.get("messageId"):
             hid = header_id_hash(record["messageId"])
-            pipe.set(keys.message_by_header_id(account, hid), mid, ex=self.retention_s)
-            pipe.set(keys.conversation_of(account, hid), record["conversationId"], ex=self.retention_s)
-        pipe.execute()
-        return True
+            names += [keys.message_by_header_id(account, hid), keys.conversation_of(account, hid)]
+            args.append(record["conversationId"])
+        return bool(self._save(keys=names, args=args))
 
     @redis_errors
     def exists(self, account: str, message_id: str) -> bool:
