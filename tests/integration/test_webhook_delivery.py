@@ -206,7 +206,7 @@ def test_a_slow_receiver_does_not_block_the_emitter(storage, http_receiver, disp
     started = time.perf_counter()
     for i in range(20):
         emit(storage, "acme", "messageNew", {"n": i})
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 3.0  # blocking on the receiver would take 20 s
     http_receiver.delay(0)
 
 
