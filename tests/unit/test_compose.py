@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge import compose as compose_module
 from bridge.compose import MAX_MESSAGE_BYTES, compose, own_message_id
 from bridge.compose_reply import forward_subject, reply_subject, thread_references
 from bridge.compose_types import Action, Attachment, Draft, Mailbox, Original
@@ -331,7 +332,7 @@ def test_thread_references_without_duplicates():
 
 # --- purity -------------------------------------------------------------------------------
 
-COMPOSE_MODULES = ["compose.py", "compose_reply.py", "compose_types.py", "schemas/submit.py"]
+COMPOSE_MODULES = ["compose.py", "compose_mime.py", "compose_reply.py", "compose_types.py", "schemas/submit.py"]
 IO = ("redis", "rq", "flask", "aioimaplib", "aiosmtplib", "smtplib", "socket", "asyncio", "http", "httpx", "os")
 
 
@@ -345,3 +346,110 @@ def test_compose_modules_stay_pure(name):
     assert not {m for m in imported if m.split(".")[0] in IO}
     clock = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr in {"now", "time", "environ"}}
     assert not clock
+
+
+# --- the direct writer agrees with the stdlib ------------------------------------------------
+
+LONG_WORD = "x" * 1200
+DIRECT = {
+    "plain ascii": {"text": "hi"},
+    "html only": {"html": "<p>hi</p>"},
+    "alternative": {"text": "hi", "html": "<p>hi</p>"},
+    "empty body": {},
+    "empty text": {"text": ""},
+    "long ascii lines": {"text": "word " * 60 + "\n" + "y" * 200},
+    "latin text": {"text": "Größe und Übermaß\r\nzweite Zeile\rdritte", "html": "<p>Größe</p>"},
+    "cjk text": {"text": "東京の天気は晴れです。" * 20},
+    "many lines": {"text": "\n".join(f"é line {i}" for i in range(40))},
+    "boundary lookalike": {"text": "--=_mb_u1_0\n--=_mb_u1_0--", "html": "<p>=_mb_u1_0</p>"},
+    "quoted and special names": {
+        "to": (
+            Mailbox("a@example.com", "Ann, B."),
+            Mailbox("b@example.com", 'Jürgen "J" Müller'),
+            Mailbox("c@example.com", "O'Brien"),
+            Mailbox("d@example.com", "back\\slash"),
+            Mailbox("e@example.com", "  spaced  out "),
+            Mailbox("f@example.com", "=?utf-8?q?fake?="),
+            Mailbox("g@bücher.example", "東京 太郎"),
+        ),
+        "text": "hi",
+    },
+    "many recipients": {"to": tuple(Mailbox(f"user{i}@example.com", f"User {i}") for i in range(120)), "text": "hi"},
+    "long names": {
+        "to": (Mailbox("a@example.com", "Name " * 50), Mailbox("b@example.com", "Grüße " * 40)),
+        "cc": (Mailbox("c@example.com"),),
+        "reply_to": (Mailbox("r@example.com", "Replies"),),
+        "text": "hi",
+    },
+    "subjects": {"subject": "  leading, double  spaces and trailing  ", "text": "hi"},
+    "long subject": {"subject": "a fairly long subject line " * 12, "text": "hi"},
+    "unfoldable subject": {"subject": f"short {LONG_WORD} end", "text": "hi"},
+    "non-ascii subject": {"subject": "Grüße aus Köln — 東京 " * 6, "text": "hi"},
+    "encoded-word lookalike subject": {"subject": "=?utf-8?q?not_encoded?=", "text": "hi"},
+    "control character subject": {"subject": "tab\there and a bell\x07", "text": "hi"},
+    "empty subject": {"subject": "", "text": "hi"},
+    "extra headers": {
+        "headers": (("List-Unsubscribe", "<mailto:u@acme.test>, <https://acme.test/u?id=1>"), ("X-Long", "v " * 80)),
+        "text": "hi",
+    },
+    "threading": {"in_reply_to": "q1@example.net", "references": tuple(f"r{i}@example.net" for i in range(20))},
+}
+ADDRESS_FIELDS = {"From": "from_", "To": "to", "Cc": "cc", "Reply-To": "reply_to"}
+
+
+def _name(value):
+    # The stdlib's phrase parser puts a space between adjacent encoded-words (RFC 2047 § 6.2 says to drop
+    # it), so a long non-ASCII name split into several words reads back with extra spaces there.
+    return " ".join(value.split()) if not value.isascii() else value
+
+
+def _text(value):
+    return value.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n") + "\n"
+
+
+@pytest.mark.parametrize("fields", DIRECT.values(), ids=DIRECT.keys())
+def test_direct_writer_reads_back_exactly_what_was_given(fields):
+    # Read back with the stdlib parser: every header value and body as given, no defects, the same MIME
+    # structure as the stdlib build; CRLF only, 7-bit clean, no line over 998 octets, and header lines over
+    # 78 only where they hold a single unbreakable token.
+    draft = Draft(**{"from_": ME, "to": (ANN,), "subject": "Hello", **fields})
+    composed = compose(draft, now=NOW, unique="u1")
+    stdlib = compose_module._with_stdlib(
+        draft, message_id=composed.message_id, now=NOW, unique="u1", utf8=False, forwarded=None
+    )
+    msg = read(composed)
+    assert structure(msg) == structure(email.message_from_bytes(stdlib, policy=email.policy.default))
+    assert [d for part in msg.walk() for d in part.defects] == []
+    for header, field in ADDRESS_FIELDS.items():
+        boxes = getattr(draft, field)
+        boxes = (boxes,) if isinstance(boxes, Mailbox) else boxes
+        want = tuple((_name(b.name), compose_module.ascii_domain(b.address)) for b in boxes)
+        got = tuple((_name(a.display_name), a.addr_spec) for a in msg[header].addresses) if msg[header] else ()
+        assert got == want, header
+    assert msg["Subject"] == draft.subject.lstrip(" ")  # parsers drop the whitespace after the colon
+    assert msg["Date"] == "Fri, 01 Mar 2024 12:00:00 +0000" and msg["Message-ID"] == composed.message_id
+    for name, value in draft.headers:
+        assert msg[name] == value
+    assert msg["In-Reply-To"] == (f"<{draft.in_reply_to}>" if draft.in_reply_to else None)
+    assert msg["References"] == (" ".join(f"<{r}>" for r in draft.references) if draft.references else None)
+    for subtype in ("plain", "html"):
+        given = getattr(draft, "text" if subtype == "plain" else "html")
+        if given is None and subtype == "plain" and draft.html is None:
+            given = ""
+        body = msg.get_body((subtype,))
+        assert (body.get_content().replace("\r\n", "\n") if body is not None else None) == (
+            _text(given) if given is not None else None
+        )
+    raw = composed.raw
+    assert raw.isascii() and b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        value = line if line.startswith(b" ") else line.split(b":", 1)[1]
+        assert len(line) <= 78 or b" " not in value.strip(), line
+
+
+def test_direct_writer_is_used_for_plain_messages():
+    # The boundary derives from the caller's unique token: the stdlib's own looks like "===============123==".
+    assert b'boundary="=_mb_u1_0"' in build(text="hi", html="<p>hi</p>").raw
+    attachment = (Attachment(b"x", "a.txt", "text/plain"),)
+    assert b"===============" in build(text="hi", attachments=attachment).raw
