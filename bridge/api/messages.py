@@ -51,7 +51,7 @@ def _cursor_in(value: str | None) -> tuple[int, str] | None:
 def is_withheld(record: dict[str, Any]) -> bool:
     """Held for review (until approved) or rejected by policy: what the policy kept from the agent."""
     decision = record.get("policy")
-    return bool(decision) and decision.get("state") != "approved"
+    return isinstance(decision, dict) and decision.get("state") != "approved"
 
 
 def _matcher(query: MessageQuery) -> Any:

@@ -69,4 +69,3 @@ class SuppressionStore:
 
 def now_entry(address: str, reason: str, source: str, message_id: str | None = None) -> Suppression:
     return Suppression(address=address, reason=reason, source=source, created=utc_now(), message_id=message_id)
-
