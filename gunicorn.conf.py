@@ -14,6 +14,10 @@ threads = int(os.environ.get("BRIDGE_WEB_THREADS", "100"))
 timeout = 30
 graceful_timeout = 5  # WebSocket handlers never finish on their own
 keepalive = 5
+# One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections evenly. With the
+# shared socket the worker that wakes first accepts most of a burst of keep-alive clients, and one
+# process (one GIL) served ~85% of the submits in bench/submit.py while the other idled.
+reuse_port = True
 control_socket_disable = True  # gunicorn 27 would otherwise create ~/.gunicorn/gunicorn.ctl
 accesslog = None
 errorlog = "-"

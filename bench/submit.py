@@ -18,6 +18,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -28,6 +29,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -79,6 +81,39 @@ def wait_http(port: int, path: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing answered on port {port}")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (Linux /proc)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its children (gunicorn's master and workers)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [pid, *(int(c) for c in f.read().split())]
+    except FileNotFoundError:
+        return [pid]
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process (the load generator's client threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def redis_cpu(client: Any) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
 def hammer(port: int, path: str, headers: dict[str, str], total: int, clients: int, body: dict) -> tuple[float, int]:
     """POST ``total`` requests from ``clients`` keep-alive threads; returns (accepted per second, accepted)."""
     payload = json.dumps(body).encode()
@@ -116,6 +151,9 @@ class Sink:
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
 
+    def cpu(self) -> float:
+        return cpu_seconds([self.proc.pid])
+
     def close(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=30)
@@ -148,15 +186,27 @@ def mailbridge_run(redis: RedisServer, args: argparse.Namespace) -> dict[str, fl
         wait_http(port, "/health")
         headers = {"Authorization": f"Bearer {token}"}
         body = {**BODY, "copy": False}
+        web_pids = process_tree(web.pid)
+        before = (cpu_seconds(web_pids), own_cpu(), redis_cpu(storage.redis))
         submit_rate, accepted = hammer(port, "/v1/account/bench/submit", headers, args.submits, args.clients, body)
+        after = (cpu_seconds(web_pids), own_cpu(), redis_cpu(storage.redis))
+        web_ms, client_ms, redis_ms = ((b - a) * 1000 / max(1, accepted) for a, b in zip(before, after, strict=True))
 
         workers = [
             subprocess.Popen([sys.executable, "app.py", "worker"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
             for _ in range(args.workers)
         ]
         deadline = time.monotonic() + 300
+        # CPU per delivered message: from the first send on (worker start-up and imports excluded).
+        while storage.redis.zcard(keys.outbox_active()) >= accepted and time.monotonic() < deadline:
+            time.sleep(0.01)
+        left = storage.redis.zcard(keys.outbox_active())
+        worker_pids = [w.pid for w in workers]
+        before = (cpu_seconds(worker_pids), sink.cpu(), redis_cpu(storage.redis))
         while storage.redis.zcard(keys.outbox_active()) and time.monotonic() < deadline:
             time.sleep(0.1)
+        after = (cpu_seconds(worker_pids), sink.cpu(), redis_cpu(storage.redis))
+        worker_ms, sink_ms, redis_send_ms = ((b - a) * 1000 / max(1, left) for a, b in zip(before, after, strict=True))
         sent = [e for e in _entries(storage) if e.get("sentAt")]
         times = sorted(_epoch(e["sentAt"]) for e in sent)
         deliver_rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
@@ -184,7 +234,13 @@ def mailbridge_run(redis: RedisServer, args: argparse.Namespace) -> dict[str, fl
     return {
         "submit_per_s": submit_rate,
         "accepted": accepted,
+        "web_cpu_ms": web_ms,
+        "client_cpu_ms": client_ms,
+        "redis_cpu_ms": redis_ms,
         "delivered_per_s": deliver_rate,
+        "worker_cpu_ms": worker_ms,
+        "sink_cpu_ms": sink_ms,
+        "redis_send_cpu_ms": redis_send_ms,
         "delivered": received,
         "sched_lag_p50": statistics.median(lags) if lags else float("nan"),
         "sched_lag_max": max(lags) if lags else float("nan"),
@@ -260,7 +316,14 @@ def imapapi_run(tmp: Path, redis: RedisServer, dovecot: DovecotServer, args: arg
         # imapapi 1.8.2 sends inside the request (no queue), so accepted/s is also its delivered/s.
         # It requires "from"; it has no sendAt.
         body = {**BODY, "from": {"address": mailbox.address}}
-        rate, accepted = hammer(port, "/v1/account/bench/submit", {}, args.submits, args.clients, body)
+        with connect(db_url) as client:
+            pids = process_tree(proc.pid)
+            before = (cpu_seconds(pids), own_cpu(), redis_cpu(client), sink.cpu())
+            rate, accepted = hammer(port, "/v1/account/bench/submit", {}, args.submits, args.clients, body)
+            after = (cpu_seconds(pids), own_cpu(), redis_cpu(client), sink.cpu())
+        web_ms, client_ms, redis_ms, sink_ms = (
+            (b - a) * 1000 / max(1, accepted) for a, b in zip(before, after, strict=True)
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -268,7 +331,15 @@ def imapapi_run(tmp: Path, redis: RedisServer, dovecot: DovecotServer, args: arg
         except subprocess.TimeoutExpired:
             proc.kill()
         received = sink.close()
-    return {"submit_per_s": rate, "accepted": accepted, "delivered": received}
+    return {
+        "submit_per_s": rate,
+        "accepted": accepted,
+        "delivered": received,
+        "web_cpu_ms": web_ms,
+        "client_cpu_ms": client_ms,
+        "redis_cpu_ms": redis_ms,
+        "sink_cpu_ms": sink_ms,
+    }
 
 
 # --- main ---------------------------------------------------------------------------
@@ -327,6 +398,23 @@ def main() -> int:
         print(f"| delivered msgs/s, queue → SMTP sink | {d_ours:.0f} | not measured | |")
     lag = f"{med(ours, 'sched_lag_p50'):.2f} / {med(ours, 'sched_lag_max'):.2f}"
     print(f"| scheduled send: lag after sendAt, p50 / max (s) | {lag} | no sendAt in 1.8.2 | |")
+
+    def cpu(rows: list[dict[str, float]], *names: str) -> str:
+        return " + ".join(f"{med(rows, n):.2f}" for n in names) if rows else "–"
+
+    print("\nCPU per message, ms (medians; everything shares the same 2 cores):")
+    print("| | Mailbridge | imapapi 1.8.2 |")
+    print("|---|---|---|")
+    print(
+        f"| submit: server + Redis | {cpu(ours, 'web_cpu_ms', 'redis_cpu_ms')} | {cpu(theirs, 'web_cpu_ms', 'redis_cpu_ms')} |"
+    )
+    print(
+        f"| submit: load generator (client threads) | {cpu(ours, 'client_cpu_ms')} | {cpu(theirs, 'client_cpu_ms')} |"
+    )
+    print(
+        f"| delivery: workers + SMTP sink + Redis | {cpu(ours, 'worker_cpu_ms', 'sink_cpu_ms', 'redis_send_cpu_ms')} "
+        f"| in the submit: sink {cpu(theirs, 'sink_cpu_ms')} |"
+    )
     return 0
 
 

@@ -107,6 +107,7 @@ def _enqueue(connection: redis.Redis, func: str, args: tuple[object, ...], delay
 # --- outbound mail -------------------------------------------------------------
 
 SEND_JOB = "workers.mail.send_message"
+DRAIN_JOB = "workers.mail.drain_outbox"
 FILE_SENT_JOB = "workers.mail.file_sent_message"
 OUTBOX_SWEEP_JOB = "workers.mail.sweep_outbox"
 # The outbox entry keeps the outcome; storing RQ's copy too costs Redis commands on every send.
@@ -159,6 +160,27 @@ def enqueue_send(
             q.enqueue_at(datetime.fromtimestamp(math.ceil(at), UTC), SEND_JOB, queue_id, **options)
         else:
             q.enqueue(SEND_JOB, queue_id, **options)
+    except redis.exceptions.RedisError as exc:
+        raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+def new_drain_job_id() -> str:
+    """A fresh RQ job id for a drain job (``workers.mail.drain_outbox``)."""
+    return f"drain-{secrets.token_hex(8)}"
+
+
+def enqueue_drain(connection: redis.Redis, job_id: str) -> None:
+    """Run a drain job: the first attempts of the outbox's ready list, one after another, in one RQ job."""
+    q = _cached_queue("send", connection)
+    try:
+        q.enqueue(
+            DRAIN_JOB,
+            job_id,
+            job_id=job_id,
+            result_ttl=_SEND_RESULT_TTL,
+            failure_ttl=7 * 24 * 3600,
+            job_timeout=_SEND_JOB_TIMEOUT,
+        )
     except redis.exceptions.RedisError as exc:
         raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
 

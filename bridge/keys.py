@@ -146,6 +146,16 @@ def outbox_active() -> str:
     return _k("outbox-active")
 
 
+def outbox_ready() -> str:
+    """List: queue ids whose first attempt is due now, oldest first; the drain job pops and claims them."""
+    return _k("outbox-ready")
+
+
+def outbox_drainer() -> str:
+    """String with expiry: the RQ job id of the drain job that serves ``outbox_ready`` (queued or running)."""
+    return _k("outbox-drainer")
+
+
 def outbox_by_message_id(account_id: str, header_id_hash: str) -> str:
     """String: queue id of the submission that sent a Message-ID (SHA-256 of it); ties bounces to sends."""
     return _k("account", account_id, "sent-mid", header_id_hash)

@@ -6,9 +6,11 @@ and ``bridge/api/outbox.py`` call one function each. The worker side lives in
 
 Order of work in ``submit``: account (404) → Idempotency-Key replay (first
 answer or 409) → referenced message (404) → compose (400/413) → one
-transaction that claims the key, stores the entry and bytes and enqueues the
-job. Nothing is written before that transaction, so a refused request
-leaves nothing behind. Later gates (suppression lists, review holds) slot in
+transaction that claims the key, stores the entry and bytes and queues it:
+a message to send now goes onto the outbox's ready list (one Lua step; a
+drain job sends ready messages one after another), a scheduled one gets its
+own RQ job at ``sendAt``. Nothing is written before that transaction, so a
+refused request leaves nothing behind. Later gates (suppression lists, review holds) slot in
 between compose and store: they see the composed message and the account.
 """
 
@@ -48,6 +50,8 @@ class SendPolicy:
         grace_s: how late an entry may be before the sweep steps in.
         smtp_timeout_s: per SMTP command; DATA of a big message gets the same.
         smtp_idle_s: how long an idle pooled SMTP connection is kept.
+        drain_budget_s: how long one drain job sends before handing over to a fresh one (other
+            send-queue jobs, such as scheduled sends and retries, get a worker in between).
     """
 
     backoff_base_s: float = 5.0
@@ -57,6 +61,7 @@ class SendPolicy:
     grace_s: float = 30.0
     smtp_timeout_s: float = 60.0
     smtp_idle_s: float = 30.0
+    drain_budget_s: float = 5.0
 
     def backoff(self, failed_attempts: int) -> float:
         """Seconds to wait after ``failed_attempts`` failures (exponential, capped)."""
@@ -215,7 +220,7 @@ def _store(
     send_at = body.send_at if body.send_at is not None and body.send_at.timestamp() > now.timestamp() else now
     due = send_at.timestamp()
     scheduled = due - now.timestamp() >= _IMMEDIATE_S
-    job_id = jobs.new_send_job_id(queue_id)
+    job_id = jobs.new_send_job_id(queue_id) if scheduled else ""
     copy = (
         body.copy_
         if body.copy_ is not None
@@ -245,18 +250,35 @@ def _store(
         "sendAt": _iso(send_at),
     }
 
-    def schedule(pipe: Any) -> None:
-        jobs.enqueue_send(storage.redis, queue_id, job_id, at=due if scheduled else None, pipeline=pipe)
+    if scheduled:
 
-    created = storage.outbox.create(
-        entry,
-        composed.raw,
-        due=due,
-        idempotency=claim,
-        answer=answer,
-        schedule=schedule,
-        sweep_ttl=3 * policy.sweep_interval_s,
-    )
+        def schedule(pipe: Any) -> None:
+            jobs.enqueue_send(storage.redis, queue_id, job_id, at=due, pipeline=pipe)
+
+        created = storage.outbox.create(
+            entry,
+            composed.raw,
+            due=due,
+            idempotency=claim,
+            answer=answer,
+            schedule=schedule,
+            sweep_ttl=3 * policy.sweep_interval_s,
+        )
+    else:
+        # Sent now: onto the ready list that the drain job works through (no RQ job per message).
+        drain_job_id = jobs.new_drain_job_id()
+        created = storage.outbox.create_ready(
+            entry,
+            composed.raw,
+            due=due,
+            idempotency=claim,
+            answer=answer,
+            drain_job_id=drain_job_id,
+            drainer_ttl=policy.lease_s,
+            sweep_ttl=3 * policy.sweep_interval_s,
+        )
+        if created.start_drainer:
+            jobs.enqueue_drain(storage.redis, drain_job_id)
     if created.start_sweeper:
         jobs.enqueue_outbox_sweep(storage.redis, policy.sweep_interval_s)
     return created

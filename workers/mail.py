@@ -1,4 +1,10 @@
-"""RQ jobs of outbound mail: send one attempt, file the sent copy, sweep up lost sends.
+"""RQ jobs of outbound mail: send one attempt, drain the ready list, file the sent copy, sweep up lost sends.
+
+A message submitted for now has no RQ job of its own: it waits on the
+outbox's ready list, and one drain job (``drain_outbox``) claims and sends
+ready messages one after another (RQ's bookkeeping cost ~16 Redis round trips
+and several ms per job; bench/OUTBOUND_RESULTS.md). Scheduled sends and
+retries keep one RQ job per attempt (``send_message``) at their time.
 
 Jobs take a queue id and load the rest from the outbox entry, which is the
 truth (``bridge/storage/outbox.py``); a job for a cancelled, sent or leased
@@ -9,7 +15,7 @@ is not an exception here: it is recorded on the entry, announced as
 raises, and RQ records that; the entry's lease then expires and the sweep
 hands it to another job.
 
-Crash safety: the entry is ``sending`` under a lease that this process
+Crash safety (both ways in): the entry is ``sending`` under a lease that this process
 renews while SMTP runs. ``dataStarted`` is written just before DATA. A worker
 killed before that point leaves nothing delivered, and the next attempt sends
 once. Killed after DATA went out but before ``sent`` was recorded (the
@@ -77,20 +83,55 @@ def configure(*, storage: Storage | None = None, policy: SendPolicy | None = Non
 def send_message(queue_id: str) -> str:
     """Make one send attempt of an outbox entry; returns the outcome (sent, retry, failed, skipped:<why>)."""
     rt = _get_runtime()
-    outbox = rt.storage.outbox
     now = time.time()
-    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-    claim = outbox.claim(queue_id, owner, now + rt.policy.lease_s, now)
+    owner = _owner()
+    claim = rt.storage.outbox.claim(queue_id, owner, now + rt.policy.lease_s, now)
     if claim.status != "ok":
         return f"skipped:{claim.status}"
-    entry = claim.entry
+    return _attempt(rt, owner, claim.entry, claim.raw)
+
+
+def drain_outbox(job_id: str) -> int:
+    """Send the first attempt of every entry on the outbox's ready list, oldest first; returns how many.
+
+    One RQ job serves many submissions: the ready list's ids are claimed one at
+    a time (pop and claim in one step, ``OutboxStore.claim_next``) and each goes
+    through the same attempt as ``send_message``. ``job_id`` is this job's id,
+    held in the drainer mark while it works; after the policy's ``drain_budget_s`` it hands
+    the mark to a new drain job and returns, so scheduled sends, retries and
+    sweeps queued meanwhile get a worker too.
+    """
+    rt = _get_runtime()
+    outbox, lease = rt.storage.outbox, rt.policy.lease_s
+    deadline = time.monotonic() + rt.policy.drain_budget_s
+    attempted = 0
+    while True:
+        now = time.time()
+        owner = _owner()
+        claim = outbox.claim_next(owner, now + lease, now, drainer=job_id, drainer_ttl=lease)
+        if claim.status == "empty":
+            return attempted
+        if claim.status == "ok":
+            _attempt(rt, owner, claim.entry, claim.raw, drainer=job_id)
+            attempted += 1
+        if time.monotonic() > deadline:
+            successor = jobs.new_drain_job_id()
+            if outbox.hand_over_drainer(job_id, successor, lease):
+                jobs.enqueue_drain(rt.storage.redis, successor)
+            return attempted
+
+
+def _attempt(rt: _Runtime, owner: str, entry: dict[str, Any], raw: bytes, *, drainer: str | None = None) -> str:
+    """One send attempt of a claimed entry: SMTP, then sent / retry / failed on the entry and as events."""
+    queue_id = entry["queueId"]
+    outbox = rt.storage.outbox
     try:
         account = rt.storage.accounts.get(entry["account"])
         if account.smtp is None:
             raise SubmissionRejected("the account has no SMTP server any more", code="noSmtpServer")
         if entry["attempts"] > entry["maxAttempts"]:
             raise SubmissionRejected("out of attempts (workers died while sending)", code="attemptsExhausted")
-        result = rt.loop.run_until_complete(_deliver(rt, queue_id, owner, account, entry, claim.raw))
+        result = rt.loop.run_until_complete(_deliver(rt, queue_id, owner, account, entry, raw, drainer))
     except NotFound:
         return _failed(rt, queue_id, owner, entry, SubmissionRejected("the account was removed", code="noAccount"))
     except SubmissionError as exc:
@@ -142,12 +183,15 @@ def sweep_outbox(startup: bool = False) -> int:
     outbox, policy = rt.storage.outbox, rt.policy
     now = time.time()
     overdue = outbox.overdue(now - policy.grace_s)
-    waiting = [e for e in overdue if e["state"] != "sending" and e.get("jobId")]
-    pending = jobs.pending_jobs(rt.storage.redis, [e["jobId"] for e in waiting]) if waiting else set()
+    waiting = [e for e in overdue if e["state"] != "sending"]
+    # An entry on the ready list has no job of its own: the drain job (if its mark is alive) serves it.
+    drainer = outbox.drainer() if any(not e.get("jobId") for e in waiting) else None
+    job_ids = [e["jobId"] for e in waiting if e.get("jobId")] + ([drainer] if drainer else [])
+    pending = jobs.pending_jobs(rt.storage.redis, job_ids) if job_ids else set()
     enqueued = 0
     for entry in overdue:
         queue_id = entry["queueId"]
-        if entry["state"] != "sending" and entry.get("jobId") in pending:
+        if entry["state"] != "sending" and (entry.get("jobId") or drainer) in pending:
             outbox.reschedule(queue_id, now + policy.grace_s)  # a busy queue, not a lost job
             continue
         job_id = jobs.new_send_job_id(queue_id)
@@ -167,7 +211,13 @@ def sweep_outbox(startup: bool = False) -> int:
 
 
 async def _deliver(
-    rt: _Runtime, queue_id: str, owner: str, account: Account, entry: dict[str, Any], raw: bytes
+    rt: _Runtime,
+    queue_id: str,
+    owner: str,
+    account: Account,
+    entry: dict[str, Any],
+    raw: bytes,
+    drainer: str | None = None,
 ) -> smtp.SendResult:
     assert account.smtp is not None  # noqa: S101 - checked by the caller
     outbox = rt.storage.outbox
@@ -175,6 +225,8 @@ async def _deliver(
     async def keep_lease() -> None:
         while True:
             await asyncio.sleep(rt.policy.lease_s / 3)
+            if drainer is not None:
+                outbox.keep_drainer(drainer, rt.policy.lease_s)
             if not outbox.renew(queue_id, owner, time.time() + rt.policy.lease_s):
                 log.warning("lost the lease on %s while sending", queue_id)
                 return
@@ -266,6 +318,11 @@ def _get_runtime() -> _Runtime:
             storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
             _runtime = _make_runtime(storage, DEFAULT_POLICY)
         return _runtime
+
+
+def _owner() -> str:
+    """A lease owner: this host and process, and a random part per attempt."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def _iso(epoch: float) -> str:

@@ -19,9 +19,21 @@ worker renews. A worker that dies leaves an expired lease behind; the sweep
 (``overdue``) finds it and a new job takes the entry over. Every transition
 is one Lua script, so two workers can never both hold an entry.
 
+Two ways in. ``create`` stores an entry with its own RQ job (scheduled
+sends, held messages a reviewer approved). ``create_ready``, for a message
+to send now, stores it and appends its id to the ready list in one Lua step;
+one drain job at a time (its id in the drainer mark) pops and claims ready
+entries with ``claim_next`` and sends them one after another, so a send
+costs no RQ job of its own. Pop and claim are one step: an id leaves the
+list only as a ``sending`` entry under a lease, and a drain job killed
+mid-send leaves exactly what a killed send job leaves. Ids of entries
+cancelled or taken over meanwhile are dropped when popped.
+
 Idempotency keys live here too: the check, the claim and the new entry
-commit in one MULTI/EXEC guarded by WATCH on the key, so two identical
-requests racing each other queue one message.
+commit together (``create``: one MULTI/EXEC guarded by WATCH on the key;
+``create_ready``: the same Lua step), so two identical requests racing
+each other queue one message. The Lua sources are in
+``bridge.storage.outbox_lua``.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ import redis.client
 from bridge import keys
 from bridge.errors import Conflict, NotFound
 from bridge.records import header_id_hash
+from bridge.storage import outbox_lua as lua
 from bridge.storage.base import redis_errors, text
 
 # Finished entries stay readable for a week (bounces arrive within days: RFC 5321 § 4.5.4.1 queues
@@ -47,68 +60,8 @@ IDEMPOTENCY_TTL_S = 24 * 3600
 ACTIVE_STATES = ("queued", "scheduled", "sending", "retrying")
 _JSON_FIELDS = ("envelope", "lastError", "reference")
 _INT_FIELDS = ("attempts", "maxAttempts")
-
-_CLAIM = """
-local st = redis.call('HGET', KEYS[1], 'state')
-if not st then return {'missing'} end
-local now = tonumber(ARGV[3])
-if st == 'sending' then
-  if tonumber(redis.call('HGET', KEYS[1], 'leaseUntil') or '0') > now then return {'busy'} end
-  if redis.call('HGET', KEYS[1], 'dataStarted') == '1' then
-    redis.call('HSET', KEYS[1], 'possibleDuplicate', '1')
-  end
-elseif st == 'queued' or st == 'scheduled' or st == 'retrying' then
-  if tonumber(redis.call('HGET', KEYS[1], 'due') or '0') > now + 1 then return {'early'} end
-else
-  return {st}
-end
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'state', 'sending', 'owner', ARGV[1], 'leaseUntil', ARGV[2], 'dataStarted', '0')
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
-local out = {'ok', redis.call('GET', KEYS[2]) or ''}
-for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do out[#out + 1] = v end
-return out
-"""
-
-# ARGV: owner, then field/value pairs. Only the lease holder may change a sending entry.
-_OWNED_SET = """
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-return 1
-"""
-
-# ARGV: owner, active score ('' = leave the active set), entry ttl, raw ttl, then field/value pairs.
-_FINISH = """
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('HDEL', KEYS[1], 'owner', 'leaseUntil')
-if ARGV[2] == '' then
-  redis.call('ZREM', KEYS[3], redis.call('HGET', KEYS[1], 'queueId'))
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-else
-  redis.call('ZADD', KEYS[3], ARGV[2], redis.call('HGET', KEYS[1], 'queueId'))
-end
-return 1
-"""
-
-_CANCEL = """
-local st = redis.call('HGET', KEYS[1], 'state')
-if not st then return 'missing' end
-if st ~= 'queued' and st ~= 'scheduled' and st ~= 'retrying' then return st end
-redis.call('HSET', KEYS[1], 'state', 'cancelled', 'cancelledAt', ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[2])
-return 'ok'
-"""
-
-
-_RELEASE_SWEEPER = """
-if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
-redis.call('DEL', KEYS[2])
-return 1
-"""
+# Stale ready-list ids (cancelled, already sent by a sweep job) one claim_next call may drop.
+_STALE_PER_CLAIM = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +79,12 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class Created:
-    """The outcome of ``create``: the answer to give, and whether a sweep job must be started."""
+    """The outcome of ``create``: the answer to give, and whether a sweep or drain job must be started."""
 
     answer: dict[str, Any]
     replayed: bool = False
     start_sweeper: bool = False
+    start_drainer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +103,17 @@ class IdempotencyClaim:
 class OutboxStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
-        self._claim = client.register_script(_CLAIM)
-        self._owned_set = client.register_script(_OWNED_SET)
-        self._finish = client.register_script(_FINISH)
-        self._cancel = client.register_script(_CANCEL)
-        self._release = client.register_script(_RELEASE_SWEEPER)
+        self._claim = client.register_script(lua.CLAIM)
+        self._owned_set = client.register_script(lua.OWNED_SET)
+        self._finish = client.register_script(lua.FINISH)
+        self._cancel = client.register_script(lua.CANCEL)
+        self._release = client.register_script(lua.RELEASE_SWEEPER)
+        self._create_ready = client.register_script(lua.CREATE_READY)
+        self._claim_next = client.register_script(lua.CLAIM_NEXT)
+        self._hand_over = client.register_script(lua.HAND_OVER)
+        # Ids popped inside CLAIM_NEXT name their keys from these halves (keys.py stays the one source).
+        self._entry_key = keys.outbox_entry("\0").split("\0")
+        self._raw_key = keys.outbox_raw("\0").split("\0")
 
     # -- submitting ----------------------------------------------------------
 
@@ -215,6 +175,65 @@ class OutboxStore:
                     return Created(answer, start_sweeper=bool(results[-1]))
                 except redis.WatchError:
                     continue
+
+    @redis_errors
+    def create_ready(
+        self,
+        entry: dict[str, Any],
+        raw: bytes,
+        *,
+        due: float,
+        idempotency: IdempotencyClaim | None,
+        answer: dict[str, Any],
+        drain_job_id: str,
+        drainer_ttl: float,
+        sweep_ttl: float,
+    ) -> Created:
+        """Store an entry to send now and put it on the ready list, in one Lua step (one round trip).
+
+        No RQ job per entry: the drain job (``claim_next``) takes ready entries in order.
+        ``start_drainer`` says no drain job was queued or running, and the caller must
+        enqueue one with ``drain_job_id``, which the drainer mark now holds.
+
+        Raises:
+            Conflict: the Idempotency-Key was used with a different body.
+        """
+        queue_id = entry["queueId"]
+        fields = json.dumps(_encode({**entry, "due": repr(due)}), separators=(",", ":"))
+        record = json.dumps({"fingerprint": idempotency.fingerprint, "answer": answer}) if idempotency else ""
+        reply = cast(
+            list[Any],
+            self._create_ready(
+                keys=[
+                    keys.outbox_entry(queue_id),
+                    keys.outbox_raw(queue_id),
+                    keys.outbox_active(),
+                    keys.outbox_by_message_id(entry["account"], header_id_hash(entry["messageId"])),
+                    keys.outbox_ready(),
+                    keys.outbox_drainer(),
+                    keys.outbox_sweeper(),
+                    idempotency.redis_key if idempotency else keys.outbox_ready(),
+                ],
+                args=[
+                    queue_id,
+                    repr(due),
+                    ENTRY_TTL_S,
+                    IDEMPOTENCY_TTL_S,
+                    record,
+                    drain_job_id,
+                    max(1, int(drainer_ttl)),
+                    max(1, int(sweep_ttl)),
+                    raw,
+                    fields,
+                ],
+            ),
+        )
+        if text(reply[0]) == "replay":
+            assert idempotency is not None  # noqa: S101 - only a claimed key replays
+            earlier = _answer(reply[1], idempotency)
+            assert earlier is not None  # noqa: S101 - the script found a record
+            return Created(earlier, replayed=True)
+        return Created(answer, start_drainer=bool(reply[1]), start_sweeper=bool(reply[2]))
 
     # -- reading -------------------------------------------------------------
 
@@ -282,13 +301,53 @@ class OutboxStore:
     def claim(self, queue_id: str, owner: str, lease_until: float, now: float) -> Claim:
         """Take the entry for one send attempt (attempts + 1), or say why not."""
         reply = cast(list[Any], self._claim(keys=self._keys(queue_id), args=[owner, lease_until, now, queue_id]))
-        status = text(reply[0])
-        if status != "ok":
-            return Claim(status=status, entry={}, raw=b"")
-        fields = reply[2:]
-        entry = _decode(dict(zip(fields[::2], fields[1::2], strict=True)))
-        raw = reply[1] if isinstance(reply[1], bytes) else text(reply[1]).encode()
-        return Claim(status="ok", entry=entry, raw=raw)
+        return _claim_of(reply)
+
+    @redis_errors
+    def claim_next(self, owner: str, lease_until: float, now: float, *, drainer: str, drainer_ttl: float) -> Claim:
+        """Pop the ready list until an entry is claimed for its first attempt (attempts + 1).
+
+        ``status`` is "ok", "empty" (the list is empty; the drainer mark was released if it
+        was ``drainer``'s) or "more" (only stale ids seen so far; call again). Keeps the
+        drainer mark alive for ``drainer_ttl`` while it is ``drainer``'s.
+        """
+        reply = cast(
+            list[Any],
+            self._claim_next(
+                keys=[keys.outbox_ready(), keys.outbox_drainer(), keys.outbox_active()],
+                args=[
+                    owner,
+                    lease_until,
+                    now,
+                    drainer,
+                    max(1, int(drainer_ttl)),
+                    *self._entry_key,
+                    *self._raw_key,
+                    _STALE_PER_CLAIM,
+                ],
+            ),
+        )
+        return _claim_of(reply)
+
+    @redis_errors
+    def drainer(self) -> str | None:
+        """The id of the drain job that serves the ready list, if one is queued or running."""
+        found = self.redis.get(keys.outbox_drainer())
+        return text(found) if found is not None else None
+
+    @redis_errors
+    def keep_drainer(self, drainer: str, ttl: float) -> None:
+        """Extend the drainer mark while it is ``drainer``'s (a long send must not let it lapse)."""
+        self._hand_over(keys=[keys.outbox_drainer()], args=[drainer, drainer, max(1, int(ttl))])
+
+    @redis_errors
+    def hand_over_drainer(self, drainer: str, successor: str, ttl: float) -> bool:
+        """Pass the drainer mark to the job that continues the drain; False when it is not ``drainer``'s."""
+        return bool(self._hand_over(keys=[keys.outbox_drainer()], args=[drainer, successor, max(1, int(ttl))]))
+
+    @redis_errors
+    def ready_count(self) -> int:
+        return int(self.redis.llen(keys.outbox_ready()))
 
     @redis_errors
     def renew(self, queue_id: str, owner: str, lease_until: float) -> bool:
@@ -377,6 +436,16 @@ class OutboxStore:
     @staticmethod
     def _keys(queue_id: str) -> list[str]:
         return [keys.outbox_entry(queue_id), keys.outbox_raw(queue_id), keys.outbox_active()]
+
+
+def _claim_of(reply: list[Any]) -> Claim:
+    status = text(reply[0])
+    if status != "ok":
+        return Claim(status=status, entry={}, raw=b"")
+    fields = reply[2:]
+    entry = _decode(dict(zip(fields[::2], fields[1::2], strict=True)))
+    raw = reply[1] if isinstance(reply[1], bytes) else text(reply[1]).encode()
+    return Claim(status="ok", entry=entry, raw=raw)
 
 
 def _answer(stored: Any, claim: IdempotencyClaim) -> dict[str, Any] | None:

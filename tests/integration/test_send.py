@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -308,12 +309,87 @@ def test_cancelled_message_is_never_sent(client, auth, account, storage, smtp):
     assert client.get("/v1/outbox", headers=auth).json["messages"] == []
 
 
-def test_sweep_requeues_an_entry_whose_job_was_lost(client, auth, account, storage, smtp, redis_client):
-    answer = submit(client, auth)
-    jobs.discard_job(redis_client, storage.outbox.get(answer["queueId"])["jobId"])  # e.g. Redis lost the job
-    time.sleep(FAST.grace_s + 0.05)
+@pytest.mark.parametrize("when", ["now", "scheduled"])
+def test_sweep_requeues_an_entry_whose_job_was_lost(client, auth, account, storage, smtp, redis_client, when):
+    # Sent now, the entry waits for the drain job; scheduled, for its own job. Either job may be lost.
+    ahead = 1.5 if when == "scheduled" else 0
+    later = {"sendAt": (datetime.now(UTC) + timedelta(seconds=ahead)).isoformat()} if ahead else {}
+    answer = submit(client, auth, **later)
+    job_id = storage.outbox.get(answer["queueId"])["jobId"] or storage.outbox.drainer()
+    assert job_id.startswith("send-" if when == "scheduled" else "drain-")
+    jobs.discard_job(redis_client, job_id)  # e.g. Redis lost the job
+    time.sleep(ahead + FAST.grace_s + 0.05)
     assert mail.sweep_outbox() == 1
     drain(storage, lambda: state(storage, answer["queueId"]) == "sent")
+    assert len(smtp.messages) == 1
+
+
+# --- the drain job: first attempts without an RQ job per message -----------------------
+
+
+def test_messages_sent_now_share_one_drain_job_and_go_out_in_order(client, auth, account, storage, smtp, redis_client):
+    answers = [submit(client, auth, subject=f"m{i}") for i in range(5)]
+    drainer = storage.outbox.drainer()
+    assert jobs.queue("send", redis_client).job_ids == [drainer]  # one RQ job for all five
+    assert all(storage.outbox.get(a["queueId"])["jobId"] == "" for a in answers)
+
+    drain(storage, lambda: all(state(storage, a["queueId"]) == "sent" for a in answers))
+    assert [m.raw.split(b"Subject: ")[1].split(b"\r\n")[0] for m in smtp.messages] == [
+        b"m0",
+        b"m1",
+        b"m2",
+        b"m3",
+        b"m4",
+    ]
+    assert len(events(storage, "messageSent")) == 5
+    assert storage.outbox.drainer() is None and storage.outbox.ready_count() == 0  # the mark ends with the list
+    # The next submission finds no drainer and starts one.
+    later = submit(client, auth)
+    assert storage.outbox.drainer() not in (None, drainer)
+    drain(storage, lambda: state(storage, later["queueId"]) == "sent")
+
+
+def test_a_drain_job_past_its_budget_hands_over_to_a_new_one(client, auth, account, storage, smtp, redis_client):
+    mail.configure(storage=storage, policy=replace(FAST, drain_budget_s=0))  # hand over after every send
+    answers = [submit(client, auth) for _ in range(3)]
+    first = storage.outbox.drainer()
+    assert mail.drain_outbox(first) == 1
+    second = storage.outbox.drainer()
+    assert second != first and jobs.queue("send", redis_client).job_ids[-1] == second
+    drain(storage, lambda: all(state(storage, a["queueId"]) == "sent" for a in answers))
+    assert len(smtp.messages) == 3 and storage.outbox.drainer() is None
+
+
+def test_sweep_leaves_ready_entries_to_a_live_drain_job(client, auth, account, storage, smtp):
+    answer = submit(client, auth)
+    time.sleep(FAST.grace_s + 0.05)
+    assert mail.sweep_outbox() == 0  # the drain job is queued: the entry is waiting, not lost
+    drain(storage, lambda: state(storage, answer["queueId"]) == "sent")
+    assert len(smtp.messages) == 1
+
+
+def test_stale_ready_ids_are_dropped_and_an_idle_drain_releases_its_mark(client, auth, account, storage, smtp):
+    # A cancelled entry and one a sweep job already sent stay on the ready list until a drain pops them.
+    cancelled, swept, kept = (submit(client, auth) for _ in range(3))
+    assert client.delete(f"/v1/outbox/{cancelled['queueId']}", headers=auth).status_code == 200
+    assert mail.send_message(swept["queueId"]) == "sent"
+    drainer = storage.outbox.drainer()
+    assert mail.drain_outbox(drainer) == 1
+    assert state(storage, kept["queueId"]) == "sent" and state(storage, cancelled["queueId"]) == "cancelled"
+    assert len(smtp.messages) == 2 and storage.outbox.drainer() is None
+    assert mail.drain_outbox(drainer) == 0  # a duplicate drain job finds nothing and touches nothing
+
+
+def test_idempotent_submit_sent_now_is_queued_once(client, auth, account, storage, smtp):
+    headers = {**auth, "Idempotency-Key": "order-1"}
+    body = {"to": [{"address": "ann@example.com"}], "subject": "once", "text": "x"}
+    first = client.post("/v1/account/acme/submit", json=body, headers=headers)
+    again = client.post("/v1/account/acme/submit", json=body, headers=headers)
+    other = client.post("/v1/account/acme/submit", json={**body, "text": "y"}, headers=headers)
+    assert first.status_code == again.status_code == 202 and first.json == again.json
+    assert again.headers["Idempotent-Replayed"] == "true" and other.status_code == 409
+    assert storage.outbox.ready_count() == 1
+    drain(storage, lambda: state(storage, first.json["queueId"]) == "sent")
     assert len(smtp.messages) == 1
 
 
@@ -386,7 +462,8 @@ def test_worker_killed_mid_send_loses_nothing(storage, mailbox, redis_url, stage
         _account(storage, mailbox, sink)
         sink.stall[stage] = 3.0
         body = SubmitBody.model_validate({"to": [{"address": "ann@example.com"}], "subject": "x", "text": "y"})
-        queue_id = outbound.submit(storage, "acme", body, policy=FAST).answer["queueId"]
+        # Three ready messages for one drain job: it dies on the first, the other two are still on the list.
+        queue_id, *others = (outbound.submit(storage, "acme", body, policy=FAST).answer["queueId"] for _ in range(3))
 
         worker = _start_worker(redis_url)
         try:
@@ -399,19 +476,20 @@ def test_worker_killed_mid_send_loses_nothing(storage, mailbox, redis_url, stage
         time.sleep(FAST.lease_s + FAST.grace_s)  # the dead worker's lease runs out
         restarted = _start_worker(redis_url)
         try:
-            sink.wait_for(1, timeout=15)
+            sink.wait_for(3, timeout=15)
             deadline = time.monotonic() + 10
-            while state(storage, queue_id) != "sent" and time.monotonic() < deadline:
+            while any(state(storage, q) != "sent" for q in (queue_id, *others)) and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
             _end(restarted, signal.SIGTERM)
 
         entry = storage.outbox.get(queue_id)
         assert entry["state"] == "sent" and entry["attempts"] == 2
+        assert [(state(storage, q), storage.outbox.get(q)["attempts"]) for q in others] == [("sent", 1)] * 2
         if stage == "rcpt":
-            assert len(sink.messages) == 1 and not entry.get("possibleDuplicate")
+            assert len(sink.messages) == 3 and not entry.get("possibleDuplicate")
         else:
             time.sleep(3.0)  # the stalled first DATA completes on the sink side
-            assert 1 <= len(sink.messages) <= 2 and entry.get("possibleDuplicate")
+            assert 3 <= len(sink.messages) <= 4 and entry.get("possibleDuplicate")
     finally:
         sink.stop()
