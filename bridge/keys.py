@@ -151,9 +151,9 @@ def outbox_ready() -> str:
     return _k("outbox-ready")
 
 
-def outbox_drainer() -> str:
-    """String with expiry: the RQ job id of the drain job that serves ``outbox_ready`` (queued or running)."""
-    return _k("outbox-drainer")
+def outbox_drainers() -> str:
+    """Sorted set: ids of the drain jobs serving ``outbox_ready`` (queued or running), scored by mark expiry."""
+    return _k("outbox-drainers")
 
 
 def outbox_by_message_id(account_id: str, header_id_hash: str) -> str:

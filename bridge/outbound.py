@@ -52,6 +52,9 @@ class SendPolicy:
         smtp_idle_s: how long an idle pooled SMTP connection is kept.
         drain_budget_s: how long one drain job sends before handing over to a fresh one (other
             send-queue jobs, such as scheduled sends and retries, get a worker in between).
+        drainers: how many drain jobs may work through a backlog at once (one per worker
+            process helps on a multi-core host; each sends one message at a time).
+        helper_backlog: how many ready messages bring in another drain job.
     """
 
     backoff_base_s: float = 5.0
@@ -62,6 +65,8 @@ class SendPolicy:
     smtp_timeout_s: float = 60.0
     smtp_idle_s: float = 30.0
     drain_budget_s: float = 5.0
+    drainers: int = 2
+    helper_backlog: int = 20
 
     def backoff(self, failed_attempts: int) -> float:
         """Seconds to wait after ``failed_attempts`` failures (exponential, capped)."""
@@ -276,6 +281,7 @@ def _store(
             drain_job_id=drain_job_id,
             drainer_ttl=policy.lease_s,
             sweep_ttl=3 * policy.sweep_interval_s,
+            now=now.timestamp(),
         )
         if created.start_drainer:
             jobs.enqueue_drain(storage.redis, drain_job_id)

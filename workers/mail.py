@@ -97,26 +97,39 @@ def drain_outbox(job_id: str) -> int:
     One RQ job serves many submissions: the ready list's ids are claimed one at
     a time (pop and claim in one step, ``OutboxStore.claim_next``) and each goes
     through the same attempt as ``send_message``. ``job_id`` is this job's id,
-    held in the drainer mark while it works; after the policy's ``drain_budget_s`` it hands
-    the mark to a new drain job and returns, so scheduled sends, retries and
-    sweeps queued meanwhile get a worker too.
+    marked live while it works. A backlog brings in a helper drain job (up to the
+    policy's ``drainers``), which another worker process runs alongside. After the
+    policy's ``drain_budget_s`` a job hands its mark to a fresh job and returns,
+    so scheduled sends, retries and sweeps queued meanwhile get a worker too.
     """
     rt = _get_runtime()
-    outbox, lease = rt.storage.outbox, rt.policy.lease_s
-    deadline = time.monotonic() + rt.policy.drain_budget_s
+    outbox, policy = rt.storage.outbox, rt.policy
+    deadline = time.monotonic() + policy.drain_budget_s
     attempted = 0
     while True:
         now = time.time()
         owner = _owner()
-        claim = outbox.claim_next(owner, now + lease, now, drainer=job_id, drainer_ttl=lease)
+        helper = jobs.new_drain_job_id()
+        claim = outbox.claim_next(
+            owner,
+            now + policy.lease_s,
+            now,
+            drainer=job_id,
+            drainer_ttl=policy.lease_s,
+            helper=helper,
+            max_drainers=policy.drainers,
+            helper_backlog=policy.helper_backlog,
+        )
         if claim.status == "empty":
             return attempted
+        if claim.helper:
+            jobs.enqueue_drain(rt.storage.redis, helper)
         if claim.status == "ok":
             _attempt(rt, owner, claim.entry, claim.raw, drainer=job_id)
             attempted += 1
         if time.monotonic() > deadline:
             successor = jobs.new_drain_job_id()
-            if outbox.hand_over_drainer(job_id, successor, lease):
+            if outbox.hand_over_drainer(job_id, successor, policy.lease_s, time.time()):
                 jobs.enqueue_drain(rt.storage.redis, successor)
             return attempted
 
@@ -184,14 +197,15 @@ def sweep_outbox(startup: bool = False) -> int:
     now = time.time()
     overdue = outbox.overdue(now - policy.grace_s)
     waiting = [e for e in overdue if e["state"] != "sending"]
-    # An entry on the ready list has no job of its own: the drain job (if its mark is alive) serves it.
-    drainer = outbox.drainer() if any(not e.get("jobId") for e in waiting) else None
-    job_ids = [e["jobId"] for e in waiting if e.get("jobId")] + ([drainer] if drainer else [])
+    # An entry on the ready list has no job of its own: a drain job with a live mark serves it.
+    drainers = outbox.drainers(now) if any(not e.get("jobId") for e in waiting) else []
+    job_ids = [e["jobId"] for e in waiting if e.get("jobId")] + drainers
     pending = jobs.pending_jobs(rt.storage.redis, job_ids) if job_ids else set()
+    draining = any(d in pending for d in drainers)
     enqueued = 0
     for entry in overdue:
         queue_id = entry["queueId"]
-        if entry["state"] != "sending" and (entry.get("jobId") or drainer) in pending:
+        if entry["state"] != "sending" and (entry.get("jobId") in pending or not entry.get("jobId") and draining):
             outbox.reschedule(queue_id, now + policy.grace_s)  # a busy queue, not a lost job
             continue
         job_id = jobs.new_send_job_id(queue_id)
@@ -226,7 +240,7 @@ async def _deliver(
         while True:
             await asyncio.sleep(rt.policy.lease_s / 3)
             if drainer is not None:
-                outbox.keep_drainer(drainer, rt.policy.lease_s)
+                outbox.keep_drainer(drainer, rt.policy.lease_s, time.time())
             if not outbox.renew(queue_id, owner, time.time() + rt.policy.lease_s):
                 log.warning("lost the lease on %s while sending", queue_id)
                 return

@@ -22,9 +22,10 @@ is one Lua script, so two workers can never both hold an entry.
 Two ways in. ``create`` stores an entry with its own RQ job (scheduled
 sends, held messages a reviewer approved). ``create_ready``, for a message
 to send now, stores it and appends its id to the ready list in one Lua step;
-one drain job at a time (its id in the drainer mark) pops and claims ready
+a drain job (its id marked live in the drainers set) pops and claims ready
 entries with ``claim_next`` and sends them one after another, so a send
-costs no RQ job of its own. Pop and claim are one step: an id leaves the
+costs no RQ job of its own; a backlog brings in helper drain jobs, up to
+a limit, to use more worker processes. Pop and claim are one step: an id leaves the
 list only as a ``sending`` entry under a lease, and a drain job killed
 mid-send leaves exactly what a killed send job leaves. Ids of entries
 cancelled or taken over meanwhile are dropped when popped.
@@ -40,7 +41,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import redis
@@ -75,6 +76,7 @@ class Claim:
     status: str
     entry: dict[str, Any]
     raw: bytes
+    helper: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +190,13 @@ class OutboxStore:
         drain_job_id: str,
         drainer_ttl: float,
         sweep_ttl: float,
+        now: float,
     ) -> Created:
         """Store an entry to send now and put it on the ready list, in one Lua step (one round trip).
 
         No RQ job per entry: the drain job (``claim_next``) takes ready entries in order.
         ``start_drainer`` says no drain job was queued or running, and the caller must
-        enqueue one with ``drain_job_id``, which the drainer mark now holds.
+        enqueue one with ``drain_job_id``, which now holds a live mark.
 
         Raises:
             Conflict: the Idempotency-Key was used with a different body.
@@ -210,7 +213,7 @@ class OutboxStore:
                     keys.outbox_active(),
                     keys.outbox_by_message_id(entry["account"], header_id_hash(entry["messageId"])),
                     keys.outbox_ready(),
-                    keys.outbox_drainer(),
+                    keys.outbox_drainers(),
                     keys.outbox_sweeper(),
                     idempotency.redis_key if idempotency else keys.outbox_ready(),
                 ],
@@ -225,6 +228,7 @@ class OutboxStore:
                     max(1, int(sweep_ttl)),
                     raw,
                     fields,
+                    repr(now),
                 ],
             ),
         )
@@ -304,46 +308,64 @@ class OutboxStore:
         return _claim_of(reply)
 
     @redis_errors
-    def claim_next(self, owner: str, lease_until: float, now: float, *, drainer: str, drainer_ttl: float) -> Claim:
+    def claim_next(
+        self,
+        owner: str,
+        lease_until: float,
+        now: float,
+        *,
+        drainer: str,
+        drainer_ttl: float,
+        helper: str,
+        max_drainers: int,
+        helper_backlog: int,
+    ) -> Claim:
         """Pop the ready list until an entry is claimed for its first attempt (attempts + 1).
 
-        ``status`` is "ok", "empty" (the list is empty; the drainer mark was released if it
-        was ``drainer``'s) or "more" (only stale ids seen so far; call again). Keeps the
-        drainer mark alive for ``drainer_ttl`` while it is ``drainer``'s.
+        ``status`` is "ok", "empty" (the list is empty; ``drainer``'s mark is removed) or
+        "more" (only stale ids seen so far; call again). Keeps ``drainer``'s mark alive for
+        ``drainer_ttl``. ``Claim.helper`` says a mark for ``helper`` was added (at least
+        ``helper_backlog`` ids wait and fewer than ``max_drainers`` marks are live): the
+        caller enqueues that drain job.
         """
         reply = cast(
             list[Any],
             self._claim_next(
-                keys=[keys.outbox_ready(), keys.outbox_drainer(), keys.outbox_active()],
+                keys=[keys.outbox_ready(), keys.outbox_drainers(), keys.outbox_active()],
                 args=[
                     owner,
                     lease_until,
-                    now,
+                    repr(now),
                     drainer,
                     max(1, int(drainer_ttl)),
                     *self._entry_key,
                     *self._raw_key,
                     _STALE_PER_CLAIM,
+                    max_drainers,
+                    helper,
+                    helper_backlog,
                 ],
             ),
         )
-        return _claim_of(reply)
+        if text(reply[0]) != "ok":
+            return _claim_of(reply)
+        return replace(_claim_of([reply[0], *reply[2:]]), helper=bool(reply[1]))
 
     @redis_errors
-    def drainer(self) -> str | None:
-        """The id of the drain job that serves the ready list, if one is queued or running."""
-        found = self.redis.get(keys.outbox_drainer())
-        return text(found) if found is not None else None
+    def drainers(self, now: float) -> list[str]:
+        """Ids of the drain jobs whose marks are live (queued or running drain jobs)."""
+        return [text(i) for i in self.redis.zrangebyscore(keys.outbox_drainers(), f"({now!r}", "+inf")]
 
     @redis_errors
-    def keep_drainer(self, drainer: str, ttl: float) -> None:
-        """Extend the drainer mark while it is ``drainer``'s (a long send must not let it lapse)."""
-        self._hand_over(keys=[keys.outbox_drainer()], args=[drainer, drainer, max(1, int(ttl))])
+    def keep_drainer(self, drainer: str, ttl: float, now: float) -> None:
+        """Extend a drain job's mark (a long send must not let it lapse)."""
+        self._hand_over(keys=[keys.outbox_drainers()], args=[drainer, drainer, max(1, int(ttl)), repr(now)])
 
     @redis_errors
-    def hand_over_drainer(self, drainer: str, successor: str, ttl: float) -> bool:
-        """Pass the drainer mark to the job that continues the drain; False when it is not ``drainer``'s."""
-        return bool(self._hand_over(keys=[keys.outbox_drainer()], args=[drainer, successor, max(1, int(ttl))]))
+    def hand_over_drainer(self, drainer: str, successor: str, ttl: float, now: float) -> bool:
+        """Pass a drain job's mark to the job that continues its drain; False when it had none."""
+        args: list[str | int] = [drainer, successor, max(1, int(ttl)), repr(now)]
+        return bool(self._hand_over(keys=[keys.outbox_drainers()], args=args))
 
     @redis_errors
     def ready_count(self) -> int:

@@ -69,11 +69,12 @@ return 1
 """
 
 # A submission sent now, in one step: the Idempotency-Key check and claim, the entry and its bytes, the
-# active set, the Message-ID index, the ready list, and the drain and sweep marks (set when absent).
-# KEYS: entry, raw, active, by message id, ready, drainer, sweeper, idempotency key.
+# active set, the Message-ID index, the ready list, and a drain job's mark when none is alive, and the
+# sweep mark (set when absent). Drain marks: a sorted set of drain job ids scored by when they lapse.
+# KEYS: entry, raw, active, by message id, ready, drainers, sweeper, idempotency key.
 # ARGV: queue id, due, message-id ttl, idempotency ttl, idempotency record ('' = no key), drain job id,
 #       drainer ttl, sweeper ttl, raw bytes, the entry's fields as one JSON object of strings (one
-#       argument instead of ~30: redis-py packs each argument at a few microseconds apiece).
+#       argument instead of ~30: redis-py packs each argument at a few microseconds apiece), now.
 # Returns {'replay', first record} or {'ok', drain job started (0/1), sweep started (0/1)}.
 CREATE_READY = """
 if ARGV[5] ~= '' then
@@ -91,25 +92,38 @@ redis.call('SET', KEYS[2], ARGV[9])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3])
 redis.call('RPUSH', KEYS[5], ARGV[1])
-local drain = redis.call('SET', KEYS[6], ARGV[6], 'NX', 'EX', ARGV[7])
+local now = tonumber(ARGV[11])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
+local drain = 0
+if redis.call('ZCARD', KEYS[6]) == 0 then
+  redis.call('ZADD', KEYS[6], now + tonumber(ARGV[7]), ARGV[6])
+  redis.call('EXPIRE', KEYS[6], ARGV[7])
+  drain = 1
+end
 local sweep = redis.call('SET', KEYS[7], '1', 'NX', 'EX', ARGV[8])
-return {'ok', drain and 1 or 0, sweep and 1 or 0}
+return {'ok', drain, sweep and 1 or 0}
 """
 
 # Pop queue ids off the ready list until one can be claimed (as CLAIM does for a queued entry); ids of
 # entries that are gone, cancelled, already taken by a sweep job or not due are dropped. An empty list
-# ends the drain: the drainer mark is removed (if it is still this job's) in the same step, so a
-# submission racing it either is seen here or finds no mark and starts a new drain job.
-# KEYS: ready, drainer, active. ARGV: owner, lease until, now, drain job id, drainer ttl,
-#       entry key prefix, entry key suffix, raw key prefix, raw key suffix, most ids to look at.
-# Returns {'ok', raw, entry field/value pairs...}, {'empty'} or {'more'} (only stale ids seen).
+# ends this drain job: its mark is removed in the same step, so a submission racing it either is seen
+# here or finds no live mark and starts a new drain job. With a backlog of at least ARGV[13] ids and
+# fewer than ARGV[11] live marks, a helper's mark (ARGV[12]) is added: the caller enqueues that job.
+# KEYS: ready, drainers, active. ARGV: owner, lease until, now, drain job id, drainer ttl,
+#       entry key prefix, entry key suffix, raw key prefix, raw key suffix, most ids to look at,
+#       most drain jobs, helper job id, backlog for a helper.
+# Returns {'ok', helper started (0/1), raw, entry field/value pairs...}, {'empty'} or {'more'}.
 CLAIM_NEXT = """
 local now = tonumber(ARGV[3])
-if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
+local lapse = now + tonumber(ARGV[5])
+if redis.call('ZSCORE', KEYS[2], ARGV[4]) then
+  redis.call('ZADD', KEYS[2], lapse, ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
 for _ = 1, tonumber(ARGV[10]) do
   local qid = redis.call('LPOP', KEYS[1])
   if not qid then
-    if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+    redis.call('ZREM', KEYS[2], ARGV[4])
     return {'empty'}
   end
   local entry = ARGV[6] .. qid .. ARGV[7]
@@ -118,7 +132,15 @@ for _ = 1, tonumber(ARGV[10]) do
     redis.call('HINCRBY', entry, 'attempts', 1)
     redis.call('HSET', entry, 'state', 'sending', 'owner', ARGV[1], 'leaseUntil', ARGV[2], 'dataStarted', '0')
     redis.call('ZADD', KEYS[3], ARGV[2], qid)
-    local out = {'ok', redis.call('GET', ARGV[8] .. qid .. ARGV[9]) or ''}
+    local helper = 0
+    if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[13]) then
+      redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+      if redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[11]) then
+        redis.call('ZADD', KEYS[2], lapse, ARGV[12])
+        helper = 1
+      end
+    end
+    local out = {'ok', helper, redis.call('GET', ARGV[8] .. qid .. ARGV[9]) or ''}
     for _, v in ipairs(redis.call('HGETALL', entry)) do out[#out + 1] = v end
     return out
   end
@@ -126,9 +148,12 @@ end
 return {'more'}
 """
 
-# KEYS: drainer. ARGV: this drain job's id, the next one's, ttl. 1 when the next job now owns the mark.
+# KEYS: drainers. ARGV: this drain job's id, the next one's (the same id: just extend), ttl, now.
+# 1 when the next id now holds a live mark; 0 when this job's mark had lapsed or was removed.
 HAND_OVER = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], tonumber(ARGV[4]) + tonumber(ARGV[3]), ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """

@@ -94,6 +94,13 @@ def drain(storage, until, timeout=10.0):
         time.sleep(0.05)
 
 
+def drainer_of(storage):
+    """The one live drain job's id, or None."""
+    found = storage.outbox.drainers(time.time())
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
 def submit(client, auth, **fields):
     body = {"to": [{"name": "Ann", "address": "ann@example.com"}], "subject": "Hello", "text": "Hi Ann", **fields}
     resp = client.post("/v1/account/acme/submit", json=body, headers=auth)
@@ -315,7 +322,7 @@ def test_sweep_requeues_an_entry_whose_job_was_lost(client, auth, account, stora
     ahead = 1.5 if when == "scheduled" else 0
     later = {"sendAt": (datetime.now(UTC) + timedelta(seconds=ahead)).isoformat()} if ahead else {}
     answer = submit(client, auth, **later)
-    job_id = storage.outbox.get(answer["queueId"])["jobId"] or storage.outbox.drainer()
+    job_id = storage.outbox.get(answer["queueId"])["jobId"] or drainer_of(storage)
     assert job_id.startswith("send-" if when == "scheduled" else "drain-")
     jobs.discard_job(redis_client, job_id)  # e.g. Redis lost the job
     time.sleep(ahead + FAST.grace_s + 0.05)
@@ -329,7 +336,7 @@ def test_sweep_requeues_an_entry_whose_job_was_lost(client, auth, account, stora
 
 def test_messages_sent_now_share_one_drain_job_and_go_out_in_order(client, auth, account, storage, smtp, redis_client):
     answers = [submit(client, auth, subject=f"m{i}") for i in range(5)]
-    drainer = storage.outbox.drainer()
+    drainer = drainer_of(storage)
     assert jobs.queue("send", redis_client).job_ids == [drainer]  # one RQ job for all five
     assert all(storage.outbox.get(a["queueId"])["jobId"] == "" for a in answers)
 
@@ -342,22 +349,36 @@ def test_messages_sent_now_share_one_drain_job_and_go_out_in_order(client, auth,
         b"m4",
     ]
     assert len(events(storage, "messageSent")) == 5
-    assert storage.outbox.drainer() is None and storage.outbox.ready_count() == 0  # the mark ends with the list
+    assert drainer_of(storage) is None and storage.outbox.ready_count() == 0  # the mark ends with the list
     # The next submission finds no drainer and starts one.
     later = submit(client, auth)
-    assert storage.outbox.drainer() not in (None, drainer)
+    assert drainer_of(storage) not in (None, drainer)
     drain(storage, lambda: state(storage, later["queueId"]) == "sent")
 
 
 def test_a_drain_job_past_its_budget_hands_over_to_a_new_one(client, auth, account, storage, smtp, redis_client):
     mail.configure(storage=storage, policy=replace(FAST, drain_budget_s=0))  # hand over after every send
     answers = [submit(client, auth) for _ in range(3)]
-    first = storage.outbox.drainer()
+    first = drainer_of(storage)
     assert mail.drain_outbox(first) == 1
-    second = storage.outbox.drainer()
+    second = drainer_of(storage)
     assert second != first and jobs.queue("send", redis_client).job_ids[-1] == second
     drain(storage, lambda: all(state(storage, a["queueId"]) == "sent" for a in answers))
-    assert len(smtp.messages) == 3 and storage.outbox.drainer() is None
+    assert len(smtp.messages) == 3 and drainer_of(storage) is None
+
+
+def test_a_backlog_brings_in_a_helper_drain_job_up_to_the_limit(client, auth, account, storage, smtp, redis_client):
+    mail.configure(storage=storage, policy=replace(FAST, drainers=2, helper_backlog=3))
+    answers = [submit(client, auth) for _ in range(6)]
+    first = drainer_of(storage)
+    # Claiming the first leaves five waiting: a helper is marked and queued; the next claim adds none (limit 2).
+    mail.configure(storage=storage, policy=replace(FAST, drainers=2, helper_backlog=3, drain_budget_s=0))
+    assert mail.drain_outbox(first) == 1
+    queued = jobs.queue("send", redis_client).job_ids
+    assert len(queued) == 3 and queued[0] == first  # (run directly here, still queued), its helper, its successor
+    assert len(storage.outbox.drainers(time.time())) == 2
+    drain(storage, lambda: all(state(storage, a["queueId"]) == "sent" for a in answers))
+    assert len(smtp.messages) == 6 and storage.outbox.drainers(time.time()) == []
 
 
 def test_sweep_leaves_ready_entries_to_a_live_drain_job(client, auth, account, storage, smtp):
@@ -373,10 +394,10 @@ def test_stale_ready_ids_are_dropped_and_an_idle_drain_releases_its_mark(client,
     cancelled, swept, kept = (submit(client, auth) for _ in range(3))
     assert client.delete(f"/v1/outbox/{cancelled['queueId']}", headers=auth).status_code == 200
     assert mail.send_message(swept["queueId"]) == "sent"
-    drainer = storage.outbox.drainer()
+    drainer = drainer_of(storage)
     assert mail.drain_outbox(drainer) == 1
     assert state(storage, kept["queueId"]) == "sent" and state(storage, cancelled["queueId"]) == "cancelled"
-    assert len(smtp.messages) == 2 and storage.outbox.drainer() is None
+    assert len(smtp.messages) == 2 and drainer_of(storage) is None
     assert mail.drain_outbox(drainer) == 0  # a duplicate drain job finds nothing and touches nothing
 
 
