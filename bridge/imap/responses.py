@@ -167,8 +167,10 @@ def parse_search(lines: list[bytes | bytearray]) -> list[int]:
     """The numbers of a SEARCH response; aioimaplib strips the ``* SEARCH`` prefix."""
     numbers: list[int] = []
     for item in lines[:-1]:
-        line = bytes(item).removeprefix(b"SEARCH").strip()
-        numbers.extend(int(tok) for tok in line.split() if tok.isdigit())
+        tokens = bytes(item).removeprefix(b"SEARCH").split()
+        # Other untagged data can ride along ("1 EXISTS", "3 EXPUNGE"): it is not a result line.
+        if tokens and all(tok.isdigit() for tok in tokens):
+            numbers.extend(int(tok) for tok in tokens)
     return numbers
 
 

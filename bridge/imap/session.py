@@ -53,7 +53,7 @@ async def connect(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> 
         await client.wait_hello_from_server()
         await _maybe_starttls(client, config, timeout)
         await _login(client, config)
-    except (MailboxAuthFailed, MailboxUnavailable):
+    except (MailboxAuthFailed, MailboxUnavailable, asyncio.CancelledError):
         _abort(client)
         raise
     except _IO_ERRORS as exc:
@@ -109,6 +109,10 @@ async def _login(client: aioimaplib.IMAP4, config: ServerConfig) -> None:
 
 
 def _abort(client: aioimaplib.IMAP4) -> None:
+    # A connect still in flight would otherwise open its socket after we gave up on it.
+    pending = getattr(client, "_client_task", None)
+    if pending is not None and not pending.done():
+        pending.cancel()
     transport = getattr(client.protocol, "transport", None)
     if transport is not None:
         transport.close()

@@ -8,7 +8,8 @@ means "emitted twice".
 
 - IDLE on the first watched folder, re-issued before 29 minutes (RFC 2177).
 - Other watched folders are checked with STATUS every ``poll_interval`` s,
-  which needs no second connection.
+  which needs no second connection; the IDLE folder is re-checked then too,
+  because a push can be lost (see ``_session``).
 - Catch-up: on every (re)connect, every folder is fetched from its last
   processed UID, in batches (aioimaplib breaks on one huge FETCH response,
   iroco-co/aioimaplib#118).
@@ -183,18 +184,21 @@ class AccountWatcher:
             status = await self._select(client, primary)
             await self._sync(client, primary, status)
             loop = asyncio.get_running_loop()
-            next_poll = loop.time() + self.timing.poll_interval_s
+            next_check = loop.time() + self.timing.poll_interval_s
             while True:
-                wait = self.timing.idle_renew_s
-                if others:
-                    wait = min(wait, max(0.05, next_poll - loop.time()))
-                if await self._idle(client, lost, wait):
-                    await self._sync(client, primary, status)
-                if others and loop.time() >= next_poll:
-                    if await self._poll(client, others):
+                wait = min(self.timing.idle_renew_s, max(0.05, next_check - loop.time()))
+                pushed = await self._idle(client, lost, wait)
+                if loop.time() >= next_check:
+                    if others and await self._poll(client, others):
                         status = await self._select(client, primary)
-                        await self._sync(client, primary, status)
-                    next_poll = loop.time() + self.timing.poll_interval_s
+                    # Also re-check the IDLE folder: a push can be lost. Dovecot may attach
+                    # "* n EXISTS" to the response of the last UID SEARCH before IDLE, and
+                    # aioimaplib drops untagged lines no command claims. One UID SEARCH per
+                    # interval bounds the delay of such a message to poll_interval_s.
+                    next_check = loop.time() + self.timing.poll_interval_s
+                    pushed = True
+                if pushed:
+                    await self._sync(client, primary, status)
         finally:
             await session.close(client)
 
@@ -227,7 +231,8 @@ class AccountWatcher:
                     return False
                 if any(line.upper().startswith(b"BYE") for line in lines):
                     raise ConnectionLost(f"server said {lines[0].decode(errors='replace')}")
-                if any(line.upper().endswith(b"EXISTS") for line in lines):
+                # RECENT too: it may arrive alone when the EXISTS before it was lost (see _session).
+                if any(line.upper().endswith((b"EXISTS", b"RECENT")) for line in lines):
                     return True
                 log.debug("account %s: push ignored: %s", self.account.id, lines)
         finally:

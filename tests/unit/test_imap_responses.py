@@ -42,3 +42,11 @@ def test_list_lines_with_special_use_quotes_nil_delimiter_and_literal():
     ]
     assert boxes[4].name == "2024"
     assert boxes[3].delimiter is None
+
+
+def test_search_results_ignore_other_untagged_lines():
+    from bridge.imap.responses import parse_search
+
+    lines = [b"2 3 5", b"1 EXISTS", b"4 EXPUNGE", b"SEARCH 8", b"Search completed (0.001 + 0.000 secs)."]
+    assert parse_search(lines) == [2, 3, 5, 8]
+    assert parse_search([b"SEARCH", b"Search completed."]) == []
