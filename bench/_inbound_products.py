@@ -94,7 +94,7 @@ class Mailbridge:
             BRIDGE_SECRET=SECRET,
             BRIDGE_DNS_SERVERS=f"{host}:{port}",
             BRIDGE_DATA_DIR=str(self.log_dir),
-            BRIDGE_LOG_LEVEL="WARNING",
+            BRIDGE_LOG_LEVEL="INFO",  # reconnects and dropped pushes show in the log
         )
         env.pop("BRIDGE_ENV", None)
         for role in ("watch", "worker"):
@@ -222,7 +222,16 @@ class Imapapi:
         return response.json()
 
     def attach(self, account: MailAccount, account_id: str) -> None:
-        body = {"account": account_id, "name": account_id, "path": "INBOX", "imap": _imaps(account), "smtp": False}
+        # notifyFrom defaults to "now" and imapapi compares it with the Date header, which the
+        # bench wrote when it signed the messages (before attaching): every message would be "old".
+        body = {
+            "account": account_id,
+            "name": account_id,
+            "path": "INBOX",
+            "notifyFrom": "2000-01-01T00:00:00.000Z",
+            "imap": _imaps(account),
+            "smtp": False,
+        }
         self._call("POST", "/v1/account", body)
 
     def subscribe(self, url: str) -> None:

@@ -163,9 +163,11 @@ def main(settings: Settings) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
     resolver = DnsResolver(list(settings.dns_servers) or None)
-    # First webhook attempts go out from this process (bridge/emit.py): through an RQ
-    # hop each messageNew waited for a worker to pick the job up. Measured with
-    # bench/inbound.py: IDLE push -> webhook p50 14 -> X ms, burst Y -> Z msgs/s.
+    # First webhook attempts go out from this process (bridge/emit.py), not through an RQ
+    # job per messageNew: RQ's bookkeeping costs several ms per job and a burst queues up
+    # behind one worker. bench/inbound.py, same machine (busy, 2 cores): IDLE push -> webhook
+    # p50 14 -> 13 ms, p99 85 -> 27 ms; burst 73 -> ~120 msgs/s (with the commit overlap in
+    # bridge/inbound.py).
     with (
         ThreadPoolExecutor(max_workers=8, thread_name_prefix="inbound") as executor,
         start_dispatcher(storage, settings),
