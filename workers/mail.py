@@ -3,7 +3,7 @@
 A message submitted for now has no RQ job of its own: it waits on the
 outbox's ready list, and one drain job (``drain_outbox``) claims and sends
 ready messages one after another (RQ's bookkeeping cost ~16 Redis round trips
-and several ms per job; bench/OUTBOUND_RESULTS.md). Scheduled sends and
+and several ms per job; BENCHMARKS.md, "Outbound"). Scheduled sends and
 retries keep one RQ job per attempt (``send_message``) at their time.
 
 Jobs take a queue id and load the rest from the outbox entry, which is the
