@@ -52,9 +52,7 @@ class _TableResolver(BaseResolver):  # type: ignore[misc]
             found = list(self.records.get((qname, qtype), []))
             exists = any(name == qname for name, _ in self.records)
         for rdata in found:
-            reply.add_answer(
-                RR(request.q.qname, getattr(QTYPE, qtype), rdata=rdata, ttl=300)
-            )
+            reply.add_answer(RR(request.q.qname, getattr(QTYPE, qtype), rdata=rdata, ttl=300))
         if not found and not exists:
             reply.header.rcode = RCODE.NXDOMAIN
         return reply
@@ -78,8 +76,7 @@ class DnsServer:
             return
         logger = DNSLogger(log=_QUIET, prefix=False)
         self._servers = [
-            DNSServer(self._table, port=self.port, address=HOST, logger=logger, tcp=tcp)
-            for tcp in (False, True)
+            DNSServer(self._table, port=self.port, address=HOST, logger=logger, tcp=tcp) for tcp in (False, True)
         ]
         for server in self._servers:
             server.start_thread()
@@ -93,9 +90,7 @@ class DnsServer:
     def add(self, name: str, rtype: str, value: Any) -> None:
         """Add one record; ``value`` is text (TXT/A/AAAA/PTR), or ``(pref, host)`` for MX."""
         with self._table.lock:
-            self._table.records.setdefault((_key(name), rtype), []).append(
-                _rdata(rtype, value)
-            )
+            self._table.records.setdefault((_key(name), rtype), []).append(_rdata(rtype, value))
 
     def remove(self, name: str, rtype: str | None = None) -> None:
         """Remove the records of a name (of one type, or all of them)."""
@@ -107,9 +102,7 @@ class DnsServer:
     def set_failure(self, name: str, failing: bool = True) -> None:
         """Make queries for ``name`` answer SERVFAIL (or stop doing so)."""
         with self._table.lock:
-            (self._table.servfail.add if failing else self._table.servfail.discard)(
-                _key(name)
-            )
+            (self._table.servfail.add if failing else self._table.servfail.discard)(_key(name))
 
     def reset(self) -> None:
         """Forget every record, failure and logged query."""
