@@ -246,33 +246,13 @@ async def connection(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) 
         SubmissionAuthFailed, SubmissionRejected, SubmissionDeferred.
     """
     where = f"{config.host}:{config.port}"
-    client = aiosmtplib.SMTP(
-        hostname=config.host,
-        port=config.port,
-        timeout=timeout,
-        use_tls=config.secure,
-        start_tls=False if config.secure else config.starttls,
-        tls_context=client_context(config.reject_unauthorized),
-    )
-    try:
-        await client.connect()
-        if config.access_token is not None:
-            await client.ehlo()
-            await client.auth_xoauth2(config.user, config.access_token.reveal())
-        elif config.password is not None:
-            await client.login(config.user, config.password.reveal())
-    except _ERRORS as exc:
-        client.close()
-        raise translate(exc, where) from exc
+    client = await open_connection(config, timeout=timeout)
     try:
         yield client
     except _ERRORS as exc:
         raise translate(exc, where) from exc
     finally:
-        try:
-            await client.quit()
-        except _ERRORS:
-            client.close()
+        await close(client)
 
 
 async def verify(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> None:

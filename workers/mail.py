@@ -41,15 +41,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge import jobs, smtp
-from bridge.config import load_settings
-from bridge.crypto import Vault
 from bridge.emit import emit
-from bridge.errors import ConfigError, NotFound, SubmissionError, SubmissionRejected
+from bridge.errors import NotFound, SubmissionError, SubmissionRejected
 from bridge.events import EventName
 from bridge.imap import mailbox_ops
 from bridge.models import Account
 from bridge.outbound import DEFAULT_POLICY, SendPolicy
-from bridge.storage import Storage, connect
+from bridge.storage import Storage
+from workers.environment import storage_from_environment
 
 log = logging.getLogger(__name__)
 
@@ -326,10 +325,7 @@ def _get_runtime() -> _Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
-            settings = load_settings(os.environ)
-            if settings.redis_url is None:
-                raise ConfigError("BRIDGE_REDIS_URL is missing; mail jobs run in a worker started by app.py")
-            storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
+            storage, _ = storage_from_environment("mail")
             _runtime = _make_runtime(storage, DEFAULT_POLICY)
         return _runtime
 

@@ -9,7 +9,6 @@ so RQ retries it (``bridge.jobs`` gives the job a Retry).
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import threading
 from dataclasses import dataclass
@@ -17,12 +16,12 @@ from datetime import UTC, datetime
 
 from bridge import holds, review_mail, smtp
 from bridge.compose_types import Composed
-from bridge.config import Settings, load_settings
-from bridge.crypto import Vault
-from bridge.errors import ConfigError, NotFound
+from bridge.config import Settings
+from bridge.errors import NotFound
 from bridge.models import ServerConfig
 from bridge.review import State
-from bridge.storage import Storage, connect
+from bridge.storage import Storage
+from workers.environment import storage_from_environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +88,5 @@ def _get_runtime() -> _Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
-            settings = load_settings(os.environ)
-            if settings.redis_url is None:
-                raise ConfigError("BRIDGE_REDIS_URL is missing; review jobs run in a worker started by app.py")
-            storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
-            _runtime = _Runtime(storage, settings)
+            _runtime = _Runtime(*storage_from_environment("review"))
         return _runtime

@@ -12,20 +12,16 @@ started one); otherwise the first job builds it from ``load_settings(os.environ)
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
 from rq import get_current_job
 
 from bridge import jobs, webhooks
-from bridge.config import load_settings
-from bridge.crypto import Vault
 from bridge.emit import after_attempt, start_dispatcher
-from bridge.errors import ConfigError
-from bridge.storage import Storage, connect
 from bridge.storage.webhooks import pending_deliveries
 from bridge.webhooks import Dispatcher
+from workers.environment import storage_from_environment
 
 _lock = threading.Lock()
 
@@ -78,8 +74,4 @@ def _dispatcher() -> Dispatcher:
         found = webhooks.installed()
         if found is not None:
             return found
-        settings = load_settings(os.environ)
-        if settings.redis_url is None:
-            raise ConfigError("BRIDGE_REDIS_URL is missing; webhook jobs run in a worker started by app.py")
-        storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
-        return start_dispatcher(storage, settings)
+        return start_dispatcher(*storage_from_environment("webhook"))
