@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -108,6 +109,13 @@ def wait_for(driver, element_id):
     return WebDriverWait(driver, 15).until(expected_conditions.presence_of_element_located((By.ID, element_id)))
 
 
+def wait_page(driver, name: str) -> None:
+    """Wait until the review page shown is ``name``; a navigation may swap the element under us."""
+    WebDriverWait(driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        lambda d: d.find_element(By.ID, "review").get_attribute("data-page") == name
+    )
+
+
 def png_size_and_colours(data: bytes) -> tuple[int, int, int]:
     """Width, height and the number of distinct pixel values of an 8-bit RGB(A) PNG (stdlib only)."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
@@ -156,7 +164,7 @@ def test_open_link_from_email_see_preview_click_and_the_message_is_sent_once(
     # Opening the page sent nothing; the button does.
     assert storage.reviews.get(review_id)["state"] == "pending"
     buttons[0].click()
-    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.ID, "review").get_attribute("data-page") == "done")
+    wait_page(browser, "done")
     assert "on its way" in browser.find_element(By.ID, "review").text
     drain(storage, lambda: len(to(smtp, RECIPIENT)) == 1)
     [sent] = to(smtp, RECIPIENT)
@@ -164,7 +172,7 @@ def test_open_link_from_email_see_preview_click_and_the_message_is_sent_once(
 
     # The other link, opened afterwards, says what happened and offers no button.
     browser.get(reject)
-    assert wait_for(browser, "review").get_attribute("data-page") == "already"
+    wait_page(browser, "already")
     assert "already approved" in browser.find_element(By.ID, "review").text
     assert browser.find_elements(By.TAG_NAME, "button") == []
     drain(storage)
@@ -180,9 +188,9 @@ def test_email_html_renders_and_its_reject_button_leads_to_the_confirmation(
     browser.get(page.as_uri())
     assert "quarterly numbers are attached in spirit" in browser.find_element(By.TAG_NAME, "body").text
     browser.find_element(By.LINK_TEXT, "Reject").click()
-    assert wait_for(browser, "review").get_attribute("data-page") == "confirm"
+    wait_page(browser, "confirm")
     browser.find_element(By.ID, "confirm").click()
-    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.ID, "review").get_attribute("data-page") == "done")
+    wait_page(browser, "done")
     assert storage.reviews.get(review_id)["state"] == "rejected"
     drain(storage)
     assert to(smtp, RECIPIENT) == []
@@ -192,6 +200,6 @@ def test_tampered_link_shows_a_clear_page(browser, held_email, storage):
     review_id, message = held_email
     approve, _ = links(message)
     browser.get(approve[:-4] + "AAAA")
-    assert wait_for(browser, "review").get_attribute("data-page") == "invalid"
+    wait_page(browser, "invalid")
     assert "not valid" in browser.find_element(By.TAG_NAME, "h1").text
     assert storage.reviews.get(review_id)["state"] == "pending"
