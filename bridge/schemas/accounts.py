@@ -7,10 +7,9 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from bridge.addresses import normalize_address
 from bridge.config import Secret
 from bridge.models import Account, AccountState, Mailbox, ServerConfig
-from bridge.schemas.common import ApiModel
+from bridge.schemas.common import ApiModel, EmailAddress
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _HOST = re.compile(
@@ -25,13 +24,6 @@ def _check_host(value: str) -> str:
     return value
 
 
-def _check_email(value: str) -> str:
-    normalized = normalize_address(value)
-    if normalized is None:
-        raise ValueError(f"{value!r} is not a valid email address")
-    return normalized
-
-
 def _check_folder(value: str) -> str:
     if not value or len(value) > 512 or any(c in value for c in "\r\n\0"):
         raise ValueError("must be a folder name without control characters")
@@ -39,7 +31,6 @@ def _check_folder(value: str) -> str:
 
 
 Host = Annotated[str, AfterValidator(_check_host)]
-EmailAddress = Annotated[str, AfterValidator(_check_email)]
 Folder = Annotated[str, AfterValidator(_check_folder)]
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+from bridge.addresses import normalize_address
+
+
+def _check_email(value: str) -> str:
+    normalized = normalize_address(value)
+    if normalized is None:
+        raise ValueError(f"{value!r} is not a valid email address")
+    return normalized
+
+
+# An addr-spec, checked with flanker and returned with its domain lower-cased.
+EmailAddress = Annotated[str, AfterValidator(_check_email)]
 
 
 class ApiModel(BaseModel):

@@ -17,9 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
-from bridge.addresses import normalize_address
 from bridge.compose_types import Action, Attachment, Mailbox
-from bridge.schemas.common import ApiModel
+from bridge.schemas.common import ApiModel, EmailAddress
 
 MAX_RECIPIENTS_PER_FIELD = 500
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
@@ -31,13 +30,6 @@ def _no_line_break(value: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError("must not contain CR or LF (header injection)")
     return value
-
-
-def _email(value: str) -> str:
-    normalized = normalize_address(value)
-    if normalized is None:
-        raise ValueError(f"{value!r} is not a valid email address")
-    return normalized
 
 
 def _base64(value: Any) -> bytes:
@@ -63,7 +55,6 @@ def _aware(value: datetime) -> datetime:
 
 
 HeaderText = Annotated[str, AfterValidator(_no_line_break)]
-EmailAddress = Annotated[str, AfterValidator(_email)]
 Base64Bytes = Annotated[
     bytes,
     BeforeValidator(_base64),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from bridge.schemas.accounts import EmailAddress
-from bridge.schemas.common import ApiModel
+from bridge.schemas.common import ApiModel, EmailAddress
 from bridge.storage.suppressions import Suppression
 
 
