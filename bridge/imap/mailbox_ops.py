@@ -9,15 +9,16 @@ folder, the referenced message is gone) are values in ``FileResult``.
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
 
 import aioimaplib
 
-from bridge.errors import MailboxUnavailable
-from bridge.imap.responses import encode_mailbox_name, quote, response_text
+from bridge.errors import MailboxError, MailboxUnavailable, NotFound
+from bridge.imap import message_ops
+from bridge.imap.message_ops import MessageRef
+from bridge.imap.responses import quote, response_text
 from bridge.imap.session import DEFAULT_TIMEOUT, list_mailboxes, session
 from bridge.models import ServerConfig
 
@@ -26,8 +27,6 @@ from bridge.models import ServerConfig
 SELF_FILING_HOSTS = ("imap.gmail.com", "imap.googlemail.com", "smtp.gmail.com", "smtp.googlemail.com")
 # When a server has no RFC 6154 \Sent flag, the names clients commonly use, in order.
 _SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "INBOX.Sent", "[Gmail]/Sent Mail")
-_UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]", re.I)
-_SEARCH = re.compile(rb"^(?:\* )?SEARCH\b(.*)$", re.I)
 _IO_ERRORS = (OSError, asyncio.TimeoutError, ssl.SSLError, aioimaplib.AioImapException)
 
 
@@ -104,43 +103,24 @@ async def append_to_sent(client: aioimaplib.IMAP4, raw: bytes, *, date: datetime
 
 
 async def set_flag(client: aioimaplib.IMAP4, target: FlagTarget) -> bool:
-    """UID STORE +FLAGS on the referenced message; False when it is no longer there.
+    """UID STORE +FLAGS on the referenced message; False when it (or its folder) is gone.
 
-    The stored UID is trusted only under the same UIDVALIDITY (RFC 3501 § 2.3.1.1);
-    otherwise the message is looked up again by its Message-ID.
+    Finding the message again (UID under the same UIDVALIDITY, else by Message-ID)
+    is ``message_ops.locate``'s job.
     """
+    ref = MessageRef(target.folder, target.uidvalidity, target.uid, target.message_id)
     try:
-        selected = await client.select(quote(encode_mailbox_name(target.folder)))
-        if selected.result != "OK":
-            return False
-        uid: int | None = target.uid if _uidvalidity(selected.lines) == target.uidvalidity else None
-        if uid is None and target.message_id:
-            uid = await _search_message_id(client, target.message_id)
-        if uid is None:
-            return False
+        uid = await message_ops.locate(client, ref)
+    except NotFound:
+        return False
+    except MailboxError as exc:
+        if exc.transient:
+            raise
+        return False  # the folder cannot be selected any more
+    try:
         response = await client.uid("store", str(uid), "+FLAGS.SILENT", f"({target.flag})")
     except _IO_ERRORS as exc:
         raise MailboxUnavailable(f"IMAP STORE failed: {exc}", details={"side": "imap"}) from exc
     if response.result != "OK":
         raise MailboxUnavailable(f"IMAP STORE failed: {response_text(response.lines)}", details={"side": "imap"})
     return True
-
-
-async def _search_message_id(client: aioimaplib.IMAP4, message_id: str) -> int | None:
-    response = await client.uid_search("HEADER", "Message-ID", quote(f"<{message_id.strip('<>')}>"), charset=None)
-    if response.result != "OK":
-        return None
-    for line in response.lines:
-        match = _SEARCH.match(bytes(line))
-        if match:
-            uids = [int(u) for u in match.group(1).split()]
-            return max(uids) if uids else None
-    return None
-
-
-def _uidvalidity(lines: list[bytes | bytearray]) -> int | None:
-    for line in lines:
-        match = _UIDVALIDITY.search(bytes(line))
-        if match:
-            return int(match.group(1))
-    return None
