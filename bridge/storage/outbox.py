@@ -51,7 +51,7 @@ from bridge import keys
 from bridge.errors import Conflict, NotFound
 from bridge.records import header_id_hash
 from bridge.storage import outbox_lua as lua
-from bridge.storage.base import redis_errors, text
+from bridge.storage.base import hashes_in_index, redis_errors, text
 
 # Finished entries stay readable for a week (bounces arrive within days: RFC 5321 § 4.5.4.1 queues
 # retry for 4-5 days); the bytes only a day, long enough for the Sent upload and its retries.
@@ -260,20 +260,9 @@ class OutboxStore:
     @redis_errors
     def active(self, limit: int, account: str | None = None) -> list[dict[str, Any]]:
         """Unfinished entries (queued, scheduled, sending, retrying), soonest first."""
-        out: list[dict[str, Any]] = []
-        start = 0
-        while len(out) < limit:
-            ids = [text(i) for i in self.redis.zrange(keys.outbox_active(), start, start + 499)]
-            if not ids:
-                break
-            start += len(ids)
-            pipe = self.redis.pipeline(transaction=False)
-            for qid in ids:
-                pipe.hgetall(keys.outbox_entry(qid))
-            for doc in pipe.execute():
-                if doc and (account is None or text(doc.get(b"account", b"")) == account):
-                    out.append(_decode(doc))
-        return out[:limit]
+        return [
+            _decode(doc) for doc in hashes_in_index(self.redis, keys.outbox_active(), keys.outbox_entry, limit, account)
+        ]
 
     @redis_errors
     def find_by_message_id(self, account: str, message_id: str) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ import redis.client
 
 from bridge import keys
 from bridge.errors import Conflict
-from bridge.storage.base import redis_errors, text
+from bridge.storage.base import hashes_in_index, redis_errors, text
 
 DECIDED_TTL_S = 7 * 24 * 3600
 APPROVED_RAW_TTL_S = 24 * 3600
@@ -119,20 +119,9 @@ class ReviewStore:
     @redis_errors
     def pending(self, limit: int, account: str | None = None) -> list[dict[str, Any]]:
         """Pending holds, soonest expiry first, optionally of one account."""
-        out: list[dict[str, Any]] = []
-        start = 0
-        while len(out) < limit:
-            ids = [text(i) for i in self.redis.zrange(keys.reviews_pending(), start, start + 499)]
-            if not ids:
-                break
-            start += len(ids)
-            pipe = self.redis.pipeline(transaction=False)
-            for review_id in ids:
-                pipe.hgetall(keys.review(review_id))
-            for doc in pipe.execute():
-                if doc and (account is None or text(doc.get(b"account", b"")) == account):
-                    out.append(_decode(doc))
-        return out[:limit]
+        return [
+            _decode(doc) for doc in hashes_in_index(self.redis, keys.reviews_pending(), keys.review, limit, account)
+        ]
 
     @redis_errors
     def decide(self, review_id: str, target: str, *, now: float, at: str, by: str, outcome: str, keep_raw: bool) -> str:
