@@ -460,10 +460,19 @@ def _claim_of(reply: list[Any]) -> Claim:
 
 
 def _answer(stored: Any, claim: IdempotencyClaim) -> dict[str, Any] | None:
+    return stored_answer(stored, claim.fingerprint)
+
+
+def stored_answer(stored: Any, fingerprint: str) -> dict[str, Any] | None:
+    """The first answer given for an Idempotency-Key, or None when the key is unused.
+
+    Raises:
+        Conflict: the key came with another request body before.
+    """
     if stored is None:
         return None
     record = json.loads(stored)
-    if record["fingerprint"] != claim.fingerprint:
+    if record["fingerprint"] != fingerprint:
         raise Conflict(
             "this Idempotency-Key was already used with a different request body", code="idempotencyKeyReused"
         )

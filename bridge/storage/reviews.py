@@ -23,8 +23,8 @@ import redis
 import redis.client
 
 from bridge import keys
-from bridge.errors import Conflict
 from bridge.storage.base import hashes_in_index, redis_errors, text
+from bridge.storage.outbox import stored_answer
 
 DECIDED_TTL_S = 7 * 24 * 3600
 APPROVED_RAW_TTL_S = 24 * 3600
@@ -87,7 +87,7 @@ class ReviewStore:
                     if idempotency is not None:
                         earlier = pipe.get(idempotency[0])
                         if earlier is not None:
-                            return _replay(earlier, idempotency[1])
+                            return stored_answer(earlier, idempotency[1])
                     if pipe.exists(key):
                         return {"status": "pending_review", "reviewId": review["id"]}
                     pipe.multi()
@@ -144,16 +144,6 @@ class ReviewStore:
         """Record follow-up details (the outbox queue id of an approved message) on an existing hold."""
         if self.redis.exists(keys.review(review_id)):
             self.redis.hset(keys.review(review_id), mapping=_encode(fields))
-
-
-def _replay(stored: Any, fingerprint: str) -> dict[str, Any]:
-    record = json.loads(stored)
-    if record["fingerprint"] != fingerprint:
-        raise Conflict(
-            "this Idempotency-Key was already used with a different request body", code="idempotencyKeyReused"
-        )
-    answer: dict[str, Any] = record["answer"]
-    return answer
 
 
 def _encode(fields: dict[str, Any]) -> dict[Any, Any]:
