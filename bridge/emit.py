@@ -1,4 +1,4 @@
-"""Emit an event: append it to the account's stream, then fan it out to webhooks.
+"""Emit events: each is appended to its account's stream and fanned out to webhooks in one step.
 
 The one function every producer (watcher pipeline, send worker, review
 actions) calls, so an event reaches WebSocket clients (through the stream)
@@ -7,10 +7,10 @@ and webhook subscribers the same way whoever emitted it.
 Webhook delivery strategy (bench/webhook_delivery.py; 2 cores, Redis and a
 keep-alive receiver on loopback, three runs):
 
-- Every matching subscription gets a delivery record, written by one Lua
-  step together with the exact body bytes and a due-set entry BEFORE any
-  attempt. Whatever dies afterwards, the sweeper finds the delivery and
-  enqueues it.
+- Every matching subscription gets a delivery record, written by the same Lua
+  step that appends the event to the stream (``bridge.storage.publish``),
+  together with the exact body bytes and a due-set entry, BEFORE any attempt.
+  Whatever dies afterwards, the sweeper finds the delivery and enqueues it.
 - The FIRST attempt is made from the emitting process when it has a
   ``Dispatcher`` installed (watcher, workers): a fair per-subscription thread
   pool over a keep-alive connection pool, so the emitting thread only queues
@@ -29,7 +29,6 @@ keep-alive receiver on loopback, three runs):
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -38,35 +37,33 @@ from bridge.config import Settings
 from bridge.delivery import DEFAULT_POLICY, RetryPolicy
 from bridge.events import Event
 from bridge.storage import Storage
+from bridge.storage.publish import Publication
 from bridge.webhooks import Dispatcher, Result
 
 
 def emit(storage: Storage, account: str, name: str, data: dict[str, Any]) -> Event:
     """Store the event and schedule its webhook deliveries; returns the stored event."""
-    event = storage.events.append(account, name, data)
-    fan_out(storage, event)
-    return event
+    return emit_many(storage, [Publication(account, name, data)])[0]
 
 
-def fan_out(storage: Storage, event: Event) -> int:
-    """Create one delivery per matching subscription and start its first attempt.
+def emit_many(storage: Storage, items: list[Publication]) -> list[Event]:
+    """Publish several events in one atomic round trip, then start their first attempts.
 
-    Returns the number of deliveries created. Never waits for a receiver.
+    Returns the stored events in order. Never waits for a receiver.
     """
     dispatcher = webhooks.installed()
     policy = dispatcher.policy if dispatcher is not None else DEFAULT_POLICY
-    body = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
-    out = storage.webhooks.fan_out(
-        event, body, now=time.time(), grace=policy.grace, sweep_ttl=3 * policy.sweep_interval
+    published = storage.publisher.publish(
+        items, now=time.time(), grace=policy.grace, sweep_ttl=3 * policy.sweep_interval
     )
-    if not out.deliveries:
-        return 0
-    left = dispatcher.submit(out.deliveries) if dispatcher is not None else out.deliveries
-    for delivery in left:
-        jobs.enqueue_webhook_delivery(storage.redis, delivery.id, delivery.attempts + 1)
-    if out.start_sweeper:
+    deliveries = [d for p in published for d in p.deliveries]
+    if deliveries:
+        left = dispatcher.submit(deliveries) if dispatcher is not None else deliveries
+        for delivery in left:
+            jobs.enqueue_webhook_delivery(storage.redis, delivery.id, delivery.attempts + 1)
+    if any(p.start_sweeper for p in published):
         jobs.enqueue_webhook_sweep(storage.redis, policy.sweep_interval)
-    return len(out.deliveries)
+    return [p.event for p in published]
 
 
 def start_dispatcher(

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-_EVENT_ID = re.compile(r"^evt_([1-9][0-9]{0,18})$")
+EVENT_ID_PREFIX = "evt_"
+_EVENT_ID = re.compile(rf"^{EVENT_ID_PREFIX}([1-9][0-9]{{0,18}})$")
 
 
 class EventName(StrEnum):
@@ -56,7 +57,7 @@ class Event:
 
 
 def event_id(seq: int) -> str:
-    return f"evt_{seq}"
+    return f"{EVENT_ID_PREFIX}{seq}"
 
 
 def parse_event_id(value: str) -> int | None:

@@ -18,6 +18,7 @@ from bridge.storage.messages import MessageStore
 from bridge.storage.outbox import OutboxStore
 from bridge.storage.policy import PolicyStore
 from bridge.storage.processes import ProcessStore
+from bridge.storage.publish import Publisher
 from bridge.storage.reviews import ReviewStore
 from bridge.storage.suppressions import SuppressionStore
 from bridge.storage.tokens import TokenStore
@@ -40,6 +41,7 @@ class Storage:
         self.outbox = OutboxStore(client)
         self.mailstate = MailStateStore(client)
         self.webhooks = WebhookStore(client, vault)
+        self.publisher = Publisher(client, self.webhooks.retention_s)
         self.policies = PolicyStore(client)
         self.reviews = ReviewStore(client)
         self.audit = AuditStore(client)

@@ -1,10 +1,10 @@
-"""Per-account event streams (Redis Streams) with a global, resumable order.
+"""Reading the per-account event streams (Redis Streams) with their global, resumable order.
 
-Appending is one Lua script: take the next global sequence number and XADD
-the envelope at stream id ``<seq>-1``. Doing both atomically keeps each
-account's stream strictly increasing even with many emitters, and makes the
-event id (``evt_<seq>``) the resume position for WebSocket clients.
-Streams are capped (``MAXLEN ~``) so a busy account cannot grow Redis forever.
+Events are written by ``bridge.storage.publish`` (stream entry and webhook
+deliveries in one Lua step). Each entry sits at stream id ``<seq>-1``, where
+``seq`` is the global sequence number, so an account's stream is strictly
+increasing and the event id (``evt_<seq>``) is the resume position for
+WebSocket clients. Streams are capped (``MAXLEN ~ STREAM_RETENTION``).
 """
 
 from __future__ import annotations
@@ -16,30 +16,15 @@ import redis
 
 from bridge import keys
 from bridge.events import Event
-from bridge.storage.base import redis_errors, text, utc_now
+from bridge.storage.base import redis_errors, text
 
 # Events a client can replay after a disconnect, per account (approximate: XADD MAXLEN ~).
 STREAM_RETENTION = 10_000
-
-_APPEND = """
-local seq = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-1', 'e', ARGV[1])
-return seq
-"""
 
 
 class EventStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
-        self._append = client.register_script(_APPEND)
-
-    @redis_errors
-    def append(self, account: str, name: str, data: dict[str, Any], date: str | None = None) -> Event:
-        """Store an event at the end of the account's stream and return it with its id."""
-        when = date or utc_now()
-        body = json.dumps({"event": name, "account": account, "date": when, "data": data}, separators=(",", ":"))
-        seq = int(self._append(keys=[keys.event_seq(), keys.events(account)], args=[body, STREAM_RETENTION]))
-        return Event(seq=seq, event=name, account=account, date=when, data=data)
 
     @redis_errors
     def since(self, account: str, after_seq: int, count: int = 500) -> list[Event]:

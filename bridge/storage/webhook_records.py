@@ -27,45 +27,6 @@ if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return {'busy'}
 return {'ok', d, redis.call('GET', f['bodyKey']), redis.call('HGET', KEYS[3], f['webhook'])}
 """
 
-# Stop the sweep chain only when nothing is pending; fan-out adds to the due set and
-# claims the sweeper key in one MULTI, so either it sees the key gone or we see its entry.
-# Fan-out in one round trip: match subscriptions (event name, account), store the body once,
-# write each delivery, index it, put it in the due set, and claim the sweeper. Delivery and
-# index keys are built from prefixes passed in from bridge.keys (standalone Redis, no Cluster).
-FAN_OUT = """
-local out = {}
-for _, raw in ipairs(redis.call('HVALS', KEYS[1])) do
-  local s = cjson.decode(raw)
-  local ok = s.account == nil or s.account == cjson.null or s.account == ARGV[2]
-  if ok and s.events ~= nil and s.events ~= cjson.null then
-    ok = false
-    for _, name in ipairs(s.events) do
-      if name == ARGV[1] then ok = true break end
-    end
-  end
-  if ok then table.insert(out, s.id) end
-end
-if #out == 0 then return {0, {}} end
-redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])
-local made = {}
-for i, wid in ipairs(out) do
-  local id = ARGV[10] .. string.format('%02x', i)
-  local dkey = ARGV[7] .. id
-  redis.call('HSET', dkey, 'id', id, 'webhook', wid, 'eventId', ARGV[11], 'event', ARGV[1], 'account', ARGV[2],
-    'seq', ARGV[12], 'created', ARGV[13], 'status', 'pending', 'attempts', 0, 'round', 0, 'nextAt', ARGV[14],
-    'lastStatus', '', 'lastError', '', 'bodyKey', KEYS[4])
-  redis.call('EXPIRE', dkey, ARGV[4])
-  local index = ARGV[8] .. wid .. ARGV[9]
-  redis.call('ZADD', index, ARGV[12], id)
-  redis.call('ZREMRANGEBYRANK', index, 0, -tonumber(ARGV[15]) - 1)
-  redis.call('ZADD', KEYS[2], ARGV[5], id)
-  table.insert(made, id)
-  table.insert(made, wid)
-end
-local started = redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[6])
-return {started and 1 or 0, made}
-"""
-
 # Log an attempt and update its delivery in one step; a delivery that expired meanwhile is not
 # recreated as a partial hash without expiry.
 RECORD = """
@@ -83,6 +44,8 @@ redis.call('DEL', KEYS[4])
 return 1
 """
 
+# Stop the sweep chain only when nothing is pending; publishing adds to the due set and
+# claims the sweeper key in one step, so either it sees the key gone or we see its entry.
 RELEASE_SWEEPER = """
 if redis.call('ZCARD', KEYS[1]) == 0 then return redis.call('DEL', KEYS[2]) end
 return -1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, cast
 
 import redis
@@ -23,7 +23,6 @@ from bridge import keys
 from bridge.crypto import Vault
 from bridge.delivery import Attempt, Claim, Delivery, DeliveryStatus, SealedSecret, Subscription
 from bridge.errors import NotFound
-from bridge.events import Event
 from bridge.signing import generate_secret
 from bridge.storage import webhook_records as records
 from bridge.storage.base import redis_errors, text, utc_now
@@ -34,12 +33,6 @@ MAX_LISTED = 10_000  # deliveries listed per subscription; older ones only expir
 MAX_ATTEMPTS_LOGGED = 50  # per delivery, newest kept (redeliveries can add many)
 
 
-@dataclass(frozen=True, slots=True)
-class FanOut:
-    deliveries: list[Delivery]
-    start_sweeper: bool  # no sweep is scheduled: the caller must schedule one
-
-
 class WebhookStore:
     def __init__(self, client: redis.Redis, vault: Vault, retention_s: int = DEFAULT_RETENTION_S) -> None:
         self.redis = client
@@ -47,7 +40,6 @@ class WebhookStore:
         self.retention_s = retention_s
         self._claim = client.register_script(records.CLAIM)
         self._release_sweeper = client.register_script(records.RELEASE_SWEEPER)
-        self._fan_out = client.register_script(records.FAN_OUT)
         self._record = client.register_script(records.RECORD)
 
     # -- subscriptions ---------------------------------------------------------
@@ -104,46 +96,6 @@ class WebhookStore:
         return SealedSecret(self._vault.encrypt(secret, records.secret_context(webhook_id)), utc_now(), expires)
 
     # -- fan-out and attempts ------------------------------------------------------
-
-    @redis_errors
-    def fan_out(self, event: Event, body: bytes, *, now: float, grace: float, sweep_ttl: float) -> FanOut:
-        """Write one pending delivery per matching subscription, before any attempt (one round trip).
-
-        ``body`` is stored once per event: it is exactly what gets signed and sent.
-        """
-        created = utc_now()
-        base = "dlv_" + secrets.token_hex(8)
-        index_prefix, index_suffix = keys.webhook_deliveries("\0").split("\0")
-        started, made = cast(
-            list[Any],
-            self._fan_out(
-                keys=[keys.webhooks(), keys.deliveries_due(), keys.delivery_sweeper(), keys.webhook_body(event.id)],
-                args=[
-                    event.event, event.account, body, self.retention_s, now + grace, max(1, int(sweep_ttl)),
-                    keys.delivery(""), index_prefix, index_suffix, base, event.id, event.seq, created, now, MAX_LISTED,
-                ],
-            ),
-        )  # fmt: skip
-        pairs = [text(x) for x in made]
-        deliveries = [
-            Delivery(
-                delivery_id,
-                webhook_id,
-                event.id,
-                event.event,
-                event.account,
-                event.seq,
-                created,
-                DeliveryStatus.PENDING,
-                0,
-                0,
-                now,
-                None,
-                None,
-            )  # fmt: skip
-            for delivery_id, webhook_id in zip(pairs[0::2], pairs[1::2], strict=True)
-        ]
-        return FanOut(deliveries, bool(int(started)) and bool(deliveries))
 
     @redis_errors
     def claim(self, delivery_id: str, expected_attempt: int, lease_s: float) -> Claim | str:

@@ -6,6 +6,8 @@ import socket
 
 import pytest
 
+from bridge.emit import emit
+
 
 def _closed_port() -> int:
     with socket.socket() as s:
@@ -217,7 +219,7 @@ def test_delete_purges_the_accounts_data(client, auth, account_body, storage, re
     client.post("/v1/accounts", json=account_body(verify=False), headers=auth)
     policy = {"inbound": {"defaultAction": "hold"}}
     assert client.put("/v1/account/acme/policy", json=policy, headers=auth).status_code == 200
-    storage.events.append("acme", "messageNew", {})
+    emit(storage, "acme", "messageNew", {})
     client.post("/v1/account/acme/suppressions", json={"address": "x@example.com"}, headers=auth)
     assert client.delete("/v1/account/acme", headers=auth).status_code == 200
     assert list(redis_client.scan_iter("bridge:account:acme:*")) == []

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from bridge import keys
 from bridge.crypto import Vault
-from bridge.events import parse_event_id
+from bridge.events import Event, parse_event_id
 from bridge.storage import Storage
+from bridge.storage.publish import Publication
 
 
 @pytest.fixture
@@ -17,10 +22,15 @@ def storage(redis_client) -> Storage:
     return Storage(redis_client, Vault("storage-test-secret-0123456789"))
 
 
+def _append(storage: Storage, account: str, name: str, data: dict[str, Any]) -> Event:
+    [published] = storage.publisher.publish([Publication(account, name, data)], now=time.time(), grace=60, sweep_ttl=3)
+    return published.event
+
+
 def test_event_ids_are_global_and_each_stream_is_ordered(storage):
-    a1 = storage.events.append("a", "messageNew", {"n": 1})
-    b1 = storage.events.append("b", "messageNew", {"n": 2})
-    a2 = storage.events.append("a", "messageNew", {"n": 3})
+    a1 = _append(storage, "a", "messageNew", {"n": 1})
+    b1 = _append(storage, "b", "messageNew", {"n": 2})
+    a2 = _append(storage, "a", "messageNew", {"n": 3})
     assert len({a1.id, b1.id, a2.id}) == 3
     assert [e.data["n"] for e in storage.events.since("a", 0)] == [1, 3]
     assert [e.id for e in storage.events.since("a", a1.seq)] == [a2.id]
@@ -28,10 +38,40 @@ def test_event_ids_are_global_and_each_stream_is_ordered(storage):
     assert storage.events.since("a", 0)[0].to_dict() == a1.to_dict()
 
 
+def test_a_published_event_and_its_webhook_body_are_one_step(storage, redis_client):
+    """The signed body is byte for byte json.dumps(event.to_dict()), built in Lua around the new id."""
+    sub, _ = storage.webhooks.create("https://hooks.example/x", None, None)
+    data = {"subject": "Grüße – 你好", "n": [1, 2.5, None, True], "quote": 'a "b" \\ c'}
+    [published] = storage.publisher.publish(
+        [Publication("a", "messageNew", data)], now=time.time(), grace=60, sweep_ttl=3
+    )
+    [delivery] = published.deliveries
+    assert delivery.webhook_id == sub.id and delivery.event_id == published.event.id
+    body = redis_client.get(keys.webhook_body(published.event.id))
+    expected = json.dumps(published.event.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+    assert body == expected
+    assert storage.events.since("a", 0)[0].to_dict() == published.event.to_dict()
+
+
+def test_a_batch_publishes_in_order_and_marks_its_messages_emitted(storage, redis_client):
+    items = [
+        Publication("a", "messageNew", {"n": 1}, emitted="m1", emitted_ttl_s=60),
+        Publication("a", "messageBounce", {"n": 2}, emitted="m2", emitted_ttl_s=60),
+        Publication("b", "messageNew", {"n": 3}),
+    ]
+    out = storage.publisher.publish(items, now=time.time(), grace=60, sweep_ttl=3)
+    assert [p.event.seq for p in out] == sorted(p.event.seq for p in out)
+    assert [e.data["n"] for e in storage.events.since("a", 0)] == [1, 2]
+    assert storage.mailstate.emitted("a", ["m1", "m2", "m3"]) == {"m1", "m2"}
+    assert 0 < redis_client.ttl(keys.message_emitted("a", "m1")) <= 60
+    assert out[0].deliveries == []  # no subscription: nothing to deliver, no sweeper needed
+    assert not any(p.start_sweeper for p in out)
+
+
 def test_concurrent_appends_keep_every_stream_increasing(storage):
     def emit(n: int) -> None:
         for i in range(50):
-            storage.events.append("shared", "messageNew", {"thread": n, "i": i})
+            _append(storage, "shared", "messageNew", {"thread": n, "i": i})
 
     threads = [threading.Thread(target=emit, args=(n,)) for n in range(4)]
     for t in threads:
@@ -44,9 +84,9 @@ def test_concurrent_appends_keep_every_stream_increasing(storage):
 
 
 def test_wait_returns_new_events_and_times_out_empty(storage):
-    start = storage.events.append("w", "messageNew", {})
+    start = _append(storage, "w", "messageNew", {})
     assert storage.events.wait("w", start.seq, block_ms=50) == []
-    threading.Timer(0.1, lambda: storage.events.append("w", "messageSent", {"x": 1})).start()
+    threading.Timer(0.1, lambda: _append(storage, "w", "messageSent", {"x": 1})).start()
     got = storage.events.wait("w", start.seq, block_ms=3000)
     assert [e.event for e in got] == ["messageSent"]
 

@@ -16,8 +16,10 @@ from bridge.config import Environment, Secret, Settings
 from bridge.crypto import Vault
 from bridge.delivery import DeliveryStatus, RetryPolicy
 from bridge.emit import emit, start_dispatcher
+from bridge.events import Event
 from bridge.signing import verify
 from bridge.storage import Storage
+from bridge.storage.publish import Publication
 from tests.webhook_support import FAST, drain, run_jobs
 from workers.webhooks import deliver_webhook, sweep_webhook_deliveries
 
@@ -263,11 +265,16 @@ def test_rotation_signs_with_both_secrets_for_24_hours_then_only_the_new(storage
 # -- crash safety and idempotent jobs ----------------------------------------------------------
 
 
+def _publish_only(storage, *, now: float, grace: float) -> Event:
+    """What a process that died right after publishing leaves: the event and its pending deliveries."""
+    [published] = storage.publisher.publish([Publication("acme", "messageNew", {})], now=now, grace=grace, sweep_ttl=3)
+    return published.event
+
+
 def test_sweeper_delivers_what_a_crashed_process_left(storage, redis_client, http_receiver, dispatcher):
     # A process wrote the deliveries and died before any attempt: only the records exist.
     sub, _ = _subscribe(storage, http_receiver.url)
-    event = storage.events.append("acme", "messageNew", {})
-    storage.webhooks.fan_out(event, b'{"crashed":true}', now=time.time() - 60, grace=FAST.grace, sweep_ttl=3)
+    event = _publish_only(storage, now=time.time() - 60, grace=FAST.grace)
     assert sweep_webhook_deliveries() == 1
     drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
     assert http_receiver.requests[0].headers["webhook-id"] == event.id
@@ -286,8 +293,10 @@ def test_a_duplicate_job_adds_no_attempt(storage, redis_client, http_receiver, d
 
 def test_a_deleted_subscription_fails_its_pending_deliveries(storage, http_receiver, dispatcher):
     sub, _ = _subscribe(storage, http_receiver.url)
-    event = storage.events.append("acme", "messageNew", {})
-    [delivery] = storage.webhooks.fan_out(event, b"{}", now=time.time(), grace=60, sweep_ttl=3).deliveries
+    [published] = storage.publisher.publish(
+        [Publication("acme", "messageNew", {})], now=time.time(), grace=60, sweep_ttl=3
+    )
+    [delivery] = published.deliveries
     storage.webhooks.delete(sub.id)
     assert deliver_webhook(delivery.id, 1) == "failed"
     assert storage.webhooks.attempts(delivery.id)[0].error == "the webhook was deleted"
@@ -307,8 +316,7 @@ def test_a_startup_sweep_restarts_the_chain_only_when_needed(storage, redis_clie
     assert sweep_webhook_deliveries(startup=True) == 0
     assert storage.webhooks.claim_sweeper(3)  # nothing pending: no chain was started
     redis_client.delete(keys.delivery_sweeper())
-    event = storage.events.append("acme", "messageNew", {})
-    storage.webhooks.fan_out(event, b"{}", now=time.time() - 60, grace=FAST.grace, sweep_ttl=3)
+    _publish_only(storage, now=time.time() - 60, grace=FAST.grace)
     redis_client.delete(keys.delivery_sweeper())  # the chain died with its worker
     assert sweep_webhook_deliveries(startup=True) == 1
     assert not storage.webhooks.claim_sweeper(3)  # a new chain runs

@@ -1,0 +1,161 @@
+"""Publishing events: the stream entry and its webhook deliveries in one atomic Lua step.
+
+One step per event takes the next global sequence number, appends the
+envelope to the account's stream at ``<seq>-1``, matches the webhook
+subscriptions (event name, account), stores the exact body bytes once and
+writes one pending delivery per match (record, per-subscription index, due
+set), and claims the sweeper key. A crash can therefore never leave an event
+in the stream without its deliveries, or deliveries without their event.
+
+The step can also set the inbound pipeline's "emitted" marker of a message,
+so "the message's events exist" and "the message is marked emitted" are one
+fact in Redis, not two that a crash could split.
+
+``publish`` takes a list: several events go out in one MULTI/EXEC round trip
+(the inbound burst publishes a whole batch at once), all or none of them.
+Delivery, index and body keys are built inside Lua from prefixes taken from
+``bridge.keys`` (standalone Redis; Cluster is not supported).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+
+from bridge import keys
+from bridge.delivery import Delivery, DeliveryStatus
+from bridge.events import EVENT_ID_PREFIX, Event
+from bridge.storage.base import redis_errors, text, utc_now
+from bridge.storage.events import STREAM_RETENTION
+from bridge.storage.webhooks import MAX_LISTED
+
+# ARGV[1] is the envelope JSON without its opening brace: the stream keeps '{' .. tail and the
+# webhook body is '{"id":"evt_<seq>",' .. tail, byte for byte what Python's json.dumps makes of
+# Event.to_dict() (id first), computed here because only Lua knows the sequence number.
+_PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+local eid = ARGV[16] .. seq
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-1', 'e', '{' .. ARGV[1])
+if KEYS[6] then redis.call('SET', KEYS[6], '1', 'EX', ARGV[17]) end
+local out = {}
+for _, raw in ipairs(redis.call('HVALS', KEYS[3])) do
+  local s = cjson.decode(raw)
+  local ok = s.account == nil or s.account == cjson.null or s.account == ARGV[4]
+  if ok and s.events ~= nil and s.events ~= cjson.null then
+    ok = false
+    for _, name in ipairs(s.events) do
+      if name == ARGV[3] then ok = true break end
+    end
+  end
+  if ok then table.insert(out, s.id) end
+end
+if #out == 0 then return {seq, 0, {}} end
+local body_key = ARGV[15] .. eid
+redis.call('SET', body_key, '{"id":"' .. eid .. '",' .. ARGV[1], 'EX', ARGV[5])
+local made = {}
+for i, wid in ipairs(out) do
+  local id = ARGV[10] .. string.format('%02x', i)
+  local dkey = ARGV[8] .. id
+  redis.call('HSET', dkey, 'id', id, 'webhook', wid, 'eventId', eid, 'event', ARGV[3], 'account', ARGV[4],
+    'seq', seq, 'created', ARGV[11], 'status', 'pending', 'attempts', 0, 'round', 0, 'nextAt', ARGV[12],
+    'lastStatus', '', 'lastError', '', 'bodyKey', body_key)
+  redis.call('EXPIRE', dkey, ARGV[5])
+  local index = ARGV[13] .. wid .. ARGV[14]
+  redis.call('ZADD', index, seq, id)
+  redis.call('ZREMRANGEBYRANK', index, 0, -tonumber(ARGV[9]) - 1)
+  redis.call('ZADD', KEYS[4], ARGV[6], id)
+  table.insert(made, id)
+  table.insert(made, wid)
+end
+local started = redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[7])
+return {seq, started and 1 or 0, made}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One event to publish; ``emitted`` names an inbound message to mark emitted with it."""
+
+    account: str
+    name: str
+    data: dict[str, Any]
+    emitted: str | None = None
+    emitted_ttl_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    event: Event
+    deliveries: list[Delivery]
+    start_sweeper: bool  # deliveries were made and no sweep is scheduled: the caller must schedule one
+
+
+class Publisher:
+    def __init__(self, client: redis.Redis, delivery_retention_s: int) -> None:
+        self.redis = client
+        self.delivery_retention_s = delivery_retention_s
+        self._publish = client.register_script(_PUBLISH)
+
+    @redis_errors
+    def publish(self, items: list[Publication], *, now: float, grace: float, sweep_ttl: float) -> list[Published]:
+        """Store the events and create their pending deliveries, all or none; one round trip.
+
+        ``now + grace`` is when the sweeper may take over a delivery nobody attempted.
+        """
+        if not items:
+            return []
+        date = utc_now()
+        index_prefix, index_suffix = keys.webhook_deliveries("\0").split("\0")
+        fixed: list[Any] = [
+            self.delivery_retention_s, now + grace, max(1, int(sweep_ttl)), keys.delivery(""), MAX_LISTED,
+        ]  # fmt: skip
+        calls = []
+        for item in items:
+            envelope = {"event": item.name, "account": item.account, "date": date, "data": item.data}
+            tail = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)[1:]
+            names = [keys.event_seq(), keys.events(item.account), keys.webhooks(), keys.deliveries_due(),
+                     keys.delivery_sweeper()]  # fmt: skip
+            if item.emitted is not None:
+                names.append(keys.message_emitted(item.account, item.emitted))
+            args = [
+                tail, STREAM_RETENTION, item.name, item.account, *fixed, "dlv_" + secrets.token_hex(8), date, now,
+                index_prefix, index_suffix, keys.webhook_body(""), EVENT_ID_PREFIX, item.emitted_ttl_s,
+            ]  # fmt: skip
+            calls.append((names, args))
+        if len(calls) == 1:  # one script call is atomic by itself: no MULTI, no SCRIPT EXISTS check
+            results = [self._publish(keys=calls[0][0], args=calls[0][1])]
+        else:
+            pipe = self.redis.pipeline(transaction=True)
+            for names, args in calls:
+                self._publish(keys=names, args=args, client=pipe)
+            results = pipe.execute()
+        return [_published(item, date, now, result) for item, result in zip(items, results, strict=True)]
+
+
+def _published(item: Publication, date: str, now: float, result: Any) -> Published:
+    seq, started, made = cast(list[Any], result)
+    event = Event(seq=int(seq), event=item.name, account=item.account, date=date, data=item.data)
+    pairs = [text(x) for x in made]
+    deliveries = [
+        Delivery(
+            delivery_id,
+            webhook_id,
+            event.id,
+            event.event,
+            event.account,
+            event.seq,
+            date,
+            DeliveryStatus.PENDING,
+            0,
+            0,
+            now,
+            None,
+            None,
+        )  # fmt: skip
+        for delivery_id, webhook_id in zip(pairs[0::2], pairs[1::2], strict=True)
+    ]
+    return Published(event, deliveries, bool(int(started)) and bool(deliveries))
