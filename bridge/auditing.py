@@ -10,6 +10,7 @@ API token (``token:<id>``), a magic link (``link:<reviewer address>``) or
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from bridge.storage import Storage
 
@@ -45,7 +46,31 @@ def record(
     """Append the record; ``retention_days`` defaults to the account policy's. Returns the record id."""
     if retention_days is None:
         retention_days = storage.policies.get(account).audit.retention_days
-    doc = {
+    doc = document(
+        now=now, direction=direction, account=account, message_id=message_id, sender=sender,
+        recipients=recipients, decision=decision, rule=rule, reason=reason, body_sha256=body_sha256,
+        by=by, review_id=review_id,
+    )  # fmt: skip
+    return storage.audit.append(doc, retention_days=retention_days, now_ms=int(now.timestamp() * 1000))
+
+
+def document(
+    *,
+    now: datetime,
+    direction: str,
+    account: str,
+    message_id: str | None,
+    sender: str,
+    recipients: list[str],
+    decision: str,
+    rule: str,
+    reason: str,
+    body_sha256: str | None,
+    by: str = POLICY,
+    review_id: str | None = None,
+) -> dict[str, Any]:
+    """The audit record, for callers that write several at once (``storage.audit.append_many``)."""
+    return {
         "time": iso(now),
         "direction": direction,
         "account": account,
@@ -59,7 +84,6 @@ def record(
         "by": by,
         "reviewId": review_id,
     }
-    return storage.audit.append(doc, retention_days=retention_days, now_ms=int(now.timestamp() * 1000))
 
 
 def iso(value: datetime) -> str:

@@ -31,6 +31,7 @@ from bridge.policy import inbound as inbound_policy
 from bridge.policy import outbound as outbound_policy
 from bridge.policy.verdict import Action, Verdict
 from bridge.review import State, preview_text
+from bridge.schemas.policy import Policy
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
 from bridge.storage.outbox import IdempotencyClaim
@@ -42,10 +43,52 @@ def inbound(storage: Storage, account: str, record: dict[str, Any], *, now: date
     A record that already carries a decision (the pipeline re-running after a
     crash) keeps it; nothing is counted, audited or held twice.
     """
-    decided = record.get("policy")
-    if decided:
-        return bool(decided.get("action") == Action.DELIVER.value)
-    policy = storage.policies.get(account)
+    return inbound_many(storage, account, [record], now=now)[0]
+
+
+def inbound_many(storage: Storage, account: str, records: list[dict[str, Any]], *, now: datetime) -> list[bool]:
+    """``inbound`` for a batch of stored messages of one account, in order.
+
+    The policy is read once and the audit records are written in one round
+    trip; rate-limit counts and holds stay per message (rare, and order matters).
+    """
+    policy: Policy | None = None
+    allowed: list[bool] = []
+    audits: list[dict[str, Any]] = []
+    for record in records:
+        decided = record.get("policy")
+        if decided:
+            allowed.append(decided.get("action") == Action.DELIVER.value)
+            continue
+        policy = policy or storage.policies.get(account)
+        verdict, review_id, sender, recipients = _decide_inbound(storage, account, policy, record, now)
+        audits.append(
+            auditing.document(
+                now=now,
+                direction="inbound",
+                account=account,
+                message_id=record["id"],
+                sender=sender,
+                recipients=recipients,
+                decision=verdict.decision.value,
+                rule=verdict.rule,
+                reason=verdict.reason,
+                body_sha256=record.get("bodySha256"),
+                review_id=review_id,
+            )  # fmt: skip
+        )
+        allowed.append(verdict.action is Action.DELIVER)
+    if audits and policy is not None:
+        storage.audit.append_many(
+            audits, retention_days=policy.audit.retention_days, now_ms=int(now.timestamp() * 1000)
+        )
+    return allowed
+
+
+def _decide_inbound(
+    storage: Storage, account: str, policy: Policy, record: dict[str, Any], now: datetime
+) -> tuple[Verdict, str | None, str, list[str]]:
+    """Evaluate one message; open its hold or mark its record. Returns (verdict, review id, sender, recipients)."""
     sender = ((record.get("from") or {}).get("address") or "").lower()
     first = inbound_policy.sender_verdict(policy.inbound, sender, inbound_policy.AuthFacts.of(record.get("auth")))
     over = None
@@ -74,12 +117,7 @@ def inbound(storage: Storage, account: str, record: dict[str, Any], *, now: date
             "state": State.PENDING.value if review_id else State.REJECTED.value,
         }
         storage.messages.replace(record)
-    auditing.record(
-        storage, now=now, direction="inbound", account=account, message_id=record["id"], sender=sender,
-        recipients=recipients, decision=verdict.decision.value, rule=verdict.rule, reason=verdict.reason,
-        body_sha256=record.get("bodySha256"), review_id=review_id, retention_days=policy.audit.retention_days,
-    )  # fmt: skip
-    return verdict.action is Action.DELIVER
+    return verdict, review_id, sender, recipients
 
 
 def outbound(

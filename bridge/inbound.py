@@ -28,12 +28,13 @@ from typing import Any
 from bridge import gate, records
 from bridge.auth_results import verify_sender
 from bridge.bounces import Kind, Report, classify
-from bridge.emit import emit
+from bridge.emit import emit, emit_many
 from bridge.events import EventName
 from bridge.message import ParsedMessage, parse
 from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
 from bridge.resolver_protocol import Resolver
 from bridge.storage import Storage
+from bridge.storage.publish import Publication
 from bridge.storage.suppressions import now_entry
 
 log = logging.getLogger(__name__)
@@ -89,9 +90,18 @@ class InboundPipeline:
             if message_id not in emitted
         ]
         try:
-            for analysis in pending:
-                item = await analysis
-                await loop.run_in_executor(self._committer, self.commit, account, folder, uidvalidity, item)
+            done = 0
+            while done < len(pending):
+                # Commit the next analysis together with every later one already finished, in UID
+                # order: one commit per message while mail trickles in, a few Redis round trips
+                # for a whole run of messages in a burst.
+                await pending[done]
+                ready = done + 1
+                while ready < len(pending) and pending[ready].done():
+                    ready += 1
+                items = [p.result() for p in pending[done:ready]]
+                await loop.run_in_executor(self._committer, self.commit, account, folder, uidvalidity, items)
+                done = ready
         finally:
             for analysis in pending:
                 analysis.cancel()  # after a failure: drop what has not started; the batch is fetched again
@@ -136,43 +146,78 @@ class InboundPipeline:
         extra["autoReply"] = classification is not None and classification.kind is Kind.AUTOREPLY
         return Analysis(fetched, message_id, parsed, extra, classification, errors)
 
-    def commit(self, account: Account, folder: str, uidvalidity: int, item: Analysis) -> None:
-        """Store (deduped) and emit; mark emitted last."""
+    def commit(self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]) -> None:
+        """Store (deduped), gate and emit analysed messages of one folder, in order.
+
+        Redis round trips per call, however many messages: conversations, saves,
+        the gate's policy read and audit records, and one atomic publish of
+        every event together with the messages' "emitted" markers.
+        """
+        if not items:
+            return
         messages = self.storage.messages
+        records = self._build(account, folder, uidvalidity, items)
         # No separate EXISTS first: ``save`` refuses an id it has (SET NX), and then the stored
-        # record wins. Only a re-run after a crash builds a record in vain; every message saves a round trip.
-        record = self._build(account, folder, uidvalidity, item)
-        if not messages.save(record, item.fetched.raw):
-            record = messages.get(account.id, item.message_id)
+        # record wins. Only a re-run after a crash builds a record in vain.
+        saved = messages.save_many([(record, item.fetched.raw) for record, item in zip(records, items, strict=True)])
+        if not all(saved):
+            again = [r["id"] for r, new in zip(records, saved, strict=True) if not new]
+            stored = dict(zip(again, messages.get_many(account.id, again), strict=True))
+            records = [r if new else (stored[r["id"]] or r) for r, new in zip(records, saved, strict=True)]
         # Policy gate (bridge/gate.py): held or rejected mail stays stored and audited but is not
         # emitted; a held message is emitted when a reviewer approves it (bridge/holds.py).
-        if gate.inbound(self.storage, account.id, record, now=self.now()):
-            self._emit_all(account, record, item.classification)
-        self.storage.mailstate.mark_emitted(account.id, item.message_id, messages.retention_s)
+        allowed = gate.inbound_many(self.storage, account.id, records, now=self.now())
+        publications: list[Publication] = []
+        silent: list[str] = []  # gated messages: marked emitted without an event
+        for record, item, deliver in zip(records, items, allowed, strict=True):
+            events = self._events(account, record, item.classification) if deliver else []
+            if not events:
+                silent.append(item.message_id)
+                continue
+            last = events[-1]
+            events[-1] = Publication(
+                last.account, last.name, last.data, emitted=item.message_id, emitted_ttl_s=messages.retention_s
+            )
+            publications.extend(events)
+        emit_many(self.storage, publications)
+        if silent:
+            self.storage.mailstate.mark_emitted(account.id, silent, messages.retention_s)
 
-    def _build(self, account: Account, folder: str, uidvalidity: int, item: Analysis) -> dict[str, Any]:
-        parsed = item.parsed
-        thread = ([parsed.in_reply_to] if parsed.in_reply_to else []) + list(parsed.references)
-        conversation = self.storage.messages.conversation_for(account.id, list(dict.fromkeys(thread)))
-        record = records.build_record(
-            parsed,
-            message_id=item.message_id,
-            account=account.id,
-            folder=folder,
-            uid=item.fetched.uid,
-            uidvalidity=uidvalidity,
-            received_at=self.now(),
-            conversation_id=conversation or records.new_conversation_id(parsed.message_id, item.message_id),
-            flags=list(item.fetched.flags),
-            extra=item.extra,
-        )
-        record["parseErrors"] = record["parseErrors"] + item.errors
-        return record
+    def _build(self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]) -> list[dict[str, Any]]:
+        threads = [_thread(item.parsed) for item in items]
+        known = self.storage.messages.conversations(account.id, [h for thread in threads for h in thread])
+        received_at = self.now()
+        out = []
+        for item, thread in zip(items, threads, strict=True):
+            parsed = item.parsed
+            # The newest message in References order that we know, stored or earlier in this batch.
+            conversation = next((known[h] for h in reversed(thread) if h in known), None)
+            conversation = conversation or records.new_conversation_id(parsed.message_id, item.message_id)
+            if parsed.message_id:
+                known[parsed.message_id] = conversation  # a reply later in the same batch joins it
+            record = records.build_record(
+                parsed,
+                message_id=item.message_id,
+                account=account.id,
+                folder=folder,
+                uid=item.fetched.uid,
+                uidvalidity=uidvalidity,
+                received_at=received_at,
+                conversation_id=conversation,
+                flags=list(item.fetched.flags),
+                extra=item.extra,
+            )
+            record["parseErrors"] = record["parseErrors"] + item.errors
+            out.append(record)
+        return out
 
-    def _emit_all(self, account: Account, record: dict[str, Any], classification: Report | None) -> None:
-        emit(self.storage, account.id, EventName.MESSAGE_NEW, records.for_event(record))
+    def _events(self, account: Account, record: dict[str, Any], classification: Report | None) -> list[Publication]:
+        """``messageNew``, and for a bounce or complaint its report; adds hard-bounced or complaining
+        recipients to the suppression list (before the events go out, so a re-run after a crash
+        repeats an idempotent add rather than missing it)."""
+        events = [Publication(account.id, EventName.MESSAGE_NEW, records.for_event(record))]
         if classification is None or classification.kind not in (Kind.BOUNCE, Kind.COMPLAINT):
-            return
+            return events
         data = records.classification_json(classification) or {}
         data["bounceMessage"] = record["id"]
         data["messageId"] = classification.original_message_id
@@ -184,13 +229,20 @@ class InboundPipeline:
         )
         data["queueId"] = sent["queueId"] if sent else None
         if classification.kind is Kind.BOUNCE:
-            emit(self.storage, account.id, EventName.MESSAGE_BOUNCE, data)
+            events.append(Publication(account.id, EventName.MESSAGE_BOUNCE, data))
             doomed = [(r.recipient, str(r.reason)) for r in classification.recipients if r.hard]
             source = "bounce"
         else:
-            emit(self.storage, account.id, EventName.MESSAGE_COMPLAINT, data)
+            events.append(Publication(account.id, EventName.MESSAGE_COMPLAINT, data))
             doomed = [(r.recipient, classification.feedback_type or "complaint") for r in classification.recipients]
             source = "complaint"
         for address, reason in doomed:
             entry = now_entry(address, reason, source, message_id=record["id"])
             self.storage.suppressions.add(account.id, entry, replace=False)
+        return events
+
+
+def _thread(parsed: ParsedMessage) -> list[str]:
+    """The Message-IDs a message refers to, oldest first: References, then In-Reply-To."""
+    thread = list(parsed.references) + ([parsed.in_reply_to] if parsed.in_reply_to else [])
+    return list(dict.fromkeys(thread))

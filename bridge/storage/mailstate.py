@@ -55,8 +55,12 @@ class MailStateStore:
             self.redis.delete(*[keys.folder_checkpoint(account, f) for f in folders])
 
     @redis_errors
-    def mark_emitted(self, account: str, message_id: str, ttl_s: int) -> None:
-        self.redis.set(keys.message_emitted(account, message_id), "1", ex=ttl_s)
+    def mark_emitted(self, account: str, message_ids: list[str], ttl_s: int) -> None:
+        """Mark messages emitted (one round trip); ``bridge.storage.publish`` can do it with an event."""
+        pipe = self.redis.pipeline(transaction=False)
+        for message_id in message_ids:
+            pipe.set(keys.message_emitted(account, message_id), "1", ex=ttl_s)
+        pipe.execute()
 
     @redis_errors
     def was_emitted(self, account: str, message_id: str) -> bool:

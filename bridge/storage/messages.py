@@ -49,6 +49,19 @@ class MessageStore:
     @redis_errors
     def save(self, record: dict[str, Any], raw: bytes) -> bool:
         """Store a new record and its source. Returns False when it was stored before."""
+        return self.save_many([(record, raw)])[0]
+
+    @redis_errors
+    def save_many(self, items: list[tuple[dict[str, Any], bytes]]) -> list[bool]:
+        """``save`` for several (record, source) pairs in one round trip; each save is atomic."""
+        if len(items) == 1:
+            return [bool(self._save(*self._save_call(*items[0])))]
+        pipe = self.redis.pipeline(transaction=False)
+        for record, raw in items:
+            self._save(*self._save_call(record, raw), client=pipe)
+        return [bool(saved) for saved in pipe.execute()]
+
+    def _save_call(self, record: dict[str, Any], raw: bytes) -> tuple[list[str], list[str | bytes | int]]:
         account, mid = record["account"], record["id"]
         names = [keys.message(account, mid), keys.message_source(account, mid), keys.message_index(account)]
         args: list[str | bytes | int] = [json.dumps(record), raw, self.retention_s, _order(record), mid]
@@ -56,7 +69,7 @@ class MessageStore:
             hid = header_id_hash(record["messageId"])
             names += [keys.message_by_header_id(account, hid), keys.conversation_of(account, hid)]
             args.append(record["conversationId"])
-        return bool(self._save(keys=names, args=args))
+        return names, args
 
     @redis_errors
     def exists(self, account: str, message_id: str) -> bool:
@@ -70,6 +83,12 @@ class MessageStore:
             raise NotFound(f"no message {message_id!r} in account {account!r}", code="messageNotFound")
         record: dict[str, Any] = json.loads(raw)
         return record
+
+    @redis_errors
+    def get_many(self, account: str, message_ids: list[str]) -> list[dict[str, Any] | None]:
+        """The records in order, None where one is gone; one round trip."""
+        found = self.redis.mget([keys.message(account, mid) for mid in message_ids])
+        return [json.loads(doc) if doc is not None else None for doc in found]
 
     @redis_errors
     def source(self, account: str, message_id: str) -> bytes:
@@ -100,13 +119,17 @@ class MessageStore:
     @redis_errors
     def conversation_for(self, account: str, header_ids: list[str]) -> str | None:
         """The conversation of the newest known message among ``header_ids`` (References order)."""
-        if not header_ids:
-            return None
-        found = self.redis.mget([keys.conversation_of(account, header_id_hash(h)) for h in header_ids])
-        for value in reversed(found):
-            if value is not None:
-                return text(value)
-        return None
+        known = self.conversations(account, header_ids)
+        return next((known[h] for h in reversed(header_ids) if h in known), None)
+
+    @redis_errors
+    def conversations(self, account: str, header_ids: list[str]) -> dict[str, str]:
+        """Header Message-ID -> conversation, for those of ``header_ids`` that are known; one round trip."""
+        wanted = list(dict.fromkeys(header_ids))
+        if not wanted:
+            return {}
+        found = self.redis.mget([keys.conversation_of(account, header_id_hash(h)) for h in wanted])
+        return {h: text(value) for h, value in zip(wanted, found, strict=True) if value is not None}
 
     @redis_errors
     def remember_conversation(self, account: str, header_message_id: str, conversation_id: str) -> None:

@@ -1,0 +1,108 @@
+"""The inbound pipeline's batch commit against a real Redis (and the test DNS server).
+
+The watcher hands the pipeline whole FETCH batches; the pipeline commits runs
+of analysed messages together. These tests call it the way the watcher does,
+without an IMAP server, to pin down what a batch commit must keep: UID order,
+threading inside one batch, the policy gate per message, and exactly-once
+emission across a crash between storing and publishing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bridge.config import Secret
+from bridge.crypto import Vault
+from bridge.inbound import InboundPipeline
+from bridge.models import Account, FetchedMessage, ServerConfig
+from bridge.records import message_key
+from bridge.resolver import DnsResolver
+from bridge.schemas.policy import Policy
+from bridge.storage import Storage
+
+UIDVALIDITY = 7
+
+
+def fetched(uid: int, *, extra: str = "", subject: str | None = None) -> FetchedMessage:
+    raw = (
+        f"From: Sender <sender{uid}@example.test>\r\nTo: user@example.test\r\n"
+        f"Subject: {subject or f'message {uid}'}\r\nMessage-ID: <m{uid}@example.test>\r\n"
+        f"Date: Sat, 21 Nov 2026 10:00:00 +0000\r\n{extra}\r\nbody {uid}\r\n"
+    ).encode()
+    return FetchedMessage(uid=uid, flags=(), internal_date=None, raw=raw)
+
+
+@pytest.fixture
+def storage(redis_client) -> Storage:
+    return Storage(redis_client, Vault("pipeline-test-secret-0123456789"))
+
+
+@pytest.fixture
+def account(storage) -> Account:
+    imap = ServerConfig(host="127.0.0.1", port=1, user="u", password=Secret("p"), starttls=False)
+    return storage.accounts.create(Account(id="acme", email="user@example.test", imap=imap, watch=("INBOX",)))
+
+
+@pytest.fixture
+def pipeline(storage, dns):
+    with ThreadPoolExecutor(4) as executor:
+        yield InboundPipeline(storage, DnsResolver([dns.address], timeout=1.0), executor)
+
+
+def new_messages(storage: Storage) -> list[dict]:
+    return [e.data for e in storage.events.since("acme", 0, count=1000) if e.event == "messageNew"]
+
+
+def test_a_batch_is_emitted_in_uid_order_once_and_replies_join_their_thread(storage, account, pipeline):
+    batch = [
+        fetched(1),
+        fetched(2),
+        fetched(3, extra="In-Reply-To: <m1@example.test>\r\n"),
+        fetched(4, extra="References: <m1@example.test> <m3@example.test>\r\n"),
+    ]
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
+    emitted = new_messages(storage)
+    assert [m["uid"] for m in emitted] == [1, 2, 3, 4]
+    conversation = {m["uid"]: m["conversationId"] for m in emitted}
+    assert conversation[3] == conversation[4] == conversation[1] != conversation[2]
+    assert storage.mailstate.emitted("acme", [m["id"] for m in emitted]) == {m["id"] for m in emitted}
+
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))  # fetched again: nothing new
+    assert len(new_messages(storage)) == 4
+
+
+def test_a_message_stored_before_a_crash_is_emitted_once_with_its_stored_record(storage, account, pipeline):
+    batch = [fetched(1), fetched(2), fetched(3)]
+    # A run that crashed after storing message 2 but before publishing anything.
+    earlier = pipeline.analyse(account, "INBOX", UIDVALIDITY, batch[1], _id(batch[1]))
+    [record] = pipeline._build(account, "INBOX", UIDVALIDITY, [earlier])
+    record["subject"] = "as stored before the crash"
+    assert storage.messages.save(record, batch[1].raw)
+
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
+    emitted = new_messages(storage)
+    assert [m["uid"] for m in emitted] == [1, 2, 3]
+    assert emitted[1]["subject"] == "as stored before the crash"
+
+
+def test_the_gate_keeps_a_rejected_message_of_a_batch_back_and_audits_every_one(storage, account, pipeline):
+    guard = {"pattern": "QUARANTINE", "action": "reject"}
+    storage.policies.put("acme", Policy.model_validate({"inbound": {"contentGuards": [guard]}}))
+    batch = [fetched(1), fetched(2, subject="QUARANTINE me"), fetched(3)]
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
+    assert [m["uid"] for m in new_messages(storage)] == [1, 3]
+    rejected = storage.messages.get("acme", _id(batch[1]))
+    assert rejected["policy"]["action"] == "reject"
+    audit, _ = storage.audit.page("acme", limit=10, before=None, since_ms=0)
+    assert sorted(r["decision"] for r in audit) == sorted(["delivered", "delivered", rejected["policy"]["decision"]])
+    # The held-back message counts as handled: fetching the batch again emits and audits nothing more.
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
+    assert len(new_messages(storage)) == 2
+    assert len(storage.audit.page("acme", limit=10, before=None, since_ms=0)[0]) == 3
+
+
+def _id(message: FetchedMessage) -> str:
+    return message_key("acme", "INBOX", UIDVALIDITY, message.uid)
