@@ -27,6 +27,7 @@ import aioimaplib
 
 from bridge.config import Settings
 from bridge.crypto import Vault
+from bridge.dmarc import load_public_suffixes
 from bridge.emit import start_dispatcher
 from bridge.errors import ConfigError
 from bridge.imap import session
@@ -161,6 +162,7 @@ def main(settings: Settings) -> None:
     # it needs the GIL back, which CPU-bound analysis threads hold for up to the switch interval
     # (5 ms by default) each time. A shorter interval keeps the round trips short under load.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    load_public_suffixes()  # before the first message, not inside its analysis
     storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
     resolver = DnsResolver(list(settings.dns_servers) or None)
     # First webhook attempts go out from this process (bridge/emit.py), not through an RQ
