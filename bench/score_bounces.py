@@ -1,6 +1,7 @@
 """Score bridge.bounces against the shared bounce and ARF corpora.
 
 Usage: .venv/bin/python bench/score_bounces.py [--corpus DIR] [--show FIELD] [--misses]
+                                             [--folds K [--seed N] [--select I,J]]
 
 Reads corpora/bounces/expected.jsonl, negatives.jsonl and
 corpora/arf/expected.jsonl (paths relative to --corpus, default
@@ -21,22 +22,34 @@ Comparison rules (documented here because the numbers depend on them):
 - original Message-ID: over bounce files whose expected message_id is not empty.
 - negatives: files with is_bounce false must not come out as a bounce; the
   "ambiguous" one must only not crash (its kind is printed).
+
+Held-out estimate (--folds K --seed N): the bounce messages are shuffled with
+random.Random(N) and dealt into K folds of files (all records of a message stay
+in one fold, since they share a report). The per-fold scores show how much the
+numbers move with the sample: a fifth of the corpus is kept aside by the
+graders, so a single fold is what one such slice looks like. --select I,J
+restricts scoring and --misses to those folds: rules are written while looking
+only at the misses of some folds, and the others say whether they generalise
+(see BENCHMARKS.md, bounce section).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
+import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.bounces import REASON_CLASS, Kind, Reason, Report, classify  # noqa: E402
+from bridge.bounces import REASON_CLASS, BounceRecipient, Kind, Reason, Report, classify  # noqa: E402
 from bridge.message import parse  # noqa: E402
 
 _PSEUDO = re.compile(r"^([245])\.0\.9\d\d$")
@@ -83,9 +96,11 @@ class Tally:
         return 100.0 * self.right[field] / self.total[field] if self.total[field] else 100.0
 
 
-def _pair(expected: list[dict[str, object]], report: Report | None) -> list[tuple[dict[str, object], object]]:
+def _pair(
+    expected: list[dict[str, object]], report: Report | None
+) -> list[tuple[dict[str, object], BounceRecipient | None]]:
     predicted = list(report.recipients) if report else []
-    pairs: list[tuple[dict[str, object], object]] = []
+    pairs: list[tuple[dict[str, object], BounceRecipient | None]] = []
     left: list[dict[str, object]] = []
     for record in expected:
         match = next((p for p in predicted if p.recipient.lower() == str(record["recipient"]).lower()), None)
@@ -101,12 +116,25 @@ def _pair(expected: list[dict[str, object]], report: Report | None) -> list[tupl
     return pairs
 
 
-def score_bounces(corpus: Path, tally: Tally, crashes: list[str]) -> None:
+def _expected_by_file(corpus: Path) -> dict[str, list[dict[str, object]]]:
     by_file: dict[str, list[dict[str, object]]] = defaultdict(list)
     for line in (corpus / "bounces" / "expected.jsonl").read_text().splitlines():
         record = json.loads(line)
         by_file[record["file"]].append(record)
-    for name, records in sorted(by_file.items()):
+    return by_file
+
+
+def folds(corpus: Path, k: int, seed: int) -> list[set[str]]:
+    """Deal the bounce corpus's files into k folds, at random but reproducibly for a seed."""
+    names = sorted(_expected_by_file(corpus))
+    random.Random(seed).shuffle(names)
+    return [set(names[i::k]) for i in range(k)]
+
+
+def score_bounces(corpus: Path, tally: Tally, crashes: list[str], only: Collection[str] | None = None) -> None:
+    for name, records in sorted(_expected_by_file(corpus).items()):
+        if only is not None and name not in only:
+            continue
         report, error = _run(corpus / "bounces" / "eml" / name)
         if error:
             crashes.append(f"{name}: {error}")
@@ -135,7 +163,9 @@ def score_bounces(corpus: Path, tally: Tally, crashes: list[str]) -> None:
                 continue
             want_status = _status_key(str(record["status"]))
             tally.add(
-                "status", predicted.status == want_status, f"{tag}: want {record['status']} got {predicted.status}"
+                "status",
+                predicted.status == want_status,
+                f"{tag}: want {record['status']} got {predicted.status} | {predicted.diagnostic[:160]}",
             )
             tally.add(
                 "reason",
@@ -150,7 +180,8 @@ def score_bounces(corpus: Path, tally: Tally, crashes: list[str]) -> None:
             tally.add(
                 "hard",
                 bool(record["hardbounce"]) == predicted.hard,
-                f"{tag}: want {record['hardbounce']} got {predicted.hard} ({predicted.reason.value})",
+                f"{tag}: want {record['hardbounce']} got {predicted.hard} ({predicted.reason.value})"
+                f" | {predicted.diagnostic[:160]}",
             )
             if record["action"]:
                 tally.add(
@@ -212,6 +243,26 @@ TARGETS = {
 }
 
 
+FOLD_FIELDS = ("recipients", "status", "reason", "hard")
+
+
+def print_folds(corpus: Path, k: int, seed: int) -> None:
+    """Print each fold's scores and the spread (min, max, standard deviation) across folds."""
+    print(f"--- {k} folds of files, seed {seed}")
+    print(f"{'fold':6s} {'files':>5s} " + " ".join(f"{f:>17s}" for f in FOLD_FIELDS))
+    per_field: dict[str, list[float]] = defaultdict(list)
+    for index, names in enumerate(folds(corpus, k, seed)):
+        tally, crashes = Tally(), list[str]()
+        score_bounces(corpus, tally, crashes, names)
+        cells = []
+        for field in FOLD_FIELDS:
+            per_field[field].append(tally.pct(field))
+            cells.append(f"{tally.right[field]:4d}/{tally.total[field]:<4d} {tally.pct(field):6.1f}%")
+        print(f"{index:<6d} {len(names):5d} " + " ".join(f"{c:>17s}" for c in cells))
+    for label, func in (("min", min), ("max", max), ("mean", statistics.mean), ("stdev", statistics.stdev)):
+        print(f"{label:12s} " + " ".join(f"{func(per_field[f]):16.1f}%" for f in FOLD_FIELDS))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora")
@@ -219,13 +270,23 @@ def main() -> int:
     parser.add_argument(
         "--misses", "--verbose", action="store_true", help="print the misses (expected vs got) of every field"
     )
+    parser.add_argument("--folds", type=int, default=0, help="also print per-fold scores over K folds of files")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the fold split (default 1)")
+    parser.add_argument("--select", default="", help="with --folds: score only these folds (comma-separated, 0-based)")
     args = parser.parse_args()
     if not (args.corpus / "bounces" / "expected.jsonl").is_file():
         print(f"corpus not found at {args.corpus} (expected bounces/expected.jsonl there)", file=sys.stderr)
         return 2
-    tally, crashes = Tally(), []
+    only: set[str] | None = None
+    if args.select:
+        if args.folds < 2:
+            parser.error("--select needs --folds K (K >= 2)")
+        split = folds(args.corpus, args.folds, args.seed)
+        only = set().union(*(split[int(i)] for i in args.select.split(",")))
+        print(f"bounce files of folds {args.select} of {args.folds} (seed {args.seed}): {len(only)}")
+    tally, crashes = Tally(), list[str]()
     started = time.perf_counter()
-    score_bounces(args.corpus, tally, crashes)
+    score_bounces(args.corpus, tally, crashes, only)
     notes = score_negatives(args.corpus, tally, crashes)
     score_arf(args.corpus, tally, crashes)
     elapsed = time.perf_counter() - started
@@ -237,6 +298,8 @@ def main() -> int:
     for line in crashes + notes:
         print("  " + line)
     print(f"elapsed {elapsed:.2f}s")
+    if args.folds >= 2 and not args.select:
+        print_folds(args.corpus, args.folds, args.seed)
     for field in list(tally.total) if args.misses else args.show:
         if not tally.misses.get(field):
             continue
