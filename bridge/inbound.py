@@ -1,15 +1,17 @@
 """The inbound pipeline: fetched bytes → parsed, verified, classified, stored, emitted.
 
 This is the watcher's ``MessageHandler``. Per batch it analyses messages in
-parallel on a thread pool (parsing and DKIM are CPU, SPF/DKIM/DMARC wait on
-DNS; neither may block the watcher's event loop), then stores and emits them
-one by one in UID order so events keep the mailbox's order.
+parallel (``bridge.analysis``; on a thread pool, or in worker processes for
+big batches, ``bridge.analysis_pool``: parsing and DKIM are CPU, SPF/DKIM/DMARC
+wait on DNS; neither may block the watcher's event loop), then stores and
+emits them in UID order so events keep the mailbox's order.
 
 Exactly-once emission rests on two facts: ``messages.save`` refuses an id it
 has (the id is derived from account, folder, UIDVALIDITY and UID), and the
-``emitted`` marker is set only after ``messageNew`` was emitted. A message
-found stored but not marked (a crash between the two) is emitted on the
-next pass; one marked is skipped.
+``emitted`` marker is set by the same atomic step that publishes the
+message's last event (``bridge.storage.publish``). A message found stored but
+not marked (a crash between the two) is emitted on the next pass; one marked
+is skipped.
 
 Malformed mail never stops the pipeline: a failing stage adds to the
 record's ``parseErrors`` and the message is still delivered.
@@ -26,11 +28,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge import gate, records
-from bridge.auth_results import verify_sender
-from bridge.bounces import Kind, Report, classify
+from bridge.analysis import Analysed, analyse
+from bridge.analysis_pool import CHUNK, AnalysisPool
+from bridge.bounces import Kind, Report
 from bridge.emit import emit, emit_many
 from bridge.events import EventName
-from bridge.message import ParsedMessage, parse
 from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
 from bridge.resolver_protocol import Resolver
 from bridge.storage import Storage
@@ -48,14 +50,11 @@ _STATE_EVENTS = {
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
-    """What the pure stages made of one fetched message."""
+    """A fetched message, its stored id, and what the pure stages made of it."""
 
     fetched: FetchedMessage
     message_id: str
-    parsed: ParsedMessage
-    extra: dict[str, Any]
-    classification: Report | None
-    errors: list[str]
+    analysed: Analysed
 
 
 class InboundPipeline:
@@ -67,44 +66,60 @@ class InboundPipeline:
         resolver: Resolver,
         executor: ThreadPoolExecutor,
         *,
+        pool: AnalysisPool | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.storage = storage
         self.resolver = resolver
         self.executor = executor
+        self.pool = pool  # worker processes for big batches (bridge/analysis_pool.py)
         self.now = now
         # One thread stores and emits, so events keep UID order; analyses use ``executor``.
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbound-commit")
 
     async def messages(self, account: Account, folder: str, uidvalidity: int, batch: list[FetchedMessage]) -> None:
-        # Throughput (bench/inbound.py, burst of 1,000 DKIM-signed messages): commits run on
-        # their own thread, in UID order, each as soon as its analysis is ready, so Redis
-        # round trips overlap the CPU work of later messages instead of following all of
-        # it; the emitted markers of a batch are read in one round trip, not one per message.
+        # Throughput (bench/inbound.py, burst of 1,000 DKIM-signed messages): analyses run in
+        # parallel (threads, or worker processes for big batches); commits run on their own
+        # thread, in UID order, each taking every analysis finished by then, so Redis round
+        # trips overlap the CPU work of later messages and a burst pays them per run, not per
+        # message; the emitted markers of a batch are read in one round trip.
         loop = asyncio.get_running_loop()
         ids = [records.message_key(account.id, folder, uidvalidity, m.uid) for m in batch]
         emitted = await loop.run_in_executor(self._committer, self.storage.mailstate.emitted, account.id, ids)
-        pending = [
-            loop.run_in_executor(self.executor, self.analyse, account, folder, uidvalidity, m, message_id)
-            for m, message_id in zip(batch, ids, strict=True)
-            if message_id not in emitted
-        ]
+        todo = [(m, message_id) for m, message_id in zip(batch, ids, strict=True) if message_id not in emitted]
+        if self.pool is not None and len(todo) >= self.pool.min_batch and self.pool.available():
+            chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
+            pending = [asyncio.ensure_future(self._analyse_in_pool(account, chunk)) for chunk in chunks]
+        else:
+            pending = [
+                asyncio.ensure_future(loop.run_in_executor(self.executor, self.analyse, account, [item]))
+                for item in todo
+            ]
         try:
             done = 0
             while done < len(pending):
-                # Commit the next analysis together with every later one already finished, in UID
-                # order: one commit per message while mail trickles in, a few Redis round trips
-                # for a whole run of messages in a burst.
                 await pending[done]
                 ready = done + 1
                 while ready < len(pending) and pending[ready].done():
                     ready += 1
-                items = [p.result() for p in pending[done:ready]]
+                items = [analysis for p in pending[done:ready] for analysis in p.result()]
                 await loop.run_in_executor(self._committer, self.commit, account, folder, uidvalidity, items)
                 done = ready
         finally:
             for analysis in pending:
                 analysis.cancel()  # after a failure: drop what has not started; the batch is fetched again
+
+    async def _analyse_in_pool(self, account: Account, chunk: list[tuple[FetchedMessage, str]]) -> list[Analysis]:
+        if self.pool is None:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self.analyse, account, chunk)
+        trusted = tuple(account.trusted_receivers or ())
+        try:
+            analysed = await asyncio.wrap_future(self.pool.submit([m.raw for m, _ in chunk], trusted))
+        except Exception:  # noqa: BLE001 - a worker died (a message it choked on, OOM): redo here
+            log.exception("analysis worker failed; analysing %d message(s) in the watcher", len(chunk))
+            self.pool.reset()
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self.analyse, account, chunk)
+        return [Analysis(m, message_id, a) for (m, message_id), a in zip(chunk, analysed, strict=True)]
 
     async def state(self, account: Account, state: ConnectionState, error: str | None) -> None:
         await asyncio.to_thread(self.report_state, account, state, error)
@@ -122,29 +137,10 @@ class InboundPipeline:
 
     # --- the stages ----------------------------------------------------------
 
-    def analyse(
-        self, account: Account, folder: str, uidvalidity: int, fetched: FetchedMessage, message_id: str
-    ) -> Analysis:
-        """Parse, verify and classify one message not emitted yet."""
-        parsed = parse(fetched.raw)
-        errors: list[str] = []
-        extra: dict[str, Any] = {}
-        try:
-            report = verify_sender(parsed, self.resolver, account.trusted_receivers or ())
-            extra["auth"] = records.auth_json(report)
-        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the mailbox
-            log.exception("sender verification failed for %s", message_id)
-            errors.append(f"internal: sender verification failed: {exc!r}")
-            extra["auth"] = None
-        classification: Report | None = None
-        try:
-            classification = classify(parsed)
-        except Exception as exc:  # noqa: BLE001
-            log.exception("classification failed for %s", message_id)
-            errors.append(f"internal: classification failed: {exc!r}")
-        extra["classification"] = records.classification_json(classification)
-        extra["autoReply"] = classification is not None and classification.kind is Kind.AUTOREPLY
-        return Analysis(fetched, message_id, parsed, extra, classification, errors)
+    def analyse(self, account: Account, items: list[tuple[FetchedMessage, str]]) -> list[Analysis]:
+        """Parse, verify and classify messages not emitted yet, on this thread."""
+        trusted = tuple(account.trusted_receivers or ())
+        return [Analysis(m, message_id, analyse(m.raw, self.resolver, trusted)) for m, message_id in items]
 
     def commit(self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]) -> None:
         """Store (deduped), gate and emit analysed messages of one folder, in order.
@@ -170,7 +166,7 @@ class InboundPipeline:
         publications: list[Publication] = []
         silent: list[str] = []  # gated messages: marked emitted without an event
         for record, item, deliver in zip(records, items, allowed, strict=True):
-            events = self._events(account, record, item.classification) if deliver else []
+            events = self._events(account, record, item.analysed.classification) if deliver else []
             if not events:
                 silent.append(item.message_id)
                 continue
@@ -184,19 +180,20 @@ class InboundPipeline:
             self.storage.mailstate.mark_emitted(account.id, silent, messages.retention_s)
 
     def _build(self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]) -> list[dict[str, Any]]:
-        threads = [_thread(item.parsed) for item in items]
+        threads = [item.analysed.thread for item in items]
         known = self.storage.messages.conversations(account.id, [h for thread in threads for h in thread])
         received_at = self.now()
         out = []
         for item, thread in zip(items, threads, strict=True):
-            parsed = item.parsed
+            fields = item.analysed.fields
+            header_id = fields["messageId"]
             # The newest message in References order that we know, stored or earlier in this batch.
             conversation = next((known[h] for h in reversed(thread) if h in known), None)
-            conversation = conversation or records.new_conversation_id(parsed.message_id, item.message_id)
-            if parsed.message_id:
-                known[parsed.message_id] = conversation  # a reply later in the same batch joins it
+            conversation = conversation or records.new_conversation_id(header_id, item.message_id)
+            if header_id:
+                known[header_id] = conversation  # a reply later in the same batch joins it
             record = records.build_record(
-                parsed,
+                fields,
                 message_id=item.message_id,
                 account=account.id,
                 folder=folder,
@@ -205,9 +202,9 @@ class InboundPipeline:
                 received_at=received_at,
                 conversation_id=conversation,
                 flags=list(item.fetched.flags),
-                extra=item.extra,
+                extra=item.analysed.extra,
             )
-            record["parseErrors"] = record["parseErrors"] + item.errors
+            record["parseErrors"] = record["parseErrors"] + item.analysed.errors
             out.append(record)
         return out
 
@@ -240,9 +237,3 @@ class InboundPipeline:
             entry = now_entry(address, reason, source, message_id=record["id"])
             self.storage.suppressions.add(account.id, entry, replace=False)
         return events
-
-
-def _thread(parsed: ParsedMessage) -> list[str]:
-    """The Message-IDs a message refers to, oldest first: References, then In-Reply-To."""
-    thread = list(parsed.references) + ([parsed.in_reply_to] if parsed.in_reply_to else [])
-    return list(dict.fromkeys(thread))

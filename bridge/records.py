@@ -1,7 +1,7 @@
 """The stored message record and its projections (the JSON shapes of inbound mail).
 
-Pure: no I/O, no clock (``received_at`` is passed in). One function builds
-the record from a ParsedMessage; the REST API, webhooks and WebSocket stream
+Pure: no I/O, no clock (``received_at`` is passed in). ``message_fields``
+takes what a ParsedMessage says and ``build_record`` makes the record of it; the REST API, webhooks and WebSocket stream
 all send projections of that one record, so the shapes cannot drift apart.
 """
 
@@ -51,35 +51,17 @@ def _iso(value: datetime | None, timespec: str = "seconds") -> str | None:
     return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
-def build_record(
-    parsed: ParsedMessage,
-    *,
-    message_id: str,
-    account: str,
-    folder: str,
-    uid: int,
-    uidvalidity: int,
-    received_at: datetime,
-    conversation_id: str,
-    flags: list[str] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The full message record (camelCase JSON), as stored and served by REST.
+def message_fields(parsed: ParsedMessage) -> dict[str, Any]:
+    """The parts of the record that come from the message alone (picklable, JSON-ready).
 
-    ``extra`` carries the pipeline's verdicts (``auth``, ``bounce``, ``autoReply`` …).
+    The analysis (maybe in another process, ``bridge.analysis``) makes these;
+    ``build_record`` adds where the message sits and when it came.
     """
-    record: dict[str, Any] = {
-        "id": message_id,
-        "account": account,
-        "folder": folder,
-        "uid": uid,
-        "uidValidity": uidvalidity,
+    return {
         "messageId": parsed.message_id,
         "inReplyTo": parsed.in_reply_to,
         "references": list(parsed.references),
-        "conversationId": conversation_id,
         "date": _iso(parsed.date),
-        "receivedAt": _iso(received_at, "milliseconds"),
         "from": _address(parsed.from_[0]) if parsed.from_ else None,
         "sender": _address(parsed.sender[0]) if parsed.sender else None,
         "replyTo": [_address(a) for a in parsed.reply_to],
@@ -101,10 +83,44 @@ def build_record(
         ],
         "size": parsed.size,
         "bodySha256": parsed.body_sha256,
-        "flags": list(flags or []),
         "headers": [[name, value] for name, value in parsed.headers],
         "parseErrors": list(parsed.parse_errors),
     }
+
+
+def build_record(
+    fields: dict[str, Any],
+    *,
+    message_id: str,
+    account: str,
+    folder: str,
+    uid: int,
+    uidvalidity: int,
+    received_at: datetime,
+    conversation_id: str,
+    flags: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The full message record (camelCase JSON), as stored and served by REST.
+
+    ``fields`` come from ``message_fields``; ``extra`` carries the pipeline's
+    verdicts (``auth``, ``classification``, ``autoReply`` …).
+    """
+    record: dict[str, Any] = {
+        "id": message_id,
+        "account": account,
+        "folder": folder,
+        "uid": uid,
+        "uidValidity": uidvalidity,
+        "messageId": fields["messageId"],
+        "inReplyTo": fields["inReplyTo"],
+        "references": fields["references"],
+        "conversationId": conversation_id,
+        "date": fields["date"],
+        "receivedAt": _iso(received_at, "milliseconds"),
+    }
+    record.update(fields)  # in the order message_fields gives; the keys above keep their place
+    record["flags"] = list(flags or [])
     if extra:
         record.update(extra)
     return record

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import aioimaplib
 
+from bridge.analysis_pool import AnalysisPool, ResolverSpec
 from bridge.config import Settings
 from bridge.crypto import Vault
 from bridge.dmarc import load_public_suffixes
@@ -149,6 +150,13 @@ class WatcherService:
 # context (bridge/tls.py), bench/inbound.py: 500 idle IMAPS accounts, 119 MB.
 SSL_READ_BUFFER = 16 * 1024
 GIL_SWITCH_INTERVAL_S = 0.0005
+DNS_TIMEOUT_S = 3.0
+
+
+def analysis_processes() -> int:
+    """Worker processes for burst analysis: every core but the one the watcher itself keeps busy
+    (committing, publishing, first webhook attempts); at least one, at most four."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
 def main(settings: Settings) -> None:
@@ -164,7 +172,8 @@ def main(settings: Settings) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     load_public_suffixes()  # before the first message, not inside its analysis
     storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
-    resolver = DnsResolver(list(settings.dns_servers) or None)
+    dns = ResolverSpec(list(settings.dns_servers) or None, DNS_TIMEOUT_S)
+    resolver = DnsResolver(dns.servers, timeout=dns.timeout)
     # First webhook attempts go out from this process (bridge/emit.py), not through an RQ
     # job per messageNew: RQ's bookkeeping costs several ms per job and a burst queues up
     # behind one worker. bench/inbound.py, same machine (busy, 2 cores): IDLE push -> webhook
@@ -172,9 +181,10 @@ def main(settings: Settings) -> None:
     # bridge/inbound.py).
     with (
         ThreadPoolExecutor(max_workers=8, thread_name_prefix="inbound") as executor,
+        AnalysisPool(dns, processes=analysis_processes()) as pool,
         start_dispatcher(storage, settings),
     ):
-        service = WatcherService(storage, InboundPipeline(storage, resolver, executor))
+        service = WatcherService(storage, InboundPipeline(storage, resolver, executor, pool=pool))
         asyncio.run(_run_until_signal(service))
 
 

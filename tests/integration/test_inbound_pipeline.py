@@ -10,10 +10,14 @@ emission across a crash between storing and publishing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import psutil
 import pytest
 
+from bridge.analysis_pool import AnalysisPool, ResolverSpec
 from bridge.config import Secret
 from bridge.crypto import Vault
 from bridge.inbound import InboundPipeline
@@ -46,10 +50,28 @@ def account(storage) -> Account:
     return storage.accounts.create(Account(id="acme", email="user@example.test", imap=imap, watch=("INBOX",)))
 
 
-@pytest.fixture
-def pipeline(storage, dns):
-    with ThreadPoolExecutor(4) as executor:
-        yield InboundPipeline(storage, DnsResolver([dns.address], timeout=1.0), executor)
+@pytest.fixture(params=["threads", "processes"])
+def pipeline(request, storage, dns):
+    """Both ways of analysing: the watcher's threads, and worker processes (here for any batch)."""
+    with ThreadPoolExecutor(4) as executor, contextlib.ExitStack() as stack:
+        pool = None
+        if request.param == "processes":
+            pool = stack.enter_context(AnalysisPool(ResolverSpec([dns.address], 1.0), min_batch=1))
+            wait_available(pool)
+        yield InboundPipeline(storage, DnsResolver([dns.address], timeout=1.0), executor, pool=pool)
+
+
+def test_the_first_big_batch_is_analysed_on_threads_while_the_workers_start(storage, account, dns):
+    with ThreadPoolExecutor(4) as executor, AnalysisPool(ResolverSpec([dns.address], 1.0), min_batch=2) as pool:
+        pipeline = InboundPipeline(storage, DnsResolver([dns.address], timeout=1.0), executor, pool=pool)
+        asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, [fetched(1), fetched(2)]))
+        assert pool.running and pool.chunks_done == 0
+        wait_available(pool)
+        asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, [fetched(3)]))  # below min_batch
+        assert pool.chunks_done == 0
+        asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, [fetched(4), fetched(5)]))
+        assert pool.chunks_done == 1
+        assert [m["uid"] for m in new_messages(storage)] == [1, 2, 3, 4, 5]
 
 
 def new_messages(storage: Storage) -> list[dict]:
@@ -77,7 +99,7 @@ def test_a_batch_is_emitted_in_uid_order_once_and_replies_join_their_thread(stor
 def test_a_message_stored_before_a_crash_is_emitted_once_with_its_stored_record(storage, account, pipeline):
     batch = [fetched(1), fetched(2), fetched(3)]
     # A run that crashed after storing message 2 but before publishing anything.
-    earlier = pipeline.analyse(account, "INBOX", UIDVALIDITY, batch[1], _id(batch[1]))
+    [earlier] = pipeline.analyse(account, [(batch[1], _id(batch[1]))])
     [record] = pipeline._build(account, "INBOX", UIDVALIDITY, [earlier])
     record["subject"] = "as stored before the crash"
     assert storage.messages.save(record, batch[1].raw)
@@ -102,6 +124,40 @@ def test_the_gate_keeps_a_rejected_message_of_a_batch_back_and_audits_every_one(
     asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
     assert len(new_messages(storage)) == 2
     assert len(storage.audit.page("acme", limit=10, before=None, since_ms=0)[0]) == 3
+
+
+def test_a_dead_analysis_worker_costs_no_message_and_idle_workers_stop(storage, account, dns):
+    spec = ResolverSpec([dns.address], 1.0)
+    with ThreadPoolExecutor(4) as executor, AnalysisPool(spec, min_batch=2, idle_s=0.5) as pool:
+        pipeline = InboundPipeline(storage, DnsResolver([dns.address], timeout=1.0), executor, pool=pool)
+        wait_available(pool)
+        asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, [fetched(1), fetched(2)]))
+        assert pool.chunks_done == 1, "the batch was analysed in a worker process"
+        workers = _workers()
+        assert workers
+        for worker in workers:
+            worker.kill()
+        psutil.wait_procs(workers, timeout=5)
+        asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, [fetched(3), fetched(4), fetched(5)]))
+        assert [m["uid"] for m in new_messages(storage)] == [1, 2, 3, 4, 5]
+        deadline = time.monotonic() + 10
+        while pool.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pool.running
+        psutil.wait_procs(_workers(), timeout=5)
+        assert _workers() == []
+
+
+def wait_available(pool: AnalysisPool) -> None:
+    deadline = time.monotonic() + 30
+    while not pool.available():
+        assert time.monotonic() < deadline, "analysis workers did not start"
+        time.sleep(0.05)
+
+
+def _workers() -> list[psutil.Process]:
+    """This process's spawned multiprocessing workers (not its resource tracker)."""
+    return [p for p in psutil.Process().children() if any("spawn_main" in part for part in p.cmdline())]
 
 
 def _id(message: FetchedMessage) -> str:

@@ -27,7 +27,7 @@ from bridge import jobs, outbound
 from bridge.config import Secret, Settings
 from bridge.message import parse
 from bridge.models import Account, ServerConfig
-from bridge.records import build_record
+from bridge.records import build_record, message_fields
 from bridge.schemas.submit import SubmitBody
 from tests.servers.smtp import SmtpSink
 from workers import mail
@@ -139,7 +139,7 @@ def store_inbound(storage, dovecot, mailbox, raw: bytes) -> dict:
         _, data = conn.uid("search", None, "ALL")
         uid = int(data[0].split()[-1])
     record = build_record(
-        parse(raw),
+        message_fields(parse(raw)),
         message_id=f"msg_test{uid}",
         account="acme",
         folder="INBOX",
