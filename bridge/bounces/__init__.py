@@ -9,9 +9,12 @@ Pure: no I/O, no clock, no environment. ``classify`` reads only
     textbounce  non-DSN bounce heuristics (Exim, qmail, Sendmail v5, ...)
     stage       the SMTP command (RCPT, DATA, MAIL, ...) a refusal answered
     codes       SMTP reply / RFC 3463 status code extraction
+    statuses    enhanced status code (RFC 3463, IANA, Microsoft) to reason
+    providers   providers' documented error codes (GoDaddy, Cox, Spectrum, Orange)
     causes      specific-cause wordings (PTR, TLS, reputation, auth, spam, ...)
+    addressing  mailbox, address and host wordings (unknown, full, moved, ...)
     wordings    the ordered wording table and text_reason
-    reasons     status table, stage reading, reason decision, hard/soft verdict
+    reasons     reason decision (code vs words vs stage), hard/soft verdict
     arf         RFC 5965 feedback reports and non-ARF complaint forwards
     autoreply   RFC 3834 and vacation replies
     classifier  the order of the checks and the assembly of a Report

@@ -20,10 +20,26 @@ def _rx(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
+# The recipient (or its provider on the recipient's behalf) chose not to take
+# mail from this sender: the mailbox exists, so it is a filter even when the
+# server answers with an address code such as 5.1.1 (Facebook "RCP-P2 ...
+# Refused due to recipient preferences", AOL "recipient is only accepting
+# mail from specific email addresses", "you have been blocked by the
+# recipient"). ``reasons`` lets it overrule the status code.
+RECIPIENT_CHOICE_RE = _rx(
+    r"recipient(?:'s)? preferences",
+    r"blocked by (?:the )?recipient",
+    r"recipient has (?:blocked|refused|rejected) (?:you|your|the sender|this sender|mail)",
+    r"only accepting mail from specific",
+    r"(?:user|recipient) refuses to (?:receive|accept)",
+    r"rejected due to (?:user|recipient) (?:rules|settings|filters?)",
+)
+
 # Ordered: earlier rules win. Specific causes (authentication, PTR, relay,
 # sender-side rejections) come before the broad "user unknown" and "blocked"
 # wordings that remote servers append to nearly every refusal.
 SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
+    (R.FILTERED, RECIPIENT_CHOICE_RE),
     # A named PTR problem is the cause even when the greeting also says
     # "no SMTP service" (RFC 7601 § 2.7.3 iprev; RFC 7372 X.7.25).
     (R.REQUIREPTR, _rx(r"\bptr (?:resource )?record", r"reverse dns")),
@@ -78,6 +94,8 @@ SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"not authenticated",
             r"authentication (?:failed|failure|required)",
             r"sender id\b",
+            # Microsoft 5.7.515: "doesn't meet the required authentication level".
+            r"required authentication level",
         ),
     ),
     (
@@ -88,6 +106,9 @@ SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"\brdns\b",
             r"no ptr",
             r"cannot find your hostname",
+            # Forward-confirmed reverse DNS: the name the client gave does not
+            # resolve back to its address ("domain [x] mismatches client ip").
+            r"mismatches client ip",
             r"not resolve (?:your|the)? ?(?:ip|address)",
             r"client host rejected: cannot find",
             r"ip address has no",
@@ -107,6 +128,8 @@ SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"cannot relay",
             r"open relay",
             r"relaying denied",
+            # qmail-smtpd: the recipient's domain is not one it accepts mail for.
+            r"(?:domain|host) isn't in my list of allowed rcpthosts",
         ),
     ),
     (R.VIRUSDETECTED, _rx(r"\bvirus", r"malware", r"infected", r"trojan", r"\bworm\b")),
@@ -123,12 +146,22 @@ SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"scored too high",
         ),
     ),
+    # Postfix's prefix for a MAIL FROM restriction: whatever follows ("Access
+    # denied", "Domain not found"), the refusal is of the sender.
+    (R.REJECTED, _rx(r"sender address rejected")),
+    # Tencent (QQ) answers a closed or frozen mailbox with "Mailbox
+    # unavailable or access denied": about the account, not the client.
+    (R.SUSPEND, _rx(r"mailbox (?:is )?unavailable or access denied")),
     (
         R.BLOCKED,
         _rx(
             r"black ?list",
             # Postfix: the remote greeting was a refusal (RFC 5321 § 3.1 554/421).
             r"refused to talk to me",
+            # The client's HELO/EHLO name was refused (Postfix "Helo command
+            # rejected: need fully-qualified hostname", Exchange "bad HELO").
+            r"(?:helo|ehlo) command rejected",
+            r"(?:bad|invalid) (?:helo|ehlo)\b",
             r"service refused?\b",
             r"block ?list",
             r"\brbl\b",

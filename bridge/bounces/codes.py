@@ -21,7 +21,11 @@ _DSN_STATUS_RE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
 
 
 def find_status(text: str, klass: str | None = None) -> str | None:
-    """Return the first enhanced status code in text.
+    """Return the first enhanced status code in text, a failure code before a success.
+
+    A transcript quotes the replies that went well before the one that
+    failed ("250 2.1.5 Ok", then "451 4.3.0 Error"): the failure is the
+    report's subject, a 2.X.X code only when there is no other.
 
     Args:
         text: diagnostic text.
@@ -30,19 +34,27 @@ def find_status(text: str, klass: str | None = None) -> str | None:
     Returns:
         The code like "5.1.1", or None.
     """
+    success: str | None = None
     for match in _STATUS_RE.finditer(text):
-        if klass is None or match.group(1) == klass:
-            return ".".join(match.groups())
-    return None
+        if klass is not None and match.group(1) != klass:
+            continue
+        if match.group(1) == "2":
+            success = success or ".".join(match.groups())
+            continue
+        return ".".join(match.groups())
+    return success
 
 
 def find_reply_code(text: str) -> str | None:
-    """Return the first SMTP reply code that starts an error reply in text."""
+    """Return the first SMTP reply code that starts an error reply in text (250 only when none does)."""
+    success: str | None = None
     for match in _REPLY_RE.finditer(text):
         code = match.group(1)
-        if code[0] in "45" or code == "250":
+        if code[0] in "45":
             return code
-    return None
+        if code == "250":
+            success = success or code
+    return success
 
 
 def parse_dsn_status(value: str) -> str | None:

@@ -1,8 +1,9 @@
 """Reason decision: status codes, SMTP stage and wordings to a Reason; the hard/soft verdict.
 
-Pure: no I/O. Owns the RFC 3463 status table, the reading of "user unknown"
-by the SMTP stage it answered (RFC 5321 § 3.3, via ``stage``), and the hard
-flag. The text patterns live in ``causes`` and ``wordings``. Text beats a
+Pure: no I/O. Owns the order in which a provider's code, the status code
+(``statuses``) and the wordings (``causes``, ``addressing``, ``wordings``)
+decide, the reading of "user unknown" by the SMTP stage it answered
+(RFC 5321 § 3.3, via ``stage``), and the hard flag. Text beats a
 generic status: "5.7.1" or "5.0.0" say little, the remote's words say more;
 a specific status (5.1.1, 5.2.2, 5.7.26) decides when the text is silent.
 """
@@ -11,101 +12,14 @@ from __future__ import annotations
 
 import re
 
-from bridge.bounces.codes import is_generic
+from bridge.bounces.causes import RECIPIENT_CHOICE_RE
 from bridge.bounces.model import Reason
+from bridge.bounces.providers import provider_reason
 from bridge.bounces.stage import DATA, MAIL, RCPT, find_stage
+from bridge.bounces.statuses import status_reason
 from bridge.bounces.wordings import text_reason, wording
 
 R = Reason
-
-# RFC 3463 § 3 subjects and details, read as Sisimai does. Only codes whose
-# meaning is specific enough to name a reason are listed; X.7.1, X.0.0 and
-# friends ("delivery not authorized", "other") are left to the text.
-_STATUS_TABLE: dict[str, Reason] = {
-    "1.1": R.USERUNKNOWN,
-    "1.2": R.HOSTUNKNOWN,
-    "1.3": R.USERUNKNOWN,
-    "1.4": R.USERUNKNOWN,
-    "1.6": R.HASMOVED,
-    "1.7": R.REJECTED,
-    "1.8": R.REJECTED,
-    "1.9": R.SYSTEMERROR,  # RFC 3886: relayed to a non-compliant mailer, not a relay refusal
-    "1.10": R.NOTACCEPT,
-    "2.1": R.SUSPEND,
-    "2.2": R.MAILBOXFULL,
-    "2.3": R.EXCEEDLIMIT,
-    "2.4": R.MAILERERROR,
-    "3.0": R.SYSTEMERROR,
-    "3.1": R.SYSTEMFULL,
-    "3.2": R.NOTACCEPT,
-    "3.3": R.SYSTEMERROR,
-    "3.4": R.MESGTOOBIG,
-    "3.5": R.SYSTEMERROR,
-    "4.0": R.NETWORKERROR,
-    "4.1": R.EXPIRED,
-    "4.2": R.NETWORKERROR,
-    "4.3": R.SYSTEMERROR,
-    "4.4": R.HOSTUNKNOWN,
-    "4.5": R.SYSTEMFULL,
-    "4.6": R.NETWORKERROR,
-    "4.7": R.EXPIRED,
-    "5.1": R.SYNTAXERROR,
-    "5.2": R.SYNTAXERROR,
-    "5.3": R.EXCEEDLIMIT,
-    "5.4": R.SYNTAXERROR,
-    "5.5": R.SYNTAXERROR,
-    "6.0": R.CONTENTERROR,
-    "6.1": R.CONTENTERROR,
-    "6.2": R.CONTENTERROR,
-    "6.3": R.CONTENTERROR,
-    "6.5": R.CONTENTERROR,
-    "6.6": R.CONTENTERROR,
-    "6.9": R.CONTENTERROR,
-    "7.2": R.FILTERED,
-    "7.3": R.SECURITYERROR,
-    "7.4": R.SECURITYERROR,
-    "7.5": R.SECURITYERROR,
-    "7.6": R.SECURITYERROR,
-    "7.7": R.SECURITYERROR,
-    "7.8": R.SECURITYERROR,
-    "7.9": R.SECURITYERROR,
-    "7.10": R.FAILEDSTARTTLS,
-    "7.11": R.FAILEDSTARTTLS,
-    "7.13": R.SUSPEND,
-    "7.14": R.SUSPEND,
-    "7.15": R.SECURITYERROR,
-    "7.16": R.EXCEEDLIMIT,
-    "7.17": R.SUSPEND,
-    "7.18": R.SUSPEND,
-    "7.20": R.AUTHFAILURE,
-    "7.21": R.AUTHFAILURE,
-    "7.22": R.AUTHFAILURE,
-    "7.23": R.AUTHFAILURE,
-    "7.24": R.AUTHFAILURE,
-    "7.25": R.REQUIREPTR,
-    "7.26": R.AUTHFAILURE,
-    "7.27": R.NOTACCEPT,
-    "7.28": R.SPEEDING,
-    "7.29": R.AUTHFAILURE,
-    "7.30": R.AUTHFAILURE,
-    # Microsoft 365 extensions (learn.microsoft.com "NDRs in Exchange Online").
-    "7.509": R.AUTHFAILURE,
-    "7.510": R.AUTHFAILURE,
-    "7.515": R.AUTHFAILURE,
-    "7.606": R.BLOCKED,
-    "7.607": R.BLOCKED,
-    "7.608": R.BLOCKED,
-    "7.708": R.BADREPUTATION,
-    "7.750": R.BLOCKED,
-    "7.650": R.BADREPUTATION,
-    "7.54": R.NORELAYING,
-    "7.57": R.SECURITYERROR,
-    "1.351": R.USERUNKNOWN,
-    "4.316": R.EXPIRED,
-    "4.14": R.NETWORKERROR,
-    "4.312": R.NETWORKERROR,
-    "4.310": R.HOSTUNKNOWN,
-}
 
 # Reasons a code decides even when the text names something else: the
 # remote chose a precise code, and wording like "rejected" is boilerplate.
@@ -150,12 +64,22 @@ _CONNECT_STAGE_RE = re.compile(
     re.IGNORECASE,
 )
 # Wordings of a directory lookup by the reporting system itself (Exchange's
-# categorizer, Domino's directory, a gateway's recipient table): no remote
-# filter is involved, the address is simply not there.
+# categorizer, Domino's directory, a gateway's recipient table, a local
+# delivery agent): no remote filter is involved, the address is simply not
+# there.
 _DIRECTORY_RE = re.compile(
     r"recipient name is not recognized|not listed in (?:the )?(?:\w+ )?directory|no valid recipients|"
     r"invalid recipient|requested action not taken: mailbox unavailable|address not present in directory|"
-    r"invalid (?:\w+ ){0,2}user ?id|check if (?:the )?address is correct",
+    r"invalid (?:\w+ ){0,2}user ?id|check if (?:the )?address is correct|"
+    # Sendmail's local mailer (mail.local) and other delivery agents name
+    # themselves before the lookup that failed.
+    r"\b(?:mail\.local|local delivery|lmtp|maildrop|dovecot|cyrus|procmail)\S*: (?:unknown user|user unknown)|"
+    # iMail and other gateways label the address the directory rejected:
+    # "Unknown user: a@b.example", with no remote reply in front.
+    r"^\s*(?:unknown user|user unknown|no such user)\s*:\s*\S+@|"
+    # Yahoo answers the end of DATA with "554 delivery error: dd This user
+    # doesn't have a yahoo.com account": its mailbox directory, not a filter.
+    r"delivery error: dd .*(?:doesn't|does not) have an? \S+ account",
     re.IGNORECASE,
 )
 # Reply shapes only given to RCPT TO: Postfix smtpd (and Exchange Online's
@@ -169,13 +93,6 @@ _RCPT_REPLY_RE = re.compile(
 # the end of DATA, where no single recipient is in scope (KDDI/au and others
 # reject this way after accepting RCPT TO).
 _EMPTY_ADDRESS_RE = re.compile(r"\b[45]\d\d\s*:?\s*:\s*user unknown", re.IGNORECASE)
-
-
-def status_reason(status: str | None) -> Reason | None:
-    """Return the reason a specific RFC 3463 code implies, or None if generic."""
-    if not status or is_generic(status):
-        return None
-    return _STATUS_TABLE.get(status.split(".", 1)[1])
 
 
 def classify_reason(
@@ -205,15 +122,28 @@ def classify_reason(
         # says the mailbox or the disk is full or the message too big.
         local = text_reason(diagnostic, fallback=False)
         return local if local in _LOCAL_MAILER_REASONS else R.MAILERERROR
+    by_provider = provider_reason(diagnostic)
+    if by_provider is not None:
+        # A provider's documented code is more precise than its words.
+        return by_provider
+    if RECIPIENT_CHOICE_RE.search(diagnostic):
+        return R.FILTERED
     by_status = status_reason(status)
     if by_status is not None and status is not None and status.split(".", 1)[1] in _STATUS_WINS:
         specific = text_reason(diagnostic, fallback=False)
+        if by_status is R.NOTACCEPT and specific is R.USERUNKNOWN:
+            # Exchange Online answers "5.1.10 RESOLVER.ADR.RecipientNotFound":
+            # its X.1.10 is an unknown recipient, not RFC 7505's null MX.
+            return R.USERUNKNOWN
         if specific not in _TEXT_OVERRULES or specific is by_status:
             return by_status
     # qmail-send appends its give-up sentence to the last attempt's error:
     # that error is the cause, the queue lifetime only ended the retries.
     gave_up = bool(_GIVE_UP_RE.search(diagnostic))
-    by_text = text_reason(_GIVE_UP_RE.sub(" ", diagnostic))
+    cleaned = _GIVE_UP_RE.sub(" ", diagnostic)
+    # The last-resort wordings ("rejected", "refused") say less than a
+    # specific status code does.
+    by_text = text_reason(cleaned, fallback=by_status is None)
     if by_text is R.USERUNKNOWN:
         return _unknown_user(diagnostic, status, context, notice)
     if by_text in _SENDER_SIDE_AT_MAIL and find_stage(diagnostic + "\n" + context) == MAIL:
@@ -260,16 +190,16 @@ def _unknown_user(diagnostic: str, status: str | None, context: str, notice: str
         return R.USERUNKNOWN
     if _EMPTY_ADDRESS_RE.search(diagnostic):
         return R.FILTERED
-    if _RCPT_REPLY_RE.search(diagnostic):
-        return R.USERUNKNOWN
     anchor = wording(R.USERUNKNOWN)
     found = find_stage(diagnostic + "\n" + context, anchor) or find_stage(notice, anchor, strict=True)
-    if found == RCPT:
-        return R.USERUNKNOWN
     if found == DATA:
+        # A transcript that shows the reply after DATA (Sendmail prints
+        # pipelined RCPT replies there) is read as written.
         return R.FILTERED
     if found == MAIL:
         return R.REJECTED
+    if found == RCPT or _RCPT_REPLY_RE.search(diagnostic):
+        return R.USERUNKNOWN
     subject = status.split(".", 2)[1] if status else ""
     return R.USERUNKNOWN if subject == "1" else R.FILTERED
 

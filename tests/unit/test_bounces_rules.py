@@ -1,0 +1,282 @@
+"""Reason rules of bridge.bounces, one family per test, on synthetic reports written here.
+
+Each case is a short diagnostic in the wording an MTA or provider really uses
+(not a copy of a corpus file), so that a rule that stops matching, or a new
+rule that shadows it, fails here rather than only in the corpus score.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.bounces import Kind, Reason, classify
+from bridge.bounces.codes import find_reply_code, find_status
+from bridge.bounces.providers import provider_reason
+from bridge.bounces.reasons import classify_reason
+from bridge.bounces.statuses import status_reason
+from bridge.message import parse
+
+R = Reason
+
+
+def reason_of(diagnostic: str, context: str = "", action: str = "failed") -> Reason:
+    """Classify a diagnostic the way the classifier does: status from the text."""
+    return classify_reason(diagnostic, find_status(diagnostic), action, context)
+
+
+def dsn(diagnostic: str, status: str, notice: str = "The message could not be delivered.") -> bytes:
+    """A minimal RFC 3464 report for one recipient."""
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\n"
+        "To: sender@example.org\n"
+        "Subject: Undelivered Mail Returned to Sender\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\n'
+        "\n"
+        "--b1\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        f"{notice}\n"
+        "\n"
+        "--b1\n"
+        "Content-Type: message/delivery-status\n"
+        "\n"
+        "Reporting-MTA: dns; mx.example.net\n"
+        "\n"
+        "Final-Recipient: rfc822; rcpt@example.com\n"
+        "Action: failed\n"
+        f"Status: {status}\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\n"
+        "\n"
+        "--b1\n"
+        "Content-Type: text/rfc822-headers\n"
+        "\n"
+        "From: sender@example.org\n"
+        "To: rcpt@example.com\n"
+        "Message-ID: <original.1@example.org>\n"
+        "Subject: hello\n"
+        "\n"
+        "--b1--\n"
+    ).encode()
+
+
+def one(raw: bytes) -> tuple[Reason, str, bool]:
+    report = classify(parse(raw))
+    assert report is not None and report.kind is Kind.BOUNCE
+    (row,) = report.recipients
+    return row.reason, row.status, row.hard
+
+
+# --- "User unknown" read by where it was said (RFC 5321 § 3.3) and who said it.
+
+
+@pytest.mark.parametrize(
+    ("text", "context", "reason"),
+    [
+        # Gmail's wording, answered to RCPT TO (Postfix writes the stage).
+        (
+            "550-5.1.1 The email account that you tried to reach does not exist.",
+            "(in reply to RCPT TO command)",
+            R.USERUNKNOWN,
+        ),
+        # The same words with neither a stage nor an address code: may be DATA.
+        ("550 The email account that you tried to reach does not exist.", "", R.FILTERED),
+        # A Sendmail transcript prints pipelined RCPT replies after ">>> DATA":
+        # the written stage wins over the "Recipient address rejected" shape.
+        (
+            "550 5.7.1 <a@b.example>: Recipient address rejected: User unknown",
+            "... while talking to mx.b.example.:\n>>> DATA\n<<< 550 5.7.1 <a@b.example>: "
+            "Recipient address rejected: User unknown",
+            R.FILTERED,
+        ),
+        # No stage written: the reply names the one recipient it refuses.
+        ("550 <a@b.example>: User unknown", "", R.USERUNKNOWN),
+        # The reporting system's own lookups: local delivery agent, iMail, Yahoo.
+        ("mail.local: unknown user: a\n554 <a@b.example>... Service unavailable", "", R.USERUNKNOWN),
+        ("Unknown user: a@b.example", "", R.USERUNKNOWN),
+        (
+            "554 delivery error: dd This user doesn't have a yahoo.com account (a@yahoo.com) [0] - mta1.mail.yahoo.com",
+            "",
+            R.USERUNKNOWN,
+        ),
+    ],
+    ids=["gmail-rcpt", "gmail-no-stage", "transcript-data", "echoed-address", "mail-local", "imail", "yahoo-dd"],
+)
+def test_unknown_user_by_stage_and_speaker(text: str, context: str, reason: Reason) -> None:
+    assert reason_of(text, context) is reason
+
+
+def test_recipient_choice_overrules_address_code() -> None:
+    # Facebook answers 5.1.1 to mail its user chose not to receive: a filter.
+    text = "550 5.1.1 RCP-P2 http://postmaster.facebook.com/response_codes#rcp Refused due to recipient preferences"
+    assert reason_of(text) is R.FILTERED
+    assert reason_of("554 5.7.1 You have been blocked by the recipient") is R.FILTERED
+
+
+# --- A specific status code against generic words.
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("550 #5.1.0 Address rejected.", R.USERUNKNOWN),  # X.1.0 beats a bare "rejected"
+        ("550 5.6.0 <a@b.example>: Recipient address rejected: Media error", R.CONTENTERROR),
+        ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", R.USERUNKNOWN),
+        ("556 5.1.10 Recipient address has null MX", R.NOTACCEPT),
+        ("550 Address rejected", R.BLOCKED),  # no code: the last-resort wording stands
+    ],
+    ids=["x10-address", "x60-media", "microsoft-x110", "null-mx-x110", "no-code"],
+)
+def test_status_against_generic_words(text: str, reason: Reason) -> None:
+    assert reason_of(text) is reason
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        ("5.7.14", R.SECURITYERROR),  # trust relationship required
+        ("5.7.17", R.HASMOVED),  # mailbox owner has changed
+        ("5.7.18", R.HASMOVED),  # domain owner has changed
+        ("5.7.30", R.FAILEDSTARTTLS),  # REQUIRETLS support required
+        ("5.2.4", R.FILTERED),  # mailing list expansion problem
+        ("5.6.11", R.CONTENTERROR),  # any X.6.X is content
+        ("5.7.510", R.BLOCKED),  # Exchange Online: no mail over IPv6
+        ("5.7.620", R.BLOCKED),  # Exchange Online: banned sending IP range
+        ("4.7.650", R.BADREPUTATION),  # exact entry beats the 4.7.500-699 range
+        ("4.7.555", R.BLOCKED),  # "access denied, please try again later"
+        ("5.7.555", None),  # the range is of class 4 only
+        ("5.4.300", R.EXPIRED),
+        ("5.0.0", None),
+        ("5.7.1", None),
+    ],
+)
+def test_status_table(status: str, reason: Reason | None) -> None:
+    assert status_reason(status) is reason
+
+
+# --- Providers' documented codes.
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("552 This message has been rejected due to content judged to be spam. IB212", R.SPAMDETECTED),
+        ("550 example.net From: Domain is invalid. Provide a valid From: IB506", R.REJECTED),
+        ("554 IP rejected. AUP#CXDNS", R.REQUIREPTR),
+        ("554 Connection refused. AUP#IPBL0101", R.BLOCKED),
+        ("421 Too many connections AUP#In-1310", R.TOOMANYCONN),
+        ("552 Message too large AUP#O-1530", R.MESGTOOBIG),
+        ("550 5.1.1 Adresse d au moins un destinataire invalide. Invalid recipient. OFR_416 [416]", R.USERUNKNOWN),
+        ("550 5.5.0 Le compte du destinataire est bloque. LPN007_426", R.SUSPEND),
+        ("421 Service refused, please try later. LPN001_108", None),  # no published meaning
+        ("550 5.1.1 User unknown", None),
+    ],
+)
+def test_provider_codes(text: str, reason: Reason | None) -> None:
+    assert provider_reason(text) is reason
+
+
+def test_provider_code_beats_words() -> None:
+    assert reason_of("550 5.2.0 Mail rejete. Mail rejected. OFR_506 [506]") is R.SPAMDETECTED
+
+
+# --- Wordings of MTAs and providers.
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("550 5.7.1 <s@c.example>: Sender address rejected: Access denied", R.REJECTED),
+        ("550 c.example From: Domain is invalid.", R.REJECTED),
+        ("504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname", R.BLOCKED),
+        ("553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)", R.NORELAYING),
+        ("550 Mailbox unavailable or access denied [MFAvbs]", R.SUSPEND),
+        ("550 domain [c.example] mismatches client ip 192.0.2.1.", R.REQUIREPTR),
+        (
+            "550 5.7.515 Access denied, sending domain C.EXAMPLE doesn't meet the required authentication level.",
+            R.AUTHFAILURE,
+        ),
+        ("mail forwarding loop for a@b.example", R.NETWORKERROR),
+        ("550 5.7.0 Mail Box Not Found", R.FILTERED),  # unknown mailbox, no stage, no X.1 code
+        ("503 Improper sequence of commands", R.SYNTAXERROR),
+        ("[Status: Error, Address: <a@b.example>, ResponseCode 421, , Host not reachable.]", R.NETWORKERROR),
+        ("Delivery to the following recipients was aborted after 5.0 hour(s): a@b.example", R.EXPIRED),
+        ("Your message was not delivered within 0 days and 1 hours. Remote host is not responding.", R.EXPIRED),
+    ],
+    ids=[
+        "postfix-sender-restriction",
+        "from-domain",
+        "helo",
+        "qmail-rcpthosts",
+        "qq-mailbox",
+        "fcrdns",
+        "microsoft-auth-level",
+        "forwarding-loop",
+        "mail-box",
+        "sequence",
+        "not-reachable",
+        "aborted-after",
+        "not-delivered-within",
+    ],
+)
+def test_wordings(text: str, reason: Reason) -> None:
+    assert reason_of(text) is reason
+
+
+def test_quoted_header_names_are_not_wordings() -> None:
+    # A forwarded report quotes the original's headers: "X-Virus-Scanned" and
+    # "Content-Type" are field names, not a virus or a content refusal.
+    text = (
+        "550 5.1.1 <a@b.example>... User unknown\n> X-Virus-Scanned: clamav-milter 0.96\n"
+        "> Content-Type: text/plain; charset=us-ascii\n> MIME-Version: 1.0"
+    )
+    assert reason_of(text) is R.USERUNKNOWN
+    assert reason_of("421 Host not reachable\nContent-Type: text/plain\nMessage-ID: <x@y>") is R.NETWORKERROR
+
+
+# --- Codes: a transcript's failure, not its successful replies.
+
+
+def test_failure_code_before_success_code() -> None:
+    transcript = "In: RCPT TO:<a@b.example>\nOut: 250 2.1.5 Ok\nIn: DATA\nOut: 451 4.3.0 Error: queue file write error"
+    assert find_status(transcript) == "4.3.0"
+    assert find_reply_code(transcript) == "451"
+    assert find_status("250 2.1.5 Ok") == "2.1.5"
+    assert find_reply_code("250 2.1.5 Ok") == "250"
+
+
+# --- End to end on synthetic reports.
+
+
+def test_dsn_recipient_choice_end_to_end() -> None:
+    raw = dsn("550 5.1.1 Refused due to recipient preferences", "5.1.1")
+    assert one(raw) == (R.FILTERED, "5.1.1", False)
+
+
+def test_dsn_microsoft_recipient_not_found_end_to_end() -> None:
+    raw = dsn("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", "5.1.10")
+    assert one(raw) == (R.USERUNKNOWN, "5.1.10", True)
+
+
+def test_text_bounce_transcript_at_data_end_to_end() -> None:
+    raw = (
+        b"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>\n"
+        b"To: sender@example.org\n"
+        b"Subject: Returned mail: see transcript for details\n"
+        b"\n"
+        b"The original message was received at Mon, 1 Jan 2024 00:00:00 +0000\n"
+        b"\n"
+        b"   ----- The following addresses had permanent fatal errors -----\n"
+        b"<rcpt@example.com>\n"
+        b"    (reason: 550 5.7.1 <rcpt@example.com>: Recipient address rejected: User unknown)\n"
+        b"\n"
+        b"   ----- Transcript of session follows -----\n"
+        b"... while talking to mx.example.com.:\n"
+        b">>> DATA\n"
+        b"<<< 550 5.7.1 <rcpt@example.com>: Recipient address rejected: User unknown\n"
+        b"550 5.1.1 <rcpt@example.com>... User unknown\n"
+        b"<<< 554 5.5.1 Error: no valid recipients\n"
+    )
+    reason, status, hard = one(raw)
+    assert (reason, hard) == (R.FILTERED, False)
+    assert status == "5.7.1"
