@@ -252,7 +252,7 @@ def _profile(product: Product, py_spy: str | None, label: str) -> subprocess.Pop
     if py_spy is None or pid is None:
         return None
     out = Path(py_spy) / f"{label}.txt"
-    cmd = ["py-spy", "record", "-p", str(pid), "-r", "250", "-f", "raw", "-o", str(out), "--nonblocking"]
+    cmd = ["py-spy", "record", "-p", str(pid), "-r", "250", "-f", "raw", "-o", str(out), "--nonblocking", "--gil"]
     profiler = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)  # attach before the burst starts
     return profiler

@@ -18,7 +18,7 @@ BRIDGE = ROOT / "bridge"
 PURE = [
     "errors.py", "keys.py", "models.py", "message.py", "mime_headers.py", "mime_parts.py",
     "auth_results.py", "received.py", "dmarc.py", "spf_check.py", "dkim_check.py", "resolver_protocol.py",
-    "addresses.py", "crypto.py", "imap/responses.py", "events.py", "records.py",
+    "addresses.py", "crypto.py", "imap/responses.py", "events.py", "records.py", "analysis.py",
     "compose.py", "compose_reply.py", "compose_types.py", "signing.py", "ssrf.py", "review.py",
     "schemas", "bounces", "policy",
 ]  # fmt: skip
