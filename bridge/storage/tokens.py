@@ -16,10 +16,24 @@ from bridge.storage.base import redis_errors, text, utc_now
 # Updating last_used on every request would turn each read into a write.
 _LAST_USED_RESOLUTION_S = 60
 
+# Every API request authenticates: one round trip finds the token id by hash and, at most
+# once a minute, records when it was last used (the token hash key prefix comes from keys).
+_AUTHENTICATE = """
+local tid = redis.call('GET', KEYS[1])
+if not tid then return false end
+local key = ARGV[1] .. tid
+local last = redis.call('HGET', key, 'last_used_ts')
+if (not last) or tonumber(ARGV[2]) - tonumber(last) > tonumber(ARGV[3]) then
+  redis.call('HSET', key, 'last_used', ARGV[4], 'last_used_ts', ARGV[2])
+end
+return tid
+"""
+
 
 class TokenStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._authenticate = client.register_script(_AUTHENTICATE)
 
     @redis_errors
     def create(self, description: str) -> tuple[ApiToken, str]:
@@ -71,15 +85,8 @@ class TokenStore:
     @redis_errors
     def authenticate(self, token: str) -> str | None:
         """Return the token id for a presented token, or None."""
-        token_id = self.redis.get(keys.token_by_hash(hash_token(token)))
-        if token_id is None:
-            return None
-        tid = text(token_id)
-        now = time.time()
-        last = self.redis.hget(keys.token(tid), "last_used_ts")
-        if last is None or now - float(text(last)) > _LAST_USED_RESOLUTION_S:
-            self.redis.hset(
-                keys.token(tid),
-                mapping={"last_used": utc_now(), "last_used_ts": str(now)},
-            )
-        return tid
+        found = self._authenticate(
+            keys=[keys.token_by_hash(hash_token(token))],
+            args=[keys.token(""), repr(time.time()), _LAST_USED_RESOLUTION_S, utc_now()],
+        )
+        return text(found) if found is not None else None
