@@ -88,5 +88,5 @@ def after_attempt(storage: Storage, result: Result, policy: RetryPolicy = DEFAUL
     if result.next_attempt is None or result.retry_in is None:
         return
     jobs.enqueue_webhook_delivery(storage.redis, result.delivery_id, result.next_attempt, result.retry_in)
-    if storage.webhooks.claim_sweeper(3 * policy.sweep_interval):
+    if storage.webhooks.sweeper.claim(3 * policy.sweep_interval):
         jobs.enqueue_webhook_sweep(storage.redis, policy.sweep_interval)

@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 # Below this many seconds ahead, a sendAt means "now" (as in bridge.outbound).
 _IMMEDIATE_S = 1.0
+# The review sweep: how often it runs while holds are pending, and how late an expiry job must be
+# before the sweep expires the hold itself (the job normally fires at the expiry second).
+REVIEW_SWEEP_INTERVAL_S = 60
+REVIEW_SWEEP_GRACE_S = 30.0
 # How often an outbox sweep runs after an approval starts one (bridge.outbound's default policy).
 _SWEEP_INTERVAL_S = 15.0
 _DECIDED = {
@@ -92,6 +96,8 @@ def open_hold(
     earlier = storage.reviews.create(review, raw, schedule=schedule, idempotency=idempotency)
     if earlier is None:
         emit(storage, review["account"], EventName.REVIEW_PENDING, event_data(review))
+        if storage.reviews.sweeper.claim(3 * REVIEW_SWEEP_INTERVAL_S):
+            jobs.enqueue_review_sweep(storage.redis, REVIEW_SWEEP_INTERVAL_S)
     return earlier
 
 
@@ -129,6 +135,21 @@ def expire(storage: Storage, review_id: str, *, now: datetime) -> str:
     if result == "ok":
         _finish(storage, review, State.EXPIRED, approved=approve, by=auditing.EXPIRY, now=now)
     return result
+
+
+def expire_overdue(storage: Storage, *, now: datetime, grace_s: float = REVIEW_SWEEP_GRACE_S) -> int:
+    """Expire holds whose expiry job should have run ``grace_s`` ago; returns how many this call expired.
+
+    The backstop for a lost expiry job (written with the hold, so lost only with Redis data):
+    a sweep chain runs while any hold is pending (``workers.review.sweep_reviews``).
+    """
+    expired = 0
+    while True:
+        overdue = storage.reviews.overdue(now.timestamp() - grace_s)
+        for review_id in overdue:
+            expired += expire(storage, review_id, now=now) == "ok"
+        if len(overdue) < 100:
+            return expired
 
 
 def event_data(review: dict[str, Any], **extra: Any) -> dict[str, Any]:

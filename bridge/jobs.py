@@ -65,6 +65,8 @@ def run_worker(connection: redis.Redis, *, burst: bool = False, name: str | None
     enqueue_outbox_sweep(connection, 0, startup=True)
     # Likewise for webhook deliveries whose attempt died with a process (the sweep chain may be gone).
     enqueue_webhook_sweep(connection, 0, startup=True)
+    # And for review holds whose expiry job was lost.
+    enqueue_review_sweep(connection, 0, startup=True)
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
 
 
@@ -240,6 +242,24 @@ REVIEW_NOTIFY_JOB = "workers.review.notify_reviewers"
 REVIEW_EXPIRE_JOB = "workers.review.expire_review"
 # Reviewer emails go through the account's SMTP server; a hiccup there is retried.
 _NOTIFY_RETRY_INTERVALS = [10, 60, 300, 900]
+
+
+REVIEW_SWEEP_JOB = "workers.review.sweep_reviews"
+
+
+def enqueue_review_sweep(connection: redis.Redis, delay: float, *, startup: bool = False) -> None:
+    """Schedule the sweep that expires holds whose expiry job was lost.
+
+    ``startup``: a one-off sweep when a worker starts; it starts the sweep chain only if none runs.
+    """
+    q = _cached_queue("default", connection)
+    try:
+        if delay <= 0:
+            q.enqueue(REVIEW_SWEEP_JOB, startup, result_ttl=0)
+        else:
+            q.enqueue_in(timedelta(seconds=delay), REVIEW_SWEEP_JOB, startup, result_ttl=0)
+    except redis.exceptions.RedisError as exc:
+        raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
 
 
 def review_expire_job_id(review_id: str) -> str:

@@ -253,3 +253,8 @@ def review_raw(review_id: str) -> str:
 def reviews_pending() -> str:
     """Sorted set: pending review ids scored by when their hold expires (epoch seconds)."""
     return _k("reviews-pending")
+
+
+def review_sweeper() -> str:
+    """String with expiry: present while a review sweep job is scheduled."""
+    return _k("review-sweeper")

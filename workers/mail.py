@@ -212,13 +212,13 @@ def sweep_outbox(startup: bool = False) -> int:
         outbox.reschedule(queue_id, now + policy.lease_s)
         jobs.enqueue_send(rt.storage.redis, queue_id, job_id)
         enqueued += 1
-    if outbox.release_sweeper_if_idle():
+    if outbox.sweeper.release_if_idle():
         return enqueued
     if startup:
-        if outbox.claim_sweeper(3 * policy.sweep_interval_s):
+        if outbox.sweeper.claim(3 * policy.sweep_interval_s):
             jobs.enqueue_outbox_sweep(rt.storage.redis, policy.sweep_interval_s)
         return enqueued
-    outbox.keep_sweeper(3 * policy.sweep_interval_s)
+    outbox.sweeper.keep(3 * policy.sweep_interval_s)
     jobs.enqueue_outbox_sweep(rt.storage.redis, policy.sweep_interval_s)
     return enqueued
 

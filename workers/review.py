@@ -14,13 +14,16 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bridge import holds, review_mail, smtp
+from rq import get_current_job
+
+from bridge import holds, jobs, review_mail, smtp
 from bridge.compose_types import Composed
 from bridge.config import Settings
 from bridge.errors import NotFound
 from bridge.models import ServerConfig
 from bridge.review import State
 from bridge.storage import Storage
+from bridge.storage.reviews import pending_holds
 from workers.environment import storage_from_environment
 
 
@@ -73,6 +76,35 @@ def notify_reviewers(review_id: str) -> str:
 def expire_review(review_id: str) -> str:
     """Apply the hold's onExpiry if nobody decided in time; returns the store's answer."""
     return holds.expire(_get_runtime().storage, review_id, now=datetime.now(UTC))
+
+
+def sweep_reviews(startup: bool = False) -> int:
+    """Expire holds whose expiry job is overdue; reschedules itself while any hold is pending.
+
+    ``startup``: a one-off sweep when a worker starts; it starts the chain only when none runs.
+    Returns how many holds it expired.
+    """
+    if startup and not _holds_pending():
+        return 0  # every worker start runs this: stay cheap, and need no settings, when idle
+    storage = _get_runtime().storage
+    expired = holds.expire_overdue(storage, now=datetime.now(UTC))
+    ttl = 3 * holds.REVIEW_SWEEP_INTERVAL_S
+    if startup:
+        if pending_holds(storage.redis) and storage.reviews.sweeper.claim(ttl):
+            jobs.enqueue_review_sweep(storage.redis, holds.REVIEW_SWEEP_INTERVAL_S)
+    elif not storage.reviews.sweeper.release_if_idle():
+        storage.reviews.sweeper.keep(ttl)
+        jobs.enqueue_review_sweep(storage.redis, holds.REVIEW_SWEEP_INTERVAL_S)
+    return expired
+
+
+def _holds_pending() -> bool:
+    with _lock:
+        runtime = _runtime
+    if runtime is not None:
+        return pending_holds(runtime.storage.redis) > 0
+    job = get_current_job()
+    return job is None or pending_holds(job.connection) > 0
 
 
 async def _send(config: ServerConfig, emails: list[Composed]) -> None:

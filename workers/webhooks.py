@@ -53,10 +53,10 @@ def sweep_webhook_deliveries(startup: bool = False) -> int:
         jobs.enqueue_webhook_delivery(storage.redis, delivery_id, attempt)
     ttl = 3 * policy.sweep_interval
     if startup:
-        if storage.webhooks.pending_count() and storage.webhooks.claim_sweeper(ttl):
+        if storage.webhooks.pending_count() and storage.webhooks.sweeper.claim(ttl):
             jobs.enqueue_webhook_sweep(storage.redis, policy.sweep_interval)
-    elif not storage.webhooks.release_sweeper_if_idle():
-        storage.webhooks.keep_sweeper(ttl)
+    elif not storage.webhooks.sweeper.release_if_idle():
+        storage.webhooks.sweeper.keep(ttl)
         jobs.enqueue_webhook_sweep(storage.redis, policy.sweep_interval)
     return len(overdue)
 

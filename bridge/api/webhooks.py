@@ -128,6 +128,6 @@ def redeliver(webhook_id: str, delivery_id: str) -> DeliveryOut:
     storage.webhooks.get(webhook_id)
     reopened = storage.webhooks.reopen(webhook_id, delivery_id, time.time(), DEFAULT_POLICY.grace)
     jobs.enqueue_webhook_delivery(storage.redis, delivery_id, reopened.attempts + 1)
-    if storage.webhooks.claim_sweeper(3 * DEFAULT_POLICY.sweep_interval):
+    if storage.webhooks.sweeper.claim(3 * DEFAULT_POLICY.sweep_interval):
         jobs.enqueue_webhook_sweep(storage.redis, DEFAULT_POLICY.sweep_interval)
     return DeliveryOut.of(reopened, storage.webhooks.attempts(delivery_id))

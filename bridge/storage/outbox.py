@@ -52,6 +52,7 @@ from bridge.errors import Conflict, NotFound
 from bridge.records import header_id_hash
 from bridge.storage import outbox_lua as lua
 from bridge.storage.base import hashes_in_index, redis_errors, text
+from bridge.storage.sweeper import SweepChain
 
 # Finished entries stay readable for a week (bounces arrive within days: RFC 5321 § 4.5.4.1 queues
 # retry for 4-5 days); the bytes only a day, long enough for the Sent upload and its retries.
@@ -109,7 +110,7 @@ class OutboxStore:
         self._owned_set = client.register_script(lua.OWNED_SET)
         self._finish = client.register_script(lua.FINISH)
         self._cancel = client.register_script(lua.CANCEL)
-        self._release = client.register_script(lua.RELEASE_SWEEPER)
+        self.sweeper = SweepChain(client, keys.outbox_active(), keys.outbox_sweeper())
         self._create_ready = client.register_script(lua.CREATE_READY)
         self._claim_next = client.register_script(lua.CLAIM_NEXT)
         self._hand_over = client.register_script(lua.HAND_OVER)
@@ -402,21 +403,6 @@ class OutboxStore:
         """Record after-send details (Sent folder copy, flag results) on any entry that still exists."""
         if self.redis.exists(keys.outbox_entry(queue_id)):
             self.redis.hset(keys.outbox_entry(queue_id), mapping=_encode(fields))
-
-    @redis_errors
-    def claim_sweeper(self, ttl: float) -> bool:
-        """Mark a sweep as scheduled unless one already is; True when the caller must schedule it."""
-        return bool(self.redis.set(keys.outbox_sweeper(), "1", nx=True, ex=max(1, int(ttl))))
-
-    @redis_errors
-    def keep_sweeper(self, ttl: float) -> None:
-        """Mark a sweep as scheduled for ``ttl`` seconds more."""
-        self.redis.set(keys.outbox_sweeper(), "1", ex=max(1, int(ttl)))
-
-    @redis_errors
-    def release_sweeper_if_idle(self) -> bool:
-        """End the sweep chain when nothing is active; False when a next sweep is needed."""
-        return bool(self._release(keys=[keys.outbox_active(), keys.outbox_sweeper()]))
 
     @redis_errors
     def reschedule(self, queue_id: str, when: float) -> None:

@@ -62,12 +62,6 @@ redis.call('DEL', KEYS[2])
 return 'ok'
 """
 
-RELEASE_SWEEPER = """
-if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
-redis.call('DEL', KEYS[2])
-return 1
-"""
-
 # A submission sent now, in one step: the Idempotency-Key check and claim, the entry and its bytes, the
 # active set, the Message-ID index, the ready list, and a drain job's mark when none is alive, and the
 # sweep mark (set when absent). Drain marks: a sorted set of drain job ids scored by when they lapse.

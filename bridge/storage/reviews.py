@@ -25,6 +25,7 @@ import redis.client
 from bridge import keys
 from bridge.storage.base import hashes_in_index, redis_errors, text
 from bridge.storage.outbox import stored_answer
+from bridge.storage.sweeper import SweepChain
 
 DECIDED_TTL_S = 7 * 24 * 3600
 APPROVED_RAW_TTL_S = 24 * 3600
@@ -55,6 +56,7 @@ return 'ok'
 class ReviewStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self.sweeper = SweepChain(client, keys.reviews_pending(), keys.review_sweeper())
         self._decide = client.register_script(_DECIDE)
 
     @redis_errors
@@ -124,6 +126,12 @@ class ReviewStore:
         ]
 
     @redis_errors
+    def overdue(self, before: float, limit: int = 100) -> list[str]:
+        """Ids of pending holds that expired before ``before`` (epoch s), soonest first."""
+        found = self.redis.zrangebyscore(keys.reviews_pending(), "-inf", before, start=0, num=limit)
+        return [text(review_id) for review_id in found]
+
+    @redis_errors
     def decide(self, review_id: str, target: str, *, now: float, at: str, by: str, outcome: str, keep_raw: bool) -> str:
         """Move a pending hold to ``target`` (approved, rejected or expired); see ``_DECIDE`` for the answers."""
         args: list[str | int | float] = [
@@ -144,6 +152,11 @@ class ReviewStore:
         """Record follow-up details (the outbox queue id of an approved message) on an existing hold."""
         if self.redis.exists(keys.review(review_id)):
             self.redis.hset(keys.review(review_id), mapping=_encode(fields))
+
+
+def pending_holds(client: redis.Redis) -> int:
+    """How many holds are pending, without a Vault (a worker's cheap startup check)."""
+    return int(client.zcard(keys.reviews_pending()))
 
 
 def _encode(fields: dict[str, Any]) -> dict[Any, Any]:

@@ -44,13 +44,6 @@ redis.call('DEL', KEYS[4])
 return 1
 """
 
-# Stop the sweep chain only when nothing is pending; publishing adds to the due set and
-# claims the sweeper key in one step, so either it sees the key gone or we see its entry.
-RELEASE_SWEEPER = """
-if redis.call('ZCARD', KEYS[1]) == 0 then return redis.call('DEL', KEYS[2]) end
-return -1
-"""
-
 
 def secret_context(webhook_id: str) -> str:
     return f"webhook:{webhook_id}:secret"

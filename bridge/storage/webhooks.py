@@ -26,6 +26,7 @@ from bridge.errors import NotFound
 from bridge.signing import generate_secret
 from bridge.storage import webhook_records as records
 from bridge.storage.base import redis_errors, text, utc_now
+from bridge.storage.sweeper import SweepChain
 
 DEFAULT_RETENTION_S = 3 * 24 * 3600  # longer than the ~1 day retry span, so a redelivery stays possible
 ROTATION_OVERLAP_S = 24 * 3600  # the old secret keeps signing this long after a rotation
@@ -39,7 +40,7 @@ class WebhookStore:
         self._vault = vault
         self.retention_s = retention_s
         self._claim = client.register_script(records.CLAIM)
-        self._release_sweeper = client.register_script(records.RELEASE_SWEEPER)
+        self.sweeper = SweepChain(client, keys.deliveries_due(), keys.delivery_sweeper())
         self._record = client.register_script(records.RECORD)
 
     # -- subscriptions ---------------------------------------------------------
@@ -238,20 +239,6 @@ class WebhookStore:
             out.append((delivery_id, int(text(attempts)) + 1))
         pipe.execute()
         return out
-
-    @redis_errors
-    def claim_sweeper(self, ttl: float) -> bool:
-        """True when no sweep was scheduled: the caller must schedule one."""
-        return bool(self.redis.set(keys.delivery_sweeper(), "1", nx=True, ex=max(1, int(ttl))))
-
-    @redis_errors
-    def keep_sweeper(self, ttl: float) -> None:
-        self.redis.set(keys.delivery_sweeper(), "1", ex=max(1, int(ttl)))
-
-    @redis_errors
-    def release_sweeper_if_idle(self) -> bool:
-        """Forget the sweep chain when nothing is pending; True when it was released."""
-        return int(self._release_sweeper(keys=[keys.deliveries_due(), keys.delivery_sweeper()])) >= 0
 
     @redis_errors
     def pending_count(self) -> int:

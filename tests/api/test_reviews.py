@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import pytest
 from rq import SimpleWorker
+from rq.job import Job
 
 from bridge import holds, jobs, keys, outbound
 from bridge.review import LinkAction, make_token
@@ -256,6 +257,32 @@ def test_expiry_applies_on_expiry(client, auth, account, storage, smtp, redis_cl
     [expired] = events(storage, "reviewExpired")
     assert expired["outcome"] == on_expiry and expired["by"] == "expiry"
     assert client.post(f"/v1/reviews/{review_id}/approve", headers=auth).status_code == 410
+
+
+def test_the_review_sweep_expires_a_hold_whose_expiry_job_was_lost(client, auth, account, storage, redis_client):
+    set_policy(client, auth, {"onExpiry": "reject", "holdTtlSeconds": 3600})
+    review_id = held(client, auth, storage)
+    # Opening the hold started the sweep chain: its key is set and the next sweep is scheduled.
+    assert redis_client.exists(keys.review_sweeper())
+    scheduled = jobs.queue("default", redis_client).scheduled_job_registry
+    assert any(j.func_name == jobs.REVIEW_SWEEP_JOB for j in _jobs(scheduled, redis_client))
+    assert review_jobs.sweep_reviews() == 0  # nothing overdue: the chain goes on
+    assert redis_client.exists(keys.review_sweeper())
+    # The expiry job is lost (say, with Redis data) and the hold ran out a minute ago.
+    jobs.discard_job(redis_client, jobs.review_expire_job_id(review_id))
+    past = time.time() - 60
+    redis_client.hset(keys.review(review_id), "expiresAt", repr(past))
+    redis_client.zadd(keys.reviews_pending(), {review_id: past})
+    assert review_jobs.sweep_reviews() == 1
+    assert storage.reviews.get(review_id)["state"] == "expired"
+    [expired] = events(storage, "reviewExpired")
+    assert expired["by"] == "expiry"
+    assert not redis_client.exists(keys.review_sweeper())  # nothing pending: the chain ended
+    assert review_jobs.sweep_reviews(startup=True) == 0
+
+
+def _jobs(registry, connection):
+    return [Job.fetch(job_id, connection=connection, serializer="json") for job_id in registry.get_job_ids()]
 
 
 def test_decision_after_expiry_time_applies_the_expiry_instead(client, auth, account, storage, smtp):

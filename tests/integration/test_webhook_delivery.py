@@ -308,18 +308,18 @@ def test_the_sweep_chain_stops_when_nothing_is_pending(storage, redis_client, ht
     emit(storage, "acme", "messageNew", {})
     drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
     assert sweep_webhook_deliveries() == 0
-    assert storage.webhooks.claim_sweeper(3)  # released: the next emit starts a new chain
+    assert storage.webhooks.sweeper.claim(3)  # released: the next emit starts a new chain
 
 
 def test_a_startup_sweep_restarts_the_chain_only_when_needed(storage, redis_client, http_receiver, dispatcher):
     sub, _ = _subscribe(storage, http_receiver.url)
     assert sweep_webhook_deliveries(startup=True) == 0
-    assert storage.webhooks.claim_sweeper(3)  # nothing pending: no chain was started
+    assert storage.webhooks.sweeper.claim(3)  # nothing pending: no chain was started
     redis_client.delete(keys.delivery_sweeper())
     _publish_only(storage, now=time.time() - 60, grace=FAST.grace)
     redis_client.delete(keys.delivery_sweeper())  # the chain died with its worker
     assert sweep_webhook_deliveries(startup=True) == 1
-    assert not storage.webhooks.claim_sweeper(3)  # a new chain runs
+    assert not storage.webhooks.sweeper.claim(3)  # a new chain runs
     drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
 
 
