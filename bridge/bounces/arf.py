@@ -109,14 +109,19 @@ def parse(msg: Message) -> Complaint | None:
     return _forwarded_complaint(msg)
 
 
+def looks_forwarded(msg: Message) -> bool:
+    """True when subject and sender are those of a non-ARF feedback-loop forward."""
+    return bool(_FORWARD_SUBJECT_RE.search(header(msg, "Subject"))) and bool(
+        _FORWARD_FROM_RE.search(header(msg, "From"))
+    )
+
+
 def _forwarded_complaint(msg: Message) -> Complaint | None:
-    subject = header(msg, "Subject")
-    sender = header(msg, "From")
-    if not (_FORWARD_SUBJECT_RE.search(subject) and _FORWARD_FROM_RE.search(sender)):
+    if not looks_forwarded(msg):
         return None
     if original_headers(msg) is None:
         return None
-    ftype = "opt-out" if _OPTOUT_RE.search(subject) else "abuse"
+    ftype = "opt-out" if _OPTOUT_RE.search(header(msg, "Subject")) else "abuse"
     return Complaint(
         feedback_type=ftype,
         recipients=tuple(_returned_recipients(msg)),

@@ -23,6 +23,8 @@ _SUBJECT_RE = re.compile(
     re.IGNORECASE,
 )
 _PRECEDENCE_RE = re.compile(r"^\s*auto[_-]reply\s*$", re.IGNORECASE)
+# Headers whose presence (unless "no"/"false"/"0") marks an auto-reply, lower-cased.
+_AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-response-suppress-reply", "x-vacation")
 
 
 def is_autoreply(msg: Message) -> bool:
@@ -36,13 +38,15 @@ def is_autoreply(msg: Message) -> bool:
         X-Autoreply / X-Autorespond family, ``Precedence: auto_reply``, or a
         vacation-style subject.
     """
-    auto = header(msg, "Auto-Submitted").lower()
-    if auto.startswith("auto-replied"):
+    # One pass over the header names: each msg.get scans them all, and this
+    # runs on every message that is not a bounce.
+    present = {name.lower() for name in msg.keys()}
+    if "auto-submitted" in present and header(msg, "Auto-Submitted").lower().startswith("auto-replied"):
         return True
-    for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Auto-Response-Suppress-Reply", "X-Vacation"):
-        if msg.get(name) is not None and header(msg, name).lower() not in ("no", "false", "0"):
+    for name in _AUTOREPLY_HEADERS:
+        if name in present and header(msg, name).lower() not in ("no", "false", "0"):
             return True
-    if _PRECEDENCE_RE.match(header(msg, "Precedence")):
+    if "precedence" in present and _PRECEDENCE_RE.match(header(msg, "Precedence")):
         return True
     return bool(_SUBJECT_RE.search(header(msg, "Subject")))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bridge.bounces import arf, autoreply, dsn, sesjson, textbounce
+from bridge.bounces import arf, autoreply, dsn, precheck, sesjson, textbounce
 from bridge.bounces.codes import (
     find_reply_code,
     find_status,
@@ -145,8 +145,12 @@ def _from_text(msg: Message, notice: str, quoted: str) -> list[BounceRecipient]:
 
 def classify(msg: Message) -> Report | None:
     """Classify a parsed message tree; see ``bridge.bounces.classify``."""
+    decoded: dict[int, str] = {}
+    body = "\n".join(report_texts(msg, decoded))
+    if precheck.cannot_be_report(msg, body, decoded):
+        # Ordinary mail (nearly all of it): no later check could fire.
+        return None
     complaint = arf.parse(msg)
-    body = "\n".join(report_texts(msg))
     notice, quoted = textbounce.split_notice(body)
     if complaint is not None:
         return Report(

@@ -17,6 +17,8 @@ _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]*)\s*:\s?(.*)$")
 # A folded Diagnostic-Code line may start "host.example[192.0.2.1]: said".
 _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*\.[A-Za-z]{2,}\S*:")
 _RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
+_PASTED_RECIPIENT_RE = re.compile(r"(?im)^\s*final-recipient\s*:")
+_PASTED_STATUS_RE = re.compile(r"(?im)^\s*status\s*:")
 _MESSAGE_FIELDS = ("reporting-mta", "received-from-mta", "arrival-date", "x-postfix-queue-id", "original-envelope-id")
 
 
@@ -116,13 +118,23 @@ def find_dsn(msg: Message) -> Dsn | None:
             if dsn.recipients:
                 return dsn
     for part in own_parts(msg):
-        if part.get_content_maintype() in ("text", "multipart") and not part.is_multipart():
+        if may_hold_fields(part):
             text = part_text(part)
-            if re.search(r"(?im)^\s*final-recipient\s*:", text) and re.search(r"(?im)^\s*status\s*:", text):
+            if spells_out_fields(text):
                 dsn = parse_text("\n".join(_dedent_field(line) for line in text.splitlines()))
                 if dsn.recipients:
                     return dsn
     return None
+
+
+def may_hold_fields(part: Message) -> bool:
+    """True for a single (non-multipart) text part, where vendors paste DSN fields."""
+    return part.get_content_maintype() in ("text", "multipart") and not part.is_multipart()
+
+
+def spells_out_fields(text: str) -> bool:
+    """True when text has RFC 3464 Final-Recipient and Status field lines."""
+    return bool(_PASTED_RECIPIENT_RE.search(text)) and bool(_PASTED_STATUS_RE.search(text))
 
 
 def _dedent_field(line: str) -> str:

@@ -40,6 +40,9 @@ def header(msg: Message, name: str) -> str:
     value = msg.get(name)
     if value is None:
         return ""
+    if isinstance(value, str) and value.isascii() and "=?" not in value:
+        # No RFC 2047 encoded word: decoding would return the text as it is.
+        return " ".join(value.split())
     try:
         decoded = str(email.header.make_header(email.header.decode_header(str(value))))
     except (LookupError, ValueError, UnicodeError, email.errors.HeaderParseError):
@@ -89,15 +92,30 @@ def own_parts(msg: Message) -> Iterator[Message]:
                 yield from own_parts(sub)
 
 
-def report_texts(msg: Message) -> list[str]:
-    """Return the decoded text/plain (else text/html) bodies of the report itself."""
+def report_texts(msg: Message, decoded: dict[int, str] | None = None) -> list[str]:
+    """Return the decoded text/plain (else text/html) bodies of the report itself.
+
+    Args:
+        msg: the report.
+        decoded: when given, filled with each decoded part's text by
+            ``id(part)``, so that a later reader of the same parts (the
+            pre-check's pasted-DSN test) does not decode them again.
+    """
+    memo: dict[int, str] = {} if decoded is None else decoded
+
+    def text_of(part: Message) -> str:
+        key = id(part)
+        if key not in memo:
+            memo[key] = part_text(part)
+        return memo[key]
+
     plain: list[str] = []
     html: list[str] = []
     for part in own_parts(msg):
         if part.get_content_maintype() == "multipart" and isinstance(part.get_payload(), str):
             # A multipart without a usable boundary (RFC 2046 § 5.1.1
             # violated) parses as one string: read it as text.
-            plain.append(part_text(part))
+            plain.append(text_of(part))
             continue
         if part.is_multipart() or part.get_content_maintype() not in ("text", ""):
             continue
@@ -107,9 +125,9 @@ def report_texts(msg: Message) -> list[str]:
         if header(part, "Content-Disposition").lower().startswith("attachment") and plain:
             continue
         if ctype == "text/html":
-            html.append(strip_html(part_text(part)))
+            html.append(strip_html(text_of(part)))
         else:
-            plain.append(part_text(part))
+            plain.append(text_of(part))
     return plain or html
 
 
