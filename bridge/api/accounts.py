@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
-from flask import Blueprint
+from flask import Blueprint, g
 
-from bridge import connectivity
+from bridge import auditing, connectivity
+from bridge.account_removal import delete_account
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import BridgeError, Conflict, NotFound
@@ -129,11 +131,13 @@ def update(account: str, body: AccountUpdate) -> AccountOut:
     "/account/<account>",
     "DELETE",
     summary="Detach an account",
+    description="Cancels its queued and scheduled sends and rejects its pending review holds, then purges "
+    "its stored messages, events, policy, suppressions and state. A send already in progress finishes on its own.",
     response=Deleted,
     errors=(404,),
 )
 def delete(account: str) -> Deleted:
-    services().storage.accounts.delete(account)
+    delete_account(services().storage, account, by=auditing.by_token(g.token_id), now=datetime.now(UTC))
     return Deleted(id=account)
 
 

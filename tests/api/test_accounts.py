@@ -215,6 +215,24 @@ def test_watching_a_missing_folder_is_refused(client, auth, account_body):
     assert resp.json["error"]["details"] == {"side": "imap", "folder": "Nope"}
 
 
+def test_delete_cancels_scheduled_sends_and_rejects_pending_holds(client, auth, account_body, storage):
+    assert client.post("/v1/accounts", json=account_body(verify=False), headers=auth).status_code == 201
+    body = {"to": [{"address": "ann@example.com"}], "subject": "later", "text": "x", "copy": False}
+    scheduled = client.post(
+        "/v1/account/acme/submit", json={**body, "sendAt": "2999-01-01T00:00:00Z"}, headers=auth
+    ).json["queueId"]
+    policy = {"outbound": {"review": "always", "reviewers": ["boss@example.com"]}}
+    assert client.put("/v1/account/acme/policy", json=policy, headers=auth).status_code == 200
+    review_id = client.post("/v1/account/acme/submit", json=body, headers=auth).json["reviewId"]
+
+    assert client.delete("/v1/account/acme", headers=auth).status_code == 200
+    assert storage.outbox.get(scheduled)["state"] == "cancelled"
+    assert storage.outbox.active(10, account="acme") == []
+    review = storage.reviews.get(review_id)
+    assert review["state"] == "rejected" and review["decidedBy"].startswith("token:")
+    assert storage.reviews.pending(10, account="acme") == []
+
+
 def test_delete_purges_the_accounts_data(client, auth, account_body, storage, redis_client):
     client.post("/v1/accounts", json=account_body(verify=False), headers=auth)
     policy = {"inbound": {"defaultAction": "hold"}}
