@@ -17,6 +17,9 @@ _STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]|\s*[ap
 _REPLY_RE = re.compile(
     r"(?<![\w.:/#\-\[=])([245][0-5]\d)(?:[ \-]|$)(?!:|\s*(?:bytes|days|hours|minutes)\b)", re.MULTILINE
 )
+# A reply code a vendor labels instead of quoting the reply (Zoho
+# "ERROR_CODE :421", "ResponseCode 421").
+_LABELLED_REPLY_RE = re.compile(r"\b(?:error_code|response ?code|reply ?code)\s*:?\s*([245]\d\d)\b", re.IGNORECASE)
 _DSN_STATUS_RE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
 
 
@@ -54,6 +57,9 @@ def find_reply_code(text: str) -> str | None:
             return code
         if code == "250":
             success = success or code
+    labelled = _LABELLED_REPLY_RE.search(text)
+    if labelled and labelled.group(1)[0] in "45":
+        return labelled.group(1)
     return success
 
 

@@ -70,7 +70,10 @@ _SEPARATOR_RE = re.compile(
     r")",
     re.IGNORECASE,
 )
-_HEADER_START_RE = re.compile(r"^(?:Return-Path|Received|Message-I[Dd]|DKIM-Signature|X-[\w-]+):\s", re.MULTILINE)
+# RFC 5322 § 2.2 needs no space after the colon ("Received:from ...", as
+# Zoho quotes the returned headers).
+_HEADER_START_RE = re.compile(r"^(?:Return-Path|Received|Message-I[Dd]|DKIM-Signature|X-[\w-]+):", re.MULTILINE)
+_ORIGINATOR_LINE_RE = re.compile(r"\n(?:From|Subject):")
 _LEADING_RE = re.compile(
     # Optional SMTP reply first: Sendmail transcripts say "550 <addr>... why".
     r"^[\s>*-]*(?:[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3} )?)?"
@@ -125,7 +128,7 @@ def split_notice(text: str) -> tuple[str, str]:
     match = None
     for match in _HEADER_START_RE.finditer(text):
         following = text[match.end() : match.end() + 600]
-        if len(_HEADER_START_RE.findall(following)) + following.count("\nFrom: ") + following.count("\nSubject: ") >= 2:
+        if len(_HEADER_START_RE.findall(following)) + len(_ORIGINATOR_LINE_RE.findall(following)) >= 2:
             return text[: match.start()], text[match.start() :]
     return text, ""
 

@@ -280,3 +280,34 @@ def test_text_bounce_transcript_at_data_end_to_end() -> None:
     reason, status, hard = one(raw)
     assert (reason, hard) == (R.FILTERED, False)
     assert status == "5.7.1"
+
+
+# --- Vendor text formats: labelled reply codes, quoted headers without a space.
+
+
+def test_labelled_reply_code() -> None:
+    assert find_reply_code("a@b.example Error, ERROR_CODE :421, ERROR_CODE :, Host not reachable.") == "421"
+    assert find_reply_code("[Status: Error, Address: <a@b.example>, ResponseCode 550, , User unknown.]") == "550"
+    assert find_reply_code("Delivery failed after 2 days") is None
+
+
+def test_quoted_headers_without_space_end_the_notice() -> None:
+    raw = (
+        b"From: Mail Delivery System <mailer-daemon@mail.example.net>\n"
+        b"To: sender@example.org\n"
+        b"Subject: Undelivered Mail Returned to Sender\n"
+        b"\n"
+        b"A message that you sent could not be delivered to one or more of its recipients.\n"
+        b"\n"
+        b"rcpt@example.com Error, ERROR_CODE :550, ERROR_CODE :Mailbox is full\n"
+        b"\n"
+        b"Received:from mail.example.net by mx.example.net with SMTP id 1234\n"
+        b"Message-ID:<original.2@example.org>\n"
+        b"Date:Fri, 12 Dec 2014 10:50:59 +0000\n"
+        b"From:sender@example.org\n"
+        b"Subject:hello\n"
+    )
+    report = classify(parse(raw))
+    assert report is not None and report.original_message_id == "original.2@example.org"
+    (row,) = report.recipients
+    assert (row.recipient, row.reply_code, row.reason) == ("rcpt@example.com", "550", R.MAILBOXFULL)
