@@ -34,7 +34,7 @@ from bridge.review import State, preview_text
 from bridge.schemas.policy import Policy
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
-from bridge.storage.outbox import IdempotencyClaim
+from bridge.storage.outbox_records import IdempotencyClaim
 
 
 def inbound(storage: Storage, account: str, record: dict[str, Any], *, now: datetime) -> bool:

@@ -31,7 +31,7 @@ from bridge.imap.mailbox_ops import provider_files_sent
 from bridge.models import Account
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
-from bridge.storage.outbox import Created, IdempotencyClaim
+from bridge.storage.outbox_records import Created, IdempotencyClaim
 
 # Below this many seconds ahead, a sendAt means "now": the scheduler's resolution is one second.
 _IMMEDIATE_S = 1.0

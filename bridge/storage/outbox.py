@@ -34,14 +34,14 @@ Idempotency keys live here too: the check, the claim and the new entry
 commit together (``create``: one MULTI/EXEC guarded by WATCH on the key;
 ``create_ready``: the same Lua step), so two identical requests racing
 each other queue one message. The Lua sources are in
-``bridge.storage.outbox_lua``.
+``bridge.storage.outbox_lua``, the field encodings in ``bridge.storage.outbox_records``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, cast
 
 import redis
@@ -52,6 +52,7 @@ from bridge.errors import Conflict, NotFound
 from bridge.records import header_id_hash
 from bridge.storage import outbox_lua as lua
 from bridge.storage.base import hashes_in_index, redis_errors, text
+from bridge.storage.outbox_records import Claim, Created, IdempotencyClaim, claim_of, decode, encode, stored_answer
 from bridge.storage.sweeper import SweepChain
 
 # Finished entries stay readable for a week (bounces arrive within days: RFC 5321 § 4.5.4.1 queues
@@ -60,47 +61,8 @@ ENTRY_TTL_S = 7 * 24 * 3600
 RAW_TTL_S = 24 * 3600
 IDEMPOTENCY_TTL_S = 24 * 3600
 ACTIVE_STATES = ("queued", "scheduled", "sending", "retrying")
-_JSON_FIELDS = ("envelope", "lastError", "reference")
-_INT_FIELDS = ("attempts", "maxAttempts")
 # Stale ready-list ids (cancelled, already sent by a sweep job) one claim_next call may drop.
 _STALE_PER_CLAIM = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """The outcome of trying to take an entry for sending.
-
-    ``status`` is "ok" (the caller holds the lease), "busy" (another worker
-    does), "early" (not due yet), "missing", or the entry's final state.
-    """
-
-    status: str
-    entry: dict[str, Any]
-    raw: bytes
-    helper: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Created:
-    """The outcome of ``create``: the answer to give, and whether a sweep or drain job must be started."""
-
-    answer: dict[str, Any]
-    replayed: bool = False
-    start_sweeper: bool = False
-    start_drainer: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyClaim:
-    """An Idempotency-Key and the fingerprint of the request body that came with it."""
-
-    account: str
-    key: str
-    fingerprint: str
-
-    @property
-    def redis_key(self) -> str:
-        return keys.idempotency(self.account, header_id_hash(self.key))
 
 
 class OutboxStore:
@@ -151,7 +113,7 @@ class OutboxStore:
             Conflict: the Idempotency-Key was used with a different body.
         """
         queue_id = entry["queueId"]
-        stored = _encode({**entry, "due": repr(due)})
+        stored = encode({**entry, "due": repr(due)})
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -203,7 +165,7 @@ class OutboxStore:
             Conflict: the Idempotency-Key was used with a different body.
         """
         queue_id = entry["queueId"]
-        fields = json.dumps(_encode({**entry, "due": repr(due)}), separators=(",", ":"))
+        fields = json.dumps(encode({**entry, "due": repr(due)}), separators=(",", ":"))
         record = json.dumps({"fingerprint": idempotency.fingerprint, "answer": answer}) if idempotency else ""
         reply = cast(
             list[Any],
@@ -248,7 +210,7 @@ class OutboxStore:
         raw = self.redis.hgetall(keys.outbox_entry(queue_id))
         if not raw:
             raise NotFound(f"no queued message {queue_id!r}", code="queueNotFound")
-        return _decode(raw)
+        return decode(raw)
 
     @redis_errors
     def raw(self, queue_id: str) -> bytes:
@@ -262,7 +224,7 @@ class OutboxStore:
     def active(self, limit: int, account: str | None = None) -> list[dict[str, Any]]:
         """Unfinished entries (queued, scheduled, sending, retrying), soonest first."""
         return [
-            _decode(doc) for doc in hashes_in_index(self.redis, keys.outbox_active(), keys.outbox_entry, limit, account)
+            decode(doc) for doc in hashes_in_index(self.redis, keys.outbox_active(), keys.outbox_entry, limit, account)
         ]
 
     @redis_errors
@@ -287,7 +249,7 @@ class OutboxStore:
         stale = [text(q) for q, d in zip(ids, docs, strict=True) if not d]
         if stale:
             self.redis.zrem(keys.outbox_active(), *stale)
-        return [_decode(d) for d in docs if d]
+        return [decode(d) for d in docs if d]
 
     # -- the state machine ---------------------------------------------------
 
@@ -295,7 +257,7 @@ class OutboxStore:
     def claim(self, queue_id: str, owner: str, lease_until: float, now: float) -> Claim:
         """Take the entry for one send attempt (attempts + 1), or say why not."""
         reply = cast(list[Any], self._claim(keys=self._keys(queue_id), args=[owner, lease_until, now, queue_id]))
-        return _claim_of(reply)
+        return claim_of(reply)
 
     @redis_errors
     def claim_next(
@@ -338,8 +300,8 @@ class OutboxStore:
             ),
         )
         if text(reply[0]) != "ok":
-            return _claim_of(reply)
-        return replace(_claim_of([reply[0], *reply[2:]]), helper=bool(reply[1]))
+            return claim_of(reply)
+        return replace(claim_of([reply[0], *reply[2:]]), helper=bool(reply[1]))
 
     @redis_errors
     def drainers(self, now: float) -> list[str]:
@@ -402,7 +364,7 @@ class OutboxStore:
     def set_fields(self, queue_id: str, **fields: Any) -> None:
         """Record after-send details (Sent folder copy, flag results) on any entry that still exists."""
         if self.redis.exists(keys.outbox_entry(queue_id)):
-            self.redis.hset(keys.outbox_entry(queue_id), mapping=_encode(fields))
+            self.redis.hset(keys.outbox_entry(queue_id), mapping=encode(fields))
 
     @redis_errors
     def reschedule(self, queue_id: str, when: float) -> None:
@@ -425,7 +387,7 @@ class OutboxStore:
 
     def _finish_as(self, queue_id: str, owner: str, score: float | None, **fields: Any) -> bool:
         pairs: list[Any] = []
-        for name, value in _encode(fields).items():
+        for name, value in encode(fields).items():
             pairs.extend((name, value))
         args = [owner, "" if score is None else score, ENTRY_TTL_S, RAW_TTL_S, *pairs]
         return bool(self._finish(keys=self._keys(queue_id), args=args))
@@ -435,53 +397,5 @@ class OutboxStore:
         return [keys.outbox_entry(queue_id), keys.outbox_raw(queue_id), keys.outbox_active()]
 
 
-def _claim_of(reply: list[Any]) -> Claim:
-    status = text(reply[0])
-    if status != "ok":
-        return Claim(status=status, entry={}, raw=b"")
-    fields = reply[2:]
-    entry = _decode(dict(zip(fields[::2], fields[1::2], strict=True)))
-    raw = reply[1] if isinstance(reply[1], bytes) else text(reply[1]).encode()
-    return Claim(status="ok", entry=entry, raw=raw)
-
-
 def _answer(stored: Any, claim: IdempotencyClaim) -> dict[str, Any] | None:
     return stored_answer(stored, claim.fingerprint)
-
-
-def stored_answer(stored: Any, fingerprint: str) -> dict[str, Any] | None:
-    """The first answer given for an Idempotency-Key, or None when the key is unused.
-
-    Raises:
-        Conflict: the key came with another request body before.
-    """
-    if stored is None:
-        return None
-    record = json.loads(stored)
-    if record["fingerprint"] != fingerprint:
-        raise Conflict(
-            "this Idempotency-Key was already used with a different request body", code="idempotencyKeyReused"
-        )
-    answer: dict[str, Any] = record["answer"]
-    return answer
-
-
-def _encode(fields: dict[str, Any]) -> dict[Any, Any]:
-    out: dict[Any, Any] = {}
-    for name, value in fields.items():
-        if name in _JSON_FIELDS:
-            out[name] = json.dumps(value) if value is not None else ""
-        elif isinstance(value, bool):
-            out[name] = "1" if value else ""
-        else:
-            out[name] = "" if value is None else str(value)
-    return out
-
-
-def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = {text(k): text(v) for k, v in raw.items()}
-    for name in _JSON_FIELDS:
-        entry[name] = json.loads(entry[name]) if entry.get(name) else None
-    for name in _INT_FIELDS:
-        entry[name] = int(entry.get(name) or 0)
-    return entry

@@ -24,7 +24,7 @@ import redis.client
 
 from bridge import keys
 from bridge.storage.base import hashes_in_index, redis_errors, text
-from bridge.storage.outbox import stored_answer
+from bridge.storage.outbox_records import stored_answer
 from bridge.storage.sweeper import SweepChain
 
 DECIDED_TTL_S = 7 * 24 * 3600
