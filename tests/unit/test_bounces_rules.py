@@ -311,3 +311,11 @@ def test_quoted_headers_without_space_end_the_notice() -> None:
     assert report is not None and report.original_message_id == "original.2@example.org"
     (row,) = report.recipients
     assert (row.recipient, row.reply_code, row.reason) == ("rcpt@example.com", "550", R.MAILBOXFULL)
+
+
+def test_delay_report_keeps_a_named_cause() -> None:
+    # Still queued: retryable trouble is the queue-time warning, but a code
+    # naming the cause (4.2.2 mailbox full) is kept even next to "rejected".
+    assert reason_of("451 4.4.1 Connection timed out", action="delayed") is R.EXPIRED
+    assert reason_of("452 4.2.2 Rejected, try again later", action="delayed") is R.MAILBOXFULL
+    assert reason_of("451 4.4.4 Unable to route", action="delayed") is R.EXPIRED
