@@ -1,7 +1,7 @@
 """Score bridge.bounces against the shared bounce and ARF corpora.
 
 Usage: .venv/bin/python bench/score_bounces.py [--corpus DIR] [--show FIELD] [--misses]
-                                             [--folds K [--seed N] [--select I,J]]
+                                             [--folds K [--seed N] [--select I,J]] [--families]
 
 Reads corpora/bounces/expected.jsonl, negatives.jsonl and
 corpora/arf/expected.jsonl (paths relative to --corpus, default
@@ -31,6 +31,18 @@ graders, so a single fold is what one such slice looks like. --select I,J
 restricts scoring and --misses to those folds: rules are written while looking
 only at the misses of some folds, and the others say whether they generalise
 (see BENCHMARKS.md, bounce section).
+
+Families (--families): the reason score per file family (the file name
+without its number: lhost-postfix, rhost-google, rfc3464, ...), since the
+held-out fifth is drawn from the same families. For every record of a family
+with at least two scored files, "siblings" are the records of the family's
+other files with the same reported status code (an observable feature); the
+record "agrees" when the siblings' most common expected reason class is its
+own. That is a leave-one-file-out check of a family rule keyed on the status
+code: a family where siblings disagree cannot be fixed by such a rule, and a
+record with no sibling can only be covered by a rule its own file motivated.
+With --select, only the selected folds are counted (so the held-out files stay
+unseen); the listing of each miss-bearing family's files is printed too.
 """
 
 from __future__ import annotations
@@ -84,6 +96,8 @@ class Tally:
         self.right: dict[str, int] = defaultdict(int)
         self.total: dict[str, int] = defaultdict(int)
         self.misses: dict[str, list[str]] = defaultdict(list)
+        # One row per scored reason record: (file, want class, got class, reported status).
+        self.reason_rows: list[tuple[str, str, str, str]] = []
 
     def add(self, field: str, ok: bool, note: str) -> None:
         self.total[field] += 1
@@ -158,6 +172,7 @@ def score_bounces(corpus: Path, tally: Tally, crashes: list[str], only: Collecti
         for record, predicted in _pair(bounce_records, report):
             tag = f"{name} {record['recipient']}"
             if predicted is None:
+                tally.reason_rows.append((name, _reason_class(str(record["reason"])), "(not found)", ""))
                 for field in ("status", "reason", "hard", "action"):
                     tally.add(field, False, f"{tag}: not found")
                 continue
@@ -167,9 +182,11 @@ def score_bounces(corpus: Path, tally: Tally, crashes: list[str], only: Collecti
                 predicted.status == want_status,
                 f"{tag}: want {record['status']} got {predicted.status} | {predicted.diagnostic[:160]}",
             )
+            want_class, got_class = _reason_class(str(record["reason"])), _reason_class(predicted.reason.value)
+            tally.reason_rows.append((name, want_class, got_class, predicted.status))
             tally.add(
                 "reason",
-                _reason_class(str(record["reason"])) == _reason_class(predicted.reason.value),
+                want_class == got_class,
                 f"{tag}: want {record['reason']} got {predicted.reason.value} | {predicted.diagnostic[:160]}",
             )
             tally.add(
@@ -243,6 +260,59 @@ TARGETS = {
 }
 
 
+_NUMBERED = re.compile(r"-\d+\.eml$")
+
+
+def family(name: str) -> str:
+    """The family a corpus file belongs to: its name without the number ("lhost-postfix")."""
+    return _NUMBERED.sub("", name)
+
+
+def print_families(tally: Tally) -> None:
+    """Per-family reason accuracy and the leave-one-file-out agreement of status -> reason."""
+    by_family: dict[str, list[tuple[str, str, str, str]]] = defaultdict(list)
+    for row in tally.reason_rows:
+        by_family[family(row[0])].append(row)
+    print("--- reason by family (siblings: same family, other file, same reported status)")
+    print(f"{'family':26s} {'files':>5s} {'reason':>14s} {'with sibling':>12s} {'agree':>6s}")
+    totals: dict[str, int] = defaultdict(int)
+    listings: list[str] = []
+    for name, rows in sorted(by_family.items(), key=lambda item: (-len(item[1]), item[0])):
+        files = sorted({row[0] for row in rows})
+        right = sum(want == got for _, want, got, _ in rows)
+        with_sibling = agree = 0
+        lines = []
+        for file, want, got, status in rows:
+            votes = [w for f, w, _, s in rows if f != file and s == status]
+            top = max(set(votes), key=votes.count) if votes else ""
+            with_sibling += bool(votes)
+            agree += top == want
+            siblings = ", ".join(f"{w} x{votes.count(w)}" for w in sorted(set(votes))) or "none"
+            mark = "ok  " if want == got else "MISS"
+            lines.append(f"    {mark} {file}: want {want} got {got} status {status} | siblings {siblings}")
+        multi = len(files) >= 2
+        totals["records"] += len(rows)
+        totals["right"] += right
+        totals["multi"] += len(rows) if multi else 0
+        totals["multi right"] += right if multi else 0
+        totals["with sibling"] += with_sibling
+        totals["agree"] += agree
+        print(
+            f"{name:26s} {len(files):5d} {right:5d}/{len(rows):<4d}{100.0 * right / len(rows):4.0f}% {with_sibling:12d} {agree:6d}"
+        )
+        if multi and right < len(rows):
+            listings.append(f"  {name}:")
+            listings.extend(lines)
+    print(
+        f"records {totals['records']}, right {totals['right']}; in families of >= 2 files {totals['multi']}"
+        f" (right {totals['multi right']}); with a same-status sibling {totals['with sibling']},"
+        f" whose siblings' majority agrees {totals['agree']}"
+    )
+    print("--- files of families with a miss")
+    for line in listings:
+        print(line)
+
+
 FOLD_FIELDS = ("recipients", "status", "reason", "hard")
 
 
@@ -272,6 +342,9 @@ def main() -> int:
     )
     parser.add_argument("--folds", type=int, default=0, help="also print per-fold scores over K folds of files")
     parser.add_argument("--seed", type=int, default=1, help="seed of the fold split (default 1)")
+    parser.add_argument(
+        "--families", action="store_true", help="print reason accuracy per file family (see the module doc)"
+    )
     parser.add_argument("--select", default="", help="with --folds: score only these folds (comma-separated, 0-based)")
     args = parser.parse_args()
     if not (args.corpus / "bounces" / "expected.jsonl").is_file():
@@ -298,6 +371,8 @@ def main() -> int:
     for line in crashes + notes:
         print("  " + line)
     print(f"elapsed {elapsed:.2f}s")
+    if args.families:
+        print_families(tally)
     if args.folds >= 2 and not args.select:
         print_folds(args.corpus, args.folds, args.seed)
     for field in list(tally.total) if args.misses else args.show:
