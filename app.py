@@ -1,6 +1,10 @@
 """Mailbridge entry points: the Flask app factory and the command line.
 
-``create_app(settings)`` builds the web app; nothing happens at import time.
+``create_app(settings)`` builds the web app; nothing happens at import time,
+and importing this module stays cheap: Flask and the API modules load inside
+``create_app``. The worker and watcher commands never need them, and the
+watcher's spawned analysis workers import this module again as their
+``__main__`` (multiprocessing's spawn), where Flask would cost ~50 MB each.
 ``python app.py run|web|worker|watch|token …`` is the command line
 (see ``bridge/cli.py``).
 """
@@ -8,30 +12,12 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from flask import Blueprint, Flask
+if TYPE_CHECKING:
+    from flask import Blueprint, Flask
 
-from bridge.api import (
-    accounts,
-    audit,
-    auth,
-    errors,
-    messages,
-    meta,
-    outbox,
-    policy,
-    review_pages,
-    reviews,
-    stream,
-    submit,
-    suppressions,
-    webhooks,
-)
-from bridge.api.services import Services
-from bridge.config import Settings, load_settings
-from bridge.crypto import Vault
-from bridge.errors import ConfigError
-from bridge.storage import Storage, connect
+    from bridge.config import Settings
 
 # Submit accepts messages up to 25 MiB; base64 attachments inflate JSON by 4/3.
 MAX_REQUEST_BYTES = 36 * 1024 * 1024
@@ -39,6 +25,15 @@ MAX_REQUEST_BYTES = 36 * 1024 * 1024
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app with its clients in ``app.extensions["bridge"]``."""
+    from flask import Flask
+
+    from bridge.api import errors, meta, review_pages
+    from bridge.api.services import Services
+    from bridge.config import load_settings
+    from bridge.crypto import Vault
+    from bridge.errors import ConfigError
+    from bridge.storage import Storage, connect
+
     settings = settings or load_settings(os.environ)
     if settings.redis_url is None:
         raise ConfigError("BRIDGE_REDIS_URL is missing; start the web server through `python app.py run` or set it")
@@ -62,6 +57,22 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _v1_blueprint() -> Blueprint:
     """Every /v1 route requires an API token."""
+    from flask import Blueprint
+
+    from bridge.api import (
+        accounts,
+        audit,
+        auth,
+        messages,
+        outbox,
+        policy,
+        reviews,
+        stream,
+        submit,
+        suppressions,
+        webhooks,
+    )
+
     v1 = Blueprint("v1", __name__, url_prefix="/v1")
     v1.before_request(auth.require_token)
     v1.register_blueprint(accounts.bp)
