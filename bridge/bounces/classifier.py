@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bridge.bounces import arf, autoreply, dsn, precheck, sesjson, textbounce
+from bridge.bounces import arf, autoreply, dsn, families, precheck, sesjson, textbounce
 from bridge.bounces.codes import (
     find_reply_code,
     find_status,
@@ -175,6 +175,7 @@ def classify(msg: Message) -> Report | None:
         if nested is not None:
             recipients = _from_dsn(nested, notice)
     if recipients:
+        recipients = families.apply(families.identify(msg, notice, parsed), notice, recipients)
         failed = any(r.action in ("failed", "delayed") for r in recipients)
         return Report(
             kind=Kind.BOUNCE if failed else Kind.DELIVERED,
