@@ -15,7 +15,7 @@ Pure: no I/O, no clock, no environment. ``classify`` reads only
     addressing  mailbox, address and host wordings (unknown, full, moved, ...)
     wordings    the ordered wording table and text_reason
     reasons     reason decision (code vs words vs stage), hard/soft verdict
-    families    conventions of one MTA/provider family (PowerMTA, OpenSMTPD, EZweb, Zoho, AOL)
+    families    conventions of one MTA/provider family (PowerMTA, OpenSMTPD, EZweb, KDDI, Zoho, AOL)
     arf         RFC 5965 feedback reports and non-ARF complaint forwards
     autoreply   RFC 3834 and vacation replies
     classifier  the order of the checks and the assembly of a Report

@@ -68,6 +68,15 @@ _OPENSMTPD_FAILURES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
 # that holds (both visible EZweb reports with the sentence are suspensions,
 # one of them quoting a "user unknown" reply).
 _EZWEB_DISABLED_RE = re.compile(r"The user\(s\) account is disabled", re.IGNORECASE)
+# KDDI/au's inbound servers (*.ezweb.ne.jp, msmx.au.com) answer an unknown
+# address with "550 <address>: User unknown", also after DATA, and with an
+# empty "550 : User unknown" when a filter refused the message (the
+# ``reasons`` module reads that shape). The au support page lists the first
+# as "address does not exist" (https://www.au.com/support/service/internet/
+# trouble/mail/01/); the visible reports from these hosts agree, with or
+# without a written SMTP stage.
+_KDDI_DOMAINS = ("ezweb.ne.jp", "au.com")
+_KDDI_UNKNOWN_RE = re.compile(r">\s*:\s*user unknown", re.IGNORECASE)
 _AOL_HOST_RE = re.compile(r"(?:^|\.)(?:mx|mail)\.aol\.com$", re.IGNORECASE)
 
 
@@ -149,4 +158,13 @@ def _reason(family: str | None, notice: str, row: BounceRecipient) -> Reason:
         # malformed MX reply, an "Email routing issue due to network") name
         # an address that cannot be reached, not a passing network fault.
         return R.HOSTUNKNOWN
+    if row.reason is R.FILTERED and _is_kddi(row) and _KDDI_UNKNOWN_RE.search(row.diagnostic):
+        # Per recipient: KDDI is the receiving provider, not the reporter.
+        return R.USERUNKNOWN
     return row.reason
+
+
+def _is_kddi(row: BounceRecipient) -> bool:
+    domain = row.recipient.rpartition("@")[2].lower()
+    remote = (row.remote_mta or "").lower()
+    return domain in _KDDI_DOMAINS or remote.endswith(".ezweb.ne.jp") or remote == "msmx.au.com"

@@ -85,13 +85,6 @@ _DIRECTORY_RE = re.compile(
     r"delivery error: dd .*(?:doesn't|does not) have an? \S+ account",
     re.IGNORECASE,
 )
-# Reply shapes only given to RCPT TO: Postfix smtpd (and Exchange Online's
-# edge) prefix recipient restrictions with "Recipient address rejected", and
-# a reply that echoes the one recipient it refuses ("<a@b>: User unknown")
-# answers that recipient's RCPT TO, not the end of DATA.
-_RCPT_REPLY_RE = re.compile(
-    r"recipient address rejected|<[^<>@\s]+@[^<>\s]+>:\s*(?:user unknown|unknown user)", re.IGNORECASE
-)
 # "550 : User unknown": the reply quotes an empty address because it answers
 # the end of DATA, where no single recipient is in scope (KDDI/au and others
 # reject this way after accepting RCPT TO).
@@ -188,7 +181,11 @@ def _unknown_user(diagnostic: str, status: str | None, context: str, notice: str
     address-status code (RFC 3463 X.1.x) still says the mailbox is bad and
     a mailbox-status code (X.2.x: exists but refuses) says it is a filter;
     with neither, Sisimai's reading is kept: an unknown stage may be DATA,
-    so the refusal counts as filtered.
+    so the refusal counts as filtered. The reply's shape does not stand in
+    for the stage: visible reports without a written stage that echo the
+    address ("550 <a@b>: User unknown") or carry Postfix's "Recipient address
+    rejected" prefix are filtered unless the code is X.1.x; the one family
+    that means "unknown" by that shape (KDDI/au) is read in ``families``.
     """
     if _DIRECTORY_RE.search(diagnostic):
         return R.USERUNKNOWN
@@ -202,7 +199,7 @@ def _unknown_user(diagnostic: str, status: str | None, context: str, notice: str
         return R.FILTERED
     if found == MAIL:
         return R.REJECTED
-    if found == RCPT or _RCPT_REPLY_RE.search(diagnostic):
+    if found == RCPT:
         return R.USERUNKNOWN
     subject = status.split(".", 2)[1] if status else ""
     return R.USERUNKNOWN if subject == "1" else R.FILTERED

@@ -165,6 +165,22 @@ def test_disabled_sentence_from_another_sender_does_not_override() -> None:
     assert only(dsn_report(notice=notice)).reason is R.USERUNKNOWN
 
 
+# --- KDDI/au inbound: "550 <address>: User unknown" is an unknown address.
+
+
+def test_kddi_echoed_unknown_user_without_stage() -> None:
+    reply = "550 <rcpt@ezweb.ne.jp>: User unknown"
+    assert only(dsn_report(recipient="rcpt@ezweb.ne.jp", diagnostic=reply)).reason is R.USERUNKNOWN
+    by_host = dsn_report(diagnostic="550 <rcpt@example.com>: User unknown", remote="mx1.ezweb.ne.jp")
+    assert only(by_host).reason is R.USERUNKNOWN
+    # Its empty-address form is a filter's refusal, KDDI or not.
+    assert only(dsn_report(recipient="rcpt@au.com", diagnostic="550 : User unknown")).reason is R.FILTERED
+
+
+def test_echoed_unknown_user_elsewhere_is_filtered() -> None:
+    assert only(dsn_report(diagnostic="550 <rcpt@example.com>: User unknown")).reason is R.FILTERED
+
+
 # --- Zoho Mail: a transient reply code in its report is the queue-time warning.
 
 
