@@ -82,7 +82,13 @@ _DIRECTORY_RE = re.compile(
     r"^\s*(?:unknown user|user unknown|no such user)\s*:\s*\S+@|"
     # Yahoo answers the end of DATA with "554 delivery error: dd This user
     # doesn't have a yahoo.com account": its mailbox directory, not a filter.
-    r"delivery error: dd .*(?:doesn't|does not) have an? \S+ account",
+    r"delivery error: dd .*(?:doesn't|does not) have an? \S+ account|"
+    # Exchange Online's Directory-Based Edge Blocking: "550 5.4.1 Recipient
+    # address rejected: Access denied" means the address is not in the
+    # tenant's directory (Microsoft, "Fix NDR error 550 5.4.1 in Exchange
+    # Online"). Keyed on 5.4.1: Postfix access tables say "Access denied"
+    # with other codes, as a policy refusal.
+    r"\b5\.4\.1\b.{0,120}?recipient address rejected: access denied",
     re.IGNORECASE,
 )
 # "550 : User unknown": the reply quotes an empty address because it answers

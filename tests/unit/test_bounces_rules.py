@@ -94,6 +94,13 @@ def one(raw: bytes) -> tuple[Reason, str, bool]:
         # test_bounces_families), nor does Postfix's restriction prefix.
         ("550 <a@b.example>: User unknown", "", R.FILTERED),
         ("550 <a@b.example>: Recipient address rejected: User unknown in local recipient table", "", R.FILTERED),
+        # Exchange Online's directory-based edge blocking, relayed without a stage.
+        (
+            "Recipient email address is possibly incorrect. 5.4.1 Recipient address rejected: Access denied. "
+            "[AB0CD123.prod.outlook.com]",
+            "",
+            R.USERUNKNOWN,
+        ),
         # With an address code the mailbox is unknown whatever the stage.
         ("550 5.1.1 <a@b.example>: Recipient address rejected: User unknown", "", R.USERUNKNOWN),
         # The reporting system's own lookups: local delivery agent, iMail, Yahoo.
@@ -111,6 +118,7 @@ def one(raw: bytes) -> tuple[Reason, str, bool]:
         "transcript-data",
         "echoed-address",
         "postfix-prefix",
+        "exchange-dbeb",
         "address-code",
         "mail-local",
         "imail",
