@@ -71,10 +71,11 @@ _EZWEB_DISABLED_RE = re.compile(r"The user\(s\) account is disabled", re.IGNOREC
 # KDDI/au's inbound servers (*.ezweb.ne.jp, msmx.au.com) answer an unknown
 # address with "550 <address>: User unknown", also after DATA, and with an
 # empty "550 : User unknown" when a filter refused the message (the
-# ``reasons`` module reads that shape). The au support page lists the first
-# as "address does not exist" (https://www.au.com/support/service/internet/
-# trouble/mail/01/); the visible reports from these hosts agree, with or
-# without a written SMTP stage.
+# ``reasons`` module reads that shape). The visible reports from these hosts
+# agree (two without a written stage, three at DATA with 5.1.1); a bulk
+# sender's notes on au's replies (note.com/sendmagic, "SMTP応答コードについて
+# 【au編】", third-party) describe the echoed form the same way, adding that
+# au also uses it for a recipient's reception block.
 _KDDI_DOMAINS = ("ezweb.ne.jp", "au.com")
 _KDDI_UNKNOWN_RE = re.compile(r">\s*:\s*user unknown", re.IGNORECASE)
 _AOL_HOST_RE = re.compile(r"(?:^|\.)(?:mx|mail)\.aol\.com$", re.IGNORECASE)

@@ -85,9 +85,9 @@ _DIRECTORY_RE = re.compile(
     r"delivery error: dd .*(?:doesn't|does not) have an? \S+ account|"
     # Exchange Online's Directory-Based Edge Blocking: "550 5.4.1 Recipient
     # address rejected: Access denied" means the address is not in the
-    # tenant's directory (Microsoft, "Fix NDR error 550 5.4.1 in Exchange
-    # Online"). Keyed on 5.4.1: Postfix access tables say "Access denied"
-    # with other codes, as a policy refusal.
+    # tenant's directory (support.microsoft.com, "NDR error code 550 5.4.1
+    # Recipient address rejected: Access denied"). Keyed on 5.4.1: Postfix
+    # access tables say "Access denied" with other codes, as a policy refusal.
     r"\b5\.4\.1\b.{0,120}?recipient address rejected: access denied",
     re.IGNORECASE,
 )
