@@ -26,32 +26,12 @@ def by_link(reviewer: str) -> str:
     return f"link:{reviewer}"
 
 
-def record(
-    storage: Storage,
-    *,
-    now: datetime,
-    direction: str,
-    account: str,
-    message_id: str | None,
-    sender: str,
-    recipients: list[str],
-    decision: str,
-    rule: str,
-    reason: str,
-    body_sha256: str | None,
-    by: str = POLICY,
-    review_id: str | None = None,
-    retention_days: int | None = None,
-) -> str:
-    """Append the record; ``retention_days`` defaults to the account policy's. Returns the record id."""
+def record(storage: Storage, entry: dict[str, Any], *, retention_days: int | None = None) -> str:
+    """Append one ``document``; ``retention_days`` defaults to the account policy's. Returns the record id."""
     if retention_days is None:
-        retention_days = storage.policies.get(account).audit.retention_days
-    doc = document(
-        now=now, direction=direction, account=account, message_id=message_id, sender=sender,
-        recipients=recipients, decision=decision, rule=rule, reason=reason, body_sha256=body_sha256,
-        by=by, review_id=review_id,
-    )  # fmt: skip
-    return storage.audit.append(doc, retention_days=retention_days, now_ms=int(now.timestamp() * 1000))
+        retention_days = storage.policies.get(entry["account"]).audit.retention_days
+    now_ms = int(datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp() * 1000)
+    return storage.audit.append(entry, retention_days=retention_days, now_ms=now_ms)
 
 
 def document(
@@ -69,7 +49,7 @@ def document(
     by: str = POLICY,
     review_id: str | None = None,
 ) -> dict[str, Any]:
-    """The audit record, for callers that write several at once (``storage.audit.append_many``)."""
+    """The audit record; write it with ``record``, or several at once with ``storage.audit.append_many``."""
     return {
         "time": iso(now),
         "direction": direction,

@@ -171,11 +171,12 @@ def outbound(
         earlier = holds.open_hold(storage, review, raw, idempotency=(*idempotency, answer) if idempotency else None)
         if earlier is not None:
             return earlier
-    auditing.record(
-        storage, now=now, direction="outbound", account=account, message_id=message_id, sender=sender,
+    entry = auditing.document(
+        now=now, direction="outbound", account=account, message_id=message_id, sender=sender,
         recipients=recipients, decision=verdict.decision.value, rule=verdict.rule, reason=verdict.reason,
-        body_sha256=body_sha256, review_id=review_id, retention_days=policy.audit.retention_days,
+        body_sha256=body_sha256, review_id=review_id,
     )  # fmt: skip
+    auditing.record(storage, entry, retention_days=policy.audit.retention_days)
     if verdict.action is Action.REJECT:
         raise Unprocessable(
             f"the message was refused by the account's policy ({verdict.reason})",

@@ -181,8 +181,7 @@ def _finish(storage: Storage, review: dict[str, Any], state: State, *, approved:
     outcome = "approve" if approved else "reject"
     event, decision = _DECIDED[state]
     emit(storage, review["account"], event, event_data(review, state=state.value, outcome=outcome, by=by))
-    auditing.record(
-        storage,
+    entry = auditing.document(
         now=now,
         direction=review["direction"],
         account=review["account"],
@@ -196,6 +195,7 @@ def _finish(storage: Storage, review: dict[str, Any], state: State, *, approved:
         by=by,
         review_id=review["id"],
     )
+    auditing.record(storage, entry)
 
 
 def _release_inbound(storage: Storage, review: dict[str, Any]) -> None:

@@ -206,12 +206,17 @@ def enqueue_outbox_sweep(connection: redis.Redis, delay: float, *, startup: bool
 
     ``startup``: a one-off sweep when a worker starts; it continues the sweep chain only if none runs.
     """
+    _enqueue_sweep(connection, OUTBOX_SWEEP_JOB, delay, startup)
+
+
+def _enqueue_sweep(connection: redis.Redis, func: str, delay: float, startup: bool) -> None:
+    """A sweep job on the default queue (outbox, reviews); its result is not kept."""
     q = _cached_queue("default", connection)
     try:
         if delay <= 0:
-            q.enqueue(OUTBOX_SWEEP_JOB, startup, result_ttl=0)
+            q.enqueue(func, startup, result_ttl=0)
         else:
-            q.enqueue_in(timedelta(seconds=delay), OUTBOX_SWEEP_JOB, startup, result_ttl=0)
+            q.enqueue_in(timedelta(seconds=delay), func, startup, result_ttl=0)
     except redis.exceptions.RedisError as exc:
         raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
 
@@ -252,14 +257,7 @@ def enqueue_review_sweep(connection: redis.Redis, delay: float, *, startup: bool
 
     ``startup``: a one-off sweep when a worker starts; it starts the sweep chain only if none runs.
     """
-    q = _cached_queue("default", connection)
-    try:
-        if delay <= 0:
-            q.enqueue(REVIEW_SWEEP_JOB, startup, result_ttl=0)
-        else:
-            q.enqueue_in(timedelta(seconds=delay), REVIEW_SWEEP_JOB, startup, result_ttl=0)
-    except redis.exceptions.RedisError as exc:
-        raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+    _enqueue_sweep(connection, REVIEW_SWEEP_JOB, delay, startup)
 
 
 def review_expire_job_id(review_id: str) -> str:

@@ -146,11 +146,12 @@ def account(client, auth, account_body):
 
 
 def add(storage, n, *, decision="delivered", sender="a@x.example", when=None):
-    return auditing.record(
-        storage, now=when or datetime.now(UTC), direction="inbound", account=ACCOUNT, message_id=f"msg_{n}",
+    entry = auditing.document(
+        now=when or datetime.now(UTC), direction="inbound", account=ACCOUNT, message_id=f"msg_{n}",
         sender=sender, recipients=["acme@example.test"], decision=decision, rule="inbound.defaultAction",
         reason="no_sender_rule", body_sha256="0" * 64,
     )  # fmt: skip
+    return auditing.record(storage, entry)
 
 
 def test_cursor_pagination_walks_everything_newest_first(client, auth, account, storage):
