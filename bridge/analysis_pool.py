@@ -100,7 +100,19 @@ class AnalysisPool:
                 )
                 self._warm = [self._executor.submit(_ready) for _ in range(self.processes)]
                 self._last_used = self._clock()
-            return all(f.done() and f.exception() is None for f in self._warm)
+            if not all(f.done() for f in self._warm):
+                return False
+            failed = next((f.exception() for f in self._warm if f.exception() is not None), None)
+            if failed is None:
+                return True
+            # A worker that cannot even start (a broken install) would fail again on every retry:
+            # say so once and leave analysis on the watcher's threads for this process's lifetime.
+            log.error("analysis workers failed to start (%r); analysing on threads from now on", failed)
+            self._closed.set()
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        return False
 
     def submit(self, raws: list[bytes], trusted_receivers: tuple[str, ...]) -> Future[list[Analysed]]:
         """Analyse a chunk in a worker; the future fails if the worker died (the caller falls back)."""

@@ -74,6 +74,20 @@ def test_the_first_big_batch_is_analysed_on_threads_while_the_workers_start(stor
         assert [m["uid"] for m in new_messages(storage)] == [1, 2, 3, 4, 5]
 
 
+def test_workers_that_cannot_start_leave_analysis_on_threads(storage, account, dns, caplog):
+    broken = ResolverSpec(servers=5, timeout=1.0)  # type: ignore[arg-type]  # the workers' initializer raises
+    with ThreadPoolExecutor(4) as executor, AnalysisPool(broken, min_batch=1) as pool:
+        pipeline = InboundPipeline(storage, DnsResolver([dns.address], timeout=1.0), executor, pool=pool)
+        deadline = time.monotonic() + 30
+        while pool.available() is False and pool.running:
+            assert time.monotonic() < deadline, "the broken start was not noticed"
+            time.sleep(0.05)
+        assert not pool.running and not pool.available()
+        assert "analysis workers failed to start" in caplog.text
+        asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, [fetched(1), fetched(2)]))
+        assert [m["uid"] for m in new_messages(storage)] == [1, 2]
+
+
 def new_messages(storage: Storage) -> list[dict]:
     return [e.data for e in storage.events.since("acme", 0, count=1000) if e.event == "messageNew"]
 
