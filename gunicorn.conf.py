@@ -9,12 +9,16 @@ import os
 
 bind = f"{os.environ.get('BRIDGE_HOST', '127.0.0.1')}:{os.environ.get('BRIDGE_PORT', '3000')}"
 worker_class = "gthread"
-workers = int(os.environ.get("BRIDGE_WEB_WORKERS", "2"))
+# Two processes per core: connections are pinned to a process (keep-alive, SO_REUSEPORT below) and the
+# kernel spreads them by hash, so with one process per core a 6-of-8 split left one GIL with three
+# quarters of the work. bench/submit.py, 2 cores, 4 runs each: 2 processes 419-771 submits/s
+# (median ~585), 4 processes 685-869 (median ~764).
+workers = int(os.environ.get("BRIDGE_WEB_WORKERS", str(2 * (os.cpu_count() or 1))))
 threads = int(os.environ.get("BRIDGE_WEB_THREADS", "100"))
 timeout = 30
 graceful_timeout = 5  # WebSocket handlers never finish on their own
 keepalive = 5
-# One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections evenly. With the
+# One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections by hash. With the
 # shared socket the worker that wakes first accepts most of a burst of keep-alive clients, and one
 # process (one GIL) served ~85% of the submits in bench/submit.py while the other idled.
 reuse_port = True
