@@ -17,7 +17,8 @@ if st == 'sending' then
     redis.call('HSET', KEYS[1], 'possibleDuplicate', '1')
   end
 elseif st == 'queued' or st == 'scheduled' or st == 'retrying' then
-  if tonumber(redis.call('HGET', KEYS[1], 'due') or '0') > now + 1 then return {'early'} end
+  local due = redis.call('HGET', KEYS[1], 'due') or '0'
+  if tonumber(due) > now then return {'early', due} end
 else
   return {st}
 end

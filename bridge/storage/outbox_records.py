@@ -24,7 +24,8 @@ class Claim:
     """The outcome of trying to take an entry for sending.
 
     ``status`` is "ok" (the caller holds the lease), "busy" (another worker
-    does), "early" (not due yet), "missing", or the entry's final state.
+    does), "early" (not due yet; ``entry`` then holds only ``due``), "missing",
+    or the entry's final state.
     """
 
     status: str
@@ -58,6 +59,8 @@ class IdempotencyClaim:
 
 def claim_of(reply: list[Any]) -> Claim:
     status = text(reply[0])
+    if status == "early":
+        return Claim(status=status, entry={"due": float(text(reply[1]))}, raw=b"")
     if status != "ok":
         return Claim(status=status, entry={}, raw=b"")
     fields = reply[2:]

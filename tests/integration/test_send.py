@@ -303,6 +303,19 @@ def test_scheduled_send_fires_within_two_seconds_of_send_at(client, auth, accoun
     assert state(storage, answer["queueId"]) == "sent"
 
 
+def test_a_send_job_started_in_the_second_before_its_time_waits_and_one_far_too_early_does_nothing(
+    client, auth, account, storage, smtp
+):
+    soon = datetime.now(UTC) + timedelta(seconds=0.6)
+    near = submit(client, auth, sendAt=soon.isoformat())
+    far = submit(client, auth, sendAt=(datetime.now(UTC) + timedelta(seconds=60)).isoformat())
+    assert mail.send_message(far["queueId"]) == "skipped:early"
+    assert mail.send_message(near["queueId"]) == "sent"  # what RQ starts at the whole second before
+    [message] = smtp.messages
+    assert message.received_at >= soon.timestamp()  # never early
+    assert state(storage, far["queueId"]) == "scheduled"
+
+
 def test_cancelled_message_is_never_sent(client, auth, account, storage, smtp):
     later = submit(client, auth, sendAt=(datetime.now(UTC) + timedelta(seconds=1)).isoformat())
     now = submit(client, auth)
