@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bridge.config import Settings, load_settings
 from bridge.crypto import Vault
-from bridge.embedded_redis import EmbeddedRedis
+from bridge.embedded_redis import EmbeddedRedis, dies_with_parent
 from bridge.errors import BridgeError, ConfigError
 from bridge.storage import Storage, connect
 
@@ -185,7 +185,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             BRIDGE_SECRET=settings.secret.reveal(),
         )
         for role in ROLES:
-            command = [sys.executable, str(ROOT / "app.py"), role]
+            # Tied to this process: should `run` be killed outright, its roles stop with it.
+            command = [*dies_with_parent(), sys.executable, str(ROOT / "app.py"), role]
             children.append(subprocess.Popen(command, env=env))  # noqa: S603 - our own entry point
         print(
             f"Mailbridge is starting at http://{settings.host}:{settings.port}  (docs: /docs, health: /health)",

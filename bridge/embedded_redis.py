@@ -38,6 +38,15 @@ def find_redis_server() -> str:
     return found
 
 
+def dies_with_parent() -> list[str]:
+    """Command prefix that has the kernel SIGTERM the child when this process dies, however it dies.
+
+    ``setpriv --pdeathsig`` (util-linux, on every Debian/Ubuntu); without it, nothing.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+
+
 class EmbeddedRedis:
     """Start, wait for and stop a private redis-server."""
 
@@ -67,7 +76,13 @@ class EmbeddedRedis:
             "--save", "",
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)  # noqa: S603 - fixed binary and arguments
+        # Its own session: a Ctrl-C in the terminal signals the whole foreground process group, and
+        # Redis would exit while the worker and watcher are still shutting down (tracebacks, lost
+        # lock releases). `run` stops it last. setpriv (util-linux) has the kernel SIGTERM it should
+        # `run` itself die without stopping it (SIGKILL, OOM), so no stray server holds the socket.
+        self.process = subprocess.Popen(  # noqa: S603 - fixed binary and arguments
+            dies_with_parent() + args, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -6,6 +6,7 @@ admin token printed once, web + worker supervised, /health 200.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -199,3 +200,60 @@ def test_bad_configuration_stops_with_the_variable_named(tmp_path):
     )
     assert done.returncode == 2
     assert "BRIDGE_PORT" in done.stderr
+
+
+def _start_run(tmp_path: Path, name: str) -> tuple[subprocess.Popen, str, Path]:
+    """`app.py run` in its own session, as a terminal would run it in its foreground process group."""
+    port = _free_port()
+    log = tmp_path / f"{name}.log"
+    env = _clean_env(BRIDGE_DATA_DIR=str(tmp_path / name), BRIDGE_PORT=str(port), BRIDGE_WEB_WORKERS="1")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, str(ROOT / "app.py"), "run"],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    return proc, f"http://127.0.0.1:{port}", log
+
+
+def test_ctrl_c_stops_every_process_cleanly(tmp_path):
+    proc, base, log = _start_run(tmp_path, "ctrlc")
+    try:
+        _wait_healthy(base, proc, log)
+        children = _children(proc.pid)
+        assert len(children) >= 4  # redis-server, web, worker, watcher
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group gets it
+        assert proc.wait(30) == 0
+        # Redis outlived the roles (its own session, stopped last), so their shutdown had it.
+        assert "Traceback" not in log.read_text(), log.read_text()
+        _wait(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=15)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_killed_run_takes_its_processes_with_it(tmp_path):
+    proc, base, log = _start_run(tmp_path, "killed")
+    try:
+        _wait_healthy(base, proc, log)
+        children = _children(proc.pid)
+        assert len(children) >= 4  # redis-server, web, worker, watcher
+        proc.kill()
+        proc.wait(10)
+        _wait(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
