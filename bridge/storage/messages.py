@@ -117,12 +117,6 @@ class MessageStore:
         return text(found) if found is not None else None
 
     @redis_errors
-    def conversation_for(self, account: str, header_ids: list[str]) -> str | None:
-        """The conversation of the newest known message among ``header_ids`` (References order)."""
-        known = self.conversations(account, header_ids)
-        return next((known[h] for h in reversed(header_ids) if h in known), None)
-
-    @redis_errors
     def conversations(self, account: str, header_ids: list[str]) -> dict[str, str]:
         """Header Message-ID -> conversation, for those of ``header_ids`` that are known; one round trip."""
         wanted = list(dict.fromkeys(header_ids))

@@ -179,7 +179,8 @@ def test_send_delivers_emits_message_sent_and_files_a_seen_copy(client, auth, ac
 
     # The bounce pipeline can tie the Message-ID back to this submission; replies will thread.
     assert storage.outbox.find_by_message_id("acme", answer["messageId"])["queueId"] == answer["queueId"]
-    assert storage.messages.conversation_for("acme", [answer["messageId"].strip("<>")]) == sent["conversationId"]
+    header_id = answer["messageId"].strip("<>")
+    assert storage.messages.conversations("acme", [header_id]) == {header_id: sent["conversationId"]}
 
     ((flags, raw),) = imap_flags(mailbox, "Sent")
     assert "\\Seen" in flags

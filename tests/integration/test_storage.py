@@ -109,7 +109,7 @@ def test_save_is_the_dedupe_point(storage):
     assert storage.messages.get("a", "m1").get("subject") is None
     assert storage.messages.source("a", "m1") == b"raw"
     assert storage.messages.find_by_header_id("a", "<m1@example.test>") == "m1"
-    assert storage.messages.conversation_for("a", ["nope@x", "m1@example.test"]) == "conv_m1"
+    assert storage.messages.conversations("a", ["nope@x", "m1@example.test"]) == {"m1@example.test": "conv_m1"}
 
 
 def test_paging_is_newest_first_with_ties_and_filters(storage):
