@@ -69,6 +69,8 @@ class Settings:
         env: BRIDGE_ENV; production refuses a missing secret and private webhook targets.
         data_dir: BRIDGE_DATA_DIR, where the embedded Redis and the dev secret live.
         log_level: BRIDGE_LOG_LEVEL.
+        analysis_processes: BRIDGE_ANALYSIS_PROCESSES, worker processes a watcher starts to analyse
+            a backlog (``bridge.analysis_pool``); None means one per core but one, 0 means threads only.
     """
 
     secret: Secret
@@ -80,6 +82,7 @@ class Settings:
     env: Environment = Environment.DEVELOPMENT
     data_dir: Path = field(default_factory=lambda: Path("data"))
     log_level: str = "INFO"
+    analysis_processes: int | None = None
 
     @property
     def production(self) -> bool:
@@ -114,6 +117,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         env=env,
         data_dir=data_dir,
         log_level=level,
+        analysis_processes=_parse_count("BRIDGE_ANALYSIS_PROCESSES", environ.get("BRIDGE_ANALYSIS_PROCESSES")),
     )
 
 
@@ -151,6 +155,14 @@ def _parse_port(name: str, value: str | None, default: int) -> int:
         return default
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise ConfigError(f"{name} must be a port number from 1 to 65535, not {value!r}")
+    return int(value)
+
+
+def _parse_count(name: str, value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or int(value) > 64:
+        raise ConfigError(f"{name} must be a whole number from 0 to 64, not {value!r}")
     return int(value)
 
 

@@ -181,9 +181,11 @@ def main(settings: Settings) -> None:
     # bridge/inbound.py).
     with (
         ThreadPoolExecutor(max_workers=8, thread_name_prefix="inbound") as executor,
-        AnalysisPool(dns, processes=analysis_processes()) as pool,
+        contextlib.ExitStack() as stack,
         start_dispatcher(storage, settings),
     ):
+        processes = analysis_processes() if settings.analysis_processes is None else settings.analysis_processes
+        pool = stack.enter_context(AnalysisPool(dns, processes=processes)) if processes > 0 else None
         service = WatcherService(storage, InboundPipeline(storage, resolver, executor, pool=pool))
         asyncio.run(_run_until_signal(service))
 

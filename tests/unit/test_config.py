@@ -38,6 +38,7 @@ def test_every_variable_is_read():
             "BRIDGE_ENV": "production",
             "BRIDGE_DATA_DIR": "/var/lib/mailbridge",
             "BRIDGE_LOG_LEVEL": "debug",
+            "BRIDGE_ANALYSIS_PROCESSES": "0",
         }
     )
     assert s.redis_url == "redis://10.0.0.1:6380/2"
@@ -48,6 +49,7 @@ def test_every_variable_is_read():
     assert s.production
     assert s.data_dir == Path("/var/lib/mailbridge")
     assert s.log_level == "DEBUG"
+    assert s.analysis_processes == 0
 
 
 @pytest.mark.parametrize(
@@ -61,6 +63,8 @@ def test_every_variable_is_read():
         ({"BRIDGE_DNS_SERVERS": "dns.google"}, "BRIDGE_DNS_SERVERS"),
         ({"BRIDGE_DNS_SERVERS": "127.0.0.1:0"}, "BRIDGE_DNS_SERVERS"),
         ({"BRIDGE_LOG_LEVEL": "loud"}, "BRIDGE_LOG_LEVEL"),
+        ({"BRIDGE_ANALYSIS_PROCESSES": "-1"}, "BRIDGE_ANALYSIS_PROCESSES"),
+        ({"BRIDGE_ANALYSIS_PROCESSES": "many"}, "BRIDGE_ANALYSIS_PROCESSES"),
         ({"BRIDGE_SECRET": "short"}, "BRIDGE_SECRET"),
         ({"BRIDGE_ENV": "production", "BRIDGE_REDIS_URL": "redis://r"}, "BRIDGE_SECRET"),
         ({"BRIDGE_ENV": "production", "BRIDGE_SECRET": SECRET}, "BRIDGE_REDIS_URL"),
