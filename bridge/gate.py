@@ -37,20 +37,14 @@ from bridge.storage import Storage
 from bridge.storage.outbox_records import IdempotencyClaim
 
 
-def inbound(storage: Storage, account: str, record: dict[str, Any], *, now: datetime) -> bool:
-    """Decide on a stored inbound message before it is emitted; True when ``messageNew`` may go out.
+def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, now: datetime) -> list[bool]:
+    """Decide on stored inbound messages of one account before they are emitted, in order;
+    True for each whose ``messageNew`` may go out.
 
     A record that already carries a decision (the pipeline re-running after a
-    crash) keeps it; nothing is counted, audited or held twice.
-    """
-    return inbound_many(storage, account, [record], now=now)[0]
-
-
-def inbound_many(storage: Storage, account: str, records: list[dict[str, Any]], *, now: datetime) -> list[bool]:
-    """``inbound`` for a batch of stored messages of one account, in order.
-
-    The policy is read once and the audit records are written in one round
-    trip; rate-limit counts and holds stay per message (rare, and order matters).
+    crash) keeps it; nothing is counted, audited or held twice. The policy is
+    read once and the audit records are written in one round trip; rate-limit
+    counts and holds stay per message (rare, and order matters).
     """
     policy: Policy | None = None
     allowed: list[bool] = []
