@@ -87,9 +87,11 @@ class InboundPipeline:
         ids = [records.message_key(account.id, folder, uidvalidity, m.uid) for m in batch]
         emitted = await loop.run_in_executor(self._committer, self.storage.mailstate.emitted, account.id, ids)
         todo = [(m, message_id) for m, message_id in zip(batch, ids, strict=True) if message_id not in emitted]
-        if self.pool is not None and len(todo) >= self.pool.min_batch and self.pool.available():
+        pool = self.pool
+        # available() may start the worker processes (fork and exec): not on the event loop.
+        if pool is not None and len(todo) >= pool.min_batch and await asyncio.to_thread(pool.available):
             chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
-            pending = [asyncio.ensure_future(self._analyse_in_pool(account, chunk)) for chunk in chunks]
+            pending = [asyncio.ensure_future(self._analyse_in_pool(pool, account, chunk)) for chunk in chunks]
         else:
             pending = [
                 asyncio.ensure_future(loop.run_in_executor(self.executor, self.analyse, account, [item]))
@@ -109,15 +111,15 @@ class InboundPipeline:
             for analysis in pending:
                 analysis.cancel()  # after a failure: drop what has not started; the batch is fetched again
 
-    async def _analyse_in_pool(self, account: Account, chunk: list[tuple[FetchedMessage, str]]) -> list[Analysis]:
-        if self.pool is None:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, self.analyse, account, chunk)
+    async def _analyse_in_pool(
+        self, pool: AnalysisPool, account: Account, chunk: list[tuple[FetchedMessage, str]]
+    ) -> list[Analysis]:
         trusted = tuple(account.trusted_receivers or ())
         try:
-            analysed = await asyncio.wrap_future(self.pool.submit([m.raw for m, _ in chunk], trusted))
+            analysed = await asyncio.wrap_future(pool.submit([m.raw for m, _ in chunk], trusted))
         except Exception:  # noqa: BLE001 - a worker died (a message it choked on, OOM): redo here
             log.exception("analysis worker failed; analysing %d message(s) in the watcher", len(chunk))
-            self.pool.reset()
+            pool.reset()
             return await asyncio.get_running_loop().run_in_executor(self.executor, self.analyse, account, chunk)
         return [Analysis(m, message_id, a) for (m, message_id), a in zip(chunk, analysed, strict=True)]
 
@@ -162,7 +164,7 @@ class InboundPipeline:
             records = [r if new else (stored[r["id"]] or r) for r, new in zip(records, saved, strict=True)]
         # Policy gate (bridge/gate.py): held or rejected mail stays stored and audited but is not
         # emitted; a held message is emitted when a reviewer approves it (bridge/holds.py).
-        allowed = gate.inbound_many(self.storage, account.id, records, now=self.now())
+        allowed = gate.inbound(self.storage, account.id, records, now=self.now())
         publications: list[Publication] = []
         silent: list[str] = []  # gated messages: marked emitted without an event
         for record, item, deliver in zip(records, items, allowed, strict=True):
