@@ -106,24 +106,18 @@ def build_record(
     ``fields`` come from ``message_fields``; ``extra`` carries the pipeline's
     verdicts (``auth``, ``classification``, ``autoReply`` …).
     """
-    record: dict[str, Any] = {
+    return {
         "id": message_id,
         "account": account,
         "folder": folder,
         "uid": uid,
         "uidValidity": uidvalidity,
-        "messageId": fields["messageId"],
-        "inReplyTo": fields["inReplyTo"],
-        "references": fields["references"],
         "conversationId": conversation_id,
-        "date": fields["date"],
         "receivedAt": _iso(received_at, "milliseconds"),
+        **fields,
+        "flags": list(flags or []),
+        **(extra or {}),
     }
-    record.update(fields)  # in the order message_fields gives; the keys above keep their place
-    record["flags"] = list(flags or [])
-    if extra:
-        record.update(extra)
-    return record
 
 
 def for_event(record: dict[str, Any]) -> dict[str, Any]:
