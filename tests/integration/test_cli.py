@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,58 +203,39 @@ def test_bad_configuration_stops_with_the_variable_named(tmp_path):
     assert "BRIDGE_PORT" in done.stderr
 
 
-def _start_run(tmp_path: Path, name: str) -> tuple[subprocess.Popen, str, Path]:
-    """`app.py run` in its own session, as a terminal would run it in its foreground process group."""
+@pytest.fixture
+def session_run(tmp_path):
+    """A healthy `app.py run` in its own session, as a terminal runs it in its foreground process
+    group; yields it, its log and its child processes."""
     port = _free_port()
-    log = tmp_path / f"{name}.log"
-    env = _clean_env(BRIDGE_DATA_DIR=str(tmp_path / name), BRIDGE_PORT=str(port), BRIDGE_WEB_WORKERS="1")
+    log = tmp_path / "session.log"
+    env = _clean_env(BRIDGE_DATA_DIR=str(tmp_path / "data"), BRIDGE_PORT=str(port), BRIDGE_WEB_WORKERS="1")
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603
             [sys.executable, str(ROOT / "app.py"), "run"],
             cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    return proc, f"http://127.0.0.1:{port}", log
-
-
-def test_ctrl_c_stops_every_process_cleanly(tmp_path):
-    proc, base, log = _start_run(tmp_path, "ctrlc")
     try:
-        _wait_healthy(base, proc, log)
-        children = _children(proc.pid)
+        _wait_healthy(f"http://127.0.0.1:{port}", proc, log)
+        children = psutil.Process(proc.pid).children()
         assert len(children) >= 4  # redis-server, web, worker, watcher
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group gets it
-        assert proc.wait(30) == 0
-        # Redis outlived the roles (its own session, stopped last), so their shutdown had it.
-        assert "Traceback" not in log.read_text(), log.read_text()
-        _wait(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=15)
+        yield proc, log, children
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_a_killed_run_takes_its_processes_with_it(tmp_path):
-    proc, base, log = _start_run(tmp_path, "killed")
-    try:
-        _wait_healthy(base, proc, log)
-        children = _children(proc.pid)
-        assert len(children) >= 4  # redis-server, web, worker, watcher
-        proc.kill()
-        proc.wait(10)
-        _wait(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=20)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+def test_ctrl_c_stops_every_process_cleanly(session_run):
+    proc, log, children = session_run
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group gets it
+    assert proc.wait(30) == 0
+    # Redis outlived the roles (its own session, stopped last), so their shutdown had it.
+    assert "Traceback" not in log.read_text(), log.read_text()
+    assert psutil.wait_procs(children, timeout=15)[1] == []
 
 
-def _children(pid: int) -> list[int]:
-    """Process ids whose parent is ``pid`` (from /proc)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry))
-    return out
+def test_a_killed_run_takes_its_processes_with_it(session_run):
+    proc, _, children = session_run
+    proc.kill()
+    proc.wait(10)
+    assert psutil.wait_procs(children, timeout=20)[1] == []

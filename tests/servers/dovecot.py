@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers.process import free_port, pdeathsig_prefix
+from bridge.embedded_redis import dies_with_parent
+from tests.servers.process import free_port
 
 HOST = "127.0.0.1"
 DOMAIN = "example.test"
@@ -118,7 +119,7 @@ class DovecotServer:
         if os.geteuid() == 0:
             self._chown_mail()
         self._proc = subprocess.Popen(
-            [*pdeathsig_prefix(), _bin("dovecot"), "-F", "-c", self.config],
+            [*dies_with_parent(), _bin("dovecot"), "-F", "-c", self.config],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -20,7 +20,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.servers.process import free_port, pdeathsig_prefix
+from bridge.embedded_redis import dies_with_parent
+from tests.servers.process import free_port
 
 HOST = "127.0.0.1"
 ENV_URL = "BRIDGE_TEST_REDIS_URL"
@@ -127,7 +128,7 @@ class RedisServer:
         flags = f"--port {self.port} --bind {HOST} --appendonly no".split()
         files = ["--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")]
         self._proc = subprocess.Popen(
-            [*pdeathsig_prefix(), self.binary, *flags, *files, "--save", ""],  # "" disables RDB snapshots
+            [*dies_with_parent(), self.binary, *flags, *files, "--save", ""],  # "" disables RDB snapshots
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
