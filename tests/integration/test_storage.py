@@ -86,8 +86,12 @@ def test_concurrent_appends_keep_every_stream_increasing(storage):
 def test_wait_returns_new_events_and_times_out_empty(storage):
     start = _append(storage, "w", "messageNew", {})
     assert storage.events.wait("w", start.seq, block_ms=50) == []
-    threading.Timer(0.1, lambda: _append(storage, "w", "messageSent", {"x": 1})).start()
+    later = threading.Timer(0.1, lambda: _append(storage, "w", "messageSent", {"x": 1}))
+    later.start()
     got = storage.events.wait("w", start.seq, block_ms=3000)
+    # XREAD can return before the publishing thread has read its own reply; closing the client
+    # under it (fixture teardown) would fail that thread with "Connection closed by server".
+    later.join()
     assert [e.event for e in got] == ["messageSent"]
 
 
