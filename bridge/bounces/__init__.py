@@ -15,6 +15,9 @@ Pure: no I/O, no clock, no environment. ``classify`` reads only
     addressing  mailbox, address and host wordings (unknown, full, moved, ...)
     wordings    the ordered wording table and text_reason
     reasons     reason decision (code vs words vs stage), hard/soft verdict
+    documented  wordings documented by MTA sources and providers (documented.jsonl)
+    plainwords  plain-language wordings: a subject and what happened to it
+    phrases     the wording tables' building block (alternation, phrases_of)
     families    conventions of one MTA/provider family (PowerMTA, OpenSMTPD, EZweb, KDDI, Zoho, AOL)
     arf         RFC 5965 feedback reports and non-ARF complaint forwards
     autoreply   RFC 3834 and vacation replies

@@ -12,12 +12,9 @@ from __future__ import annotations
 import re
 
 from bridge.bounces.model import Reason
+from bridge.bounces.phrases import alternation
 
 R = Reason
-
-
-def _rx(*patterns: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
 # Ordered: earlier rules win (a moved or suspended mailbox is also "unknown"
@@ -25,11 +22,13 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 ADDRESS_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     (
         R.HASMOVED,
-        _rx(r"has (?:been )?moved", r"address (?:has )?changed", r"no longer (?:valid|in use) at", r"new address"),
+        alternation(
+            r"has (?:been )?moved", r"address (?:has )?changed", r"no longer (?:valid|in use) at", r"new address"
+        ),
     ),
     (
         R.REJECTED,
-        _rx(
+        alternation(
             r"sender (?:address )?(?:\S+ )?(?:rejected|refused|denied|blocked|invalid|unknown|verify failed)",
             r"(?:domain of )?sender (?:address |domain )?(?:does not|doesn't|must) (?:exist|resolve)",
             r"sender verif",
@@ -58,7 +57,7 @@ ADDRESS_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     ),
     (
         R.SUSPEND,
-        _rx(
+        alternation(
             r"(?:account|mailbox|user|address)(?: \S+)? (?:is |has been )?(?:disabled|suspended|inactive|deactivated|"
             r"locked|frozen|closed|expired|terminated|deleted|not active|on hold|blocked)",
             r"(?<!temporarily )suspended",
@@ -72,7 +71,7 @@ ADDRESS_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     ),
     (
         R.MAILBOXFULL,
-        _rx(
+        alternation(
             r"mail ?box (?:is )?(?:full|over|exceed)",
             r"(?:over|exceeded?|exceeds|reached) (?:the |its |their |his |her |your )?(?:storage |mailbox |disk )?quota",
             r"quota (?:exceeded|exceed|full|reached|violation)",
@@ -95,12 +94,14 @@ ADDRESS_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     ),
     (
         R.SYSTEMFULL,
-        _rx(r"(?:system|disk|file ?system|server) (?:is )?full", r"insufficient system storage", r"no space left"),
+        alternation(
+            r"(?:system|disk|file ?system|server) (?:is )?full", r"insufficient system storage", r"no space left"
+        ),
     ),
-    (R.EXCEEDLIMIT, _rx(r"exceeds? (?:the )?(?:size|message|maximum) .*limit", r"message length exceeds")),
+    (R.EXCEEDLIMIT, alternation(r"exceeds? (?:the )?(?:size|message|maximum) .*limit", r"message length exceeds")),
     (
         R.MESGTOOBIG,
-        _rx(
+        alternation(
             r"(?:message|mail|size) (?:is |was )?too (?:big|large)",
             r"message size exceeds",
             r"size (?:limit )?exceeded",
@@ -111,7 +112,7 @@ ADDRESS_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     ),
     (
         R.NOTACCEPT,
-        _rx(
+        alternation(
             r"does not accept (?:e-?mail|mail)",
             r"(?:not|isn't) accepting (?:e-?mail|mail|messages|network)",
             r"accepts? no mail",
@@ -121,7 +122,7 @@ ADDRESS_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     ),
     (
         R.HOSTUNKNOWN,
-        _rx(
+        alternation(
             r"host (?:or domain name )?(?:not found|unknown)",
             # "553 neko.example.com does not exist": a bare host name refused.
             r"^\W*(?:[45]\d\d\s+)?[a-z0-9-]+(?:\.[a-z0-9-]+)+\.? (?:does not|doesn't) exist",
@@ -147,11 +148,14 @@ ADDRESS_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     ),
     (
         R.USERUNKNOWN,
-        _rx(
+        alternation(
             r"user(?:name)? (?:\S+ )?(?:unknown|not found|not exist|does not exist|doesn't exist|invalid)",
             r"unknown (?:user|recipient|mailbox|address|local[- ]part|alias|account)",
             r"no such (?:user|mailbox|recipient|address|account|person|local user)",
-            r"(?:mailbox|recipient|address|account|user|e-?mail address)(?: \S+)? (?:is |was )?(?:unknown|not found|invalid|unavailable|not valid|does(?: not|n't) exist|not exist|nonexistent|non-existent|not recogni[sz]ed)",
+            # One word may stand between ("recipient address unknown"), but
+            # not a machine: "recipient server unavailable" is the server's
+            # trouble, not the mailbox's.
+            r"(?:mailbox|recipient|address|account|user|e-?mail address)(?: (?!server|host|system|domain)\S+)? (?:is |was )?(?:unknown|not found|invalid|unavailable|not valid|does(?: not|n't) exist|not exist|nonexistent|non-existent|not recogni[sz]ed)",
             r"invalid (?:recipient|mailbox|address|user|account)",
             # Gmail: "The email account that you tried to reach does not exist."
             r"(?:account|mailbox|address) (?:that )?you (?:tried|are trying) to reach (?:does not|doesn't) exist",

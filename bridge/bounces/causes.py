@@ -12,12 +12,9 @@ from __future__ import annotations
 import re
 
 from bridge.bounces.model import Reason
+from bridge.bounces.phrases import alternation
 
 R = Reason
-
-
-def _rx(*patterns: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
 # The recipient (or its provider on the recipient's behalf) chose not to take
@@ -26,7 +23,7 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 # Refused due to recipient preferences", AOL "recipient is only accepting
 # mail from specific email addresses", "you have been blocked by the
 # recipient"). ``reasons`` lets it overrule the status code.
-RECIPIENT_CHOICE_RE = _rx(
+RECIPIENT_CHOICE_RE = alternation(
     r"recipient(?:'s)? preferences",
     r"blocked by (?:the )?recipient",
     r"recipient has (?:blocked|refused|rejected) (?:you|your|the sender|this sender|mail)",
@@ -42,34 +39,48 @@ SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     (R.FILTERED, RECIPIENT_CHOICE_RE),
     # A named PTR problem is the cause even when the greeting also says
     # "no SMTP service" (RFC 7601 § 2.7.3 iprev; RFC 7372 X.7.25).
-    (R.REQUIREPTR, _rx(r"\bptr (?:resource )?record", r"reverse dns")),
+    (R.REQUIREPTR, alternation(r"\bptr (?:resource )?record", r"reverse dns")),
+    # Postfix's resolver says "Host not found, try again" for a DNS lookup
+    # that failed temporarily (TRY_AGAIN, src/dns/dns_lookup.c); the
+    # permanent answer is a bare "Host not found", read as an unknown host.
+    (R.NETWORKERROR, alternation(r"host not found, try again")),
     # cPanel Exim rewrites "Unrouteable address" into this hedge; it lists
     # blacklisting as one guess, but the routing failure is the fact.
-    (R.HOSTUNKNOWN, _rx(r"account or domain may not exist")),
-    (R.NOTACCEPT, _rx(r"(?:does not|doesn't) receive (?:e-?mail|mail)", r"no smtp service")),
+    (R.HOSTUNKNOWN, alternation(r"account or domain may not exist")),
+    (R.NOTACCEPT, alternation(r"(?:does not|doesn't) receive (?:e-?mail|mail)", r"no smtp service")),
     # A list manager's loop guard (fml "Duplicated Message-ID"): the list's
     # own system stopped the post, not the message format.
-    (R.SYSTEMERROR, _rx(r"duplicated message-id")),
+    (R.SYSTEMERROR, alternation(r"duplicated message-id")),
     # RFC 3207 / RFC 8689: the peer cannot or will not speak TLS.
     (
         R.FAILEDSTARTTLS,
-        _rx(r"(?:does not|doesn't) support (?:start)?tls", r"starttls (?:is )?required", r"tls (?:is )?required"),
+        alternation(
+            r"(?:does not|doesn't) support (?:start)?tls", r"starttls (?:is )?required", r"tls (?:is )?required"
+        ),
     ),
     # IP reputation beats the rate limit it causes (Microsoft 4.7.650,
     # Yahoo "TSS04 ... user complaints").
-    (R.BADREPUTATION, _rx(r"reputation", r"user complaints")),
+    (R.BADREPUTATION, alternation(r"reputation", r"user complaints")),
     # Resolver failures are network trouble on the sending side, even when
     # they end with "domain not found" (Google's "DNS Error: ... lookup").
-    (R.NETWORKERROR, _rx(r"dns error", r"dns (?:query|lookup) failed", r"dns type '?mx")),
-    (R.POLICYVIOLATION, _rx(r"protocol violation")),
-    (R.NOTCOMPLIANTRFC, _rx(r"multiple addresses in from")),
-    (R.SYSTEMFULL, _rx(r"insufficient (?:disk space|system (?:storage|resources))")),
-    (R.EXPIRED, _rx(r"in the queue too long", r"too long in (?:the )?queue")),
+    (R.NETWORKERROR, alternation(r"dns error", r"dns (?:query|lookup) failed", r"dns type '?mx")),
+    (R.POLICYVIOLATION, alternation(r"protocol violation")),
+    (R.NOTCOMPLIANTRFC, alternation(r"multiple addresses in from")),
+    (R.SYSTEMFULL, alternation(r"insufficient (?:disk space|system (?:storage|resources))")),
+    (R.EXPIRED, alternation(r"in the queue too long", r"too long in (?:the )?queue")),
     # Exchange Online directory-based edge blocking: the address is unknown.
-    (R.USERUNKNOWN, _rx(r"recipient address rejected: access denied")),
+    (R.USERUNKNOWN, alternation(r"recipient address rejected: access denied")),
+    # Messages stored, not sent: a mailbox holding too many is full
+    # (web.de "User has too many messages on the server").
+    (
+        R.MAILBOXFULL,
+        alternation(
+            r"too many (?:messages|mails|e-?mails) (?:on the server|in (?:the |this |his |her |their )?(?:mail ?box|inbox))"
+        ),
+    ),
     (
         R.SPEEDING,
-        _rx(
+        alternation(
             r"rate limit",
             r"frequency limited",
             r"too many (?:messages|emails|mails|recipients)",
@@ -81,11 +92,13 @@ SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     ),
     (
         R.TOOMANYCONN,
-        _rx(r"too many (?:connections|concurrent|sessions|smtp sessions)", r"connection limit", r"too many hosts"),
+        alternation(
+            r"too many (?:connections|concurrent|sessions|smtp sessions)", r"connection limit", r"too many hosts"
+        ),
     ),
     (
         R.AUTHFAILURE,
-        _rx(
+        alternation(
             r"\bdmarc\b",
             r"\bspf\b",
             r"\bdkim\b",
@@ -100,7 +113,7 @@ SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     ),
     (
         R.REQUIREPTR,
-        _rx(
+        alternation(
             r"reverse (?:dns|lookup|hostname)",
             r"\bptr\b",
             r"\brdns\b",
@@ -118,7 +131,7 @@ SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     ),
     (
         R.NORELAYING,
-        _rx(
+        alternation(
             r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)",
             r"not (?:permitted|allowed|authori[sz]ed|configured) to relay",
             r"unable to relay",
@@ -132,10 +145,10 @@ SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"(?:domain|host) isn't in my list of allowed rcpthosts",
         ),
     ),
-    (R.VIRUSDETECTED, _rx(r"\bvirus", r"malware", r"infected", r"trojan", r"\bworm\b")),
+    (R.VIRUSDETECTED, alternation(r"\bvirus", r"malware", r"infected", r"trojan", r"\bworm\b")),
     (
         R.SPAMDETECTED,
-        _rx(
+        alternation(
             r"\bspam(?!haus|cop)",  # Spamhaus and SpamCop are block lists (below)
             r"\bjunk mail",
             r"bulk mail",
@@ -148,13 +161,13 @@ SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     ),
     # Postfix's prefix for a MAIL FROM restriction: whatever follows ("Access
     # denied", "Domain not found"), the refusal is of the sender.
-    (R.REJECTED, _rx(r"sender address rejected")),
+    (R.REJECTED, alternation(r"sender address rejected")),
     # Tencent (QQ) answers a closed or frozen mailbox with "Mailbox
     # unavailable or access denied": about the account, not the client.
-    (R.SUSPEND, _rx(r"mailbox (?:is )?unavailable or access denied")),
+    (R.SUSPEND, alternation(r"mailbox (?:is )?unavailable or access denied")),
     (
         R.BLOCKED,
-        _rx(
+        alternation(
             r"black ?list",
             # Postfix: the remote greeting was a refusal (RFC 5321 § 3.1 554/421).
             r"refused to talk to me",

@@ -18,9 +18,11 @@ Message = email.message.Message
 
 # RFC 5322 addr-spec, loosely: real bounces quote addresses in every style.
 # RFC 5321 § 4.1.2 also allows a Quoted-string local part ("a..b"@example.org),
-# kept with its quotes: it is the address as the remote saw it.
+# kept with its quotes: it is the address as the remote saw it. An apostrophe
+# is legal atext but never starts a real local part; reports use it as a
+# quote ("addressed to 'a@b.example'").
 ADDRESS_RE = re.compile(
-    r"(?:\"[^\"\s<>@]+\"|[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+)@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+    r"(?:\"[^\"\s<>@]+\"|(?!')[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+)@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+"
 )
 _MSGID_LINE_RE = re.compile(r"^\s*Message-I[Dd]\s*:\s*(.*)$", re.MULTILINE | re.IGNORECASE)

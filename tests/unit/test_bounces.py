@@ -233,6 +233,8 @@ def test_report_shapes(name: str, recipient: str, status: str, reason: Reason) -
         ("connect to mx.example[192.0.2.1]: server refused to talk to me: 421 busy", Reason.BLOCKED),
         ("553 neko.example.com does not exist", Reason.HOSTUNKNOWN),
         ("Final-Recipient: RFC822; a@b.example", None),
+        ("<a@b.example>: Name service error for domain b.example: Host not\n    found, try again", Reason.NETWORKERROR),
+        ("This is the Postfix program at host mx.example.", None),
     ],
     ids=[
         "ptr-first",
@@ -243,6 +245,8 @@ def test_report_shapes(name: str, recipient: str, status: str, reason: Reason) -
         "greeting",
         "bare-host",
         "rfc822-type",
+        "postfix-dns-try-again-folded",
+        "postfix-intro-is-not-a-mailer-error",
     ],
 )
 def test_wordings(text: str, reason: Reason | None) -> None:
@@ -301,5 +305,16 @@ def test_classify_never_raises_on_any_corpus_message() -> None:
     # Content-Disposition that compat32 hands back as a Header object) must not crash it.
     files = sorted(CORPUS.rglob("*.eml"))
     assert len(files) > 500, f"corpus not found at {CORPUS}"
-    for path in files:
+    external = sorted((REPO / "bench").glob("external_bounces*/eml/*.eml"))
+    assert len(external) > 130
+    for path in files + external:
         classify(parse(path.read_bytes()))
+
+
+def test_single_quotes_around_an_address_are_not_part_of_it() -> None:
+    from bridge.bounces.parts import ADDRESS_RE
+
+    found = ADDRESS_RE.search("The following message, addressed to 'neko@b.example', failed")
+    assert found is not None and found.group(0) == "neko@b.example"
+    found = ADDRESS_RE.search("<o'brien@b.example>")  # an apostrophe inside a local part stays
+    assert found is not None and found.group(0) == "o'brien@b.example"
