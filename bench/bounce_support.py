@@ -19,7 +19,8 @@ reason record, what decided it:
 The support of a phrase is the set of corpus files it decides correctly. The
 leave-one-file-out estimate re-decides every record whose deciding phrase is
 supported by its own file alone, without that phrase (the next phrase of the
-tables, else the status code's meaning, else undefined): had the file been
+tables, else the status code's meaning, else the nearest documented wording
+of ``bridge.bounces.nearest``, else undefined): had the file been
 unseen, that phrase would most likely not have been written. It is the
 Good-Turing reading of the corpus: the share of records decided by "species"
 seen once estimates the share of unseen mail that needs a wording the tables
@@ -40,6 +41,7 @@ import score_bounces as score
 
 from bridge.bounces import Reason
 from bridge.bounces.documented import DOCUMENTED_PHRASES
+from bridge.bounces.nearest import nearest_reason
 from bridge.bounces.providers import provider_reason
 from bridge.bounces.statuses import status_reason
 from bridge.bounces.wordings import deciding_phrase
@@ -65,11 +67,11 @@ class Record:
             self.source = "other"
 
     def without(self, phrase: Phrase) -> Reason:
-        """The reason the tables give without phrase: the next phrase, else the status code's meaning."""
+        """The reason without phrase: the next phrase, else the status code's meaning, else the nearest wording."""
         decided = deciding_phrase(self.diagnostic, without={phrase})
         if decided is not None:
             return decided[0]
-        return status_reason(self.status) or Reason.UNDEFINED
+        return status_reason(self.status) or nearest_reason(self.diagnostic) or Reason.UNDEFINED
 
 
 def records(corpus: Path) -> list[Record]:

@@ -17,6 +17,7 @@ Pure: no I/O, no clock, no environment. ``classify`` reads only
     reasons     reason decision (code vs words vs stage), hard/soft verdict
     documented  wordings documented by MTA sources and providers (documented.jsonl)
     plainwords  plain-language wordings: a subject and what happened to it
+    nearest     last resort: the reason of the most similar documented example
     phrases     the wording tables' building block (alternation, phrases_of)
     families    conventions of one MTA/provider family (PowerMTA, OpenSMTPD, EZweb, KDDI, Zoho, AOL)
     arf         RFC 5965 feedback reports and non-ARF complaint forwards

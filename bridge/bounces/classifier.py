@@ -16,6 +16,7 @@ from bridge.bounces.codes import (
     parse_dsn_status,
 )
 from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
+from bridge.bounces.nearest import nearest_reason
 from bridge.bounces.parts import ADDRESS_RE, Message, original_message_id, report_texts
 from bridge.bounces.reasons import classify_reason, is_hard
 from bridge.bounces.wordings import text_reason
@@ -66,6 +67,10 @@ def _recipient(
     reason = classify_reason(diagnostic, status, action, stage, context, diagnostic_type)
     if reason is Reason.UNDEFINED and context:
         reason = text_reason(context) or reason
+    if reason is Reason.UNDEFINED:
+        # No rule decided, from the reply or the report's text about it:
+        # the closest documented wording, if it is close enough.
+        reason = nearest_reason(diagnostic or context) or reason
     return BounceRecipient(
         recipient=_normalise(address),
         action=action,
