@@ -21,7 +21,6 @@ means "emitted twice".
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -238,8 +237,13 @@ class AccountWatcher:
         finally:
             if client.has_pending_idle() and not lost.is_set():
                 client.idle_done()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(idle, 10)
+                # A server going down says BYE and closes without ending IDLE, and aioimaplib
+                # never fails the command then: the loss ends this wait too, not only the reply.
+                gone = asyncio.ensure_future(lost.wait())
+                try:
+                    await asyncio.wait({idle, gone}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    gone.cancel()
             if not idle.done():
                 idle.cancel()
                 raise ConnectionLost("IDLE did not end cleanly")

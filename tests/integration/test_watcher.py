@@ -8,6 +8,7 @@ Redis stream, which is what webhooks and WebSockets are fed from.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -58,13 +59,15 @@ def pipeline(storage, dns):
         yield InboundPipeline(storage, DnsResolver([dns.address], timeout=1.0), executor)
 
 
-def make_account(storage, mailbox, *, watch=("INBOX",), backfill=0, password=None, account_id="acme") -> Account:
+def make_account(
+    storage, mailbox, *, watch=("INBOX",), backfill=0, password=None, account_id="acme", port=None
+) -> Account:
     account = Account(
         id=account_id,
         email=mailbox.address,
         imap=ServerConfig(
             host=mailbox.host,
-            port=mailbox.imap_port,
+            port=port or mailbox.imap_port,
             user=mailbox.address,
             password=Secret(password or mailbox.password),
             starttls=False,
@@ -199,6 +202,76 @@ async def test_dovecot_down_while_mail_arrives_every_message_exactly_once(storag
         assert "connectError" in names and names.count("accountConnected") >= 2
     finally:
         await run.stop()
+
+
+class ShuttingDownRelay:
+    """A TCP relay to Dovecot that can play a server going down: it stops answering, says
+    ``* BYE`` and closes the client's connection a moment later (Dovecot itself says BYE and
+    closes at once, so the window in which a client acts on the BYE is too short to test)."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.listen_port = port, 0
+        self.clients: list[asyncio.StreamWriter] = []
+        self.silenced: set[asyncio.StreamWriter] = set()
+        self.writers: list[asyncio.StreamWriter] = []
+        self.relays: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.listen_port = self.server.sockets[0].getsockname()[1]
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self.relays.add(asyncio.current_task())
+        self.clients.append(client_w)
+        self.writers.append(client_w)
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writers.append(server_w)
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, to_client: bool) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await reader.read(65536):
+                    if not (to_client and client_w in self.silenced):
+                        writer.write(data)
+            writer.close()
+
+        await asyncio.gather(pipe(client_r, server_w, False), pipe(server_r, client_w, True))
+
+    async def shut_down_clients(self, close_after_s: float) -> None:
+        for client in self.clients:
+            self.silenced.add(client)
+            client.write(b"* BYE Server shutting down.\r\n")
+        await asyncio.sleep(close_after_s)
+        for client in self.clients:
+            client.close()
+
+    async def close(self) -> None:
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        await asyncio.gather(*self.relays, return_exceptions=True)
+        for writer in self.writers:
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        await self.server.wait_closed()
+
+
+async def test_a_server_that_says_bye_then_closes_is_left_without_waiting_for_idle_to_end(
+    storage, pipeline, mailbox, dovecot
+):
+    """BYE during IDLE, then silence and a closed socket: aioimaplib never completes the IDLE
+    command, so a watcher that waits for IDLE to end (and not for the loss) hangs 10 s."""
+    relay = ShuttingDownRelay(mailbox.imap_port)
+    await relay.start()
+    run = Running(make_account(storage, mailbox, port=relay.listen_port), pipeline, storage)
+    await run.start()
+    try:
+        await relay.shut_down_clients(close_after_s=0.5)
+        await until(lambda: len(events(storage, name="accountConnected")) >= 2, what="reconnect")
+        dovecot.deliver(mailbox.address, mail(1))
+        await until(lambda: len(events(storage)) == 1, what="mail after the reconnect")
+    finally:
+        await run.stop()
+        await relay.close()
 
 
 async def test_extra_folder_is_polled_and_uidvalidity_change_emits_one_reset(storage, pipeline, mailbox, dovecot):
