@@ -177,10 +177,6 @@ class DovecotServer:
             for child in self._users_dir.iterdir():
                 child.unlink()
 
-    def kick(self, user: str) -> None:
-        """End the user's IMAP sessions the way a server does: ``* BYE``, then close."""
-        self._doveadm("kick", user)
-
     # -- users and mail ----------------------------------------------------
 
     def add_user(self, address: str, password: str) -> MailAccount:
