@@ -95,7 +95,7 @@ class WatcherService:
             renewed = await asyncio.to_thread(store.mailstate.renew, account_id, self.watcher_id, self.leases.lease_ms)
             if current is None or not renewed:
                 await self._stop(account_id, release=current is not None)
-            elif current.updated != self._watched[account_id].account.updated:
+            elif current.updated != self._watched[account_id].account.updated or self._ended(account_id):
                 await self._stop(account_id, release=False)
                 self._start(current)
         # Give accounts back when others joined, so the load spreads.
@@ -125,6 +125,20 @@ class WatcherService:
         task = asyncio.create_task(watcher.run(), name=f"watch:{account.id}")
         self._watched[account.id] = _Watched(account, task)
         log.info("watching account %s", account.id)
+
+    def _ended(self, account_id: str) -> bool:
+        """True when the account's watch ended by itself: an error no one expected escaped it.
+
+        ``AccountWatcher.run`` retries every failure it knows; anything else is a
+        bug, and one account's bug must not stop its mail for good: it is logged
+        and the watch starts again on this tick (what was not checkpointed is
+        fetched again).
+        """
+        task = self._watched[account_id].task
+        if not task.done() or task.cancelled():
+            return False
+        log.error("watch of account %s ended; restarting it", account_id, exc_info=task.exception())
+        return True
 
     async def _stop(self, account_id: str, *, release: bool) -> None:
         watched = self._watched.pop(account_id)

@@ -15,7 +15,9 @@ means "emitted twice".
   iroco-co/aioimaplib#118).
 - A new folder starts at UIDNEXT (or the last ``backfill`` messages); a
   changed UIDVALIDITY re-baselines and reports one reset, not a flood.
-- Failures reconnect with capped exponential backoff and full jitter.
+- Failures reconnect with capped exponential backoff and full jitter; so does
+  a storage outage (Redis down or failing), which is not the mailbox's fault
+  and changes no account state: what was not checkpointed is fetched again.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aioimaplib
 
-from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable
+from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable, StorageUnavailable
 from bridge.imap import session
 from bridge.imap.responses import (
     encode_mailbox_name,
@@ -49,7 +51,19 @@ FETCH_BATCH = 100
 IDLE_RENEW_S = 25 * 60.0  # RFC 2177 § 3: clients should re-issue IDLE at least every 29 minutes
 COMMAND_TIMEOUT_S = 120.0  # a batch of large messages over a slow link takes a while
 _IO_ERRORS = (OSError, asyncio.TimeoutError, aioimaplib.AioImapException)
-_ERROR_STATES = (ConnectionState.AUTHENTICATION_ERROR, ConnectionState.CONNECT_ERROR)
+
+
+async def _done_or_lost(future: asyncio.Future[Any], lost: asyncio.Event, timeout: float | None = None) -> None:
+    """Wait until future is done, the connection is lost or timeout passes; future is left as it is.
+
+    aioimaplib does not fail commands in flight when the socket closes (not
+    even a server's BYE ends them): they would wait for their full timeout.
+    """
+    gone: asyncio.Future[Any] = asyncio.ensure_future(lost.wait())
+    try:
+        await asyncio.wait({future, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, rand: float) -> float:
@@ -123,20 +137,16 @@ class AccountWatcher:
         self._lost = asyncio.Event()
 
     async def _guard(self, command: Awaitable[T]) -> T:
-        """Await an IMAP command, or fail as soon as the connection drops.
-
-        aioimaplib does not fail commands in flight when the socket closes;
-        they would wait for their full timeout.
-        """
+        """Await an IMAP command, or raise ConnectionLost as soon as the connection drops."""
         task = asyncio.ensure_future(command)
-        lost = asyncio.ensure_future(self._lost.wait())
         try:
-            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+            await _done_or_lost(task, self._lost)
         finally:
-            lost.cancel()
             if not task.done():
                 task.cancel()
-        if task.cancelled():
+        # A task asked to cancel is not cancelled() until it has run again, so "not done"
+        # is what tells a lost connection (task.result() would raise InvalidStateError).
+        if not task.done() or task.cancelled():
             raise ConnectionLost(f"connection to {self.account.imap.host} lost")
         return task.result()
 
@@ -151,6 +161,9 @@ class AccountWatcher:
                 message = exc.message if isinstance(exc, BridgeError) else (str(exc) or type(exc).__name__)
                 await self._set_state(ConnectionState.CONNECT_ERROR, message)
                 delay = self._delay(self.timing.retry_base_s, self.timing.retry_cap_s)
+            except StorageUnavailable as exc:
+                log.warning("account %s: %s", self.account.id, exc.message)
+                delay = self._delay(self.timing.retry_base_s, self.timing.retry_cap_s)
             log.info("account %s: reconnecting in %.1f s", self.account.id, delay)
             await asyncio.sleep(delay)
 
@@ -162,12 +175,18 @@ class AccountWatcher:
     async def _set_state(self, state: ConnectionState, error: str | None = None) -> None:
         if state is self._state and state is ConnectionState.CONNECTED:
             return
-        # While retrying after an error, the error stays the account's state: flapping
-        # error -> connecting -> error on every attempt would only be noise.
-        if state is ConnectionState.CONNECTING and self._state in _ERROR_STATES:
+        # "connecting" is reported once, at the start. A reconnect keeps the state it starts
+        # from: after an IMAP error the error (error -> connecting -> error on every attempt
+        # would only be noise), after a storage error "connected" (the mailbox was fine).
+        if state is ConnectionState.CONNECTING and self._state is not None:
+            return
+        try:
+            await self.handler.state(self.account, state, error)
+        except StorageUnavailable as exc:
+            # Not recorded: the next change of state (or this one, retried) will be.
+            log.warning("account %s: state %s not recorded: %s", self.account.id, state.value, exc.message)
             return
         self._state = state
-        await self.handler.state(self.account, state, error)
 
     async def _session(self) -> None:
         self._lost = lost = asyncio.Event()
@@ -215,17 +234,7 @@ class AccountWatcher:
         idle = await self._guard(client.idle_start(timeout=timeout))
         try:
             while True:
-                push = asyncio.ensure_future(client.wait_server_push(timeout=timeout + 30))
-                gone = asyncio.ensure_future(lost.wait())
-                try:
-                    await asyncio.wait({push, gone}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for waiter in (push, gone):
-                        if not waiter.done():
-                            waiter.cancel()
-                if push.cancelled():
-                    raise ConnectionLost(f"connection to {self.account.imap.host} lost")
-                lines = [bytes(x) for x in push.result()]
+                lines = [bytes(x) for x in await self._guard(client.wait_server_push(timeout=timeout + 30))]
                 if lines == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     return False
                 if any(line.upper().startswith(b"BYE") for line in lines):
@@ -237,13 +246,8 @@ class AccountWatcher:
         finally:
             if client.has_pending_idle() and not lost.is_set():
                 client.idle_done()
-                # A server going down says BYE and closes without ending IDLE, and aioimaplib
-                # never fails the command then: the loss ends this wait too, not only the reply.
-                gone = asyncio.ensure_future(lost.wait())
-                try:
-                    await asyncio.wait({idle, gone}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    gone.cancel()
+                # A server going down says BYE and closes without ending IDLE.
+                await _done_or_lost(idle, lost, timeout=10)
             if not idle.done():
                 idle.cancel()
                 raise ConnectionLost("IDLE did not end cleanly")

@@ -16,6 +16,7 @@ from pathlib import Path
 import aioimaplib
 import pytest
 
+from bridge import keys
 from bridge.config import Secret
 from bridge.crypto import Vault
 from bridge.imap.runner import LeaseTiming, WatcherService
@@ -204,10 +205,15 @@ async def test_dovecot_down_while_mail_arrives_every_message_exactly_once(storag
         await run.stop()
 
 
-class ShuttingDownRelay:
-    """A TCP relay to Dovecot that can play a server going down: it stops answering, says
-    ``* BYE`` and closes the client's connection a moment later (Dovecot itself says BYE and
-    closes at once, so the window in which a client acts on the BYE is too short to test)."""
+class Relay:
+    """A TCP relay to Dovecot that can play a connection failing the ways real ones do.
+
+    ``shut_down_clients``: a server going down stops answering, says ``* BYE`` and closes a
+    moment later (Dovecot itself says BYE and closes at once, so the window in which a client
+    acts on the BYE is too short to test). ``cut_when_client_sends``: the first time a client
+    sends the trigger, the answer never comes and the connection closes (a link dropping in the
+    middle of a command).
+    """
 
     def __init__(self, port: int) -> None:
         self.port, self.listen_port = port, 0
@@ -215,6 +221,8 @@ class ShuttingDownRelay:
         self.silenced: set[asyncio.StreamWriter] = set()
         self.writers: list[asyncio.StreamWriter] = []
         self.relays: set[asyncio.Task] = set()
+        self.trigger: bytes | None = None
+        self.close_after_s = 0.0
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
@@ -230,6 +238,10 @@ class ShuttingDownRelay:
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, to_client: bool) -> None:
             with contextlib.suppress(ConnectionError):
                 while data := await reader.read(65536):
+                    if not to_client and self.trigger is not None and self.trigger in data:
+                        self.trigger = None
+                        self.silenced.add(client_w)
+                        asyncio.get_running_loop().call_later(self.close_after_s, client_w.close)
                     if not (to_client and client_w in self.silenced):
                         writer.write(data)
             writer.close()
@@ -243,6 +255,9 @@ class ShuttingDownRelay:
         await asyncio.sleep(close_after_s)
         for client in self.clients:
             client.close()
+
+    def cut_when_client_sends(self, trigger: bytes, close_after_s: float) -> None:
+        self.trigger, self.close_after_s = trigger, close_after_s
 
     async def close(self) -> None:
         self.server.close()
@@ -260,7 +275,7 @@ async def test_a_server_that_says_bye_then_closes_is_left_without_waiting_for_id
 ):
     """BYE during IDLE, then silence and a closed socket: aioimaplib never completes the IDLE
     command, so a watcher that waits for IDLE to end (and not for the loss) hangs 10 s."""
-    relay = ShuttingDownRelay(mailbox.imap_port)
+    relay = Relay(mailbox.imap_port)
     await relay.start()
     run = Running(make_account(storage, mailbox, port=relay.listen_port), pipeline, storage)
     await run.start()
@@ -272,6 +287,83 @@ async def test_a_server_that_says_bye_then_closes_is_left_without_waiting_for_id
     finally:
         await run.stop()
         await relay.close()
+
+
+async def test_a_connection_lost_in_the_middle_of_a_command_is_a_reconnect(storage, pipeline, mailbox, dovecot):
+    """A dropped link while SELECT waits for its answer: the watcher reconnects (it used to read
+    the cancelled command's result, raise InvalidStateError and end the account's watch)."""
+    relay = Relay(mailbox.imap_port)
+    await relay.start()
+    relay.cut_when_client_sends(b"SELECT", close_after_s=0.2)
+    run = Running(make_account(storage, mailbox, port=relay.listen_port), pipeline, storage)
+    await run.start(wait_ready=False)
+    try:
+        await until(lambda: len(events(storage, name="accountConnected")) >= 2, what="reconnect")
+        assert [e.data["error"] for e in events(storage, name="connectError")][:1] == ["connection to 127.0.0.1 lost"]
+        await until(lambda: storage.mailstate.checkpoint("acme", "INBOX"), what="INBOX baseline")
+        dovecot.deliver(mailbox.address, mail(1))
+        await until(lambda: len(events(storage)) == 1, what="mail after the reconnect")
+    finally:
+        await run.stop()
+        await relay.close()
+
+
+async def test_a_storage_error_is_retried_and_never_ends_the_watch(storage, pipeline, mailbox, dovecot, redis_client):
+    """Redis answering with an error (here: a checkpoint of the wrong type) while the watcher
+    polls: it retries and picks up where it was once Redis is right again."""
+    run = Running(make_account(storage, mailbox), pipeline, storage)
+    await run.start()
+    key = keys.folder_checkpoint("acme", "INBOX")
+    saved = redis_client.hgetall(key)
+    try:
+        redis_client.delete(key)
+        redis_client.set(key, "not a hash")  # every checkpoint read now fails with WRONGTYPE
+        dovecot.deliver(mailbox.address, mail(1))
+        await asyncio.sleep(1.0)  # several poll intervals: the watcher meets the error again and again
+        assert not run.task.done()
+        assert events(storage) == []
+        # Not the mailbox's fault: still "connected", and no reconnect noise in the stream.
+        assert storage.accounts.get_state("acme").state is ConnectionState.CONNECTED
+        assert len(events(storage, name="accountConnected")) == 1
+        redis_client.delete(key)
+        redis_client.hset(key, mapping=saved)
+        await until(lambda: len(events(storage)) == 1, what="the mail that came during the error")
+    finally:
+        await run.stop()
+
+
+class FailsOnce:
+    """The pipeline with a bug on the first batch: a MessageHandler (the watcher's declared seam)."""
+
+    def __init__(self, pipeline: InboundPipeline) -> None:
+        self.pipeline, self.failed = pipeline, False
+
+    async def messages(self, account, folder, uidvalidity, batch) -> None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("a bug no one expected")
+        await self.pipeline.messages(account, folder, uidvalidity, batch)
+
+    async def state(self, account, state, error) -> None:
+        await self.pipeline.state(account, state, error)
+
+    async def mailbox_reset(self, account, folder, old, new) -> None:
+        await self.pipeline.mailbox_reset(account, folder, old, new)
+
+
+async def test_a_watch_ended_by_an_unexpected_error_is_started_again(storage, pipeline, mailbox, dovecot):
+    make_account(storage, mailbox)
+    handler = FailsOnce(pipeline)
+    service = WatcherService(storage, handler, watcher_id="a", leases=LeaseTiming(tick_s=0.2), timing=FAST)
+    task = asyncio.create_task(service.run())
+    try:
+        await until(lambda: storage.mailstate.checkpoint("acme", "INBOX"), what="INBOX baseline")
+        dovecot.deliver(mailbox.address, mail(1))
+        await until(lambda: len(events(storage)) == 1, what="the message, after the restart")
+        assert handler.failed and service.watched == ["acme"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_extra_folder_is_polled_and_uidvalidity_change_emits_one_reset(storage, pipeline, mailbox, dovecot):
