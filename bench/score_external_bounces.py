@@ -5,9 +5,9 @@ Usage: .venv/bin/python bench/score_external_bounces.py [--dir DIR ...] [--misse
 The shared corpus (bench/score_bounces.py) is Sisimai's set-of-emails, and
 the classifier's rules were written while looking at it. The messages in
 bench/external_bounces/ (set 1) and bench/external_bounces_2/ (set 2) come
-from other projects' test fixtures (see SOURCES.md in each) and were labelled by reading each message, under the same
-taxonomy and its conventions, by someone who did not run or read the
-classifier. They are the closest thing to the graders' held-out fifth that
+from other projects' test fixtures (see SOURCES.md in each) and were
+labelled by reading each message, under the same taxonomy and its
+conventions, by someone who did not run or read the classifier. They are the closest thing to the graders' held-out fifth that
 can be measured here: mail no rule was written from. The labels are ours,
 not Sisimai's, so a disagreement can be a label convention as well as a miss.
 
@@ -26,6 +26,8 @@ from pathlib import Path
 
 import score_bounces as score
 
+from bridge.bounces import Kind
+
 SETS = (score.ROOT / "bench" / "external_bounces", score.ROOT / "bench" / "external_bounces_2")
 
 
@@ -42,9 +44,7 @@ def score_set(directory: Path) -> tuple[score.Tally, list[str]]:
             crashes.append(f"{name}: {error}")
         want = {str(r["recipient"]).lower() for r in records}
         got = {p.recipient.lower() for p in report.recipients} if report else set()
-        tally.add(
-            "is a bounce", report is not None and report.kind.value == "bounce", f"{name}: {report and report.kind}"
-        )
+        tally.add("is a bounce", report is not None and report.kind is Kind.BOUNCE, f"{name}: {report and report.kind}")
         tally.add("recipients", want == got, f"{name}: want {sorted(want)} got {sorted(got)}")
         for record, predicted in score._pair(records, report):
             tag = f"{name} {record['recipient']}"
