@@ -91,7 +91,7 @@ def records(corpus: Path) -> list[Record]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=score.ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--corpus", type=Path, default=score.ROOT / "tests" / "corpora")
     parser.add_argument("--list", action="store_true", help="print every record decided by a once-used phrase")
     args = parser.parse_args()
     rows = records(args.corpus)

@@ -1,7 +1,7 @@
 """Score Mailbridge's SPF and DKIM evaluation against third-party test suites.
 
 Runs ``bridge.spf_check`` and ``bridge.dkim_check`` over the vectors in
-``../shared/corpora/auth`` (see its README) and prints pass counts per suite
+``tests/corpora/auth`` (see its README) and prints pass counts per suite
 and a total. DNS is answered only from each suite's zone data, through a
 dict-backed ``Resolver`` passed in as an argument (the one seam where a fake
 is allowed); nothing is patched and no real DNS is used.
@@ -43,7 +43,7 @@ from bridge.dkim_check import DkimResult, verify_dkim  # noqa: E402
 from bridge.resolver_protocol import DnsAnswer, MxRecord, Rcode  # noqa: E402
 from bridge.spf_check import check_host  # noqa: E402
 
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "auth"
+DEFAULT_CORPUS = REPO / "tests" / "corpora" / "auth"
 
 NOT_PASS = {"fail", "neutral", "permerror", "temperror", "policy", "none"}
 

@@ -1,11 +1,11 @@
-"""Score bridge.bounces against the shared bounce and ARF corpora.
+"""Score bridge.bounces against the bounce and ARF corpora in tests/corpora.
 
 Usage: .venv/bin/python bench/score_bounces.py [--corpus DIR] [--show FIELD] [--misses]
                                              [--folds K [--seed N] [--select I,J]] [--families]
 
 Reads corpora/bounces/expected.jsonl, negatives.jsonl and
 corpora/arf/expected.jsonl (paths relative to --corpus, default
-../shared/corpora from the repository root) and prints per-field accuracy.
+tests/corpora) and prints per-field accuracy.
 
 Comparison rules (documented here because the numbers depend on them):
 - recipients: per bounce file (a file with at least one expected record that
@@ -335,7 +335,7 @@ def print_folds(corpus: Path, k: int, seed: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "tests" / "corpora")
     parser.add_argument("--show", action="append", default=[], help="print the misses of this field")
     parser.add_argument(
         "--misses", "--verbose", action="store_true", help="print the misses (expected vs got) of every field"

@@ -194,7 +194,7 @@ def score_vector(case: Node, tally: dict[str, list[int]], verbose: bool) -> None
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--corpus", type=Path, default=ROOT / ".." / "shared" / "corpora" / "mime")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "tests" / "corpora" / "mime")
     parser.add_argument("--verbose", action="store_true", help="print every mismatch")
     parser.add_argument("--timing", action="store_true", help="time parse() per message")
     args = parser.parse_args()

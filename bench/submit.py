@@ -3,8 +3,8 @@
 Everything on 127.0.0.1: a private Redis, an aiosmtpd sink in its own process,
 Mailbridge under gunicorn with the repo's gunicorn.conf.py, RQ workers started
 as ``python app.py worker``. imapapi@1.8.2 (npm) is installed into a temp dir
-by this script (never into the repo) with the imapflow override from
-../shared/notes/performance.md and measured in the same run against the same
+by this script (never into the repo) with imapflow pinned to 1.0.67 (imapapi 1.8.2 breaks
+with later imapflow releases) and measured in the same run against the same
 Redis server, sink and client; it needs a Dovecot for its IMAP side.
 
     .venv/bin/python bench/submit.py [--runs 3] [--submits 2000] [--clients 8] [--workers 2]

@@ -29,7 +29,7 @@ from bridge.storage import Storage
 FAST = WatchTiming(
     poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.3, auth_retry_base_s=0.05, auth_retry_cap_s=0.3
 )
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
+CORPORA = Path(__file__).resolve().parents[1] / "corpora"
 
 
 def mail(n: int | str, to: str = "user@example.test", subject: str | None = None, extra: str = "") -> bytes:
@@ -392,7 +392,7 @@ async def test_extra_folder_is_polled_and_uidvalidity_change_emits_one_reset(sto
 
 async def test_malformed_and_corpus_mail_never_stop_the_watcher(storage, pipeline, mailbox, dovecot):
     samples = sorted((CORPORA / "mime").rglob("*.eml")) + sorted((CORPORA / "bounces").rglob("*.eml"))
-    assert len(samples) > 500, "the corpora must be at ../shared/corpora"
+    assert len(samples) > 500, "the corpora must be at tests/corpora"
     garbage = [b"\xff\xfe\x00garbage without headers", b"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n", b""]
     run = Running(make_account(storage, mailbox), pipeline, storage)
     await run.start()

@@ -5,8 +5,7 @@ table that tests change at runtime. Unknown names get NXDOMAIN; known names
 without the asked type get NOERROR with no answer (NODATA), which SPF's void
 lookup rule (RFC 7208 § 4.6.4) depends on. TXT values over 255 bytes are split
 into several character-strings (RFC 1035 § 3.3.14). Names listed with
-``set_failure`` answer SERVFAIL. No pytest imports: bench/ may reuse it.
-Recipe: /work/shared/notes/test-infra.md § 6. Also provides ``SilentUdpServer``,
+``set_failure`` answer SERVFAIL. No pytest imports: bench/ may reuse it. Also provides ``SilentUdpServer``,
 a socket that reads queries and never answers, for timeout tests.
 """
 

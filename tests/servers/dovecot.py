@@ -3,7 +3,7 @@
 Owns one generated config in a temp dir, its self-signed cert, the users'
 passwd-files and the Maildir tree. No pytest imports: bench/ reuses it.
 
-Recipe: /work/shared/notes/test-infra.md § 3. Dovecot runs in the foreground
+Dovecot runs in the foreground
 (`-F`) as our child, so we hold the master pid and nothing daemonizes away.
 """
 

@@ -3,8 +3,6 @@
 Owns one redis-server child process on a free loopback port, with no
 persistence, in a temp dir. No pytest imports: bench/ reuses it. Speaks only
 raw RESP for its readiness check, so this module needs no client library.
-
-Recipe: /work/shared/notes/test-infra.md § 4.
 """
 
 from __future__ import annotations

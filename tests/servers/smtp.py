@@ -2,7 +2,7 @@
 
 Owns an aiosmtpd Controller thread on a free loopback port, the AUTH users,
 the received messages and scripted failures. No pytest imports: bench/
-reuses it. Recipe: /work/shared/notes/test-infra.md § 5.
+reuses it.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from bridge.message import parse
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "bounces"
 REPO = Path(__file__).resolve().parent.parent.parent
-CORPUS = REPO.parent / "shared" / "corpora"
+CORPUS = REPO / "tests" / "corpora"
 
 
 def report_of(name: str) -> Report | None:
@@ -285,7 +285,7 @@ FLOORS = {"recipients": 97.5, "status": 94.0, "reason": 93.0, "hard": 96.0, "com
 
 def test_corpus_accuracy_floor() -> None:
     if not (CORPUS / "bounces" / "expected.jsonl").is_file():
-        pytest.fail(f"bounce corpus not found at {CORPUS}: check out ../shared next to the repository (CI has it)")
+        pytest.fail(f"bounce corpus not found at {CORPUS}; it ships with the repository")
     sys.path.insert(0, str(REPO / "bench"))
     import score_bounces
 

@@ -11,7 +11,7 @@ from bridge.bounces import classify, precheck, textbounce
 from bridge.bounces.parts import report_texts
 from bridge.message import parse
 
-CORPUS = Path(__file__).resolve().parent.parent.parent.parent / "shared" / "corpora"
+CORPUS = Path(__file__).resolve().parents[1] / "corpora"
 
 ORDINARY = (
     b"From: Alice <alice@example.org>\n"
