@@ -134,7 +134,7 @@ def verify_sender(
     search = find_client(received, trusted)
     spf = _check_spf(parsed, resolver, search, now)
     signatures = verify_dkim(parsed.raw, resolver)
-    arc = verify_arc(parsed.raw, resolver)
+    arc = verify_arc(parsed.raw, resolver) if _has_arc(parsed) else ArcResult(ArcStatus.NONE, reason="no ARC sets")
     provider = _provider_results(parsed, search.boundary)
     from_domain, problem = _from_domain(parsed)
     if from_domain is None:
@@ -154,6 +154,14 @@ def verify_sender(
     vouch = arc_vouch(arc, from_domain, trusted_arc_sealers)
     via = VerifiedVia.ARC if vouch is not None else None
     return AuthReport(vouch is not None, from_domain, dmarc, spf, tuple(signatures), provider, arc, via, vouch)
+
+
+def _has_arc(parsed: ParsedMessage) -> bool:
+    # Most mail has no ARC header; skip dkimpy's second parse of the message for it.
+    return any(name.lower() in _ARC_FIELDS for name in parsed.tree.keys())
+
+
+_ARC_FIELDS = frozenset({"arc-seal", "arc-message-signature", "arc-authentication-results"})
 
 
 def _header_values(parsed: ParsedMessage, name: str) -> list[str]:
