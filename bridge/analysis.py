@@ -43,12 +43,17 @@ class Analysed:
     errors: list[str]
 
 
-def analyse(raw: bytes, resolver: Resolver, trusted_receivers: tuple[str, ...]) -> Analysed:
+def analyse(
+    raw: bytes,
+    resolver: Resolver,
+    trusted_receivers: tuple[str, ...],
+    trusted_arc_sealers: tuple[str, ...] = (),
+) -> Analysed:
     parsed = parse(raw)
     errors: list[str] = []
     extra: dict[str, Any] = {}
     try:
-        report = verify_sender(parsed, resolver, trusted_receivers)
+        report = verify_sender(parsed, resolver, trusted_receivers, trusted_arc_sealers=trusted_arc_sealers)
         extra["auth"] = records.auth_json(report)
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the mailbox
         log.exception("sender verification failed for Message-ID %r", parsed.message_id)

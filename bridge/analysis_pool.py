@@ -114,14 +114,16 @@ class AnalysisPool:
             executor.shutdown(wait=False, cancel_futures=True)
         return False
 
-    def submit(self, raws: list[bytes], trusted_receivers: tuple[str, ...]) -> Future[list[Analysed]]:
+    def submit(
+        self, raws: list[bytes], trusted_receivers: tuple[str, ...], trusted_arc_sealers: tuple[str, ...] = ()
+    ) -> Future[list[Analysed]]:
         """Analyse a chunk in a worker; the future fails if the worker died (the caller falls back)."""
         with self._lock:
             if self._executor is None:
                 raise RuntimeError("the analysis workers are not running")
             self._in_flight += 1
             self._last_used = self._clock()
-            future = self._executor.submit(_analyse_chunk, raws, trusted_receivers)
+            future = self._executor.submit(_analyse_chunk, raws, trusted_receivers, trusted_arc_sealers)
         future.add_done_callback(self._finished)
         return future
 
@@ -179,8 +181,10 @@ def _ready() -> None:
     """A no-op task: done once a worker has started and initialised."""
 
 
-def _analyse_chunk(raws: list[bytes], trusted_receivers: tuple[str, ...]) -> list[Analysed]:
+def _analyse_chunk(
+    raws: list[bytes], trusted_receivers: tuple[str, ...], trusted_arc_sealers: tuple[str, ...] = ()
+) -> list[Analysed]:
     resolver, threads = _resolver, _threads
     if resolver is None or threads is None:
         raise RuntimeError("analysis worker not initialised")
-    return list(threads.map(lambda raw: analyse(raw, resolver, trusted_receivers), raws))
+    return list(threads.map(lambda raw: analyse(raw, resolver, trusted_receivers, trusted_arc_sealers), raws))

@@ -5,15 +5,21 @@ Pure: no sockets, no Redis, no Flask, no environment, no clock of its own
 (``bridge.resolver_protocol``). Reads only ``ParsedMessage.raw`` (for DKIM)
 and ``ParsedMessage.tree`` (headers); never re-parses the message.
 
-``verified`` is true only on a DMARC pass, i.e. SPF or DKIM passing for a
-domain aligned with the visible From domain (RFC 7489 § 4.2). Passing for
-some other domain never verifies the From. The provider's own
-``Authentication-Results`` are reported as text and never trusted. ARC
-(RFC 8617) is not evaluated.
+``verified`` is true on a DMARC pass, i.e. SPF or DKIM passing for a
+domain aligned with the visible From domain (RFC 7489 § 4.2); passing for
+some other domain never verifies the From. The one other way is ARC
+(RFC 8617): when DMARC does not pass here, an intact chain whose newest
+sets come from sealers the account trusts, and whose oldest trusted set
+recorded ``dmarc=pass`` for the From domain, verifies it too (RFC 7489
+§ 7.2 local policy; the rule is in ``bridge.arc_check``). ARC is always
+evaluated and reported; without trusted sealers it never verifies. The
+provider's own ``Authentication-Results`` are reported as text and never
+trusted.
 
 Pieces: ``bridge.received`` (which hop is the SMTP client),
 ``bridge.spf_check`` (pyspf), ``bridge.dkim_check`` (dkimpy),
-``bridge.dmarc`` (policy and alignment).
+``bridge.dmarc`` (policy and alignment), ``bridge.arc_check`` (dkimpy's
+ARC verifier and the trusted-sealer rule).
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import dataclasses
 import email.utils
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
+from bridge.arc_check import ArcHop, ArcResult, ArcStatus, arc_vouch, verify_arc
 from bridge.dkim_check import DkimResult, DkimStatus, verify_dkim
 from bridge.dmarc import (
     DmarcPolicy,
@@ -44,6 +52,8 @@ from bridge.spf_check import SpfResult, SpfStatus, check_host
 
 __all__ = [
     "DEFAULT_TRUSTED_RECEIVERS",
+    "ArcResult",
+    "ArcStatus",
     "AuthReport",
     "DkimResult",
     "DkimStatus",
@@ -52,8 +62,16 @@ __all__ = [
     "DmarcStatus",
     "SpfResult",
     "SpfStatus",
+    "VerifiedVia",
     "verify_sender",
 ]
+
+
+class VerifiedVia(StrEnum):
+    """What made ``verified`` true."""
+
+    DMARC = "dmarc"  # an aligned SPF or DKIM pass checked here
+    ARC = "arc"  # a trusted ARC sealer's recorded DMARC pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +79,8 @@ class AuthReport:
     """Who sent a message, as far as DNS-based authentication can tell.
 
     Attributes:
-        verified: True only on a DMARC pass for the From domain.
+        verified: True on a DMARC pass for the From domain, or when a
+            trusted ARC sealer vouches for one (``verified_via`` says which).
         from_domain: the single RFC 5322.From domain; None when there is no
             From address or more than one.
         dmarc: the DMARC verdict and the domain owner's policy.
@@ -69,6 +88,10 @@ class AuthReport:
         dkim: one result per DKIM-Signature, top to bottom.
         provider_results: the Authentication-Results fields written inside
             the trusted chain, verbatim and newline-separated; "" if none.
+        arc: the ARC chain's verdict (always evaluated).
+        verified_via: ``dmarc`` or ``arc`` when verified, else None.
+        arc_vouch: the ARC set whose recorded DMARC pass verified the
+            message, when ``verified_via`` is ``arc``.
     """
 
     verified: bool
@@ -77,6 +100,9 @@ class AuthReport:
     spf: SpfResult
     dkim: tuple[DkimResult, ...]
     provider_results: str
+    arc: ArcResult = ArcResult(ArcStatus.NONE)
+    verified_via: VerifiedVia | None = None
+    arc_vouch: ArcHop | None = None
 
 
 def verify_sender(
@@ -84,6 +110,7 @@ def verify_sender(
     resolver: Resolver,
     trusted_receivers: Sequence[str] = (),
     *,
+    trusted_arc_sealers: Sequence[str] = (),
     now: int | None = None,
 ) -> AuthReport:
     """Authenticate the sender of one delivered message.
@@ -94,6 +121,9 @@ def verify_sender(
         trusted_receivers: the account's receiving hosts, added to
             ``DEFAULT_TRUSTED_RECEIVERS``: host names, ``.suffix`` patterns
             (any subdomain) or IP networks (``10.0.0.0/8``).
+        trusted_arc_sealers: ARC sealing domains (each covers its
+            subdomains) whose recorded DMARC pass may verify a message that
+            fails DMARC here; empty turns that off.
         now: Unix time for SPF's ``%{t}`` macro; pyspf's clock when None.
 
     Returns:
@@ -104,11 +134,12 @@ def verify_sender(
     search = find_client(received, trusted)
     spf = _check_spf(parsed, resolver, search, now)
     signatures = verify_dkim(parsed.raw, resolver)
+    arc = verify_arc(parsed.raw, resolver) if _has_arc(parsed) else ArcResult(ArcStatus.NONE, reason="no ARC sets")
     provider = _provider_results(parsed, search.boundary)
     from_domain, problem = _from_domain(parsed)
     if from_domain is None:
         dmarc = DmarcResult(DmarcStatus.PERMERROR, DmarcPolicy.NONE, None, problem)
-        return AuthReport(False, None, dmarc, spf, tuple(signatures), provider)
+        return AuthReport(False, None, dmarc, spf, tuple(signatures), provider, arc)
     lookup = discover_policy(resolver, from_domain)
     strict_dkim = lookup.record.strict_dkim if lookup.record else False
     signatures = [dataclasses.replace(sig, aligned=aligned(sig.domain, from_domain, strict_dkim)) for sig in signatures]
@@ -118,8 +149,19 @@ def verify_sender(
         spf.domain if spf.result is SpfStatus.PASS else None,
         [sig.domain for sig in signatures if sig.result is DkimStatus.PASS],
     )
-    verified = dmarc.result is DmarcStatus.PASS
-    return AuthReport(verified, from_domain, dmarc, spf, tuple(signatures), provider)
+    if dmarc.result is DmarcStatus.PASS:
+        return AuthReport(True, from_domain, dmarc, spf, tuple(signatures), provider, arc, VerifiedVia.DMARC)
+    vouch = arc_vouch(arc, from_domain, trusted_arc_sealers)
+    via = VerifiedVia.ARC if vouch is not None else None
+    return AuthReport(vouch is not None, from_domain, dmarc, spf, tuple(signatures), provider, arc, via, vouch)
+
+
+def _has_arc(parsed: ParsedMessage) -> bool:
+    # Most mail has no ARC header; skip dkimpy's second parse of the message for it.
+    return any(name.lower() in _ARC_FIELDS for name in parsed.tree.keys())
+
+
+_ARC_FIELDS = frozenset({"arc-seal", "arc-message-signature", "arc-authentication-results"})
 
 
 def _header_values(parsed: ParsedMessage, name: str) -> list[str]:

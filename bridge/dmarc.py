@@ -108,6 +108,12 @@ def organizational_domain(domain: str) -> str:
     return org if org else domain
 
 
+def is_public_suffix(domain: str) -> bool:
+    """Whether a name is itself a public suffix (``com``, ``co.uk``), per the Public Suffix List."""
+    domain = domain.lower().rstrip(".")
+    return bool(domain) and _psl().publicsuffix(domain) == domain
+
+
 def aligned(identifier: str, from_domain: str, strict: bool) -> bool:
     """Identifier alignment (RFC 7489 § 3.1): exact match, or same organizational domain."""
     a = identifier.lower().rstrip(".")

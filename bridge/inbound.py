@@ -116,7 +116,8 @@ class InboundPipeline:
     ) -> list[Analysis]:
         trusted = tuple(account.trusted_receivers or ())
         try:
-            analysed = await asyncio.wrap_future(pool.submit([m.raw for m, _ in chunk], trusted))
+            raws = [m.raw for m, _ in chunk]
+            analysed = await asyncio.wrap_future(pool.submit(raws, trusted, account.trusted_arc_sealers))
         except Exception:  # noqa: BLE001 - a worker died (a message it choked on, OOM): redo here
             log.exception("analysis worker failed; analysing %d message(s) in the watcher", len(chunk))
             pool.reset()
@@ -141,8 +142,8 @@ class InboundPipeline:
 
     def analyse(self, account: Account, items: list[tuple[FetchedMessage, str]]) -> list[Analysis]:
         """Parse, verify and classify messages not emitted yet, on this thread."""
-        trusted = tuple(account.trusted_receivers or ())
-        return [Analysis(m, message_id, analyse(m.raw, self.resolver, trusted)) for m, message_id in items]
+        trusted, sealers = tuple(account.trusted_receivers or ()), account.trusted_arc_sealers
+        return [Analysis(m, message_id, analyse(m.raw, self.resolver, trusted, sealers)) for m, message_id in items]
 
     def commit(self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]) -> None:
         """Store (deduped), gate and emit analysed messages of one folder, in order.

@@ -68,6 +68,9 @@ class Account:
             of starting at UIDNEXT.
         trusted_receivers: host names (a leading dot matches subdomains) whose
             Received headers the SPF check trusts; None uses provider defaults.
+        trusted_arc_sealers: ARC sealing domains (subdomains included) whose
+            recorded DMARC pass may verify a message that fails DMARC here
+            (RFC 8617); empty, the default, turns that off.
     """
 
     id: str
@@ -78,6 +81,7 @@ class Account:
     watch: tuple[str, ...] = ("INBOX",)
     backfill: int = 0
     trusted_receivers: tuple[str, ...] | None = None
+    trusted_arc_sealers: tuple[str, ...] = ()
     created: str = ""
     updated: str = ""
 

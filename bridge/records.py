@@ -140,6 +140,7 @@ def auth_json(report: AuthReport) -> dict[str, Any]:
     """The ``auth`` field of a record: who really sent the message."""
     return {
         "verified": report.verified,
+        "verifiedVia": str(report.verified_via) if report.verified_via else None,
         "fromDomain": report.from_domain,
         "dmarc": {
             "result": str(report.dmarc.result),
@@ -164,7 +165,22 @@ def auth_json(report: AuthReport) -> dict[str, Any]:
             }
             for d in report.dkim
         ],
+        "arc": _arc_json(report),
         "providerResults": report.provider_results or None,
+    }
+
+
+def _arc_json(report: AuthReport) -> dict[str, Any]:
+    arc = report.arc
+    return {
+        "result": str(arc.result),
+        "reason": arc.reason or None,
+        "chain": [
+            {"instance": hop.instance, "domain": hop.domain, "selector": hop.selector, "cv": hop.cv} for hop in arc.hops
+        ],
+        "sealers": list(arc.sealers),
+        "trustedSealer": report.arc_vouch.domain if report.arc_vouch else None,
+        "trustedInstance": report.arc_vouch.instance if report.arc_vouch else None,
     }
 
 

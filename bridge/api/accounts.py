@@ -120,6 +120,9 @@ def update(account: str, body: AccountUpdate) -> AccountOut:
         trusted_receivers=current.trusted_receivers
         if body.trusted_receivers is None
         else tuple(h.lower() for h in body.trusted_receivers),
+        trusted_arc_sealers=current.trusted_arc_sealers
+        if body.trusted_arc_sealers is None
+        else tuple(dict.fromkeys(body.trusted_arc_sealers)),
     )
     if body.verify and (body.imap is not None or body.smtp is not None):
         _require_login(updated.imap if body.imap else None, updated.smtp if body.smtp else None)

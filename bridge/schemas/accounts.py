@@ -8,6 +8,7 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, Field, model_validator
 
 from bridge.config import Secret
+from bridge.dmarc import is_public_suffix
 from bridge.models import Account, AccountState, Mailbox, ServerConfig
 from bridge.schemas.common import ApiModel, EmailAddress
 
@@ -30,7 +31,17 @@ def _check_folder(value: str) -> str:
     return value
 
 
+def _check_sealer(value: str) -> str:
+    name = value.strip().rstrip(".").lower()
+    if not _HOST.match(name) or "." not in name or name.rsplit(".", 1)[-1].isdigit():
+        raise ValueError("must be a domain name such as google.com")
+    if is_public_suffix(name):  # trusting "com" or "co.uk" would trust every sealer under it
+        raise ValueError("must not be a public suffix")
+    return name
+
+
 Host = Annotated[str, AfterValidator(_check_host)]
+ArcSealer = Annotated[str, AfterValidator(_check_sealer)]
 Folder = Annotated[str, AfterValidator(_check_folder)]
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 
@@ -92,6 +103,12 @@ class _AccountFields(ApiModel):
     )
     backfill: int | None = Field(default=None, ge=0, le=10_000)
     trusted_receivers: list[Host] | None = Field(default=None, max_length=64)
+    trusted_arc_sealers: list[ArcSealer] | None = Field(
+        default=None,
+        max_length=64,
+        description="ARC sealing domains (each covers its subdomains) whose recorded DMARC pass verifies a "
+        "message that fails DMARC only because a forwarder or list changed it; empty (the default) turns it off",
+    )
     verify: bool = Field(default=True, description="Log in to IMAP and SMTP before saving")
 
 
@@ -119,6 +136,7 @@ class AccountCreate(_AccountFields):
             trusted_receivers=tuple(h.lower() for h in self.trusted_receivers)
             if self.trusted_receivers is not None
             else None,
+            trusted_arc_sealers=tuple(dict.fromkeys(self.trusted_arc_sealers or ())),
         )
 
 
@@ -189,6 +207,7 @@ class AccountOut(ApiModel):
     watch: list[str]
     backfill: int
     trusted_receivers: list[str] | None
+    trusted_arc_sealers: list[str]
     state: StateOut
     created: str
     updated: str
@@ -204,6 +223,7 @@ class AccountOut(ApiModel):
             watch=list(account.watch),
             backfill=account.backfill,
             trusted_receivers=list(account.trusted_receivers) if account.trusted_receivers is not None else None,
+            trusted_arc_sealers=list(account.trusted_arc_sealers),
             state=StateOut(state=state.state.value, error=state.error, since=state.since),
             created=account.created,
             updated=account.updated,

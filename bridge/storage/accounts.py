@@ -116,6 +116,7 @@ class AccountStore:
             "watch": list(account.watch),
             "backfill": account.backfill,
             "trustedReceivers": list(account.trusted_receivers) if account.trusted_receivers is not None else None,
+            "trustedArcSealers": list(account.trusted_arc_sealers),
             "created": account.created,
             "updated": account.updated,
         }
@@ -132,6 +133,7 @@ class AccountStore:
             watch=tuple(doc.get("watch") or ("INBOX",)),
             backfill=int(doc.get("backfill", 0)),
             trusted_receivers=tuple(trusted) if trusted is not None else None,
+            trusted_arc_sealers=tuple(doc.get("trustedArcSealers") or ()),
             created=doc.get("created", ""),
             updated=doc.get("updated", ""),
         )

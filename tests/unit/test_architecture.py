@@ -17,7 +17,8 @@ BRIDGE = ROOT / "bridge"
 # Pure: no sockets, no Redis, no Flask, no environment, no clock.
 PURE = [
     "errors.py", "keys.py", "models.py", "message.py", "mime_headers.py", "mime_parts.py",
-    "auth_results.py", "received.py", "dmarc.py", "spf_check.py", "dkim_check.py", "resolver_protocol.py",
+    "auth_results.py", "received.py", "dmarc.py", "spf_check.py", "dkim_check.py", "arc_check.py",
+    "resolver_protocol.py",
     "addresses.py", "crypto.py", "imap/responses.py", "events.py", "records.py", "analysis.py",
     "compose.py", "compose_reply.py", "compose_types.py", "signing.py", "ssrf.py", "review.py",
     "schemas", "bounces", "policy",
