@@ -299,7 +299,8 @@ async def test_a_connection_lost_in_the_middle_of_a_command_is_a_reconnect(stora
     await run.start(wait_ready=False)
     try:
         await until(lambda: len(events(storage, name="accountConnected")) >= 2, what="reconnect")
-        assert [e.data["error"] for e in events(storage, name="connectError")][:1] == ["connection to 127.0.0.1 lost"]
+        [error] = [e.data["error"] for e in events(storage, name="connectError")][:1]
+        assert error["code"] == "connectionLost" and error["message"] == "connection to 127.0.0.1 lost"
         await until(lambda: storage.mailstate.checkpoint("acme", "INBOX"), what="INBOX baseline")
         dovecot.deliver(mailbox.address, mail(1))
         await until(lambda: len(events(storage)) == 1, what="mail after the reconnect")
@@ -344,8 +345,8 @@ class FailsOnce:
             raise RuntimeError("a bug no one expected")
         await self.pipeline.messages(account, folder, uidvalidity, batch)
 
-    async def state(self, account, state, error) -> None:
-        await self.pipeline.state(account, state, error)
+    async def state(self, account, state) -> None:
+        await self.pipeline.state(account, state)
 
     async def mailbox_reset(self, account, folder, old, new) -> None:
         await self.pipeline.mailbox_reset(account, folder, old, new)
@@ -415,7 +416,8 @@ async def test_wrong_password_reports_authentication_error_and_keeps_trying(stor
     try:
         await until(lambda: storage.accounts.get_state("acme").state is ConnectionState.AUTHENTICATION_ERROR)
         state = storage.accounts.get_state("acme")
-        assert "login failed" in state.error.lower()
+        assert "login failed" in state.error.message.lower()
+        assert state.error.code == "authenticationFailed" and state.next_retry is not None
         await asyncio.sleep(0.5)
         assert len(events(storage, name="authenticationError")) == 1  # reported once, not per retry
     finally:
