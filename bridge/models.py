@@ -115,11 +115,11 @@ class ApiToken:
 
 @dataclass(frozen=True, slots=True)
 class AccountError:
-    """What went wrong with an account's connection, and when (RFC 3339 UTC)."""
+    """What went wrong with an account's connection, and when (``at``: RFC 3339 UTC; "time" in JSON)."""
 
     code: MailboxFault
     message: str
-    time: str
+    at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +140,7 @@ class AccountState:
         error = self.error
         return {
             "state": self.state.value,
-            "error": {"code": error.code.value, "message": error.message, "time": error.time} if error else None,
+            "error": {"code": error.code.value, "message": error.message, "time": error.at} if error else None,
             "nextRetry": self.next_retry,
         }
 

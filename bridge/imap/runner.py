@@ -170,7 +170,7 @@ class WatcherService:
             f"no sign of life for {silent:.0f} s while {live.doing} (allowed {live.allowed:.0f} s); watch restarted"
         )
         log.warning("account %s: %s", account_id, message)
-        error = AccountError(code=MailboxFault.STALLED, message=message, time=utc_iso())
+        error = AccountError(code=MailboxFault.STALLED, message=message, at=utc_iso())
         state = AccountState(state=ConnectionState.CONNECT_ERROR, error=error, next_retry=utc_iso())
         with contextlib.suppress(Exception):  # noqa: BLE001 - not recorded now, the new watch reports anyway
             await self.handler.state(watched.account, state)

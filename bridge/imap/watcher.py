@@ -210,7 +210,7 @@ class AccountWatcher:
 
     async def _failed(self, state: ConnectionState, exc: BaseException, delay: float) -> None:
         message = exc.message if isinstance(exc, BridgeError) else (str(exc) or type(exc).__name__)
-        error = AccountError(code=fault_of(exc), message=message, time=utc_iso())
+        error = AccountError(code=fault_of(exc), message=message, at=utc_iso())
         log.info("account %s: %s: %s", self.account.id, error.code.value, message)
         await self._set_state(state, error, next_retry=utc_iso(delay))
 

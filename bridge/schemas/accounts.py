@@ -213,7 +213,7 @@ class AccountOut(ApiModel):
             trusted_receivers=list(account.trusted_receivers) if account.trusted_receivers is not None else None,
             state=StateOut(
                 state=state.state.value,
-                error=StateErrorOut(code=state.error.code, message=state.error.message, time=state.error.time)
+                error=StateErrorOut(code=state.error.code, message=state.error.message, time=state.error.at)
                 if state.error
                 else None,
                 since=state.since,

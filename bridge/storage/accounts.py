@@ -94,7 +94,7 @@ class AccountStore:
                 "since": state.since or utc_now(),
                 "error": error.message if error else "",
                 "errorCode": error.code.value if error else "",
-                "errorTime": error.time if error else "",
+                "errorTime": error.at if error else "",
                 "nextRetry": state.next_retry or "",
             },
         )
@@ -110,7 +110,7 @@ class AccountStore:
             error = AccountError(
                 code=_fault(raw.get("errorCode"), state),
                 message=raw["error"],
-                time=raw.get("errorTime") or raw.get("since") or "",
+                at=raw.get("errorTime") or raw.get("since") or "",
             )
         return AccountState(
             state=state,
