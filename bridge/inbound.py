@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,19 +124,22 @@ class InboundPipeline:
             return await asyncio.get_running_loop().run_in_executor(self.executor, self.analyse, account, chunk)
         return [Analysis(m, message_id, a) for (m, message_id), a in zip(chunk, analysed, strict=True)]
 
-    async def state(self, account: Account, state: ConnectionState, error: str | None) -> None:
-        await asyncio.to_thread(self.report_state, account, state, error)
+    async def state(self, account: Account, state: AccountState) -> None:
+        await asyncio.to_thread(self.report_state, account, state)
 
     async def mailbox_reset(self, account: Account, folder: str, old: int, new: int) -> None:
         data = {"folder": folder, "previousUidValidity": old, "uidValidity": new}
         await asyncio.to_thread(emit, self.storage, account.id, EventName.MAILBOX_RESET, data)
 
-    def report_state(self, account: Account, state: ConnectionState, error: str | None) -> None:
+    def report_state(self, account: Account, state: AccountState) -> None:
         previous = self.storage.accounts.get_state(account.id)
-        self.storage.accounts.set_state(account.id, AccountState(state=state, error=error))
-        name = _STATE_EVENTS.get(state)
-        if name is not None and (previous.state is not state or previous.error != error):
-            emit(self.storage, account.id, name, {"state": state.value, "error": error})
+        since = previous.since if previous.state is state.state else None
+        self.storage.accounts.set_state(account.id, replace(state, since=since))
+        name = _STATE_EVENTS.get(state.state)
+        # One event per change, not per retry: the same error again only moves its time and nextRetry.
+        changed = previous.state is not state.state or _what(previous) != _what(state)
+        if name is not None and changed:
+            emit(self.storage, account.id, name, state.event_data())
 
     # --- the stages ----------------------------------------------------------
 
@@ -240,3 +243,7 @@ class InboundPipeline:
             entry = now_entry(address, reason, source, message_id=record["id"])
             self.storage.suppressions.add(account.id, entry, replace=False)
         return events
+
+
+def _what(state: AccountState) -> tuple[str, str] | None:
+    return (state.error.code.value, state.error.message) if state.error else None

@@ -47,6 +47,27 @@ class ConnectionState(StrEnum):
     DISCONNECTED = "disconnected"
 
 
+class MailboxFault(StrEnum):
+    """Why an account's IMAP connection failed or was restarted: the ``code`` of its state's error."""
+
+    CONNECTION_REFUSED = "connectionRefused"  # nothing listens on the port
+    CONNECT_TIMEOUT = "connectTimeout"  # DNS or the TCP handshake did not finish in time
+    HOST_NOT_FOUND = "hostNotFound"  # the host name does not resolve
+    NETWORK_ERROR = "networkError"  # any other socket error before the greeting
+    TLS_FAILED = "tlsFailed"  # handshake refused, timed out or cut; certificate rejected; STARTTLS failed
+    CLOSED_BEFORE_GREETING = "closedBeforeGreeting"  # accepted, then closed without a byte
+    CLOSED_AFTER_GREETING = "closedAfterGreeting"  # greeted, then closed before LOGIN was sent
+    GREETING_TIMEOUT = "greetingTimeout"  # accepted, then silent
+    SERVER_UNAVAILABLE = "serverUnavailable"  # a BYE greeting, or LOGIN answered [UNAVAILABLE] and the like
+    CLOSED_DURING_LOGIN = "closedDuringLogin"  # closed after LOGIN was sent, before its answer
+    LOGIN_TIMEOUT = "loginTimeout"  # LOGIN (or STARTTLS, CAPABILITY) got no answer in time
+    AUTHENTICATION_FAILED = "authenticationFailed"  # the server refused the credentials
+    CONNECTION_LOST = "connectionLost"  # a working session was cut (BYE, reset, closed mid-command)
+    COMMAND_TIMEOUT = "commandTimeout"  # a command of a working session got no answer in time
+    SERVER_ERROR = "serverError"  # a command of a working session failed (SELECT, SEARCH, FETCH)
+    STALLED = "stalled"  # the watchdog saw no sign of life for too long and restarted the watch
+
+
 @dataclass(frozen=True, slots=True)
 class Mailbox:
     """One folder from IMAP LIST, with its RFC 6154 special-use flag."""
@@ -97,12 +118,35 @@ class ApiToken:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountError:
+    """What went wrong with an account's connection, and when (``at``: RFC 3339 UTC; "time" in JSON)."""
+
+    code: MailboxFault
+    message: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
 class AccountState:
-    """The watcher's last report about an account."""
+    """The watcher's last report about an account.
+
+    ``since`` is when it entered ``state``; ``next_retry`` (RFC 3339 UTC) when the
+    watcher tries again after an error.
+    """
 
     state: ConnectionState
-    error: str | None = None
+    error: AccountError | None = None
     since: str | None = None
+    next_retry: str | None = None
+
+    def event_data(self) -> dict[str, object]:
+        """The data of the state's event (``connectError``, ``accountConnected``, …)."""
+        error = self.error
+        return {
+            "state": self.state.value,
+            "error": {"code": error.code.value, "message": error.message, "time": error.at} if error else None,
+            "nextRetry": self.next_retry,
+        }
 
 
 @dataclass(frozen=True, slots=True)

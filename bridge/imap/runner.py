@@ -6,6 +6,11 @@ renews the leases it holds, and stops watching an account whose lease it
 lost, that was deleted, or whose settings changed (it restarts it then).
 A dead watcher's leases expire, so others take its accounts over within the
 lease time.
+
+Every tick is also a watchdog: a watch that ended (a bug escaped it) or that
+overstayed its own liveness allowance (no sign of life: not connected, no
+command answered, IDLE not renewed, for longer than its backoff and timeouts
+allow) is restarted, once, with the reason in the log and the account's state.
 """
 
 from __future__ import annotations
@@ -23,8 +28,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import aioimaplib
-
 from bridge.analysis_pool import AnalysisPool, ResolverSpec
 from bridge.config import Settings
 from bridge.crypto import Vault
@@ -32,9 +35,10 @@ from bridge.dmarc import load_public_suffixes
 from bridge.emit import start_dispatcher
 from bridge.errors import ConfigError
 from bridge.imap import session
-from bridge.imap.watcher import AccountWatcher, MessageHandler, WatchTiming
+from bridge.imap.retry import utc_iso
+from bridge.imap.watcher import AccountWatcher, Connect, MessageHandler, WatchTiming
 from bridge.inbound import InboundPipeline
-from bridge.models import Account, ServerConfig
+from bridge.models import Account, AccountError, AccountState, ConnectionState, MailboxFault
 from bridge.resolver import DnsResolver
 from bridge.storage import Storage, connect
 
@@ -42,6 +46,8 @@ log = logging.getLogger(__name__)
 
 ROLE = "watcher"
 CONNECT_CONCURRENCY = 16
+# How long a stopped watch may take to unwind; one that does not is left behind, not waited for.
+STOP_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,7 @@ class LeaseTiming:
 @dataclass
 class _Watched:
     account: Account
+    watcher: AccountWatcher
     task: asyncio.Task[None]
 
 
@@ -65,8 +72,16 @@ class WatcherService:
     watcher_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     leases: LeaseTiming = field(default_factory=LeaseTiming)
     timing: WatchTiming = field(default_factory=WatchTiming)
+    # The seam that opens IMAP sessions (``session.connect``'s signature).
+    connect: Connect = session.connect
     _watched: dict[str, _Watched] = field(default_factory=dict)
+    # At most CONNECT_CONCURRENCY logins (TCP + TLS handshake + LOGIN) at a time, so a
+    # watcher taking over hundreds of accounts neither storms the IMAP server nor holds
+    # hundreds of half-done handshakes in memory at once: the peak stays in the heap as
+    # fragmentation (bench/inbound.py, 100 idle IMAPS accounts: 249 -> 218 KiB per account,
+    # within the noise of that machine; the server-side reason is the stronger one).
     _connecting: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONNECT_CONCURRENCY))
+    _abandoned: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def watched(self) -> list[str]:
@@ -98,6 +113,9 @@ class WatcherService:
             elif current.updated != self._watched[account_id].account.updated or self._ended(account_id):
                 await self._stop(account_id, release=False)
                 self._start(current)
+            elif await self._stalled(account_id):
+                await self._stop(account_id, release=False)
+                self._start(current)
         # Give accounts back when others joined, so the load spreads.
         while len(self._watched) > fair + 1:
             await self._stop(sorted(self._watched)[-1], release=True)
@@ -109,21 +127,17 @@ class WatcherService:
             if await asyncio.to_thread(store.mailstate.claim, account_id, self.watcher_id, self.leases.lease_ms):
                 self._start(account)
 
-    async def _connect(self, config: ServerConfig, *, timeout: float) -> aioimaplib.IMAP4:
-        # At most CONNECT_CONCURRENCY logins (TCP + TLS handshake + LOGIN) at a time, so a
-        # watcher taking over hundreds of accounts neither storms the IMAP server nor holds
-        # hundreds of half-done handshakes in memory at once: the peak stays in the heap as
-        # fragmentation (bench/inbound.py, 100 idle IMAPS accounts: 249 -> 218 KiB per account,
-        # within the noise of that machine; the server-side reason is the stronger one).
-        async with self._connecting:
-            return await session.connect(config, timeout=timeout)
-
     def _start(self, account: Account) -> None:
         watcher = AccountWatcher(
-            account, self.handler, self.storage.mailstate, timing=self.timing, connect=self._connect
+            account,
+            self.handler,
+            self.storage.mailstate,
+            timing=self.timing,
+            connect=self.connect,
+            connect_slots=self._connecting,
         )
         task = asyncio.create_task(watcher.run(), name=f"watch:{account.id}")
-        self._watched[account.id] = _Watched(account, task)
+        self._watched[account.id] = _Watched(account, watcher, task)
         log.info("watching account %s", account.id)
 
     def _ended(self, account_id: str) -> bool:
@@ -140,14 +154,49 @@ class WatcherService:
         log.error("watch of account %s ended; restarting it", account_id, exc_info=task.exception())
         return True
 
+    async def _stalled(self, account_id: str) -> bool:
+        """True when the account's watch showed no sign of life for longer than it allows itself.
+
+        Nothing the watch waits for is unbounded, so this is a bug (in aioimaplib or here)
+        leaving it stuck; the account's state says so until the new watch reports.
+        """
+        watched = self._watched[account_id]
+        live = watched.watcher.liveness
+        overdue = live.overdue(asyncio.get_running_loop().time())
+        if overdue <= 0:
+            return False
+        silent = live.allowed + overdue
+        message = (
+            f"no sign of life for {silent:.0f} s while {live.doing} (allowed {live.allowed:.0f} s); watch restarted"
+        )
+        log.warning("account %s: %s", account_id, message)
+        error = AccountError(code=MailboxFault.STALLED, message=message, at=utc_iso())
+        state = AccountState(state=ConnectionState.CONNECT_ERROR, error=error, next_retry=utc_iso())
+        with contextlib.suppress(Exception):  # noqa: BLE001 - not recorded now, the new watch reports anyway
+            await self.handler.state(watched.account, state)
+        return True
+
     async def _stop(self, account_id: str, *, release: bool) -> None:
         watched = self._watched.pop(account_id)
-        watched.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await watched.task
+        task = watched.task
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_WAIT_S)
+        if not task.done():
+            # Stuck where cancelling cannot reach: leave it (held here, so it is not collected
+            # mid-run) rather than stop every other account's watch waiting for it.
+            log.error("watch of account %s did not stop within %.0f s; left behind", account_id, STOP_WAIT_S)
+            self._abandoned.add(task)
+            task.add_done_callback(self._forget)
+        elif not task.cancelled():
+            task.exception()  # taken; _ended already logged an unexpected one
         if release:
             await asyncio.to_thread(self.storage.mailstate.release, account_id, self.watcher_id)
         log.info("stopped watching account %s", account_id)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a watch left behind ended", exc_info=task.exception())
 
     async def stop_all(self) -> None:
         for account_id in list(self._watched):

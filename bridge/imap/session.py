@@ -3,7 +3,8 @@
 I/O adapter: the only place besides the watcher that talks IMAP. Every
 aioimaplib, socket and TLS failure is translated here into ``MailboxError``:
 ``MailboxAuthFailed`` (credentials refused: permanent) or
-``MailboxUnavailable`` (cannot connect, timeout, BYE: transient).
+``MailboxUnavailable`` (cannot connect, timeout, BYE: transient); a failed
+connect is a ``ConnectFailed`` naming its ``MailboxFault`` (see ``handshake``).
 """
 
 from __future__ import annotations
@@ -12,84 +13,51 @@ import asyncio
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import aioimaplib
-from aioimaplib.aioimaplib import Command
 
 from bridge.errors import MailboxAuthFailed, MailboxError, MailboxUnavailable
+from bridge.imap import handshake
+from bridge.imap.handshake import ConnectFailed
 from bridge.imap.responses import encode_mailbox_name, parse_list_response, parse_status, quote, response_text
-from bridge.models import FolderStatus, Mailbox, ServerConfig
-from bridge.tls import client_context
+from bridge.models import FolderStatus, Mailbox, MailboxFault, ServerConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 15.0
+# Each step of opening a session (TCP, TLS, greeting, STARTTLS, LOGIN): a healthy server
+# answers each in well under a second; one that does not is retried, not waited for.
+CONNECT_TIMEOUT = 10.0
 # RFC 5530 response codes that mean "try again later", not "wrong password".
 _TRANSIENT_CODES = re.compile(r"\[(UNAVAILABLE|SERVERBUG|LIMIT|INUSE)\]", re.I)
 _IO_ERRORS = (OSError, asyncio.TimeoutError, ssl.SSLError, aioimaplib.AioImapException)
 
 
-async def connect(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> aioimaplib.IMAP4:
-    """Connect, secure and log in.
+async def connect(
+    config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT
+) -> aioimaplib.IMAP4:
+    """Connect, secure and log in; each step of that within ``connect_timeout``.
+
+    ``timeout`` is the command timeout of the session returned.
 
     Raises:
         MailboxAuthFailed: the server refused the credentials.
-        MailboxUnavailable: the server cannot be reached, TLS fails, or it times out.
+        ConnectFailed: (a ``MailboxUnavailable``) the server cannot be reached, refuses,
+            closes, stalls, TLS fails; its ``fault`` says which.
     """
-    where = f"{config.host}:{config.port}"
-    client: aioimaplib.IMAP4
-    if config.secure:
-        client = aioimaplib.IMAP4_SSL(
-            config.host,
-            config.port,
-            timeout=timeout,
-            ssl_context=client_context(config.reject_unauthorized),
-        )
-    else:
-        client = aioimaplib.IMAP4(config.host, config.port, timeout=timeout)
     try:
-        await client.wait_hello_from_server()
-        await _maybe_starttls(client, config, timeout)
-        await _login(client, config)
-    except (MailboxAuthFailed, MailboxUnavailable, asyncio.CancelledError):
-        _abort(client)
+        return await handshake.open_session(
+            config, timeout=timeout, connect_timeout=connect_timeout, login=lambda client: _login(client, config)
+        )
+    except (MailboxAuthFailed, MailboxUnavailable):
         raise
     except _IO_ERRORS as exc:
-        _abort(client)
         reason = str(exc) or type(exc).__name__
-        raise MailboxUnavailable(f"IMAP server {where} unreachable: {reason}", details={"side": "imap"}) from exc
-    return client
-
-
-async def _maybe_starttls(client: aioimaplib.IMAP4, config: ServerConfig, timeout: float) -> None:
-    if config.secure or config.starttls is False:
-        return
-    if not client.has_capability("STARTTLS"):
-        if config.starttls:
-            raise MailboxUnavailable("IMAP server does not offer STARTTLS", details={"side": "imap"})
-        return
-    # aioimaplib has no STARTTLS method (iroco-co/aioimaplib#1): run the
-    # command, then upgrade the transport in place and re-read capabilities.
-    protocol = client.protocol
-    response = await asyncio.wait_for(
-        protocol.execute(Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)),
-        timeout,
-    )
-    if response.result != "OK":
-        raise MailboxUnavailable(
-            f"STARTTLS refused: {response_text(response.lines)}",
-            details={"side": "imap"},
-        )
-    loop = asyncio.get_running_loop()
-    protocol.transport = await loop.start_tls(
-        protocol.transport,
-        protocol,
-        client_context(config.reject_unauthorized),
-        server_hostname=config.host,
-    )
-    await asyncio.wait_for(protocol.capability(), timeout)
+        raise ConnectFailed(
+            f"IMAP server {config.host}:{config.port} failed: {reason}", MailboxFault.NETWORK_ERROR
+        ) from exc
 
 
 async def _login(client: aioimaplib.IMAP4, config: ServerConfig) -> None:
@@ -104,18 +72,16 @@ async def _login(client: aioimaplib.IMAP4, config: ServerConfig) -> None:
         return
     text = response_text(response.lines)
     if _TRANSIENT_CODES.search(text):
-        raise MailboxUnavailable(f"IMAP server is unavailable: {text}", details={"side": "imap"})
+        raise ConnectFailed(f"IMAP server is unavailable: {text}", MailboxFault.SERVER_UNAVAILABLE)
     raise MailboxAuthFailed(f"IMAP login failed: {text}", details={"side": "imap"})
 
 
-def _abort(client: aioimaplib.IMAP4) -> None:
-    # A connect still in flight would otherwise open its socket after we gave up on it.
-    pending = getattr(client, "_client_task", None)
-    if pending is not None and not pending.done():
-        pending.cancel()
-    transport = getattr(client.protocol, "transport", None)
-    if transport is not None:
-        transport.close()
+def when_lost(client: aioimaplib.IMAP4, callback: Callable[[], None]) -> None:
+    """Call callback once the connection is gone (now, if it already is)."""
+    client.protocol.conn_lost_cb = lambda exc: callback()
+    transport = client.protocol.transport
+    if transport is None or transport.is_closing():
+        callback()
 
 
 async def close(client: aioimaplib.IMAP4, *, timeout: float = 5.0) -> None:
@@ -128,7 +94,7 @@ async def close(client: aioimaplib.IMAP4, *, timeout: float = 5.0) -> None:
     except _IO_ERRORS as exc:
         log.debug("IMAP logout failed: %s", exc)
     finally:
-        _abort(client)
+        await handshake.discard(client)
 
 
 @asynccontextmanager

@@ -15,15 +15,22 @@ means "emitted twice".
   iroco-co/aioimaplib#118).
 - A new folder starts at UIDNEXT (or the last ``backfill`` messages); a
   changed UIDVALIDITY re-baselines and reports one reset, not a flood.
-- Failures reconnect with capped exponential backoff and full jitter; so does
-  a storage outage (Redis down or failing), which is not the mailbox's fault
-  and changes no account state: what was not checkpointed is fetched again.
+- Every failure reconnects, whatever its kind, with capped exponential backoff
+  and full jitter; a refused login waits longer (``auth_retry_*``) but is
+  retried too. A storage outage (Redis down or failing) is not the mailbox's
+  fault and changes no account state: what was not checkpointed is fetched again.
+- Each state report says what failed (a ``MailboxFault``) and when the next try is.
+- ``liveness`` says what the watch is doing and until when it must show a sign of
+  life (connected, a command answered, IDLE renewed, a backoff over); the
+  service's watchdog (``bridge.imap.runner``) restarts a watch that overstays it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,7 +39,7 @@ from typing import Any, Protocol, TypeVar
 import aioimaplib
 
 from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable, StorageUnavailable
-from bridge.imap import session
+from bridge.imap import handshake, session
 from bridge.imap.responses import (
     encode_mailbox_name,
     parse_fetch,
@@ -42,7 +49,15 @@ from bridge.imap.responses import (
     quote,
     response_text,
 )
-from bridge.models import Account, ConnectionState, FetchedMessage, FolderStatus
+from bridge.imap.retry import ConnectionLost, Liveness, backoff_delay, fault_of, utc_iso
+from bridge.models import (
+    Account,
+    AccountError,
+    AccountState,
+    ConnectionState,
+    FetchedMessage,
+    FolderStatus,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,6 +65,10 @@ T = TypeVar("T")
 FETCH_BATCH = 100
 IDLE_RENEW_S = 25 * 60.0  # RFC 2177 § 3: clients should re-issue IDLE at least every 29 minutes
 COMMAND_TIMEOUT_S = 120.0  # a batch of large messages over a slow link takes a while
+IDLE_DONE_WAIT_S = 10.0
+# Commands of opening a session, each bounded by the connect timeout (TCP, TLS, greeting,
+# CAPABILITY, STARTTLS, CAPABILITY, LOGIN).
+_CONNECT_STEPS = 7
 _IO_ERRORS = (OSError, asyncio.TimeoutError, aioimaplib.AioImapException)
 
 
@@ -66,23 +85,14 @@ async def _done_or_lost(future: asyncio.Future[Any], lost: asyncio.Event, timeou
         gone.cancel()
 
 
-def backoff_delay(attempt: int, *, base: float, cap: float, rand: float) -> float:
-    """Capped exponential backoff with full jitter: uniform in [0, min(cap, base * 2^attempt)].
-
-    Full jitter spreads the reconnects of many accounts after a provider
-    outage instead of having them all retry in lockstep.
-    """
-    return rand * min(cap, base * 2.0 ** min(attempt, 30))
-
-
 class MessageHandler(Protocol):
     """What the watcher calls; the production implementation is the inbound pipeline."""
 
     async def messages(self, account: Account, folder: str, uidvalidity: int, batch: list[FetchedMessage]) -> None:
         """Process fetched messages; return only once they are safely stored."""
 
-    async def state(self, account: Account, state: ConnectionState, error: str | None) -> None:
-        """The connection state changed."""
+    async def state(self, account: Account, state: AccountState) -> None:
+        """The connection state changed, or the same error happened again (with a new time and nextRetry)."""
 
     async def mailbox_reset(self, account: Account, folder: str, old: int, new: int) -> None:
         """A folder's UIDVALIDITY changed; the watcher re-baselined it."""
@@ -98,16 +108,24 @@ class Checkpoints(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class WatchTiming:
+    """How long each thing may take, and how retries are spaced.
+
+    A refused login is retried after ``auth_retry_base_s`` doubling up to
+    ``auth_retry_cap_s``, never below half of that (a wrong password retried at once
+    would only count towards the server's lockout); every other failure after
+    uniform [0, ``retry_base_s`` * 2^n] capped at ``retry_cap_s``.
+    """
+
     idle_renew_s: float = IDLE_RENEW_S
     poll_interval_s: float = 60.0
     retry_base_s: float = 1.0
     retry_cap_s: float = 300.0
     auth_retry_base_s: float = 60.0
     auth_retry_cap_s: float = 3600.0
-
-
-class ConnectionLost(MailboxUnavailable):
-    """Raised when the IMAP connection closes under the watcher."""
+    connect_timeout_s: float = session.CONNECT_TIMEOUT
+    command_timeout_s: float = COMMAND_TIMEOUT_S
+    # Slack on top of what each step may take before the watchdog steps in.
+    watchdog_grace_s: float = 30.0
 
 
 Connect = Callable[..., Awaitable[aioimaplib.IMAP4]]
@@ -124,28 +142,42 @@ class AccountWatcher:
         *,
         timing: WatchTiming = WatchTiming(),
         connect: Connect = session.connect,
+        connect_slots: asyncio.Semaphore | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
+        """Args:
+        connect: opens a logged-in session (``session.connect``'s signature).
+        connect_slots: limits how many watches log in at once; waiting for a slot
+            is not counted against the watch's liveness.
+        """
         self.account = account
         self.handler = handler
         self.checkpoints = checkpoints
         self.timing = timing
+        self.liveness = Liveness()
         self._connect = connect
+        self._connect_slots = connect_slots
         self._rand = rand
         self._attempt = 0
         self._state: ConnectionState | None = None
         self._lost = asyncio.Event()
 
-    async def _guard(self, command: Awaitable[T]) -> T:
+    def _beat(self, doing: str, allowed: float) -> None:
+        """A sign of life: the watch is now doing this, which may take this long."""
+        live = self.liveness
+        live.doing, live.since = doing, asyncio.get_running_loop().time()
+        live.allowed = allowed + self.timing.watchdog_grace_s
+
+    async def _guard(
+        self, command: Awaitable[T], doing: str = "waiting for an IMAP command", *, allowed: float | None = None
+    ) -> T:
         """Await an IMAP command, or raise ConnectionLost as soon as the connection drops."""
+        self._beat(doing, self.timing.command_timeout_s if allowed is None else allowed)
         task = asyncio.ensure_future(command)
         try:
             await _done_or_lost(task, self._lost)
         finally:
-            if not task.done():
-                task.cancel()
-        # A task asked to cancel is not cancelled() until it has run again, so "not done"
-        # is what tells a lost connection (task.result() would raise InvalidStateError).
+            await handshake.settle(task)
         if not task.done() or task.cancelled():
             raise ConnectionLost(f"connection to {self.account.imap.host} lost")
         return task.result()
@@ -155,24 +187,36 @@ class AccountWatcher:
             try:
                 await self._session()
             except MailboxAuthFailed as exc:
-                await self._set_state(ConnectionState.AUTHENTICATION_ERROR, exc.message)
-                delay = self._delay(self.timing.auth_retry_base_s, self.timing.auth_retry_cap_s)
+                delay = self._delay(self.timing.auth_retry_base_s, self.timing.auth_retry_cap_s, floor=0.5)
+                await self._failed(ConnectionState.AUTHENTICATION_ERROR, exc, delay)
             except (MailboxUnavailable, *_IO_ERRORS) as exc:
-                message = exc.message if isinstance(exc, BridgeError) else (str(exc) or type(exc).__name__)
-                await self._set_state(ConnectionState.CONNECT_ERROR, message)
                 delay = self._delay(self.timing.retry_base_s, self.timing.retry_cap_s)
+                await self._failed(ConnectionState.CONNECT_ERROR, exc, delay)
             except StorageUnavailable as exc:
                 log.warning("account %s: %s", self.account.id, exc.message)
                 delay = self._delay(self.timing.retry_base_s, self.timing.retry_cap_s)
+            except Exception:  # noqa: BLE001 - a bug must not end the account's watch: retry it
+                log.exception("account %s: watch failed", self.account.id)
+                delay = self._delay(self.timing.retry_base_s, self.timing.retry_cap_s)
             log.info("account %s: reconnecting in %.1f s", self.account.id, delay)
+            self._beat("waiting to reconnect", delay)
             await asyncio.sleep(delay)
 
-    def _delay(self, base: float, cap: float) -> float:
-        delay = backoff_delay(self._attempt, base=base, cap=cap, rand=self._rand())
+    def _delay(self, base: float, cap: float, *, floor: float = 0.0) -> float:
+        rand = floor + (1.0 - floor) * self._rand()
+        delay = backoff_delay(self._attempt, base=base, cap=cap, rand=rand)
         self._attempt += 1
         return delay
 
-    async def _set_state(self, state: ConnectionState, error: str | None = None) -> None:
+    async def _failed(self, state: ConnectionState, exc: BaseException, delay: float) -> None:
+        message = exc.message if isinstance(exc, BridgeError) else (str(exc) or type(exc).__name__)
+        error = AccountError(code=fault_of(exc), message=message, at=utc_iso())
+        log.info("account %s: %s: %s", self.account.id, error.code.value, message)
+        await self._set_state(state, error, next_retry=utc_iso(delay))
+
+    async def _set_state(
+        self, state: ConnectionState, error: AccountError | None = None, *, next_retry: str | None = None
+    ) -> None:
         if state is self._state and state is ConnectionState.CONNECTED:
             return
         # "connecting" is reported once, at the start. A reconnect keeps the state it starts
@@ -181,20 +225,29 @@ class AccountWatcher:
         if state is ConnectionState.CONNECTING and self._state is not None:
             return
         try:
-            await self.handler.state(self.account, state, error)
+            await self.handler.state(self.account, AccountState(state=state, error=error, next_retry=next_retry))
         except StorageUnavailable as exc:
             # Not recorded: the next change of state (or this one, retried) will be.
             log.warning("account %s: state %s not recorded: %s", self.account.id, state.value, exc.message)
             return
         self._state = state
 
+    async def _open(self) -> aioimaplib.IMAP4:
+        """A logged-in session; each step of opening it within the connect timeout."""
+        timing = self.timing
+        self._beat("waiting for a login slot", math.inf)
+        async with self._connect_slots or contextlib.nullcontext():
+            self._beat("connecting", timing.connect_timeout_s * _CONNECT_STEPS)
+            return await self._connect(
+                self.account.imap, timeout=timing.command_timeout_s, connect_timeout=timing.connect_timeout_s
+            )
+
     async def _session(self) -> None:
         self._lost = lost = asyncio.Event()
         await self._set_state(ConnectionState.CONNECTING)
-        client = await self._connect(self.account.imap, timeout=COMMAND_TIMEOUT_S)
-        client.protocol.conn_lost_cb = lambda exc: lost.set()
+        client = await self._open()
+        session.when_lost(client, lost.set)
         try:
-            self._attempt = 0
             await self._set_state(ConnectionState.CONNECTED)
             primary, *others = self.account.watch
             for folder in others:
@@ -221,7 +274,7 @@ class AccountWatcher:
             await session.close(client)
 
     async def _select(self, client: aioimaplib.IMAP4, folder: str) -> FolderStatus:
-        response = await self._guard(client.select(quote(encode_mailbox_name(folder))))
+        response = await self._guard(client.select(quote(encode_mailbox_name(folder))), f"selecting {folder!r}")
         status = parse_select(response.lines) if response.result == "OK" else None
         if status is None:
             raise MailboxUnavailable(f"cannot select {folder!r}: {response_text(response.lines)}")
@@ -231,10 +284,14 @@ class AccountWatcher:
         """IDLE until new mail (True) or the timeout (False)."""
         while not client.protocol.idle_queue.empty():
             client.protocol.idle_queue.get_nowait()  # a stale stop marker from an earlier IDLE
-        idle = await self._guard(client.idle_start(timeout=timeout))
+        idle = await self._guard(client.idle_start(timeout=timeout), "starting IDLE")
+        # Healthy enough to start over: a session that fails before IDLE (say, at SELECT)
+        # keeps backing off further.
+        self._attempt = 0
         try:
             while True:
-                lines = [bytes(x) for x in await self._guard(client.wait_server_push(timeout=timeout + 30))]
+                push = client.wait_server_push(timeout=timeout + 30)
+                lines = [bytes(x) for x in await self._guard(push, "in IDLE", allowed=timeout + 30)]
                 if lines == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     return False
                 if any(line.upper().startswith(b"BYE") for line in lines):
@@ -247,7 +304,8 @@ class AccountWatcher:
             if client.has_pending_idle() and not lost.is_set():
                 client.idle_done()
                 # A server going down says BYE and closes without ending IDLE.
-                await _done_or_lost(idle, lost, timeout=10)
+                self._beat("ending IDLE", IDLE_DONE_WAIT_S)
+                await _done_or_lost(idle, lost, timeout=IDLE_DONE_WAIT_S)
             if not idle.done():
                 idle.cancel()
                 raise ConnectionLost("IDLE did not end cleanly")
@@ -256,7 +314,8 @@ class AccountWatcher:
         """STATUS each extra folder; sync those that changed. True when a folder was selected."""
         selected = False
         for folder in folders:
-            response = await self._guard(client.status(quote(encode_mailbox_name(folder)), "(UIDNEXT UIDVALIDITY)"))
+            command = client.status(quote(encode_mailbox_name(folder)), "(UIDNEXT UIDVALIDITY)")
+            response = await self._guard(command, f"polling {folder!r}")
             status = parse_status(response.lines) if response.result == "OK" else None
             checkpoint = await asyncio.to_thread(self.checkpoints.checkpoint, self.account.id, folder)
             if status is None or (checkpoint and checkpoint == (status.uidvalidity, status.uidnext - 1)):
@@ -271,7 +330,7 @@ class AccountWatcher:
         if last is None:
             return
         while True:
-            response = await self._guard(client.uid_search("UID", f"{last + 1}:*"))
+            response = await self._guard(client.uid_search("UID", f"{last + 1}:*"), f"searching {folder!r}")
             if response.result != "OK":
                 raise MailboxUnavailable(f"UID SEARCH failed in {folder!r}: {response_text(response.lines)}")
             # "n:*" always matches the highest UID, even when it is below n (RFC 3501 § 6.4.8).
@@ -282,12 +341,14 @@ class AccountWatcher:
             for start in range(0, len(uids), FETCH_BATCH):
                 batch = uids[start : start + FETCH_BATCH]
                 fetched = await self._guard(
-                    client.uid("fetch", ",".join(map(str, batch)), "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+                    client.uid("fetch", ",".join(map(str, batch)), "(UID FLAGS INTERNALDATE BODY.PEEK[])"),
+                    f"fetching from {folder!r}",
                 )
                 if fetched.result != "OK":
                     raise MailboxUnavailable(f"UID FETCH failed in {folder!r}: {response_text(fetched.lines)}")
                 messages = parse_fetch(fetched.lines)
                 if messages:
+                    self._beat(f"storing {len(messages)} message(s) from {folder!r}", self.timing.command_timeout_s)
                     await self.handler.messages(self.account, folder, status.uidvalidity, messages)
                 last = batch[-1]
                 await asyncio.to_thread(

@@ -192,10 +192,17 @@ class ServerOut(ApiModel):
         )
 
 
+class StateErrorOut(ApiModel):
+    code: str = Field(description="closedBeforeGreeting, greetingTimeout, tlsFailed, authenticationFailed, …")
+    message: str
+    time: str
+
+
 class StateOut(ApiModel):
     state: str
-    error: str | None = None
+    error: StateErrorOut | None = None
     since: str | None = None
+    next_retry: str | None = None
 
 
 class AccountOut(ApiModel):
@@ -224,7 +231,14 @@ class AccountOut(ApiModel):
             backfill=account.backfill,
             trusted_receivers=list(account.trusted_receivers) if account.trusted_receivers is not None else None,
             trusted_arc_sealers=list(account.trusted_arc_sealers),
-            state=StateOut(state=state.state.value, error=state.error, since=state.since),
+            state=StateOut(
+                state=state.state.value,
+                error=StateErrorOut(code=state.error.code, message=state.error.message, time=state.error.at)
+                if state.error
+                else None,
+                since=state.since,
+                next_retry=state.next_retry,
+            ),
             created=account.created,
             updated=account.updated,
         )

@@ -18,7 +18,7 @@ from bridge import keys
 from bridge.config import Secret
 from bridge.crypto import Vault
 from bridge.errors import Conflict, NotFound
-from bridge.models import Account, AccountState, ConnectionState, ServerConfig
+from bridge.models import Account, AccountError, AccountState, ConnectionState, MailboxFault, ServerConfig
 from bridge.storage.base import redis_errors, text, utc_now
 
 
@@ -86,12 +86,16 @@ class AccountStore:
 
     @redis_errors
     def set_state(self, account_id: str, state: AccountState) -> None:
+        error = state.error
         self.redis.hset(
             keys.account_state(account_id),
             mapping={
                 "state": state.state.value,
                 "since": state.since or utc_now(),
-                "error": state.error or "",
+                "error": error.message if error else "",
+                "errorCode": error.code.value if error else "",
+                "errorTime": error.at if error else "",
+                "nextRetry": state.next_retry or "",
             },
         )
 
@@ -100,10 +104,19 @@ class AccountStore:
         raw = {text(k): text(v) for k, v in self.redis.hgetall(keys.account_state(account_id)).items()}
         if not raw:
             return AccountState(state=ConnectionState.INIT)
+        state = ConnectionState(raw["state"])
+        error = None
+        if raw.get("error"):
+            error = AccountError(
+                code=_fault(raw.get("errorCode"), state),
+                message=raw["error"],
+                at=raw.get("errorTime") or raw.get("since") or "",
+            )
         return AccountState(
-            state=ConnectionState(raw["state"]),
-            error=raw.get("error") or None,
+            state=state,
+            error=error,
             since=raw.get("since"),
+            next_retry=raw.get("nextRetry") or None,
         )
 
     def _encode(self, account: Account) -> str:
@@ -174,3 +187,13 @@ class AccountStore:
 
 def _with_times(account: Account, *, created: str, updated: str) -> Account:
     return replace(account, created=created, updated=updated)
+
+
+def _fault(code: str | None, state: ConnectionState) -> MailboxFault:
+    # A state written before error codes existed (or by a newer version) has none we know.
+    try:
+        return MailboxFault(code or "")
+    except ValueError:
+        if state is ConnectionState.AUTHENTICATION_ERROR:
+            return MailboxFault.AUTHENTICATION_FAILED
+        return MailboxFault.CONNECTION_LOST

@@ -8,8 +8,6 @@ Redis stream, which is what webhooks and WebSockets are fed from.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,26 +15,16 @@ import aioimaplib
 import pytest
 
 from bridge import keys
-from bridge.config import Secret
 from bridge.crypto import Vault
 from bridge.imap.runner import LeaseTiming, WatcherService
-from bridge.imap.watcher import AccountWatcher, WatchTiming
 from bridge.inbound import InboundPipeline
-from bridge.models import Account, ConnectionState, ServerConfig
+from bridge.models import ConnectionState
 from bridge.resolver import DnsResolver
 from bridge.storage import Storage
+from tests.servers.tcp_proxy import FaultProxy
+from tests.watcher_support import FAST, Running, events, mail, make_account, until
 
-FAST = WatchTiming(
-    poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.3, auth_retry_base_s=0.05, auth_retry_cap_s=0.3
-)
 CORPORA = Path(__file__).resolve().parents[1] / "corpora"
-
-
-def mail(n: int | str, to: str = "user@example.test", subject: str | None = None, extra: str = "") -> bytes:
-    return (
-        f"From: Sender <sender@example.test>\r\nTo: {to}\r\nSubject: {subject or f'message {n}'}\r\n"
-        f"Message-ID: <m{n}@example.test>\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\n{extra}\r\nbody {n}\r\n"
-    ).encode()
 
 
 async def recreate_folder(mailbox, folder: str) -> None:
@@ -58,62 +46,6 @@ def storage(redis_client) -> Storage:
 def pipeline(storage, dns):
     with ThreadPoolExecutor(4) as executor:
         yield InboundPipeline(storage, DnsResolver([dns.address], timeout=1.0), executor)
-
-
-def make_account(
-    storage, mailbox, *, watch=("INBOX",), backfill=0, password=None, account_id="acme", port=None
-) -> Account:
-    account = Account(
-        id=account_id,
-        email=mailbox.address,
-        imap=ServerConfig(
-            host=mailbox.host,
-            port=port or mailbox.imap_port,
-            user=mailbox.address,
-            password=Secret(password or mailbox.password),
-            starttls=False,
-        ),
-        watch=tuple(watch),
-        backfill=backfill,
-    )
-    return storage.accounts.create(account)
-
-
-async def until(predicate, timeout: float = 5.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await asyncio.to_thread(predicate)
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def events(storage, account="acme", name="messageNew"):
-    return [e for e in storage.events.since(account, 0, count=10_000) if name is None or e.event == name]
-
-
-class Running:
-    """An AccountWatcher in a background task."""
-
-    def __init__(self, account, pipeline, storage, timing=FAST):
-        self.watcher = AccountWatcher(account, pipeline, storage.mailstate, timing=timing)
-        self.task: asyncio.Task | None = None
-        self.storage = storage
-        self.account = account
-
-    async def start(self, *, wait_ready: bool = True):
-        self.task = asyncio.create_task(self.watcher.run())
-        if wait_ready:
-            for folder in self.account.watch:
-                await until(
-                    lambda f=folder: self.storage.mailstate.checkpoint(self.account.id, f), what=f"{folder} baseline"
-                )
-            await asyncio.sleep(0.1)  # let it enter IDLE
-
-    async def stop(self):
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
 
 
 async def test_new_mail_is_parsed_verified_and_emitted(storage, pipeline, mailbox, dovecot):
@@ -205,79 +137,14 @@ async def test_dovecot_down_while_mail_arrives_every_message_exactly_once(storag
         await run.stop()
 
 
-class Relay:
-    """A TCP relay to Dovecot that can play a connection failing the ways real ones do.
-
-    ``shut_down_clients``: a server going down stops answering, says ``* BYE`` and closes a
-    moment later (Dovecot itself says BYE and closes at once, so the window in which a client
-    acts on the BYE is too short to test). ``cut_when_client_sends``: the first time a client
-    sends the trigger, the answer never comes and the connection closes (a link dropping in the
-    middle of a command).
-    """
-
-    def __init__(self, port: int) -> None:
-        self.port, self.listen_port = port, 0
-        self.clients: list[asyncio.StreamWriter] = []
-        self.silenced: set[asyncio.StreamWriter] = set()
-        self.writers: list[asyncio.StreamWriter] = []
-        self.relays: set[asyncio.Task] = set()
-        self.trigger: bytes | None = None
-        self.close_after_s = 0.0
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.listen_port = self.server.sockets[0].getsockname()[1]
-
-    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        self.relays.add(asyncio.current_task())
-        self.clients.append(client_w)
-        self.writers.append(client_w)
-        server_r, server_w = await asyncio.open_connection("127.0.0.1", self.port)
-        self.writers.append(server_w)
-
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, to_client: bool) -> None:
-            with contextlib.suppress(ConnectionError):
-                while data := await reader.read(65536):
-                    if not to_client and self.trigger is not None and self.trigger in data:
-                        self.trigger = None
-                        self.silenced.add(client_w)
-                        asyncio.get_running_loop().call_later(self.close_after_s, client_w.close)
-                    if not (to_client and client_w in self.silenced):
-                        writer.write(data)
-            writer.close()
-
-        await asyncio.gather(pipe(client_r, server_w, False), pipe(server_r, client_w, True))
-
-    async def shut_down_clients(self, close_after_s: float) -> None:
-        for client in self.clients:
-            self.silenced.add(client)
-            client.write(b"* BYE Server shutting down.\r\n")
-        await asyncio.sleep(close_after_s)
-        for client in self.clients:
-            client.close()
-
-    def cut_when_client_sends(self, trigger: bytes, close_after_s: float) -> None:
-        self.trigger, self.close_after_s = trigger, close_after_s
-
-    async def close(self) -> None:
-        self.server.close()
-        for writer in self.writers:
-            writer.close()
-        await asyncio.gather(*self.relays, return_exceptions=True)
-        for writer in self.writers:
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-        await self.server.wait_closed()
-
-
 async def test_a_server_that_says_bye_then_closes_is_left_without_waiting_for_idle_to_end(
     storage, pipeline, mailbox, dovecot
 ):
     """BYE during IDLE, then silence and a closed socket: aioimaplib never completes the IDLE
     command, so a watcher that waits for IDLE to end (and not for the loss) hangs 10 s."""
-    relay = Relay(mailbox.imap_port)
+    relay = FaultProxy(mailbox.imap_port)
     await relay.start()
-    run = Running(make_account(storage, mailbox, port=relay.listen_port), pipeline, storage)
+    run = Running(make_account(storage, mailbox, port=relay.port), pipeline, storage)
     await run.start()
     try:
         await relay.shut_down_clients(close_after_s=0.5)
@@ -292,14 +159,15 @@ async def test_a_server_that_says_bye_then_closes_is_left_without_waiting_for_id
 async def test_a_connection_lost_in_the_middle_of_a_command_is_a_reconnect(storage, pipeline, mailbox, dovecot):
     """A dropped link while SELECT waits for its answer: the watcher reconnects (it used to read
     the cancelled command's result, raise InvalidStateError and end the account's watch)."""
-    relay = Relay(mailbox.imap_port)
+    relay = FaultProxy(mailbox.imap_port)
     await relay.start()
-    relay.cut_when_client_sends(b"SELECT", close_after_s=0.2)
-    run = Running(make_account(storage, mailbox, port=relay.listen_port), pipeline, storage)
+    await relay.cut_on(b"SELECT", once=True, close_after_s=0.2)
+    run = Running(make_account(storage, mailbox, port=relay.port), pipeline, storage)
     await run.start(wait_ready=False)
     try:
         await until(lambda: len(events(storage, name="accountConnected")) >= 2, what="reconnect")
-        assert [e.data["error"] for e in events(storage, name="connectError")][:1] == ["connection to 127.0.0.1 lost"]
+        [error] = [e.data["error"] for e in events(storage, name="connectError")][:1]
+        assert error["code"] == "connectionLost" and error["message"] == "connection to 127.0.0.1 lost"
         await until(lambda: storage.mailstate.checkpoint("acme", "INBOX"), what="INBOX baseline")
         dovecot.deliver(mailbox.address, mail(1))
         await until(lambda: len(events(storage)) == 1, what="mail after the reconnect")
@@ -344,8 +212,8 @@ class FailsOnce:
             raise RuntimeError("a bug no one expected")
         await self.pipeline.messages(account, folder, uidvalidity, batch)
 
-    async def state(self, account, state, error) -> None:
-        await self.pipeline.state(account, state, error)
+    async def state(self, account, state) -> None:
+        await self.pipeline.state(account, state)
 
     async def mailbox_reset(self, account, folder, old, new) -> None:
         await self.pipeline.mailbox_reset(account, folder, old, new)
@@ -415,7 +283,8 @@ async def test_wrong_password_reports_authentication_error_and_keeps_trying(stor
     try:
         await until(lambda: storage.accounts.get_state("acme").state is ConnectionState.AUTHENTICATION_ERROR)
         state = storage.accounts.get_state("acme")
-        assert "login failed" in state.error.lower()
+        assert "login failed" in state.error.message.lower()
+        assert state.error.code == "authenticationFailed" and state.next_retry is not None
         await asyncio.sleep(0.5)
         assert len(events(storage, name="authenticationError")) == 1  # reported once, not per retry
     finally:
