@@ -18,7 +18,7 @@ from bridge.bounces.codes import (
 from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
 from bridge.bounces.nearest import nearest_reason
 from bridge.bounces.parts import ADDRESS_RE, Message, original_message_id, report_texts
-from bridge.bounces.reasons import classify_reason, is_hard
+from bridge.bounces.reasons import classify_reason, is_hard, report_action
 from bridge.bounces.wordings import text_reason
 
 _REMOTE_RE = re.compile(
@@ -63,7 +63,9 @@ def _recipient(
     context: str,
     stage: str = "",
     diagnostic_type: str = "",
+    stated: str = "",
 ) -> BounceRecipient:
+    """One recipient: ``action`` is how the report reads (a warning is "delayed"), ``stated`` its Action field."""
     reason = classify_reason(diagnostic, status, action, stage, context, diagnostic_type)
     if reason is Reason.UNDEFINED and context:
         reason = text_reason(context) or reason
@@ -71,6 +73,7 @@ def _recipient(
         # No rule decided, from the reply or the report's text about it:
         # the closest documented wording, if it is close enough.
         reason = nearest_reason(diagnostic or context) or reason
+    action = report_action(stated, reason)
     return BounceRecipient(
         recipient=_normalise(address),
         action=action,
@@ -113,13 +116,14 @@ def _from_dsn(parsed: dsn.Dsn, notice: str, named: list[str] | None = None) -> l
         own_text = texts.get(address.lower(), notice) if address.lower() in notice.lower() else ""
         diagnostic = dsn.strip_type(block.get("diagnostic-code")) or own_text
         status, reply = _codes(diagnostic, parse_dsn_status(block.get("status")), "")
-        action = block.get("action").lower().split()[0] if block.get("action") else ""
-        klass = _status_class(status, reply, action == "delayed")
-        if action not in _ACTIONS:
-            action = {"2": "delivered", "4": "delayed"}.get(klass[0], "failed")
+        stated = block.get("action").lower().split()[0] if block.get("action") else ""
+        stated = stated if stated in _ACTIONS else ""
+        klass = _status_class(status, reply, stated == "delayed")
+        # Without an Action field the class says how to read the report.
+        action = stated or {"2": "delivered", "4": "delayed"}.get(klass[0], "failed")
         remote = dsn.strip_type(block.get("remote-mta")) or None
         kind = dsn.type_of(block.get("diagnostic-code"))
-        out.append(_recipient(address, action, klass, reply, diagnostic, remote, notice, own_text, kind))
+        out.append(_recipient(address, action, klass, reply, diagnostic, remote, notice, own_text, kind, stated))
     return out
 
 
@@ -224,7 +228,11 @@ def _from_ses(notice: sesjson.SesNotice) -> Report:
     for entry in notice.entries:
         status, reply = _codes(entry.diagnostic, parse_dsn_status(entry.status), "")
         klass = _status_class(status, reply, entry.action == "delayed")
-        recipients.append(_recipient(entry.address, entry.action, klass, reply, entry.diagnostic, entry.remote_mta, ""))
+        recipients.append(
+            _recipient(
+                entry.address, entry.action, klass, reply, entry.diagnostic, entry.remote_mta, "", stated=entry.action
+            )
+        )
     return Report(
         kind=Kind.BOUNCE if notice.kind == "bounce" else Kind.DELIVERED,
         recipients=tuple(recipients),

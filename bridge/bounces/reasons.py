@@ -224,3 +224,37 @@ def is_hard(reason: Reason, status: str | None, action: str) -> bool:
     if action in ("delivered", "relayed", "expanded") or reason not in _HARD:
         return False
     return not (reason is R.NOTACCEPT and status is not None and status.startswith("4"))
+
+
+_SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
+
+
+def report_action(stated: str, reason: Reason) -> str:
+    """The action reported for a recipient: the report's own Action field, read in the taxonomy's convention.
+
+    RFC 3464 § 2.3.3 Action is what the report states, and is kept when it
+    is stated ("failed", "delayed", success values). Two conventions of the
+    taxonomy (Sisimai's ``Fact``: the action follows the reason, one rule for
+    every report) complete it:
+
+    - a message whose delivery time ran out (reason ``expired``: RFC 3463
+      X.4.7, a queue lifetime, "retry timeout exceeded") is reported as
+      ``delayed``: the failure IS the delay, whether the reporting MTA
+      wrote "failed" when it gave up or wrote no Action at all;
+    - a failure report without an Action field (a plain-text bounce, a DSN
+      that omits it) is ``failed``: the wording of a warning ("still
+      trying") decides the reason (``expired`` when the trouble is
+      retryable), not a second, separate action.
+
+    Args:
+        stated: the Action field's value ("" when the report has none).
+        reason: the recipient's decided reason.
+
+    Returns:
+        failed, delayed, or the stated success action.
+    """
+    if stated in _SUCCESS_ACTIONS or reason is R.DELIVERED:
+        return stated or "delivered"
+    if reason is R.EXPIRED:
+        return "delayed"
+    return stated if stated in ("failed", "delayed") else "failed"

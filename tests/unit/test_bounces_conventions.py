@@ -1,0 +1,101 @@
+"""General conventions of bridge.bounces (issue 11), each on a small report built here.
+
+Every test names the convention it pins (RFC 3464 fields, RFC 3463 codes,
+the taxonomy's own rules), so that a rule fitted to one corpus file cannot
+silently replace it. The reports are synthetic: the words are ordinary MTA
+wordings, not copies of corpus files.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.bounces import Reason, Report, classify
+from bridge.bounces.reasons import report_action
+from bridge.message import parse
+
+R = Reason
+
+
+def dsn(fields: str, notice: str = "The message could not be delivered.") -> bytes:
+    """A minimal RFC 3464 report whose per-recipient part is ``fields``."""
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\n"
+        "To: sender@example.org\n"
+        "Subject: Undelivered Mail Returned to Sender\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\n'
+        "\n"
+        "--b1\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        f"{notice}\n"
+        "\n"
+        "--b1\n"
+        "Content-Type: message/delivery-status\n"
+        "\n"
+        "Reporting-MTA: dns; mx.example.net\n"
+        "\n"
+        "Final-Recipient: rfc822; rcpt@example.com\n"
+        f"{fields}"
+        "\n"
+        "--b1\n"
+        "Content-Type: text/rfc822-headers\n"
+        "\n"
+        "From: sender@example.org\n"
+        "To: rcpt@example.com\n"
+        "Message-ID: <original.1@example.org>\n"
+        "\n"
+        "--b1--\n"
+    ).encode()
+
+
+def text_bounce(body: str) -> bytes:
+    """A plain-text bounce (no delivery-status part) for rcpt@example.com."""
+    return (
+        "From: MAILER-DAEMON@mx.example.net\n"
+        "To: sender@example.org\n"
+        "Subject: failure notice\n"
+        "\n"
+        "This is the mail system at host mx.example.net.\n"
+        "I'm sorry to have to inform you that your message could not\n"
+        "be delivered to one or more recipients.\n"
+        "\n"
+        f"<rcpt@example.com>: {body}\n"
+    ).encode()
+
+
+def one(raw: bytes) -> tuple[str, str, Reason, bool]:
+    report: Report | None = classify(parse(raw))
+    assert report is not None and len(report.recipients) == 1
+    row = report.recipients[0]
+    return row.action, row.status, row.reason, row.hard
+
+
+# --- action: RFC 3464 § 2.3.3 Action field, completed by the taxonomy's convention
+
+
+@pytest.mark.parametrize(
+    ("stated", "reason", "action"),
+    [
+        ("failed", R.USERUNKNOWN, "failed"),  # stated: kept
+        ("delayed", R.MAILBOXFULL, "delayed"),  # stated: kept
+        ("failed", R.EXPIRED, "delayed"),  # expired is reported as delayed
+        ("", R.EXPIRED, "delayed"),
+        ("", R.NETWORKERROR, "failed"),  # no Action field: failed
+        ("delivered", R.DELIVERED, "delivered"),
+    ],
+)
+def test_report_action_follows_the_action_field_and_expired(stated: str, reason: Reason, action: str) -> None:
+    assert report_action(stated, reason) == action
+
+
+def test_dsn_that_gave_up_after_the_queue_lifetime_is_delayed() -> None:
+    # RFC 3463 X.4.7 "delivery time expired": the failure is the delay.
+    raw = dsn("Action: failed\nStatus: 4.4.7\nDiagnostic-Code: smtp; 554 4.4.7 Message expired\n")
+    assert one(raw)[:3] == ("delayed", "4.4.7", R.EXPIRED)
+
+
+def test_text_bounce_without_action_field_is_failed() -> None:
+    raw = text_bounce("host mx.example.com[192.0.2.1] said: 550 5.1.1 User unknown (in reply to RCPT TO command)")
+    assert one(raw) == ("failed", "5.1.1", R.USERUNKNOWN, True)
