@@ -12,7 +12,8 @@ from bridge.bounces import arf, autoreply, dsn, families, precheck, sesjson, tex
 from bridge.bounces.codes import (
     find_reply_code,
     find_status,
-    is_generic,
+    is_specific_failure,
+    is_weak,
     parse_dsn_status,
 )
 from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
@@ -35,11 +36,20 @@ def _one_line(text: str) -> str:
 
 
 def _codes(diagnostic: str, status: str | None, context: str) -> tuple[str | None, str | None]:
-    """Return (status, reply code), refining a generic DSN Status from the text."""
+    """Return (status, reply code): the diagnostic's own specific code before the Status field.
+
+    RFC 3464 § 2.3.6: Diagnostic-Code is the code "actually issued by the
+    mail transport" that refused; the Status field (§ 2.3.4) is the reporting
+    MTA's summary of it, often only the class ("5.0.0") or its own queue
+    verdict ("4.4.7"). So a specific failure code in the diagnostic wins; a
+    weak one (X.0.0, X.4.7) only replaces a Status of the same class.
+    """
     reply = find_reply_code(diagnostic) or find_reply_code(context)
     found = find_status(diagnostic)
-    if status is None or (is_generic(status) and found and found[0] == status[0]):
-        status = found or status
+    if found is not None and (
+        status is None or is_specific_failure(found) or (is_weak(status) and found[0] == status[0])
+    ):
+        status = found
     if status is None:
         status = find_status(context)
     return status, reply

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.bounces import Reason, Report, classify
+from bridge.bounces.codes import find_status
 from bridge.bounces.reasons import report_action
 from bridge.message import parse
 
@@ -99,3 +100,29 @@ def test_dsn_that_gave_up_after_the_queue_lifetime_is_delayed() -> None:
 def test_text_bounce_without_action_field_is_failed() -> None:
     raw = text_bounce("host mx.example.com[192.0.2.1] said: 550 5.1.1 User unknown (in reply to RCPT TO command)")
     assert one(raw) == ("failed", "5.1.1", R.USERUNKNOWN, True)
+
+
+# --- status: RFC 3463 codes, the diagnostic's own code before the Status field
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("554 4.4.7 Message expired: unable to deliver in 840 minutes.<421 4.4.2 Connection timed out>", "4.4.2"),
+        ("550 5.0.0 Rejected: 5.7.1 Client host blocked", "5.7.1"),  # X.0.0 says only the class
+        ("554 4.4.7 Message expired", "4.4.7"),  # no better code: kept
+        ("250 2.1.5 Ok, then 550 5.1.1 User unknown", "5.1.1"),  # the failure before a success
+    ],
+)
+def test_find_status_prefers_the_actual_problem_to_x47_and_x00(text: str, status: str) -> None:
+    # RFC 3463 § 3.5 (X.4.7: "the code for the actual problem ... should be
+    # returned rather than this code") and § 3.1 (X.0.0: only the class).
+    assert find_status(text) == status
+
+
+def test_diagnostic_code_names_the_status_the_summary_field_does_not() -> None:
+    # RFC 3464 § 2.3.6: Diagnostic-Code is what the remote actually said.
+    raw = dsn("Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.7.1 IP address blacklisted\n")
+    assert one(raw)[1] == "5.7.1"
+    raw = dsn("Action: failed\nStatus: 4.4.7\nDiagnostic-Code: smtp; 421 4.4.2 Connection timed out\n")
+    assert one(raw)[1] == "4.4.2"
