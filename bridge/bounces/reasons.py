@@ -50,9 +50,6 @@ _GIVE_UP_RE = re.compile(
     re.IGNORECASE,
 )
 _RETRYABLE = frozenset({R.NETWORKERROR, R.SYSTEMERROR, R.TOOMANYCONN, R.EXPIRED})
-# Status reasons a delay report is read as the queue-time warning with: the
-# retryable ones, none, and X.4.4 "unable to route" (transient while queued).
-_DELAY_STATUSES = _RETRYABLE | {None, R.HOSTUNKNOWN}
 _SENDER_SIDE_AT_MAIL = frozenset({R.HOSTUNKNOWN, R.SYNTAXERROR, None})
 _LOCAL_MAILER_REASONS = frozenset({R.MAILBOXFULL, R.SYSTEMFULL, R.MESGTOOBIG, R.EXCEEDLIMIT})
 _HARD = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
@@ -152,11 +149,6 @@ def classify_reason(
         # RFC 5321 § 3.3: the reply to MAIL FROM judges the reverse-path,
         # so "no such domain" there is about the sender's domain.
         return R.REJECTED
-    if action == "delayed" and by_text in _RETRYABLE | {None} and by_status in _DELAY_STATUSES:
-        # RFC 3464 § 2.3.3: "delayed" means still queued; retryable trouble
-        # in it is the queue-time warning. A code that names a cause (4.2.2
-        # mailbox full) still names it.
-        return R.EXPIRED
     if gave_up and by_text in _RETRYABLE:
         # Retryable trouble that outlived the queue is the expiry itself.
         return R.EXPIRED
