@@ -158,6 +158,11 @@ def classify_reason(
         return by_status
     if gave_up:
         return R.EXPIRED
+    if status is not None and status.split(".")[1] == "7":
+        # RFC 3463 § 3.8: subject X.7 is "security or policy status"; with
+        # no words to say which policy, the subject is what the report states
+        # (the taxonomy's fallback too), better than a guess from wordings.
+        return R.SECURITYERROR
     if _MAIL_STAGE_RE.search(diagnostic):
         return R.REJECTED
     if _CONNECT_STAGE_RE.search(diagnostic):

@@ -126,3 +126,12 @@ def test_diagnostic_code_names_the_status_the_summary_field_does_not() -> None:
     assert one(raw)[1] == "5.7.1"
     raw = dsn("Action: failed\nStatus: 4.4.7\nDiagnostic-Code: smtp; 421 4.4.2 Connection timed out\n")
     assert one(raw)[1] == "4.4.2"
+
+
+# --- reason: the status code's subject when no wording decides
+
+
+def test_unexplained_security_subject_is_a_security_or_policy_refusal() -> None:
+    # RFC 3463 § 3.8: X.7.X "security or policy status"; no words say more.
+    raw = dsn("Action: failed\nStatus: 5.7.0\nDiagnostic-Code: smtp; 550 5.7.0 Zq-17 xyzzy\n")
+    assert one(raw) == ("failed", "5.7.0", R.SECURITYERROR, False)
