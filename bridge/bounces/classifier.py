@@ -19,7 +19,7 @@ from bridge.bounces.codes import (
 from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
 from bridge.bounces.nearest import nearest_reason
 from bridge.bounces.parts import ADDRESS_RE, Message, original_message_id, report_texts
-from bridge.bounces.reasons import classify_reason, is_hard, report_action
+from bridge.bounces.reasons import classify_reason, coarse, is_hard, report_action
 from bridge.bounces.wordings import text_reason
 
 _REMOTE_RE = re.compile(
@@ -82,7 +82,10 @@ def _recipient(
     if reason is Reason.UNDEFINED:
         # No rule decided, from the reply or the report's text about it:
         # the closest documented wording, if it is close enough.
-        reason = nearest_reason(diagnostic or context) or reason
+        # Only the class can be trusted from a resemblance: say the class
+        # (its catch-all name), not the example's exact name.
+        nearest = nearest_reason(diagnostic or context)
+        reason = coarse(nearest) if nearest is not None else reason
     action = report_action(stated, reason)
     return BounceRecipient(
         recipient=_normalise(address),

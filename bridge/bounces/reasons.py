@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from bridge.bounces.causes import RECIPIENT_CHOICE_RE
-from bridge.bounces.model import Reason
+from bridge.bounces.model import REASON_CLASS, Reason
 from bridge.bounces.providers import provider_reason
 from bridge.bounces.stage import DATA, MAIL, RCPT, find_stage
 from bridge.bounces.statuses import status_reason
@@ -255,3 +255,23 @@ def report_action(stated: str, reason: Reason) -> str:
     if reason is R.EXPIRED:
         return "delayed"
     return stated if stated in ("failed", "delayed") else "failed"
+
+
+# The name that stands for each coarse class when only the class is known:
+# the taxonomy's own catch-all of the class (Sisimai's "blocked" for a
+# refusal whose policy is unnamed, "systemerror" for unexplained trouble of
+# the receiving system, "mesgtoobig" for size).
+_CLASS_NAME: dict[str, Reason] = {
+    "userunknown": R.USERUNKNOWN,
+    "mailboxfull": R.MAILBOXFULL,
+    "blocked": R.BLOCKED,
+    "temporary": R.SYSTEMERROR,
+    "expired": R.EXPIRED,
+    "suspend": R.SUSPEND,
+    "size": R.MESGTOOBIG,
+}
+
+
+def coarse(reason: Reason) -> Reason:
+    """The class's catch-all name for a reason whose class is known but whose exact name is a guess."""
+    return _CLASS_NAME.get(REASON_CLASS[reason], reason)

@@ -12,7 +12,7 @@ import pytest
 
 from bridge.bounces import Reason, Report, classify
 from bridge.bounces.codes import find_status
-from bridge.bounces.reasons import report_action
+from bridge.bounces.reasons import coarse, report_action
 from bridge.message import parse
 
 R = Reason
@@ -135,3 +135,21 @@ def test_unexplained_security_subject_is_a_security_or_policy_refusal() -> None:
     # RFC 3463 § 3.8: X.7.X "security or policy status"; no words say more.
     raw = dsn("Action: failed\nStatus: 5.7.0\nDiagnostic-Code: smtp; 550 5.7.0 Zq-17 xyzzy\n")
     assert one(raw) == ("failed", "5.7.0", R.SECURITYERROR, False)
+
+
+@pytest.mark.parametrize(
+    ("guess", "said"),
+    [
+        (R.SPAMDETECTED, R.BLOCKED),
+        (R.REQUIREPTR, R.BLOCKED),
+        (R.TOOMANYCONN, R.SYSTEMERROR),
+        (R.HOSTUNKNOWN, R.USERUNKNOWN),
+        (R.EXCEEDLIMIT, R.MESGTOOBIG),
+        (R.EXPIRED, R.EXPIRED),
+        (R.UNDEFINED, R.UNDEFINED),
+    ],
+)
+def test_a_guessed_reason_is_said_as_its_class(guess: Reason, said: Reason) -> None:
+    # A resemblance to a documented wording (nearest.py) tells the class, not
+    # the exact name: the class's catch-all name says no more than is known.
+    assert coarse(guess) is said
