@@ -42,7 +42,7 @@ def _codes(diagnostic: str, status: str | None, context: str) -> tuple[str | Non
     mail transport" that refused; the Status field (§ 2.3.4) is the reporting
     MTA's summary of it, often only the class ("5.0.0") or its own queue
     verdict ("4.4.7"). So a specific failure code in the diagnostic wins; a
-    weak one (X.0.0, X.4.7) only replaces a Status of the same class.
+    weak one (X.Y.0, X.4.7) only replaces a Status of the same class.
     """
     reply = find_reply_code(diagnostic) or find_reply_code(context)
     found = find_status(diagnostic)

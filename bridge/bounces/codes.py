@@ -28,9 +28,10 @@ def find_status(text: str, klass: str | None = None) -> str | None:
 
     A transcript quotes the replies that went well before the one that
     failed ("250 2.1.5 Ok", then "451 4.3.0 Error"): the failure is the
-    report's subject, a 2.X.X code only when there is no other. Two failure
-    codes give way to a more specific one later in the text: X.0.0 says only
-    the class (RFC 3463 § 3.1), and X.4.7 "delivery time expired" is, per
+    report's subject, a 2.X.X code only when there is no other. Weak failure
+    codes give way to a more specific one later in the text: X.Y.0 says only
+    the class or the subject ("5.1.0 - Unknown address error 550-'5.2.2 ...
+    Mailbox Full'"), and X.4.7 "delivery time expired" is, per
     RFC 3463 § 3.5, to be replaced by "the code for the actual problem found
     when delivery was attempted" when there is one ("554 4.4.7 Message
     expired: ... <421 4.4.2 Connection timed out>").
@@ -58,8 +59,14 @@ def find_status(text: str, klass: str | None = None) -> str | None:
 
 
 def is_weak(code: str) -> bool:
-    """X.0.0 and X.4.7: codes a more specific one in the same text replaces (RFC 3463 § 3.1, § 3.5)."""
-    return is_generic(code) or code.endswith(".4.7")
+    """X.Y.0 and X.4.7: codes a more specific one in the same text replaces.
+
+    RFC 3463 § 3.3-3.9: the detail 0 of every subject is "other or
+    undefined" status of that subject (X.0.0 says only the class, X.1.0 only
+    "something about the address"); § 3.5 asks X.4.7 to give way to the
+    actual problem's code.
+    """
+    return code.endswith(".0") or code.endswith(".4.7")
 
 
 def find_reply_code(text: str) -> str | None:

@@ -111,12 +111,14 @@ def test_text_bounce_without_action_field_is_failed() -> None:
         ("554 4.4.7 Message expired: unable to deliver in 840 minutes.<421 4.4.2 Connection timed out>", "4.4.2"),
         ("550 5.0.0 Rejected: 5.7.1 Client host blocked", "5.7.1"),  # X.0.0 says only the class
         ("554 4.4.7 Message expired", "4.4.7"),  # no better code: kept
+        ("5.1.0 - Unknown address error 550-'5.2.2 <a@b.example>... Mailbox Full'", "5.2.2"),  # X.Y.0: subject only
         ("250 2.1.5 Ok, then 550 5.1.1 User unknown", "5.1.1"),  # the failure before a success
     ],
 )
-def test_find_status_prefers_the_actual_problem_to_x47_and_x00(text: str, status: str) -> None:
+def test_find_status_prefers_the_actual_problem_to_x47_and_xy0(text: str, status: str) -> None:
     # RFC 3463 § 3.5 (X.4.7: "the code for the actual problem ... should be
-    # returned rather than this code") and § 3.1 (X.0.0: only the class).
+    # returned rather than this code") and § 3.1-3.9 (X.Y.0: "other or
+    # undefined" status, only the class or the subject).
     assert find_status(text) == status
 
 
