@@ -86,6 +86,11 @@ def _recipient(
         # (its catch-all name), not the example's exact name.
         nearest = nearest_reason(diagnostic or context)
         reason = coarse(nearest) if nearest is not None else reason
+    if reason is Reason.UNDEFINED and diagnostic.strip():
+        # The taxonomy's two "cannot decide" names: onhold when the report
+        # gives an error text that nothing explains, undefined when it
+        # gives none (Sisimai's Reason.get).
+        reason = Reason.ONHOLD
     action = report_action(stated, reason)
     return BounceRecipient(
         recipient=_normalise(address),

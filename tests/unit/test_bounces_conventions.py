@@ -155,3 +155,12 @@ def test_a_guessed_reason_is_said_as_its_class(guess: Reason, said: Reason) -> N
     # A resemblance to a documented wording (nearest.py) tells the class, not
     # the exact name: the class's catch-all name says no more than is known.
     assert coarse(guess) is said
+
+
+def test_undecided_is_onhold_with_an_error_text_and_undefined_without() -> None:
+    # The taxonomy's two "cannot decide" names (Sisimai's Reason.get):
+    # onhold when the report gives an error text nothing explains.
+    raw = dsn("Action: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; 550 xyzzy plugh\n", notice="Hello.")
+    assert one(raw)[2] is R.ONHOLD
+    raw = dsn("Action: failed\nStatus: 5.0.0\n", notice="Hello.")
+    assert one(raw)[2] is R.UNDEFINED
