@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from bridge.bounces.causes import RECIPIENT_CHOICE_RE
+from bridge.bounces.codes import find_reply_code
 from bridge.bounces.model import REASON_CLASS, Reason
 from bridge.bounces.providers import provider_reason
 from bridge.bounces.stage import DATA, MAIL, RCPT, find_stage
@@ -167,6 +168,12 @@ def classify_reason(
         return R.REJECTED
     if _CONNECT_STAGE_RE.search(diagnostic):
         return R.BLOCKED
+    reply = find_reply_code(diagnostic)
+    if reply is not None and reply[0] in "45" and reply[1] == "0":
+        # RFC 5321 § 4.2.1: x0z replies are the "Syntax" category (500
+        # command unrecognised, 501 bad arguments, 502-504 not implemented,
+        # bad sequence); with nothing more specific, that is what it says.
+        return R.SYNTAXERROR
     if action == "delayed":
         # RFC 3464 § 2.3.3: "delayed" means still queued; a report of it
         # is the queue-time warning.

@@ -164,3 +164,11 @@ def test_undecided_is_onhold_with_an_error_text_and_undefined_without() -> None:
     assert one(raw)[2] is R.ONHOLD
     raw = dsn("Action: failed\nStatus: 5.0.0\n", notice="Hello.")
     assert one(raw)[2] is R.UNDEFINED
+
+
+def test_an_unexplained_x0z_reply_is_a_syntax_error() -> None:
+    # RFC 5321 § 4.2.1: x0z replies are the "Syntax" category.
+    raw = dsn("Action: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; 501 xyzzy plugh\n", notice="Hello.")
+    assert one(raw)[2] is R.SYNTAXERROR
+    raw = dsn("Action: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; 550 xyzzy plugh\n", notice="Hello.")
+    assert one(raw)[2] is R.ONHOLD  # x5z: mailbox category, says nothing more
