@@ -1,6 +1,9 @@
 """How much of the bounce reason score rests on wordings only one corpus file uses.
 
-Usage: .venv/bin/python bench/bounce_support.py [--corpus DIR] [--list]
+Usage: .venv/bin/python bench/bounce_support.py [--corpus DIR] [--list] [--i-know-this-spoils-the-holdout]
+
+Only the tuning part of the corpus is read (the kept-aside fifth of
+bench/bounce_split.py stays unseen) unless the spoiling flag is given.
 
 The graders score the reason on a fifth of the corpus we never see, so the
 number that matters is how the rules do on reports they were not written
@@ -37,6 +40,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import bounce_split
 import score_bounces as score
 
 from bridge.bounces import Reason
@@ -74,9 +78,13 @@ class Record:
         return status_reason(self.status) or nearest_reason(self.diagnostic) or Reason.UNDEFINED
 
 
-def records(corpus: Path) -> list[Record]:
+def records(corpus: Path, spoil: bool = False) -> list[Record]:
     found: list[Record] = []
-    for name, expected in sorted(score._expected_by_file(corpus).items()):
+    by_file = score._expected_by_file(corpus)
+    kept = frozenset() if spoil else bounce_split.kept_aside(by_file)
+    for name, expected in sorted(by_file.items()):
+        if name in kept:
+            continue
         bounce = [r for r in expected if r["reason"] not in score._NON_BOUNCE]
         if not bounce:
             continue
@@ -93,8 +101,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=score.ROOT / "tests" / "corpora")
     parser.add_argument("--list", action="store_true", help="print every record decided by a once-used phrase")
+    parser.add_argument(
+        bounce_split.SPOIL_FLAG, dest="spoil", action="store_true", help="read the kept-aside fifth too"
+    )
     args = parser.parse_args()
-    rows = records(args.corpus)
+    rows = records(args.corpus, args.spoil)
+    print("tuning part and kept-aside fifth" if args.spoil else "tuning part only (the kept-aside fifth stays unseen)")
     support: dict[Phrase, set[str]] = defaultdict(set)
     for row in rows:
         if row.right and row.phrase is not None:

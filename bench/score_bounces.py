@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/score_bounces.py [--corpus DIR] [--show FIELD] [--misses]
                                              [--folds K [--seed N] [--select I,J]] [--families]
+                                             [--i-know-this-spoils-the-holdout]
 
 Reads corpora/bounces/expected.jsonl, negatives.jsonl and
 corpora/arf/expected.jsonl (paths relative to --corpus, default
@@ -23,14 +24,21 @@ Comparison rules (documented here because the numbers depend on them):
 - negatives: files with is_bounce false must not come out as a bounce; the
   "ambiguous" one must only not crash (its kind is printed).
 
-Held-out estimate (--folds K --seed N): the bounce messages are shuffled with
-random.Random(N) and dealt into K folds of files (all records of a message stay
-in one fold, since they share a report). The per-fold scores show how much the
-numbers move with the sample: a fifth of the corpus is kept aside by the
-graders, so a single fold is what one such slice looks like. --select I,J
-restricts scoring and --misses to those folds: rules are written while looking
-only at the misses of some folds, and the others say whether they generalise
-(see BENCHMARKS.md, bounce section).
+Kept-aside fifth (issue 11): a fifth of the bounce files, drawn with a fixed
+seed (bench/bounce_split.py, random.Random(20261207)) before the rules of
+issue 11 part 2 were written, is scored separately and never shown: every
+field is printed for the tuning part (the other four fifths), the kept-aside
+part and the total, side by side, while --misses, --show, --families and
+--folds see only the tuning part unless --i-know-this-spoils-the-holdout is
+given. Rules are written from the tuning part's misses; the kept-aside
+column is the honest estimate of how they do on unseen reports. The ARF
+corpus and the negatives are not split (printed in the total column).
+
+Fold spread (--folds K --seed N): the tuning part's files are shuffled with
+random.Random(N) and dealt into K folds (all records of a message stay in
+one fold, since they share a report). The per-fold scores show how much the
+numbers move with the sample. --select I,J restricts scoring and --misses to
+those folds.
 
 Families (--families): the reason score per file family (the file name
 without its number: lhost-postfix, rhost-google, rfc3464, ...), since the
@@ -60,6 +68,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import bounce_families  # noqa: E402
+import bounce_split  # noqa: E402
 
 from bridge.bounces import REASON_CLASS, BounceRecipient, Kind, Reason, Report, classify  # noqa: E402
 from bridge.message import parse  # noqa: E402
@@ -138,9 +149,9 @@ def _expected_by_file(corpus: Path) -> dict[str, list[dict[str, object]]]:
     return by_file
 
 
-def folds(corpus: Path, k: int, seed: int) -> list[set[str]]:
-    """Deal the bounce corpus's files into k folds, at random but reproducibly for a seed."""
-    names = sorted(_expected_by_file(corpus))
+def folds(names: Collection[str], k: int, seed: int) -> list[set[str]]:
+    """Deal these corpus files into k folds, at random but reproducibly for a seed."""
+    names = sorted(names)
     random.Random(seed).shuffle(names)
     return [set(names[i::k]) for i in range(k)]
 
@@ -260,85 +271,60 @@ TARGETS = {
 }
 
 
-_NUMBERED = re.compile(r"-\d+\.eml$")
-
-
-def family(name: str) -> str:
-    """The family a corpus file belongs to: its name without the number ("lhost-postfix")."""
-    return _NUMBERED.sub("", name)
-
-
-def print_families(tally: Tally) -> None:
-    """Per-family reason accuracy and the leave-one-file-out agreement of status -> reason."""
-    by_family: dict[str, list[tuple[str, str, str, str]]] = defaultdict(list)
-    for row in tally.reason_rows:
-        by_family[family(row[0])].append(row)
-    print("--- reason by family (siblings: same family, other file, same reported status)")
-    print(f"{'family':26s} {'files':>5s} {'reason':>14s} {'with sibling':>12s} {'agree':>6s}")
-    totals: dict[str, int] = defaultdict(int)
-    listings: list[str] = []
-    for name, rows in sorted(by_family.items(), key=lambda item: (-len(item[1]), item[0])):
-        files = sorted({row[0] for row in rows})
-        right = sum(want == got for _, want, got, _ in rows)
-        with_sibling = agree = 0
-        lines = []
-        for file, want, got, status in rows:
-            votes = [w for f, w, _, s in rows if f != file and s == status]
-            top = max(set(votes), key=votes.count) if votes else ""
-            with_sibling += bool(votes)
-            agree += top == want
-            siblings = ", ".join(f"{w} x{votes.count(w)}" for w in sorted(set(votes))) or "none"
-            mark = "ok  " if want == got else "MISS"
-            lines.append(f"    {mark} {file}: want {want} got {got} status {status} | siblings {siblings}")
-        multi = len(files) >= 2
-        totals["records"] += len(rows)
-        totals["right"] += right
-        totals["multi"] += len(rows) if multi else 0
-        totals["multi right"] += right if multi else 0
-        totals["with sibling"] += with_sibling
-        totals["agree"] += agree
-        print(
-            f"{name:26s} {len(files):5d} {right:5d}/{len(rows):<4d}{100.0 * right / len(rows):4.0f}% {with_sibling:12d} {agree:6d}"
-        )
-        if multi and right < len(rows):
-            listings.append(f"  {name}:")
-            listings.extend(lines)
-    print(
-        f"records {totals['records']}, right {totals['right']}; in families of >= 2 files {totals['multi']}"
-        f" (right {totals['multi right']}); with a same-status sibling {totals['with sibling']},"
-        f" whose siblings' majority agrees {totals['agree']}"
-    )
-    print("--- files of families with a miss")
-    for line in listings:
-        print(line)
-
-
 FOLD_FIELDS = ("recipients", "status", "reason", "hard")
 
 
-def print_folds(corpus: Path, k: int, seed: int) -> None:
+def print_folds(corpus: Path, names: Collection[str], k: int, seed: int) -> None:
     """Print each fold's scores and the spread (min, max, standard deviation) across folds."""
-    print(f"--- {k} folds of files, seed {seed}")
+    print(f"--- {k} folds of {len(names)} files, seed {seed}")
     print(f"{'fold':6s} {'files':>5s} " + " ".join(f"{f:>17s}" for f in FOLD_FIELDS))
     per_field: dict[str, list[float]] = defaultdict(list)
-    for index, names in enumerate(folds(corpus, k, seed)):
+    for index, fold in enumerate(folds(names, k, seed)):
         tally, crashes = Tally(), list[str]()
-        score_bounces(corpus, tally, crashes, names)
+        score_bounces(corpus, tally, crashes, fold)
         cells = []
         for field in FOLD_FIELDS:
             per_field[field].append(tally.pct(field))
             cells.append(f"{tally.right[field]:4d}/{tally.total[field]:<4d} {tally.pct(field):6.1f}%")
-        print(f"{index:<6d} {len(names):5d} " + " ".join(f"{c:>17s}" for c in cells))
+        print(f"{index:<6d} {len(fold):5d} " + " ".join(f"{c:>17s}" for c in cells))
     for label, func in (("min", min), ("max", max), ("mean", statistics.mean), ("stdev", statistics.stdev)):
         print(f"{label:12s} " + " ".join(f"{func(per_field[f]):16.1f}%" for f in FOLD_FIELDS))
+
+
+def merge(*tallies: Tally) -> Tally:
+    """One tally with the counts (and misses) of several."""
+    merged = Tally()
+    for tally in tallies:
+        for field, count in tally.total.items():
+            merged.total[field] += count
+            merged.right[field] += tally.right[field]
+            merged.misses[field].extend(tally.misses.get(field, []))
+        merged.reason_rows.extend(tally.reason_rows)
+    return merged
+
+
+def _cell(tally: Tally, field: str) -> str:
+    if not tally.total[field]:
+        return ""
+    return f"{tally.right[field]:4d}/{tally.total[field]:<4d} {tally.pct(field):5.1f}%"
+
+
+def print_table(tuned: Tally, kept: Tally, total: Tally) -> None:
+    """Per-field accuracy of the tuning part, the kept-aside fifth and the total, side by side."""
+    print(f"{'field':26s} {'tuning (4/5)':>17s} {'kept aside (1/5)':>17s} {'total':>17s}")
+    for field in total.total:
+        target = TARGETS.get(field)
+        mark = "" if target is None else (" ok" if total.pct(field) >= target else f" BELOW {target:.0f}%")
+        cells = " ".join(f"{_cell(t, field):>17s}" for t in (tuned, kept, total))
+        print(f"{field:26s} {cells}{mark}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=ROOT / "tests" / "corpora")
-    parser.add_argument("--show", action="append", default=[], help="print the misses of this field")
+    parser.add_argument("--show", action="append", default=[], help="print the misses of this field (tuning part)")
     parser.add_argument(
-        "--misses", "--verbose", action="store_true", help="print the misses (expected vs got) of every field"
+        "--misses", "--verbose", action="store_true", help="print the misses (expected vs got) of the tuning part"
     )
     parser.add_argument("--folds", type=int, default=0, help="also print per-fold scores over K folds of files")
     parser.add_argument("--seed", type=int, default=1, help="seed of the fold split (default 1)")
@@ -346,40 +332,57 @@ def main() -> int:
         "--families", action="store_true", help="print reason accuracy per file family (see the module doc)"
     )
     parser.add_argument("--select", default="", help="with --folds: score only these folds (comma-separated, 0-based)")
+    parser.add_argument(
+        bounce_split.SPOIL_FLAG,
+        dest="spoil",
+        action="store_true",
+        help="let --misses/--show/--families/--folds see the kept-aside fifth (spoils the estimate: do not)",
+    )
     args = parser.parse_args()
     if not (args.corpus / "bounces" / "expected.jsonl").is_file():
         print(f"corpus not found at {args.corpus} (expected bounces/expected.jsonl there)", file=sys.stderr)
         return 2
-    only: set[str] | None = None
-    if args.select:
-        if args.folds < 2:
-            parser.error("--select needs --folds K (K >= 2)")
-        split = folds(args.corpus, args.folds, args.seed)
-        only = set().union(*(split[int(i)] for i in args.select.split(",")))
-        print(f"bounce files of folds {args.select} of {args.folds} (seed {args.seed}): {len(only)}")
-    tally, crashes = Tally(), list[str]()
+    every = set(_expected_by_file(args.corpus))
+    kept_names = bounce_split.kept_aside(every)
+    tuning_names = every - kept_names
+    visible = every if args.spoil else tuning_names
+    print(
+        f"bounce corpus: {len(every)} files; kept aside {len(kept_names)}"
+        f" (seed {bounce_split.HOLDOUT_SEED}), tuning {len(tuning_names)}"
+    )
+    if args.select and args.folds < 2:
+        parser.error("--select needs --folds K (K >= 2)")
     started = time.perf_counter()
-    score_bounces(args.corpus, tally, crashes, only)
-    notes = score_negatives(args.corpus, tally, crashes)
-    score_arf(args.corpus, tally, crashes)
+    tuned, kept, rest, crashes, kept_crashes = Tally(), Tally(), Tally(), list[str](), list[str]()
+    score_bounces(args.corpus, tuned, crashes, tuning_names)
+    score_bounces(args.corpus, kept, kept_crashes, kept_names)
+    crashes += kept_crashes if args.spoil else [f"{len(kept_crashes)} kept-aside file(s)"] * bool(kept_crashes)
+    notes = score_negatives(args.corpus, rest, crashes)
+    score_arf(args.corpus, rest, crashes)
     elapsed = time.perf_counter() - started
-    for field in tally.total:
-        target = TARGETS.get(field)
-        mark = "" if target is None else (" ok" if tally.pct(field) >= target else f" BELOW {target:.0f}%")
-        print(f"{field:26s} {tally.right[field]:4d}/{tally.total[field]:<4d} {tally.pct(field):6.1f}%{mark}")
+    print_table(tuned, kept, merge(tuned, kept, rest))
     print(f"{'crashes':26s} {len(crashes)}")
     for line in crashes + notes:
         print("  " + line)
     print(f"elapsed {elapsed:.2f}s")
+    shown = merge(tuned, kept, rest) if args.spoil else merge(tuned, rest)
+    if args.select:
+        split = folds(visible, args.folds, args.seed)
+        only = set().union(*(split[int(i)] for i in args.select.split(",")))
+        print(f"--- folds {args.select} of {args.folds} (seed {args.seed}) of the visible files: {len(only)}")
+        shown = Tally()
+        score_bounces(args.corpus, shown, crashes, only)
+        for field in shown.total:
+            print(f"{field:26s} {_cell(shown, field)}")
     if args.families:
-        print_families(tally)
+        bounce_families.print_families(shown.reason_rows)
     if args.folds >= 2 and not args.select:
-        print_folds(args.corpus, args.folds, args.seed)
-    for field in list(tally.total) if args.misses else args.show:
-        if not tally.misses.get(field):
+        print_folds(args.corpus, visible, args.folds, args.seed)
+    for field in list(shown.total) if args.misses else args.show:
+        if not shown.misses.get(field):
             continue
-        print(f"--- misses: {field}")
-        for miss in tally.misses.get(field, []):
+        print(f"--- misses: {field}" + ("" if args.spoil else " (tuning part only)"))
+        for miss in shown.misses.get(field, []):
             print("  " + miss)
     return 0
 

@@ -12,13 +12,14 @@ from bridge.bounces import arf, autoreply, dsn, families, precheck, sesjson, tex
 from bridge.bounces.codes import (
     find_reply_code,
     find_status,
-    is_generic,
+    is_specific_failure,
+    is_weak,
     parse_dsn_status,
 )
 from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
 from bridge.bounces.nearest import nearest_reason
 from bridge.bounces.parts import ADDRESS_RE, Message, original_message_id, report_texts
-from bridge.bounces.reasons import classify_reason, is_hard
+from bridge.bounces.reasons import classify_reason, coarse, is_hard, report_action
 from bridge.bounces.wordings import text_reason
 
 _REMOTE_RE = re.compile(
@@ -35,11 +36,20 @@ def _one_line(text: str) -> str:
 
 
 def _codes(diagnostic: str, status: str | None, context: str) -> tuple[str | None, str | None]:
-    """Return (status, reply code), refining a generic DSN Status from the text."""
+    """Return (status, reply code): the diagnostic's own specific code before the Status field.
+
+    RFC 3464 § 2.3.6: Diagnostic-Code is the code "actually issued by the
+    mail transport" that refused; the Status field (§ 2.3.4) is the reporting
+    MTA's summary of it, often only the class ("5.0.0") or its own queue
+    verdict ("4.4.7"). So a specific failure code in the diagnostic wins; a
+    weak one (X.Y.0, X.4.7) only replaces a Status of the same class.
+    """
     reply = find_reply_code(diagnostic) or find_reply_code(context)
     found = find_status(diagnostic)
-    if status is None or (is_generic(status) and found and found[0] == status[0]):
-        status = found or status
+    if found is not None and (
+        status is None or is_specific_failure(found) or (is_weak(status) and found[0] == status[0])
+    ):
+        status = found
     if status is None:
         status = find_status(context)
     return status, reply
@@ -63,14 +73,25 @@ def _recipient(
     context: str,
     stage: str = "",
     diagnostic_type: str = "",
+    stated: str = "",
 ) -> BounceRecipient:
+    """One recipient: ``action`` is how the report reads (a warning is "delayed"), ``stated`` its Action field."""
     reason = classify_reason(diagnostic, status, action, stage, context, diagnostic_type)
     if reason is Reason.UNDEFINED and context:
         reason = text_reason(context) or reason
     if reason is Reason.UNDEFINED:
         # No rule decided, from the reply or the report's text about it:
         # the closest documented wording, if it is close enough.
-        reason = nearest_reason(diagnostic or context) or reason
+        # Only the class can be trusted from a resemblance: say the class
+        # (its catch-all name), not the example's exact name.
+        nearest = nearest_reason(diagnostic or context)
+        reason = coarse(nearest) if nearest is not None else reason
+    if reason is Reason.UNDEFINED and diagnostic.strip():
+        # The taxonomy's two "cannot decide" names: onhold when the report
+        # gives an error text that nothing explains, undefined when it
+        # gives none (Sisimai's Reason.get).
+        reason = Reason.ONHOLD
+    action = report_action(stated, reason)
     return BounceRecipient(
         recipient=_normalise(address),
         action=action,
@@ -113,13 +134,14 @@ def _from_dsn(parsed: dsn.Dsn, notice: str, named: list[str] | None = None) -> l
         own_text = texts.get(address.lower(), notice) if address.lower() in notice.lower() else ""
         diagnostic = dsn.strip_type(block.get("diagnostic-code")) or own_text
         status, reply = _codes(diagnostic, parse_dsn_status(block.get("status")), "")
-        action = block.get("action").lower().split()[0] if block.get("action") else ""
-        klass = _status_class(status, reply, action == "delayed")
-        if action not in _ACTIONS:
-            action = {"2": "delivered", "4": "delayed"}.get(klass[0], "failed")
+        stated = block.get("action").lower().split()[0] if block.get("action") else ""
+        stated = stated if stated in _ACTIONS else ""
+        klass = _status_class(status, reply, stated == "delayed")
+        # Without an Action field the class says how to read the report.
+        action = stated or {"2": "delivered", "4": "delayed"}.get(klass[0], "failed")
         remote = dsn.strip_type(block.get("remote-mta")) or None
         kind = dsn.type_of(block.get("diagnostic-code"))
-        out.append(_recipient(address, action, klass, reply, diagnostic, remote, notice, own_text, kind))
+        out.append(_recipient(address, action, klass, reply, diagnostic, remote, notice, own_text, kind, stated))
     return out
 
 
@@ -224,7 +246,11 @@ def _from_ses(notice: sesjson.SesNotice) -> Report:
     for entry in notice.entries:
         status, reply = _codes(entry.diagnostic, parse_dsn_status(entry.status), "")
         klass = _status_class(status, reply, entry.action == "delayed")
-        recipients.append(_recipient(entry.address, entry.action, klass, reply, entry.diagnostic, entry.remote_mta, ""))
+        recipients.append(
+            _recipient(
+                entry.address, entry.action, klass, reply, entry.diagnostic, entry.remote_mta, "", stated=entry.action
+            )
+        )
     return Report(
         kind=Kind.BOUNCE if notice.kind == "bounce" else Kind.DELIVERED,
         recipients=tuple(recipients),

@@ -24,11 +24,17 @@ _DSN_STATUS_RE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
 
 
 def find_status(text: str, klass: str | None = None) -> str | None:
-    """Return the first enhanced status code in text, a failure code before a success.
+    """Return the enhanced status code of the failure in text: the first specific failure code.
 
     A transcript quotes the replies that went well before the one that
     failed ("250 2.1.5 Ok", then "451 4.3.0 Error"): the failure is the
-    report's subject, a 2.X.X code only when there is no other.
+    report's subject, a 2.X.X code only when there is no other. Weak failure
+    codes give way to a more specific one later in the text: X.Y.0 says only
+    the class or the subject ("5.1.0 - Unknown address error 550-'5.2.2 ...
+    Mailbox Full'"), and X.4.7 "delivery time expired" is, per
+    RFC 3463 § 3.5, to be replaced by "the code for the actual problem found
+    when delivery was attempted" when there is one ("554 4.4.7 Message
+    expired: ... <421 4.4.2 Connection timed out>").
 
     Args:
         text: diagnostic text.
@@ -38,14 +44,29 @@ def find_status(text: str, klass: str | None = None) -> str | None:
         The code like "5.1.1", or None.
     """
     success: str | None = None
+    weak: str | None = None
     for match in _STATUS_RE.finditer(text):
         if klass is not None and match.group(1) != klass:
             continue
+        code = ".".join(match.groups())
         if match.group(1) == "2":
-            success = success or ".".join(match.groups())
-            continue
-        return ".".join(match.groups())
-    return success
+            success = success or code
+        elif is_weak(code):
+            weak = weak or code
+        else:
+            return code
+    return weak or success
+
+
+def is_weak(code: str) -> bool:
+    """X.Y.0 and X.4.7: codes a more specific one in the same text replaces.
+
+    RFC 3463 § 3.3-3.9: the detail 0 of every subject is "other or
+    undefined" status of that subject (X.0.0 says only the class, X.1.0 only
+    "something about the address"); § 3.5 asks X.4.7 to give way to the
+    actual problem's code.
+    """
+    return code.endswith(".0") or code.endswith(".4.7")
 
 
 def find_reply_code(text: str) -> str | None:
@@ -73,3 +94,9 @@ def is_generic(status: str) -> bool:
     """True for X.0.0-style codes that say only the class (RFC 3463 § 3.1)."""
     parts = status.split(".")
     return len(parts) == 3 and parts[1] == "0" and parts[2] == "0"
+
+
+def is_specific_failure(status: str) -> bool:
+    """True for a failure code that names a subject and a detail (4.2.2, 5.7.1; not 5.0.0, 5.7.0, 2.x.x)."""
+    parts = status.split(".")
+    return len(parts) == 3 and parts[0] in "45" and parts[1] != "0" and not parts[2].startswith("0")

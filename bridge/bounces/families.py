@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from bridge.bounces.dsn import Dsn
 from bridge.bounces.model import BounceRecipient, Reason
 from bridge.bounces.parts import Message, header
-from bridge.bounces.reasons import is_hard
+from bridge.bounces.reasons import is_hard, report_action
 
 R = Reason
 
@@ -120,10 +120,9 @@ def apply(family: str | None, notice: str, recipients: Sequence[BounceRecipient]
     """Return the recipients with the family's conventions applied (hard flag recomputed)."""
     out = []
     for row in recipients:
-        reason, action = _reason(family, notice, row), row.action
-        if family == ZOHO and reason is R.EXPIRED and action == "failed":
-            # RFC 3464 § 2.3.3: a message Zoho keeps retrying is delayed.
-            action = "delayed"
+        reason = _reason(family, notice, row)
+        # The action follows an expired reason (reasons.report_action).
+        action = report_action(row.action, reason)
         if reason is not row.reason or action != row.action:
             row = dataclasses.replace(row, reason=reason, action=action, hard=is_hard(reason, row.status, action))
         out.append(row)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 
 from bridge.bounces.causes import RECIPIENT_CHOICE_RE
-from bridge.bounces.model import Reason
+from bridge.bounces.codes import find_reply_code
+from bridge.bounces.model import REASON_CLASS, Reason
 from bridge.bounces.providers import provider_reason
 from bridge.bounces.stage import DATA, MAIL, RCPT, find_stage
 from bridge.bounces.statuses import status_reason
@@ -50,9 +51,6 @@ _GIVE_UP_RE = re.compile(
     re.IGNORECASE,
 )
 _RETRYABLE = frozenset({R.NETWORKERROR, R.SYSTEMERROR, R.TOOMANYCONN, R.EXPIRED})
-# Status reasons a delay report is read as the queue-time warning with: the
-# retryable ones, none, and X.4.4 "unable to route" (transient while queued).
-_DELAY_STATUSES = _RETRYABLE | {None, R.HOSTUNKNOWN}
 _SENDER_SIDE_AT_MAIL = frozenset({R.HOSTUNKNOWN, R.SYNTAXERROR, None})
 _LOCAL_MAILER_REASONS = frozenset({R.MAILBOXFULL, R.SYSTEMFULL, R.MESGTOOBIG, R.EXCEEDLIMIT})
 _HARD = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
@@ -152,11 +150,6 @@ def classify_reason(
         # RFC 5321 § 3.3: the reply to MAIL FROM judges the reverse-path,
         # so "no such domain" there is about the sender's domain.
         return R.REJECTED
-    if action == "delayed" and by_text in _RETRYABLE | {None} and by_status in _DELAY_STATUSES:
-        # RFC 3464 § 2.3.3: "delayed" means still queued; retryable trouble
-        # in it is the queue-time warning. A code that names a cause (4.2.2
-        # mailbox full) still names it.
-        return R.EXPIRED
     if gave_up and by_text in _RETRYABLE:
         # Retryable trouble that outlived the queue is the expiry itself.
         return R.EXPIRED
@@ -166,10 +159,21 @@ def classify_reason(
         return by_status
     if gave_up:
         return R.EXPIRED
+    if status is not None and status.split(".")[1] == "7":
+        # RFC 3463 § 3.8: subject X.7 is "security or policy status"; with
+        # no words to say which policy, the subject is what the report states
+        # (the taxonomy's fallback too), better than a guess from wordings.
+        return R.SECURITYERROR
     if _MAIL_STAGE_RE.search(diagnostic):
         return R.REJECTED
     if _CONNECT_STAGE_RE.search(diagnostic):
         return R.BLOCKED
+    reply = find_reply_code(diagnostic)
+    if reply is not None and reply[0] in "45" and reply[1] == "0":
+        # RFC 5321 § 4.2.1: x0z replies are the "Syntax" category (500
+        # command unrecognised, 501 bad arguments, 502-504 not implemented,
+        # bad sequence); with nothing more specific, that is what it says.
+        return R.SYNTAXERROR
     if action == "delayed":
         # RFC 3464 § 2.3.3: "delayed" means still queued; a report of it
         # is the queue-time warning.
@@ -224,3 +228,57 @@ def is_hard(reason: Reason, status: str | None, action: str) -> bool:
     if action in ("delivered", "relayed", "expanded") or reason not in _HARD:
         return False
     return not (reason is R.NOTACCEPT and status is not None and status.startswith("4"))
+
+
+_SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
+
+
+def report_action(stated: str, reason: Reason) -> str:
+    """The action reported for a recipient: the report's own Action field, read in the taxonomy's convention.
+
+    RFC 3464 § 2.3.3 Action is what the report states, and is kept when it
+    is stated ("failed", "delayed", success values). Two conventions of the
+    taxonomy (Sisimai's ``Fact``: the action follows the reason, one rule for
+    every report) complete it:
+
+    - a message whose delivery time ran out (reason ``expired``: RFC 3463
+      X.4.7, a queue lifetime, "retry timeout exceeded") is reported as
+      ``delayed``: the failure IS the delay, whether the reporting MTA
+      wrote "failed" when it gave up or wrote no Action at all;
+    - a failure report without an Action field (a plain-text bounce, a DSN
+      that omits it) is ``failed``: the wording of a warning ("still
+      trying") decides the reason (``expired`` when the trouble is
+      retryable), not a second, separate action.
+
+    Args:
+        stated: the Action field's value ("" when the report has none).
+        reason: the recipient's decided reason.
+
+    Returns:
+        failed, delayed, or the stated success action.
+    """
+    if stated in _SUCCESS_ACTIONS or reason is R.DELIVERED:
+        return stated or "delivered"
+    if reason is R.EXPIRED:
+        return "delayed"
+    return stated if stated in ("failed", "delayed") else "failed"
+
+
+# The name that stands for each coarse class when only the class is known:
+# the taxonomy's own catch-all of the class (Sisimai's "blocked" for a
+# refusal whose policy is unnamed, "systemerror" for unexplained trouble of
+# the receiving system, "mesgtoobig" for size).
+_CLASS_NAME: dict[str, Reason] = {
+    "userunknown": R.USERUNKNOWN,
+    "mailboxfull": R.MAILBOXFULL,
+    "blocked": R.BLOCKED,
+    "temporary": R.SYSTEMERROR,
+    "expired": R.EXPIRED,
+    "suspend": R.SUSPEND,
+    "size": R.MESGTOOBIG,
+}
+
+
+def coarse(reason: Reason) -> Reason:
+    """The class's catch-all name for a reason whose class is known but whose exact name is a guess."""
+    return _CLASS_NAME.get(REASON_CLASS[reason], reason)

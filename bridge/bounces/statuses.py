@@ -131,6 +131,11 @@ def status_reason(status: str | None) -> Reason | None:
     if len(parts) != 3 or is_generic(status or ""):
         return None
     klass, subject, detail = parts
+    if klass == "4" and subject == "4" and detail == "4":
+        # RFC 3463 X.4.4 "unable to route" serves "both permanent and
+        # persistent transient errors": transient, the route may come back
+        # (network trouble); permanent, the domain has none (host unknown).
+        return R.NETWORKERROR
     found = _STATUS_TABLE.get(f"{subject}.{detail}")
     if found is not None:
         return found

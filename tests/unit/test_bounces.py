@@ -278,9 +278,20 @@ def test_recipient_shapes(name: str, recipient: str) -> None:
     assert [r.recipient for r in only(report_of(name)).recipients] == [recipient]
 
 
-# Floors on the visible corpus, a few points under what bench/score_bounces.py
-# reports; they guard accuracy against regressions, they are not targets.
-FLOORS = {"recipients": 97.5, "status": 94.0, "reason": 93.0, "hard": 96.0, "complaint feedback type": 95.0}
+# Floors on the visible corpus (tuning part and kept-aside fifth together), a
+# few points under what bench/score_bounces.py reports (2026-12-07: recipients
+# 98.8, status 97.5, reason 97.1, exact name 89.1, hard 98.5, action 99.0,
+# feedback type 100); they guard against regressions, they are not targets,
+# and say nothing of unseen mail (see BENCHMARKS.md, bounce section).
+FLOORS = {
+    "recipients": 96.5,
+    "status": 95.0,
+    "reason": 94.5,
+    "reason (exact name)": 86.0,
+    "hard": 96.0,
+    "action": 96.0,
+    "complaint feedback type": 95.0,
+}
 
 
 def test_corpus_accuracy_floor() -> None:

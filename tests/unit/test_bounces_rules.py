@@ -337,8 +337,9 @@ def test_quoted_headers_without_space_end_the_notice() -> None:
 
 
 def test_delay_report_keeps_a_named_cause() -> None:
-    # Still queued: retryable trouble is the queue-time warning, but a code
-    # naming the cause (4.2.2 mailbox full) is kept even next to "rejected".
+    # Still queued: the code's own meaning decides (4.4.1 "no answer from
+    # host" is the queue-time expiry, 4.2.2 mailbox full is kept even next to
+    # "rejected", a transient 4.4.4 "unable to route" is network trouble).
     assert reason_of("451 4.4.1 Connection timed out", action="delayed") is R.EXPIRED
     assert reason_of("452 4.2.2 Rejected, try again later", action="delayed") is R.MAILBOXFULL
-    assert reason_of("451 4.4.4 Unable to route", action="delayed") is R.EXPIRED
+    assert reason_of("451 4.4.4 Unable to route", action="delayed") is R.NETWORKERROR
