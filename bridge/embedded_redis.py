@@ -51,6 +51,11 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
+    @property
+    def exit_code(self) -> int | None:
+        """The server's exit status once it has exited; None while it runs (or before start)."""
+        return None if self.process is None else self.process.poll()
+
     def start(self, timeout: float = 15.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.socket.exists():
