@@ -118,9 +118,9 @@ def _work_until_stopped(connection: redis.Redis, name: str | None) -> None:
     """
     pause = _RESTART_PAUSE_S[0]
     for run in itertools.count():
-        worker = _new_worker(connection, name if run == 0 else None)
         started = time.monotonic()
         try:
+            worker = _new_worker(connection, name if run == 0 else None)  # it names its connection in Redis
             _startup_sweeps(connection)
             worker.work(logging_level="WARNING")
             if worker.stopping:
