@@ -4,7 +4,7 @@ has children, and every process it started must be gone within seconds.
 Processes are found by a marker in their environment, which every descendant inherits, so a child
 reparented to init after its parent died is still found. Before the fix RQ's scheduler (a forked
 child of the worker) and the watcher's analysis workers with multiprocessing's resource tracker
-lived on.
+lived on. The web role's gunicorn workers always ended by themselves; its test guards that.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,7 +31,8 @@ from bridge.storage import Storage, connect
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-do-not-use-0123456789"
 MARK = "MB_TEST_PROCESS_MARK"
-GONE_WITHIN_S = 10.0
+# gunicorn workers notice a dead arbiter within 1 s, then finish requests for up to graceful_timeout (5 s).
+GONE_WITHIN_S = 20.0
 
 
 def _marked(mark: str) -> list[psutil.Process]:
@@ -66,6 +68,7 @@ class Role:
     """``python app.py <role>`` in its own process group, every process of it marked."""
 
     def __init__(self, role: str, log: Path, **env: str) -> None:
+        self.role = role
         self.mark = uuid.uuid4().hex
         environ = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
         environ.update(env, **{MARK: self.mark})
@@ -82,9 +85,13 @@ class Role:
     def kill_main_and_expect_no_survivors(self) -> None:
         before = self.processes()
         self.proc.kill()
+        killed = time.monotonic()
         self.proc.wait(10)
         try:
             _wait_for(lambda: not self.processes(), GONE_WITHIN_S, "the role's processes to end")
+            print(
+                f"\n{len(before)} process(es) of `{self.role}`, all gone {time.monotonic() - killed:.1f} s after SIGKILL"
+            )
         except AssertionError:
             raise AssertionError(
                 f"left behind after SIGKILL of the main process:\n{_describe(self.processes())}\n"
@@ -158,3 +165,15 @@ def test_a_watcher_killed_in_a_burst_leaves_no_analysis_workers_behind(
         raise AssertionError(watcher.log.read_text()) from None
     assert any("resource_tracker" in " ".join(p.cmdline()) for p in watcher.processes())
     watcher.kill_main_and_expect_no_survivors()
+
+
+def test_a_killed_web_role_leaves_no_gunicorn_worker_behind(roles, redis_url, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    web = roles(
+        "web", tmp_path / "web.log", BRIDGE_REDIS_URL=redis_url, BRIDGE_SECRET=SECRET,
+        BRIDGE_PORT=str(port), BRIDGE_WEB_WORKERS="2",
+    )  # fmt: skip
+    _wait_for(lambda: len(web.processes()) == 3, 60, "gunicorn and its 2 workers")
+    web.kill_main_and_expect_no_survivors()
