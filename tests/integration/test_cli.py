@@ -256,5 +256,7 @@ def test_ctrl_c_stops_every_process_cleanly(session_run):
 def test_a_killed_run_takes_its_processes_with_it(session_run):
     proc, _, children = session_run
     proc.kill()
+    killed = time.monotonic()
     proc.wait(10)
     assert psutil.wait_procs(children, timeout=20)[1] == []
+    print(f"\n{len(children)} processes under `run`, all gone {time.monotonic() - killed:.1f} s after SIGKILL")
