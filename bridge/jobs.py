@@ -11,6 +11,7 @@ import itertools
 import logging
 import math
 import secrets
+import signal
 import threading
 import time
 import weakref
@@ -75,15 +76,18 @@ def run_worker(connection: redis.Redis, *, burst: bool = False, name: str | None
 
 
 class _Worker(SimpleWorker):
-    """RQ's SimpleWorker that remembers being asked to stop, and tears down without Redis."""
+    """RQ's SimpleWorker that reports a stop request to ``stop``, and tears down without Redis."""
 
-    stopping = False
     # RQ's retry pause while Redis is away doubles up to 60 s, so a worker could sit out a minute after Redis
     # came back; retrying a refused connection every 2 s costs nothing (and logs one line each time).
     max_connection_wait_time = 2.0
 
+    def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stop = stop
+
     def request_stop(self, signum: int, frame: Any) -> None:
-        self.stopping = True
+        self.stop.set()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # rq leaves it untyped
 
     def teardown(self) -> None:
@@ -96,7 +100,7 @@ class _Worker(SimpleWorker):
                 self.unsubscribe()  # type: ignore[no-untyped-call]
 
 
-def _new_worker(connection: redis.Redis, name: str | None) -> _Worker:
+def _new_worker(connection: redis.Redis, name: str | None, stop: threading.Event | None = None) -> _Worker:
     return _Worker(
         all_queues(connection),
         connection=connection,
@@ -105,33 +109,42 @@ def _new_worker(connection: redis.Redis, name: str | None) -> _Worker:
         # Registries of dead workers' jobs are cleaned in maintenance (RQ's default: every 10 min).
         maintenance_interval=60,
         worker_ttl=75,
+        stop=stop or threading.Event(),
     )
 
 
 def _work_until_stopped(connection: redis.Redis, name: str | None) -> None:
-    """Run worker loops one after another until a signal asks to stop.
+    """Run worker loops one after another until SIGTERM or SIGINT.
 
     RQ retries a Redis outage only while it waits for a job; one that hits a job's
     bookkeeping, a maintenance run or the startup ends its loop ("unhandled exception,
     quitting"). Start a new worker (a new name: the old one may still be registered)
     after a pause that grows while it keeps failing.
     """
+    stop = threading.Event()
     pause = _RESTART_PAUSE_S[0]
     for run in itertools.count():
         started = time.monotonic()
         try:
-            worker = _new_worker(connection, name if run == 0 else None)  # it names its connection in Redis
+            # Inside the try: the constructor already talks to Redis (CLIENT SETNAME).
+            worker = _new_worker(connection, name if run == 0 else None, stop)
             _startup_sweeps(connection)
             worker.work(logging_level="WARNING")
-            if worker.stopping:
-                return
-            log.warning("the RQ worker loop ended (see above); starting a new one in %.0f s", pause)
-            time.sleep(pause)
-        except StopRequested:
-            return  # a signal while not working: RQ's handler is still installed
-        except (redis.exceptions.RedisError, StorageUnavailable) as exc:
-            log.warning("Redis is unavailable (%s); starting the worker again in %.0f s", exc, pause)
-            time.sleep(pause)
+        except (redis.exceptions.RedisError, StorageUnavailable, StopRequested) as exc:
+            if not stop.is_set():
+                log.warning("Redis is unavailable (%s)", exc)
+        finally:
+            # RQ's signal handlers belong to the worker that ended: from now on a signal only asks to stop.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda signum, frame: stop.set())
+        if stop.is_set():
+            return
+        log.warning("the RQ worker loop ended; starting a new one in %.0f s", pause)
+        deadline = time.monotonic() + pause
+        while not stop.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if stop.is_set():
+            return
         ran_s = time.monotonic() - started
         pause = _RESTART_PAUSE_S[0] if ran_s > 60 else min(pause * 2, _RESTART_PAUSE_S[1])
 
@@ -139,8 +152,9 @@ def _work_until_stopped(connection: redis.Redis, name: str | None) -> None:
 def _startup_sweeps(connection: redis.Redis) -> None:
     """Take over work that a dead process or a lost job left behind, without waiting for a sweep chain.
 
-    Run when a worker (re)starts and when Redis comes back: a sweep chain whose next job could not be
-    enqueued during an outage has ended, and a startup sweep starts it again.
+    Run when a worker (re)starts, when Redis comes back and every 2 minutes: a sweep chain whose next
+    job could not be enqueued (Redis away) has ended, and a startup sweep sweeps once and starts a new
+    chain as soon as the old one's claim has expired.
     """
     enqueue_outbox_sweep(connection, 0, startup=True)  # sends of a crashed worker (outbox leases)
     enqueue_webhook_sweep(connection, 0, startup=True)  # webhook attempts that died with a process
