@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 
 POLL_S = 0.5
 
@@ -45,7 +46,7 @@ def exit_with_parent(parent_pid: int, poll_s: float = POLL_S) -> None:
 
     def watch() -> None:
         while os.getppid() == parent_pid:
-            threading.Event().wait(poll_s)
+            time.sleep(poll_s)
         os._exit(1)  # nobody is left to hand results to; skip atexit and pool shutdown
 
     if os.getppid() != parent_pid:
