@@ -32,7 +32,7 @@ from bridge.storage import Storage, connect
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-do-not-use-0123456789"
 MARK = "MB_TEST_PROCESS_MARK"
-GONE_WITHIN_S = 10.0
+GONE_WITHIN_S = 15.0
 
 
 def _marked(mark: str) -> list[psutil.Process]:
