@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 
 from bridge.analysis import Analysed, analyse
 from bridge.dmarc import load_public_suffixes
+from bridge.lifetime import exit_with_parent
 from bridge.resolver import DnsResolver
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ class AnalysisPool:
         self.idle_s = idle_s
         self.min_batch = min_batch
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # RLock: a warm-up future done at once runs its callback under it
         self._executor: ProcessPoolExecutor | None = None
         self._warm: list[Future[None]] = []
         self._in_flight = 0
@@ -96,9 +98,11 @@ class AnalysisPool:
                     self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_worker,
-                    initargs=(self.spec,),
+                    initargs=(self.spec, os.getpid()),
                 )
                 self._warm = [self._executor.submit(_ready) for _ in range(self.processes)]
+                for warm in self._warm:
+                    warm.add_done_callback(self._touch)
                 self._last_used = self._clock()
             if not all(f.done() for f in self._warm):
                 return False
@@ -152,10 +156,16 @@ class AnalysisPool:
                 self.chunks_done += 1
             self._last_used = self._clock()
 
+    def _touch(self, future: Future[None]) -> None:
+        with self._lock:
+            self._last_used = self._clock()
+
     def _reap(self) -> None:
         while not self._closed.wait(max(0.05, self.idle_s / 4)):
             with self._lock:
-                idle = self._in_flight == 0 and self._clock() - self._last_used >= self.idle_s
+                # Starting is not idling: under load a start can take longer than idle_s.
+                starting = not all(f.done() for f in self._warm)
+                idle = not starting and self._in_flight == 0 and self._clock() - self._last_used >= self.idle_s
                 executor = self._executor if idle else None
                 if executor is not None:
                     self._executor = None
@@ -170,8 +180,9 @@ _resolver: DnsResolver | None = None
 _threads: ThreadPoolExecutor | None = None
 
 
-def _start_worker(spec: ResolverSpec) -> None:
+def _start_worker(spec: ResolverSpec, parent_pid: int) -> None:
     global _resolver, _threads  # noqa: PLW0603 - one resolver and thread pool per worker process
+    exit_with_parent(parent_pid)  # a watcher killed outright must not leave its workers behind
     _resolver = DnsResolver(spec.servers, timeout=spec.timeout)
     _threads = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="analysis")
     load_public_suffixes()

@@ -3,8 +3,9 @@
 ``run`` is the development entry: it starts an embedded Redis when
 BRIDGE_REDIS_URL is unset, prints the URL and (on first start) an admin API
 token, then supervises the web, worker and watcher processes as children and
-stops them all when one dies or on Ctrl-C. In production each role is started
-on its own (README, "Production").
+stops them all when one dies or on Ctrl-C. An embedded Redis that dies is
+started again (its data is in its append-only file); the roles reconnect.
+In production each role is started on its own (README, "Production").
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from pathlib import Path
 
 from bridge.config import Settings, load_settings
 from bridge.crypto import Vault
-from bridge.embedded_redis import EmbeddedRedis, dies_with_parent
+from bridge.embedded_redis import EmbeddedRedis
 from bridge.errors import BridgeError, ConfigError
+from bridge.lifetime import dies_with_parent
 from bridge.storage import Storage, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,15 +194,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             f"Mailbridge is starting at http://{settings.host}:{settings.port}  (docs: /docs, health: /health)",
             flush=True,
         )
-        return _supervise(children)
+        return _supervise(children, _RedisKeeper(embedded) if embedded is not None else None)
     finally:
         _stop_all(children)
         if embedded is not None:
             embedded.stop()
 
 
-def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
-    """Wait until a child exits or we are told to stop; return its exit code."""
+def _supervise(children: list[subprocess.Popen[bytes]], redis_keeper: _RedisKeeper | None) -> int:
+    """Wait until a role exits or we are told to stop; return its exit code. Keep the embedded Redis up."""
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -215,8 +217,41 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
             if code is not None:
                 log.error("process %s exited with %s; stopping the others", child.args, code)
                 return code or 1
+        if redis_keeper is not None:
+            redis_keeper.check()
         time.sleep(0.2)
     return 0
+
+
+class _RedisKeeper:
+    """Start the embedded Redis again when it dies, with a growing pause while it keeps failing.
+
+    Its data survives in the append-only file (fsynced every second, so a killed server
+    loses at most the last second of writes). The roles see a short Redis outage.
+    """
+
+    PAUSE_S = (1.0, 30.0)  # first and longest pause between failed starts
+
+    def __init__(self, embedded: EmbeddedRedis) -> None:
+        self.embedded = embedded
+        self.pause = self.PAUSE_S[0]
+        self.next_try = 0.0
+
+    def check(self) -> None:
+        code = self.embedded.exit_code
+        if code is None or time.monotonic() < self.next_try:
+            return
+        log.error("the embedded redis-server exited with %s; starting it again", code)
+        started = time.monotonic()
+        try:
+            self.embedded.start()
+        except ConfigError as exc:
+            log.error("the embedded Redis did not start (%s); next try in %.0f s", exc.message, self.pause)
+            self.next_try = time.monotonic() + self.pause
+            self.pause = min(self.pause * 2, self.PAUSE_S[1])
+            return
+        log.warning("the embedded Redis is back after a restart of %.1f s", time.monotonic() - started)
+        self.pause = self.PAUSE_S[0]
 
 
 def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:

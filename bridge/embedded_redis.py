@@ -18,6 +18,7 @@ import redis
 import redis.exceptions
 
 from bridge.errors import ConfigError
+from bridge.lifetime import dies_with_parent as dies_with_parent  # re-exported: tests/servers import it from here
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,6 @@ def find_redis_server() -> str:
     return found
 
 
-def dies_with_parent() -> list[str]:
-    """Command prefix that has the kernel SIGTERM the child when this process dies, however it dies.
-
-    ``setpriv --pdeathsig`` (util-linux, on every Debian/Ubuntu); without it, nothing.
-    """
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
-
-
 class EmbeddedRedis:
     """Start, wait for and stop a private redis-server."""
 
@@ -58,6 +50,11 @@ class EmbeddedRedis:
     @property
     def url(self) -> str:
         return f"unix://{self.socket}"
+
+    @property
+    def exit_code(self) -> int | None:
+        """The server's exit status once it has exited; None while it runs (or before start)."""
+        return None if self.process is None else self.process.poll()
 
     def start(self, timeout: float = 15.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)

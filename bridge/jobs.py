@@ -6,8 +6,13 @@ this is the one place that names ``workers.*`` functions.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
 import math
 import secrets
+import signal
+import threading
 import time
 import weakref
 from datetime import UTC, datetime, timedelta
@@ -17,13 +22,17 @@ import redis
 import redis.client
 import redis.exceptions
 from rq import Queue, Retry, SimpleWorker, Worker
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import NoSuchJobError, StopRequested
 from rq.job import Job, JobStatus
+from rq.scheduler import RQScheduler
 
 from bridge.errors import StorageUnavailable
 
 QUEUE_NAMES = ("send", "webhooks", "default")
 SERIALIZER = "json"
+# Pause before a worker loop that ended on an error starts again: first, and at most.
+_RESTART_PAUSE_S = (1.0, 10.0)
+log = logging.getLogger(__name__)
 
 
 def queue(name: str, connection: redis.Redis) -> Queue:
@@ -44,30 +53,177 @@ def worker_count(connection: redis.Redis) -> int:
 
 
 def run_worker(connection: redis.Redis, *, burst: bool = False, name: str | None = None) -> None:
-    """Run an RQ worker with the scheduler on every Mailbridge queue.
+    """Run an RQ worker with the scheduler on every Mailbridge queue, until SIGTERM/SIGINT.
 
     SimpleWorker runs jobs in this process: RQ's default Worker forks per job,
     which costs tens of milliseconds each (../shared/notes/performance.md) and
     would dominate webhook and send latency. Scale by running more workers.
+
+    The scheduler runs on a thread of this process (``_SchedulerThread``), not
+    as RQ's forked child, and a worker loop that RQ ends on a Redis error is
+    started again: the process outlives a Redis outage and picks up when it ends.
     """
-    worker = SimpleWorker(
+    if burst:
+        _startup_sweeps(connection)
+        _new_worker(connection, name).work(burst=True, with_scheduler=True, logging_level="WARNING")
+        return
+    scheduler = _SchedulerThread(connection)
+    scheduler.start()
+    try:
+        _work_until_stopped(connection, name)
+    finally:
+        scheduler.stop()
+
+
+class _Worker(SimpleWorker):
+    """RQ's SimpleWorker that reports a stop request to ``stop``, and tears down without Redis."""
+
+    # RQ's retry pause while Redis is away doubles up to 60 s, so a worker could sit out a minute after Redis
+    # came back; retrying a refused connection every 2 s costs nothing (and logs one line each time).
+    max_connection_wait_time = 2.0
+
+    def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stop = stop
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        self.stop.set()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # rq leaves it untyped
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()  # type: ignore[no-untyped-call]
+        except redis.exceptions.RedisError as exc:
+            # Redis is down: the registration expires with its TTL; the pubsub thread must still end.
+            log.warning("worker teardown without Redis (%s)", exc)
+            with contextlib.suppress(redis.exceptions.RedisError):
+                self.unsubscribe()  # type: ignore[no-untyped-call]
+
+
+def _new_worker(connection: redis.Redis, name: str | None, stop: threading.Event | None = None) -> _Worker:
+    return _Worker(
         all_queues(connection),
         connection=connection,
         serializer=SERIALIZER,
         name=name,
-        # RQ re-tries to take the scheduler lock of a dead worker only in its maintenance run
-        # (default every 10 min, and an idle worker blocks ~400 s in BLPOP): scheduled sends and
-        # retries would stall that long after a crash. A minute bounds the stall.
+        # Registries of dead workers' jobs are cleaned in maintenance (RQ's default: every 10 min).
         maintenance_interval=60,
         worker_ttl=75,
+        stop=stop or threading.Event(),
     )
-    # Take over sends a crashed worker left behind (outbox leases), without waiting for the scheduler.
-    enqueue_outbox_sweep(connection, 0, startup=True)
-    # Likewise for webhook deliveries whose attempt died with a process (the sweep chain may be gone).
-    enqueue_webhook_sweep(connection, 0, startup=True)
-    # And for review holds whose expiry job was lost.
-    enqueue_review_sweep(connection, 0, startup=True)
-    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+
+
+def _work_until_stopped(connection: redis.Redis, name: str | None) -> None:
+    """Run worker loops one after another until SIGTERM or SIGINT.
+
+    RQ retries a Redis outage only while it waits for a job; one that hits a job's
+    bookkeeping, a maintenance run or the startup ends its loop ("unhandled exception,
+    quitting"). Start a new worker (a new name: the old one may still be registered)
+    after a pause that grows while it keeps failing.
+    """
+    stop = threading.Event()
+    pause = _RESTART_PAUSE_S[0]
+    for run in itertools.count():
+        started = time.monotonic()
+        try:
+            # Inside the try: the constructor already talks to Redis (CLIENT SETNAME).
+            worker = _new_worker(connection, name if run == 0 else None, stop)
+            _startup_sweeps(connection)
+            worker.work(logging_level="WARNING")
+        except (redis.exceptions.RedisError, StorageUnavailable, StopRequested) as exc:
+            if not stop.is_set():
+                log.warning("Redis is unavailable (%s)", exc)
+        finally:
+            # RQ's signal handlers belong to the worker that ended: from now on a signal only asks to stop.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda signum, frame: stop.set())
+        if stop.is_set():
+            return
+        log.warning("the RQ worker loop ended; starting a new one in %.0f s", pause)
+        deadline = time.monotonic() + pause
+        while not stop.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if stop.is_set():
+            return
+        ran_s = time.monotonic() - started
+        pause = _RESTART_PAUSE_S[0] if ran_s > 60 else min(pause * 2, _RESTART_PAUSE_S[1])
+
+
+def _startup_sweeps(connection: redis.Redis) -> None:
+    """Take over work that a dead process or a lost job left behind, without waiting for a sweep chain.
+
+    Run when a worker (re)starts, when Redis comes back and every 2 minutes: a sweep chain whose next
+    job could not be enqueued (Redis away) has ended, and a startup sweep sweeps once and starts a new
+    chain as soon as the old one's claim has expired.
+    """
+    enqueue_outbox_sweep(connection, 0, startup=True)  # sends of a crashed worker (outbox leases)
+    enqueue_webhook_sweep(connection, 0, startup=True)  # webhook attempts that died with a process
+    enqueue_review_sweep(connection, 0, startup=True)  # review holds whose expiry job was lost
+
+
+class _SchedulerThread:
+    """RQ's scheduler, ticked once a second by a thread of the worker process.
+
+    RQ runs its scheduler as a forked child whose loop ends on the first Redis
+    error; the worker restarts it only in a maintenance run (every 60 s at best,
+    and not while it blocks up to 60 s waiting for a job), so a 3 s Redis blip
+    made scheduled sends, webhook and SMTP retries ~1 min late. And the child
+    outlived a worker killed with SIGKILL. A thread dies with its process, and
+    this loop retries every second while Redis is away. Locks are RQ's (one
+    scheduler per queue across all workers); a worker without them tries to take
+    them every few seconds, so a dead worker's scheduling resumes when its locks
+    expire (61 s).
+    """
+
+    def __init__(self, connection: redis.Redis, *, interval: float = 1.0, sweep_every_s: float = 120.0) -> None:
+        pool = connection.connection_pool
+        # Its own client with short timeouts: the worker's blocks up to 70 s in BLPOP.
+        kwargs = {**pool.connection_kwargs, "socket_timeout": 5, "socket_connect_timeout": 3}
+        self._connection = redis.Redis(
+            connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+        )
+        # Any: RQScheduler's methods carry no annotations.
+        self._scheduler: Any = RQScheduler(list(QUEUE_NAMES), connection=self._connection, serializer=SERIALIZER)
+        self._interval = interval
+        self._sweep_every_s = sweep_every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rq-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        with contextlib.suppress(redis.exceptions.RedisError):
+            self._scheduler.stop()  # releases its locks, so another worker's scheduler takes over at once
+        self._connection.close()
+
+    def _run(self) -> None:
+        down_since: float | None = None
+        last_lock_try, last_sweep = -math.inf, time.monotonic()
+        while not self._stop.wait(self._interval):
+            try:
+                now = time.monotonic()
+                if self._scheduler.acquired_locks != set(QUEUE_NAMES) and now - last_lock_try >= 5 * self._interval:
+                    last_lock_try = now
+                    if self._scheduler.acquire_locks():
+                        self._scheduler.register_birth()  # its metadata hash, as RQ's scheduler process writes it
+                if self._scheduler.acquired_locks:
+                    self._scheduler.heartbeat()
+                    self._scheduler.enqueue_scheduled_jobs()
+                if down_since is not None or now - last_sweep >= self._sweep_every_s:
+                    _startup_sweeps(self._connection)
+                    last_sweep = now
+                if down_since is not None:
+                    log.warning("scheduler: Redis is back after %.1f s", now - down_since)
+                    down_since = None
+            except (redis.exceptions.RedisError, StorageUnavailable) as exc:
+                if down_since is None:
+                    down_since = time.monotonic()
+                    log.warning("scheduler: Redis is unavailable (%s); retrying every %.0f s", exc, self._interval)
+            except Exception:
+                log.exception("scheduler tick failed; retrying")
 
 
 # --- webhooks ----------------------------------------------------------------

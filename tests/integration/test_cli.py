@@ -175,6 +175,25 @@ def test_second_start_keeps_data_and_prints_no_new_token(tmp_path, running_bridg
         assert second.wait(30) == 0
 
 
+def test_run_restarts_its_embedded_redis_with_the_data(running_bridge):
+    proc, base, log, _ = running_bridge
+    _wait_healthy(base, proc, log)
+    token = TOKEN.search(log.read_bytes()).group(1).decode()
+    [server] = [p for p in psutil.Process(proc.pid).children() if p.name() == "redis-server"]
+    time.sleep(1.5)  # the token's write is fsynced to the append-only file within a second
+
+    server.kill()  # as the OOM killer would
+    killed = time.monotonic()
+    psutil.wait_procs([server], timeout=10)
+    health = _wait_healthy(base, proc, log)  # the same `run`: it did not stop
+    print(f"\n/health answered 200 again {time.monotonic() - killed:.1f} s after redis-server was killed")
+    assert health["redis"]["ok"] is True
+    assert _request("GET", base + "/v1/accounts", token) == (200, {"accounts": []})
+    assert "embedded redis-server exited" in log.read_text()
+    [again] = [p for p in psutil.Process(proc.pid).children() if p.name() == "redis-server"]
+    assert again.pid != server.pid
+
+
 def test_token_commands(redis_url):
     env = _clean_env(BRIDGE_REDIS_URL=redis_url, BRIDGE_SECRET="cli-test-secret-0123456789")
 
@@ -217,8 +236,8 @@ def session_run(tmp_path):
         )  # fmt: skip
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", proc, log)
-        children = psutil.Process(proc.pid).children()
-        assert len(children) >= 4  # redis-server, web, worker, watcher
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 5  # redis-server, web (gunicorn and its worker), worker, watcher
         yield proc, log, children
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -237,5 +256,7 @@ def test_ctrl_c_stops_every_process_cleanly(session_run):
 def test_a_killed_run_takes_its_processes_with_it(session_run):
     proc, _, children = session_run
     proc.kill()
+    killed = time.monotonic()
     proc.wait(10)
     assert psutil.wait_procs(children, timeout=20)[1] == []
+    print(f"\n{len(children)} processes under `run`, all gone {time.monotonic() - killed:.1f} s after SIGKILL")

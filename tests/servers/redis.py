@@ -50,11 +50,15 @@ class RedisServer:
     """A redis-server child process, or an external server named by URL.
 
     Data does not survive `stop()`, `kill()` or `restart()`: persistence is
-    off, as after a real crash of a cache-only Redis.
+    off, as after a real crash of a cache-only Redis. With ``appendonly`` it
+    does: every write is fsynced to an append-only file before the reply
+    (``appendfsync always``), as with a production Redis that keeps its data,
+    so a test can restart the server and find its data again.
     """
 
-    def __init__(self, binary: str | None = None, *, url: str | None = None) -> None:
+    def __init__(self, binary: str | None = None, *, url: str | None = None, appendonly: bool = False) -> None:
         self.external = url is not None
+        self.appendonly = appendonly
         self._url = url
         self.binary = binary or (None if self.external else find_redis_server())
         self.host = HOST
@@ -107,7 +111,7 @@ class RedisServer:
         self._end(signal.SIGKILL)
 
     def restart(self) -> None:
-        """Bring the server back (empty) on the same port, after stop() or kill()."""
+        """Bring the server back on the same port (empty unless ``appendonly``), after stop() or kill()."""
         self.stop()
         self.start()
 
@@ -123,7 +127,8 @@ class RedisServer:
     def _spawn(self, timeout: float) -> bool:
         self._require_private()
         assert self.binary is not None and self.dir is not None
-        flags = f"--port {self.port} --bind {HOST} --appendonly no".split()
+        persistence = "--appendonly yes --appendfsync always" if self.appendonly else "--appendonly no"
+        flags = f"--port {self.port} --bind {HOST} {persistence}".split()
         files = ["--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")]
         self._proc = subprocess.Popen(
             [*dies_with_parent(), self.binary, *flags, *files, "--save", ""],  # "" disables RDB snapshots

@@ -1,0 +1,167 @@
+"""No process outlives its role: each role's main process is SIGKILLed (as by the OOM killer) while it
+has children, and every process it started must be gone within seconds.
+
+Processes are found by a marker in their environment, which every descendant inherits, so a child
+reparented to init after its parent died is still found. Before the fix RQ's scheduler (a forked
+child of the worker) and the watcher's analysis workers with multiprocessing's resource tracker
+lived on. (The web role's gunicorn workers end by themselves: "Parent changed, shutting down", then
+up to graceful_timeout for their requests; 6-8 s measured, 20 s and more while still booting on a
+loaded machine, too slow and variable for a test.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+
+from bridge.config import Secret
+from bridge.crypto import Vault
+from bridge.models import Account, ServerConfig
+from bridge.storage import Storage, connect
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "test-secret-do-not-use-0123456789"
+MARK = "MB_TEST_PROCESS_MARK"
+GONE_WITHIN_S = 15.0
+
+
+def _marked(mark: str) -> list[psutil.Process]:
+    """Live processes whose environment carries ``mark`` (zombies count as gone)."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.status() != psutil.STATUS_ZOMBIE and proc.environ().get(MARK) == mark:
+                found.append(proc)
+    return found
+
+
+def _describe(procs: list[psutil.Process]) -> str:
+    lines = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            lines.append(f"{proc.pid}: {' '.join(proc.cmdline())[:160]}")
+    return "\n".join(lines)
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class Role:
+    """``python app.py <role>`` in its own process group, every process of it marked."""
+
+    def __init__(self, role: str, log: Path, **env: str) -> None:
+        self.role = role
+        self.mark = uuid.uuid4().hex
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+        environ.update(env, **{MARK: self.mark})
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own entry point
+                [sys.executable, str(ROOT / "app.py"), role],
+                cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def processes(self) -> list[psutil.Process]:
+        return _marked(self.mark)
+
+    def kill_main_and_expect_no_survivors(self) -> None:
+        before = self.processes()
+        self.proc.kill()
+        killed = time.monotonic()
+        self.proc.wait(10)
+        try:
+            _wait_for(lambda: not self.processes(), GONE_WITHIN_S, "the role's processes to end")
+            print(
+                f"\n{len(before)} process(es) of `{self.role}`, all gone {time.monotonic() - killed:.1f} s after SIGKILL"
+            )
+        except AssertionError:
+            raise AssertionError(
+                f"left behind after SIGKILL of the main process:\n{_describe(self.processes())}\n"
+                f"(there were:\n{_describe(before)})\n{self.log.read_text()}"
+            ) from None
+
+    def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers keep the group
+        for proc in self.processes():
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def roles():
+    started: list[Role] = []
+
+    def start(role: str, log: Path, **env: str) -> Role:
+        started.append(Role(role, log, **env))
+        return started[-1]
+
+    yield start
+    for role in started:
+        role.close()
+
+
+def test_a_killed_worker_leaves_no_scheduler_behind(roles, redis_url, tmp_path):
+    worker = roles("worker", tmp_path / "worker.log", BRIDGE_REDIS_URL=redis_url, BRIDGE_SECRET=SECRET)
+    with redis.Redis.from_url(redis_url) as client:
+        _wait_for(lambda: client.exists("rq:scheduler-lock:send"), 30, "the scheduler to take its locks")
+    worker.kill_main_and_expect_no_survivors()
+
+
+def _is_analysis_worker(proc: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return "multiprocessing.spawn" in " ".join(proc.cmdline())
+    return False
+
+
+def test_a_watcher_killed_in_a_burst_leaves_no_analysis_workers_behind(
+    roles, redis_url, mailbox, dovecot, dns, tmp_path
+):
+    for n in range(40):
+        dovecot.deliver(mailbox.address, f"From: a@example.test\r\nSubject: burst {n}\r\n\r\nbody {n}\r\n".encode())
+    imap = ServerConfig(
+        host=mailbox.host,
+        port=mailbox.imap_port,
+        user=mailbox.address,
+        password=Secret(mailbox.password),
+        starttls=False,
+    )
+    with connect(redis_url) as client:
+        # backfill: the 40 messages already there come in as one batch, big enough for the workers.
+        Storage(client, Vault(SECRET)).accounts.create(
+            Account(id="acme", email=mailbox.address, imap=imap, backfill=40)
+        )
+    watcher = roles(
+        "watch",
+        tmp_path / "watch.log",
+        BRIDGE_REDIS_URL=redis_url,
+        BRIDGE_SECRET=SECRET,
+        BRIDGE_ANALYSIS_PROCESSES="2",
+        BRIDGE_DNS_SERVERS=f"{dns.address[0]}:{dns.address[1]}",
+    )
+    try:
+        _wait_for(lambda: sum(map(_is_analysis_worker, watcher.processes())) == 2, 60, "the analysis workers to start")
+    except AssertionError:
+        raise AssertionError(watcher.log.read_text()) from None
+    assert any("resource_tracker" in " ".join(p.cmdline()) for p in watcher.processes())
+    watcher.kill_main_and_expect_no_survivors()
