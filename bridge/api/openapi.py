@@ -21,6 +21,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic.json_schema import models_json_schema
 
 from bridge import __version__
+from bridge.api.body import json_body
 from bridge.errors import ValidationError
 from bridge.schemas.common import ErrorBody
 
@@ -83,7 +84,7 @@ def endpoint(
         def wrapper(**path_args: Any) -> Response:
             kwargs = dict(path_args)
             if body is not None:
-                kwargs["body"] = _validate(body, _json_body(), "body")
+                kwargs["body"] = _validate(body, json_body(), "body")
             if query is not None:
                 kwargs["query"] = _validate(query, request.args.to_dict(), "query")
             return render(view(**kwargs), status)
@@ -119,15 +120,6 @@ def render(result: Any, status: int = 200) -> Response:
     return response
 
 
-def _json_body() -> Any:
-    if not request.get_data(cache=True):
-        raise ValidationError("the request needs a JSON body", code="invalidJson")
-    data = request.get_json(force=True, silent=True)
-    if data is None:
-        raise ValidationError("the request body is not valid JSON", code="invalidJson")
-    return data
-
-
 def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
     try:
         return model.model_validate(data)
@@ -157,6 +149,7 @@ _STATUS_TEXT = {
     404: "Not found",
     409: "Conflict",
     413: "Payload too large",
+    415: "The body is not JSON (Content-Type must be application/json or +json)",
     422: "Cannot be carried out",
     503: "Dependency unavailable",
 }
@@ -233,7 +226,12 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": {"$ref": _REF.format(model=op.body.__name__)}}},
         }
-    codes = set(op.errors) | ({400} if op.body or op.query else set()) | ({401} if op.auth else set())
+    codes = (
+        set(op.errors)
+        | ({400} if op.body or op.query else set())
+        | ({413, 415} if op.body else set())
+        | ({401} if op.auth else set())
+    )
     for code in sorted(codes):
         out["responses"][str(code)] = {
             "description": _STATUS_TEXT.get(code, "Error"),
