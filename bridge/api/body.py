@@ -6,8 +6,10 @@ A body is JSON only when its content type says so (``application/json`` or a
 ``text/plain`` POST from a browser page cannot act on the API. Werkzeug
 enforces ``MAX_CONTENT_LENGTH`` on the stream (a larger ``Content-Length``
 is refused before a byte is read; a chunked body is cut off at the limit),
-and the body is read once, without Werkzeug's cache, decoded and parsed,
-so a large submit holds at most its bytes, its text and the parsed value.
+and the body is read once, without Werkzeug's cache, and validated by
+pydantic straight from the bytes (``model_validate_json``), so a large
+submit holds its bytes and the validated model, not also a decoded text and
+a dict tree.
 Nesting deeper than ``MAX_DEPTH`` is refused before ``json.loads``, whose
 recursion would otherwise end in a RecursionError (a 500).
 """
@@ -57,15 +59,16 @@ def nesting_depth(data: bytes, limit: int = MAX_DEPTH) -> int:
     return deepest
 
 
-def json_body() -> Any:
-    """Parse the request body as JSON, once per request.
+def json_bytes() -> bytes:
+    """The request body, checked to be non-empty JSON within the nesting limit; read once per request.
 
     Raises:
         UnsupportedMediaType: the content type is not JSON.
-        ValidationError: the body is empty (invalidJson), not UTF-8 JSON (invalidJson) or nested too deep.
+        ValidationError: the body is empty (invalidJson) or nested deeper than MAX_DEPTH (invalidInput).
     """
-    if "json_body" in g:
-        return g.json_body
+    if "json_bytes" in g:
+        cached: bytes = g.json_bytes
+        return cached
     if (
         not request.mimetype
         and not request.content_length
@@ -82,11 +85,19 @@ def json_body() -> Any:
         raise ValidationError("the request needs a JSON body", code="invalidJson")
     if nesting_depth(raw) > MAX_DEPTH:
         raise ValidationError(f"the JSON body is nested deeper than {MAX_DEPTH} levels")
+    g.json_bytes = raw
+    return raw
+
+
+def json_body() -> Any:
+    """The request body parsed as JSON (checked as ``json_bytes`` is).
+
+    Raises:
+        UnsupportedMediaType: the content type is not JSON.
+        ValidationError: as ``json_bytes``, or the body is not UTF-8 JSON (invalidJson).
+    """
     try:
-        # RFC 8259 § 8.1: JSON between systems is UTF-8. Decode, drop the bytes, then parse the text.
-        text = raw.decode("utf-8")
-        del raw
-        g.json_body = json.loads(text)
+        # RFC 8259 § 8.1: JSON exchanged between systems is UTF-8.
+        return json.loads(json_bytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValidationError("the request body is not valid JSON", code="invalidJson") from exc
-    return g.json_body

@@ -21,7 +21,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic.json_schema import models_json_schema
 
 from bridge import __version__
-from bridge.api.body import json_body
+from bridge.api.body import json_bytes
 from bridge.errors import ValidationError
 from bridge.schemas.common import ErrorBody
 
@@ -84,7 +84,7 @@ def endpoint(
         def wrapper(**path_args: Any) -> Response:
             kwargs = dict(path_args)
             if body is not None:
-                kwargs["body"] = _validate(body, json_body(), "body")
+                kwargs["body"] = _validate_json(body, json_bytes())
             if query is not None:
                 kwargs["query"] = _validate(query, request.args.to_dict(), "query")
             return render(view(**kwargs), status)
@@ -120,20 +120,35 @@ def render(result: Any, status: int = 200) -> Response:
     return response
 
 
+def _validate_json(model: type[BaseModel], raw: bytes) -> BaseModel:
+    """Validate a JSON body strictly: the types the schema names, no coercion ("verify": 0 is no boolean)."""
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except PydanticValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors(include_url=False, include_input=False)):
+            raise ValidationError("the request body is not valid JSON", code="invalidJson") from exc
+        raise _invalid(exc, "body") from exc
+
+
 def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    """Validate query parameters, which are strings by nature: "20" is a number here."""
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:
-        details = [
-            {
-                "field": ".".join(str(p) for p in err["loc"]) or where,
-                "message": err["msg"],
-                "type": err["type"],
-            }
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        first = details[0]
-        raise ValidationError(f"invalid {where}: {first['field']}: {first['message']}", details=details) from exc
+        raise _invalid(exc, where) from exc
+
+
+def _invalid(exc: PydanticValidationError, where: str) -> ValidationError:
+    details = [
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or where,
+            "message": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    first = details[0]
+    return ValidationError(f"invalid {where}: {first['field']}: {first['message']}", details=details)
 
 
 # --- the document ------------------------------------------------------------
