@@ -23,7 +23,7 @@ from pydantic.json_schema import models_json_schema
 from bridge import __version__
 from bridge.api.body import json_bytes
 from bridge.errors import ValidationError
-from bridge.schemas.common import ErrorBody
+from bridge.schemas.common import ERROR_CODES, ErrorBody
 
 View = Callable[..., Any]
 _REF = "#/components/schemas/{model}"
@@ -148,7 +148,9 @@ def _invalid(exc: PydanticValidationError, where: str) -> ValidationError:
         for err in exc.errors(include_url=False, include_input=False)
     ]
     first = details[0]
-    return ValidationError(f"invalid {where}: {first['field']}: {first['message']}", details=details)
+    # A check with its own code (invalidCursor, invalidHeader …) names the error; others are invalidInput.
+    code = first["type"] if first["type"] in ERROR_CODES else None
+    return ValidationError(f"invalid {where}: {first['field']}: {first['message']}", details=details, code=code)
 
 
 # --- the document ------------------------------------------------------------

@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from bridge.config import Secret
 from bridge.models import Account, AccountState, Mailbox, ServerConfig
-from bridge.schemas.common import ApiModel, EmailAddress
+from bridge.schemas.common import ApiModel, EmailAddress, Matching
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-_HOST = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$"
+# A host name (labels of letters, digits, '-' and '_', RFC 1123 § 2.1 plus SRV-style underscores) or an
+# IP literal: IPv4 matches the labels, IPv6 is hex digits, ':' and '.'. The pattern is the validation,
+# so the schema says exactly what is refused.
+HOST_PATTERN = (
+    r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?"
+    r"|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$"
 )
-_IP_LITERAL = re.compile(r"^[0-9A-Fa-f:.]+$")
+# IMAP mailbox names (RFC 3501 § 5.1): no CR, LF or NUL, which would break the command line.
+FOLDER_PATTERN = r"^[^\r\n\x00]+$"
 
-
-def _check_host(value: str) -> str:
-    if not (_HOST.match(value) or (":" in value and _IP_LITERAL.match(value))):
-        raise ValueError("must be a host name or an IP address")
-    return value
-
-
-def _check_folder(value: str) -> str:
-    if not value or len(value) > 512 or any(c in value for c in "\r\n\0"):
-        raise ValueError("must be a folder name without control characters")
-    return value
-
-
-Host = Annotated[str, AfterValidator(_check_host)]
-Folder = Annotated[str, AfterValidator(_check_folder)]
+Host = Annotated[
+    str, Field(min_length=1, max_length=253), Matching(HOST_PATTERN, "'{value}' is not a host name or an IP address")
+]
+Folder = Annotated[
+    str,
+    Field(min_length=1, max_length=512),
+    Matching(FOLDER_PATTERN, "must be a folder name without CR, LF or NUL"),
+]
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 
 
@@ -127,6 +124,15 @@ class AccountUpdate(_AccountFields):
 
 
 class VerifyRequest(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["imap"], "properties": {"imap": {"type": "object"}}},
+                {"required": ["smtp"], "properties": {"smtp": {"type": "object"}}},
+            ]
+        }
+    )
+
     imap: ServerIn | None = None
     smtp: ServerIn | None = None
 
