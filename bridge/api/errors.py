@@ -12,7 +12,7 @@ import re
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, UpgradeRequired
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ def _bridge_error(exc: BridgeError) -> Response:
         log.warning("%s: %s", exc.code, exc.message)
     body = jsonify(exc.to_dict())
     body.status_code = exc.status_code
+    if isinstance(exc, UpgradeRequired):
+        body.headers["Upgrade"] = "websocket"  # RFC 9110 § 15.5.22: a 426 names the protocol
     return body
 
 

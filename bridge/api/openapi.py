@@ -168,6 +168,7 @@ _STATUS_TEXT = {
     413: "Payload too large",
     415: "The body is not JSON (Content-Type must be application/json or +json)",
     422: "Cannot be carried out",
+    426: "Not a WebSocket upgrade",
     503: "Dependency unavailable",
 }
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from bridge.config import Secret
 from bridge.models import Account, AccountState, Mailbox, ServerConfig
-from bridge.schemas.common import ApiModel, EmailAddress, Matching
+from bridge.schemas.common import INTEGRAL, ApiModel, EmailAddress, Matching
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # A host name (labels of letters, digits, '-' and '_', RFC 1123 § 2.1 plus SRV-style underscores) or an
@@ -49,7 +50,7 @@ class TlsIn(ApiModel):
 
 class ServerIn(ApiModel):
     host: Host
-    port: int = Field(ge=1, le=65535)
+    port: Annotated[int, Field(ge=1, le=65535), INTEGRAL]
     secure: bool = Field(default=False, description="TLS from the first byte (993/465)")
     starttls: bool | None = Field(
         default=None,
@@ -87,12 +88,34 @@ class _AccountFields(ApiModel):
         max_length=32,
         description="Folders to watch; default INBOX plus the \\Junk folder when the server has one",
     )
-    backfill: int | None = Field(default=None, ge=0, le=10_000)
+    backfill: Annotated[int, Field(ge=0, le=10_000), INTEGRAL] | None = None
     trusted_receivers: list[Host] | None = Field(default=None, max_length=64)
     verify: bool = Field(default=True, description="Log in to IMAP and SMTP before saving")
 
 
+# A new account's servers need a secret: pass or accessToken (AccountCreate._credentials_given).
+_HAS_SECRET: JsonDict = {
+    "properties": {
+        "auth": {
+            "anyOf": [
+                {"required": ["pass"], "properties": {"pass": {"type": "string"}}},
+                {"required": ["accessToken"], "properties": {"accessToken": {"type": "string"}}},
+            ]
+        }
+    }
+}
+
+
 class AccountCreate(_AccountFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {"properties": {"imap": _HAS_SECRET}},
+                {"properties": {"smtp": {"anyOf": [{"type": "null"}, _HAS_SECRET]}}},
+            ]
+        }
+    )
+
     account: AccountId
     email: EmailAddress
     imap: ServerIn

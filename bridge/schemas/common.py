@@ -66,9 +66,12 @@ def _check_email(value: str) -> str:
     return normalized
 
 
-# One @ between non-blank parts, no whitespace or control characters: what the schema can say of an
-# addr-spec; flanker checks the rest. RFC 5321 § 4.5.3.1.3: a path is at most 256 octets.
-EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+# An addr-spec as the schema can say it: a dot-atom local part (RFC 5322 § 3.2.3 atext) "@" a domain of
+# dot-separated labels (letters, digits, '-', '_'), non-ASCII allowed in both (RFC 6531 SMTPUTF8, IDN).
+# Quoted local parts and address literals are refused. flanker checks the rest and normalizes.
+_LOCAL = r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]|[^\x00-\x7f])+"
+_LABEL = r"(?:[A-Za-z0-9_-]|[^\x00-\x7f])+"
+EMAIL_PATTERN = rf"^{_LOCAL}(?:\.{_LOCAL})*@{_LABEL}(?:\.{_LABEL})*$"
 # No control characters but HTAB (RFC 5322 § 2.2: header bodies are VCHAR and WSP).
 NO_CONTROLS_PATTERN = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"
 
@@ -97,6 +100,16 @@ def _date_time_text(value: Any) -> Any:
 
 
 DateTime = Annotated[datetime, BeforeValidator(_date_time_text)]
+
+
+def _integral(value: Any) -> Any:
+    # RFC 8259 § 6: JSON has one number type, and JSON Schema's integer includes 443.0.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Metadata for an integer in a JSON body, which strict validation would refuse as 443.0. Goes after the
+# bounds (``Annotated[int, Field(ge=1), INTEGRAL]``): before them, pydantic's schema says ge/le, not minimum.
+INTEGRAL = BeforeValidator(_integral)
 
 
 class ApiModel(BaseModel):

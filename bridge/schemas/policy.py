@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bridge.policy.guards import MAX_PATTERN_LENGTH, PatternError, compile_pattern
-from bridge.schemas.common import ApiModel, EmailAddress, Matching
+from bridge.schemas.common import INTEGRAL, ApiModel, EmailAddress, Matching
 
 Action = Literal["deliver", "hold", "reject"]
 # A guard or a rate limit only ever tightens a verdict.
@@ -44,7 +44,7 @@ Domain = Annotated[
     AfterValidator(_domain),
 ]
 Reason = Annotated[str, Matching(REASON_PATTERN, "must be 1-64 characters of A-Z, a-z, 0-9, '_', '.', ':' or '-'")]
-HoldTtl = Annotated[int, Field(ge=60, le=30 * 86400)]
+HoldTtl = Annotated[int, Field(ge=60, le=30 * 86400), INTEGRAL]
 
 
 class SenderMatch(ApiModel):
@@ -93,8 +93,8 @@ class RateLimit(ApiModel):
         }
     )
 
-    per_hour: int | None = Field(default=None, ge=1, le=1_000_000)
-    per_day: int | None = Field(default=None, ge=1, le=1_000_000)
+    per_hour: Annotated[int, Field(ge=1, le=1_000_000), INTEGRAL] | None = None
+    per_day: Annotated[int, Field(ge=1, le=1_000_000), INTEGRAL] | None = None
     action: TightenAction = "hold"
 
     @model_validator(mode="after")
@@ -150,7 +150,7 @@ class InboundPolicy(ApiModel):
 
 
 class RecipientsOver(ApiModel):
-    recipients_over: int = Field(ge=0, le=10_000)
+    recipients_over: Annotated[int, Field(ge=0, le=10_000), INTEGRAL]
 
 
 class OutboundPolicy(ApiModel):
@@ -164,7 +164,7 @@ class OutboundPolicy(ApiModel):
 
 
 class AuditPolicy(ApiModel):
-    retention_days: int = Field(default=90, ge=1, le=3650)
+    retention_days: Annotated[int, Field(ge=1, le=3650), INTEGRAL] = 90
 
 
 class Policy(ApiModel):

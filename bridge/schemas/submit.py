@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from bridge.compose import RESERVED_HEADERS
 from bridge.compose_types import Action, Attachment, Mailbox
-from bridge.schemas.common import NO_CONTROLS_PATTERN, ApiModel, DateTime, EmailAddress, Matching
+from bridge.schemas.common import INTEGRAL, NO_CONTROLS_PATTERN, ApiModel, DateTime, EmailAddress, Matching
 
 MAX_RECIPIENTS_PER_FIELD = 500
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
@@ -158,7 +158,9 @@ class SubmitBody(ApiModel):
     send_at: Annotated[DateTime, AfterValidator(_aware)] | None = Field(
         default=None, description="Send later (ISO 8601)"
     )
-    delivery_attempts: int = Field(default=10, ge=1, le=100, description="Attempts before messageFailed")
+    delivery_attempts: Annotated[int, Field(ge=1, le=100), INTEGRAL] = Field(
+        default=10, description="Attempts before messageFailed"
+    )
     copy_: bool | None = Field(
         default=None, alias="copy", description="Upload to Sent; default: unless the provider files sent mail itself"
     )
