@@ -16,9 +16,10 @@ recursion would otherwise end in a RecursionError (a 500).
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 from flask import g, request
 
@@ -26,6 +27,7 @@ from bridge.errors import UnsupportedMediaType, ValidationError
 
 # Our deepest documented body (policy: rules → match → …) is 5 levels; 64 leaves room for clients' habits.
 MAX_DEPTH = 64
+_CHUNK = 1024 * 1024
 # A JSON string (skipped whole, whatever brackets it holds) or one bracket.
 _STRUCTURE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 
@@ -36,7 +38,7 @@ def is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
-def nesting_depth(data: bytes, limit: int = MAX_DEPTH) -> int:
+def nesting_depth(data: bytes | bytearray, limit: int = MAX_DEPTH) -> int:
     """Deepest bracket nesting of a JSON text, counting up to ``limit + 1``.
 
     Fewer opening brackets than the limit cannot nest deeper than it, which
@@ -59,7 +61,34 @@ def nesting_depth(data: bytes, limit: int = MAX_DEPTH) -> int:
     return deepest
 
 
-def json_bytes() -> bytes:
+def _read_body() -> bytearray:
+    """Read the body into one buffer, refusing it (413) past ``MAX_CONTENT_LENGTH``.
+
+    ``request.stream`` already refuses a larger Content-Length. A chunked body
+    has no length to check: Werkzeug's stream stops at the limit, and its next
+    read raises RequestEntityTooLarge; ``get_data`` would instead return the
+    first MAX_CONTENT_LENGTH bytes as if they were the whole body. With a
+    Content-Length the body is read straight into a buffer of that size.
+    """
+    stream = request.stream  # RequestEntityTooLarge for a Content-Length over the limit
+    length = request.content_length
+    if length is None:
+        buffer = bytearray()
+        while chunk := stream.read(_CHUNK):
+            buffer += chunk
+        return buffer
+    buffer = bytearray(length)
+    raw = cast(io.RawIOBase, stream)  # Werkzeug's LimitedStream (or an empty BytesIO)
+    with memoryview(buffer) as view:
+        got = 0
+        while got < length and (n := raw.readinto(view[got:])):
+            got += n
+    if got < length:
+        raise ValidationError(f"the body ended after {got} of {length} bytes", code="invalidJson")
+    return buffer
+
+
+def json_bytes() -> bytearray:
     """The request body, checked to be non-empty JSON within the nesting limit; read once per request.
 
     Raises:
@@ -67,7 +96,7 @@ def json_bytes() -> bytes:
         ValidationError: the body is empty (invalidJson) or nested deeper than MAX_DEPTH (invalidInput).
     """
     if "json_bytes" in g:
-        cached: bytes = g.json_bytes
+        cached: bytearray = g.json_bytes
         return cached
     if (
         not request.mimetype
@@ -80,7 +109,7 @@ def json_bytes() -> bytes:
             f"send the body as JSON with 'Content-Type: application/json', not {request.mimetype or 'no type'!r}",
             details={"contentType": request.mimetype or None},
         )
-    raw = request.get_data(cache=False)
+    raw = _read_body()
     if not raw:
         raise ValidationError("the request needs a JSON body", code="invalidJson")
     if nesting_depth(raw) > MAX_DEPTH:

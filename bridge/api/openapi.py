@@ -120,7 +120,7 @@ def render(result: Any, status: int = 200) -> Response:
     return response
 
 
-def _validate_json(model: type[BaseModel], raw: bytes) -> BaseModel:
+def _validate_json(model: type[BaseModel], raw: bytes | bytearray) -> BaseModel:
     """Validate a JSON body strictly: the types the schema names, no coercion ("verify": 0 is no boolean)."""
     try:
         return model.model_validate_json(raw, strict=True)

@@ -169,6 +169,8 @@ BAD_BODIES = {
     "CRLF in subject": (body(subject="Hi\r\nBcc: victim@example.com"), "subject"),
     "LF in a display name": (body(to=[{"name": "Ann\nBcc: v@example.com", "address": "a@example.com"}]), "to.0.name"),
     "CR in a header value": (body(headers={"X-Tag": "a\rb"}), "headers.X-Tag"),
+    "vertical tab in a header value": (body(headers={"X-Tag": "a\u000bb"}), "headers.X-Tag"),
+    "NUL in the subject": (body(subject="a\u0000b"), "subject"),
     "bad header name": (body(headers={"X Tag:": "a"}), "headers.X Tag:.[key]"),
     "CRLF in a filename": (
         body(attachments=[{"filename": "a\r\n.txt", "content": b64(b"x")}]),
