@@ -227,7 +227,7 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
                     "name": name,
                     "in": "query",
                     "required": name in required,
-                    "schema": prop,
+                    "schema": _query_schema(prop),
                 }
             )
     out: dict[str, Any] = {
@@ -257,6 +257,15 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
         }
     out["security"] = [{"bearerAuth": []}] if op.auth else []
     return out
+
+
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without pydantic's ``| None``: a query string has no null, only absence."""
+    branches = [b for b in prop.get("anyOf", ()) if b != {"type": "null"}]
+    if len(branches) != 1 or len(prop.get("anyOf", ())) != 2:
+        return prop
+    out = {k: v for k, v in prop.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**branches[0], **out}
 
 
 def _response(op: Operation) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from bridge.compose import RESERVED_HEADERS
 from bridge.compose_types import Action, Attachment, Mailbox
+from bridge.schemas.accounts import ACCOUNT_ID_PATTERN
 from bridge.schemas.common import INTEGRAL, NO_CONTROLS_PATTERN, ApiModel, DateTime, EmailAddress, Matching
 
 MAX_RECIPIENTS_PER_FIELD = 500
@@ -242,5 +243,5 @@ class OutboxList(ApiModel):
 
 
 class OutboxQuery(ApiModel):
-    account: str | None = Field(default=None, max_length=64)
+    account: str | None = Field(default=None, pattern=ACCOUNT_ID_PATTERN)
     limit: int = Field(default=100, ge=1, le=1000)

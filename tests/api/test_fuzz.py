@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -36,6 +37,8 @@ from app import create_app
 from bridge.config import Secret, Settings
 from tests.api.conftest import TEST_SECRET
 
+# Hypothesis keeps caches (constants, unicode data) in its home directory: not in the checkout.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "mailbridge-hypothesis")
 EXAMPLES = 25
 # Outcomes of a valid request that depend on state or on the network, not on the schema.
 ACCEPTED = ["2XX", "401", "404", "409", "410", "422"]
