@@ -11,6 +11,7 @@ import re
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing.exceptions import WebsocketMismatch
 
 from bridge.errors import BridgeError, UpgradeRequired
 
@@ -39,6 +40,10 @@ def _bridge_error(exc: BridgeError) -> Response:
 
 
 def _http_error(exc: HTTPException) -> Response:
+    if isinstance(exc, WebsocketMismatch):
+        # RFC 6455 § 4.1: the stream opens with an Upgrade request. Routing refuses a plain GET before
+        # any view or token check runs; say what is missing rather than Werkzeug's bare 400.
+        return _bridge_error(UpgradeRequired("open the stream with a WebSocket client (Upgrade: websocket)"))
     status = exc.code or 500
     response = error_response(status, _camel(exc.name), exc.description or exc.name)
     if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from flask_sock import Sock
 
 from bridge.api.openapi import Operation, document
 from bridge.api.services import services
-from bridge.errors import UpgradeRequired, ValidationError
+from bridge.errors import ValidationError
 from bridge.events import parse_event_id
 
 bp = Blueprint("stream", __name__)
@@ -44,10 +44,6 @@ def _check_request() -> None:
         if seq is None:
             raise ValidationError(f"since must be an event id such as evt_42, not {since!r}", code="invalidEventId")
         g.stream_after = seq
-    # RFC 6455 § 4.1: a WebSocket opens with an Upgrade request; a plain GET gets a JSON 426, not
-    # flask-sock's bare 400. RFC 9110 § 15.5.22: 426 names the protocol to switch to in Upgrade.
-    if request.headers.get("Upgrade", "").lower() != "websocket":
-        raise UpgradeRequired("open the stream with a WebSocket client (Upgrade: websocket)")
 
 
 @sock.route("/account/<account>/stream", bp=bp)  # type: ignore[untyped-decorator]  # flask-sock is untyped
