@@ -1,17 +1,16 @@
-"""The JSON request body: content type, size, nesting depth, one parse.
+"""The JSON request body: content type, size, nesting depth, read once.
 
-Every view that declares a body model gets its JSON from ``json_body()``.
-A body is JSON only when its content type says so (``application/json`` or a
-``+json`` type, RFC 6839 § 3.1); anything else is 415, so a form or a
-``text/plain`` POST from a browser page cannot act on the API. Werkzeug
-enforces ``MAX_CONTENT_LENGTH`` on the stream (a larger ``Content-Length``
-is refused before a byte is read; a chunked body is cut off at the limit),
-and the body is read once, without Werkzeug's cache, and validated by
-pydantic straight from the bytes (``model_validate_json``), so a large
-submit holds its bytes and the validated model, not also a decoded text and
-a dict tree.
-Nesting deeper than ``MAX_DEPTH`` is refused before ``json.loads``, whose
-recursion would otherwise end in a RecursionError (a 500).
+Views that declare a body model get it validated from ``json_bytes()``
+(pydantic's ``model_validate_json``, straight from the bytes: no decoded text,
+no dict tree); ``json_body()`` parses the same bytes for the few that need
+plain JSON (the idempotency fingerprint). A body is JSON only when its
+content type says so (``application/json`` or a ``+json`` type, RFC 6839
+§ 3.1); anything else is 415, so a form or a ``text/plain`` POST from a
+browser page cannot act on the API. ``MAX_CONTENT_LENGTH`` holds for every
+body: a larger ``Content-Length`` is refused before a byte is read, a
+chunked body when it passes the limit. Nesting deeper than ``MAX_DEPTH`` is
+refused before any parser sees it: ``json.loads`` would end in a
+RecursionError (a 500) on 100,000 levels.
 """
 
 from __future__ import annotations
