@@ -39,6 +39,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise ConfigError("BRIDGE_REDIS_URL is missing; start the web server through `python app.py run` or set it")
     app = Flask(__name__, template_folder="templates")
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    # No redirects from routing: Werkzeug answers '//' and a missing trailing '/' with a 308 to the
+    # "right" URL, an answer that is no error body, and for '/v1/webhooks/..%2F/x' a redirect to a path
+    # nobody asked for. '//' is a JSON 404, a trailing '/' is tolerated. Set before any rule is added.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     # Server pings keep proxies from closing idle WebSockets (test-infra notes § 8).
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25}
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -1,14 +1,16 @@
 """gunicorn settings for the web role (measured in ../shared/notes/test-infra.md § 8).
 
 flask-sock holds one worker thread per open WebSocket, so the web role runs
-the gthread worker with many threads; more processes scale REST, and events
+the gthread worker (bridge.api.server) with many threads; more processes scale REST, and events
 reach WebSockets in every process through Redis.
 """
 
 import os
 
 bind = f"{os.environ.get('BRIDGE_HOST', '127.0.0.1')}:{os.environ.get('BRIDGE_PORT', '3000')}"
-worker_class = "gthread"
+# gunicorn's gthread worker, with the server's own errors (414, 431, 400 …) as the API's JSON error
+# body and glibc's mmap threshold pinned so large request buffers go back to the OS; see the module.
+worker_class = "bridge.api.server.JsonErrorWorker"
 # Two processes per core: connections are pinned to a process (keep-alive, SO_REUSEPORT below) and the
 # kernel spreads them by hash, so with one process per core a 6-of-8 split left one GIL with three
 # quarters of the work. bench/submit.py, 2 cores, 4 runs each: 2 processes 419-771 submits/s

@@ -18,6 +18,8 @@ one of these with ``raise ... from exc`` so that library types never leak into
     │   ├── Conflict              409 conflict
     │   ├── Gone                  410 gone (a review hold past its expiry)
     │   ├── PayloadTooLarge       413 payloadTooLarge
+    │   ├── UnsupportedMediaType  415 unsupportedMediaType (a body that is not JSON)
+    │   ├── UpgradeRequired       426 upgradeRequired (a plain GET on the WebSocket stream)
     │   ├── Unprocessable         422 unprocessable
     │   └── ServiceUnavailable    503 serviceUnavailable
     ├── StorageUnavailable        Redis unreachable (transient, 503)
@@ -131,6 +133,20 @@ class PayloadTooLarge(ApiError):
 
     status_code = 413
     code = "payloadTooLarge"
+
+
+class UnsupportedMediaType(ApiError):
+    """Raised when a request body comes with a content type other than JSON."""
+
+    status_code = 415
+    code = "unsupportedMediaType"
+
+
+class UpgradeRequired(ApiError):
+    """Raised when the WebSocket stream is requested without a WebSocket upgrade."""
+
+    status_code = 426
+    code = "upgradeRequired"
 
 
 class Unprocessable(ApiError):

@@ -11,8 +11,9 @@ import re
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing.exceptions import WebsocketMismatch
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, UpgradeRequired
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,16 @@ def _bridge_error(exc: BridgeError) -> Response:
         log.warning("%s: %s", exc.code, exc.message)
     body = jsonify(exc.to_dict())
     body.status_code = exc.status_code
+    if isinstance(exc, UpgradeRequired):
+        body.headers["Upgrade"] = "websocket"  # RFC 9110 § 15.5.22: a 426 names the protocol
     return body
 
 
 def _http_error(exc: HTTPException) -> Response:
+    if isinstance(exc, WebsocketMismatch):
+        # RFC 6455 § 4.1: the stream opens with an Upgrade request. Routing refuses a plain GET before
+        # any view or token check runs; say what is missing rather than Werkzeug's bare 400.
+        return _bridge_error(UpgradeRequired("open the stream with a WebSocket client (Upgrade: websocket)"))
     status = exc.code or 500
     response = error_response(status, _camel(exc.name), exc.description or exc.name)
     if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]

@@ -21,8 +21,9 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic.json_schema import models_json_schema
 
 from bridge import __version__
+from bridge.api.body import json_bytes
 from bridge.errors import ValidationError
-from bridge.schemas.common import ErrorBody
+from bridge.schemas.common import ERROR_CODES, ErrorBody
 
 View = Callable[..., Any]
 _REF = "#/components/schemas/{model}"
@@ -83,7 +84,7 @@ def endpoint(
         def wrapper(**path_args: Any) -> Response:
             kwargs = dict(path_args)
             if body is not None:
-                kwargs["body"] = _validate(body, _json_body(), "body")
+                kwargs["body"] = _validate_json(body, json_bytes())
             if query is not None:
                 kwargs["query"] = _validate(query, request.args.to_dict(), "query")
             return render(view(**kwargs), status)
@@ -119,29 +120,37 @@ def render(result: Any, status: int = 200) -> Response:
     return response
 
 
-def _json_body() -> Any:
-    if not request.get_data(cache=True):
-        raise ValidationError("the request needs a JSON body", code="invalidJson")
-    data = request.get_json(force=True, silent=True)
-    if data is None:
-        raise ValidationError("the request body is not valid JSON", code="invalidJson")
-    return data
+def _validate_json(model: type[BaseModel], raw: bytes | bytearray) -> BaseModel:
+    """Validate a JSON body strictly: the types the schema names, no coercion ("verify": 0 is no boolean)."""
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except PydanticValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors(include_url=False, include_input=False)):
+            raise ValidationError("the request body is not valid JSON", code="invalidJson") from exc
+        raise _invalid(exc, "body") from exc
 
 
 def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    """Validate query parameters, which are strings by nature: "20" is a number here."""
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:
-        details = [
-            {
-                "field": ".".join(str(p) for p in err["loc"]) or where,
-                "message": err["msg"],
-                "type": err["type"],
-            }
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        first = details[0]
-        raise ValidationError(f"invalid {where}: {first['field']}: {first['message']}", details=details) from exc
+        raise _invalid(exc, where) from exc
+
+
+def _invalid(exc: PydanticValidationError, where: str) -> ValidationError:
+    details = [
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or where,
+            "message": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    first = details[0]
+    # A check with its own code (invalidCursor, invalidHeader …) names the error; others are invalidInput.
+    code = first["type"] if first["type"] in ERROR_CODES else None
+    return ValidationError(f"invalid {where}: {first['field']}: {first['message']}", details=details, code=code)
 
 
 # --- the document ------------------------------------------------------------
@@ -157,7 +166,9 @@ _STATUS_TEXT = {
     404: "Not found",
     409: "Conflict",
     413: "Payload too large",
+    415: "The body is not JSON (Content-Type must be application/json or +json)",
     422: "Cannot be carried out",
+    426: "Not a WebSocket upgrade",
     503: "Dependency unavailable",
 }
 
@@ -216,7 +227,7 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
                     "name": name,
                     "in": "query",
                     "required": name in required,
-                    "schema": prop,
+                    "schema": _query_schema(prop),
                 }
             )
     out: dict[str, Any] = {
@@ -233,7 +244,12 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": {"$ref": _REF.format(model=op.body.__name__)}}},
         }
-    codes = set(op.errors) | ({400} if op.body or op.query else set()) | ({401} if op.auth else set())
+    codes = (
+        set(op.errors)
+        | ({400} if op.body or op.query else set())
+        | ({413, 415} if op.body else set())
+        | ({401} if op.auth else set())
+    )
     for code in sorted(codes):
         out["responses"][str(code)] = {
             "description": _STATUS_TEXT.get(code, "Error"),
@@ -241,6 +257,15 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
         }
     out["security"] = [{"bearerAuth": []}] if op.auth else []
     return out
+
+
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without pydantic's ``| None``: a query string has no null, only absence."""
+    branches = [b for b in prop.get("anyOf", ()) if b != {"type": "null"}]
+    if len(branches) != 1 or len(prop.get("anyOf", ())) != 2:
+        return prop
+    out = {k: v for k, v in prop.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**branches[0], **out}
 
 
 def _response(op: Operation) -> dict[str, Any]:

@@ -39,11 +39,11 @@ def _check_request() -> None:
     since = request.args.get("since")
     if since is None:
         g.stream_after = storage.events.last_seq(account)
-        return
-    seq = parse_event_id(since)
-    if seq is None:
-        raise ValidationError(f"since must be an event id such as evt_42, not {since!r}", code="invalidEventId")
-    g.stream_after = seq
+    else:
+        seq = parse_event_id(since)
+        if seq is None:
+            raise ValidationError(f"since must be an event id such as evt_42, not {since!r}", code="invalidEventId")
+        g.stream_after = seq
 
 
 @sock.route("/account/<account>/stream", bp=bp)  # type: ignore[untyped-decorator]  # flask-sock is untyped
@@ -52,7 +52,7 @@ def _check_request() -> None:
         summary="Event stream (WebSocket): one JSON text frame per event, as webhook bodies",
         tag="stream",
         status=101,
-        errors=(400, 404),
+        errors=(400, 404, 426),
         description="Upgrade with a WebSocket client. ?since=<event id> replays missed events first; "
         "the token may be given as ?access_token= when headers cannot be set.",
         extra_params=(

@@ -7,6 +7,7 @@ from dataclasses import replace
 from flask import Blueprint, Response, request
 
 from bridge import outbound
+from bridge.api.body import json_body
 from bridge.api.openapi import endpoint, render
 from bridge.api.services import services
 from bridge.schemas.reviews import ReviewPending
@@ -41,7 +42,7 @@ def submit(account: str, body: SubmitBody) -> Response:
         account,
         body,
         idempotency_key=key,
-        request_fingerprint=outbound.fingerprint(account, request.get_json(silent=True)) if key is not None else "",
+        request_fingerprint=outbound.fingerprint(account, json_body()) if key is not None else "",
     )
     held = created.answer.get("status") == "pending_review"  # policy holds it for review (bridge/gate.py)
     response = render((ReviewPending if held else SubmitAccepted).model_validate(created.answer), 202)

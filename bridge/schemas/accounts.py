@@ -2,47 +2,55 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from bridge.config import Secret
 from bridge.dmarc import is_public_suffix
 from bridge.models import Account, AccountState, Mailbox, ServerConfig
-from bridge.schemas.common import ApiModel, EmailAddress
+from bridge.schemas.common import INTEGRAL, ApiModel, EmailAddress, Matching
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-_HOST = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$"
+# A host name (labels of letters, digits, '-' and '_', RFC 1123 § 2.1 plus SRV-style underscores) or an
+# IP literal: IPv4 matches the labels, IPv6 is hex digits, ':' and '.'. The pattern is the validation,
+# so the schema says exactly what is refused.
+HOST_PATTERN = (
+    r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?"
+    r"|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$"
 )
-_IP_LITERAL = re.compile(r"^[0-9A-Fa-f:.]+$")
+# IMAP mailbox names (RFC 3501 § 5.1): no CR, LF or NUL, which would break the command line.
+FOLDER_PATTERN = r"^[^\r\n\x00]+$"
 
-
-def _check_host(value: str) -> str:
-    if not (_HOST.match(value) or (":" in value and _IP_LITERAL.match(value))):
-        raise ValueError("must be a host name or an IP address")
-    return value
-
-
-def _check_folder(value: str) -> str:
-    if not value or len(value) > 512 or any(c in value for c in "\r\n\0"):
-        raise ValueError("must be a folder name without control characters")
-    return value
+Host = Annotated[
+    str, Field(min_length=1, max_length=253), Matching(HOST_PATTERN, "'{value}' is not a host name or an IP address")
+]
+Folder = Annotated[
+    str,
+    Field(min_length=1, max_length=512),
+    Matching(FOLDER_PATTERN, "must be a folder name without CR, LF or NUL"),
+]
+# A domain of at least two labels whose last label is not numeric (not an IP address).
+SEALER_PATTERN = (
+    r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+    r"\.[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$"
+)
 
 
 def _check_sealer(value: str) -> str:
-    name = value.strip().rstrip(".").lower()
-    if not _HOST.match(name) or "." not in name or name.rsplit(".", 1)[-1].isdigit():
-        raise ValueError("must be a domain name such as google.com")
+    name = value.rstrip(".").lower()
     if is_public_suffix(name):  # trusting "com" or "co.uk" would trust every sealer under it
         raise ValueError("must not be a public suffix")
     return name
 
 
-Host = Annotated[str, AfterValidator(_check_host)]
-ArcSealer = Annotated[str, AfterValidator(_check_sealer)]
-Folder = Annotated[str, AfterValidator(_check_folder)]
+ArcSealer = Annotated[
+    str,
+    Field(min_length=1, max_length=253),
+    Matching(SEALER_PATTERN, "'{value}' is not a domain name such as google.com"),
+    AfterValidator(_check_sealer),
+]
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 
 
@@ -63,7 +71,7 @@ class TlsIn(ApiModel):
 
 class ServerIn(ApiModel):
     host: Host
-    port: int = Field(ge=1, le=65535)
+    port: Annotated[int, Field(ge=1, le=65535), INTEGRAL]
     secure: bool = Field(default=False, description="TLS from the first byte (993/465)")
     starttls: bool | None = Field(
         default=None,
@@ -101,7 +109,7 @@ class _AccountFields(ApiModel):
         max_length=32,
         description="Folders to watch; default INBOX plus the \\Junk folder when the server has one",
     )
-    backfill: int | None = Field(default=None, ge=0, le=10_000)
+    backfill: Annotated[int, Field(ge=0, le=10_000), INTEGRAL] | None = None
     trusted_receivers: list[Host] | None = Field(default=None, max_length=64)
     trusted_arc_sealers: list[ArcSealer] | None = Field(
         default=None,
@@ -112,7 +120,29 @@ class _AccountFields(ApiModel):
     verify: bool = Field(default=True, description="Log in to IMAP and SMTP before saving")
 
 
+# A new account's servers need a secret: pass or accessToken (AccountCreate._credentials_given).
+_HAS_SECRET: JsonDict = {
+    "properties": {
+        "auth": {
+            "anyOf": [
+                {"required": ["pass"], "properties": {"pass": {"type": "string"}}},
+                {"required": ["accessToken"], "properties": {"accessToken": {"type": "string"}}},
+            ]
+        }
+    }
+}
+
+
 class AccountCreate(_AccountFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {"properties": {"imap": _HAS_SECRET}},
+                {"properties": {"smtp": {"anyOf": [{"type": "null"}, _HAS_SECRET]}}},
+            ]
+        }
+    )
+
     account: AccountId
     email: EmailAddress
     imap: ServerIn
@@ -145,6 +175,15 @@ class AccountUpdate(_AccountFields):
 
 
 class VerifyRequest(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["imap"], "properties": {"imap": {"type": "object"}}},
+                {"required": ["smtp"], "properties": {"smtp": {"type": "object"}}},
+            ]
+        }
+    )
+
     imap: ServerIn | None = None
     smtp: ServerIn | None = None
 

@@ -5,13 +5,12 @@ Pure: pydantic only. The record shape is written in ``bridge.auditing``.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from bridge.policy.verdict import Decision
-from bridge.schemas.common import ApiModel
+from bridge.schemas.common import ApiModel, DateTime, Matching
 
 # A Literal, not the Decision enum: query parameters are documented inline (no $defs to point at).
 DecisionName = Literal[
@@ -20,12 +19,18 @@ DecisionName = Literal[
 ]  # fmt: skip
 
 
+# nextCursor of a page: the id of the last record (a Redis stream id, as bridge.storage.audit checks).
+AUDIT_CURSOR_PATTERN = r"^[0-9]{1,15}-[0-9]{1,10}$"
+
+
 class AuditQuery(ApiModel):
     decision: DecisionName | None = None
-    since: datetime | None = Field(default=None, description="at or after (ISO 8601; naive means UTC)")
+    since: DateTime | None = Field(default=None, description="at or after (RFC 3339; no offset means UTC)")
     sender: str | None = Field(default=None, description="sender address, case-insensitive")
     limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = Field(default=None, max_length=40)
+    cursor: (
+        Annotated[str, Matching(AUDIT_CURSOR_PATTERN, "cursor is not one this API returned", "invalidCursor")] | None
+    ) = Field(default=None, description="nextCursor of the last page")
 
 
 class AuditRecord(ApiModel):

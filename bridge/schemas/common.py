@@ -2,12 +2,61 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from bridge.addresses import normalize_address
+
+# Error codes a Matching check answers with instead of invalidInput (bridge/api/openapi.py reads them).
+ERROR_CODES: set[str] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class Matching:
+    """``Annotated`` metadata: the string must match ``pattern``, and the JSON Schema says so.
+
+    Unlike ``Field(pattern=...)``, the error names the value (``{value}`` in ``message``) and carries a stable API error ``code``. The pattern is a Python ``re`` pattern
+    that is also valid ECMA 262, as JSON Schema's ``pattern`` is.
+    """
+
+    pattern: str
+    message: str
+    code: str = "invalidInput"
+
+    def __post_init__(self) -> None:
+        ERROR_CODES.add(self.code)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        compiled = re.compile(self.pattern)
+
+        def check(value: str) -> str:
+            if not compiled.search(value):
+                raise PydanticCustomError(self.code, self.message, {"value": value})
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = self.pattern
+        return json_schema
 
 
 def _check_email(value: str) -> str:
@@ -17,8 +66,50 @@ def _check_email(value: str) -> str:
     return normalized
 
 
+# An addr-spec as the schema can say it: a dot-atom local part (RFC 5322 § 3.2.3 atext) "@" a domain of
+# dot-separated labels (letters, digits, '-', '_'), non-ASCII allowed in both (RFC 6531 SMTPUTF8, IDN).
+# Quoted local parts and address literals are refused. flanker checks the rest and normalizes.
+_LOCAL = r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]|[^\x00-\x7f])+"
+_LABEL = r"(?:[A-Za-z0-9_-]|[^\x00-\x7f])+"
+EMAIL_PATTERN = rf"^{_LOCAL}(?:\.{_LOCAL})*@{_LABEL}(?:\.{_LABEL})*$"
+# No control characters but HTAB (RFC 5322 § 2.2: header bodies are VCHAR and WSP).
+NO_CONTROLS_PATTERN = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"
+
 # An addr-spec, checked with flanker and returned with its domain lower-cased.
-EmailAddress = Annotated[str, AfterValidator(_check_email)]
+EmailAddress = Annotated[
+    str,
+    Field(min_length=3, max_length=254, json_schema_extra={"format": "email"}),
+    Matching(EMAIL_PATTERN, "'{value}' is not a valid email address"),
+    AfterValidator(_check_email),
+]
+
+
+# RFC 3339 § 5.6 date-time; the offset may be left out (then it is UTC). pydantic alone would also take
+# "0" or "1700000000" (Unix time) and a bare date, which JSON Schema's date-time does not.
+_DATE_TIME = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})?$"
+)
+
+
+def _date_time_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if not _DATE_TIME.match(value):
+        raise ValueError("must be an RFC 3339 date-time such as 2026-01-31T09:30:00Z")
+    return datetime.fromisoformat(value.upper())  # ValueError for a day or hour out of range
+
+
+DateTime = Annotated[datetime, BeforeValidator(_date_time_text)]
+
+
+def _integral(value: Any) -> Any:
+    # RFC 8259 § 6: JSON has one number type, and JSON Schema's integer includes 443.0.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Metadata for an integer in a JSON body, which strict validation would refuse as 443.0. Goes after the
+# bounds (``Annotated[int, Field(ge=1), INTEGRAL]``): before them, pydantic's schema says ge/le, not minimum.
+INTEGRAL = BeforeValidator(_integral)
 
 
 class ApiModel(BaseModel):

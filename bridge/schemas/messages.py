@@ -7,36 +7,45 @@ and streams); these models describe it for validation and the OpenAPI document.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field
 
-from bridge.schemas.common import ApiModel
+from bridge.schemas.common import ApiModel, DateTime, Matching
 
 # RFC 3501 § 9 flag-keyword = atom; system flags start with a backslash. \Recent is read-only.
-_FLAG = re.compile(r"^\\?[A-Za-z0-9$_.\-]{1,64}$")
+FLAG_PATTERN = r"^\\?[A-Za-z0-9$_.\-]{1,64}$"
+_RECENT = r"^\\[Rr][Ee][Cc][Ee][Nn][Tt]$"
 
 
-def _check_flag(value: str) -> str:
-    if not _FLAG.match(value) or value.lower() == "\\recent":
-        raise ValueError(f"{value!r} is not a flag that can be set (e.g. \\Seen, \\Flagged, $Label)")
+def _not_recent(value: str) -> str:
+    if re.match(_RECENT, value):
+        raise ValueError(f"{value!r} is read-only (RFC 3501 § 2.3.2); set e.g. \\Seen, \\Flagged or $Label")
     return value
 
 
-Flag = Annotated[str, AfterValidator(_check_flag)]
+Flag = Annotated[
+    str,
+    Field(json_schema_extra={"not": {"pattern": _RECENT}}),
+    Matching(FLAG_PATTERN, "'{value}' is not a flag that can be set (e.g. \\Seen, \\Flagged, $Label)"),
+    AfterValidator(_not_recent),
+]
+# nextCursor of a listing: "<score>.<message id>".
+MESSAGE_CURSOR_PATTERN = r"^[0-9]{1,19}\.[A-Za-z0-9_-]{1,64}$"
 
 
 class MessageQuery(ApiModel):
     folder: str | None = None
     from_: str | None = Field(default=None, alias="from", description="sender address, case-insensitive")
     conversation_id: str | None = None
-    since: datetime | None = Field(default=None, description="received at or after (ISO 8601)")
+    since: DateTime | None = Field(default=None, description="received at or after (RFC 3339; no offset means UTC)")
     withheld: bool = Field(
         default=False, description="include messages policy held (until approved) or rejected; hidden by default"
     )
     limit: int = Field(default=20, ge=1, le=250)
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: (
+        Annotated[str, Matching(MESSAGE_CURSOR_PATTERN, "cursor is not one this API returned", "invalidCursor")] | None
+    ) = Field(default=None, description="nextCursor of the last page")
 
 
 class Address(ApiModel):

@@ -9,14 +9,12 @@ in which the rules apply is documented in ``bridge.policy``.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from bridge.addresses import normalize_address
 from bridge.policy.guards import MAX_PATTERN_LENGTH, PatternError, compile_pattern
-from bridge.schemas.common import ApiModel
+from bridge.schemas.common import INTEGRAL, ApiModel, EmailAddress, Matching
 
 Action = Literal["deliver", "hold", "reject"]
 # A guard or a rate limit only ever tightens a verdict.
@@ -26,42 +24,40 @@ MAX_RULES = 500
 MAX_GUARDS = 100
 MAX_REVIEWERS = 20
 DEFAULT_HOLD_TTL_S = 86400
-_REASON = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
-
-
-def _email(value: str) -> str:
-    normalized = normalize_address(value)
-    if normalized is None:
-        raise ValueError(f"{value!r} is not a valid email address")
-    return normalized.lower()
+REASON_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+# An ASCII domain name (punycode an IDN: xn--…), any case, an optional final dot.
+DOMAIN_PATTERN = (
+    r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
 
 
 def _domain(value: str) -> str:
-    value = value.strip().lower().rstrip(".")
-    try:
-        ascii_domain = value.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise ValueError(f"{value!r} is not a domain name") from exc
-    if not _DOMAIN.match(ascii_domain):
-        raise ValueError(f"{value!r} is not a domain name")
-    return value
+    return value.lower().rstrip(".")
 
 
-def _reason(value: str) -> str:
-    if not _REASON.match(value):
-        raise ValueError("must be 1-64 characters of A-Z, a-z, 0-9, '_', '.', ':' or '-'")
-    return value
-
-
-Email = Annotated[str, AfterValidator(_email)]
-Domain = Annotated[str, AfterValidator(_domain)]
-Reason = Annotated[str, AfterValidator(_reason)]
-HoldTtl = Annotated[int, Field(ge=60, le=30 * 86400)]
+# Compared case-insensitively, so kept lower-cased.
+Email = Annotated[EmailAddress, AfterValidator(str.lower)]
+Domain = Annotated[
+    str,
+    Field(min_length=1, max_length=253),
+    Matching(DOMAIN_PATTERN, "'{value}' is not a domain name (punycode an IDN: xn--…)"),
+    AfterValidator(_domain),
+]
+Reason = Annotated[str, Matching(REASON_PATTERN, "must be 1-64 characters of A-Z, a-z, 0-9, '_', '.', ':' or '-'")]
+HoldTtl = Annotated[int, Field(ge=60, le=30 * 86400), INTEGRAL]
 
 
 class SenderMatch(ApiModel):
     """Exactly one of: an address (case-insensitive), or a domain (that domain and its subdomains)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["address"], "properties": {"address": {"type": "string"}}},
+                {"required": ["domain"], "properties": {"domain": {"type": "string"}}},
+            ]
+        }
+    )
 
     address: Email | None = None
     domain: Domain | None = None
@@ -88,8 +84,17 @@ class Requirement(ApiModel):
 class RateLimit(ApiModel):
     """Messages per sender in a sliding hour and day; past either, ``action`` applies."""
 
-    per_hour: int | None = Field(default=None, ge=1, le=1_000_000)
-    per_day: int | None = Field(default=None, ge=1, le=1_000_000)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["perHour"], "properties": {"perHour": {"type": "integer"}}},
+                {"required": ["perDay"], "properties": {"perDay": {"type": "integer"}}},
+            ]
+        }
+    )
+
+    per_hour: Annotated[int, Field(ge=1, le=1_000_000), INTEGRAL] | None = None
+    per_day: Annotated[int, Field(ge=1, le=1_000_000), INTEGRAL] | None = None
     action: TightenAction = "hold"
 
     @model_validator(mode="after")
@@ -110,8 +115,8 @@ class ContentGuard(ApiModel):
     """A regular expression (``regex`` package syntax) searched in subject, text and HTML."""
 
     # Declared before ``pattern`` so the pattern is compiled with its flags.
-    flags: str = Field(default="", max_length=4, description="any of i (ignore case), m, s, x")
-    pattern: str = Field(min_length=1, max_length=MAX_PATTERN_LENGTH)
+    flags: str = Field(default="", pattern=r"^[imsx]{0,4}$", description="any of i (ignore case), m, s, x")
+    pattern: str = Field(min_length=1, max_length=MAX_PATTERN_LENGTH, json_schema_extra={"format": "regex"})
     action: TightenAction = "reject"
     reason: Reason = "content_guard"
 
@@ -145,7 +150,7 @@ class InboundPolicy(ApiModel):
 
 
 class RecipientsOver(ApiModel):
-    recipients_over: int = Field(ge=0, le=10_000)
+    recipients_over: Annotated[int, Field(ge=0, le=10_000), INTEGRAL]
 
 
 class OutboundPolicy(ApiModel):
@@ -159,7 +164,7 @@ class OutboundPolicy(ApiModel):
 
 
 class AuditPolicy(ApiModel):
-    retention_days: int = Field(default=90, ge=1, le=3650)
+    retention_days: Annotated[int, Field(ge=1, le=3650), INTEGRAL] = 90
 
 
 class Policy(ApiModel):

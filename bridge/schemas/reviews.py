@@ -11,11 +11,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from bridge.schemas.accounts import ACCOUNT_ID_PATTERN
 from bridge.schemas.common import ApiModel
 
 
 class ReviewQuery(ApiModel):
-    account: str | None = None
+    account: str | None = Field(default=None, pattern=ACCOUNT_ID_PATTERN)
     limit: int = Field(default=50, ge=1, le=500)
 
 

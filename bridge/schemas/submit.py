@@ -16,37 +16,65 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
+from bridge.compose import RESERVED_HEADERS
 from bridge.compose_types import Action, Attachment, Mailbox
-from bridge.schemas.common import ApiModel, EmailAddress
+from bridge.schemas.accounts import ACCOUNT_ID_PATTERN
+from bridge.schemas.common import INTEGRAL, NO_CONTROLS_PATTERN, ApiModel, DateTime, EmailAddress, Matching
 
 MAX_RECIPIENTS_PER_FIELD = 500
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
-_WHITESPACE = re.compile(rb"\s+")
-
-
-def _no_line_break(value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise ValueError("must not contain CR or LF (header injection)")
-    return value
+# RFC 5322 § 3.6.4 msg-id, angle brackets optional: what compose.own_message_id takes.
+_MESSAGE_ID_PATTERN = r"^<?[!-;=?A-~]+@[!-;=?A-~]+>?$"
+# Extra headers may not be ones compose sets from body fields (From, To, Subject, …); any case.
+_RESERVED_PATTERN = (
+    "^(?:"
+    + "|".join("".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in name) for name in sorted(RESERVED_HEADERS))
+    + ")$"
+)
+# RFC 4648 § 4 base64, whitespace allowed anywhere (RFC 2045 line-wrapped content is common and
+# whitespace is not data): exactly what _base64 decodes.
+_B64_PATTERN = (
+    r"^[ \t\r\n]*(?:(?:[A-Za-z0-9+/][ \t\r\n]*){4})*"
+    r"(?:(?:[A-Za-z0-9+/][ \t\r\n]*){2}=[ \t\r\n]*=|(?:[A-Za-z0-9+/][ \t\r\n]*){3}=)?[ \t\r\n]*$"
+)
+_WHITESPACE = re.compile(r"[ \t\r\n]+")
+# A Content-ID (RFC 2392) with or without its angle brackets.
+_CONTENT_ID_PATTERN = r"^<?[!-;=?-~]+>?$"
 
 
 def _base64(value: Any) -> bytes:
     if not isinstance(value, str):
         raise ValueError("must be a base64 string")
+    if _WHITESPACE.search(value):
+        value = _WHITESPACE.sub("", value)
     try:
-        # Line-wrapped base64 (RFC 2045 style) is common in the wild; whitespace is not data.
-        return base64.b64decode(_WHITESPACE.sub(b"", value.encode("ascii")), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
+        # a2b_base64 reads an ASCII str as is: no encoded copy of a large attachment.
+        return binascii.a2b_base64(value, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
         raise ValueError("is not valid base64") from exc
 
 
+def _not_reserved(name: str) -> str:
+    if name.lower() in RESERVED_HEADERS:
+        raise PydanticCustomError(
+            "invalidHeader", "header '{name}' is set by the bridge; use the body field instead", {"name": name}
+        )
+    return name
+
+
+HeaderName = Annotated[
+    str,
+    Field(json_schema_extra={"not": {"pattern": _RESERVED_PATTERN}}),
+    Matching(_HEADER_NAME.pattern, "'{value}' is not a valid header name", "invalidHeader"),
+    AfterValidator(_not_reserved),
+]
+
+
 def _content_id(value: str) -> str:
-    value = _no_line_break(value).strip().strip("<>")
-    if not value or any(c in value for c in "<> "):
-        raise ValueError("must be a Content-ID such as 'logo@example.com'")
-    return value
+    return value.strip("<>")
 
 
 def _aware(value: datetime) -> datetime:
@@ -54,12 +82,16 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-HeaderText = Annotated[str, AfterValidator(_no_line_break)]
+# Text that becomes (part of) a header: no control characters but HTAB. CR and LF would inject headers,
+# the others are not allowed in a header body (RFC 5322 § 2.2) and make the message unbuildable.
+HeaderText = Annotated[
+    str, Matching(NO_CONTROLS_PATTERN, "must not contain control characters but tab (header injection)")
+]
 Base64Bytes = Annotated[
     bytes,
     BeforeValidator(_base64),
     PlainSerializer(lambda b: base64.b64encode(b).decode("ascii"), return_type=str),
-    WithJsonSchema({"type": "string", "contentEncoding": "base64"}),
+    WithJsonSchema({"type": "string", "contentEncoding": "base64", "pattern": _B64_PATTERN}),
 ]
 
 
@@ -75,8 +107,16 @@ class AttachmentIn(ApiModel):
     filename: HeaderText | None = Field(default=None, max_length=255)
     content: Base64Bytes = Field(description="The file, base64 encoded")
     content_type: Annotated[str, Field(pattern=_CONTENT_TYPE.pattern)] = "application/octet-stream"
-    content_id: Annotated[str, AfterValidator(_content_id)] | None = Field(
+    content_id: (
+        Annotated[
+            str,
+            Matching(_CONTENT_ID_PATTERN, "must be a Content-ID such as 'logo@example.com'"),
+            AfterValidator(_content_id),
+        ]
+        | None
+    ) = Field(
         default=None,
+        min_length=1,
         max_length=256,
         validation_alias=AliasChoices("contentId", "cid"),
         description="Makes the attachment an inline part that the HTML refers to as cid:<contentId>",
@@ -109,20 +149,31 @@ class SubmitBody(ApiModel):
     text: str | None = None
     html: str | None = None
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=100)
-    headers: dict[
-        Annotated[str, Field(pattern=_HEADER_NAME.pattern)], Annotated[HeaderText, Field(max_length=8192)]
-    ] = Field(default_factory=dict, max_length=100, description="Extra headers, e.g. List-Unsubscribe")
+    headers: dict[HeaderName, Annotated[HeaderText, Field(max_length=8192)]] = Field(
+        default_factory=dict,
+        max_length=100,
+        json_schema_extra={"additionalProperties": False},
+        description="Extra headers, e.g. List-Unsubscribe",
+    )
     reference: ReferenceIn | None = None
-    send_at: Annotated[datetime, AfterValidator(_aware)] | None = Field(
+    send_at: Annotated[DateTime, AfterValidator(_aware)] | None = Field(
         default=None, description="Send later (ISO 8601)"
     )
-    delivery_attempts: int = Field(default=10, ge=1, le=100, description="Attempts before messageFailed")
+    delivery_attempts: Annotated[int, Field(ge=1, le=100), INTEGRAL] = Field(
+        default=10, description="Attempts before messageFailed"
+    )
     copy_: bool | None = Field(
         default=None, alias="copy", description="Upload to Sent; default: unless the provider files sent mail itself"
     )
-    message_id: Annotated[str, AfterValidator(_no_line_break)] | None = Field(
-        default=None, max_length=998, description="Your own Message-ID; generated otherwise"
-    )
+    message_id: (
+        Annotated[
+            str,
+            Matching(
+                _MESSAGE_ID_PATTERN, "'{value}' is not a Message-ID like <unique@example.com>", "invalidMessageId"
+            ),
+        ]
+        | None
+    ) = Field(default=None, max_length=998, description="Your own Message-ID; generated otherwise")
     ignore_suppression: bool = Field(
         default=False, description="Send even to addresses on the suppression list (hard bounces, complaints)"
     )
@@ -192,5 +243,5 @@ class OutboxList(ApiModel):
 
 
 class OutboxQuery(ApiModel):
-    account: str | None = Field(default=None, max_length=64)
+    account: str | None = Field(default=None, pattern=ACCOUNT_ID_PATTERN)
     limit: int = Field(default=100, ge=1, le=1000)

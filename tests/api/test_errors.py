@@ -73,3 +73,64 @@ def test_token_is_stored_only_as_a_hash(storage, redis_client):
 def test_token_last_used_is_recorded(client, storage, auth):
     client.get("/v1/accounts", headers=auth)
     assert storage.tokens.list()[0].last_used is not None
+
+
+def test_token_in_the_query_string_is_refused_on_rest_routes(client, token):
+    resp = client.get(f"/v1/accounts?access_token={token}")
+    _is_error_body(resp, 401, "tokenInQuery")
+    assert "Authorization" in resp.json["error"]["message"]
+
+
+def test_token_in_the_query_string_is_refused_even_next_to_a_header(client, token, auth):
+    """The URL already carries the secret into logs: the client should hear about it at once."""
+    _is_error_body(client.get(f"/v1/accounts?access_token={token}", headers=auth), 401, "tokenInQuery")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_a_body_that_is_not_json_is_415(client, auth, content_type):
+    resp = client.post(
+        "/v1/webhooks", data=b'{"url": "https://example.com/hook"}', headers=auth, content_type=content_type
+    )
+    _is_error_body(resp, 415, "unsupportedMediaType")
+    assert client.get("/v1/webhooks", headers=auth).json["webhooks"] == []
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "application/hook+json"]
+)
+def test_json_content_types_are_taken(client, auth, content_type):
+    resp = client.post(
+        "/v1/webhooks", data=b'{"url": "https://example.com/hook"}', headers=auth, content_type=content_type
+    )
+    assert resp.status_code == 201, resp.json
+
+
+@pytest.mark.parametrize("opener", ["[", '{"a":'])
+def test_deeply_nested_json_is_400_not_a_recursion_error(client, auth, opener):
+    closer = "]" if opener == "[" else "}"
+    deep = (opener * 100_000 + "1" + closer * 100_000).encode()
+    resp = client.post("/v1/webhooks", data=deep, headers=auth, content_type="application/json")
+    _is_error_body(resp, 400, "invalidInput")
+    assert "nested" in resp.json["error"]["message"]
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client, auth):
+    body = b'{"url": "https://example.com/hook?q=' + b"%5B" * 10 + b'", "events": null}'
+    assert client.post("/v1/webhooks", data=body, headers=auth, content_type="application/json").status_code == 201
+    text = ("[" * 1000).encode()
+    body = b'{"url": "https://example.com/' + text.replace(b"[", b"a") + b'"}'
+    assert client.post("/v1/webhooks", data=body, headers=auth, content_type="application/json").status_code == 201
+
+
+def test_strict_types_in_bodies(client, auth):
+    """The schema says boolean and integer: 0 is no boolean, "993" is no integer; 443.0 is an integer in JSON."""
+    resp = client.post(
+        "/v1/verifyAccount", json={"imap": {"host": "h", "port": "993", "auth": {"user": "u"}}}, headers=auth
+    )
+    _is_error_body(resp, 400, "invalidInput")
+    assert resp.json["error"]["details"][0]["field"] == "imap.port"
+    resp = client.post(
+        "/v1/verifyAccount", json={"imap": {"host": "h", "port": 993, "secure": 0, "auth": {"user": "u"}}}, headers=auth
+    )
+    _is_error_body(resp, 400, "invalidInput")
+    assert resp.json["error"]["details"][0]["field"] == "imap.secure"

@@ -125,3 +125,16 @@ def test_a_slow_client_does_not_hold_back_the_others(server, storage, token, acc
     finally:
         reader.close()
         stalled.close()
+
+
+def test_a_plain_get_is_a_json_426_naming_the_protocol(client, auth, account):
+    resp = client.get(f"/v1/account/{account}/stream", headers=auth)
+    assert resp.status_code == 426
+    assert resp.json["error"]["code"] == "upgradeRequired"
+    assert resp.headers["Upgrade"] == "websocket"
+
+
+def test_access_token_in_the_query_is_only_for_the_stream(client, token, account):
+    assert client.get(f"/v1/account/{account}/messages?access_token={token}").status_code == 401
+    resp = client.get(f"/v1/account/{account}/stream?access_token={token}")
+    assert resp.status_code == 426

@@ -169,6 +169,8 @@ BAD_BODIES = {
     "CRLF in subject": (body(subject="Hi\r\nBcc: victim@example.com"), "subject"),
     "LF in a display name": (body(to=[{"name": "Ann\nBcc: v@example.com", "address": "a@example.com"}]), "to.0.name"),
     "CR in a header value": (body(headers={"X-Tag": "a\rb"}), "headers.X-Tag"),
+    "vertical tab in a header value": (body(headers={"X-Tag": "a\u000bb"}), "headers.X-Tag"),
+    "NUL in the subject": (body(subject="a\u0000b"), "subject"),
     "bad header name": (body(headers={"X Tag:": "a"}), "headers.X Tag:.[key]"),
     "CRLF in a filename": (
         body(attachments=[{"filename": "a\r\n.txt", "content": b64(b"x")}]),
@@ -185,11 +187,15 @@ BAD_BODIES = {
 }
 
 
-@pytest.mark.parametrize("payload,field", BAD_BODIES.values(), ids=BAD_BODIES.keys())
-def test_malformed_body_is_400_naming_the_field(client, auth, account, nothing_queued, payload, field):
+# Checks with a code of their own; every other malformed field is invalidInput.
+OWN_CODES = {"bad header name": "invalidHeader", "CRLF in messageId": "invalidMessageId"}
+
+
+@pytest.mark.parametrize("payload,field,case", [(*v, k) for k, v in BAD_BODIES.items()], ids=BAD_BODIES.keys())
+def test_malformed_body_is_400_naming_the_field(client, auth, account, nothing_queued, payload, field, case):
     resp = client.post(SUBMIT, json=payload, headers=auth)
     assert resp.status_code == 400, resp.json
-    assert resp.json["error"]["code"] == "invalidInput"
+    assert resp.json["error"]["code"] == OWN_CODES.get(case, "invalidInput")
     assert field in [d["field"] for d in resp.json["error"]["details"]]
     nothing_queued()
 
