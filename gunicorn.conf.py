@@ -1,4 +1,4 @@
-"""gunicorn settings for the web role (measured in ../shared/notes/test-infra.md § 8).
+"""gunicorn settings for the web role.
 
 flask-sock holds one worker thread per open WebSocket, so the web role runs
 the gthread worker (bridge.api.server) with many threads; more processes scale REST, and events
@@ -27,3 +27,15 @@ reuse_port = True
 control_socket_disable = True  # gunicorn 27 would otherwise create ~/.gunicorn/gunicorn.ctl
 accesslog = None
 errorlog = "-"
+
+
+def post_fork(server, worker):  # type: ignore[no-untyped-def]  # gunicorn's hook signature
+    """End each worker within half a second of its arbiter dying (SIGKILL, OOM), not gunicorn's 6-8 s.
+
+    gunicorn's workers notice a changed parent only on their next 1 s tick and then wait out
+    graceful_timeout for their requests; with no arbiter nobody will replace or reap them, so the
+    requests they still hold are lost either way.
+    """
+    from bridge.lifetime import exit_with_parent
+
+    exit_with_parent(server.pid)

@@ -56,7 +56,7 @@ def run_worker(connection: redis.Redis, *, burst: bool = False, name: str | None
     """Run an RQ worker with the scheduler on every Mailbridge queue, until SIGTERM/SIGINT.
 
     SimpleWorker runs jobs in this process: RQ's default Worker forks per job,
-    which costs tens of milliseconds each (../shared/notes/performance.md) and
+    which costs tens of milliseconds each (measured for bench/submit.py) and
     would dominate webhook and send latency. Scale by running more workers.
 
     The scheduler runs on a thread of this process (``_SchedulerThread``), not

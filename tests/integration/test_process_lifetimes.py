@@ -4,9 +4,8 @@ has children, and every process it started must be gone within seconds.
 Processes are found by a marker in their environment, which every descendant inherits, so a child
 reparented to init after its parent died is still found. Before the fix RQ's scheduler (a forked
 child of the worker) and the watcher's analysis workers with multiprocessing's resource tracker
-lived on. (The web role's gunicorn workers end by themselves: "Parent changed, shutting down", then
-up to graceful_timeout for their requests; 6-8 s measured, 20 s and more while still booting on a
-loaded machine, too slow and variable for a test.)
+lived on, and the web role's gunicorn workers took 6-8 s ("Parent changed, shutting down", then
+graceful_timeout for their requests) and 20 s or more while still booting on a loaded machine.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -28,11 +28,13 @@ from bridge.config import Secret
 from bridge.crypto import Vault
 from bridge.models import Account, ServerConfig
 from bridge.storage import Storage, connect
+from tests.servers.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-do-not-use-0123456789"
 MARK = "MB_TEST_PROCESS_MARK"
 GONE_WITHIN_S = 15.0
+WEB_GONE_WITHIN_S = 4.0  # gunicorn's own way takes 6 s at least: a 1 s tick plus graceful_timeout (5 s)
 
 
 def _marked(mark: str) -> list[psutil.Process]:
@@ -82,13 +84,13 @@ class Role:
     def processes(self) -> list[psutil.Process]:
         return _marked(self.mark)
 
-    def kill_main_and_expect_no_survivors(self) -> None:
+    def kill_main_and_expect_no_survivors(self, within_s: float = GONE_WITHIN_S) -> None:
         before = self.processes()
         self.proc.kill()
         killed = time.monotonic()
         self.proc.wait(10)
         try:
-            _wait_for(lambda: not self.processes(), GONE_WITHIN_S, "the role's processes to end")
+            _wait_for(lambda: not self.processes(), within_s, "the role's processes to end")
             print(
                 f"\n{len(before)} process(es) of `{self.role}`, all gone {time.monotonic() - killed:.1f} s after SIGKILL"
             )
@@ -165,3 +167,24 @@ def test_a_watcher_killed_in_a_burst_leaves_no_analysis_workers_behind(
         raise AssertionError(watcher.log.read_text()) from None
     assert any("resource_tracker" in " ".join(p.cmdline()) for p in watcher.processes())
     watcher.kill_main_and_expect_no_survivors()
+
+
+def test_a_killed_web_arbiter_leaves_no_gunicorn_workers_behind(roles, redis_url, tmp_path):
+    port = free_port()
+    web = roles(
+        "web", tmp_path / "web.log", BRIDGE_REDIS_URL=redis_url, BRIDGE_SECRET=SECRET,
+        BRIDGE_PORT=str(port), BRIDGE_WEB_WORKERS="2", BRIDGE_WEB_THREADS="4",
+    )  # fmt: skip
+
+    def booted() -> bool:
+        # Both workers forked and one of them answering: the arbiter has finished starting them.
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:  # noqa: S310
+                return response.status == 200 and len(web.processes()) >= 3
+        return False
+
+    try:
+        _wait_for(booted, 60, "the web role to answer with its two workers")
+    except AssertionError:
+        raise AssertionError(web.log.read_text()) from None
+    web.kill_main_and_expect_no_survivors(within_s=WEB_GONE_WITHIN_S)

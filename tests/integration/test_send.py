@@ -473,7 +473,7 @@ def _start_worker(redis_url):
         [sys.executable, "-c", WORKER, redis_url, SECRET],
         cwd=ROOT,
         env=env,
-        start_new_session=True,  # its own group: the RQ scheduler child goes down with it
+        start_new_session=True,  # its own group, so the test can stop everything it started
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
