@@ -19,6 +19,7 @@ import aioimaplib
 from aioimaplib.aioimaplib import Command
 
 from bridge.errors import MailboxAuthFailed, MailboxError, MailboxUnavailable
+from bridge.imap import oauth_login
 from bridge.imap.responses import encode_mailbox_name, parse_list_response, parse_status, quote, response_text
 from bridge.models import FolderStatus, Mailbox, ServerConfig
 from bridge.tls import client_context
@@ -93,9 +94,10 @@ async def _maybe_starttls(client: aioimaplib.IMAP4, config: ServerConfig, timeou
 
 
 async def _login(client: aioimaplib.IMAP4, config: ServerConfig) -> None:
-    if config.access_token is not None:
-        response = await client.xoauth2(config.user, config.access_token.reveal())
-    elif config.password is not None:
+    if config.uses_oauth:
+        await oauth_login.authenticate(client, config)
+        return
+    if config.password is not None:
         # aioimaplib quotes the password but not the user name.
         response = await client.login(quote(config.user), config.password.reveal())
     else:

@@ -168,7 +168,7 @@ class VerifyResult(ApiModel):
 
 class ServerAuthOut(ApiModel):
     user: str
-    method: str = Field(description="password or xoauth2")
+    method: str = Field(description="password, xoauth2 (a given access token) or oauth2 (tokens the bridge refreshes)")
 
 
 class ServerOut(ApiModel):
@@ -181,7 +181,7 @@ class ServerOut(ApiModel):
 
     @classmethod
     def of(cls, server: ServerConfig) -> ServerOut:
-        method = "xoauth2" if server.access_token is not None else "password"
+        method = "oauth2" if server.credentials is not None else "xoauth2" if server.access_token else "password"
         return cls(
             host=server.host,
             port=server.port,
@@ -198,6 +198,11 @@ class StateOut(ApiModel):
     since: str | None = None
 
 
+class OAuthBindingOut(ApiModel):
+    app: str | None = Field(description="The OAuth2 app the user signed in through")
+    token_url: str | None = Field(description="The deployment's own token service, for tokens managed elsewhere")
+
+
 class AccountOut(ApiModel):
     account: str
     name: str
@@ -208,6 +213,7 @@ class AccountOut(ApiModel):
     backfill: int
     trusted_receivers: list[str] | None
     trusted_arc_sealers: list[str]
+    oauth2: OAuthBindingOut | None = None
     state: StateOut
     created: str
     updated: str
@@ -224,6 +230,7 @@ class AccountOut(ApiModel):
             backfill=account.backfill,
             trusted_receivers=list(account.trusted_receivers) if account.trusted_receivers is not None else None,
             trusted_arc_sealers=list(account.trusted_arc_sealers),
+            oauth2=OAuthBindingOut(app=account.oauth.app, token_url=account.oauth.token_url) if account.oauth else None,
             state=StateOut(state=state.state.value, error=state.error, since=state.since),
             created=account.created,
             updated=account.updated,

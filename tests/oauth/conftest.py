@@ -18,14 +18,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import threading
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from werkzeug.serving import make_server
 
+from bridge.config import Secret, Settings
+from tests.api.conftest import TEST_SECRET, app, auth, client, storage, token  # noqa: F401 - fixtures reused
 from tests.servers.dovecot import DovecotServer, MailAccount
 from tests.servers.oauth import CLIENT_ID, CLIENT_SECRET, SCOPE, OAuthServer
+from tests.servers.process import free_port
 from tests.servers.smtp import OAuthSmtpSink
 
 CALLBACK = "http://127.0.0.1:3000/oauth/callback"
@@ -98,3 +103,59 @@ def issue_tokens(server: OAuthServer, redirect_uri: str = CALLBACK) -> dict:
         )  # fmt: skip
     assert token.status_code == 200, token.text
     return token.json()
+
+
+# -- the bridge, live on a real port (the provider redirects a real HTTP client to it) --------
+
+
+@pytest.fixture
+def bridge_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def settings(redis_url, tmp_path, bridge_port) -> Settings:
+    return Settings(
+        secret=Secret(TEST_SECRET), redis_url=redis_url, data_dir=tmp_path, public_url=f"http://127.0.0.1:{bridge_port}"
+    )
+
+
+@pytest.fixture
+def live_bridge(app, bridge_port, oauth) -> Iterator[str]:  # noqa: F811 - the reused fixture
+    """The app served on bridge_port; the test provider accepts its /oauth/callback."""
+    base = f"http://127.0.0.1:{bridge_port}"
+    oauth.register_client(f"{base}/oauth/callback")
+    server = make_server("127.0.0.1", bridge_port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def oauth_app_body(oauth, oauth_mailbox, oauth_smtp, bridge_port) -> dict:
+    """A custom OAuth2 app pointing at the test provider, the OAuth Dovecot and the OAuth SMTP sink."""
+    return {
+        "provider": "custom",
+        "name": "Test IdP",
+        "clientId": CLIENT_ID,
+        "clientSecret": CLIENT_SECRET,
+        "redirectUrl": f"http://127.0.0.1:{bridge_port}/oauth/callback",
+        "authorizationUrl": f"{oauth.url}/authorize",
+        "tokenUrl": f"{oauth.url}/token",
+        "userinfoUrl": f"{oauth.url}/userinfo",
+        "scopes": SCOPE.split(),
+        "imap": {"host": oauth_mailbox.host, "port": oauth_mailbox.imap_port, "secure": False, "starttls": False},
+        "smtp": {"host": oauth_smtp.host, "port": oauth_smtp.port, "secure": False, "starttls": False},
+    }
+
+
+def sign_in(api, headers, app_id: str, landing: str, account: str = "oauth-acct") -> httpx.Response:
+    """POST the form, then follow every redirect with a real HTTP client; return the last response."""
+    body = {"account": account, "app": app_id, "redirectUrl": landing}
+    resp = api.post("/v1/authentication/form", json=body, headers=headers)
+    assert resp.status_code == 200, resp.json
+    with httpx.Client(follow_redirects=True, timeout=30) as browser:
+        return browser.get(resp.json["url"])

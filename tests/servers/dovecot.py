@@ -327,6 +327,8 @@ passdb {{
         oauth = self.oauth_introspection_url is not None
         mechanisms = "plain login xoauth2 oauthbearer" if oauth else "plain login"
         passwd_mechanisms = "  mechanisms = plain login\n" if oauth else ""
+        # LMTP's user lookup would otherwise go to the passdbs, and the oauth2 one cannot look users up.
+        userdb_extra = " allow_all_users=yes" if oauth else ""
         return f"""\
 protocols = imap lmtp
 listen = {HOST}
@@ -350,7 +352,7 @@ passdb {{
 }}
 userdb {{
   driver = static
-  args = home={self.mail_dir}/%u
+  args = home={self.mail_dir}/%u{userdb_extra}
 }}
 namespace inbox {{
   inbox = yes
