@@ -9,7 +9,9 @@ from tests.api.conftest import WatcherThread
 from tests.oauth.conftest import sign_in
 
 # The watcher retries a failed login quickly here, so a retry loop would show within the test.
-QUICK = WatchTiming(poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.1, auth_retry_base_s=0.05, auth_retry_cap_s=0.1)
+QUICK = WatchTiming(
+    poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.1, auth_retry_base_s=0.05, auth_retry_cap_s=0.1
+)
 
 
 def _events(storage, name):
