@@ -9,8 +9,9 @@ from pydantic import AfterValidator, Field, model_validator
 
 from bridge.config import Secret
 from bridge.dmarc import is_public_suffix
-from bridge.models import Account, AccountState, Mailbox, ServerConfig
+from bridge.models import Account, AccountState, Mailbox, OAuthBinding, ServerConfig
 from bridge.schemas.common import ApiModel, EmailAddress
+from bridge.ssrf import MAX_URL_LENGTH, check_url
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _HOST = re.compile(
@@ -40,6 +41,11 @@ def _check_sealer(value: str) -> str:
     return name
 
 
+def _check_url(value: str) -> str:
+    check_url(value)
+    return value
+
+
 Host = Annotated[str, AfterValidator(_check_host)]
 ArcSealer = Annotated[str, AfterValidator(_check_sealer)]
 Folder = Annotated[str, AfterValidator(_check_folder)]
@@ -55,6 +61,16 @@ class ServerAuthIn(ApiModel):
         max_length=8192,
         description="OAuth 2.0 access token (XOAUTH2)",
     )
+
+
+class OAuth2In(ApiModel):
+    token_url: Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_check_url)] = Field(
+        description="For tokens managed outside the bridge: it POSTs {account, user} here whenever it needs a token "
+        "and expects {accessToken, expiresIn}"
+    )
+
+    def to_binding(self) -> OAuthBinding:
+        return OAuthBinding(token_url=self.token_url)
 
 
 class TlsIn(ApiModel):
@@ -109,6 +125,9 @@ class _AccountFields(ApiModel):
         description="ARC sealing domains (each covers its subdomains) whose recorded DMARC pass verifies a "
         "message that fails DMARC only because a forwarder or list changed it; empty (the default) turns it off",
     )
+    oauth2: OAuth2In | None = Field(
+        default=None, description="Get access tokens from a token URL (sign-in accounts get this from the OAuth2 flow)"
+    )
     verify: bool = Field(default=True, description="Log in to IMAP and SMTP before saving")
 
 
@@ -120,8 +139,8 @@ class AccountCreate(_AccountFields):
     @model_validator(mode="after")
     def _credentials_given(self) -> Self:
         for side, server in (("imap", self.imap), ("smtp", self.smtp)):
-            if server is not None and not (server.auth.password or server.auth.access_token):
-                raise ValueError(f"{side}.auth needs pass or accessToken")
+            if server is not None and not (server.auth.password or server.auth.access_token or self.oauth2):
+                raise ValueError(f"{side}.auth needs pass or accessToken (or oauth2.tokenUrl)")
         return self
 
     def to_account(self) -> Account:
@@ -137,6 +156,7 @@ class AccountCreate(_AccountFields):
             if self.trusted_receivers is not None
             else None,
             trusted_arc_sealers=tuple(dict.fromkeys(self.trusted_arc_sealers or ())),
+            oauth=self.oauth2.to_binding() if self.oauth2 else None,
         )
 
 
