@@ -10,6 +10,7 @@ the user to the form's redirectUrl with the outcome.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from flask import Blueprint, Response, request
 
@@ -19,7 +20,7 @@ from bridge.api.services import services
 from bridge.errors import BridgeError, NotFound
 from bridge.models import Account, OAuthBinding, ServerConfig
 from bridge.oauth import flow
-from bridge.oauth.client import TokenClient
+from bridge.oauth.client import TokenClient, TokenSet
 from bridge.oauth.presets import Endpoints, MailHost, OAuthApp
 from bridge.storage import Storage
 from bridge.storage.oauth import PendingSignIn
@@ -57,8 +58,7 @@ def callback() -> Response:
         return _redirect(flow.back(pending.redirect_url, account=pending.account, error="missingCode"))
     try:
         app, endpoints, tokens, address = flow.exchange(svc.storage.oauth, TokenClient(), pending, code)
-        svc.storage.oauth_tokens.install(pending.account, tokens)
-        _attach(svc.storage, pending, app, endpoints, address)
+        _attach(svc.storage, pending, app, endpoints, address, tokens)
     except BridgeError as exc:
         log.warning("OAuth2 sign-in of account %s failed: %s", pending.account, exc.message)
         return _redirect(flow.back(pending.redirect_url, account=pending.account, error=exc.code))
@@ -70,8 +70,14 @@ def _server(host: MailHost, user: str) -> ServerConfig:
     return ServerConfig(host=host.host, port=host.port, user=user, secure=host.secure, starttls=host.starttls)
 
 
-def _attach(storage: Storage, pending: PendingSignIn, app: OAuthApp, endpoints: Endpoints, address: str) -> None:
-    """Create or update the account, after IMAP and SMTP accepted the new token."""
+def _attach(
+    storage: Storage, pending: PendingSignIn, app: OAuthApp, endpoints: Endpoints, address: str, tokens: TokenSet
+) -> None:
+    """Create or update the account, after IMAP and SMTP accepted the new token.
+
+    The check logs in with the new access token as given, before anything is
+    stored: a sign-in that fails leaves an existing account and its tokens as they were.
+    """
     if endpoints.imap is None:
         raise BridgeError("the OAuth2 app names no IMAP server", code="noImapServer")
     try:
@@ -90,10 +96,14 @@ def _attach(storage: Storage, pending: PendingSignIn, app: OAuthApp, endpoints: 
         trusted_arc_sealers=existing.trusted_arc_sealers if existing else (),
         oauth=OAuthBinding(app=app.id),
     )
-    bound = storage.oauth_tokens.bind(account)
-    result = connectivity.check_servers(bound.imap, bound.smtp, account.watch)
+    result = connectivity.check_servers(
+        replace(account.imap, access_token=tokens.access_token),
+        replace(account.smtp, access_token=tokens.access_token) if account.smtp else None,
+        account.watch,
+    )
     if result.first_error is not None:
         raise result.first_error
+    storage.oauth_tokens.install(account.id, tokens)
     if existing is not None:
         storage.accounts.replace(account)  # a changed document restarts its watch
         return

@@ -55,7 +55,7 @@ class TokenClient:
     def refresh(self, endpoints: Endpoints, app: OAuthApp, refresh_token: Secret) -> TokenSet:
         """A new access token (and, with rotating providers, a new refresh token) (RFC 6749 § 6)."""
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token.reveal()}
-        if app.scopes is not None or endpoints.scopes:
+        if endpoints.scopes:
             form["scope"] = " ".join(endpoints.scopes)  # Microsoft needs the scopes again on refresh
         return self._token_request(endpoints.token_url, app, form)
 

@@ -71,3 +71,19 @@ def test_provider_error_is_passed_to_the_landing_page(client, auth, live_bridge,
     assert answer.status_code == 302
     assert answer.headers["location"] == f"{http_receiver.url}/done?account=denied&error=access_denied"
     assert client.get("/v1/account/denied", headers=auth).status_code == 404
+
+
+def test_failed_sign_in_leaves_the_account_and_its_tokens_alone(
+    client, auth, storage, live_bridge, oauth, oauth_app_body, oauth_smtp, http_receiver
+):
+    app_id = client.post("/v1/oauth2", json=oauth_app_body, headers=auth).json["id"]
+    sign_in(client, auth, app_id, f"{http_receiver.url}/done")
+    before = storage.oauth.tokens("oauth-acct")
+    oauth_smtp.stop()  # the new login cannot be checked on SMTP
+    try:
+        landed = sign_in(client, auth, app_id, f"{http_receiver.url}/done")
+    finally:
+        oauth_smtp.start()
+    assert _landing_query(landed) == {"account": "oauth-acct", "error": "connectFailed"}
+    after = storage.oauth.tokens("oauth-acct")
+    assert (after.generation, after.access_token) == (before.generation, before.access_token)
