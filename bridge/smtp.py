@@ -25,11 +25,11 @@ import aiosmtplib
 
 from bridge.config import Secret
 from bridge.errors import (
+    BridgeError,
     SubmissionAuthFailed,
     SubmissionDeferred,
     SubmissionError,
     SubmissionRejected,
-    TokenError,
 )
 from bridge.models import ServerConfig
 from bridge.oauth import sasl
@@ -126,7 +126,7 @@ async def _token(config: ServerConfig, rejected: Secret | None = None) -> Secret
         return config.access_token
     try:
         return await config.credentials.access_token(rejected=rejected)
-    except TokenError as exc:
+    except BridgeError as exc:  # a token error, or Redis failing under the token store
         error = SubmissionDeferred if exc.transient else SubmissionAuthFailed
         raise error(exc.message, details={"side": "smtp"}) from exc
 

@@ -21,7 +21,7 @@ import aioimaplib
 from aioimaplib.aioimaplib import Command, Response
 
 from bridge.config import Secret
-from bridge.errors import MailboxAuthFailed, MailboxUnavailable, TokenError
+from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable
 from bridge.imap.responses import response_text
 from bridge.models import ServerConfig
 from bridge.oauth import sasl
@@ -72,7 +72,9 @@ async def _token(config: ServerConfig, rejected: Secret | None = None) -> Secret
         return config.access_token
     try:
         return await config.credentials.access_token(rejected=rejected)
-    except TokenError as exc:
+    except BridgeError as exc:
+        # A token error, or Redis failing under the token store: the caller aborts the connection
+        # on these two types only, so nothing else may escape with a socket open.
         error = MailboxUnavailable if exc.transient else MailboxAuthFailed
         raise error(exc.message, details={"side": "imap"}) from exc
 
