@@ -157,6 +157,7 @@ _STATUS_TEXT = {
     201: "Created",
     202: "Accepted",
     204: "No Content",
+    302: "Redirect (Location header)",
     400: "Invalid input",
     401: "Missing or invalid API token",
     404: "Not found",

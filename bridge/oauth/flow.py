@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bridge.config import Secret
-from bridge.errors import TokenUnavailable, ValidationError
+from bridge.errors import TokenRevoked, TokenUnavailable, ValidationError
 from bridge.oauth import identity, pkce, presets
 from bridge.oauth.client import TokenClient, TokenSet
 from bridge.storage.oauth import SIGNIN_TTL_S, OAuthStore, PendingSignIn
@@ -103,6 +103,13 @@ def exchange(
     app = store.get_app(pending.app)
     endpoints = presets.resolve(app)
     tokens = client.exchange(endpoints, app, code=code, verifier=pending.verifier.reveal())
+    if tokens.refresh_token is None:
+        # Without one the account would fall off when the access token expires: refuse it now.
+        raise TokenRevoked(
+            "the provider issued no refresh token (Google needs access_type=offline and prompt=consent, "
+            "Microsoft the offline_access scope)",
+            code="noRefreshToken",
+        )
     address = identity.address(identity.id_token_claims(tokens.id_token)) if tokens.id_token else None
     if address is None and endpoints.userinfo_url:
         address = identity.address(client.userinfo(endpoints.userinfo_url, tokens.access_token))

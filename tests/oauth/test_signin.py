@@ -87,3 +87,12 @@ def test_failed_sign_in_leaves_the_account_and_its_tokens_alone(
     assert _landing_query(landed) == {"account": "oauth-acct", "error": "connectFailed"}
     after = storage.oauth.tokens("oauth-acct")
     assert (after.generation, after.access_token) == (before.generation, before.access_token)
+
+
+def test_sign_in_without_a_refresh_token_is_refused(client, auth, live_bridge, oauth, oauth_app_body, http_receiver):
+    # An account without a refresh token would fall off when its access token expires.
+    oauth.register_client(f"{live_bridge}/oauth/callback", refresh=False)
+    app_id = client.post("/v1/oauth2", json=oauth_app_body, headers=auth).json["id"]
+    landed = sign_in(client, auth, app_id, f"{http_receiver.url}/done")
+    assert _landing_query(landed) == {"account": "oauth-acct", "error": "noRefreshToken"}
+    assert client.get("/v1/account/oauth-acct", headers=auth).status_code == 404

@@ -53,6 +53,7 @@ class _Client:
     client_id: str
     client_secret: str
     redirect_uris: list[str]
+    refresh: bool = True  # False: no refresh tokens (Google without access_type=offline)
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -76,7 +77,7 @@ class _Client:
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in ("authorization_code", "refresh_token")
+        return grant_type == "authorization_code" or (grant_type == "refresh_token" and self.refresh)
 
 
 @dataclass
@@ -186,9 +187,11 @@ class OAuthServer:
 
     # -- configuration and inspection --------------------------------------
 
-    def register_client(self, redirect_uri: str, client_id: str = CLIENT_ID, secret: str = CLIENT_SECRET) -> None:
+    def register_client(
+        self, redirect_uri: str, client_id: str = CLIENT_ID, secret: str = CLIENT_SECRET, *, refresh: bool = True
+    ) -> None:
         with self._lock:
-            self._clients[client_id] = _Client(client_id, secret, [redirect_uri])
+            self._clients[client_id] = _Client(client_id, secret, [redirect_uri], refresh)
 
     def revoke_user(self, email: str) -> None:
         """Revoke every token of a user (the user removed the app's access, or changed the password)."""
