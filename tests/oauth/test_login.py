@@ -108,3 +108,14 @@ def test_token_url_supplies_tokens_for_externally_managed_accounts(
     handed = client.get("/v1/account/external/oauth-token", headers=auth).json
     assert handed["accessToken"] == token
     assert len(http_receiver.requests) == 1  # cached until it nears expiry
+
+
+def test_live_api_commands_use_a_current_token(client, auth, live_bridge, oauth, oauth_app_body, http_receiver):
+    oauth.access_ttl = 1
+    app_id = client.post("/v1/oauth2", json=oauth_app_body, headers=auth).json["id"]
+    sign_in(client, auth, app_id, f"{http_receiver.url}/done")
+    time.sleep(1.1)  # the sign-in's token has expired
+    listed = client.get("/v1/account/oauth-acct/mailboxes", headers=auth)
+    assert listed.status_code == 200, listed.json
+    assert "INBOX" in [m["path"] for m in listed.json["mailboxes"]]
+    assert oauth.refreshes == 1
