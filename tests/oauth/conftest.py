@@ -159,3 +159,12 @@ def sign_in(api, headers, app_id: str, landing: str, account: str = "oauth-acct"
     assert resp.status_code == 200, resp.json
     with httpx.Client(follow_redirects=True, timeout=30) as browser:
         return browser.get(resp.json["url"])
+
+
+@pytest.fixture(scope="session")
+def xoauth2_dovecot(oauth_server: OAuthServer) -> Iterator[DovecotServer]:
+    """Like oauth_dovecot, but offering only XOAUTH2, as Outlook does."""
+    server = DovecotServer(oauth_introspection_url=f"{oauth_server.url}/introspect", oauth_mechanisms="xoauth2")
+    server.start()
+    yield server
+    server.close()

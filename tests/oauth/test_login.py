@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -119,3 +120,19 @@ def test_live_api_commands_use_a_current_token(client, auth, live_bridge, oauth,
     assert listed.status_code == 200, listed.json
     assert "INBOX" in [m["path"] for m in listed.json["mailboxes"]]
     assert oauth.refreshes == 1
+
+
+def test_imap_falls_back_to_xoauth2_when_oauthbearer_is_not_offered(oauth, xoauth2_dovecot):
+    xoauth2_dovecot.start()
+    xoauth2_dovecot.reset()
+    mailbox = xoauth2_dovecot.new_account("outlook")
+    oauth.user = mailbox.address
+    token = Secret(issue_tokens(oauth)["access_token"])
+    config = ServerConfig(
+        host=mailbox.host, port=mailbox.imap_port, user=mailbox.address, access_token=token, starttls=False
+    )
+    assert connectivity.check_servers(config, None).first_error is None
+    refused = connectivity.check_servers(replace(config, access_token=Secret("expired-or-forged")), None).imap
+    assert refused is not None and refused.code == "authenticationFailed"
+    log = xoauth2_dovecot.log_path.read_text()
+    assert "method=XOAUTH2" in log and "OAUTHBEARER" not in log

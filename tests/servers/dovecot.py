@@ -84,10 +84,14 @@ class DovecotServer:
     to clients like the same server going down and coming back.
     """
 
-    def __init__(self, *, oauth_introspection_url: str | None = None) -> None:
+    def __init__(
+        self, *, oauth_introspection_url: str | None = None, oauth_mechanisms: str = "xoauth2 oauthbearer"
+    ) -> None:
         # With an introspection URL, XOAUTH2/OAUTHBEARER logins are checked by Dovecot's oauth2
         # passdb against that RFC 7662 endpoint; passwords keep working through the passwd-files.
+        # oauth_mechanisms="xoauth2" makes it look like Outlook, which offers no OAUTHBEARER.
         self.oauth_introspection_url = oauth_introspection_url
+        self.oauth_mechanisms = oauth_mechanisms
         self.dir = Path(tempfile.mkdtemp(prefix="mb-dovecot-"))
         self.dir.chmod(0o755)  # mail processes (uid nobody under root) traverse it
         self.host = HOST
@@ -318,14 +322,14 @@ class DovecotServer:
         return f"""\
 passdb {{
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = {self.oauth_mechanisms}
   args = {ext}
 }}
 """
 
     def _base_config(self, identity: str, mailboxes: str) -> str:
         oauth = self.oauth_introspection_url is not None
-        mechanisms = "plain login xoauth2 oauthbearer" if oauth else "plain login"
+        mechanisms = f"plain login {self.oauth_mechanisms}" if oauth else "plain login"
         passwd_mechanisms = "  mechanisms = plain login\n" if oauth else ""
         # LMTP's user lookup would otherwise go to the passdbs, and the oauth2 one cannot look users up.
         userdb_extra = " allow_all_users=yes" if oauth else ""
