@@ -34,6 +34,8 @@ def test_sign_in_attaches_a_watched_account(
         assert events[0].data["subject"] == "hello"
     finally:
         watcher.stop()
+    # Dovecot offers both SASL mechanisms; the standard one (RFC 7628) is chosen.
+    assert "method=OAUTHBEARER" in oauth_dovecot.log_path.read_text()
 
 
 def test_forged_state_is_refused(client, auth, live_bridge, oauth, oauth_app_body, http_receiver):
