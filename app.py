@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app with its clients in ``app.extensions["bridge"]``."""
     from flask import Flask
 
-    from bridge.api import errors, meta, review_pages
+    from bridge.api import errors, meta, oauth_pages, review_pages
     from bridge.api.services import Services
     from bridge.config import load_settings
     from bridge.crypto import Vault
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(meta.bp)
     # Magic-link pages: no API token, the signed token in the URL is the credential.
     app.register_blueprint(review_pages.bp)
+    # OAuth2 sign-in redirects: no API token, the signed single-use state is the credential.
+    app.register_blueprint(oauth_pages.bp)
     v1 = _v1_blueprint()
     app.register_blueprint(v1)
     return app
@@ -69,6 +71,7 @@ def _v1_blueprint() -> Blueprint:
         audit,
         auth,
         messages,
+        oauth,
         outbox,
         policy,
         reviews,
@@ -90,6 +93,7 @@ def _v1_blueprint() -> Blueprint:
     v1.register_blueprint(policy.bp)
     v1.register_blueprint(reviews.bp)
     v1.register_blueprint(audit.bp)
+    v1.register_blueprint(oauth.bp)
     return v1
 
 

@@ -30,7 +30,10 @@ one of these with ``raise ... from exc`` so that library types never leak into
     │   ├── SubmissionAuthFailed  permanent: credentials rejected
     │   ├── SubmissionRejected    permanent (5xx)
     │   └── SubmissionDeferred    transient (4xx, network)
-    └── WebhookDeliveryFailed     transient unless the receiver answers 4xx
+    ├── WebhookDeliveryFailed     transient unless the receiver answers 4xx
+    └── TokenError                an OAuth 2.0 access token cannot be obtained
+        ├── TokenRevoked          permanent: invalid_grant (revoked, password changed)
+        └── TokenUnavailable      transient: token endpoint down or busy
 
 Every error knows its outward form (``status_code``, ``code``, ``to_dict()``)
 so the API needs one handler, and knows whether it is ``transient`` so workers
@@ -241,3 +244,23 @@ class WebhookDeliveryFailed(BridgeError):
         super().__init__(message)
         self.transient = transient
         self.status = status
+
+
+class TokenError(BridgeError):
+    """Base for OAuth 2.0 token failures; the IMAP and SMTP logins turn it into their auth errors."""
+
+    status_code = 422
+    code = "tokenError"
+
+
+class TokenRevoked(TokenError):
+    """Raised when the provider refuses the grant for good (RFC 6749 § 5.2 invalid_grant and kin)."""
+
+    code = "authenticationFailed"
+
+
+class TokenUnavailable(TokenError):
+    """Raised when the token endpoint cannot be reached or answers a transient error."""
+
+    code = "tokenUnavailable"
+    transient = True

@@ -61,6 +61,29 @@ def account_state(account_id: str) -> str:
     return _k("account", account_id, "state")
 
 
+def account_oauth(account_id: str) -> str:
+    """Hash: an OAuth 2.0 account's tokens (sealed), expiry, generation (the fencing counter) and error."""
+    return _k("account", account_id, "oauth")
+
+
+def account_oauth_lock(account_id: str) -> str:
+    """String with expiry: the owner of the one refresh in flight for an account."""
+    return _k("account", account_id, "oauth-lock")
+
+
+# --- OAuth2 apps and sign-ins --------------------------------------------------
+
+
+def oauth_apps() -> str:
+    """Hash: OAuth2 app id -> app document as JSON (client secret sealed)."""
+    return _k("oauth-apps")
+
+
+def oauth_signin(nonce: str) -> str:
+    """String with expiry: one pending sign-in (account, app, PKCE verifier sealed), taken once by the callback."""
+    return _k("oauth-signin", nonce)
+
+
 # --- processes ---------------------------------------------------------------
 
 

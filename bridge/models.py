@@ -6,10 +6,31 @@ SMTP adapters take these, so no adapter depends on the HTTP layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from bridge.config import Secret
+
+
+class CredentialsProvider(Protocol):
+    """Where an OAuth 2.0 account's current access token comes from (``bridge.oauth.tokens``).
+
+    The IMAP and SMTP logins ask it for a token right before authenticating, so a
+    connection opened at any time uses the current one.
+    """
+
+    async def access_token(self, *, rejected: Secret | None = None) -> Secret:
+        """The current access token, refreshed when it is about to expire.
+
+        Args:
+            rejected: a token the server just refused; the answer is then a newer
+                one (refreshing if nobody else did), never that one again.
+
+        Raises:
+            TokenError: no token can be had (TokenRevoked: permanent).
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +43,11 @@ class ServerConfig:
             when the server offers it (what mail clients do).
         reject_unauthorized: verify the server certificate; turn off only
             for self-signed test servers.
-        access_token: an OAuth 2.0 access token; when set, XOAUTH2 is used
-            instead of the password.
+        access_token: an OAuth 2.0 access token managed outside the bridge;
+            when set, XOAUTH2 or OAUTHBEARER is used instead of the password.
+        credentials: for OAuth 2.0 accounts, where the current access token comes
+            from (attached when the account is loaded, never stored); it wins
+            over ``access_token``.
     """
 
     host: str
@@ -34,6 +58,11 @@ class ServerConfig:
     secure: bool = False
     starttls: bool | None = None
     reject_unauthorized: bool = True
+    credentials: CredentialsProvider | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def uses_oauth(self) -> bool:
+        return self.credentials is not None or self.access_token is not None
 
 
 class ConnectionState(StrEnum):
@@ -80,6 +109,21 @@ class Mailbox:
 
 
 @dataclass(frozen=True, slots=True)
+class OAuthBinding:
+    """How an OAuth 2.0 account gets its access tokens.
+
+    Attributes:
+        app: id of the OAuth2 app the user signed in through; the bridge keeps
+            the refresh token and refreshes.
+        token_url: for tokens managed elsewhere: the bridge asks this URL for a
+            current access token whenever it needs one.
+    """
+
+    app: str | None = None
+    token_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     """An attached mailbox: where it lives and how the bridge watches it.
 
@@ -92,6 +136,7 @@ class Account:
         trusted_arc_sealers: ARC sealing domains (subdomains included) whose
             recorded DMARC pass may verify a message that fails DMARC here
             (RFC 8617); empty, the default, turns that off.
+        oauth: set for accounts that log in with OAuth 2.0 tokens the bridge obtains.
     """
 
     id: str
@@ -103,6 +148,7 @@ class Account:
     backfill: int = 0
     trusted_receivers: tuple[str, ...] | None = None
     trusted_arc_sealers: tuple[str, ...] = ()
+    oauth: OAuthBinding | None = None
     created: str = ""
     updated: str = ""
 

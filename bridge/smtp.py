@@ -23,13 +23,16 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
+from bridge.config import Secret
 from bridge.errors import (
+    BridgeError,
     SubmissionAuthFailed,
     SubmissionDeferred,
     SubmissionError,
     SubmissionRejected,
 )
 from bridge.models import ServerConfig
+from bridge.oauth import sasl
 from bridge.tls import client_context
 
 DEFAULT_TIMEOUT = 30.0
@@ -85,9 +88,9 @@ async def open_connection(config: ServerConfig, *, timeout: float = DEFAULT_TIME
     )
     try:
         await client.connect()
-        if config.access_token is not None:
+        if config.uses_oauth:
             await client.ehlo()
-            await client.auth_xoauth2(config.user, config.access_token.reveal())
+            await _oauth_login(client, config)
         elif config.password is not None:
             await client.login(config.user, config.password.reveal())
         else:
@@ -95,7 +98,51 @@ async def open_connection(config: ServerConfig, *, timeout: float = DEFAULT_TIME
     except _ERRORS as exc:
         client.close()
         raise translate(exc, f"{config.host}:{config.port}") from exc
+    except SubmissionError:
+        client.close()
+        raise
     return client
+
+
+async def _oauth_login(client: aiosmtplib.SMTP, config: ServerConfig) -> None:
+    """AUTH with the current OAuth 2.0 token; on a 535, once more with a refreshed one.
+
+    OAUTHBEARER (RFC 7628) when offered, else XOAUTH2 (``bridge.oauth.sasl``).
+    """
+    mechanism = sasl.choose(client.server_auth_methods)
+    token = await _token(config)
+    try:
+        await _authenticate(client, mechanism, config, token)
+    except aiosmtplib.SMTPAuthenticationError:
+        if config.credentials is None:
+            raise
+        await _authenticate(client, mechanism, config, await _token(config, rejected=token))
+
+
+async def _token(config: ServerConfig, rejected: Secret | None = None) -> Secret:
+    if config.credentials is None:
+        if config.access_token is None:
+            raise SubmissionAuthFailed("no SMTP access token configured", details={"side": "smtp"})
+        return config.access_token
+    try:
+        return await config.credentials.access_token(rejected=rejected)
+    except BridgeError as exc:  # a token error, or Redis failing under the token store
+        error = SubmissionDeferred if exc.transient else SubmissionAuthFailed
+        raise error(exc.message, details={"side": "smtp"}) from exc
+
+
+async def _authenticate(
+    client: aiosmtplib.SMTP, mechanism: sasl.Mechanism, config: ServerConfig, token: Secret
+) -> None:
+    if mechanism is sasl.Mechanism.XOAUTH2:
+        await client.auth_xoauth2(config.user, token.reveal())
+        return
+    message = sasl.initial_response(mechanism, config.user, token.reveal(), config.host, config.port)
+    response = await client.execute_command(b"AUTH", mechanism.value.encode(), sasl.encoded(message).encode())
+    if response.code == 334:  # RFC 7628 § 3.2.3: the error challenge; answer ^A to get the final reply
+        response = await client.execute_command(sasl.encoded(sasl.FAILURE_ACK[mechanism]).encode())
+    if response.code != 235:
+        raise aiosmtplib.SMTPAuthenticationError(response.code, response.message)
 
 
 async def close(client: aiosmtplib.SMTP) -> None:

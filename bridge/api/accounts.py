@@ -67,7 +67,8 @@ def create(body: AccountCreate) -> AccountOut:
         raise Conflict(f"account {account.id!r} already exists", code="accountExists")
     # Bounces and complaints often land in Junk: unless told otherwise, watch it too.
     discover = DEFAULT_EXTRA_FOLDERS if body.watch is None else ()
-    folders = _require_login(account.imap, account.smtp, account.watch, discover) if body.verify else {}
+    checked = storage.oauth_tokens.bind(account)  # a token URL account logs in with what the URL gives
+    folders = _require_login(checked.imap, checked.smtp, account.watch, discover) if body.verify else {}
     if body.watch is None and folders:
         account = replace(account, watch=tuple(folders))
     created = storage.accounts.create(account)
@@ -123,9 +124,11 @@ def update(account: str, body: AccountUpdate) -> AccountOut:
         trusted_arc_sealers=current.trusted_arc_sealers
         if body.trusted_arc_sealers is None
         else tuple(dict.fromkeys(body.trusted_arc_sealers)),
+        oauth=current.oauth if body.oauth2 is None else body.oauth2.to_binding(),
     )
     if body.verify and (body.imap is not None or body.smtp is not None):
-        _require_login(updated.imap if body.imap else None, updated.smtp if body.smtp else None)
+        checked = storage.oauth_tokens.bind(updated)
+        _require_login(checked.imap if body.imap else None, checked.smtp if body.smtp else None)
     return _out(storage.accounts.replace(updated))
 
 

@@ -43,6 +43,9 @@ class Operation:
     auth: bool = True
     description: str = ""
     raw_response: str | None = None  # content type of a non-JSON response
+    # The API-token scope the route needs (e.g. "manage", "admin"); read by the scope check
+    # once scoped tokens exist, and published as x-scope. None: not declared yet.
+    scope: str | None = None
     extra_params: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
 
@@ -60,6 +63,7 @@ def endpoint(
     auth: bool = True,
     description: str = "",
     raw_response: str | None = None,
+    scope: str | None = None,
 ) -> Callable[[View], View]:
     """Register a view; it receives ``body=`` and ``query=`` models when declared.
 
@@ -77,6 +81,7 @@ def endpoint(
         auth=auth,
         description=description,
         raw_response=raw_response,
+        scope=scope,
     )
 
     def decorator(view: View) -> View:
@@ -161,6 +166,7 @@ _STATUS_TEXT = {
     201: "Created",
     202: "Accepted",
     204: "No Content",
+    302: "Redirect (Location header)",
     400: "Invalid input",
     401: "Missing or invalid API token",
     404: "Not found",
@@ -239,6 +245,8 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
     }
     if op.description:
         out["description"] = op.description
+    if op.scope:
+        out["x-scope"] = op.scope
     if op.body is not None:
         out["requestBody"] = {
             "required": True,

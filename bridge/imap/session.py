@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 import aioimaplib
 
 from bridge.errors import MailboxAuthFailed, MailboxError, MailboxUnavailable
-from bridge.imap import handshake
+from bridge.imap import handshake, oauth_login
 from bridge.imap.handshake import ConnectFailed
 from bridge.imap.responses import encode_mailbox_name, parse_list_response, parse_status, quote, response_text
 from bridge.models import FolderStatus, Mailbox, MailboxFault, ServerConfig
@@ -61,9 +61,10 @@ async def connect(
 
 
 async def _login(client: aioimaplib.IMAP4, config: ServerConfig) -> None:
-    if config.access_token is not None:
-        response = await client.xoauth2(config.user, config.access_token.reveal())
-    elif config.password is not None:
+    if config.uses_oauth:
+        await oauth_login.authenticate(client, config)
+        return
+    if config.password is not None:
         # aioimaplib quotes the password but not the user name.
         response = await client.login(quote(config.user), config.password.reveal())
     else:

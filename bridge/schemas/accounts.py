@@ -9,8 +9,9 @@ from pydantic.config import JsonDict
 
 from bridge.config import Secret
 from bridge.dmarc import is_public_suffix
-from bridge.models import Account, AccountState, Mailbox, ServerConfig
+from bridge.models import Account, AccountState, Mailbox, OAuthBinding, ServerConfig
 from bridge.schemas.common import INTEGRAL, ApiModel, EmailAddress, Matching
+from bridge.ssrf import MAX_URL_LENGTH, check_url
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # A host name (labels of letters, digits, '-' and '_', RFC 1123 § 2.1 plus SRV-style underscores) or an
@@ -51,6 +52,13 @@ ArcSealer = Annotated[
     Matching(SEALER_PATTERN, "'{value}' is not a domain name such as google.com"),
     AfterValidator(_check_sealer),
 ]
+
+
+def _check_url(value: str) -> str:
+    check_url(value)
+    return value
+
+
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 
 
@@ -63,6 +71,16 @@ class ServerAuthIn(ApiModel):
         max_length=8192,
         description="OAuth 2.0 access token (XOAUTH2)",
     )
+
+
+class OAuth2In(ApiModel):
+    token_url: Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_check_url)] = Field(
+        description="For tokens managed outside the bridge: it POSTs {account, user} here whenever it needs a token "
+        "and expects {accessToken, expiresIn}"
+    )
+
+    def to_binding(self) -> OAuthBinding:
+        return OAuthBinding(token_url=self.token_url)
 
 
 class TlsIn(ApiModel):
@@ -117,6 +135,9 @@ class _AccountFields(ApiModel):
         description="ARC sealing domains (each covers its subdomains) whose recorded DMARC pass verifies a "
         "message that fails DMARC only because a forwarder or list changed it; empty (the default) turns it off",
     )
+    oauth2: OAuth2In | None = Field(
+        default=None, description="Get access tokens from a token URL (sign-in accounts get this from the OAuth2 flow)"
+    )
     verify: bool = Field(default=True, description="Log in to IMAP and SMTP before saving")
 
 
@@ -150,8 +171,8 @@ class AccountCreate(_AccountFields):
     @model_validator(mode="after")
     def _credentials_given(self) -> Self:
         for side, server in (("imap", self.imap), ("smtp", self.smtp)):
-            if server is not None and not (server.auth.password or server.auth.access_token):
-                raise ValueError(f"{side}.auth needs pass or accessToken")
+            if server is not None and not (server.auth.password or server.auth.access_token or self.oauth2):
+                raise ValueError(f"{side}.auth needs pass or accessToken (or oauth2.tokenUrl)")
         return self
 
     def to_account(self) -> Account:
@@ -167,6 +188,7 @@ class AccountCreate(_AccountFields):
             if self.trusted_receivers is not None
             else None,
             trusted_arc_sealers=tuple(dict.fromkeys(self.trusted_arc_sealers or ())),
+            oauth=self.oauth2.to_binding() if self.oauth2 else None,
         )
 
 
@@ -207,7 +229,7 @@ class VerifyResult(ApiModel):
 
 class ServerAuthOut(ApiModel):
     user: str
-    method: str = Field(description="password or xoauth2")
+    method: str = Field(description="password, xoauth2 (a given access token) or oauth2 (tokens the bridge refreshes)")
 
 
 class ServerOut(ApiModel):
@@ -220,7 +242,7 @@ class ServerOut(ApiModel):
 
     @classmethod
     def of(cls, server: ServerConfig) -> ServerOut:
-        method = "xoauth2" if server.access_token is not None else "password"
+        method = "oauth2" if server.credentials is not None else "xoauth2" if server.access_token else "password"
         return cls(
             host=server.host,
             port=server.port,
@@ -244,6 +266,11 @@ class StateOut(ApiModel):
     next_retry: str | None = None
 
 
+class OAuthBindingOut(ApiModel):
+    app: str | None = Field(description="The OAuth2 app the user signed in through")
+    token_url: str | None = Field(description="The deployment's own token service, for tokens managed elsewhere")
+
+
 class AccountOut(ApiModel):
     account: str
     name: str
@@ -254,6 +281,7 @@ class AccountOut(ApiModel):
     backfill: int
     trusted_receivers: list[str] | None
     trusted_arc_sealers: list[str]
+    oauth2: OAuthBindingOut | None = None
     state: StateOut
     created: str
     updated: str
@@ -270,6 +298,7 @@ class AccountOut(ApiModel):
             backfill=account.backfill,
             trusted_receivers=list(account.trusted_receivers) if account.trusted_receivers is not None else None,
             trusted_arc_sealers=list(account.trusted_arc_sealers),
+            oauth2=OAuthBindingOut(app=account.oauth.app, token_url=account.oauth.token_url) if account.oauth else None,
             state=StateOut(
                 state=state.state.value,
                 error=StateErrorOut(code=state.error.code, message=state.error.message, time=state.error.at)

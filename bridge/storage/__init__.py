@@ -15,6 +15,7 @@ from bridge.storage.base import connect, redis_errors, utc_now
 from bridge.storage.events import EventStore
 from bridge.storage.mailstate import MailStateStore
 from bridge.storage.messages import MessageStore
+from bridge.storage.oauth import OAuthStore
 from bridge.storage.outbox import OutboxStore
 from bridge.storage.policy import PolicyStore
 from bridge.storage.processes import ProcessStore
@@ -46,6 +47,17 @@ class Storage:
         self.reviews = ReviewStore(client)
         self.audit = AuditStore(client)
         self.suppressions = SuppressionStore(client)
+        self.oauth = OAuthStore(client, vault)
+        # Here, not at the top: bridge.oauth.tokens imports this package's oauth module.
+        from bridge.oauth.tokens import TokenManager
+
+        self.oauth_tokens = TokenManager(self.oauth, on_revoked=self._token_revoked)
+        self.accounts.bind = self.oauth_tokens.bind
+
+    def _token_revoked(self, account_id: str, reason: str) -> None:
+        from bridge.oauth.status import report_revoked  # emits events: above this package
+
+        report_revoked(self, account_id, reason)
 
     @redis_errors
     def ping(self) -> bool:

@@ -3,12 +3,18 @@
 Credentials are encrypted before they reach Redis, each bound to
 ``account:<id>:<imap|smtp>:<field>`` so a sealed value cannot be moved to
 another account or field.
+
+An OAuth 2.0 account is stored with its binding (app or token URL) only; its
+tokens live in ``bridge.storage.oauth``. ``bind``, when set (``Storage`` sets
+it), attaches the current-token provider to every account read, so whoever
+opens a connection for it (watcher, sender, API) uses the current token.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +24,7 @@ from bridge import keys
 from bridge.config import Secret
 from bridge.crypto import Vault
 from bridge.errors import Conflict, NotFound
-from bridge.models import Account, AccountError, AccountState, ConnectionState, MailboxFault, ServerConfig
+from bridge.models import Account, AccountError, AccountState, ConnectionState, MailboxFault, OAuthBinding, ServerConfig
 from bridge.storage.base import redis_errors, text, utc_now
 
 
@@ -26,6 +32,7 @@ class AccountStore:
     def __init__(self, client: redis.Redis, vault: Vault) -> None:
         self.redis = client
         self._vault = vault
+        self.bind: Callable[[Account], Account] | None = None
 
     @redis_errors
     def create(self, account: Account) -> Account:
@@ -130,6 +137,7 @@ class AccountStore:
             "backfill": account.backfill,
             "trustedReceivers": list(account.trusted_receivers) if account.trusted_receivers is not None else None,
             "trustedArcSealers": list(account.trusted_arc_sealers),
+            "oauth2": {"app": account.oauth.app, "tokenUrl": account.oauth.token_url} if account.oauth else None,
             "created": account.created,
             "updated": account.updated,
         }
@@ -137,7 +145,8 @@ class AccountStore:
 
     def _decode(self, doc: dict[str, Any]) -> Account:
         trusted = doc.get("trustedReceivers")
-        return Account(
+        oauth = doc.get("oauth2")
+        account = Account(
             id=doc["id"],
             name=doc.get("name", ""),
             email=doc["email"],
@@ -147,9 +156,11 @@ class AccountStore:
             backfill=int(doc.get("backfill", 0)),
             trusted_receivers=tuple(trusted) if trusted is not None else None,
             trusted_arc_sealers=tuple(doc.get("trustedArcSealers") or ()),
+            oauth=OAuthBinding(app=oauth.get("app"), token_url=oauth.get("tokenUrl")) if oauth else None,
             created=doc.get("created", ""),
             updated=doc.get("updated", ""),
         )
+        return self.bind(account) if self.bind is not None and account.oauth is not None else account
 
     def _encode_server(self, account_id: str, side: str, server: ServerConfig) -> dict[str, Any]:
         def seal(field: str, value: Secret | None) -> str | None:

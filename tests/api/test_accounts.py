@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from bridge.emit import emit
+from tests.redis_scan import assert_nowhere
 
 
 def _closed_port() -> int:
@@ -158,27 +159,7 @@ def test_no_plaintext_password_anywhere_in_redis(client, auth, account_body, red
     body = account_body()
     body["smtp"]["auth"]["pass"] = mailbox.password
     assert client.post("/v1/accounts", json=body, headers=auth).status_code == 201
-    needle = mailbox.password.encode()
-    seen = 0
-    for key in redis_client.scan_iter("*"):
-        assert needle not in key
-        kind = redis_client.type(key).decode()
-        if kind == "string":
-            values = [redis_client.get(key)]
-        elif kind == "hash":
-            values = [b for kv in redis_client.hgetall(key).items() for b in kv]
-        elif kind == "set":
-            values = list(redis_client.smembers(key))
-        elif kind == "zset":
-            values = [m for m, _ in redis_client.zrange(key, 0, -1, withscores=True)]
-        elif kind == "list":
-            values = redis_client.lrange(key, 0, -1)
-        else:
-            values = [repr(redis_client.dump(key)).encode()]
-        for value in values:
-            seen += 1
-            assert needle not in value, key
-    assert seen > 0
+    assert assert_nowhere(redis_client, [mailbox.password]) > 0
 
 
 @pytest.mark.parametrize(

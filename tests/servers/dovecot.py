@@ -84,7 +84,14 @@ class DovecotServer:
     to clients like the same server going down and coming back.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, oauth_introspection_url: str | None = None, oauth_mechanisms: str = "xoauth2 oauthbearer"
+    ) -> None:
+        # With an introspection URL, XOAUTH2/OAUTHBEARER logins are checked by Dovecot's oauth2
+        # passdb against that RFC 7662 endpoint; passwords keep working through the passwd-files.
+        # oauth_mechanisms="xoauth2" makes it look like Outlook, which offers no OAUTHBEARER.
+        self.oauth_introspection_url = oauth_introspection_url
+        self.oauth_mechanisms = oauth_mechanisms
         self.dir = Path(tempfile.mkdtemp(prefix="mb-dovecot-"))
         self.dir.chmod(0o755)  # mail processes (uid nobody under root) traverse it
         self.host = HOST
@@ -296,6 +303,36 @@ class DovecotServer:
                 f"default_internal_group = {group}\n"
                 "service anvil {\n  chroot =\n}\nservice imap-login {\n  chroot =\n}\n"
             )
+        return self._base_config(identity, mailboxes) + self._oauth_config()
+
+    def _oauth_config(self) -> str:
+        if not self.oauth_introspection_url:
+            return ""
+        ext = self.dir / "dovecot-oauth2.conf.ext"
+        # Dovecot 2.3 oauth2 passdb: POST token=<token> to the introspection URL; the token
+        # is good when "active" is true and "username" equals the login name.
+        ext.write_text(
+            "introspection_mode = post\n"
+            f"introspection_url = {self.oauth_introspection_url}\n"
+            "force_introspection = yes\n"
+            "username_attribute = username\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+        )
+        return f"""\
+passdb {{
+  driver = oauth2
+  mechanisms = {self.oauth_mechanisms}
+  args = {ext}
+}}
+"""
+
+    def _base_config(self, identity: str, mailboxes: str) -> str:
+        oauth = self.oauth_introspection_url is not None
+        mechanisms = f"plain login {self.oauth_mechanisms}" if oauth else "plain login"
+        passwd_mechanisms = "  mechanisms = plain login\n" if oauth else ""
+        # LMTP's user lookup would otherwise go to the passdbs, and the oauth2 one cannot look users up.
+        userdb_extra = " allow_all_users=yes" if oauth else ""
         return f"""\
 protocols = imap lmtp
 listen = {HOST}
@@ -307,7 +344,7 @@ ssl = yes
 ssl_cert = <{self.cafile}
 ssl_key = <{self.keyfile}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 # Default 2 s: every wrong-password test would sleep that long.
 auth_failure_delay = 0
 mail_location = maildir:{self.mail_dir}/%u/Maildir
@@ -315,11 +352,11 @@ mail_fsync = never
 first_valid_uid = 1
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {self._users_dir}/%u
+{passwd_mechanisms}  args = scheme=PLAIN username_format=%u {self._users_dir}/%u
 }}
 userdb {{
   driver = static
-  args = home={self.mail_dir}/%u
+  args = home={self.mail_dir}/%u{userdb_extra}
 }}
 namespace inbox {{
   inbox = yes

@@ -233,3 +233,48 @@ class SmtpSink:
                 if failure.remaining <= 0:
                     del self._failures[stage]
             return failure.status
+
+
+class OAuthSmtpSink(SmtpSink):
+    """An SmtpSink that also offers AUTH XOAUTH2, checking tokens with ``check``.
+
+    ``check(token) -> (active, username)`` is the authorization server's
+    introspection; the token must be active and belong to the login user.
+    Failures answer as Gmail does: a 334 challenge with a JSON error, then
+    535 after the client's empty (XOAUTH2) or ^A (OAUTHBEARER) response.
+    """
+
+    def __init__(self, check: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._check = check
+        self.oauth_logins: list[tuple[str, str, bool]] = []  # (mechanism, user, accepted)
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._oauth(server, args, "XOAUTH2")
+
+    async def _oauth(self, server: SMTP, args: list[str], mechanism: str) -> AuthResult:
+        import base64
+
+        blob = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        if not isinstance(blob, bytes):
+            return AuthResult(success=False, handled=True)
+        fields = dict(f.split("=", 1) for f in blob.decode().split("\x01") if "=" in f)
+        user = fields.get("user", "")
+        if mechanism == "OAUTHBEARER":
+            gs2 = blob.decode().split("\x01", 1)[0]
+            user = gs2.split("a=", 1)[1].rstrip(",") if "a=" in gs2 else ""
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        active, owner = self._check(token)
+        ok = active and owner == user
+        self.oauth_logins.append((mechanism, user, ok))
+        if not ok:
+            await server.challenge_auth('{"status":"401","schemes":"bearer","scope":"mail"}')
+            return AuthResult(success=False, handled=False, message="535 5.7.8 Username and Password not accepted")
+        return AuthResult(success=True, auth_data=LoginPassword(login=user.encode(), password=b""))
+
+
+class OAuthBearerSmtpSink(OAuthSmtpSink):
+    """An OAuthSmtpSink that offers OAUTHBEARER (RFC 7628) too."""
+
+    async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._oauth(server, args, "OAUTHBEARER")

@@ -21,6 +21,7 @@ PURE = [
     "resolver_protocol.py",
     "addresses.py", "crypto.py", "imap/responses.py", "events.py", "records.py", "analysis.py",
     "compose.py", "compose_reply.py", "compose_types.py", "signing.py", "ssrf.py", "review.py",
+    "oauth/presets.py", "oauth/sasl.py", "oauth/pkce.py", "oauth/identity.py",
     "schemas", "bounces", "policy",
 ]  # fmt: skip
 IO_MODULES = {

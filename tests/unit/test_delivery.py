@@ -149,4 +149,5 @@ def test_only_the_webhook_adapter_imports_http_clients():
         for p in _all_sources()
         if any(n.split(".")[0] in ("httpx", "httpcore") for n in _imports(p))
     }
-    assert users <= {"bridge/webhooks.py"}
+    # The other HTTP adapter: OAuth2 token and user-info endpoints (bridge/oauth/client.py).
+    assert users <= {"bridge/webhooks.py", "bridge/oauth/client.py"}
