@@ -6,7 +6,7 @@ and importing this module stays cheap: Flask and the API modules load inside
 watcher's spawned analysis workers import this module again as their
 ``__main__`` (multiprocessing's spawn), where Flask would cost ~50 MB each.
 ``python app.py run|web|worker|watch|token …`` is the command line
-(see ``bridge/cli.py``).
+(see ``bridge/runtime/cli.py``).
 """
 
 from __future__ import annotations
@@ -98,6 +98,6 @@ def _v1_blueprint() -> Blueprint:
 
 
 if __name__ == "__main__":
-    from bridge.cli import main
+    from bridge.runtime.cli import main
 
     raise SystemExit(main())

@@ -36,6 +36,6 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]  # gunicorn's hoo
     graceful_timeout for their requests; with no arbiter nobody will replace or reap them, so the
     requests they still hold are lost either way.
     """
-    from bridge.lifetime import exit_with_parent
+    from bridge.runtime.lifetime import exit_with_parent
 
     exit_with_parent(server.pid)

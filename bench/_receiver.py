@@ -32,7 +32,7 @@ def _token(body: bytes) -> str | None:
 def _verify(receiver: HttpReceiver, secret: str) -> list[int]:
     # Checked as a receiver would at arrival (signature, and the timestamp fresh at
     # received_at); checking after a long run would fail the 5-minute tolerance instead.
-    from bridge.signing import verify  # imported late: only our product signs
+    from bridge.webhooks.signing import verify  # imported late: only our product signs
 
     requests = receiver.requests
     ok = sum(verify(secret, q.headers, q.body, now=q.received_at) for q in requests)

@@ -1,6 +1,6 @@
 """Score Mailbridge's SPF, DKIM and ARC evaluation against third-party test suites.
 
-Runs ``bridge.spf_check``, ``bridge.dkim_check`` and ``bridge.arc_check`` over the vectors in
+Runs ``bridge.senderauth.spf``, ``bridge.senderauth.dkim`` and ``bridge.senderauth.arc`` over the vectors in
 ``tests/corpora/auth`` (see its README) and prints pass counts per suite
 and a total. DNS is answered only from each suite's zone data, through a
 dict-backed ``Resolver`` passed in as an argument (the one seam where a fake
@@ -60,10 +60,10 @@ from dkim.util import parse_tag_value
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
-from bridge.arc_check import verify_arc  # noqa: E402
-from bridge.dkim_check import DkimResult, verify_dkim  # noqa: E402
-from bridge.resolver_protocol import DnsAnswer, MxRecord, Rcode  # noqa: E402
-from bridge.spf_check import check_host  # noqa: E402
+from bridge.senderauth.arc import verify_arc  # noqa: E402
+from bridge.senderauth.dkim import DkimResult, verify_dkim  # noqa: E402
+from bridge.senderauth.resolver_protocol import DnsAnswer, MxRecord, Rcode  # noqa: E402
+from bridge.senderauth.spf import check_host  # noqa: E402
 
 DEFAULT_CORPUS = REPO / "tests" / "corpora" / "auth"
 

@@ -73,7 +73,7 @@ import bounce_families  # noqa: E402
 import bounce_split  # noqa: E402
 
 from bridge.bounces import REASON_CLASS, BounceRecipient, Kind, Reason, Report, classify  # noqa: E402
-from bridge.message import parse  # noqa: E402
+from bridge.mail.message import parse  # noqa: E402
 
 _PSEUDO = re.compile(r"^([245])\.0\.9\d\d$")
 _PLACEHOLDER = "undisclosed-recipient-in-headers@libsisimai.org.invalid"

@@ -1,4 +1,4 @@
-"""Score bridge.message against the MIME corpus (Stalwart mail-parser expectations).
+"""Score bridge.mail.message against the MIME corpus (Stalwart mail-parser expectations).
 
 Usage: .venv/bin/python bench/score_mime.py [--corpus DIR] [--verbose] [--timing]
 
@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.message import Address, ParsedMessage, parse  # noqa: E402
-from bridge.mime_headers import decode_words, parse_addresses, parse_date, parse_ids  # noqa: E402
+from bridge.mail.headers import decode_words, parse_addresses, parse_date, parse_ids  # noqa: E402
+from bridge.mail.message import Address, ParsedMessage, parse  # noqa: E402
 
 Node = dict[str, object]
 

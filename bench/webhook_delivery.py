@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bridge import webhooks  # noqa: E402
 from bridge.config import Secret, Settings  # noqa: E402
 from bridge.crypto import Vault  # noqa: E402
-from bridge.emit import emit, start_dispatcher  # noqa: E402
+from bridge.events.emit import emit, start_dispatcher  # noqa: E402
 from bridge.storage import Storage, connect  # noqa: E402
 from tests.servers.redis import RedisServer  # noqa: E402
 

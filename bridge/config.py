@@ -70,7 +70,7 @@ class Settings:
         data_dir: BRIDGE_DATA_DIR, where the embedded Redis and the dev secret live.
         log_level: BRIDGE_LOG_LEVEL.
         analysis_processes: BRIDGE_ANALYSIS_PROCESSES, worker processes a watcher starts to analyse
-            a backlog (``bridge.analysis_pool``); None means one per core but one, 0 means threads only.
+            a backlog (``bridge.inbound.pool``); None means one per core but one, 0 means threads only.
     """
 
     secret: Secret

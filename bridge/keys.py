@@ -7,6 +7,8 @@ release can tell an old layout apart (pymap's DATA_VERSION idea).
 
 from __future__ import annotations
 
+import hashlib
+
 KEYS_VERSION = 1
 PREFIX = "bridge:"
 
@@ -281,3 +283,8 @@ def reviews_pending() -> str:
 def review_sweeper() -> str:
     """String with expiry: present while a review sweep job is scheduled."""
     return _k("review-sweeper")
+
+
+def header_id_hash(message_id: str) -> str:
+    """Key-safe form of a Message-ID header value (ids may hold any printable character)."""
+    return hashlib.sha256(message_id.strip().strip("<>").encode()).hexdigest()[:32]

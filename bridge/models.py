@@ -123,6 +123,10 @@ class OAuthBinding:
     token_url: str | None = None
 
 
+# Providers that file sent mail in Sent themselves (submission through their SMTP is enough).
+SELF_FILING_HOSTS = ("imap.gmail.com", "imap.googlemail.com", "smtp.gmail.com", "smtp.googlemail.com")
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """An attached mailbox: where it lives and how the bridge watches it.
@@ -148,6 +152,18 @@ class Account:
     backfill: int = 0
     trusted_receivers: tuple[str, ...] | None = None
     trusted_arc_sealers: tuple[str, ...] = ()
+
+    def sent_copy_wanted(self, requested: bool | None) -> bool:
+        """Upload a copy of a sent message to the Sent folder? ``requested`` is the submit's ``copy``.
+
+        Unless the request says, yes, except where the provider files sent mail itself (Gmail):
+        there an upload would show the message twice.
+        """
+        if requested is not None:
+            return requested
+        hosts = {self.imap.host.lower().rstrip("."), (self.smtp.host if self.smtp else "").lower().rstrip(".")}
+        return not any(h in SELF_FILING_HOSTS for h in hosts)
+
     oauth: OAuthBinding | None = None
     created: str = ""
     updated: str = ""
@@ -212,3 +228,14 @@ class FolderStatus:
     uidvalidity: int
     uidnext: int
     exists: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """An address the account no longer sends to, and why (a hard bounce, a complaint, or by hand)."""
+
+    address: str
+    reason: str
+    source: str  # "bounce", "complaint" or "manual"
+    created: str
+    message_id: str | None = None  # the stored bounce/complaint message that caused it

@@ -12,7 +12,7 @@ import redis
 from rq import SimpleWorker
 
 from bridge import jobs
-from bridge.delivery import RetryPolicy
+from bridge.webhooks.delivery import RetryPolicy
 
 # Same shape as the default (8 attempts) with delays short enough for tests. RQ's scheduler
 # has one-second resolution, so anything shorter runs within the next second.

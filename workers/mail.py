@@ -40,13 +40,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge import jobs, smtp
-from bridge.emit import emit
+from bridge import jobs
 from bridge.errors import NotFound, SubmissionError, SubmissionRejected
-from bridge.events import EventName
+from bridge.events.emit import emit
+from bridge.events.model import EventName
 from bridge.imap import mailbox_ops
 from bridge.models import Account
-from bridge.outbound import DEFAULT_POLICY, SendPolicy
+from bridge.outbound import smtp
+from bridge.outbound.submit import DEFAULT_POLICY, SendPolicy
 from bridge.storage import Storage
 from workers.environment import storage_from_environment
 

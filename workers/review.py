@@ -16,12 +16,15 @@ from datetime import UTC, datetime
 
 from rq import get_current_job
 
-from bridge import holds, jobs, review_mail, smtp
-from bridge.compose_types import Composed
+from bridge import jobs
+from bridge.compose.model import Composed
 from bridge.config import Settings
 from bridge.errors import NotFound
 from bridge.models import ServerConfig
-from bridge.review import State
+from bridge.outbound import smtp
+from bridge.review import holds
+from bridge.review import mail as review_mail
+from bridge.review.links import State
 from bridge.storage import Storage
 from bridge.storage.reviews import pending_holds
 from workers.environment import storage_from_environment

@@ -17,10 +17,11 @@ import time
 
 from rq import get_current_job
 
-from bridge import jobs, webhooks
-from bridge.emit import after_attempt, start_dispatcher
+from bridge import jobs
+from bridge.events.emit import after_attempt, start_dispatcher
 from bridge.storage.webhooks import pending_deliveries
-from bridge.webhooks import Dispatcher
+from bridge.webhooks import dispatcher as webhooks
+from bridge.webhooks.dispatcher import Dispatcher
 from workers.environment import storage_from_environment
 
 _lock = threading.Lock()

@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, g
 
-from bridge import auditing, connectivity
-from bridge.account_removal import delete_account
+from bridge.accounts import connectivity
+from bridge.accounts.removal import delete_account
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import BridgeError, Conflict, NotFound
 from bridge.models import Account, FolderStatus, ServerConfig
+from bridge.review import audit as auditing
 from bridge.schemas.accounts import (
     AccountCreate,
     AccountList,

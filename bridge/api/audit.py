@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Blueprint
 
-from bridge import auditing
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import ValidationError
+from bridge.review import audit as auditing
 from bridge.schemas.audit import AuditPage, AuditQuery, AuditRecord
 from bridge.storage.audit import is_cursor
 

@@ -8,15 +8,15 @@ from urllib.parse import quote as url_quote
 
 from flask import Blueprint, Response
 
-from bridge import mailbox_actions
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
-from bridge.emit import emit
 from bridge.errors import NotFound
-from bridge.events import EventName
+from bridge.events.emit import emit
+from bridge.events.model import EventName
+from bridge.imap import actions as mailbox_actions
 from bridge.imap.message_ops import MessageRef
-from bridge.message import attachment_content, parse
-from bridge.records import summary
+from bridge.inbound.records import summary
+from bridge.mail.message import attachment_content, parse
 from bridge.schemas.messages import (
     DeleteQuery,
     FlagsOut,

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from flask import Blueprint, Response, request
 
-from bridge import connectivity
+from bridge.accounts import connectivity
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import BridgeError, NotFound

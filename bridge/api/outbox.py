@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from bridge import outbound
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
+from bridge.outbound import submit as outbound
 from bridge.schemas.common import Deleted
 from bridge.schemas.submit import OutboxEntryOut, OutboxList, OutboxQuery
 

@@ -2,7 +2,7 @@
 
 ``GET`` never acts: mail scanners and link previewers open links, so it only
 shows the held message and one button. The button ``POST``s to the same URL,
-and that makes the transition, once (``bridge.holds.decide``). A second use
+and that makes the transition, once (``bridge.review.holds.decide``). A second use
 of any link of the hold shows what happened (409 on POST); an expired link is
 410 and a tampered one 400, each as a page, not JSON.
 """
@@ -15,9 +15,10 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template
 
-from bridge import auditing, holds
 from bridge.api.services import services
-from bridge.review import PAGE_STATUS, LinkAction, LinkClaim, Page, State, page_before_acting, read_token
+from bridge.review import audit as auditing
+from bridge.review import holds
+from bridge.review.links import PAGE_STATUS, LinkAction, LinkClaim, Page, State, page_before_acting, read_token
 
 bp = Blueprint("review_pages", __name__)
 

@@ -1,7 +1,7 @@
 """Review holds through the API: list pending ones, read one with its message, approve, reject.
 
 Reviewers with an API token act here; reviewers by email use the magic-link
-pages (``bridge.api.review_pages``). Both go through ``bridge.holds.decide``,
+pages (``bridge.api.review_pages``). Both go through ``bridge.review.holds.decide``,
 so a hold changes state once, whichever acts first.
 """
 
@@ -12,11 +12,12 @@ from typing import Any
 
 from flask import Blueprint, g
 
-from bridge import auditing, holds
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import Conflict, Gone, NotFound
-from bridge.review import LinkAction
+from bridge.review import audit as auditing
+from bridge.review import holds
+from bridge.review.links import LinkAction
 from bridge.schemas.reviews import ReviewDetail, ReviewList, ReviewOut, ReviewQuery
 
 bp = Blueprint("reviews", __name__)

@@ -20,7 +20,7 @@ from flask_sock import Sock
 from bridge.api.openapi import Operation, document
 from bridge.api.services import services
 from bridge.errors import ValidationError
-from bridge.events import parse_event_id
+from bridge.events.model import parse_event_id
 
 bp = Blueprint("stream", __name__)
 sock = Sock()

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 from flask import Blueprint, Response, request
 
-from bridge import outbound
 from bridge.api.body import json_body
 from bridge.api.openapi import endpoint, render
 from bridge.api.services import services
+from bridge.outbound import submit as outbound
 from bridge.schemas.reviews import ReviewPending
 from bridge.schemas.submit import SubmitAccepted, SubmitBody
 
@@ -44,7 +44,7 @@ def submit(account: str, body: SubmitBody) -> Response:
         idempotency_key=key,
         request_fingerprint=outbound.fingerprint(account, json_body()) if key is not None else "",
     )
-    held = created.answer.get("status") == "pending_review"  # policy holds it for review (bridge/gate.py)
+    held = created.answer.get("status") == "pending_review"  # policy holds it for review (bridge/review/gate.py)
     response = render((ReviewPending if held else SubmitAccepted).model_validate(created.answer), 202)
     if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"

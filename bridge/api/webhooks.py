@@ -9,7 +9,6 @@ from flask import Blueprint
 from bridge import jobs
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
-from bridge.delivery import DEFAULT_POLICY
 from bridge.schemas.common import Deleted
 from bridge.schemas.webhooks import (
     DeliveryList,
@@ -22,7 +21,8 @@ from bridge.schemas.webhooks import (
     WebhookOut,
     iso_time,
 )
-from bridge.webhooks import check_registration
+from bridge.webhooks.delivery import DEFAULT_POLICY
+from bridge.webhooks.dispatcher import check_registration
 
 bp = Blueprint("webhooks", __name__)
 

@@ -23,13 +23,15 @@ Pure: no I/O, no clock, no environment. ``classify`` reads only
     arf         RFC 5965 feedback reports and non-ARF complaint forwards
     autoreply   RFC 3834 and vacation replies
     classifier  the order of the checks and the assembly of a Report
+
+Purity: all
 """
 
 from __future__ import annotations
 
 from bridge.bounces.classifier import classify as _classify_tree
 from bridge.bounces.model import REASON_CLASS, BounceRecipient, Kind, Reason, Report
-from bridge.message import ParsedMessage
+from bridge.mail.message import ParsedMessage
 
 __all__ = ["REASON_CLASS", "BounceRecipient", "Kind", "Reason", "Report", "classify"]
 
@@ -42,7 +44,7 @@ def classify(parsed: ParsedMessage) -> Report | None:
     only what remains.
 
     Args:
-        parsed: the message, parsed once by ``bridge.message.parse``.
+        parsed: the message, parsed once by ``bridge.mail.message.parse``.
 
     Returns:
         A Report, or None for ordinary mail.

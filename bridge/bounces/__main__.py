@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from bridge.bounces import Report, classify
-from bridge.message import parse
+from bridge.mail.message import parse
 
 _USAGE = "usage: python -m bridge.bounces FILE..."
 

@@ -24,7 +24,6 @@ from bridge.models import ServerConfig
 
 # Providers that put a copy of every message sent through their SMTP into Sent themselves;
 # uploading another would show the message twice.
-SELF_FILING_HOSTS = ("imap.gmail.com", "imap.googlemail.com", "smtp.gmail.com", "smtp.googlemail.com")
 # When a server has no RFC 6154 \Sent flag, the names clients commonly use, in order.
 _SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "INBOX.Sent", "[Gmail]/Sent Mail")
 _IO_ERRORS = (OSError, asyncio.TimeoutError, ssl.SSLError, aioimaplib.AioImapException)
@@ -47,12 +46,6 @@ class FileResult:
 
     sent_folder: str | None
     flagged: bool
-
-
-def provider_files_sent(imap_host: str, smtp_host: str | None) -> bool:
-    """True for providers that file sent mail themselves (Gmail), where an upload would duplicate it."""
-    hosts = {imap_host.lower().rstrip("."), (smtp_host or "").lower().rstrip(".")}
-    return any(h in SELF_FILING_HOSTS for h in hosts)
 
 
 async def file_sent(

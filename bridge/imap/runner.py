@@ -28,18 +28,18 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from bridge.analysis_pool import AnalysisPool, ResolverSpec
 from bridge.config import Settings
 from bridge.crypto import Vault
-from bridge.dmarc import load_public_suffixes
-from bridge.emit import start_dispatcher
 from bridge.errors import ConfigError
+from bridge.events.emit import start_dispatcher
 from bridge.imap import session
 from bridge.imap.retry import utc_iso
 from bridge.imap.watcher import AccountWatcher, Connect, MessageHandler, WatchTiming
-from bridge.inbound import InboundPipeline
+from bridge.inbound.pipeline import InboundPipeline
+from bridge.inbound.pool import AnalysisPool, ResolverSpec
 from bridge.models import Account, AccountError, AccountState, ConnectionState, MailboxFault
-from bridge.resolver import DnsResolver
+from bridge.senderauth.dmarc import load_public_suffixes
+from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage, connect
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ def main(settings: Settings) -> None:
     # Process-wide, and only in this process: the watcher owns its event loop and every
     # TLS connection in it. Set before any connection exists (the buffer is sized at creation).
     asyncio.sslproto.SSLProtocol.max_size = SSL_READ_BUFFER
-    # The commit thread (bridge/inbound.py) makes one Redis round trip after another; after each
+    # The commit thread (bridge/inbound/pipeline.py) makes one Redis round trip after another; after each
     # it needs the GIL back, which CPU-bound analysis threads hold for up to the switch interval
     # (5 ms by default) each time. A shorter interval keeps the round trips short under load.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
@@ -237,11 +237,11 @@ def main(settings: Settings) -> None:
     storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
     dns = ResolverSpec(list(settings.dns_servers) or None, DNS_TIMEOUT_S)
     resolver = DnsResolver(dns.servers, timeout=dns.timeout)
-    # First webhook attempts go out from this process (bridge/emit.py), not through an RQ
+    # First webhook attempts go out from this process (bridge/events/emit.py), not through an RQ
     # job per messageNew: RQ's bookkeeping costs several ms per job and a burst queues up
     # behind one worker. bench/inbound.py, same machine (busy, 2 cores): IDLE push -> webhook
     # p50 14 -> 13 ms, p99 85 -> 27 ms; burst 73 -> ~120 msgs/s (with the commit overlap in
-    # bridge/inbound.py).
+    # bridge/inbound/pipeline.py).
     with (
         ThreadPoolExecutor(max_workers=8, thread_name_prefix="inbound") as executor,
         contextlib.ExitStack() as stack,

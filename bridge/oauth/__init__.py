@@ -6,4 +6,6 @@
 - ``client``   I/O: the token and user-info endpoints over HTTP (httpx).
 - ``tokens``   the token manager: one refresh at a time per account, fenced in Redis.
 - ``flow``     the sign-in: a form URL, the provider's redirect, the callback.
+
+Purity: presets, sasl, pkce, identity
 """

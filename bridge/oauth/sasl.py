@@ -1,7 +1,7 @@
 """SASL messages for OAuth 2.0 bearer tokens: XOAUTH2 and OAUTHBEARER (RFC 7628).
 
 Pure: no I/O. The IMAP (``bridge.imap.oauth_login``) and SMTP
-(``bridge.smtp``) adapters send what this module builds.
+(``bridge.outbound.smtp``) adapters send what this module builds.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ one ``authenticationError`` event however many processes notice.
 
 from __future__ import annotations
 
-from bridge.emit import emit
-from bridge.events import EventName
+from bridge.events.emit import emit
+from bridge.events.model import EventName
 from bridge.models import AccountError, AccountState, ConnectionState, MailboxFault
 from bridge.storage import Storage
 from bridge.storage.base import utc_now

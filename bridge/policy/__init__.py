@@ -2,7 +2,7 @@
 
 Rule for this package: pure. No Redis, no Flask, no clock, no environment;
 whatever needs I/O (rate-limit counts, the audit log, review holds) is done by
-``bridge.gate`` and ``bridge.holds``, which pass facts in and act on the
+``bridge.review.gate`` and ``bridge.review.holds``, which pass facts in and act on the
 ``Verdict`` that comes out. The policy document itself is validated by
 ``bridge.schemas.policy``.
 
@@ -29,4 +29,6 @@ Outbound order (``bridge.policy.outbound``): content guards first (a
 ``reject`` refuses the submission, a ``hold`` holds it), then ``review``
 (``never``, ``always``, ``external``: a recipient outside the account's own
 domain, ``{"recipientsOver": n}``: more than n envelope recipients).
+
+Purity: all
 """

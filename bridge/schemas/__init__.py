@@ -3,4 +3,6 @@
 Pure: no Flask, no Redis. The API validates bodies with these models and the
 OpenAPI document is generated from them, so the docs cannot drift from the
 code. JSON is camelCase; Python attributes are snake_case (alias generator).
+
+Purity: all
 """

@@ -8,10 +8,9 @@ from pydantic import AfterValidator, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 from bridge.config import Secret
-from bridge.dmarc import is_public_suffix
 from bridge.models import Account, AccountState, Mailbox, OAuthBinding, ServerConfig
-from bridge.schemas.common import INTEGRAL, ApiModel, EmailAddress, Matching
-from bridge.ssrf import MAX_URL_LENGTH, check_url
+from bridge.schemas.common import INTEGRAL, ApiModel, EmailAddress, HttpUrl, Matching
+from bridge.senderauth.dmarc import is_public_suffix
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # A host name (labels of letters, digits, '-' and '_', RFC 1123 § 2.1 plus SRV-style underscores) or an
@@ -54,11 +53,6 @@ ArcSealer = Annotated[
 ]
 
 
-def _check_url(value: str) -> str:
-    check_url(value)
-    return value
-
-
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 
 
@@ -74,7 +68,7 @@ class ServerAuthIn(ApiModel):
 
 
 class OAuth2In(ApiModel):
-    token_url: Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_check_url)] = Field(
+    token_url: HttpUrl = Field(
         description="For tokens managed outside the bridge: it POSTs {account, user} here whenever it needs a token "
         "and expects {accessToken, expiresIn}"
     )

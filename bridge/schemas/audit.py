@@ -1,6 +1,6 @@
 """Audit-log records and their listing (``GET /v1/account/{account}/audit``).
 
-Pure: pydantic only. The record shape is written in ``bridge.auditing``.
+Pure: pydantic only. The record shape is written in ``bridge.review.audit``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Stored messages: listing, the full record, flag changes.
 
-The record itself is built in ``bridge.records`` (one shape for REST, webhooks
+The record itself is built in ``bridge.inbound.records`` (one shape for REST, webhooks
 and streams); these models describe it for validation and the OpenAPI document.
 """
 
@@ -63,7 +63,7 @@ class AttachmentOut(ApiModel):
 
 
 class MessageSummary(ApiModel):
-    """A message in listings: the record without bodies and header list (see bridge.records)."""
+    """A message in listings: the record without bodies and header list (see bridge.inbound.records)."""
 
     model_config = ConfigDict(extra="allow")
 

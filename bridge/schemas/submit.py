@@ -2,7 +2,7 @@
 
 Pure: pydantic only. Every check a user can act on happens here, so a bad
 request is refused before anything is stored or queued: each bad address is
-named (flanker's parser, via ``bridge.addresses``), a line break in any value
+named (flanker's parser, via ``bridge.mail.addresses``), a line break in any value
 that becomes a header is refused (header injection), attachment content must
 be valid base64. Size limits on the whole message (413) are compose's job.
 """
@@ -18,8 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from bridge.compose import RESERVED_HEADERS
-from bridge.compose_types import Action, Attachment, Mailbox
+from bridge.compose.build import RESERVED_HEADERS
+from bridge.compose.model import Action, Attachment, Mailbox
 from bridge.schemas.accounts import ACCOUNT_ID_PATTERN
 from bridge.schemas.common import INTEGRAL, NO_CONTROLS_PATTERN, ApiModel, DateTime, EmailAddress, Matching
 

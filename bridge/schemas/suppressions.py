@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from bridge.models import Suppression
 from bridge.schemas.common import ApiModel, EmailAddress
-from bridge.storage.suppressions import Suppression
 
 
 class SuppressionIn(ApiModel):

@@ -2,6 +2,9 @@
 
 ``Storage`` bundles the stores over one Redis connection; callers use
 ``storage.accounts``, ``storage.tokens`` and so on.
+
+The only package that imports redis (with ``jobs`` and ``runtime.embedded_redis``).
+Purity: none
 """
 
 from __future__ import annotations

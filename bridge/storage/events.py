@@ -15,7 +15,7 @@ from typing import Any, cast
 import redis
 
 from bridge import keys
-from bridge.events import Event
+from bridge.events.model import Event
 from bridge.storage.base import redis_errors, text
 
 # Events a client can replay after a disconnect, per account (approximate: XADD MAXLEN ~).

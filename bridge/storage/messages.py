@@ -16,7 +16,6 @@ import redis
 
 from bridge import keys
 from bridge.errors import NotFound
-from bridge.records import header_id_hash
 from bridge.storage.base import redis_errors, text
 
 DEFAULT_RETENTION_S = 30 * 24 * 3600
@@ -66,7 +65,7 @@ class MessageStore:
         names = [keys.message(account, mid), keys.message_source(account, mid), keys.message_index(account)]
         args: list[str | bytes | int] = [json.dumps(record), raw, self.retention_s, _order(record), mid]
         if record.get("messageId"):
-            hid = header_id_hash(record["messageId"])
+            hid = keys.header_id_hash(record["messageId"])
             names += [keys.message_by_header_id(account, hid), keys.conversation_of(account, hid)]
             args.append(record["conversationId"])
         return names, args
@@ -113,7 +112,7 @@ class MessageStore:
     @redis_errors
     def find_by_header_id(self, account: str, header_message_id: str) -> str | None:
         """The stored message id for a Message-ID header value, if we have it."""
-        found = self.redis.get(keys.message_by_header_id(account, header_id_hash(header_message_id)))
+        found = self.redis.get(keys.message_by_header_id(account, keys.header_id_hash(header_message_id)))
         return text(found) if found is not None else None
 
     @redis_errors
@@ -122,13 +121,13 @@ class MessageStore:
         wanted = list(dict.fromkeys(header_ids))
         if not wanted:
             return {}
-        found = self.redis.mget([keys.conversation_of(account, header_id_hash(h)) for h in wanted])
+        found = self.redis.mget([keys.conversation_of(account, keys.header_id_hash(h)) for h in wanted])
         return {h: text(value) for h, value in zip(wanted, found, strict=True) if value is not None}
 
     @redis_errors
     def remember_conversation(self, account: str, header_message_id: str, conversation_id: str) -> None:
         """Record the conversation of a message we sent, so replies to it join the thread."""
-        key = keys.conversation_of(account, header_id_hash(header_message_id))
+        key = keys.conversation_of(account, keys.header_id_hash(header_message_id))
         self.redis.set(key, conversation_id, ex=self.retention_s)
 
     @redis_errors

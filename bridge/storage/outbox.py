@@ -49,7 +49,6 @@ import redis.client
 
 from bridge import keys
 from bridge.errors import Conflict, NotFound
-from bridge.records import header_id_hash
 from bridge.storage import outbox_lua as lua
 from bridge.storage.base import hashes_in_index, redis_errors, text
 from bridge.storage.outbox_records import Claim, Created, IdempotencyClaim, claim_of, decode, encode, stored_answer
@@ -130,7 +129,7 @@ class OutboxStore:
                     pipe.set(keys.outbox_raw(queue_id), raw)
                     pipe.zadd(keys.outbox_active(), {queue_id: due})
                     pipe.set(
-                        keys.outbox_by_message_id(entry["account"], header_id_hash(entry["messageId"])),
+                        keys.outbox_by_message_id(entry["account"], keys.header_id_hash(entry["messageId"])),
                         queue_id,
                         ex=ENTRY_TTL_S,
                     )
@@ -174,7 +173,7 @@ class OutboxStore:
                     keys.outbox_entry(queue_id),
                     keys.outbox_raw(queue_id),
                     keys.outbox_active(),
-                    keys.outbox_by_message_id(entry["account"], header_id_hash(entry["messageId"])),
+                    keys.outbox_by_message_id(entry["account"], keys.header_id_hash(entry["messageId"])),
                     keys.outbox_ready(),
                     keys.outbox_drainers(),
                     keys.outbox_sweeper(),
@@ -230,7 +229,7 @@ class OutboxStore:
     @redis_errors
     def find_by_message_id(self, account: str, message_id: str) -> dict[str, Any] | None:
         """The submission that sent this Message-ID (with or without <>), for tying a bounce to it."""
-        queue_id = self.redis.get(keys.outbox_by_message_id(account, header_id_hash(message_id)))
+        queue_id = self.redis.get(keys.outbox_by_message_id(account, keys.header_id_hash(message_id)))
         if queue_id is None:
             return None
         try:

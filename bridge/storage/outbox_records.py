@@ -12,7 +12,6 @@ from typing import Any
 
 from bridge import keys
 from bridge.errors import Conflict
-from bridge.records import header_id_hash
 from bridge.storage.base import text
 
 _JSON_FIELDS = ("envelope", "lastError", "reference")
@@ -54,7 +53,7 @@ class IdempotencyClaim:
 
     @property
     def redis_key(self) -> str:
-        return keys.idempotency(self.account, header_id_hash(self.key))
+        return keys.idempotency(self.account, keys.header_id_hash(self.key))
 
 
 def claim_of(reply: list[Any]) -> Claim:

@@ -27,11 +27,11 @@ from typing import Any, cast
 import redis
 
 from bridge import keys
-from bridge.delivery import Delivery, DeliveryStatus
-from bridge.events import EVENT_ID_PREFIX, Event
+from bridge.events.model import EVENT_ID_PREFIX, Event
 from bridge.storage.base import redis_errors, text, utc_now
 from bridge.storage.events import STREAM_RETENTION
 from bridge.storage.webhooks import MAX_LISTED
+from bridge.webhooks.delivery import Delivery, DeliveryStatus
 
 # ARGV[1] is the envelope JSON without its opening brace: the stream keeps '{' .. tail and the
 # webhook body is '{"id":"evt_<seq>",' .. tail, byte for byte what Python's json.dumps makes of

@@ -4,7 +4,7 @@ The hash (``keys.review``) is the truth about a hold; its ``state`` leaves
 ``pending`` exactly once, in one Lua step (``decide``) that checks the state
 and the expiry time and writes the outcome together, so two clicks, an API
 call and the expiry job racing each other produce one transition. The state
-machine is drawn in ``bridge.review``.
+machine is drawn in ``bridge.review.links``.
 
 A hold and the RQ jobs that notify its reviewers and expire it are written in
 one MULTI/EXEC (``create`` takes a ``schedule`` callback, as the outbox does),

@@ -8,22 +8,14 @@ bounce or a complaint stays until someone removes it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import redis
 
 from bridge import keys
 from bridge.errors import NotFound
+from bridge.models import Suppression
 from bridge.storage.base import redis_errors, utc_now
-
-
-@dataclass(frozen=True, slots=True)
-class Suppression:
-    address: str
-    reason: str
-    source: str  # "bounce", "complaint" or "manual"
-    created: str
-    message_id: str | None = None  # the stored bounce/complaint message that caused it
 
 
 class SuppressionStore:

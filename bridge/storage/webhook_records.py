@@ -2,7 +2,7 @@
 
 Used only by ``bridge/storage/webhooks.py``; split out to keep that module
 about operations. No Redis calls here: script sources and pure conversions
-between the stored shapes and ``bridge.delivery`` values.
+between the stored shapes and ``bridge.webhooks.delivery`` values.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.typing import EncodableT
 
-from bridge.delivery import Attempt, Delivery, DeliveryStatus, SealedSecret, Subscription
+from bridge.webhooks.delivery import Attempt, Delivery, DeliveryStatus, SealedSecret, Subscription
 
 # Check the delivery may be attempted now, take its lease, and return what the attempt needs.
 CLAIM = """

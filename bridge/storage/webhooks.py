@@ -21,12 +21,12 @@ import redis
 
 from bridge import keys
 from bridge.crypto import Vault
-from bridge.delivery import Attempt, Claim, Delivery, DeliveryStatus, SealedSecret, Subscription
 from bridge.errors import NotFound
-from bridge.signing import generate_secret
 from bridge.storage import webhook_records as records
 from bridge.storage.base import redis_errors, text, utc_now
 from bridge.storage.sweeper import SweepChain
+from bridge.webhooks.delivery import Attempt, Claim, Delivery, DeliveryStatus, SealedSecret, Subscription
+from bridge.webhooks.signing import generate_secret
 
 DEFAULT_RETENTION_S = 3 * 24 * 3600  # longer than the ~1 day retry span, so a redelivery stays possible
 ROTATION_OVERLAP_S = 24 * 3600  # the old secret keeps signing this long after a rotation

@@ -13,8 +13,8 @@ import pytest
 from app import create_app
 from bridge.config import Secret, Settings
 from bridge.imap.watcher import AccountWatcher, WatchTiming
-from bridge.inbound import InboundPipeline
-from bridge.resolver import DnsResolver
+from bridge.inbound.pipeline import InboundPipeline
+from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage
 
 TEST_SECRET = "test-secret-do-not-use-0123456789"

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from bridge.emit import emit
+from bridge.events.emit import emit
 from tests.redis_scan import assert_nowhere
 
 

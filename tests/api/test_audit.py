@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge import auditing
-from bridge.emit import start_dispatcher
+from bridge.events.emit import start_dispatcher
+from bridge.review import audit as auditing
 from tests.webhook_support import FAST, drain
 from workers import review as review_jobs
 

@@ -21,8 +21,10 @@ import pytest
 from rq import SimpleWorker
 from rq.job import Job
 
-from bridge import holds, jobs, keys, outbound
-from bridge.review import LinkAction, make_token
+from bridge import jobs, keys
+from bridge.outbound import submit as outbound
+from bridge.review import holds
+from bridge.review.links import LinkAction, make_token
 from workers import mail
 from workers import review as review_jobs
 

@@ -11,7 +11,7 @@ import pytest
 import simple_websocket
 from werkzeug.serving import make_server
 
-from bridge.emit import emit
+from bridge.events.emit import emit
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bridge import jobs
-from bridge.compose import MAX_MESSAGE_BYTES
+from bridge.compose.build import MAX_MESSAGE_BYTES
 from bridge.config import Secret
 from bridge.models import Account, ServerConfig
 

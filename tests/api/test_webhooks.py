@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 
 from app import create_app
-from bridge import signing
 from bridge.config import Environment
-from bridge.emit import emit, start_dispatcher
+from bridge.events.emit import emit, start_dispatcher
 from bridge.models import Account, ServerConfig
+from bridge.webhooks import signing
 from tests.webhook_support import FAST, drain, redis_dump
 
 

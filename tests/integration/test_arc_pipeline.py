@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bridge.analysis_pool import AnalysisPool, ResolverSpec
 from bridge.config import Secret
 from bridge.crypto import Vault
-from bridge.inbound import InboundPipeline
+from bridge.inbound.pipeline import InboundPipeline
+from bridge.inbound.pool import AnalysisPool, ResolverSpec
 from bridge.models import Account, FetchedMessage, ServerConfig
-from bridge.resolver import DnsResolver
+from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage
 from tests.arc_support import Key, forwarded, make_key
 from tests.integration.test_inbound_pipeline import wait_available

@@ -17,14 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from bridge.analysis_pool import AnalysisPool, ResolverSpec
 from bridge.config import Secret
 from bridge.crypto import Vault
-from bridge.inbound import InboundPipeline
+from bridge.inbound.pipeline import InboundPipeline
+from bridge.inbound.pool import AnalysisPool, ResolverSpec
+from bridge.inbound.records import message_key
 from bridge.models import Account, FetchedMessage, ServerConfig
-from bridge.records import message_key
-from bridge.resolver import DnsResolver
 from bridge.schemas.policy import Policy
+from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage
 
 UIDVALIDITY = 7

@@ -1,4 +1,4 @@
-"""bridge.resolver.DnsResolver against a real DNS server (dnslib on loopback).
+"""bridge.senderauth.resolver.DnsResolver against a real DNS server (dnslib on loopback).
 
 Also one end-to-end check: verify_sender with the real resolver for a
 DKIM-signed message. The DNS server fixtures are in tests/conftest.py.
@@ -15,10 +15,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bridge.auth_results import DkimStatus, DmarcStatus, SpfStatus, verify_sender
-from bridge.message import parse
-from bridge.resolver import DnsResolver
-from bridge.resolver_protocol import MxRecord, Rcode
+from bridge.mail.message import parse
+from bridge.senderauth.resolver import DnsResolver
+from bridge.senderauth.resolver_protocol import MxRecord, Rcode
+from bridge.senderauth.results import DkimStatus, DmarcStatus, SpfStatus, verify_sender
 from tests.servers.dns import DnsServer, SilentUdpServer
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "auth"

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from bridge import outbound
 from bridge.config import Secret
 from bridge.crypto import Vault
 from bridge.models import Account, ServerConfig
+from bridge.outbound import submit as outbound
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage, connect
 from tests.servers.redis import RedisServer
@@ -161,7 +161,7 @@ def test_the_worker_outlives_a_redis_outage_that_catches_a_job_running(durable_r
 
         with connect(durable_url) as client:
             # Scheduled: a message sent now would join the first one's drain job, whose lease the sweep
-            # takes over only after a minute (bridge/outbound.py).
+            # takes over only after a minute (bridge/outbound/submit.py).
             _submit(Storage(client, Vault(SECRET)), "after the outage", datetime.now(UTC) + timedelta(seconds=2))
         try:
             _wait(lambda: any(b"after the outage" in m.raw for m in sink.messages), 30, "the next send")

@@ -23,11 +23,12 @@ import pytest
 from rq import SimpleWorker
 
 from app import create_app
-from bridge import jobs, outbound
+from bridge import jobs
 from bridge.config import Secret, Settings
-from bridge.message import parse
+from bridge.inbound.records import build_record, message_fields
+from bridge.mail.message import parse
 from bridge.models import Account, ServerConfig
-from bridge.records import build_record, message_fields
+from bridge.outbound import submit as outbound
 from bridge.schemas.submit import SubmitBody
 from tests.servers.smtp import SmtpSink
 from workers import mail
@@ -434,7 +435,7 @@ WORKER = """
 import sys
 from bridge import jobs
 from bridge.crypto import Vault
-from bridge.outbound import SendPolicy
+from bridge.outbound.submit import SendPolicy
 from bridge.storage import Storage, connect
 from workers import mail
 

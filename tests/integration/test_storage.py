@@ -12,7 +12,7 @@ import pytest
 
 from bridge import keys
 from bridge.crypto import Vault
-from bridge.events import Event, parse_event_id
+from bridge.events.model import Event, parse_event_id
 from bridge.storage import Storage
 from bridge.storage.publish import Publication
 

@@ -17,9 +17,9 @@ import pytest
 from bridge import keys
 from bridge.crypto import Vault
 from bridge.imap.runner import LeaseTiming, WatcherService
-from bridge.inbound import InboundPipeline
+from bridge.inbound.pipeline import InboundPipeline
 from bridge.models import ConnectionState
-from bridge.resolver import DnsResolver
+from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage
 from tests.servers.tcp_proxy import FaultProxy
 from tests.watcher_support import FAST, Running, events, mail, make_account, until

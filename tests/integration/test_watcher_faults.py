@@ -20,9 +20,9 @@ from bridge.imap import session
 from bridge.imap.handshake import ConnectFailed
 from bridge.imap.runner import LeaseTiming, WatcherService
 from bridge.imap.watcher import WatchTiming
-from bridge.inbound import InboundPipeline
+from bridge.inbound.pipeline import InboundPipeline
 from bridge.models import ConnectionState, MailboxFault, ServerConfig
-from bridge.resolver import DnsResolver
+from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage
 from tests.servers.tcp_proxy import Fault, FaultProxy
 from tests.watcher_support import Running, append, events, imap_tasks, mail, make_account, until

@@ -11,15 +11,16 @@ from dataclasses import replace
 
 import pytest
 
-from bridge import keys, webhooks
+from bridge import keys
 from bridge.config import Environment, Secret, Settings
 from bridge.crypto import Vault
-from bridge.delivery import DeliveryStatus, RetryPolicy
-from bridge.emit import emit, start_dispatcher
-from bridge.events import Event
-from bridge.signing import verify
+from bridge.events.emit import emit, start_dispatcher
+from bridge.events.model import Event
 from bridge.storage import Storage
 from bridge.storage.publish import Publication
+from bridge.webhooks import dispatcher as webhooks
+from bridge.webhooks.delivery import DeliveryStatus, RetryPolicy
+from bridge.webhooks.signing import verify
 from tests.webhook_support import FAST, drain, run_jobs
 from workers.webhooks import deliver_webhook, sweep_webhook_deliveries
 

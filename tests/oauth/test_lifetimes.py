@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from bridge import outbound
+from bridge.outbound import submit as outbound
 from tests.api.conftest import WatcherThread
 from tests.integration.test_send import drain
 from tests.oauth.conftest import sign_in

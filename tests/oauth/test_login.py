@@ -9,10 +9,11 @@ from dataclasses import replace
 
 import pytest
 
-from bridge import connectivity, smtp
+from bridge.accounts import connectivity
 from bridge.config import Secret
 from bridge.errors import SubmissionAuthFailed
 from bridge.models import ServerConfig
+from bridge.outbound import smtp
 from bridge.storage.oauth import TokenState
 from tests.oauth.conftest import issue_tokens, sign_in
 from tests.servers.smtp import OAuthBearerSmtpSink

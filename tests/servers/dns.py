@@ -67,7 +67,7 @@ class DnsServer:
 
     @property
     def address(self) -> tuple[str, int]:
-        """``(host, port)`` for ``bridge.resolver.DnsResolver(servers=[...])``."""
+        """``(host, port)`` for ``bridge.senderauth.resolver.DnsResolver(servers=[...])``."""
         return (HOST, self.port)
 
     def start(self) -> None:

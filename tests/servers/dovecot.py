@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.embedded_redis import dies_with_parent
+from bridge.runtime.embedded_redis import dies_with_parent
 from tests.servers.process import free_port
 
 HOST = "127.0.0.1"

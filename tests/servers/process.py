@@ -1,6 +1,6 @@
 """What the test servers share: free loopback ports.
 
-Child servers die with pytest through ``bridge.embedded_redis.dies_with_parent``.
+Child servers die with pytest through ``bridge.runtime.embedded_redis.dies_with_parent``.
 """
 
 from __future__ import annotations

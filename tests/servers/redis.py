@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from bridge.embedded_redis import dies_with_parent
+from bridge.runtime.embedded_redis import dies_with_parent
 from tests.servers.process import free_port
 
 HOST = "127.0.0.1"

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bridge.arc_check import ArcHop, ArcResult, ArcStatus, arc_vouch, dmarc_results, sealer_trusted, verify_arc
-from bridge.auth_results import VerifiedVia, verify_sender
-from bridge.message import parse
-from bridge.records import auth_json
+from bridge.inbound.records import auth_json
+from bridge.mail.message import parse
+from bridge.senderauth.arc import ArcHop, ArcResult, ArcStatus, arc_vouch, dmarc_results, sealer_trusted, verify_arc
+from bridge.senderauth.results import VerifiedVia, verify_sender
 from tests.arc_support import Key, arc_seal, as_list_would, dkim_sign, forwarded, make_key, original
 from tests.unit.test_auth_results import DictResolver
 
@@ -263,7 +263,7 @@ def test_no_arc_is_none(keys):
 
 def test_arc_check_always_passes_our_dnsfunc():
     # dkimpy's default dnsfunc would query real DNS; every call into it must pass ours.
-    tree = ast.parse((ROOT / "bridge" / "arc_check.py").read_text())
+    tree = ast.parse((ROOT / "bridge" / "senderauth" / "arc.py").read_text())
     calls = [
         node
         for node in ast.walk(tree)

@@ -17,7 +17,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bridge.auth_results import (
+from bridge.mail.message import ParsedMessage, parse
+from bridge.senderauth.dmarc import aligned, organizational_domain, parse_record
+from bridge.senderauth.received import (
+    DEFAULT_TRUSTED_RECEIVERS,
+    TrustedReceivers,
+    find_client,
+    parse_received,
+)
+from bridge.senderauth.resolver_protocol import DnsAnswer, MxRecord, Rcode
+from bridge.senderauth.results import (
     AuthReport,
     DkimStatus,
     DmarcPolicy,
@@ -25,15 +34,6 @@ from bridge.auth_results import (
     SpfStatus,
     verify_sender,
 )
-from bridge.dmarc import aligned, organizational_domain, parse_record
-from bridge.message import ParsedMessage, parse
-from bridge.received import (
-    DEFAULT_TRUSTED_RECEIVERS,
-    TrustedReceivers,
-    find_client,
-    parse_received,
-)
-from bridge.resolver_protocol import DnsAnswer, MxRecord, Rcode
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "auth"
 TRUSTED = [".example.com"]

@@ -16,7 +16,7 @@ import pytest
 from bridge.bounces import Kind, Reason, Report, classify
 from bridge.bounces.stage import find_stage
 from bridge.bounces.wordings import text_reason, wording
-from bridge.message import parse
+from bridge.mail.message import parse
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "bounces"
 REPO = Path(__file__).resolve().parent.parent.parent

@@ -13,7 +13,7 @@ import pytest
 from bridge.bounces import Reason, Report, classify
 from bridge.bounces.codes import find_status
 from bridge.bounces.reasons import coarse, report_action
-from bridge.message import parse
+from bridge.mail.message import parse
 
 R = Reason
 

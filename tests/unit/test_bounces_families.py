@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bridge.bounces import Kind, Reason, classify
 from bridge.bounces.model import BounceRecipient
-from bridge.message import parse
+from bridge.mail.message import parse
 
 R = Reason
 

@@ -7,7 +7,7 @@ import pytest
 from bridge.bounces import Kind, Reason, classify
 from bridge.bounces.nearest import nearest_reason
 from bridge.bounces.reasons import classify_reason
-from bridge.message import parse
+from bridge.mail.message import parse
 
 # Wordings no table lists: the rules leave them undefined, the nearest
 # documented example names the trouble.

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.bounces import classify, precheck, textbounce
 from bridge.bounces.parts import report_texts
-from bridge.message import parse
+from bridge.mail.message import parse
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpora"
 

@@ -14,7 +14,7 @@ from bridge.bounces.codes import find_reply_code, find_status
 from bridge.bounces.providers import provider_reason
 from bridge.bounces.reasons import classify_reason
 from bridge.bounces.statuses import status_reason
-from bridge.message import parse
+from bridge.mail.message import parse
 
 R = Reason
 

@@ -1,4 +1,4 @@
-"""bridge.message: parse raw bytes once into a ParsedMessage."""
+"""bridge.mail.message: parse raw bytes once into a ParsedMessage."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.message import Address, Attachment, ParsedMessage, attachment_content, parse
+from bridge.mail.message import Address, Attachment, ParsedMessage, attachment_content, parse
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "mime"
 CORPUS = Path(__file__).resolve().parents[1] / "corpora" / "mime" / "eml"

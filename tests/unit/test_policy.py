@@ -12,7 +12,7 @@ from bridge.policy import inbound, outbound
 from bridge.policy.guards import TIMEOUT_REASON, Guard, compile_pattern, scan
 from bridge.policy.inbound import AuthFacts
 from bridge.policy.verdict import Action, Decision
-from bridge.review import (
+from bridge.review.links import (
     LinkAction,
     Page,
     State,
@@ -284,7 +284,7 @@ def test_preview_prefers_text_and_strips_html_otherwise():
 
 # --- purity ------------------------------------------------------------------------------
 
-PURE = [*sorted((ROOT / "bridge" / "policy").glob("*.py")), ROOT / "bridge" / "review.py"]
+PURE = [*sorted((ROOT / "bridge" / "policy").glob("*.py")), ROOT / "bridge" / "review" / "links.py"]
 FORBIDDEN = ("redis", "rq", "flask", "socket", "smtplib", "aiosmtplib", "httpx", "os", "time")
 
 

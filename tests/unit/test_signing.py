@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from bridge import signing
+from bridge.webhooks import signing
 
 # The Standard Webhooks reference test vector (spec repository, "Signature Scheme" example).
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from bridge import ssrf
+from bridge.webhooks import ssrf
 
 PUBLIC = [
     "8.8.8.8",

@@ -1,0 +1,10 @@
+"""The inbound pipeline: fetched bytes become parsed, verified, classified, stored and emitted messages.
+
+- ``analysis``  pure: parse once, verify the sender, classify (bounce, complaint, auto-reply).
+- ``records``   pure: the stored message record and its JSON projections.
+- ``pool``      worker processes for big batches (spawned; they die with their watcher).
+- ``pipeline``  the watcher's MessageHandler: analyse in parallel, commit in UID order.
+
+May import: mail, senderauth, bounces, review (the gate), events, storage.
+Purity: analysis, records
+"""

@@ -1,0 +1,250 @@
+"""The inbound pipeline: fetched bytes → parsed, verified, classified, stored, emitted.
+
+This is the watcher's ``MessageHandler``. Per batch it analyses messages in
+parallel (``bridge.inbound.analysis``; on a thread pool, or in worker processes for
+big batches, ``bridge.inbound.pool``: parsing and DKIM are CPU, SPF/DKIM/DMARC
+wait on DNS; neither may block the watcher's event loop), then stores and
+emits them in UID order so events keep the mailbox's order.
+
+Exactly-once emission rests on two facts: ``messages.save`` refuses an id it
+has (the id is derived from account, folder, UIDVALIDITY and UID), and the
+``emitted`` marker is set by the same atomic step that publishes the
+message's last event (``bridge.storage.publish``). A message found stored but
+not marked (a crash between the two) is emitted on the next pass; one marked
+is skipped.
+
+Malformed mail never stops the pipeline: a failing stage adds to the
+record's ``parseErrors`` and the message is still delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.bounces import Kind, Report
+from bridge.events.emit import emit, emit_many
+from bridge.events.model import EventName
+from bridge.inbound import records
+from bridge.inbound.analysis import Analysed, analyse
+from bridge.inbound.pool import CHUNK, AnalysisPool
+from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
+from bridge.review import gate
+from bridge.senderauth.resolver_protocol import Resolver
+from bridge.storage import Storage
+from bridge.storage.publish import Publication
+from bridge.storage.suppressions import now_entry
+
+log = logging.getLogger(__name__)
+
+_STATE_EVENTS = {
+    ConnectionState.CONNECTED: EventName.ACCOUNT_CONNECTED,
+    ConnectionState.AUTHENTICATION_ERROR: EventName.AUTHENTICATION_ERROR,
+    ConnectionState.CONNECT_ERROR: EventName.CONNECT_ERROR,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """A fetched message, its stored id, and what the pure stages made of it."""
+
+    fetched: FetchedMessage
+    message_id: str
+    analysed: Analysed
+
+
+class InboundPipeline:
+    """Stores and emits inbound mail; implements the watcher's MessageHandler."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        resolver: Resolver,
+        executor: ThreadPoolExecutor,
+        *,
+        pool: AnalysisPool | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.storage = storage
+        self.resolver = resolver
+        self.executor = executor
+        self.pool = pool  # worker processes for big batches (bridge/inbound/pool.py)
+        self.now = now
+        # One thread stores and emits, so events keep UID order; analyses use ``executor``.
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbound-commit")
+
+    async def messages(self, account: Account, folder: str, uidvalidity: int, batch: list[FetchedMessage]) -> None:
+        # Throughput (bench/inbound.py, burst of 1,000 DKIM-signed messages): analyses run in
+        # parallel (threads, or worker processes for big batches); commits run on their own
+        # thread, in UID order, each taking every analysis finished by then, so Redis round
+        # trips overlap the CPU work of later messages and a burst pays them per run, not per
+        # message; the emitted markers of a batch are read in one round trip.
+        loop = asyncio.get_running_loop()
+        ids = [records.message_key(account.id, folder, uidvalidity, m.uid) for m in batch]
+        emitted = await loop.run_in_executor(self._committer, self.storage.mailstate.emitted, account.id, ids)
+        todo = [(m, message_id) for m, message_id in zip(batch, ids, strict=True) if message_id not in emitted]
+        pool = self.pool
+        # available() may start the worker processes (fork and exec): not on the event loop.
+        if pool is not None and len(todo) >= pool.min_batch and await asyncio.to_thread(pool.available):
+            chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
+            pending = [asyncio.ensure_future(self._analyse_in_pool(pool, account, chunk)) for chunk in chunks]
+        else:
+            pending = [
+                asyncio.ensure_future(loop.run_in_executor(self.executor, self.analyse, account, [item]))
+                for item in todo
+            ]
+        try:
+            done = 0
+            while done < len(pending):
+                await pending[done]
+                ready = done + 1
+                while ready < len(pending) and pending[ready].done():
+                    ready += 1
+                items = [analysis for p in pending[done:ready] for analysis in p.result()]
+                await loop.run_in_executor(self._committer, self.commit, account, folder, uidvalidity, items)
+                done = ready
+        finally:
+            for analysis in pending:
+                analysis.cancel()  # after a failure: drop what has not started; the batch is fetched again
+
+    async def _analyse_in_pool(
+        self, pool: AnalysisPool, account: Account, chunk: list[tuple[FetchedMessage, str]]
+    ) -> list[Analysis]:
+        trusted = tuple(account.trusted_receivers or ())
+        try:
+            raws = [m.raw for m, _ in chunk]
+            analysed = await asyncio.wrap_future(pool.submit(raws, trusted, account.trusted_arc_sealers))
+        except Exception:  # noqa: BLE001 - a worker died (a message it choked on, OOM): redo here
+            log.exception("analysis worker failed; analysing %d message(s) in the watcher", len(chunk))
+            pool.reset()
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self.analyse, account, chunk)
+        return [Analysis(m, message_id, a) for (m, message_id), a in zip(chunk, analysed, strict=True)]
+
+    async def state(self, account: Account, state: AccountState) -> None:
+        await asyncio.to_thread(self.report_state, account, state)
+
+    async def mailbox_reset(self, account: Account, folder: str, old: int, new: int) -> None:
+        data = {"folder": folder, "previousUidValidity": old, "uidValidity": new}
+        await asyncio.to_thread(emit, self.storage, account.id, EventName.MAILBOX_RESET, data)
+
+    def report_state(self, account: Account, state: AccountState) -> None:
+        previous = self.storage.accounts.get_state(account.id)
+        since = previous.since if previous.state is state.state else None
+        self.storage.accounts.set_state(account.id, replace(state, since=since))
+        name = _STATE_EVENTS.get(state.state)
+        # One event per change, not per retry: the same error again only moves its time and nextRetry.
+        changed = previous.state is not state.state or _what(previous) != _what(state)
+        if name is not None and changed:
+            emit(self.storage, account.id, name, state.event_data())
+
+    # --- the stages ----------------------------------------------------------
+
+    def analyse(self, account: Account, items: list[tuple[FetchedMessage, str]]) -> list[Analysis]:
+        """Parse, verify and classify messages not emitted yet, on this thread."""
+        trusted, sealers = tuple(account.trusted_receivers or ()), account.trusted_arc_sealers
+        return [Analysis(m, message_id, analyse(m.raw, self.resolver, trusted, sealers)) for m, message_id in items]
+
+    def commit(self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]) -> None:
+        """Store (deduped), gate and emit analysed messages of one folder, in order.
+
+        Redis round trips per call, however many messages: conversations, saves,
+        the gate's policy read and audit records, and one atomic publish of
+        every event together with the messages' "emitted" markers.
+        """
+        if not items:
+            return
+        messages = self.storage.messages
+        records = self._build(account, folder, uidvalidity, items)
+        # No separate EXISTS first: ``save`` refuses an id it has (SET NX), and then the stored
+        # record wins. Only a re-run after a crash builds a record in vain.
+        saved = messages.save_many([(record, item.fetched.raw) for record, item in zip(records, items, strict=True)])
+        if not all(saved):
+            again = [r["id"] for r, new in zip(records, saved, strict=True) if not new]
+            stored = dict(zip(again, messages.get_many(account.id, again), strict=True))
+            records = [r if new else (stored[r["id"]] or r) for r, new in zip(records, saved, strict=True)]
+        # Policy gate (bridge/review/gate.py): held or rejected mail stays stored and audited but is not
+        # emitted; a held message is emitted when a reviewer approves it (bridge/review/holds.py).
+        allowed = gate.inbound(self.storage, account.id, records, now=self.now())
+        publications: list[Publication] = []
+        silent: list[str] = []  # gated messages: marked emitted without an event
+        for record, item, deliver in zip(records, items, allowed, strict=True):
+            events = self._events(account, record, item.analysed.classification) if deliver else []
+            if not events:
+                silent.append(item.message_id)
+                continue
+            last = events[-1]
+            events[-1] = Publication(
+                last.account, last.name, last.data, emitted=item.message_id, emitted_ttl_s=messages.retention_s
+            )
+            publications.extend(events)
+        emit_many(self.storage, publications)
+        if silent:
+            self.storage.mailstate.mark_emitted(account.id, silent, messages.retention_s)
+
+    def _build(self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]) -> list[dict[str, Any]]:
+        threads = [item.analysed.thread for item in items]
+        known = self.storage.messages.conversations(account.id, [h for thread in threads for h in thread])
+        received_at = self.now()
+        out = []
+        for item, thread in zip(items, threads, strict=True):
+            fields = item.analysed.fields
+            header_id = fields["messageId"]
+            # The newest message in References order that we know, stored or earlier in this batch.
+            conversation = next((known[h] for h in reversed(thread) if h in known), None)
+            conversation = conversation or records.new_conversation_id(header_id, item.message_id)
+            if header_id:
+                known[header_id] = conversation  # a reply later in the same batch joins it
+            record = records.build_record(
+                fields,
+                message_id=item.message_id,
+                account=account.id,
+                folder=folder,
+                uid=item.fetched.uid,
+                uidvalidity=uidvalidity,
+                received_at=received_at,
+                conversation_id=conversation,
+                flags=list(item.fetched.flags),
+                extra=item.analysed.extra,
+            )
+            record["parseErrors"] = record["parseErrors"] + item.analysed.errors
+            out.append(record)
+        return out
+
+    def _events(self, account: Account, record: dict[str, Any], classification: Report | None) -> list[Publication]:
+        """``messageNew``, and for a bounce or complaint its report; adds hard-bounced or complaining
+        recipients to the suppression list (before the events go out, so a re-run after a crash
+        repeats an idempotent add rather than missing it)."""
+        events = [Publication(account.id, EventName.MESSAGE_NEW, records.for_event(record))]
+        if classification is None or classification.kind not in (Kind.BOUNCE, Kind.COMPLAINT):
+            return events
+        data = records.classification_json(classification) or {}
+        data["bounceMessage"] = record["id"]
+        data["messageId"] = classification.original_message_id
+        # Tie the report to the submission that sent the original, when it was ours.
+        sent = (
+            self.storage.outbox.find_by_message_id(account.id, classification.original_message_id)
+            if classification.original_message_id
+            else None
+        )
+        data["queueId"] = sent["queueId"] if sent else None
+        if classification.kind is Kind.BOUNCE:
+            events.append(Publication(account.id, EventName.MESSAGE_BOUNCE, data))
+            doomed = [(r.recipient, str(r.reason)) for r in classification.recipients if r.hard]
+            source = "bounce"
+        else:
+            events.append(Publication(account.id, EventName.MESSAGE_COMPLAINT, data))
+            doomed = [(r.recipient, classification.feedback_type or "complaint") for r in classification.recipients]
+            source = "complaint"
+        for address, reason in doomed:
+            entry = now_entry(address, reason, source, message_id=record["id"])
+            self.storage.suppressions.add(account.id, entry, replace=False)
+        return events
+
+
+def _what(state: AccountState) -> tuple[str, str] | None:
+    return (state.error.code.value, state.error.message) if state.error else None

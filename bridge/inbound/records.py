@@ -1,0 +1,205 @@
+"""The stored message record and its projections (the JSON shapes of inbound mail).
+
+Pure: no I/O, no clock (``received_at`` is passed in). ``message_fields``
+takes what a ParsedMessage says and ``build_record`` makes the record of it; the REST API, webhooks and WebSocket stream
+all send projections of that one record, so the shapes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.bounces import BounceRecipient, Report
+from bridge.mail.message import Address, ParsedMessage
+from bridge.senderauth.results import AuthReport
+
+# Bodies larger than this stay on REST; webhooks and streams carry a flag instead.
+EVENT_BODY_LIMIT = 64 * 1024
+_SUMMARY_DROP = ("text", "html", "headers")
+
+
+def message_key(account: str, folder: str, uidvalidity: int, uid: int) -> str:
+    """A stable, URL-safe id: the same IMAP message always gets the same id.
+
+    It doubles as the dedupe key (account, folder, uidvalidity, uid), so a
+    message fetched again after a crash or reconnect is recognised.
+    """
+    digest = hashlib.sha256(f"{account}\0{folder}\0{uidvalidity}\0{uid}".encode()).hexdigest()
+    return "msg_" + digest[:24]
+
+
+def new_conversation_id(message_id: str | None, fallback: str) -> str:
+    """A conversation id for first contact, derived from the opening message."""
+    seed = message_id or fallback
+    return "conv_" + hashlib.sha256(seed.encode()).hexdigest()[:20]
+
+
+def _address(a: Address) -> dict[str, str]:
+    return {"name": a.name, "address": a.address}
+
+
+def _iso(value: datetime | None, timespec: str = "seconds") -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def message_fields(parsed: ParsedMessage) -> dict[str, Any]:
+    """The parts of the record that come from the message alone (picklable, JSON-ready).
+
+    The analysis (maybe in another process, ``bridge.inbound.analysis``) makes these;
+    ``build_record`` adds where the message sits and when it came.
+    """
+    return {
+        "messageId": parsed.message_id,
+        "inReplyTo": parsed.in_reply_to,
+        "references": list(parsed.references),
+        "date": _iso(parsed.date),
+        "from": _address(parsed.from_[0]) if parsed.from_ else None,
+        "sender": _address(parsed.sender[0]) if parsed.sender else None,
+        "replyTo": [_address(a) for a in parsed.reply_to],
+        "to": [_address(a) for a in parsed.to],
+        "cc": [_address(a) for a in parsed.cc],
+        "subject": parsed.subject,
+        "text": parsed.text,
+        "html": parsed.html,
+        "attachments": [
+            {
+                "id": a.id,
+                "filename": a.filename,
+                "contentType": a.content_type,
+                "size": a.size,
+                "contentId": a.content_id,
+                "inline": a.inline,
+            }
+            for a in parsed.attachments
+        ],
+        "size": parsed.size,
+        "bodySha256": parsed.body_sha256,
+        "headers": [[name, value] for name, value in parsed.headers],
+        "parseErrors": list(parsed.parse_errors),
+    }
+
+
+def build_record(
+    fields: dict[str, Any],
+    *,
+    message_id: str,
+    account: str,
+    folder: str,
+    uid: int,
+    uidvalidity: int,
+    received_at: datetime,
+    conversation_id: str,
+    flags: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The full message record (camelCase JSON), as stored and served by REST.
+
+    ``fields`` come from ``message_fields``; ``extra`` carries the pipeline's
+    verdicts (``auth``, ``classification``, ``autoReply`` …).
+    """
+    return {
+        "id": message_id,
+        "account": account,
+        "folder": folder,
+        "uid": uid,
+        "uidValidity": uidvalidity,
+        "conversationId": conversation_id,
+        "receivedAt": _iso(received_at, "milliseconds"),
+        **fields,
+        "flags": list(flags or []),
+        **(extra or {}),
+    }
+
+
+def for_event(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as webhooks and streams carry it: bodies over 64 KiB stay on REST."""
+    out = dict(record)
+    for field in ("text", "html"):
+        value = out.get(field)
+        if value is not None and len(value.encode("utf-8", "surrogatepass")) > EVENT_BODY_LIMIT:
+            out[field] = None
+            out[f"{field}Truncated"] = True
+    return out
+
+
+def summary(record: dict[str, Any]) -> dict[str, Any]:
+    """The record in message listings: no bodies, no header list."""
+    return {k: v for k, v in record.items() if k not in _SUMMARY_DROP}
+
+
+def auth_json(report: AuthReport) -> dict[str, Any]:
+    """The ``auth`` field of a record: who really sent the message."""
+    return {
+        "verified": report.verified,
+        "verifiedVia": str(report.verified_via) if report.verified_via else None,
+        "fromDomain": report.from_domain,
+        "dmarc": {
+            "result": str(report.dmarc.result),
+            "policy": str(report.dmarc.policy) if report.dmarc.policy else None,
+            "domain": report.dmarc.domain,
+            "reason": report.dmarc.reason or None,
+        },
+        "spf": {
+            "result": str(report.spf.result),
+            "domain": report.spf.domain,
+            "ip": report.spf.ip,
+            "helo": report.spf.helo,
+            "reason": report.spf.reason or None,
+        },
+        "dkim": [
+            {
+                "result": str(d.result),
+                "domain": d.domain,
+                "selector": d.selector,
+                "aligned": d.aligned,
+                "reason": d.reason or None,
+            }
+            for d in report.dkim
+        ],
+        "arc": _arc_json(report),
+        "providerResults": report.provider_results or None,
+    }
+
+
+def _arc_json(report: AuthReport) -> dict[str, Any]:
+    arc = report.arc
+    return {
+        "result": str(arc.result),
+        "reason": arc.reason or None,
+        "chain": [
+            {"instance": hop.instance, "domain": hop.domain, "selector": hop.selector, "cv": hop.cv} for hop in arc.hops
+        ],
+        "sealers": list(arc.sealers),
+        "trustedSealer": report.arc_vouch.domain if report.arc_vouch else None,
+        "trustedInstance": report.arc_vouch.instance if report.arc_vouch else None,
+    }
+
+
+def recipient_json(r: BounceRecipient) -> dict[str, Any]:
+    return {
+        "recipient": r.recipient,
+        "action": r.action,
+        "status": r.status,
+        "replyCode": r.reply_code,
+        "diagnostic": r.diagnostic,
+        "reason": str(r.reason),
+        "remoteMta": r.remote_mta,
+        "hard": r.hard,
+    }
+
+
+def classification_json(report: Report | None) -> dict[str, Any] | None:
+    """The ``classification`` field: bounce, complaint, auto-reply or delivery report."""
+    if report is None:
+        return None
+    return {
+        "kind": str(report.kind),
+        "reportingMta": report.reporting_mta,
+        "originalMessageId": report.original_message_id,
+        "feedbackType": report.feedback_type,
+        "recipients": [recipient_json(r) for r in report.recipients],
+    }

@@ -1,0 +1,303 @@
+"""The submit path: from a validated request to a stored outbox entry with its RQ job.
+
+Orchestration only (storage, compose, jobs); the views in ``bridge/api/submit.py``
+and ``bridge/api/outbox.py`` call one function each. The worker side lives in
+``workers/mail.py`` and shares ``SendPolicy`` from here.
+
+Order of work in ``submit``: account (404) → Idempotency-Key replay (first
+answer or 409) → referenced message (404) → compose (400/413) → one
+transaction that claims the key, stores the entry and bytes and queues it:
+a message to send now goes onto the outbox's ready list (one Lua step; a
+drain job sends ready messages one after another), a scheduled one gets its
+own RQ job at ``sendAt``. Nothing is written before that transaction, so a
+refused request leaves nothing behind. Later gates (suppression lists, review holds) slot in
+between compose and store: they see the composed message and the account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge import jobs
+from bridge.compose.build import compose
+from bridge.compose.model import Composed, Draft, Mailbox, Original
+from bridge.errors import Unprocessable, ValidationError
+from bridge.models import Account
+from bridge.review import gate
+from bridge.schemas.submit import SubmitBody
+from bridge.storage import Storage
+from bridge.storage.outbox_records import Created, IdempotencyClaim
+
+# Below this many seconds ahead, a sendAt means "now": the scheduler's resolution is one second.
+_IMMEDIATE_S = 1.0
+_MAX_IDEMPOTENCY_KEY = 255
+
+
+@dataclass(frozen=True, slots=True)
+class SendPolicy:
+    """Timing of the send worker; tests shrink it so nothing waits.
+
+    Attributes:
+        backoff_base_s: delay after the first failed attempt; doubles each time (5 s, 10 s, 20 s …).
+        backoff_max_s: the longest delay between attempts.
+        lease_s: how long a sending worker owns an entry without renewing (renewed every third).
+        sweep_interval_s: how often the sweep looks for dead workers' entries and lost jobs.
+        grace_s: how late an entry may be before the sweep steps in.
+        smtp_timeout_s: per SMTP command; DATA of a big message gets the same.
+        smtp_idle_s: how long an idle pooled SMTP connection is kept.
+        drain_budget_s: how long one drain job sends before handing over to a fresh one (other
+            send-queue jobs, such as scheduled sends and retries, get a worker in between).
+        drainers: how many drain jobs may work through a backlog at once (one per worker
+            process helps on a multi-core host; each sends one message at a time).
+        helper_backlog: how many ready messages bring in another drain job.
+    """
+
+    backoff_base_s: float = 5.0
+    backoff_max_s: float = 3600.0
+    lease_s: float = 60.0
+    sweep_interval_s: float = 15.0
+    grace_s: float = 30.0
+    smtp_timeout_s: float = 60.0
+    smtp_idle_s: float = 30.0
+    drain_budget_s: float = 5.0
+    drainers: int = 2
+    helper_backlog: int = 20
+
+    def backoff(self, failed_attempts: int) -> float:
+        """Seconds to wait after ``failed_attempts`` failures (exponential, capped)."""
+        return float(min(self.backoff_base_s * 2 ** max(0, failed_attempts - 1), self.backoff_max_s))
+
+
+DEFAULT_POLICY = SendPolicy()
+
+
+def fingerprint(account: str, body: Any) -> str:
+    """SHA-256 of the request body as JSON with sorted keys: the same request, however it is spelled."""
+    canonical = json.dumps([account, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def submit(
+    storage: Storage,
+    account_id: str,
+    body: SubmitBody,
+    *,
+    idempotency_key: str | None = None,
+    request_fingerprint: str = "",
+    now: datetime | None = None,
+    policy: SendPolicy = DEFAULT_POLICY,
+) -> Created:
+    """Validate against stored state, compose, and queue one message.
+
+    Raises:
+        NotFound: no such account, or no such referenced message.
+        Conflict: the Idempotency-Key was used with another body.
+        InvalidMessage, PayloadTooLarge: compose refused the message.
+        Unprocessable: the account has no SMTP server, or a recipient is suppressed.
+    """
+    now = now or datetime.now(UTC)
+    account = storage.accounts.get(account_id)
+    claim = _idempotency(account_id, idempotency_key, request_fingerprint)
+    if claim is not None:
+        earlier = storage.outbox.replay(claim)
+        if earlier is not None:
+            return Created(earlier, replayed=True)
+    if account.smtp is None:
+        raise Unprocessable(f"account {account_id!r} has no SMTP server to send with", code="noSmtpServer")
+    _refuse_suppressed(storage, account_id, body)
+    record = storage.messages.get(account.id, body.reference.message) if body.reference is not None else None
+    draft = _draft(storage, account, body, record)
+    composed = compose(draft, now=now, unique=f"{secrets.token_hex(12)}.{int(now.timestamp())}")
+    # Policy gate (bridge/review/gate.py): a held message waits for a reviewer instead of being queued
+    # (202 pending_review); a content guard may refuse it (422 rejectedByPolicy).
+    held = gate.submission(storage, account, body, composed, claim, _reference(body, record), now=now)
+    if held is not None:
+        return Created(held)
+    return _store(storage, account, body, composed, claim, now, policy, record)
+
+
+def _refuse_suppressed(storage: Storage, account_id: str, body: SubmitBody) -> None:
+    """Hard-bounced and complaining addresses are not mailed again unless the caller insists."""
+    if body.ignore_suppression:
+        return
+    found = storage.suppressions.suppressed(account_id, body.recipient_addresses())
+    if found:
+        raise Unprocessable(
+            f"suppressed recipients: {', '.join(found)}",
+            code="recipientsSuppressed",
+            details={"recipients": found, "hint": "send with ignoreSuppression: true, or remove them from the list"},
+        )
+
+
+def cancel(storage: Storage, queue_id: str, now: datetime | None = None) -> None:
+    """Cancel a queued or scheduled message; its job, if it still runs, finds it cancelled and stops.
+
+    Raises:
+        NotFound, Conflict (already sending or finished).
+    """
+    job_id = storage.outbox.get(queue_id).get("jobId")
+    storage.outbox.cancel(queue_id, _iso(now or datetime.now(UTC)))
+    if job_id:
+        jobs.discard_job(storage.redis, job_id)
+
+
+def _idempotency(account: str, key: str | None, request_fingerprint: str) -> IdempotencyClaim | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > _MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ValidationError("Idempotency-Key must be 1-255 printable characters", code="invalidIdempotencyKey")
+    return IdempotencyClaim(account=account, key=key, fingerprint=request_fingerprint)
+
+
+def _draft(storage: Storage, account: Account, body: SubmitBody, record: dict[str, Any] | None) -> Draft:
+    original = None
+    action = None
+    quote = False
+    if body.reference is not None and record is not None:
+        action = body.reference.to_action()
+        quote = body.reference.inline
+        raw = storage.messages.source(account.id, record["id"]) if action.value == "forward" and not quote else None
+        original = original_of(record, raw)
+    sender = body.from_.to_mailbox() if body.from_ is not None else Mailbox(account.email, account.name)
+    return Draft(
+        from_=sender,
+        to=tuple(a.to_mailbox() for a in body.to),
+        cc=tuple(a.to_mailbox() for a in body.cc),
+        bcc=tuple(a.to_mailbox() for a in body.bcc),
+        reply_to=tuple(a.to_mailbox() for a in body.reply_to),
+        subject=body.subject,
+        text=body.text,
+        html=body.html,
+        attachments=tuple(a.to_attachment() for a in body.attachments),
+        headers=tuple(body.headers.items()),
+        message_id=body.message_id,
+        action=action,
+        original=original,
+        quote=quote,
+    )
+
+
+def original_of(record: dict[str, Any], raw: bytes | None = None) -> Original:
+    """The parts of a stored message record a reply or forward needs."""
+
+    def box(value: dict[str, Any] | None) -> Mailbox | None:
+        return Mailbox(value["address"], value.get("name") or "") if value and value.get("address") else None
+
+    def boxes(values: list[dict[str, Any]] | None) -> tuple[Mailbox, ...]:
+        return tuple(b for b in (box(v) for v in values or []) if b is not None)
+
+    references = tuple(record.get("references") or ())
+    if not references and record.get("inReplyTo"):
+        references = (record["inReplyTo"],)
+    return Original(
+        message_id=record.get("messageId"),
+        subject=record.get("subject") or "",
+        from_=box(record.get("from")),
+        reply_to=boxes(record.get("replyTo")),
+        to=boxes(record.get("to")),
+        cc=boxes(record.get("cc")),
+        references=references,
+        date=record.get("date"),
+        text=record.get("text"),
+        html=record.get("html"),
+        conversation_id=record.get("conversationId"),
+        raw=raw,
+    )
+
+
+def _store(
+    storage: Storage,
+    account: Account,
+    body: SubmitBody,
+    composed: Composed,
+    claim: IdempotencyClaim | None,
+    now: datetime,
+    policy: SendPolicy,
+    record: dict[str, Any] | None,
+) -> Created:
+    queue_id = secrets.token_hex(8)
+    send_at = body.send_at if body.send_at is not None and body.send_at.timestamp() > now.timestamp() else now
+    due = send_at.timestamp()
+    scheduled = due - now.timestamp() >= _IMMEDIATE_S
+    job_id = jobs.new_send_job_id(queue_id) if scheduled else ""
+    copy = account.sent_copy_wanted(body.copy_)
+    entry: dict[str, Any] = {
+        "queueId": queue_id,
+        "account": account.id,
+        "state": "scheduled" if scheduled else "queued",
+        "messageId": composed.message_id,
+        "subject": composed.subject,
+        "envelope": {"from": composed.envelope_from, "to": list(composed.recipients)},
+        "created": _iso(now),
+        "sendAt": _iso(send_at),
+        "attempts": 0,
+        "maxAttempts": body.delivery_attempts,
+        "copy": copy,
+        "smtputf8": composed.smtputf8,
+        "conversationId": composed.conversation_id,
+        "reference": _reference(body, record),
+        "jobId": job_id,
+    }
+    answer = {
+        "response": "Queued for delivery",
+        "messageId": composed.message_id,
+        "queueId": queue_id,
+        "sendAt": _iso(send_at),
+    }
+
+    if scheduled:
+
+        def schedule(pipe: Any) -> None:
+            jobs.enqueue_send(storage.redis, queue_id, job_id, at=due, pipeline=pipe)
+
+        created = storage.outbox.create(
+            entry,
+            composed.raw,
+            due=due,
+            idempotency=claim,
+            answer=answer,
+            schedule=schedule,
+            sweep_ttl=3 * policy.sweep_interval_s,
+        )
+    else:
+        # Sent now: onto the ready list that the drain job works through (no RQ job per message).
+        drain_job_id = jobs.new_drain_job_id()
+        created = storage.outbox.create_ready(
+            entry,
+            composed.raw,
+            due=due,
+            idempotency=claim,
+            answer=answer,
+            drain_job_id=drain_job_id,
+            drainer_ttl=policy.lease_s,
+            sweep_ttl=3 * policy.sweep_interval_s,
+            now=now.timestamp(),
+        )
+        if created.start_drainer:
+            jobs.enqueue_drain(storage.redis, drain_job_id)
+    if created.start_sweeper:
+        jobs.enqueue_outbox_sweep(storage.redis, policy.sweep_interval_s)
+    return created
+
+
+def _reference(body: SubmitBody, record: dict[str, Any] | None) -> dict[str, Any] | None:
+    if body.reference is None or record is None:
+        return None
+    return {
+        "message": record["id"],
+        "action": body.reference.action,
+        "folder": record.get("folder"),
+        "uid": record.get("uid"),
+        "uidValidity": record.get("uidValidity"),
+        "messageId": record.get("messageId"),
+    }
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,268 @@
+"""The policy gates: asked by the inbound pipeline before it emits, and by submit before it queues.
+
+Orchestration: load the account's policy, count rate limits (Redis), run the
+pure evaluation (``bridge.policy``, which documents the rule order), write the
+audit record, and open a review hold (``bridge.review.holds``) when policy holds.
+
+Inbound: ``deliver`` lets the pipeline emit ``messageNew`` as before;
+``hold`` and ``reject`` keep the stored message out of webhooks and streams
+and mark the record with ``policy: {action, decision, rule, reason, reviewId,
+state}`` so REST readers can tell. A held message is emitted when a reviewer
+approves it; a rejected one never is.
+
+Outbound: ``deliver`` queues as usual; ``hold`` answers ``202
+{"status": "pending_review", "reviewId", "messageId"}`` and queues nothing;
+``reject`` (a content guard) refuses the submission with 422
+``rejectedByPolicy``. Each outcome is audited with the SHA-256 of the bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from bridge.compose.model import Composed
+from bridge.errors import Unprocessable
+from bridge.models import Account
+from bridge.policy import inbound as inbound_policy
+from bridge.policy import outbound as outbound_policy
+from bridge.policy.verdict import Action, Verdict
+from bridge.review import audit as auditing
+from bridge.review import holds
+from bridge.review.links import State, preview_text
+from bridge.schemas.policy import Policy
+from bridge.schemas.submit import SubmitBody
+from bridge.storage import Storage
+from bridge.storage.outbox_records import IdempotencyClaim
+
+
+def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, now: datetime) -> list[bool]:
+    """Decide on stored inbound messages of one account before they are emitted, in order;
+    True for each whose ``messageNew`` may go out.
+
+    A record that already carries a decision (the pipeline re-running after a
+    crash) keeps it; nothing is counted, audited or held twice. The policy is
+    read once and the audit records are written in one round trip; rate-limit
+    counts and holds stay per message (rare, and order matters).
+    """
+    policy: Policy | None = None
+    allowed: list[bool] = []
+    audits: list[dict[str, Any]] = []
+    for record in records:
+        decided = record.get("policy")
+        if decided:
+            allowed.append(decided.get("action") == Action.DELIVER.value)
+            continue
+        policy = policy or storage.policies.get(account)
+        verdict, review_id, sender, recipients = _decide_inbound(storage, account, policy, record, now)
+        audits.append(
+            auditing.document(
+                now=now,
+                direction="inbound",
+                account=account,
+                message_id=record["id"],
+                sender=sender,
+                recipients=recipients,
+                decision=verdict.decision.value,
+                rule=verdict.rule,
+                reason=verdict.reason,
+                body_sha256=record.get("bodySha256"),
+                review_id=review_id,
+            )  # fmt: skip
+        )
+        allowed.append(verdict.action is Action.DELIVER)
+    if audits and policy is not None:
+        storage.audit.append_many(
+            audits, retention_days=policy.audit.retention_days, now_ms=int(now.timestamp() * 1000)
+        )
+    return allowed
+
+
+def _decide_inbound(
+    storage: Storage, account: str, policy: Policy, record: dict[str, Any], now: datetime
+) -> tuple[Verdict, str | None, str, list[str]]:
+    """Evaluate one message; open its hold or mark its record. Returns (verdict, review id, sender, recipients)."""
+    sender = ((record.get("from") or {}).get("address") or "").lower()
+    first = inbound_policy.sender_verdict(policy.inbound, sender, inbound_policy.AuthFacts.of(record.get("auth")))
+    over = None
+    if first.rate_limit is not None and sender:
+        over = storage.policies.count(account, sender, record["id"], first.rate_limit, now.timestamp())
+    verdict = inbound_policy.finish(policy.inbound, first, over_limit=over, text=_text(record))
+    recipients = [a["address"] for a in (record.get("to") or []) + (record.get("cc") or []) if a.get("address")]
+    review_id = None
+    if verdict.action is Action.HOLD:
+        review_id = holds.inbound_review_id(account, record["id"])
+        ttl = policy.inbound_hold_ttl()
+        review = _review(
+            review_id, account, "inbound", record["id"], sender, recipients, verdict, now, ttl,
+            on_expiry=policy.inbound.on_expiry, reviewers=policy.inbound_reviewers(),
+            subject=record.get("subject") or "", preview=preview_text(record.get("text"), record.get("html")),
+            body_sha256=record.get("bodySha256"),
+        )  # fmt: skip
+        holds.open_hold(storage, review, None)
+    if verdict.action is not Action.DELIVER:
+        record["policy"] = {
+            "action": verdict.action.value,
+            "decision": verdict.decision.value,
+            "rule": verdict.rule,
+            "reason": verdict.reason,
+            "reviewId": review_id,
+            "state": State.PENDING.value if review_id else State.REJECTED.value,
+        }
+        storage.messages.replace(record)
+    return verdict, review_id, sender, recipients
+
+
+def outbound(
+    storage: Storage,
+    *,
+    account: str,
+    account_email: str,
+    raw: bytes,
+    message_id: str,
+    sender: str,
+    recipients: list[str],
+    message: dict[str, Any],
+    send: dict[str, Any],
+    idempotency: tuple[str, str] | None,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """Decide on a composed submission before it is queued.
+
+    Args:
+        raw: the composed bytes (held as they are, sent unchanged on approval).
+        recipients: every envelope recipient.
+        message: what a reviewer sees: ``from``, ``to``, ``cc``, ``bcc``, ``subject``, ``text``, ``html``,
+            ``attachments`` (name, type, size).
+        send: what queueing needs later: ``envelope``, ``sendAt``, ``maxAttempts``, ``copy``, ``smtputf8``,
+            ``conversationId``, ``reference``.
+        idempotency: (redis key, request fingerprint) of the Idempotency-Key, if one came.
+
+    Returns:
+        None when the message may be queued now, or the ``pending_review`` answer.
+
+    Raises:
+        Unprocessable: a content guard rejects it (code ``rejectedByPolicy``).
+    """
+    policy = storage.policies.get(account)
+    text = "\n".join(str(message.get(f) or "") for f in ("subject", "text", "html"))
+    verdict = outbound_policy.verdict(
+        policy.outbound, own_domain=account_email.rpartition("@")[2], recipients=recipients, text=text
+    )
+    body_sha256 = hashlib.sha256(raw).hexdigest()
+    review_id = holds.new_review_id() if verdict.action is Action.HOLD else None
+    answer = None
+    if review_id is not None:
+        review = _review(
+            review_id, account, "outbound", message_id, sender, recipients, verdict, now,
+            policy.outbound.hold_ttl_seconds, on_expiry=policy.outbound.on_expiry,
+            reviewers=policy.outbound.reviewers, subject=message.get("subject") or "",
+            preview=preview_text(message.get("text"), message.get("html")), body_sha256=body_sha256,
+        )  # fmt: skip
+        review.update(message=message, send=send)
+        answer = {"status": "pending_review", "reviewId": review_id, "messageId": message_id}
+        earlier = holds.open_hold(storage, review, raw, idempotency=(*idempotency, answer) if idempotency else None)
+        if earlier is not None:
+            return earlier
+    entry = auditing.document(
+        now=now, direction="outbound", account=account, message_id=message_id, sender=sender,
+        recipients=recipients, decision=verdict.decision.value, rule=verdict.rule, reason=verdict.reason,
+        body_sha256=body_sha256, review_id=review_id,
+    )  # fmt: skip
+    auditing.record(storage, entry, retention_days=policy.audit.retention_days)
+    if verdict.action is Action.REJECT:
+        raise Unprocessable(
+            f"the message was refused by the account's policy ({verdict.reason})",
+            code="rejectedByPolicy",
+            details={"rule": verdict.rule, "reason": verdict.reason},
+        )
+    return answer
+
+
+def submission(
+    storage: Storage,
+    account: Account,
+    body: SubmitBody,
+    composed: Composed,
+    claim: IdempotencyClaim | None,
+    reference: dict[str, Any] | None,
+    *,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """``outbound`` for a submit request: what a reviewer sees and what queueing needs later.
+
+    Returns None when the message may be queued now, or the ``pending_review`` answer.
+    """
+    copy = account.sent_copy_wanted(body.copy_)
+    message = {
+        "from": composed.envelope_from,
+        "to": [a.address for a in body.to],
+        "cc": [a.address for a in body.cc],
+        "bcc": [a.address for a in body.bcc],
+        "subject": composed.subject,
+        "text": body.text,
+        "html": body.html,
+        "attachments": [
+            {"filename": a.filename, "contentType": a.content_type, "size": len(a.content)} for a in body.attachments
+        ],
+    }
+    send = {
+        "envelope": {"from": composed.envelope_from, "to": list(composed.recipients)},
+        "sendAt": auditing.iso(body.send_at) if body.send_at is not None else None,
+        "maxAttempts": body.delivery_attempts,
+        "copy": copy,
+        "smtputf8": composed.smtputf8,
+        "conversationId": composed.conversation_id,
+        "reference": reference,
+    }
+    return outbound(
+        storage, account=account.id, account_email=account.email, raw=composed.raw, message_id=composed.message_id,
+        sender=composed.envelope_from, recipients=list(composed.recipients), message=message, send=send,
+        idempotency=(claim.redis_key, claim.fingerprint) if claim is not None else None, now=now,
+    )  # fmt: skip
+
+
+def _text(record: dict[str, Any]) -> str:
+    """What content guards read: subject, text and HTML, one per line."""
+    return "\n".join(str(record.get(field) or "") for field in ("subject", "text", "html"))
+
+
+def _review(
+    review_id: str,
+    account: str,
+    direction: str,
+    message_id: str,
+    sender: str,
+    recipients: list[str],
+    verdict: Verdict,
+    now: datetime,
+    ttl_s: int,
+    *,
+    on_expiry: str,
+    reviewers: list[str],
+    subject: str,
+    preview: str,
+    body_sha256: str | None,
+) -> dict[str, Any]:
+    expires = now + timedelta(seconds=ttl_s)
+    return {
+        "id": review_id,
+        "account": account,
+        "direction": direction,
+        "state": State.PENDING.value,
+        "createdAt": auditing.iso(now),
+        "expiresAt": expires.timestamp(),
+        "expiresAtIso": auditing.iso(expires),
+        "onExpiry": on_expiry,
+        "messageId": message_id,
+        "subject": subject,
+        "from": sender,
+        "recipients": recipients,
+        "preview": preview,
+        "decision": verdict.decision.value,
+        "rule": verdict.rule,
+        "reason": verdict.reason,
+        "bodySha256": body_sha256 or "",
+        "reviewers": reviewers,
+    }

@@ -1,0 +1,264 @@
+"""Review holds, end to end: open one, decide or expire it, and carry out the outcome.
+
+Orchestration over storage, jobs and emit; the state machine and the link
+tokens are pure, in ``bridge.review.links``. Called by the policy gate (opening),
+the reviews API and the review pages (deciding), and the expiry job.
+
+Carrying out happens only in the caller that made the transition (the one
+whose Lua step answered ``ok``), so an approved message is sent, or
+delivered, once:
+
+- outbound approved → a new outbox entry with the held bytes and its send job
+  (the normal send path: ``storage.outbox.create`` + ``jobs.enqueue_send``);
+  rejected → the bytes are dropped, nothing is sent.
+- inbound approved → ``messageNew`` (and ``messageBounce``/``messageComplaint``
+  when it is one) for the stored record; rejected → it stays stored, never emitted.
+
+Review events (``reviewPending`` and the decisions) carry ids, reasons and
+times but no message content: a held message may be exactly what must not
+reach the agent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge import jobs
+from bridge.errors import NotFound
+from bridge.events.emit import emit
+from bridge.events.model import EventName
+from bridge.inbound import records
+from bridge.policy.verdict import Decision
+from bridge.review import audit as auditing
+from bridge.review.links import LinkAction, State, state_for
+from bridge.storage import Storage
+
+log = logging.getLogger(__name__)
+
+# Below this many seconds ahead, a sendAt means "now" (as in bridge.outbound.submit).
+_IMMEDIATE_S = 1.0
+# The review sweep: how often it runs while holds are pending, and how late an expiry job must be
+# before the sweep expires the hold itself (the job normally fires at the expiry second).
+REVIEW_SWEEP_INTERVAL_S = 60
+REVIEW_SWEEP_GRACE_S = 30.0
+# How often an outbox sweep runs after an approval starts one (bridge.outbound.submit's default policy).
+_SWEEP_INTERVAL_S = 15.0
+_DECIDED = {
+    State.APPROVED: (EventName.REVIEW_APPROVED, Decision.REVIEW_APPROVED),
+    State.REJECTED: (EventName.REVIEW_REJECTED, Decision.REVIEW_REJECTED),
+    State.EXPIRED: (EventName.REVIEW_EXPIRED, Decision.REVIEW_EXPIRED),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an attempt to decide a hold did.
+
+    ``status``: ``ok`` (this call made the transition), ``already`` (decided
+    before: ``state`` says how), ``late`` (past its expiry: the expiry was
+    applied instead), ``missing``.
+    """
+
+    status: str
+    state: State | None = None
+    review: dict[str, Any] | None = None
+
+
+def new_review_id() -> str:
+    return "rev_" + secrets.token_hex(12)
+
+
+def inbound_review_id(account: str, message_id: str) -> str:
+    """The same inbound message always gets the same hold, so a re-run of the pipeline cannot open two."""
+    return "rev_" + hashlib.sha256(f"{account}\0{message_id}".encode()).hexdigest()[:24]
+
+
+def open_hold(
+    storage: Storage,
+    review: dict[str, Any],
+    raw: bytes | None,
+    *,
+    idempotency: tuple[str, str, dict[str, Any]] | None = None,
+) -> dict[str, Any] | None:
+    """Store a pending hold with its notification and expiry jobs, and announce it.
+
+    Returns None when the hold was created, or the earlier answer when it existed already.
+    """
+    review_id, expires_at = review["id"], float(review["expiresAt"])
+
+    def schedule(pipe: Any) -> None:
+        notify = bool(review.get("reviewers"))
+        jobs.enqueue_review_jobs(storage.redis, review_id, expires_at, notify=notify, pipeline=pipe)
+
+    earlier = storage.reviews.create(review, raw, schedule=schedule, idempotency=idempotency)
+    if earlier is None:
+        emit(storage, review["account"], EventName.REVIEW_PENDING, event_data(review))
+        if storage.reviews.sweeper.claim(3 * REVIEW_SWEEP_INTERVAL_S):
+            jobs.enqueue_review_sweep(storage.redis, REVIEW_SWEEP_INTERVAL_S)
+    return earlier
+
+
+def decide(storage: Storage, review_id: str, action: LinkAction, *, by: str, now: datetime) -> Outcome:
+    """Approve or reject a pending hold (API or magic link); carries out the outcome when this call wins."""
+    review = storage.reviews.get(review_id)
+    if review is None:
+        return Outcome("missing")
+    target = state_for(action)
+    keep_raw = action is LinkAction.APPROVE and review["direction"] == "outbound"
+    result = storage.reviews.decide(
+        review_id, target.value, now=now.timestamp(), at=auditing.iso(now), by=by, outcome=action.value,
+        keep_raw=keep_raw,
+    )  # fmt: skip
+    if result == "late":
+        expire(storage, review_id, now=now)
+        return Outcome("late", State.EXPIRED, storage.reviews.get(review_id))
+    if result != "ok":
+        return Outcome("missing" if result == "missing" else "already", _state(result), review)
+    jobs.discard_job(storage.redis, jobs.review_expire_job_id(review_id))
+    _finish(storage, review, target, approved=action is LinkAction.APPROVE, by=by, now=now)
+    return Outcome("ok", target, storage.reviews.get(review_id))
+
+
+def expire(storage: Storage, review_id: str, *, now: datetime) -> str:
+    """Apply a hold's onExpiry once its time is up; returns the store's answer (``ok``, ``early``, a state…)."""
+    review = storage.reviews.get(review_id)
+    if review is None:
+        return "missing"
+    approve = review["onExpiry"] == "approve"
+    result = storage.reviews.decide(
+        review_id, State.EXPIRED.value, now=now.timestamp(), at=auditing.iso(now), by=auditing.EXPIRY,
+        outcome="approve" if approve else "reject", keep_raw=approve and review["direction"] == "outbound",
+    )  # fmt: skip
+    if result == "ok":
+        _finish(storage, review, State.EXPIRED, approved=approve, by=auditing.EXPIRY, now=now)
+    return result
+
+
+def expire_overdue(storage: Storage, *, now: datetime, grace_s: float = REVIEW_SWEEP_GRACE_S) -> int:
+    """Expire holds whose expiry job should have run ``grace_s`` ago; returns how many this call expired.
+
+    The backstop for a lost expiry job (written with the hold, so lost only with Redis data):
+    a sweep chain runs while any hold is pending (``workers.review.sweep_reviews``).
+    """
+    expired = 0
+    while True:
+        overdue = storage.reviews.overdue(now.timestamp() - grace_s)
+        for review_id in overdue:
+            expired += expire(storage, review_id, now=now) == "ok"
+        if len(overdue) < 100:
+            return expired
+
+
+def event_data(review: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The data of review events: identifiers and reasons, no message content."""
+    return {
+        "reviewId": review["id"],
+        "direction": review["direction"],
+        "messageId": review["messageId"],
+        "rule": review["rule"],
+        "reason": review["reason"],
+        "expiresAt": review["expiresAtIso"],
+        **extra,
+    }
+
+
+def _state(value: str) -> State | None:
+    try:
+        return State(value)
+    except ValueError:
+        return None
+
+
+def _finish(storage: Storage, review: dict[str, Any], state: State, *, approved: bool, by: str, now: datetime) -> None:
+    if approved:
+        if review["direction"] == "outbound":
+            _queue_outbound(storage, review, now)
+        else:
+            _release_inbound(storage, review)
+    outcome = "approve" if approved else "reject"
+    event, decision = _DECIDED[state]
+    emit(storage, review["account"], event, event_data(review, state=state.value, outcome=outcome, by=by))
+    entry = auditing.document(
+        now=now,
+        direction=review["direction"],
+        account=review["account"],
+        message_id=review["messageId"],
+        sender=review["from"],
+        recipients=review["recipients"] or [],
+        decision=decision.value,
+        rule=review["rule"],
+        reason=f"on_expiry:{outcome}" if state is State.EXPIRED else review["reason"],
+        body_sha256=review["bodySha256"],
+        by=by,
+        review_id=review["id"],
+    )
+    auditing.record(storage, entry)
+
+
+def _release_inbound(storage: Storage, review: dict[str, Any]) -> None:
+    """Emit the held message as if it had just arrived."""
+    account = review["account"]
+    try:
+        record = storage.messages.get(account, review["messageId"])
+    except NotFound:
+        log.warning("approved inbound message %s is no longer stored; nothing to emit", review["messageId"])
+        return
+    record["policy"] = {**(record.get("policy") or {}), "state": State.APPROVED.value}
+    storage.messages.replace(record)
+    emit(storage, account, EventName.MESSAGE_NEW, records.for_event(record))
+    classification = record.get("classification") or {}
+    kind = {"bounce": EventName.MESSAGE_BOUNCE, "complaint": EventName.MESSAGE_COMPLAINT}.get(
+        classification.get("kind", "")
+    )
+    if kind is not None:
+        data = {**classification, "bounceMessage": record["id"], "messageId": classification.get("originalMessageId")}
+        emit(storage, account, kind, data)
+
+
+def _queue_outbound(storage: Storage, review: dict[str, Any], now: datetime) -> None:
+    """Hand the held bytes to the normal send path, as ``bridge.outbound.submit`` queues a submission."""
+    raw = storage.reviews.raw(review["id"])
+    if raw is None:
+        log.error("approved review %s has no message bytes left; nothing to send", review["id"])
+        return
+    send = review["send"]
+    queue_id = secrets.token_hex(8)
+    requested = datetime.fromisoformat(send["sendAt"].replace("Z", "+00:00")) if send.get("sendAt") else now
+    send_at = max(requested, now)
+    due = send_at.timestamp()
+    scheduled = due - now.timestamp() >= _IMMEDIATE_S
+    job_id = jobs.new_send_job_id(queue_id)
+    entry: dict[str, Any] = {
+        "queueId": queue_id,
+        "account": review["account"],
+        "state": "scheduled" if scheduled else "queued",
+        "messageId": review["messageId"],
+        "subject": review["subject"],
+        "envelope": send["envelope"],
+        "created": auditing.iso(now),
+        "sendAt": auditing.iso(send_at.astimezone(UTC)),
+        "attempts": 0,
+        "maxAttempts": send["maxAttempts"],
+        "copy": send["copy"],
+        "smtputf8": send["smtputf8"],
+        "conversationId": send["conversationId"],
+        "reference": send.get("reference"),
+        "jobId": job_id,
+        "reviewId": review["id"],
+    }
+    answer = {"response": "Queued for delivery", "messageId": review["messageId"], "queueId": queue_id}
+
+    def schedule(pipe: Any) -> None:
+        jobs.enqueue_send(storage.redis, queue_id, job_id, at=due if scheduled else None, pipeline=pipe)
+
+    created = storage.outbox.create(
+        entry, raw, due=due, idempotency=None, answer=answer, schedule=schedule, sweep_ttl=3 * _SWEEP_INTERVAL_S
+    )
+    if created.start_sweeper:
+        jobs.enqueue_outbox_sweep(storage.redis, _SWEEP_INTERVAL_S)
+    storage.reviews.set_fields(review["id"], queueId=queue_id)
