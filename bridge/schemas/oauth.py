@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from bridge.config import Secret
 from bridge.oauth.presets import MailHost, OAuthApp, Provider
 from bridge.schemas.accounts import AccountId, Host
-from bridge.schemas.common import ApiModel
-from bridge.ssrf import MAX_URL_LENGTH, check_url
+from bridge.schemas.common import ApiModel, HttpUrl, Matching
 
-_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$")
-_SCOPE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")  # RFC 6749 § 3.3 scope-token
+TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$"
+SCOPE_PATTERN = r"^[\x21\x23-\x5B\x5D-\x7E]+$"  # RFC 6749 § 3.3 scope-token
 
-
-def _check_url(value: str) -> str:
-    check_url(value)
-    return value
-
-
-def _check_tenant(value: str) -> str:
-    if not _TENANT.match(value):
-        raise ValueError("must be common, organizations, consumers, a tenant id or a domain")
-    return value
-
-
-def _check_scope(value: str) -> str:
-    if not _SCOPE.match(value):
-        raise ValueError("must be a scope token (RFC 6749 § 3.3)")
-    return value
-
-
-Url = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_check_url)]
-Tenant = Annotated[str, AfterValidator(_check_tenant)]
-Scope = Annotated[str, Field(max_length=512), AfterValidator(_check_scope)]
+Url = HttpUrl
+Tenant = Annotated[str, Matching(TENANT_PATTERN, "must be common, organizations, consumers, a tenant id or a domain")]
+Scope = Annotated[str, Field(max_length=512), Matching(SCOPE_PATTERN, "must be a scope token (RFC 6749 § 3.3)")]
 
 
 class MailHostIn(ApiModel):
@@ -72,6 +52,34 @@ class _AppFields(ApiModel):
 
 
 class OAuthAppCreate(_AppFields):
+    # What _custom_is_complete checks, said in the schema: a custom provider names its endpoints and
+    # IMAP host; only Microsoft takes a tenant.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "anyOf": [
+                        {"properties": {"provider": {"enum": ["google", "microsoft"]}}},
+                        {
+                            "required": ["authorizationUrl", "tokenUrl", "imap"],
+                            "properties": {
+                                "authorizationUrl": {"type": "string"},
+                                "tokenUrl": {"type": "string"},
+                                "imap": {"type": "object"},
+                            },
+                        },
+                    ]
+                },
+                {
+                    "anyOf": [
+                        {"properties": {"provider": {"const": "microsoft"}}},
+                        {"properties": {"tenant": {"type": "null"}}},
+                    ]
+                },
+            ]
+        }
+    )
+
     provider: Provider
     name: str = Field(min_length=1, max_length=256)
     client_id: str = Field(min_length=1, max_length=1024)

@@ -3,53 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import Field, field_validator
 
-from bridge.delivery import Attempt, Delivery, DeliveryStatus, Subscription
-from bridge.events import EventName
+from bridge.events.model import EventName
 from bridge.schemas.accounts import ACCOUNT_ID_PATTERN
-from bridge.schemas.common import ApiModel, Matching
-from bridge.ssrf import MAX_URL_LENGTH, check_url
+from bridge.schemas.common import ApiModel, HttpUrl
+from bridge.webhooks.delivery import Attempt, Delivery, DeliveryStatus, Subscription
 
-
-def _check_url(value: str) -> str:
-    check_url(value)  # ValueError becomes a 400 naming the field
-    return value
-
-
-# What check_url takes, as a pattern: http or https; a host name, an IPv4 address or a bracketed IPv6
-# address (RFC 3986 § 3.2.2; the forms below are the ones ipaddress parses); no credentials; a port up
-# to 65535; then printable ASCII but '#' (no fragment) and space.
-_PORT = r"(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
-_H16 = r"[0-9A-Fa-f]{1,4}"
-_IPV4 = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}"
-_IPV6 = "|".join(
-    (
-        rf"(?:{_H16}:){{7}}{_H16}",
-        rf"(?:{_H16}:){{1,7}}:",
-        rf"(?:{_H16}:){{1,6}}:{_H16}",
-        rf"(?:{_H16}:){{1,5}}(?::{_H16}){{1,2}}",
-        rf"(?:{_H16}:){{1,4}}(?::{_H16}){{1,3}}",
-        rf"(?:{_H16}:){{1,3}}(?::{_H16}){{1,4}}",
-        rf"(?:{_H16}:){{1,2}}(?::{_H16}){{1,5}}",
-        rf"{_H16}:(?::{_H16}){{1,6}}",
-        rf":(?:(?::{_H16}){{1,7}}|:)",
-        rf"::(?:[Ff]{{4}}:)?{_IPV4}",
-    )
-)
-URL_PATTERN = (
-    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[(?:{_IPV6})\])"
-    rf"(?::{_PORT})?(?:[/?][!\x22$-~]*)?$"
-)
-
-WebhookUrl = Annotated[
-    str,
-    Field(max_length=MAX_URL_LENGTH),
-    Matching(URL_PATTERN, "must be an http:// or https:// URL without credentials or fragment"),
-    AfterValidator(_check_url),
-]
+# The same URL rules as every other URL the API takes (schemas/common.py).
+WebhookUrl = HttpUrl
 
 
 def iso_time(epoch: float | None) -> str | None:
