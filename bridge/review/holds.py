@@ -25,7 +25,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bridge import jobs
@@ -37,17 +37,14 @@ from bridge.policy.verdict import Decision
 from bridge.review import audit as auditing
 from bridge.review.links import LinkAction, State, state_for
 from bridge.storage import Storage
+from bridge.storage.outbox_records import SWEEP_INTERVAL_S, OutboxEntry
 
 log = logging.getLogger(__name__)
 
-# Below this many seconds ahead, a sendAt means "now" (as in bridge.outbound.submit).
-_IMMEDIATE_S = 1.0
 # The review sweep: how often it runs while holds are pending, and how late an expiry job must be
 # before the sweep expires the hold itself (the job normally fires at the expiry second).
 REVIEW_SWEEP_INTERVAL_S = 60
 REVIEW_SWEEP_GRACE_S = 30.0
-# How often an outbox sweep runs after an approval starts one (bridge.outbound.submit's default policy).
-_SWEEP_INTERVAL_S = 15.0
 _DECIDED = {
     State.APPROVED: (EventName.REVIEW_APPROVED, Decision.REVIEW_APPROVED),
     State.REJECTED: (EventName.REVIEW_REJECTED, Decision.REVIEW_REJECTED),
@@ -228,37 +225,33 @@ def _queue_outbound(storage: Storage, review: dict[str, Any], now: datetime) -> 
         return
     send = review["send"]
     queue_id = secrets.token_hex(8)
-    requested = datetime.fromisoformat(send["sendAt"].replace("Z", "+00:00")) if send.get("sendAt") else now
-    send_at = max(requested, now)
-    due = send_at.timestamp()
-    scheduled = due - now.timestamp() >= _IMMEDIATE_S
-    job_id = jobs.new_send_job_id(queue_id)
-    entry: dict[str, Any] = {
-        "queueId": queue_id,
-        "account": review["account"],
-        "state": "scheduled" if scheduled else "queued",
-        "messageId": review["messageId"],
-        "subject": review["subject"],
-        "envelope": send["envelope"],
-        "created": auditing.iso(now),
-        "sendAt": auditing.iso(send_at.astimezone(UTC)),
-        "attempts": 0,
-        "maxAttempts": send["maxAttempts"],
-        "copy": send["copy"],
-        "smtputf8": send["smtputf8"],
-        "conversationId": send["conversationId"],
-        "reference": send.get("reference"),
-        "jobId": job_id,
-        "reviewId": review["id"],
-    }
+    requested = datetime.fromisoformat(send["sendAt"].replace("Z", "+00:00")) if send.get("sendAt") else None
+    entry = OutboxEntry.queued(
+        queue_id=queue_id,
+        account=review["account"],
+        message_id=review["messageId"],
+        subject=review["subject"],
+        envelope_from=send["envelope"]["from"],
+        envelope_to=send["envelope"]["to"],
+        send_at=requested,
+        now=now,
+        max_attempts=send["maxAttempts"],
+        copy=send["copy"],
+        smtputf8=send["smtputf8"],
+        conversation_id=send["conversationId"],
+        reference=send.get("reference"),
+        job_id=jobs.new_send_job_id(queue_id),
+        review_id=review["id"],
+    )
     answer = {"response": "Queued for delivery", "messageId": review["messageId"], "queueId": queue_id}
 
     def schedule(pipe: Any) -> None:
-        jobs.enqueue_send(storage.redis, queue_id, job_id, at=due if scheduled else None, pipeline=pipe)
+        at = entry.due if entry.scheduled else None
+        jobs.enqueue_send(storage.redis, queue_id, entry.job_id, at=at, pipeline=pipe)
 
     created = storage.outbox.create(
-        entry, raw, due=due, idempotency=None, answer=answer, schedule=schedule, sweep_ttl=3 * _SWEEP_INTERVAL_S
+        entry, raw, idempotency=None, answer=answer, schedule=schedule, sweep_ttl=3 * SWEEP_INTERVAL_S
     )
     if created.start_sweeper:
-        jobs.enqueue_outbox_sweep(storage.redis, _SWEEP_INTERVAL_S)
+        jobs.enqueue_outbox_sweep(storage.redis, SWEEP_INTERVAL_S)
     storage.reviews.set_fields(review["id"], queueId=queue_id)
