@@ -64,6 +64,8 @@ def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, no
                 message_id=record["id"],
                 sender=sender,
                 recipients=recipients,
+                outcome=auditing.outcome_of(verdict),
+                cause=auditing.Cause.of(verdict),
                 decision=verdict.decision.value,
                 rule=verdict.rule,
                 reason=verdict.reason,
@@ -167,8 +169,9 @@ def outbound(
             return earlier
     entry = auditing.document(
         now=now, direction="outbound", account=account, message_id=message_id, sender=sender,
-        recipients=recipients, decision=verdict.decision.value, rule=verdict.rule, reason=verdict.reason,
-        body_sha256=body_sha256, review_id=review_id,
+        recipients=recipients, outcome=auditing.outcome_of(verdict), cause=auditing.Cause.of(verdict),
+        decision=verdict.decision.value, rule=verdict.rule, reason=verdict.reason, body_sha256=body_sha256,
+        review_id=review_id,
     )  # fmt: skip
     auditing.record(storage, entry, retention_days=policy.audit.retention_days)
     if verdict.action is Action.REJECT:

@@ -51,6 +51,12 @@ _DECIDED = {
     State.EXPIRED: (EventName.REVIEW_EXPIRED, Decision.REVIEW_EXPIRED),
 }
 
+_AUDIT_OUTCOME = {
+    State.APPROVED: auditing.Outcome.APPROVED,
+    State.REJECTED: auditing.Outcome.REJECTED,
+    State.EXPIRED: auditing.Outcome.EXPIRED,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -179,6 +185,8 @@ def _finish(storage: Storage, review: dict[str, Any], state: State, *, approved:
             _release_inbound(storage, review)
     outcome = "approve" if approved else "reject"
     event, decision = _DECIDED[state]
+    reason = f"on_expiry:{outcome}" if state is State.EXPIRED else review["reason"]
+    kind = auditing.CauseKind.EXPIRY if state is State.EXPIRED else auditing.CauseKind.REVIEWER
     emit(storage, review["account"], event, event_data(review, state=state.value, outcome=outcome, by=by))
     entry = auditing.document(
         now=now,
@@ -187,9 +195,11 @@ def _finish(storage: Storage, review: dict[str, Any], state: State, *, approved:
         message_id=review["messageId"],
         sender=review["from"],
         recipients=review["recipients"] or [],
+        outcome=_AUDIT_OUTCOME[state],
+        cause=auditing.Cause(kind, rule=review["rule"], reason=reason, by=by),
         decision=decision.value,
         rule=review["rule"],
-        reason=f"on_expiry:{outcome}" if state is State.EXPIRED else review["reason"],
+        reason=reason,
         body_sha256=review["bodySha256"],
         by=by,
         review_id=review["id"],
