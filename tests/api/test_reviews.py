@@ -356,6 +356,16 @@ def test_outbound_guard_reject_is_422_and_audited(client, auth, account, storage
     [record] = client.get(f"/v1/account/{ACCOUNT}/audit?decision=guard_hit", headers=auth).json["records"]
     assert record["direction"] == "outbound" and record["reason"] == "secret_leak"
     assert len(record["bodySha256"]) == 64
+    # Outcome and cause apart: the guard's rejection is found among the rejections.
+    assert record["outcome"] == "rejected"
+    assert record["cause"] == {
+        "kind": "guard",
+        "rule": "outbound.contentGuards[0]",
+        "reason": "secret_leak",
+        "by": None,
+    }
+    rejected = client.get(f"/v1/account/{ACCOUNT}/audit?decision=rejected", headers=auth).json["records"]
+    assert [r["id"] for r in rejected] == [record["id"]]
 
 
 def test_held_submit_with_idempotency_key_replays_the_pending_answer(client, auth, account, storage):
@@ -374,6 +384,8 @@ def test_audit_records_the_hold_and_the_decision_with_the_body_hash(client, auth
     client.post(f"/v1/reviews/{review_id}/approve", headers=auth)
     records = client.get(f"/v1/account/{ACCOUNT}/audit", headers=auth).json["records"]
     assert [r["decision"] for r in records] == ["review_approved", "held"]
+    assert [r["outcome"] for r in records] == ["approved", "held"]
+    assert [r["cause"]["kind"] for r in records] == ["reviewer", "rule"]
     raw = storage.reviews.raw(review_id)
     assert {r["bodySha256"] for r in records} == {hashlib.sha256(raw).hexdigest()}
     assert records[0]["by"].startswith("token:") and records[1]["by"] == "policy"
