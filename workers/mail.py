@@ -49,6 +49,7 @@ from bridge.models import Account
 from bridge.outbound import smtp
 from bridge.outbound.submit import DEFAULT_POLICY, SendPolicy
 from bridge.storage import Storage
+from bridge.storage.outbox_records import OutboxEntry
 from workers.environment import storage_from_environment
 
 log = logging.getLogger(__name__)
@@ -90,12 +91,12 @@ def send_message(queue_id: str) -> str:
     now = time.time()
     owner = _owner()
     claim = rt.storage.outbox.claim(queue_id, owner, now + rt.policy.lease_s, now)
-    if claim.status == "early" and claim.entry["due"] - now <= _EARLY_START_S:
+    if claim.status == "early" and claim.due - now <= _EARLY_START_S:
         # Scheduled jobs start in the whole second before their time (bridge.jobs.enqueue_send).
-        time.sleep(max(0.0, claim.entry["due"] - now))
+        time.sleep(max(0.0, claim.due - now))
         now = time.time()
         claim = rt.storage.outbox.claim(queue_id, owner, now + rt.policy.lease_s, now)
-    if claim.status != "ok":
+    if claim.status != "ok" or claim.entry is None:
         return f"skipped:{claim.status}"
     return _attempt(rt, owner, claim.entry, claim.raw)
 
@@ -133,7 +134,7 @@ def drain_outbox(job_id: str) -> int:
             return attempted
         if claim.helper:
             jobs.enqueue_drain(rt.storage.redis, helper)
-        if claim.status == "ok":
+        if claim.status == "ok" and claim.entry is not None:
             _attempt(rt, owner, claim.entry, claim.raw, drainer=job_id)
             attempted += 1
         if time.monotonic() > deadline:
@@ -143,15 +144,15 @@ def drain_outbox(job_id: str) -> int:
             return attempted
 
 
-def _attempt(rt: _Runtime, owner: str, entry: dict[str, Any], raw: bytes, *, drainer: str | None = None) -> str:
+def _attempt(rt: _Runtime, owner: str, entry: OutboxEntry, raw: bytes, *, drainer: str | None = None) -> str:
     """One send attempt of a claimed entry: SMTP, then sent / retry / failed on the entry and as events."""
-    queue_id = entry["queueId"]
+    queue_id = entry.queue_id
     outbox = rt.storage.outbox
     try:
-        account = rt.storage.accounts.get(entry["account"])
+        account = rt.storage.accounts.get(entry.account)
         if account.smtp is None:
             raise SubmissionRejected("the account has no SMTP server any more", code="noSmtpServer")
-        if entry["attempts"] > entry["maxAttempts"]:
+        if entry.attempts > entry.max_attempts:
             raise SubmissionRejected("out of attempts (workers died while sending)", code="attemptsExhausted")
         result = rt.loop.run_until_complete(_deliver(rt, queue_id, owner, account, entry, raw, drainer))
     except NotFound:
@@ -160,19 +161,19 @@ def _attempt(rt: _Runtime, owner: str, entry: dict[str, Any], raw: bytes, *, dra
         return _failed(rt, queue_id, owner, entry, exc)
     sent_at = _iso(time.time())
     outbox.mark_sent(queue_id, owner, response=result.response, sent_at=sent_at)
-    rt.storage.messages.remember_conversation(entry["account"], entry["messageId"], entry["conversationId"])
+    rt.storage.messages.remember_conversation(entry.account, entry.message_id, entry.conversation_id)
     data: dict[str, Any] = {
         **_summary(entry),
         "response": result.response,
         "sentAt": sent_at,
-        "conversationId": entry["conversationId"],
+        "conversationId": entry.conversation_id,
     }
     if result.rejected:
         data["rejected"] = [{"recipient": r, "smtpCode": c, "response": m} for r, c, m in result.rejected]
-    if entry.get("possibleDuplicate"):
+    if entry.possible_duplicate:
         data["possibleDuplicate"] = True
-    emit(rt.storage, entry["account"], EventName.MESSAGE_SENT, data)
-    if entry.get("copy") or entry.get("reference"):
+    emit(rt.storage, entry.account, EventName.MESSAGE_SENT, data)
+    if entry.copy or entry.reference:
         jobs.enqueue_file_sent(rt.storage.redis, queue_id)
     return "sent"
 
@@ -183,13 +184,13 @@ def file_sent_message(queue_id: str) -> str:
     Raises MailboxUnavailable on IMAP trouble, so RQ retries it; the message itself is already sent.
     """
     rt = _get_runtime()
-    entry = rt.storage.outbox.get(queue_id)
-    account = rt.storage.accounts.get(entry["account"])
+    entry = rt.storage.outbox.entry(queue_id)
+    account = rt.storage.accounts.get(entry.account)
     raw = rt.storage.outbox.raw(queue_id)
-    target = _flag_target(entry.get("reference"))
-    sent_at = datetime.fromisoformat(entry["sentAt"].replace("Z", "+00:00")) if entry.get("sentAt") else None
+    target = _flag_target(entry.reference)
+    sent_at = datetime.fromisoformat(entry.sent_at.replace("Z", "+00:00")) if entry.sent_at else None
     result = rt.loop.run_until_complete(
-        mailbox_ops.file_sent(account.imap, raw, copy=bool(entry.get("copy")), flag=target, date=sent_at)
+        mailbox_ops.file_sent(account.imap, raw, copy=entry.copy, flag=target, date=sent_at)
     )
     rt.storage.outbox.set_fields(queue_id, sentFolder=result.sent_folder or "", flagged=result.flagged)
     return f"filed:{result.sent_folder or '-'}:{'flagged' if result.flagged else 'unflagged'}"
@@ -205,16 +206,16 @@ def sweep_outbox(startup: bool = False) -> int:
     outbox, policy = rt.storage.outbox, rt.policy
     now = time.time()
     overdue = outbox.overdue(now - policy.grace_s)
-    waiting = [e for e in overdue if e["state"] != "sending"]
+    waiting = [e for e in overdue if e.state != "sending"]
     # An entry on the ready list has no job of its own: a drain job with a live mark serves it.
-    drainers = outbox.drainers(now) if any(not e.get("jobId") for e in waiting) else []
-    job_ids = [e["jobId"] for e in waiting if e.get("jobId")] + drainers
+    drainers = outbox.drainers(now) if any(not e.job_id for e in waiting) else []
+    job_ids = [e.job_id for e in waiting if e.job_id] + drainers
     pending = jobs.pending_jobs(rt.storage.redis, job_ids) if job_ids else set()
     draining = any(d in pending for d in drainers)
     enqueued = 0
     for entry in overdue:
-        queue_id = entry["queueId"]
-        if entry["state"] != "sending" and (entry.get("jobId") in pending or not entry.get("jobId") and draining):
+        queue_id = entry.queue_id
+        if entry.state != "sending" and (entry.job_id in pending or not entry.job_id and draining):
             outbox.reschedule(queue_id, now + policy.grace_s)  # a busy queue, not a lost job
             continue
         job_id = jobs.new_send_job_id(queue_id)
@@ -238,7 +239,7 @@ async def _deliver(
     queue_id: str,
     owner: str,
     account: Account,
-    entry: dict[str, Any],
+    entry: OutboxEntry,
     raw: bytes,
     drainer: str | None = None,
 ) -> smtp.SendResult:
@@ -262,19 +263,19 @@ async def _deliver(
         return await rt.pool.send(
             account.id,
             account.smtp,
-            mail_from=entry["envelope"]["from"],
-            recipients=tuple(entry["envelope"]["to"]),
+            mail_from=entry.envelope_from,
+            recipients=entry.envelope_to,
             raw=raw,
             before_data=data_started,
-            smtputf8=bool(entry.get("smtputf8")),
+            smtputf8=entry.smtputf8,
         )
     finally:
         renewer.cancel()
 
 
-def _failed(rt: _Runtime, queue_id: str, owner: str, entry: dict[str, Any], exc: SubmissionError) -> str:
+def _failed(rt: _Runtime, queue_id: str, owner: str, entry: OutboxEntry, exc: SubmissionError) -> str:
     now = time.time()
-    attempts, limit = entry["attempts"], entry["maxAttempts"]
+    attempts, limit = entry.attempts, entry.max_attempts
     error = {"message": exc.message, "code": exc.code, "smtpCode": exc.smtp_code, "at": _iso(now)}
     retry = exc.transient and attempts < limit
     next_at = now + rt.policy.backoff(attempts) if retry else None
@@ -293,21 +294,21 @@ def _failed(rt: _Runtime, queue_id: str, owner: str, entry: dict[str, Any], exc:
             queue_id, owner, error=error, next_at=next_at, next_iso=_iso(next_at), job_id=job_id
         )
         jobs.enqueue_send(rt.storage.redis, queue_id, job_id, at=next_at)
-        emit(rt.storage, entry["account"], EventName.MESSAGE_DELIVERY_ERROR, data)
+        emit(rt.storage, entry.account, EventName.MESSAGE_DELIVERY_ERROR, data)
         return "retry"
     rt.storage.outbox.mark_failed(queue_id, owner, error=error)
-    emit(rt.storage, entry["account"], EventName.MESSAGE_DELIVERY_ERROR, data)
-    emit(rt.storage, entry["account"], EventName.MESSAGE_FAILED, {**data, "attempts": attempts})
+    emit(rt.storage, entry.account, EventName.MESSAGE_DELIVERY_ERROR, data)
+    emit(rt.storage, entry.account, EventName.MESSAGE_FAILED, {**data, "attempts": attempts})
     return "failed"
 
 
-def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+def _summary(entry: OutboxEntry) -> dict[str, Any]:
     return {
-        "queueId": entry["queueId"],
-        "messageId": entry["messageId"],
-        "envelope": entry["envelope"],
-        "subject": entry.get("subject", ""),
-        "attempts": entry["attempts"],
+        "queueId": entry.queue_id,
+        "messageId": entry.message_id,
+        "envelope": entry.envelope,
+        "subject": entry.subject,
+        "attempts": entry.attempts,
     }
 
 

@@ -51,13 +51,13 @@ def notify_reviewers(review_id: str) -> str:
     """Email each reviewer of a pending hold its approve and reject links; returns ``sent:<n>`` or ``skipped:<why>``."""
     rt = _get_runtime()
     review = rt.storage.reviews.get(review_id)
-    if review is None or review["state"] != State.PENDING.value:
+    if review is None or review.state != State.PENDING.value:
         return "skipped:decided"
     try:
-        account = rt.storage.accounts.get(review["account"])
+        account = rt.storage.accounts.get(review.account)
     except NotFound:
         return "skipped:no-account"
-    if account.smtp is None or not review["reviewers"]:
+    if account.smtp is None or not review.reviewers:
         return "skipped:no-smtp-or-reviewers"
     now = datetime.now(UTC)
     emails = [
@@ -70,7 +70,7 @@ def notify_reviewers(review_id: str) -> str:
             now=now,
             unique=f"review.{secrets.token_hex(10)}",
         )
-        for reviewer in review["reviewers"]
+        for reviewer in review.reviewers
     ]
     asyncio.run(_send(account.smtp, emails))
     return f"sent:{len(emails)}"

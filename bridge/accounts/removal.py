@@ -31,5 +31,5 @@ def delete_account(storage: Storage, account_id: str, *, by: str, now: datetime)
         except (NotFound, Conflict):
             pass  # finished meanwhile, or being sent right now: that attempt ends on its own
     for review in storage.reviews.pending(_MAX_IN_FLIGHT, account=account_id):
-        holds.decide(storage, review["id"], LinkAction.REJECT, by=by, now=now)
+        holds.decide(storage, review.id, LinkAction.REJECT, by=by, now=now)
     storage.accounts.delete(account_id)

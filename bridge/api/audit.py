@@ -20,7 +20,7 @@ _CLOCK_SKEW_MS = 5 * 60 * 1000
 
 
 @endpoint(
-    bp, "/account/<account>/audit", "GET", summary="Policy decisions (delivered, held, rejected, reviews …)",
+    bp, "/account/<account>/audit", "GET", summary="Policy decisions: outcome (delivered, held, rejected …) and cause",
     query=AuditQuery, response=AuditPage, errors=(404,),
     description="Records are kept for the policy's audit.retentionDays. Pass nextCursor back as cursor.",
 )  # fmt: skip
@@ -38,7 +38,10 @@ def list_records(account: str, query: AuditQuery) -> AuditPage:
     since_iso = auditing.iso(since.astimezone(UTC))
 
     def match(record: dict[str, Any]) -> bool:
-        if query.decision is not None and record["decision"] != query.decision:
+        # ?decision= is an outcome, or one of the older decision names (guard_hit, review_rejected …).
+        if query.decision is not None and query.decision not in (record.get("outcome"), record["decision"]):
+            return False
+        if query.cause is not None and (record.get("cause") or {}).get("kind") != query.cause:
             return False
         if record["time"] < since_iso:  # same format throughout, so text order is time order
             return False
@@ -46,5 +49,11 @@ def list_records(account: str, query: AuditQuery) -> AuditPage:
 
     # Entry ids come from the Redis server's clock, record times from the writer's: allow for skew.
     since_ms = int(since.timestamp() * 1000) - _CLOCK_SKEW_MS
-    found, cursor = storage.audit.page(account, limit=query.limit, before=query.cursor, since_ms=since_ms, match=match)
-    return AuditPage(records=[AuditRecord.model_validate(r) for r in found], next_cursor=cursor)
+    found, cursor = storage.audit.page(
+        account,
+        limit=query.limit,
+        before=query.cursor,
+        since_ms=since_ms,
+        match=lambda record: match(auditing.with_outcome(record)),
+    )
+    return AuditPage(records=[AuditRecord.model_validate(auditing.with_outcome(r)) for r in found], next_cursor=cursor)

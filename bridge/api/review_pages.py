@@ -44,9 +44,10 @@ _TEXT: dict[Page, tuple[str, str, str]] = {
 
 def _load(token: str) -> tuple[LinkClaim, dict[str, Any] | None, Page]:
     claim = read_token(services().settings.secret.reveal(), token, now=time.time())
-    review = services().storage.reviews.get(claim.review_id) if claim.review_id else None
-    state = State(review["state"]) if review is not None else None
-    expires_at = float(review["expiresAt"]) if review is not None else 0.0
+    found = services().storage.reviews.get(claim.review_id) if claim.review_id else None
+    review = found.to_json() if found is not None else None
+    state = State(found.state) if found is not None else None
+    expires_at = found.expires_at if found is not None else 0.0
     return claim, review, page_before_acting(claim.status, state, expires_at, time.time())
 
 
@@ -66,7 +67,8 @@ def act(token: str) -> Response:
     )
     result = {"ok": Page.DONE, "already": Page.ALREADY, "late": Page.EXPIRED}.get(outcome.status, Page.MISSING)
     status = 409 if result is Page.ALREADY else PAGE_STATUS[result]
-    return _render(result, claim, outcome.review or review, status)
+    decided = outcome.review.to_json() if outcome.review is not None else None
+    return _render(result, claim, decided or review, status)
 
 
 def _render(page: Page, claim: LinkClaim, review: dict[str, Any] | None, status: int) -> Response:

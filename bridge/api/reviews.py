@@ -8,7 +8,6 @@ so a hold changes state once, whichever acts first.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import Blueprint, g
 
@@ -19,11 +18,12 @@ from bridge.review import audit as auditing
 from bridge.review import holds
 from bridge.review.links import LinkAction
 from bridge.schemas.reviews import ReviewDetail, ReviewList, ReviewOut, ReviewQuery
+from bridge.storage.review_records import Review
 
 bp = Blueprint("reviews", __name__)
 
 
-def _get(review_id: str) -> dict[str, Any]:
+def _get(review_id: str) -> Review:
     review = services().storage.reviews.get(review_id)
     if review is None:
         raise NotFound(f"no review {review_id!r}", code="reviewNotFound")
@@ -34,20 +34,20 @@ def _get(review_id: str) -> dict[str, Any]:
           response=ReviewList)  # fmt: skip
 def list_pending(query: ReviewQuery) -> ReviewList:
     found = services().storage.reviews.pending(query.limit, account=query.account)
-    return ReviewList(reviews=[ReviewOut.of(r) for r in found])
+    return ReviewList(reviews=[ReviewOut.of(r.to_json()) for r in found])
 
 
 @endpoint(bp, "/reviews/<review_id>", "GET", summary="A review hold with its full message", response=ReviewDetail,
           errors=(404,), description="Decided holds stay readable for 7 days.")  # fmt: skip
 def get(review_id: str) -> ReviewDetail:
     review = _get(review_id)
-    message = review.get("message")
-    if review["direction"] == "inbound":
+    message = review.message
+    if not review.outbound:
         try:
-            message = services().storage.messages.get(review["account"], review["messageId"])
+            message = services().storage.messages.get(review.account, review.message_id)
         except NotFound:
             message = None
-    return ReviewDetail.with_message(review, message)
+    return ReviewDetail.with_message(review.to_json(), message)
 
 
 def _decide(review_id: str, action: LinkAction) -> ReviewOut:
@@ -64,7 +64,7 @@ def _decide(review_id: str, action: LinkAction) -> ReviewOut:
         if state == "expired":
             raise Gone("the hold has expired; its onExpiry was applied", code="reviewExpired")
         raise Conflict(f"the hold was already {state}", code="reviewDecided", details={"state": state})
-    return ReviewOut.of(outcome.review)
+    return ReviewOut.of(outcome.review.to_json())
 
 
 @endpoint(bp, "/reviews/<review_id>/approve", "POST", summary="Approve: send (outbound) or deliver (inbound)",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,10 +31,8 @@ from bridge.models import Account
 from bridge.review import gate
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
-from bridge.storage.outbox_records import Created, IdempotencyClaim
+from bridge.storage.outbox_records import SWEEP_INTERVAL_S, Created, IdempotencyClaim, OutboxEntry, iso
 
-# Below this many seconds ahead, a sendAt means "now": the scheduler's resolution is one second.
-_IMMEDIATE_S = 1.0
 _MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -60,7 +58,7 @@ class SendPolicy:
     backoff_base_s: float = 5.0
     backoff_max_s: float = 3600.0
     lease_s: float = 60.0
-    sweep_interval_s: float = 15.0
+    sweep_interval_s: float = SWEEP_INTERVAL_S
     grace_s: float = 30.0
     smtp_timeout_s: float = 60.0
     smtp_idle_s: float = 30.0
@@ -140,8 +138,8 @@ def cancel(storage: Storage, queue_id: str, now: datetime | None = None) -> None
     Raises:
         NotFound, Conflict (already sending or finished).
     """
-    job_id = storage.outbox.get(queue_id).get("jobId")
-    storage.outbox.cancel(queue_id, _iso(now or datetime.now(UTC)))
+    job_id = storage.outbox.entry(queue_id).job_id
+    storage.outbox.cancel(queue_id, iso(now or datetime.now(UTC)))
     if job_id:
         jobs.discard_job(storage.redis, job_id)
 
@@ -222,44 +220,39 @@ def _store(
     record: dict[str, Any] | None,
 ) -> Created:
     queue_id = secrets.token_hex(8)
-    send_at = body.send_at if body.send_at is not None and body.send_at.timestamp() > now.timestamp() else now
-    due = send_at.timestamp()
-    scheduled = due - now.timestamp() >= _IMMEDIATE_S
-    job_id = jobs.new_send_job_id(queue_id) if scheduled else ""
-    copy = account.sent_copy_wanted(body.copy_)
-    entry: dict[str, Any] = {
-        "queueId": queue_id,
-        "account": account.id,
-        "state": "scheduled" if scheduled else "queued",
-        "messageId": composed.message_id,
-        "subject": composed.subject,
-        "envelope": {"from": composed.envelope_from, "to": list(composed.recipients)},
-        "created": _iso(now),
-        "sendAt": _iso(send_at),
-        "attempts": 0,
-        "maxAttempts": body.delivery_attempts,
-        "copy": copy,
-        "smtputf8": composed.smtputf8,
-        "conversationId": composed.conversation_id,
-        "reference": _reference(body, record),
-        "jobId": job_id,
-    }
+    entry = OutboxEntry.queued(
+        queue_id=queue_id,
+        account=account.id,
+        message_id=composed.message_id,
+        subject=composed.subject,
+        envelope_from=composed.envelope_from,
+        envelope_to=composed.recipients,
+        send_at=body.send_at,
+        now=now,
+        max_attempts=body.delivery_attempts,
+        copy=account.sent_copy_wanted(body.copy_),
+        smtputf8=composed.smtputf8,
+        conversation_id=composed.conversation_id,
+        reference=_reference(body, record),
+    )
+    # A scheduled entry gets its own RQ job at sendAt; one to send now goes onto the ready list.
+    if entry.scheduled:
+        entry = replace(entry, job_id=jobs.new_send_job_id(queue_id))
     answer = {
         "response": "Queued for delivery",
         "messageId": composed.message_id,
         "queueId": queue_id,
-        "sendAt": _iso(send_at),
+        "sendAt": entry.send_at,
     }
 
-    if scheduled:
+    if entry.scheduled:
 
         def schedule(pipe: Any) -> None:
-            jobs.enqueue_send(storage.redis, queue_id, job_id, at=due, pipeline=pipe)
+            jobs.enqueue_send(storage.redis, queue_id, entry.job_id, at=entry.due, pipeline=pipe)
 
         created = storage.outbox.create(
             entry,
             composed.raw,
-            due=due,
             idempotency=claim,
             answer=answer,
             schedule=schedule,
@@ -271,7 +264,6 @@ def _store(
         created = storage.outbox.create_ready(
             entry,
             composed.raw,
-            due=due,
             idempotency=claim,
             answer=answer,
             drain_job_id=drain_job_id,
@@ -297,7 +289,3 @@ def _reference(body: SubmitBody, record: dict[str, Any] | None) -> dict[str, Any
         "uidValidity": record.get("uidValidity"),
         "messageId": record.get("messageId"),
     }
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

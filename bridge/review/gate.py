@@ -35,6 +35,7 @@ from bridge.schemas.policy import Policy
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
 from bridge.storage.outbox_records import IdempotencyClaim
+from bridge.storage.review_records import Review
 
 
 def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, now: datetime) -> list[bool]:
@@ -64,6 +65,8 @@ def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, no
                 message_id=record["id"],
                 sender=sender,
                 recipients=recipients,
+                outcome=auditing.outcome_of(verdict),
+                cause=auditing.Cause.of(verdict),
                 decision=verdict.decision.value,
                 rule=verdict.rule,
                 reason=verdict.reason,
@@ -159,16 +162,17 @@ def outbound(
             policy.outbound.hold_ttl_seconds, on_expiry=policy.outbound.on_expiry,
             reviewers=policy.outbound.reviewers, subject=message.get("subject") or "",
             preview=preview_text(message.get("text"), message.get("html")), body_sha256=body_sha256,
+            message=message, send=send,
         )  # fmt: skip
-        review.update(message=message, send=send)
         answer = {"status": "pending_review", "reviewId": review_id, "messageId": message_id}
         earlier = holds.open_hold(storage, review, raw, idempotency=(*idempotency, answer) if idempotency else None)
         if earlier is not None:
             return earlier
     entry = auditing.document(
         now=now, direction="outbound", account=account, message_id=message_id, sender=sender,
-        recipients=recipients, decision=verdict.decision.value, rule=verdict.rule, reason=verdict.reason,
-        body_sha256=body_sha256, review_id=review_id,
+        recipients=recipients, outcome=auditing.outcome_of(verdict), cause=auditing.Cause.of(verdict),
+        decision=verdict.decision.value, rule=verdict.rule, reason=verdict.reason, body_sha256=body_sha256,
+        review_id=review_id,
     )  # fmt: skip
     auditing.record(storage, entry, retention_days=policy.audit.retention_days)
     if verdict.action is Action.REJECT:
@@ -244,25 +248,29 @@ def _review(
     subject: str,
     preview: str,
     body_sha256: str | None,
-) -> dict[str, Any]:
+    message: dict[str, Any] | None = None,
+    send: dict[str, Any] | None = None,
+) -> Review:
     expires = now + timedelta(seconds=ttl_s)
-    return {
-        "id": review_id,
-        "account": account,
-        "direction": direction,
-        "state": State.PENDING.value,
-        "createdAt": auditing.iso(now),
-        "expiresAt": expires.timestamp(),
-        "expiresAtIso": auditing.iso(expires),
-        "onExpiry": on_expiry,
-        "messageId": message_id,
-        "subject": subject,
-        "from": sender,
-        "recipients": recipients,
-        "preview": preview,
-        "decision": verdict.decision.value,
-        "rule": verdict.rule,
-        "reason": verdict.reason,
-        "bodySha256": body_sha256 or "",
-        "reviewers": reviewers,
-    }
+    return Review(
+        id=review_id,
+        account=account,
+        direction=direction,
+        state=State.PENDING.value,
+        created_at=auditing.iso(now),
+        expires_at=expires.timestamp(),
+        expires_at_iso=auditing.iso(expires),
+        on_expiry=on_expiry,
+        message_id=message_id,
+        subject=subject,
+        sender=sender,
+        recipients=tuple(recipients),
+        preview=preview,
+        decision=verdict.decision.value,
+        rule=verdict.rule,
+        reason=verdict.reason,
+        body_sha256=body_sha256 or "",
+        reviewers=tuple(reviewers),
+        message=message,
+        send=send,
+    )

@@ -25,7 +25,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bridge import jobs
@@ -37,21 +37,25 @@ from bridge.policy.verdict import Decision
 from bridge.review import audit as auditing
 from bridge.review.links import LinkAction, State, state_for
 from bridge.storage import Storage
+from bridge.storage.outbox_records import SWEEP_INTERVAL_S, OutboxEntry
+from bridge.storage.review_records import Review
 
 log = logging.getLogger(__name__)
 
-# Below this many seconds ahead, a sendAt means "now" (as in bridge.outbound.submit).
-_IMMEDIATE_S = 1.0
 # The review sweep: how often it runs while holds are pending, and how late an expiry job must be
 # before the sweep expires the hold itself (the job normally fires at the expiry second).
 REVIEW_SWEEP_INTERVAL_S = 60
 REVIEW_SWEEP_GRACE_S = 30.0
-# How often an outbox sweep runs after an approval starts one (bridge.outbound.submit's default policy).
-_SWEEP_INTERVAL_S = 15.0
 _DECIDED = {
     State.APPROVED: (EventName.REVIEW_APPROVED, Decision.REVIEW_APPROVED),
     State.REJECTED: (EventName.REVIEW_REJECTED, Decision.REVIEW_REJECTED),
     State.EXPIRED: (EventName.REVIEW_EXPIRED, Decision.REVIEW_EXPIRED),
+}
+
+_AUDIT_OUTCOME = {
+    State.APPROVED: auditing.Outcome.APPROVED,
+    State.REJECTED: auditing.Outcome.REJECTED,
+    State.EXPIRED: auditing.Outcome.EXPIRED,
 }
 
 
@@ -66,7 +70,7 @@ class Outcome:
 
     status: str
     state: State | None = None
-    review: dict[str, Any] | None = None
+    review: Review | None = None
 
 
 def new_review_id() -> str:
@@ -80,7 +84,7 @@ def inbound_review_id(account: str, message_id: str) -> str:
 
 def open_hold(
     storage: Storage,
-    review: dict[str, Any],
+    review: Review,
     raw: bytes | None,
     *,
     idempotency: tuple[str, str, dict[str, Any]] | None = None,
@@ -89,15 +93,15 @@ def open_hold(
 
     Returns None when the hold was created, or the earlier answer when it existed already.
     """
-    review_id, expires_at = review["id"], float(review["expiresAt"])
+    review_id, expires_at = review.id, review.expires_at
 
     def schedule(pipe: Any) -> None:
-        notify = bool(review.get("reviewers"))
+        notify = bool(review.reviewers)
         jobs.enqueue_review_jobs(storage.redis, review_id, expires_at, notify=notify, pipeline=pipe)
 
     earlier = storage.reviews.create(review, raw, schedule=schedule, idempotency=idempotency)
     if earlier is None:
-        emit(storage, review["account"], EventName.REVIEW_PENDING, event_data(review))
+        emit(storage, review.account, EventName.REVIEW_PENDING, event_data(review))
         if storage.reviews.sweeper.claim(3 * REVIEW_SWEEP_INTERVAL_S):
             jobs.enqueue_review_sweep(storage.redis, REVIEW_SWEEP_INTERVAL_S)
     return earlier
@@ -109,7 +113,7 @@ def decide(storage: Storage, review_id: str, action: LinkAction, *, by: str, now
     if review is None:
         return Outcome("missing")
     target = state_for(action)
-    keep_raw = action is LinkAction.APPROVE and review["direction"] == "outbound"
+    keep_raw = action is LinkAction.APPROVE and review.outbound
     result = storage.reviews.decide(
         review_id, target.value, now=now.timestamp(), at=auditing.iso(now), by=by, outcome=action.value,
         keep_raw=keep_raw,
@@ -129,10 +133,10 @@ def expire(storage: Storage, review_id: str, *, now: datetime) -> str:
     review = storage.reviews.get(review_id)
     if review is None:
         return "missing"
-    approve = review["onExpiry"] == "approve"
+    approve = review.on_expiry == "approve"
     result = storage.reviews.decide(
         review_id, State.EXPIRED.value, now=now.timestamp(), at=auditing.iso(now), by=auditing.EXPIRY,
-        outcome="approve" if approve else "reject", keep_raw=approve and review["direction"] == "outbound",
+        outcome="approve" if approve else "reject", keep_raw=approve and review.outbound,
     )  # fmt: skip
     if result == "ok":
         _finish(storage, review, State.EXPIRED, approved=approve, by=auditing.EXPIRY, now=now)
@@ -154,15 +158,15 @@ def expire_overdue(storage: Storage, *, now: datetime, grace_s: float = REVIEW_S
             return expired
 
 
-def event_data(review: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def event_data(review: Review, **extra: Any) -> dict[str, Any]:
     """The data of review events: identifiers and reasons, no message content."""
     return {
-        "reviewId": review["id"],
-        "direction": review["direction"],
-        "messageId": review["messageId"],
-        "rule": review["rule"],
-        "reason": review["reason"],
-        "expiresAt": review["expiresAtIso"],
+        "reviewId": review.id,
+        "direction": review.direction,
+        "messageId": review.message_id,
+        "rule": review.rule,
+        "reason": review.reason,
+        "expiresAt": review.expires_at_iso,
         **extra,
     }
 
@@ -174,39 +178,43 @@ def _state(value: str) -> State | None:
         return None
 
 
-def _finish(storage: Storage, review: dict[str, Any], state: State, *, approved: bool, by: str, now: datetime) -> None:
+def _finish(storage: Storage, review: Review, state: State, *, approved: bool, by: str, now: datetime) -> None:
     if approved:
-        if review["direction"] == "outbound":
+        if review.outbound:
             _queue_outbound(storage, review, now)
         else:
             _release_inbound(storage, review)
     outcome = "approve" if approved else "reject"
     event, decision = _DECIDED[state]
-    emit(storage, review["account"], event, event_data(review, state=state.value, outcome=outcome, by=by))
+    reason = f"on_expiry:{outcome}" if state is State.EXPIRED else review.reason
+    kind = auditing.CauseKind.EXPIRY if state is State.EXPIRED else auditing.CauseKind.REVIEWER
+    emit(storage, review.account, event, event_data(review, state=state.value, outcome=outcome, by=by))
     entry = auditing.document(
         now=now,
-        direction=review["direction"],
-        account=review["account"],
-        message_id=review["messageId"],
-        sender=review["from"],
-        recipients=review["recipients"] or [],
+        direction=review.direction,
+        account=review.account,
+        message_id=review.message_id,
+        sender=review.sender,
+        recipients=list(review.recipients),
+        outcome=_AUDIT_OUTCOME[state],
+        cause=auditing.Cause(kind, rule=review.rule, reason=reason, by=by),
         decision=decision.value,
-        rule=review["rule"],
-        reason=f"on_expiry:{outcome}" if state is State.EXPIRED else review["reason"],
-        body_sha256=review["bodySha256"],
+        rule=review.rule,
+        reason=reason,
+        body_sha256=review.body_sha256,
         by=by,
-        review_id=review["id"],
+        review_id=review.id,
     )
     auditing.record(storage, entry)
 
 
-def _release_inbound(storage: Storage, review: dict[str, Any]) -> None:
+def _release_inbound(storage: Storage, review: Review) -> None:
     """Emit the held message as if it had just arrived."""
-    account = review["account"]
+    account = review.account
     try:
-        record = storage.messages.get(account, review["messageId"])
+        record = storage.messages.get(account, review.message_id)
     except NotFound:
-        log.warning("approved inbound message %s is no longer stored; nothing to emit", review["messageId"])
+        log.warning("approved inbound message %s is no longer stored; nothing to emit", review.message_id)
         return
     record["policy"] = {**(record.get("policy") or {}), "state": State.APPROVED.value}
     storage.messages.replace(record)
@@ -220,45 +228,41 @@ def _release_inbound(storage: Storage, review: dict[str, Any]) -> None:
         emit(storage, account, kind, data)
 
 
-def _queue_outbound(storage: Storage, review: dict[str, Any], now: datetime) -> None:
+def _queue_outbound(storage: Storage, review: Review, now: datetime) -> None:
     """Hand the held bytes to the normal send path, as ``bridge.outbound.submit`` queues a submission."""
-    raw = storage.reviews.raw(review["id"])
-    if raw is None:
-        log.error("approved review %s has no message bytes left; nothing to send", review["id"])
+    raw = storage.reviews.raw(review.id)
+    if raw is None or review.send is None:
+        log.error("approved review %s has no message bytes left; nothing to send", review.id)
         return
-    send = review["send"]
+    send = review.send
     queue_id = secrets.token_hex(8)
-    requested = datetime.fromisoformat(send["sendAt"].replace("Z", "+00:00")) if send.get("sendAt") else now
-    send_at = max(requested, now)
-    due = send_at.timestamp()
-    scheduled = due - now.timestamp() >= _IMMEDIATE_S
-    job_id = jobs.new_send_job_id(queue_id)
-    entry: dict[str, Any] = {
-        "queueId": queue_id,
-        "account": review["account"],
-        "state": "scheduled" if scheduled else "queued",
-        "messageId": review["messageId"],
-        "subject": review["subject"],
-        "envelope": send["envelope"],
-        "created": auditing.iso(now),
-        "sendAt": auditing.iso(send_at.astimezone(UTC)),
-        "attempts": 0,
-        "maxAttempts": send["maxAttempts"],
-        "copy": send["copy"],
-        "smtputf8": send["smtputf8"],
-        "conversationId": send["conversationId"],
-        "reference": send.get("reference"),
-        "jobId": job_id,
-        "reviewId": review["id"],
-    }
-    answer = {"response": "Queued for delivery", "messageId": review["messageId"], "queueId": queue_id}
+    requested = datetime.fromisoformat(send["sendAt"].replace("Z", "+00:00")) if send.get("sendAt") else None
+    entry = OutboxEntry.queued(
+        queue_id=queue_id,
+        account=review.account,
+        message_id=review.message_id,
+        subject=review.subject,
+        envelope_from=send["envelope"]["from"],
+        envelope_to=send["envelope"]["to"],
+        send_at=requested,
+        now=now,
+        max_attempts=send["maxAttempts"],
+        copy=send["copy"],
+        smtputf8=send["smtputf8"],
+        conversation_id=send["conversationId"],
+        reference=send.get("reference"),
+        job_id=jobs.new_send_job_id(queue_id),
+        review_id=review.id,
+    )
+    answer = {"response": "Queued for delivery", "messageId": review.message_id, "queueId": queue_id}
 
     def schedule(pipe: Any) -> None:
-        jobs.enqueue_send(storage.redis, queue_id, job_id, at=due if scheduled else None, pipeline=pipe)
+        at = entry.due if entry.scheduled else None
+        jobs.enqueue_send(storage.redis, queue_id, entry.job_id, at=at, pipeline=pipe)
 
     created = storage.outbox.create(
-        entry, raw, due=due, idempotency=None, answer=answer, schedule=schedule, sweep_ttl=3 * _SWEEP_INTERVAL_S
+        entry, raw, idempotency=None, answer=answer, schedule=schedule, sweep_ttl=3 * SWEEP_INTERVAL_S
     )
     if created.start_sweeper:
-        jobs.enqueue_outbox_sweep(storage.redis, _SWEEP_INTERVAL_S)
-    storage.reviews.set_fields(review["id"], queueId=queue_id)
+        jobs.enqueue_outbox_sweep(storage.redis, SWEEP_INTERVAL_S)
+    storage.reviews.set_fields(review.id, queueId=queue_id)

@@ -13,13 +13,13 @@ import re
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import jinja2
 
 from bridge.compose.build import compose
 from bridge.compose.model import Composed, Draft, Mailbox
 from bridge.review.links import LinkAction, make_token
+from bridge.storage.review_records import Review
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 _SUBJECT_CHARS = 120
@@ -41,7 +41,7 @@ def link(public_url: str, token: str) -> str:
 
 
 def build(
-    review: dict[str, Any],
+    review: Review,
     reviewer: str,
     *,
     sender: str,
@@ -54,15 +54,13 @@ def build(
     urls = {
         f"{action.value}_url": link(
             public_url,
-            make_token(
-                secret, review["id"], action, reviewer, expires_at=float(review["expiresAt"]), now=now.timestamp()
-            ),
+            make_token(secret, review.id, action, reviewer, expires_at=review.expires_at, now=now.timestamp()),
         )
         for action in LinkAction
     }
     env = _environment()
-    context = {"review": review, **urls}
-    subject = _CONTROL.sub(" ", review.get("subject") or "(no subject)")[:_SUBJECT_CHARS]
+    context = {"review": review.to_json(), **urls}
+    subject = _CONTROL.sub(" ", review.subject or "(no subject)")[:_SUBJECT_CHARS]
     draft = Draft(
         from_=Mailbox(sender, "Mailbridge review"),
         to=(Mailbox(reviewer),),

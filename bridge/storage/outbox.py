@@ -51,7 +51,16 @@ from bridge import keys
 from bridge.errors import Conflict, NotFound
 from bridge.storage import outbox_lua as lua
 from bridge.storage.base import hashes_in_index, redis_errors, text
-from bridge.storage.outbox_records import Claim, Created, IdempotencyClaim, claim_of, decode, encode, stored_answer
+from bridge.storage.outbox_records import (
+    Claim,
+    Created,
+    IdempotencyClaim,
+    OutboxEntry,
+    claim_of,
+    decode,
+    encode,
+    stored_answer,
+)
 from bridge.storage.sweeper import SweepChain
 
 # Finished entries stay readable for a week (bounces arrive within days: RFC 5321 § 4.5.4.1 queues
@@ -93,10 +102,9 @@ class OutboxStore:
     @redis_errors
     def create(
         self,
-        entry: dict[str, Any],
+        entry: OutboxEntry,
         raw: bytes,
         *,
-        due: float,
         idempotency: IdempotencyClaim | None,
         answer: dict[str, Any],
         schedule: Callable[[redis.client.Pipeline], None],
@@ -111,8 +119,8 @@ class OutboxStore:
         Raises:
             Conflict: the Idempotency-Key was used with a different body.
         """
-        queue_id = entry["queueId"]
-        stored = encode({**entry, "due": repr(due)})
+        queue_id, due = entry.queue_id, entry.due
+        stored = encode(entry.to_json())
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -129,7 +137,7 @@ class OutboxStore:
                     pipe.set(keys.outbox_raw(queue_id), raw)
                     pipe.zadd(keys.outbox_active(), {queue_id: due})
                     pipe.set(
-                        keys.outbox_by_message_id(entry["account"], keys.header_id_hash(entry["messageId"])),
+                        keys.outbox_by_message_id(entry.account, keys.header_id_hash(entry.message_id)),
                         queue_id,
                         ex=ENTRY_TTL_S,
                     )
@@ -143,10 +151,9 @@ class OutboxStore:
     @redis_errors
     def create_ready(
         self,
-        entry: dict[str, Any],
+        entry: OutboxEntry,
         raw: bytes,
         *,
-        due: float,
         idempotency: IdempotencyClaim | None,
         answer: dict[str, Any],
         drain_job_id: str,
@@ -163,8 +170,8 @@ class OutboxStore:
         Raises:
             Conflict: the Idempotency-Key was used with a different body.
         """
-        queue_id = entry["queueId"]
-        fields = json.dumps(encode({**entry, "due": repr(due)}), separators=(",", ":"))
+        queue_id, due = entry.queue_id, entry.due
+        fields = json.dumps(encode(entry.to_json()), separators=(",", ":"))
         record = json.dumps({"fingerprint": idempotency.fingerprint, "answer": answer}) if idempotency else ""
         reply = cast(
             list[Any],
@@ -173,7 +180,7 @@ class OutboxStore:
                     keys.outbox_entry(queue_id),
                     keys.outbox_raw(queue_id),
                     keys.outbox_active(),
-                    keys.outbox_by_message_id(entry["account"], keys.header_id_hash(entry["messageId"])),
+                    keys.outbox_by_message_id(entry.account, keys.header_id_hash(entry.message_id)),
                     keys.outbox_ready(),
                     keys.outbox_drainers(),
                     keys.outbox_sweeper(),
@@ -205,11 +212,15 @@ class OutboxStore:
 
     @redis_errors
     def get(self, queue_id: str) -> dict[str, Any]:
-        """Raises: NotFound (code queueNotFound)."""
+        """The entry as the API shows it (its decoded hash). Raises: NotFound (code queueNotFound)."""
         raw = self.redis.hgetall(keys.outbox_entry(queue_id))
         if not raw:
             raise NotFound(f"no queued message {queue_id!r}", code="queueNotFound")
         return decode(raw)
+
+    def entry(self, queue_id: str) -> OutboxEntry:
+        """The typed entry. Raises: NotFound (code queueNotFound)."""
+        return OutboxEntry.from_json(self.get(queue_id))
 
     @redis_errors
     def raw(self, queue_id: str) -> bytes:
@@ -238,7 +249,7 @@ class OutboxStore:
             return None
 
     @redis_errors
-    def overdue(self, before: float, limit: int = 500) -> list[dict[str, Any]]:
+    def overdue(self, before: float, limit: int = 500) -> list[OutboxEntry]:
         """Active entries whose due time or lease ended before ``before`` (the sweep's candidates)."""
         ids = self.redis.zrangebyscore(keys.outbox_active(), "-inf", before, start=0, num=limit)
         pipe = self.redis.pipeline(transaction=False)
@@ -248,7 +259,7 @@ class OutboxStore:
         stale = [text(q) for q, d in zip(ids, docs, strict=True) if not d]
         if stale:
             self.redis.zrem(keys.outbox_active(), *stale)
-        return [decode(d) for d in docs if d]
+        return [OutboxEntry.from_json(decode(d)) for d in docs if d]
 
     # -- the state machine ---------------------------------------------------
 

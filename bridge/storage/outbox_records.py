@@ -1,5 +1,8 @@
-"""How outbox entries look in Redis: the result types and the field encodings.
+"""How outbox entries look: ``OutboxEntry``, the result types and the field encodings.
 
+``OutboxEntry`` is the one shape of an outbox entry: ``OutboxEntry.queued``
+builds every new one (a submission, a held message a reviewer approved), and
+``to_json``/``from_json`` are its JSON form (the hash fields, camelCase).
 Used by ``bridge/storage/outbox.py`` (and ``reviews.py`` for idempotent
 holds); split out to keep that module about operations. No Redis calls here.
 """
@@ -7,7 +10,8 @@ holds); split out to keep that module about operations. No Redis calls here.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge import keys
@@ -16,21 +20,217 @@ from bridge.storage.base import text
 
 _JSON_FIELDS = ("envelope", "lastError", "reference")
 _INT_FIELDS = ("attempts", "maxAttempts")
+# Below this many seconds ahead, a sendAt means "now": the scheduler's resolution is one second.
+IMMEDIATE_S = 1.0
+# How often the outbox sweep runs (SendPolicy's default; an approval that starts a sweep uses it too).
+SWEEP_INTERVAL_S = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One submission in the outbox: what to send, and where its state machine stands.
+
+    The first block is fixed when the entry is queued; the rest is written by
+    the send worker as the entry moves (``bridge.storage.outbox`` draws the states).
+    ``due`` is the epoch second the entry is next looked at (sendAt, a retry, a lease end).
+    """
+
+    queue_id: str
+    account: str
+    state: str
+    message_id: str
+    subject: str
+    envelope_from: str
+    envelope_to: tuple[str, ...]
+    created: str
+    send_at: str
+    due: float
+    max_attempts: int
+    copy: bool
+    smtputf8: bool
+    conversation_id: str
+    reference: dict[str, Any] | None = None
+    job_id: str = ""
+    review_id: str | None = None
+    attempts: int = 0
+    owner: str | None = None
+    lease_until: float | None = None
+    data_started: bool = False
+    possible_duplicate: bool = False
+    last_error: dict[str, Any] | None = None
+    next_attempt: str | None = None
+    response: str | None = None
+    sent_at: str | None = None
+    cancelled_at: str | None = None
+    sent_folder: str | None = None
+    flagged: bool = False
+    # Fields this version does not know (written by a newer one): kept so a round trip loses nothing.
+    other: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def queued(
+        cls,
+        *,
+        queue_id: str,
+        account: str,
+        message_id: str,
+        subject: str,
+        envelope_from: str,
+        envelope_to: tuple[str, ...] | list[str],
+        send_at: datetime | None,
+        now: datetime,
+        max_attempts: int,
+        copy: bool,
+        smtputf8: bool,
+        conversation_id: str,
+        reference: dict[str, Any] | None,
+        job_id: str = "",
+        review_id: str | None = None,
+    ) -> OutboxEntry:
+        """A new entry: ``scheduled`` when ``send_at`` is at least ``IMMEDIATE_S`` ahead, else ``queued``.
+
+        A ``send_at`` in the past means now. ``job_id`` is the RQ job that will send it
+        ("" for an entry on the ready list, which a drain job serves).
+        """
+        start = send_at if send_at is not None and send_at.timestamp() > now.timestamp() else now
+        due = start.timestamp()
+        return cls(
+            queue_id=queue_id,
+            account=account,
+            state="scheduled" if due - now.timestamp() >= IMMEDIATE_S else "queued",
+            message_id=message_id,
+            subject=subject,
+            envelope_from=envelope_from,
+            envelope_to=tuple(envelope_to),
+            created=iso(now),
+            send_at=iso(start),
+            due=due,
+            max_attempts=max_attempts,
+            copy=copy,
+            smtputf8=smtputf8,
+            conversation_id=conversation_id,
+            reference=reference,
+            job_id=job_id,
+            review_id=review_id,
+        )
+
+    @property
+    def scheduled(self) -> bool:
+        return self.state == "scheduled"
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        return {"from": self.envelope_from, "to": list(self.envelope_to)}
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (camelCase, as stored and as ``OutboxEntryOut.of`` reads it); unset lifecycle fields left out."""
+        out: dict[str, Any] = {
+            "queueId": self.queue_id,
+            "account": self.account,
+            "state": self.state,
+            "messageId": self.message_id,
+            "subject": self.subject,
+            "envelope": self.envelope,
+            "created": self.created,
+            "sendAt": self.send_at,
+            "due": self.due,
+            "attempts": self.attempts,
+            "maxAttempts": self.max_attempts,
+            "copy": self.copy,
+            "smtputf8": self.smtputf8,
+            "conversationId": self.conversation_id,
+            "reference": self.reference,
+            "jobId": self.job_id,
+        }
+        optional = {
+            "reviewId": self.review_id,
+            "owner": self.owner,
+            "leaseUntil": self.lease_until,
+            "lastError": self.last_error,
+            "nextAttempt": self.next_attempt,
+            "response": self.response,
+            "sentAt": self.sent_at,
+            "cancelledAt": self.cancelled_at,
+            "sentFolder": self.sent_folder,
+        }
+        out.update({name: value for name, value in optional.items() if value is not None})
+        for name, flag in (("dataStarted", self.data_started), ("possibleDuplicate", self.possible_duplicate)):
+            if flag:
+                out[name] = True
+        if self.flagged:
+            out["flagged"] = True
+        return {**self.other, **out}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> OutboxEntry:
+        """Read the JSON form (``decode``'s output or ``to_json``'s); unknown fields are kept in ``other``."""
+        envelope = doc.get("envelope") or {}
+        lease = doc.get("leaseUntil")
+        return cls(
+            queue_id=str(doc["queueId"]),
+            account=str(doc["account"]),
+            state=str(doc["state"]),
+            message_id=str(doc.get("messageId") or ""),
+            subject=str(doc.get("subject") or ""),
+            envelope_from=str(envelope.get("from") or ""),
+            envelope_to=tuple(envelope.get("to") or ()),
+            created=str(doc.get("created") or ""),
+            send_at=str(doc.get("sendAt") or ""),
+            due=float(doc.get("due") or 0.0),
+            max_attempts=int(doc.get("maxAttempts") or 0),
+            copy=_flag(doc.get("copy")),
+            smtputf8=_flag(doc.get("smtputf8")),
+            conversation_id=str(doc.get("conversationId") or ""),
+            reference=doc.get("reference"),
+            job_id=str(doc.get("jobId") or ""),
+            review_id=doc.get("reviewId") or None,
+            attempts=int(doc.get("attempts") or 0),
+            owner=doc.get("owner") or None,
+            lease_until=float(lease) if lease not in (None, "") else None,
+            data_started=_flag(doc.get("dataStarted")),
+            possible_duplicate=_flag(doc.get("possibleDuplicate")),
+            last_error=doc.get("lastError"),
+            next_attempt=doc.get("nextAttempt") or None,
+            response=doc.get("response") or None,
+            sent_at=doc.get("sentAt") or None,
+            cancelled_at=doc.get("cancelledAt") or None,
+            sent_folder=doc.get("sentFolder") or None,
+            flagged=_flag(doc.get("flagged")),
+            other={k: v for k, v in doc.items() if k not in _KNOWN},
+        )
+
+
+_KNOWN = frozenset(
+    ("queueId account state messageId subject envelope created sendAt due attempts maxAttempts copy smtputf8 "
+     "conversationId reference jobId reviewId owner leaseUntil dataStarted possibleDuplicate lastError "
+     "nextAttempt response sentAt cancelledAt sentFolder flagged").split()
+)  # fmt: skip
+
+
+def _flag(value: Any) -> bool:
+    """Booleans as stored: "1"/"" (``encode``), "0"/"1" (the Lua scripts), or real ones."""
+    return value not in (None, "", "0", 0, False)
+
+
+def iso(value: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds and Z, the form of every outbox time."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
     """The outcome of trying to take an entry for sending.
 
-    ``status`` is "ok" (the caller holds the lease), "busy" (another worker
-    does), "early" (not due yet; ``entry`` then holds only ``due``), "missing",
-    or the entry's final state.
+    ``status`` is "ok" (the caller holds the lease; ``entry`` and ``raw`` are set),
+    "busy" (another worker does), "early" (not due yet: ``due`` says when),
+    "missing", or the entry's final state.
     """
 
     status: str
-    entry: dict[str, Any]
-    raw: bytes
+    entry: OutboxEntry | None = None
+    raw: bytes = b""
     helper: bool = False
+    due: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +259,13 @@ class IdempotencyClaim:
 def claim_of(reply: list[Any]) -> Claim:
     status = text(reply[0])
     if status == "early":
-        return Claim(status=status, entry={"due": float(text(reply[1]))}, raw=b"")
+        return Claim(status=status, due=float(text(reply[1])))
     if status != "ok":
-        return Claim(status=status, entry={}, raw=b"")
+        return Claim(status=status)
     fields = reply[2:]
-    entry = decode(dict(zip(fields[::2], fields[1::2], strict=True)))
+    entry = OutboxEntry.from_json(decode(dict(zip(fields[::2], fields[1::2], strict=True))))
     raw = reply[1] if isinstance(reply[1], bytes) else text(reply[1]).encode()
-    return Claim(status="ok", entry=entry, raw=raw)
+    return Claim(status="ok", entry=entry, raw=raw, due=entry.due)
 
 
 def stored_answer(stored: Any, fingerprint: str) -> dict[str, Any] | None:

@@ -25,12 +25,11 @@ import redis.client
 from bridge import keys
 from bridge.storage.base import hashes_in_index, redis_errors, text
 from bridge.storage.outbox_records import stored_answer
+from bridge.storage.review_records import Review, decode, encode
 from bridge.storage.sweeper import SweepChain
 
 DECIDED_TTL_S = 7 * 24 * 3600
 APPROVED_RAW_TTL_S = 24 * 3600
-_JSON_FIELDS = ("recipients", "reviewers", "message", "send")
-_FLOAT_FIELDS = ("expiresAt",)
 
 # KEYS: review, raw, pending. ARGV: target state, now, decidedAt, decidedBy, outcome, id, keep ttl, raw ttl ('' = drop).
 # Returns 'ok', 'missing', 'late' (approve/reject at or after expiry), 'early' (expiry before time) or the final state.
@@ -62,7 +61,7 @@ class ReviewStore:
     @redis_errors
     def create(
         self,
-        review: dict[str, Any],
+        review: Review,
         raw: bytes | None,
         *,
         schedule: Callable[[redis.client.Pipeline], None],
@@ -80,7 +79,7 @@ class ReviewStore:
         Raises:
             Conflict: the Idempotency-Key was used with a different body.
         """
-        key = keys.review(review["id"])
+        key = keys.review(review.id)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -91,12 +90,12 @@ class ReviewStore:
                         if earlier is not None:
                             return stored_answer(earlier, idempotency[1])
                     if pipe.exists(key):
-                        return {"status": "pending_review", "reviewId": review["id"]}
+                        return {"status": "pending_review", "reviewId": review.id}
                     pipe.multi()
-                    pipe.hset(key, mapping=_encode(review))
+                    pipe.hset(key, mapping=encode(review.to_json()))
                     if raw is not None:
-                        pipe.set(keys.review_raw(review["id"]), raw)
-                    pipe.zadd(keys.reviews_pending(), {review["id"]: float(review["expiresAt"])})
+                        pipe.set(keys.review_raw(review.id), raw)
+                    pipe.zadd(keys.reviews_pending(), {review.id: review.expires_at})
                     if idempotency is not None:
                         record = {"fingerprint": idempotency[1], "answer": idempotency[2]}
                         pipe.set(idempotency[0], json.dumps(record), ex=idempotency_ttl_s)
@@ -107,9 +106,9 @@ class ReviewStore:
                     continue
 
     @redis_errors
-    def get(self, review_id: str) -> dict[str, Any] | None:
+    def get(self, review_id: str) -> Review | None:
         found = self.redis.hgetall(keys.review(review_id))
-        return _decode(found) if found else None
+        return decode(found) if found else None
 
     @redis_errors
     def raw(self, review_id: str) -> bytes | None:
@@ -119,11 +118,9 @@ class ReviewStore:
         return found if isinstance(found, bytes) else text(found).encode()
 
     @redis_errors
-    def pending(self, limit: int, account: str | None = None) -> list[dict[str, Any]]:
+    def pending(self, limit: int, account: str | None = None) -> list[Review]:
         """Pending holds, soonest expiry first, optionally of one account."""
-        return [
-            _decode(doc) for doc in hashes_in_index(self.redis, keys.reviews_pending(), keys.review, limit, account)
-        ]
+        return [decode(doc) for doc in hashes_in_index(self.redis, keys.reviews_pending(), keys.review, limit, account)]
 
     @redis_errors
     def overdue(self, before: float, limit: int = 100) -> list[str]:
@@ -151,32 +148,9 @@ class ReviewStore:
     def set_fields(self, review_id: str, **fields: Any) -> None:
         """Record follow-up details (the outbox queue id of an approved message) on an existing hold."""
         if self.redis.exists(keys.review(review_id)):
-            self.redis.hset(keys.review(review_id), mapping=_encode(fields))
+            self.redis.hset(keys.review(review_id), mapping=encode(fields))
 
 
 def pending_holds(client: redis.Redis) -> int:
     """How many holds are pending, without a Vault (a worker's cheap startup check)."""
     return int(client.zcard(keys.reviews_pending()))
-
-
-def _encode(fields: dict[str, Any]) -> dict[Any, Any]:
-    out: dict[Any, Any] = {}
-    for name, value in fields.items():
-        if name in _JSON_FIELDS:
-            out[name] = json.dumps(value)
-        elif name in _FLOAT_FIELDS:
-            out[name] = repr(float(value))
-        else:
-            out[name] = "" if value is None else str(value)
-    return out
-
-
-def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
-    doc: dict[str, Any] = {text(k): text(v) for k, v in raw.items()}
-    for name in _JSON_FIELDS:
-        doc[name] = json.loads(doc[name]) if doc.get(name) else None
-    for name in _FLOAT_FIELDS:
-        doc[name] = float(doc[name]) if doc.get(name) else 0.0
-    for name in ("decidedAt", "decidedBy", "outcome", "queueId"):
-        doc[name] = doc.get(name) or None
-    return doc

@@ -210,7 +210,7 @@ def test_delete_cancels_scheduled_sends_and_rejects_pending_holds(client, auth, 
     assert storage.outbox.get(scheduled)["state"] == "cancelled"
     assert storage.outbox.active(10, account="acme") == []
     review = storage.reviews.get(review_id)
-    assert review["state"] == "rejected" and review["decidedBy"].startswith("token:")
+    assert review.state == "rejected" and review.decided_by.startswith("token:")
     assert storage.reviews.pending(10, account="acme") == []
 
 

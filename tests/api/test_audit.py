@@ -89,12 +89,31 @@ def test_guard_hit_and_unverified_sender_never_reach_webhooks_or_streams(client,
     assert subjects(storage) == ["plain"]
     assert webhook_subjects(guarded) == ["plain"]
     # Both are stored (and marked), and both are in the audit log with the body's SHA-256.
+    # ?decision=rejected is the outcome: the guard's rejection is among them, not only the sender rule's.
     records = client.get(f"{AUDIT_URL}?decision=rejected", headers=auth).json["records"]
-    [unverified] = records
+    guard, unverified = sorted(records, key=lambda r: r["sender"], reverse=True)
     assert (unverified["sender"], unverified["reason"]) == ("boss@corp.example", "require_failed:dmarc")
     assert unverified["rule"] == "inbound.senders[0]"
-    [guard] = client.get(f"{AUDIT_URL}?decision=guard_hit", headers=auth).json["records"]
+    assert unverified["outcome"] == "rejected" and unverified["decision"] == "rejected"
+    assert unverified["cause"] == {
+        "kind": "rule",
+        "rule": "inbound.senders[0]",
+        "reason": "require_failed:dmarc",
+        "by": None,
+    }
     assert (guard["sender"], guard["reason"]) == ("pal@friends.example", "prompt_injection_suspected")
+    assert guard["outcome"] == "rejected" and guard["decision"] == "guard_hit"
+    assert guard["cause"] == {
+        "kind": "guard", "rule": "inbound.contentGuards[0]", "reason": "prompt_injection_suspected", "by": None
+    }  # fmt: skip
+    # The older name still finds it, and so does the cause filter.
+    assert [r["id"] for r in client.get(f"{AUDIT_URL}?decision=guard_hit", headers=auth).json["records"]] == [
+        guard["id"]
+    ]
+    assert [r["id"] for r in client.get(f"{AUDIT_URL}?cause=guard", headers=auth).json["records"]] == [guard["id"]]
+    assert [r["id"] for r in client.get(f"{AUDIT_URL}?decision=rejected&cause=rule", headers=auth).json["records"]] == [
+        unverified["id"]
+    ]
     for record in (unverified, guard):
         source = client.get(f"/v1/account/{ACCOUNT}/message/{record['messageId']}/source", headers=auth).data
         assert record["bodySha256"] == hashlib.sha256(source).hexdigest()
@@ -123,10 +142,11 @@ def test_inbound_hold_then_approve_emits_message_new(client, auth, guarded, stor
     # Approving twice does not emit twice.
     assert client.post(f"/v1/reviews/{pending['id']}/approve", headers=auth).status_code == 409
     assert subjects(storage) == ["plain", "partner note"]
-    decisions = [
-        r["decision"] for r in client.get(f"{AUDIT_URL}?sender=ANN@partner.example", headers=auth).json["records"]
-    ]
-    assert decisions == ["review_approved", "held"]
+    found = client.get(f"{AUDIT_URL}?sender=ANN@partner.example", headers=auth).json["records"]
+    assert [r["decision"] for r in found] == ["review_approved", "held"]
+    assert [r["outcome"] for r in found] == ["approved", "held"]
+    assert found[0]["cause"]["kind"] == "reviewer" and found[0]["cause"]["by"].startswith("token:")
+    assert found[1]["cause"] == {"kind": "rule", "rule": "inbound.senders[1]", "reason": "sender_rule", "by": None}
 
 
 def test_inbound_hold_rejected_is_never_emitted(client, auth, guarded, storage):
@@ -148,8 +168,9 @@ def account(client, auth, account_body):
 def add(storage, n, *, decision="delivered", sender="a@x.example", when=None):
     entry = auditing.document(
         now=when or datetime.now(UTC), direction="inbound", account=ACCOUNT, message_id=f"msg_{n}",
-        sender=sender, recipients=["acme@example.test"], decision=decision, rule="inbound.defaultAction",
-        reason="no_sender_rule", body_sha256="0" * 64,
+        sender=sender, recipients=["acme@example.test"], outcome=auditing.Outcome(decision),
+        cause=auditing.Cause(auditing.CauseKind.DEFAULT, rule="inbound.defaultAction", reason="no_sender_rule"),
+        decision=decision, rule="inbound.defaultAction", reason="no_sender_rule", body_sha256="0" * 64,
     )  # fmt: skip
     return auditing.record(storage, entry)
 
@@ -190,3 +211,21 @@ def test_bad_query_is_400(client, auth, account):
     resp = client.get(AUDIT_URL + "?cursor=xyz", headers=auth)
     assert resp.status_code == 400 and resp.json["error"]["code"] == "invalidCursor"
     assert client.get("/v1/account/nope/audit", headers=auth).status_code == 404
+
+
+def test_records_written_before_outcome_and_cause_get_them_derived(client, auth, account, storage):
+    now = datetime.now(UTC)
+    older = {
+        "time": auditing.iso(now), "direction": "inbound", "account": ACCOUNT, "messageId": "old_1",
+        "sender": "a@x.example", "recipients": [], "decision": "review_rejected", "rule": "inbound.senders[1]",
+        "reason": "sender_rule", "bodySha256": None, "by": "token:t1", "reviewId": "rev_1",
+    }  # fmt: skip
+    storage.audit.append(older, retention_days=90, now_ms=int(now.timestamp() * 1000))
+    [record] = client.get(f"{AUDIT_URL}?decision=rejected&cause=reviewer", headers=auth).json["records"]
+    assert record["outcome"] == "rejected" and record["decision"] == "review_rejected"
+    assert record["cause"] == {
+        "kind": "reviewer",
+        "rule": "inbound.senders[1]",
+        "reason": "sender_rule",
+        "by": "token:t1",
+    }

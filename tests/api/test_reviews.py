@@ -163,7 +163,7 @@ def test_link_get_only_shows_then_post_approves_and_it_is_sent_once(client, auth
         assert "Approve and send" in page.text and "the numbers are attached in spirit" in page.text
         assert page.text.count("<button") == 1
         assert page.headers["Cache-Control"] == "no-store"
-    assert storage.reviews.get(review_id)["state"] == "pending"
+    assert storage.reviews.get(review_id).state == "pending"
 
     done = client.post(approve)
     assert done.status_code == 200 and "on its way" in done.text
@@ -229,7 +229,7 @@ def test_racing_decisions_make_one_transition(client, auth, account, storage):
     for t in threads:
         t.join()
     assert sorted(results) == ["already"] * 7 + ["ok"]
-    assert len(storage.outbox.active(10)) == (1 if storage.reviews.get(review_id)["state"] == "approved" else 0)
+    assert len(storage.outbox.active(10)) == (1 if storage.reviews.get(review_id).state == "approved" else 0)
 
 
 def test_unknown_review_is_404(client, auth):
@@ -248,7 +248,7 @@ def test_expiry_applies_on_expiry(client, auth, account, storage, smtp, redis_cl
     # The expiry job is scheduled for the end of the hold.
     scheduled = jobs.queue("default", redis_client).scheduled_job_registry
     when = scheduled.get_scheduled_time(jobs.review_expire_job_id(review_id))
-    assert abs(when.timestamp() - review["expiresAt"]) <= 1
+    assert abs(when.timestamp() - review.expires_at) <= 1
     assert review_jobs.expire_review(review_id) == "early"  # the job does nothing before its time
     # Let the hold run out: move its end into the past rather than wait an hour.
     redis_client.hset(keys.review(review_id), "expiresAt", repr(time.time() - 1))
@@ -276,7 +276,7 @@ def test_the_review_sweep_expires_a_hold_whose_expiry_job_was_lost(client, auth,
     redis_client.hset(keys.review(review_id), "expiresAt", repr(past))
     redis_client.zadd(keys.reviews_pending(), {review_id: past})
     assert review_jobs.sweep_reviews() == 1
-    assert storage.reviews.get(review_id)["state"] == "expired"
+    assert storage.reviews.get(review_id).state == "expired"
     [expired] = events(storage, "reviewExpired")
     assert expired["by"] == "expiry"
     assert not redis_client.exists(keys.review_sweeper())  # nothing pending: the chain ended
@@ -290,9 +290,9 @@ def _jobs(registry, connection):
 def test_decision_after_expiry_time_applies_the_expiry_instead(client, auth, account, storage, smtp):
     set_policy(client, auth, {"onExpiry": "reject"})
     review_id = held(client, auth, storage)
-    later = datetime.fromtimestamp(storage.reviews.get(review_id)["expiresAt"] + 1, UTC)
+    later = datetime.fromtimestamp(storage.reviews.get(review_id).expires_at + 1, UTC)
     outcome = holds.decide(storage, review_id, LinkAction.APPROVE, by="test", now=later)
-    assert outcome.status == "late" and outcome.review["state"] == "expired"
+    assert outcome.status == "late" and outcome.review.state == "expired"
     drain(storage)
     assert to(smtp, RECIPIENT) == []
 
@@ -305,7 +305,7 @@ def test_link_of_an_expired_hold_is_410(client, auth, account, storage, smtp):
     review_id = held(client, auth, storage)
     drain(storage, lambda: len(to(smtp, REVIEWER)) == 1)
     _, approve, _ = review_email(smtp)
-    holds.expire(storage, review_id, now=datetime.fromtimestamp(storage.reviews.get(review_id)["expiresAt"], UTC))
+    holds.expire(storage, review_id, now=datetime.fromtimestamp(storage.reviews.get(review_id).expires_at, UTC))
     for resp in (client.get(approve), client.post(approve)):
         assert resp.status_code == 410 and "expired" in resp.text
     drain(storage)
@@ -320,7 +320,7 @@ def test_expired_token_is_410_and_acts_on_nothing(client, auth, account, storage
     token = make_token(settings.secret.reveal(), review_id, LinkAction.APPROVE, REVIEWER, expires_at=old + 60, now=old)
     assert client.get(f"/review/{token}").status_code == 410
     assert client.post(f"/review/{token}").status_code == 410
-    assert storage.reviews.get(review_id)["state"] == "pending"
+    assert storage.reviews.get(review_id).state == "pending"
 
 
 @pytest.mark.parametrize(
@@ -340,7 +340,7 @@ def test_tampered_link_is_400_and_acts_on_nothing(client, auth, account, storage
     for resp in (client.get(bad), client.post(bad)):
         assert resp.status_code == 400 and "not valid" in resp.text
         assert "text/html" in resp.content_type
-    assert storage.reviews.get(review_id)["state"] == "pending"
+    assert storage.reviews.get(review_id).state == "pending"
 
 
 # --- outbound guards and idempotency ------------------------------------------------------
@@ -356,6 +356,16 @@ def test_outbound_guard_reject_is_422_and_audited(client, auth, account, storage
     [record] = client.get(f"/v1/account/{ACCOUNT}/audit?decision=guard_hit", headers=auth).json["records"]
     assert record["direction"] == "outbound" and record["reason"] == "secret_leak"
     assert len(record["bodySha256"]) == 64
+    # Outcome and cause apart: the guard's rejection is found among the rejections.
+    assert record["outcome"] == "rejected"
+    assert record["cause"] == {
+        "kind": "guard",
+        "rule": "outbound.contentGuards[0]",
+        "reason": "secret_leak",
+        "by": None,
+    }
+    rejected = client.get(f"/v1/account/{ACCOUNT}/audit?decision=rejected", headers=auth).json["records"]
+    assert [r["id"] for r in rejected] == [record["id"]]
 
 
 def test_held_submit_with_idempotency_key_replays_the_pending_answer(client, auth, account, storage):
@@ -374,6 +384,8 @@ def test_audit_records_the_hold_and_the_decision_with_the_body_hash(client, auth
     client.post(f"/v1/reviews/{review_id}/approve", headers=auth)
     records = client.get(f"/v1/account/{ACCOUNT}/audit", headers=auth).json["records"]
     assert [r["decision"] for r in records] == ["review_approved", "held"]
+    assert [r["outcome"] for r in records] == ["approved", "held"]
+    assert [r["cause"]["kind"] for r in records] == ["reviewer", "rule"]
     raw = storage.reviews.raw(review_id)
     assert {r["bodySha256"] for r in records} == {hashlib.sha256(raw).hexdigest()}
     assert records[0]["by"].startswith("token:") and records[1]["by"] == "policy"

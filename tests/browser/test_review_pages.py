@@ -162,7 +162,7 @@ def test_open_link_from_email_see_preview_click_and_the_message_is_sent_once(
     assert distinct > 5, "the page rendered blank"
 
     # Opening the page sent nothing; the button does.
-    assert storage.reviews.get(review_id)["state"] == "pending"
+    assert storage.reviews.get(review_id).state == "pending"
     buttons[0].click()
     wait_page(browser, "done")
     assert "on its way" in browser.find_element(By.ID, "review").text
@@ -191,7 +191,7 @@ def test_email_html_renders_and_its_reject_button_leads_to_the_confirmation(
     wait_page(browser, "confirm")
     browser.find_element(By.ID, "confirm").click()
     wait_page(browser, "done")
-    assert storage.reviews.get(review_id)["state"] == "rejected"
+    assert storage.reviews.get(review_id).state == "rejected"
     drain(storage)
     assert to(smtp, RECIPIENT) == []
 
@@ -202,4 +202,4 @@ def test_tampered_link_shows_a_clear_page(browser, held_email, storage):
     browser.get(approve[:-4] + "AAAA")
     wait_page(browser, "invalid")
     assert "not valid" in browser.find_element(By.TAG_NAME, "h1").text
-    assert storage.reviews.get(review_id)["state"] == "pending"
+    assert storage.reviews.get(review_id).state == "pending"
