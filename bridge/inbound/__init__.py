@@ -1,7 +1,8 @@
 """The inbound pipeline: fetched bytes become parsed, verified, classified, stored and emitted messages.
 
 - ``analysis``  pure: parse once, verify the sender, classify (bounce, complaint, auto-reply).
-- ``records``   pure: the stored message record and its JSON projections.
+- ``records``   pure: the stored message record, its JSON projections and the events delivering it makes.
+- ``publish``   carries those events out: suppressions, then publications (pipeline and approved holds).
 - ``pool``      worker processes for big batches (spawned; they die with their watcher).
 - ``pipeline``  the watcher's MessageHandler: analyse in parallel, commit in UID order.
 

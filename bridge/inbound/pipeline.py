@@ -27,18 +27,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.bounces import Kind, Report
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
 from bridge.inbound import records
 from bridge.inbound.analysis import Analysed, analyse
 from bridge.inbound.pool import CHUNK, AnalysisPool
+from bridge.inbound.publish import publish_message
 from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
 from bridge.review import gate
 from bridge.senderauth.resolver_protocol import Resolver
 from bridge.storage import Storage
 from bridge.storage.publish import Publication
-from bridge.storage.suppressions import now_entry
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +172,7 @@ class InboundPipeline:
         publications: list[Publication] = []
         silent: list[str] = []  # gated messages: marked emitted without an event
         for record, item, deliver in zip(records, items, allowed, strict=True):
-            events = self._events(account, record, item.analysed.classification) if deliver else []
+            events = publish_message(self.storage, account.id, record) if deliver else []
             if not events:
                 silent.append(item.message_id)
                 continue
@@ -214,36 +213,6 @@ class InboundPipeline:
             record["parseErrors"] = record["parseErrors"] + item.analysed.errors
             out.append(record)
         return out
-
-    def _events(self, account: Account, record: dict[str, Any], classification: Report | None) -> list[Publication]:
-        """``messageNew``, and for a bounce or complaint its report; adds hard-bounced or complaining
-        recipients to the suppression list (before the events go out, so a re-run after a crash
-        repeats an idempotent add rather than missing it)."""
-        events = [Publication(account.id, EventName.MESSAGE_NEW, records.for_event(record))]
-        if classification is None or classification.kind not in (Kind.BOUNCE, Kind.COMPLAINT):
-            return events
-        data = records.classification_json(classification) or {}
-        data["bounceMessage"] = record["id"]
-        data["messageId"] = classification.original_message_id
-        # Tie the report to the submission that sent the original, when it was ours.
-        sent = (
-            self.storage.outbox.find_by_message_id(account.id, classification.original_message_id)
-            if classification.original_message_id
-            else None
-        )
-        data["queueId"] = sent["queueId"] if sent else None
-        if classification.kind is Kind.BOUNCE:
-            events.append(Publication(account.id, EventName.MESSAGE_BOUNCE, data))
-            doomed = [(r.recipient, str(r.reason)) for r in classification.recipients if r.hard]
-            source = "bounce"
-        else:
-            events.append(Publication(account.id, EventName.MESSAGE_COMPLAINT, data))
-            doomed = [(r.recipient, classification.feedback_type or "complaint") for r in classification.recipients]
-            source = "complaint"
-        for address, reason in doomed:
-            entry = now_entry(address, reason, source, message_id=record["id"])
-            self.storage.suppressions.add(account.id, entry, replace=False)
-        return events
 
 
 def _what(state: AccountState) -> tuple[str, str] | None:

@@ -8,10 +8,13 @@ all send projections of that one record, so the shapes cannot drift apart.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.bounces import BounceRecipient, Report
+from bridge.bounces import BounceRecipient, Kind, Report
+from bridge.events.model import EventName
 from bridge.mail.message import Address, ParsedMessage
 from bridge.senderauth.results import AuthReport
 
@@ -203,3 +206,55 @@ def classification_json(report: Report | None) -> dict[str, Any] | None:
         "feedbackType": report.feedback_type,
         "recipients": [recipient_json(r) for r in report.recipients],
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Suppress:
+    """A recipient a report says to stop mailing: a hard bounce, or a complaint (RFC 5965)."""
+
+    address: str
+    reason: str
+    source: str  # "bounce" or "complaint"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvents:
+    """What delivering one stored message publishes, in order, and whom it suppresses.
+
+    The suppressions are added before the events go out, so a re-run after a crash repeats
+    an idempotent add rather than missing it.
+    """
+
+    events: list[tuple[EventName, dict[str, Any]]]
+    suppressions: list[Suppress]
+
+
+def message_events(record: dict[str, Any], sent_lookup: Callable[[str], str | None]) -> MessageEvents:
+    """The one place that decides a delivered message's events: the pipeline and an approved hold.
+
+    ``messageNew``; for a bounce or complaint also ``messageBounce``/``messageComplaint`` tied
+    to the submission it answers (``sent_lookup``: original Message-ID → our queueId, or None),
+    and the recipients to suppress. Works from the stored ``classification`` so a message
+    released later (``bridge.review.holds``) gets exactly what the pipeline would have sent.
+    """
+    events: list[tuple[EventName, dict[str, Any]]] = [(EventName.MESSAGE_NEW, for_event(record))]
+    classification = record.get("classification") or {}
+    kind = classification.get("kind")
+    if kind not in (str(Kind.BOUNCE), str(Kind.COMPLAINT)):
+        return MessageEvents(events, [])
+    original = classification.get("originalMessageId")
+    data = {
+        **classification,
+        "bounceMessage": record["id"],
+        "messageId": original,
+        "queueId": sent_lookup(original) if original else None,
+    }
+    rcpts = classification.get("recipients") or []
+    if kind == str(Kind.BOUNCE):
+        events.append((EventName.MESSAGE_BOUNCE, data))
+        doomed = [Suppress(r["recipient"], r["reason"], "bounce") for r in rcpts if r.get("hard")]
+    else:
+        events.append((EventName.MESSAGE_COMPLAINT, data))
+        reason = classification.get("feedbackType") or "complaint"
+        doomed = [Suppress(r["recipient"], reason, "complaint") for r in rcpts]
+    return MessageEvents(events, doomed)
