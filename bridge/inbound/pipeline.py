@@ -31,6 +31,7 @@ from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
 from bridge.inbound import records
 from bridge.inbound.analysis import Analysed, analyse
+from bridge.inbound.commits import Committer
 from bridge.inbound.pool import CHUNK, AnalysisPool
 from bridge.inbound.publish import publish_message
 from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
@@ -74,18 +75,19 @@ class InboundPipeline:
         self.executor = executor
         self.pool = pool  # worker processes for big batches (bridge/inbound/pool.py)
         self.now = now
-        # One thread stores and emits, so events keep UID order; analyses use ``executor``.
-        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbound-commit")
+        # Commits (store, gate, emit) run one at a time per account, so its events keep UID order,
+        # and in parallel across accounts (bridge/inbound/commits.py); analyses use ``executor``.
+        self._committer = Committer()
 
     async def messages(self, account: Account, folder: str, uidvalidity: int, batch: list[FetchedMessage]) -> None:
         # Throughput (bench/inbound.py, burst of 1,000 DKIM-signed messages): analyses run in
-        # parallel (threads, or worker processes for big batches); commits run on their own
-        # thread, in UID order, each taking every analysis finished by then, so Redis round
+        # parallel (threads, or worker processes for big batches); commits run on the
+        # account's commit lane, in UID order, each taking every analysis finished by then, so Redis round
         # trips overlap the CPU work of later messages and a burst pays them per run, not per
         # message; the emitted markers of a batch are read in one round trip.
         loop = asyncio.get_running_loop()
         ids = [records.message_key(account.id, folder, uidvalidity, m.uid) for m in batch]
-        emitted = await loop.run_in_executor(self._committer, self.storage.mailstate.emitted, account.id, ids)
+        emitted = await self._committer.run(account.id, self.storage.mailstate.emitted, account.id, ids)
         todo = [(m, message_id) for m, message_id in zip(batch, ids, strict=True) if message_id not in emitted]
         pool = self.pool
         # available() may start the worker processes (fork and exec): not on the event loop.
@@ -105,7 +107,7 @@ class InboundPipeline:
                 while ready < len(pending) and pending[ready].done():
                     ready += 1
                 items = [analysis for p in pending[done:ready] for analysis in p.result()]
-                await loop.run_in_executor(self._committer, self.commit, account, folder, uidvalidity, items)
+                await self._committer.run(account.id, self.commit, account, folder, uidvalidity, items)
                 done = ready
         finally:
             for analysis in pending:
