@@ -163,14 +163,16 @@ class InboundPipeline:
         records = self._build(account, folder, uidvalidity, items)
         # No separate EXISTS first: ``save`` refuses an id it has (SET NX), and then the stored
         # record wins. Only a re-run after a crash builds a record in vain.
-        saved = messages.save_many([(record, item.fetched.raw) for record, item in zip(records, items, strict=True)])
+        pairs = [(record.to_json(), item.fetched.raw) for record, item in zip(records, items, strict=True)]
+        saved = messages.save_many(pairs)
         if not all(saved):
-            again = [r["id"] for r, new in zip(records, saved, strict=True) if not new]
+            again = [r.id for r, new in zip(records, saved, strict=True) if not new]
             stored = dict(zip(again, messages.get_many(account.id, again), strict=True))
-            records = [r if new else (stored[r["id"]] or r) for r, new in zip(records, saved, strict=True)]
+            records = [_stored(r, stored[r.id]) if not new else r for r, new in zip(records, saved, strict=True)]
         # Policy gate (bridge/review/gate.py): held or rejected mail stays stored and audited but is not
         # emitted; a held message is emitted when a reviewer approves it (bridge/review/holds.py).
-        allowed = gate.inbound(self.storage, account.id, records, now=self.now())
+        # The gate reads (and marks the held) JSON records; what is delivered is the typed record.
+        allowed = gate.inbound(self.storage, account.id, [r.to_json() for r in records], now=self.now())
         publications: list[Publication] = []
         silent: list[str] = []  # gated messages: marked emitted without an event
         for record, item, deliver in zip(records, items, allowed, strict=True):
@@ -187,7 +189,9 @@ class InboundPipeline:
         if silent:
             self.storage.mailstate.mark_emitted(account.id, silent, messages.retention_s)
 
-    def _build(self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]) -> list[dict[str, Any]]:
+    def _build(
+        self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]
+    ) -> list[records.MessageRecord]:
         threads = [item.analysed.thread for item in items]
         known = self.storage.messages.conversations(account.id, [h for thread in threads for h in thread])
         received_at = self.now()
@@ -200,7 +204,7 @@ class InboundPipeline:
             conversation = conversation or records.new_conversation_id(header_id, item.message_id)
             if header_id:
                 known[header_id] = conversation  # a reply later in the same batch joins it
-            record = records.build_record(
+            record = records.MessageRecord.build(
                 fields,
                 message_id=item.message_id,
                 account=account.id,
@@ -212,9 +216,14 @@ class InboundPipeline:
                 flags=list(item.fetched.flags),
                 extra=item.analysed.extra,
             )
-            record["parseErrors"] = record["parseErrors"] + item.analysed.errors
+            record = record.with_content(parseErrors=fields["parseErrors"] + item.analysed.errors)
             out.append(record)
         return out
+
+
+def _stored(built: records.MessageRecord, stored: dict[str, Any] | None) -> records.MessageRecord:
+    """The stored record wins over the one built again (a re-run after a crash); built if it expired meanwhile."""
+    return records.MessageRecord.from_json(stored) if stored is not None else built
 
 
 def _what(state: AccountState) -> tuple[str, str] | None:

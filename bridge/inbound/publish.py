@@ -7,15 +7,13 @@ to its submission and suppresses its hard-bounced recipients exactly as on arriv
 
 from __future__ import annotations
 
-from typing import Any
-
 from bridge.inbound import records
 from bridge.storage import Storage
 from bridge.storage.publish import Publication
 from bridge.storage.suppressions import now_entry
 
 
-def publish_message(storage: Storage, account: str, record: dict[str, Any]) -> list[Publication]:
+def publish_message(storage: Storage, account: str, record: records.MessageRecord) -> list[Publication]:
     """Add the suppressions a delivered message calls for and return its publications (not yet emitted)."""
 
     def sent_lookup(original_message_id: str) -> str | None:
@@ -24,6 +22,6 @@ def publish_message(storage: Storage, account: str, record: dict[str, Any]) -> l
 
     decided = records.message_events(record, sent_lookup)
     for s in decided.suppressions:
-        entry = now_entry(s.address, s.reason, s.source, message_id=record["id"])
+        entry = now_entry(s.address, s.reason, s.source, message_id=record.id)
         storage.suppressions.add(account, entry, replace=False)
     return [Publication(account, name, data) for name, data in decided.events]

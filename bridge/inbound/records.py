@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,36 +86,91 @@ def message_fields(parsed: ParsedMessage) -> dict[str, Any]:
     }
 
 
-def build_record(
-    fields: dict[str, Any],
-    *,
-    message_id: str,
-    account: str,
-    folder: str,
-    uid: int,
-    uidvalidity: int,
-    received_at: datetime,
-    conversation_id: str,
-    flags: list[str] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The full message record (camelCase JSON), as stored and served by REST.
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One stored inbound message; owns its JSON form (storage and REST) and its event body.
 
-    ``fields`` come from ``message_fields``; ``extra`` carries the pipeline's
-    verdicts (``auth``, ``classification``, ``autoReply`` …).
+    The identity and the fields decisions read are typed; the parts that are only ever
+    served as they are (addresses, attachments, headers, ``auth``, ``classification`` …) stay
+    in ``content``, in the order ``to_json`` writes them, so the JSON is byte-compatible.
     """
-    return {
-        "id": message_id,
-        "account": account,
-        "folder": folder,
-        "uid": uid,
-        "uidValidity": uidvalidity,
-        "conversationId": conversation_id,
-        "receivedAt": _iso(received_at, "milliseconds"),
-        **fields,
-        "flags": list(flags or []),
-        **(extra or {}),
-    }
+
+    id: str
+    account: str
+    folder: str
+    uid: int
+    uid_validity: int
+    conversation_id: str
+    received_at: str  # ISO 8601, milliseconds, "Z"
+    content: dict[str, Any]  # message_fields, then flags, then the verdicts; further keys (``policy``) after
+
+    @classmethod
+    def build(
+        cls,
+        fields: dict[str, Any],
+        *,
+        message_id: str,
+        account: str,
+        folder: str,
+        uid: int,
+        uidvalidity: int,
+        received_at: datetime,
+        conversation_id: str,
+        flags: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> MessageRecord:
+        """``fields`` come from ``message_fields``; ``extra`` carries the verdicts (``auth``, ``classification`` …)."""
+        content = {**fields, "flags": list(flags or []), **(extra or {})}
+        when = _iso(received_at, "milliseconds") or ""
+        return cls(message_id, account, folder, uid, uidvalidity, conversation_id, when, content)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> MessageRecord:
+        content = {k: v for k, v in doc.items() if k not in _IDENTITY}
+        return cls(
+            doc["id"], doc["account"], doc["folder"], int(doc["uid"]), int(doc["uidValidity"]),
+            doc["conversationId"], doc["receivedAt"], content,
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as stored and served by REST (camelCase)."""
+        return {
+            "id": self.id,
+            "account": self.account,
+            "folder": self.folder,
+            "uid": self.uid,
+            "uidValidity": self.uid_validity,
+            "conversationId": self.conversation_id,
+            "receivedAt": self.received_at,
+            **self.content,
+        }
+
+    def for_event(self) -> dict[str, Any]:
+        return for_event(self.to_json())
+
+    @property
+    def header_message_id(self) -> str | None:
+        value = self.content.get("messageId")
+        return str(value) if value else None
+
+    @property
+    def classification(self) -> dict[str, Any] | None:
+        value = self.content.get("classification")
+        return value if isinstance(value, dict) else None
+
+    def with_content(self, **changes: Any) -> MessageRecord:
+        return replace(self, content={**self.content, **changes})
+
+    def events(self, sent_lookup: Callable[[str], str | None]) -> MessageEvents:
+        return message_events(self, sent_lookup)
+
+
+_IDENTITY = frozenset(("id", "account", "folder", "uid", "uidValidity", "conversationId", "receivedAt"))
+
+
+def build_record(fields: dict[str, Any], **where: Any) -> dict[str, Any]:
+    """The JSON of ``MessageRecord.build`` (for callers that store a record directly)."""
+    return MessageRecord.build(fields, **where).to_json()
 
 
 def for_event(record: dict[str, Any]) -> dict[str, Any]:
@@ -229,7 +284,7 @@ class MessageEvents:
     suppressions: list[Suppress]
 
 
-def message_events(record: dict[str, Any], sent_lookup: Callable[[str], str | None]) -> MessageEvents:
+def message_events(record: MessageRecord, sent_lookup: Callable[[str], str | None]) -> MessageEvents:
     """The one place that decides a delivered message's events: the pipeline and an approved hold.
 
     ``messageNew``; for a bounce or complaint also ``messageBounce``/``messageComplaint`` tied
@@ -237,15 +292,15 @@ def message_events(record: dict[str, Any], sent_lookup: Callable[[str], str | No
     and the recipients to suppress. Works from the stored ``classification`` so a message
     released later (``bridge.review.holds``) gets exactly what the pipeline would have sent.
     """
-    events: list[tuple[EventName, dict[str, Any]]] = [(EventName.MESSAGE_NEW, for_event(record))]
-    classification = record.get("classification") or {}
+    events: list[tuple[EventName, dict[str, Any]]] = [(EventName.MESSAGE_NEW, record.for_event())]
+    classification = record.classification or {}
     kind = classification.get("kind")
     if kind not in (str(Kind.BOUNCE), str(Kind.COMPLAINT)):
         return MessageEvents(events, [])
     original = classification.get("originalMessageId")
     data = {
         **classification,
-        "bounceMessage": record["id"],
+        "bounceMessage": record.id,
         "messageId": original,
         "queueId": sent_lookup(original) if original else None,
     }

@@ -32,6 +32,7 @@ from bridge import jobs
 from bridge.errors import NotFound
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
+from bridge.inbound import records
 from bridge.inbound.publish import publish_message
 from bridge.policy.verdict import Decision
 from bridge.review import audit as auditing
@@ -211,7 +212,7 @@ def _release_inbound(storage: Storage, review: dict[str, Any]) -> None:
     record["policy"] = {**(record.get("policy") or {}), "state": State.APPROVED.value}
     storage.messages.replace(record)
     # The same events and suppressions the pipeline would have made on arrival (records.message_events).
-    emit_many(storage, publish_message(storage, account, record))
+    emit_many(storage, publish_message(storage, account, records.MessageRecord.from_json(record)))
 
 
 def _queue_outbound(storage: Storage, review: dict[str, Any], now: datetime) -> None:

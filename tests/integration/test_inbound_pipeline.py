@@ -118,8 +118,8 @@ def test_a_message_stored_before_a_crash_is_emitted_once_with_its_stored_record(
     # A run that crashed after storing message 2 but before publishing anything.
     [earlier] = pipeline.analyse(account, [(batch[1], _id(batch[1]))])
     [record] = pipeline._build(account, "INBOX", UIDVALIDITY, [earlier])
-    record["subject"] = "as stored before the crash"
-    assert storage.messages.save(record, batch[1].raw)
+    record = record.with_content(subject="as stored before the crash")
+    assert storage.messages.save(record.to_json(), batch[1].raw)
 
     asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
     emitted = new_messages(storage)
