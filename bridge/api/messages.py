@@ -15,6 +15,7 @@ from bridge.events.emit import emit
 from bridge.events.model import EventName
 from bridge.imap import actions as mailbox_actions
 from bridge.imap.message_ops import MessageRef
+from bridge.inbound import records
 from bridge.inbound.records import summary
 from bridge.mail.message import attachment_content, parse
 from bridge.schemas.messages import (
@@ -119,8 +120,12 @@ def attachment(account: str, message: str, attachment: str) -> Response:
     return response
 
 
-def _ref(record: dict[str, Any]) -> MessageRef:
-    return MessageRef(record["folder"], record["uidValidity"], record["uid"], record.get("messageId"))
+def _stored(account: str, message: str) -> records.MessageRecord:
+    return records.MessageRecord.from_json(services().storage.messages.get(account, message))
+
+
+def _ref(record: records.MessageRecord) -> MessageRef:
+    return MessageRef(record.folder, record.uid_validity, record.uid, record.header_message_id)
 
 
 @endpoint(
@@ -130,10 +135,9 @@ def _ref(record: dict[str, Any]) -> MessageRef:
 def update(account: str, message: str, body: MessageUpdate) -> FlagsOut:
     storage = services().storage
     imap = storage.accounts.get(account).imap
-    record = storage.messages.get(account, message)
+    record = _stored(account, message)
     flags = mailbox_actions.change_flags(imap, _ref(record), list(body.flags.add), list(body.flags.delete))
-    record["flags"] = flags
-    storage.messages.replace(record)
+    storage.messages.replace(record.with_content(flags=flags).to_json())
     emit(storage, account, EventName.MESSAGE_UPDATED, {"id": message, "flags": flags})
     return FlagsOut(id=message, flags=flags)
 
@@ -145,8 +149,7 @@ def update(account: str, message: str, body: MessageUpdate) -> FlagsOut:
 def delete(account: str, message: str, query: DeleteQuery) -> MessageDeleted:
     storage = services().storage
     imap = storage.accounts.get(account).imap
-    record = storage.messages.get(account, message)
-    moved_to = mailbox_actions.delete_message(imap, _ref(record), force=query.force)
+    moved_to = mailbox_actions.delete_message(imap, _ref(_stored(account, message)), force=query.force)
     storage.messages.delete(account, message)
     emit(storage, account, EventName.MESSAGE_DELETED, {"id": message, "movedTo": moved_to})
     return MessageDeleted(id=message, moved_to=moved_to)

@@ -229,7 +229,7 @@ def main(settings: Settings) -> None:
     # Process-wide, and only in this process: the watcher owns its event loop and every
     # TLS connection in it. Set before any connection exists (the buffer is sized at creation).
     asyncio.sslproto.SSLProtocol.max_size = SSL_READ_BUFFER
-    # The commit thread (bridge/inbound/pipeline.py) makes one Redis round trip after another; after each
+    # The commit threads (bridge/inbound/commits.py) make one Redis round trip after another; after each
     # it needs the GIL back, which CPU-bound analysis threads hold for up to the switch interval
     # (5 ms by default) each time. A shorter interval keeps the round trips short under load.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)

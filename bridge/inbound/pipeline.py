@@ -27,18 +27,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.bounces import Kind, Report
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
 from bridge.inbound import records
 from bridge.inbound.analysis import Analysed, analyse
+from bridge.inbound.commits import Committer
 from bridge.inbound.pool import CHUNK, AnalysisPool
+from bridge.inbound.publish import publish_message
 from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
 from bridge.review import gate
 from bridge.senderauth.resolver_protocol import Resolver
 from bridge.storage import Storage
 from bridge.storage.publish import Publication
-from bridge.storage.suppressions import now_entry
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +75,19 @@ class InboundPipeline:
         self.executor = executor
         self.pool = pool  # worker processes for big batches (bridge/inbound/pool.py)
         self.now = now
-        # One thread stores and emits, so events keep UID order; analyses use ``executor``.
-        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbound-commit")
+        # Commits (store, gate, emit) run one at a time per account, so its events keep UID order,
+        # and in parallel across accounts (bridge/inbound/commits.py); analyses use ``executor``.
+        self._committer = Committer()
 
     async def messages(self, account: Account, folder: str, uidvalidity: int, batch: list[FetchedMessage]) -> None:
         # Throughput (bench/inbound.py, burst of 1,000 DKIM-signed messages): analyses run in
-        # parallel (threads, or worker processes for big batches); commits run on their own
-        # thread, in UID order, each taking every analysis finished by then, so Redis round
+        # parallel (threads, or worker processes for big batches); commits run on the
+        # account's commit lane, in UID order, each taking every analysis finished by then, so Redis round
         # trips overlap the CPU work of later messages and a burst pays them per run, not per
         # message; the emitted markers of a batch are read in one round trip.
         loop = asyncio.get_running_loop()
         ids = [records.message_key(account.id, folder, uidvalidity, m.uid) for m in batch]
-        emitted = await loop.run_in_executor(self._committer, self.storage.mailstate.emitted, account.id, ids)
+        emitted = await self._committer.run(account.id, self.storage.mailstate.emitted, account.id, ids)
         todo = [(m, message_id) for m, message_id in zip(batch, ids, strict=True) if message_id not in emitted]
         pool = self.pool
         # available() may start the worker processes (fork and exec): not on the event loop.
@@ -106,7 +107,7 @@ class InboundPipeline:
                 while ready < len(pending) and pending[ready].done():
                     ready += 1
                 items = [analysis for p in pending[done:ready] for analysis in p.result()]
-                await loop.run_in_executor(self._committer, self.commit, account, folder, uidvalidity, items)
+                await self._committer.run(account.id, self.commit, account, folder, uidvalidity, items)
                 done = ready
         finally:
             for analysis in pending:
@@ -162,18 +163,20 @@ class InboundPipeline:
         records = self._build(account, folder, uidvalidity, items)
         # No separate EXISTS first: ``save`` refuses an id it has (SET NX), and then the stored
         # record wins. Only a re-run after a crash builds a record in vain.
-        saved = messages.save_many([(record, item.fetched.raw) for record, item in zip(records, items, strict=True)])
+        pairs = [(record.to_json(), item.fetched.raw) for record, item in zip(records, items, strict=True)]
+        saved = messages.save_many(pairs)
         if not all(saved):
-            again = [r["id"] for r, new in zip(records, saved, strict=True) if not new]
+            again = [r.id for r, new in zip(records, saved, strict=True) if not new]
             stored = dict(zip(again, messages.get_many(account.id, again), strict=True))
-            records = [r if new else (stored[r["id"]] or r) for r, new in zip(records, saved, strict=True)]
+            records = [_stored(r, stored[r.id]) if not new else r for r, new in zip(records, saved, strict=True)]
         # Policy gate (bridge/review/gate.py): held or rejected mail stays stored and audited but is not
         # emitted; a held message is emitted when a reviewer approves it (bridge/review/holds.py).
-        allowed = gate.inbound(self.storage, account.id, records, now=self.now())
+        # The gate reads (and marks the held) JSON records; what is delivered is the typed record.
+        allowed = gate.inbound(self.storage, account.id, [r.to_json() for r in records], now=self.now())
         publications: list[Publication] = []
         silent: list[str] = []  # gated messages: marked emitted without an event
         for record, item, deliver in zip(records, items, allowed, strict=True):
-            events = self._events(account, record, item.analysed.classification) if deliver else []
+            events = publish_message(self.storage, account.id, record) if deliver else []
             if not events:
                 silent.append(item.message_id)
                 continue
@@ -186,7 +189,9 @@ class InboundPipeline:
         if silent:
             self.storage.mailstate.mark_emitted(account.id, silent, messages.retention_s)
 
-    def _build(self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]) -> list[dict[str, Any]]:
+    def _build(
+        self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]
+    ) -> list[records.MessageRecord]:
         threads = [item.analysed.thread for item in items]
         known = self.storage.messages.conversations(account.id, [h for thread in threads for h in thread])
         received_at = self.now()
@@ -199,7 +204,7 @@ class InboundPipeline:
             conversation = conversation or records.new_conversation_id(header_id, item.message_id)
             if header_id:
                 known[header_id] = conversation  # a reply later in the same batch joins it
-            record = records.build_record(
+            record = records.MessageRecord.build(
                 fields,
                 message_id=item.message_id,
                 account=account.id,
@@ -211,39 +216,14 @@ class InboundPipeline:
                 flags=list(item.fetched.flags),
                 extra=item.analysed.extra,
             )
-            record["parseErrors"] = record["parseErrors"] + item.analysed.errors
+            record = record.with_content(parseErrors=fields["parseErrors"] + item.analysed.errors)
             out.append(record)
         return out
 
-    def _events(self, account: Account, record: dict[str, Any], classification: Report | None) -> list[Publication]:
-        """``messageNew``, and for a bounce or complaint its report; adds hard-bounced or complaining
-        recipients to the suppression list (before the events go out, so a re-run after a crash
-        repeats an idempotent add rather than missing it)."""
-        events = [Publication(account.id, EventName.MESSAGE_NEW, records.for_event(record))]
-        if classification is None or classification.kind not in (Kind.BOUNCE, Kind.COMPLAINT):
-            return events
-        data = records.classification_json(classification) or {}
-        data["bounceMessage"] = record["id"]
-        data["messageId"] = classification.original_message_id
-        # Tie the report to the submission that sent the original, when it was ours.
-        sent = (
-            self.storage.outbox.find_by_message_id(account.id, classification.original_message_id)
-            if classification.original_message_id
-            else None
-        )
-        data["queueId"] = sent["queueId"] if sent else None
-        if classification.kind is Kind.BOUNCE:
-            events.append(Publication(account.id, EventName.MESSAGE_BOUNCE, data))
-            doomed = [(r.recipient, str(r.reason)) for r in classification.recipients if r.hard]
-            source = "bounce"
-        else:
-            events.append(Publication(account.id, EventName.MESSAGE_COMPLAINT, data))
-            doomed = [(r.recipient, classification.feedback_type or "complaint") for r in classification.recipients]
-            source = "complaint"
-        for address, reason in doomed:
-            entry = now_entry(address, reason, source, message_id=record["id"])
-            self.storage.suppressions.add(account.id, entry, replace=False)
-        return events
+
+def _stored(built: records.MessageRecord, stored: dict[str, Any] | None) -> records.MessageRecord:
+    """The stored record wins over the one built again (a re-run after a crash); built if it expired meanwhile."""
+    return records.MessageRecord.from_json(stored) if stored is not None else built
 
 
 def _what(state: AccountState) -> tuple[str, str] | None:

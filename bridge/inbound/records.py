@@ -8,10 +8,13 @@ all send projections of that one record, so the shapes cannot drift apart.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.bounces import BounceRecipient, Report
+from bridge.bounces import BounceRecipient, Kind, Report
+from bridge.events.model import EventName
 from bridge.mail.message import Address, ParsedMessage
 from bridge.senderauth.results import AuthReport
 
@@ -83,36 +86,91 @@ def message_fields(parsed: ParsedMessage) -> dict[str, Any]:
     }
 
 
-def build_record(
-    fields: dict[str, Any],
-    *,
-    message_id: str,
-    account: str,
-    folder: str,
-    uid: int,
-    uidvalidity: int,
-    received_at: datetime,
-    conversation_id: str,
-    flags: list[str] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The full message record (camelCase JSON), as stored and served by REST.
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One stored inbound message; owns its JSON form (storage and REST) and its event body.
 
-    ``fields`` come from ``message_fields``; ``extra`` carries the pipeline's
-    verdicts (``auth``, ``classification``, ``autoReply`` …).
+    The identity and the fields decisions read are typed; the parts that are only ever
+    served as they are (addresses, attachments, headers, ``auth``, ``classification`` …) stay
+    in ``content``, in the order ``to_json`` writes them, so the JSON is byte-compatible.
     """
-    return {
-        "id": message_id,
-        "account": account,
-        "folder": folder,
-        "uid": uid,
-        "uidValidity": uidvalidity,
-        "conversationId": conversation_id,
-        "receivedAt": _iso(received_at, "milliseconds"),
-        **fields,
-        "flags": list(flags or []),
-        **(extra or {}),
-    }
+
+    id: str
+    account: str
+    folder: str
+    uid: int
+    uid_validity: int
+    conversation_id: str
+    received_at: str  # ISO 8601, milliseconds, "Z"
+    content: dict[str, Any]  # message_fields, then flags, then the verdicts; further keys (``policy``) after
+
+    @classmethod
+    def build(
+        cls,
+        fields: dict[str, Any],
+        *,
+        message_id: str,
+        account: str,
+        folder: str,
+        uid: int,
+        uidvalidity: int,
+        received_at: datetime,
+        conversation_id: str,
+        flags: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> MessageRecord:
+        """``fields`` come from ``message_fields``; ``extra`` carries the verdicts (``auth``, ``classification`` …)."""
+        content = {**fields, "flags": list(flags or []), **(extra or {})}
+        when = _iso(received_at, "milliseconds") or ""
+        return cls(message_id, account, folder, uid, uidvalidity, conversation_id, when, content)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> MessageRecord:
+        content = {k: v for k, v in doc.items() if k not in _IDENTITY}
+        return cls(
+            doc["id"], doc["account"], doc["folder"], int(doc["uid"]), int(doc["uidValidity"]),
+            doc["conversationId"], doc["receivedAt"], content,
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as stored and served by REST (camelCase)."""
+        return {
+            "id": self.id,
+            "account": self.account,
+            "folder": self.folder,
+            "uid": self.uid,
+            "uidValidity": self.uid_validity,
+            "conversationId": self.conversation_id,
+            "receivedAt": self.received_at,
+            **self.content,
+        }
+
+    def for_event(self) -> dict[str, Any]:
+        return for_event(self.to_json())
+
+    @property
+    def header_message_id(self) -> str | None:
+        value = self.content.get("messageId")
+        return str(value) if value else None
+
+    @property
+    def classification(self) -> dict[str, Any] | None:
+        value = self.content.get("classification")
+        return value if isinstance(value, dict) else None
+
+    def with_content(self, **changes: Any) -> MessageRecord:
+        return replace(self, content={**self.content, **changes})
+
+    def events(self, sent_lookup: Callable[[str], str | None]) -> MessageEvents:
+        return message_events(self, sent_lookup)
+
+
+_IDENTITY = frozenset(("id", "account", "folder", "uid", "uidValidity", "conversationId", "receivedAt"))
+
+
+def build_record(fields: dict[str, Any], **where: Any) -> dict[str, Any]:
+    """The JSON of ``MessageRecord.build`` (for callers that store a record directly)."""
+    return MessageRecord.build(fields, **where).to_json()
 
 
 def for_event(record: dict[str, Any]) -> dict[str, Any]:
@@ -203,3 +261,55 @@ def classification_json(report: Report | None) -> dict[str, Any] | None:
         "feedbackType": report.feedback_type,
         "recipients": [recipient_json(r) for r in report.recipients],
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Suppress:
+    """A recipient a report says to stop mailing: a hard bounce, or a complaint (RFC 5965)."""
+
+    address: str
+    reason: str
+    source: str  # "bounce" or "complaint"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvents:
+    """What delivering one stored message publishes, in order, and whom it suppresses.
+
+    The suppressions are added before the events go out, so a re-run after a crash repeats
+    an idempotent add rather than missing it.
+    """
+
+    events: list[tuple[EventName, dict[str, Any]]]
+    suppressions: list[Suppress]
+
+
+def message_events(record: MessageRecord, sent_lookup: Callable[[str], str | None]) -> MessageEvents:
+    """The one place that decides a delivered message's events: the pipeline and an approved hold.
+
+    ``messageNew``; for a bounce or complaint also ``messageBounce``/``messageComplaint`` tied
+    to the submission it answers (``sent_lookup``: original Message-ID → our queueId, or None),
+    and the recipients to suppress. Works from the stored ``classification`` so a message
+    released later (``bridge.review.holds``) gets exactly what the pipeline would have sent.
+    """
+    events: list[tuple[EventName, dict[str, Any]]] = [(EventName.MESSAGE_NEW, record.for_event())]
+    classification = record.classification or {}
+    kind = classification.get("kind")
+    if kind not in (str(Kind.BOUNCE), str(Kind.COMPLAINT)):
+        return MessageEvents(events, [])
+    original = classification.get("originalMessageId")
+    data = {
+        **classification,
+        "bounceMessage": record.id,
+        "messageId": original,
+        "queueId": sent_lookup(original) if original else None,
+    }
+    rcpts = classification.get("recipients") or []
+    if kind == str(Kind.BOUNCE):
+        events.append((EventName.MESSAGE_BOUNCE, data))
+        doomed = [Suppress(r["recipient"], r["reason"], "bounce") for r in rcpts if r.get("hard")]
+    else:
+        events.append((EventName.MESSAGE_COMPLAINT, data))
+        reason = classification.get("feedbackType") or "complaint"
+        doomed = [Suppress(r["recipient"], reason, "complaint") for r in rcpts]
+    return MessageEvents(events, doomed)

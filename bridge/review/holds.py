@@ -30,9 +30,10 @@ from typing import Any
 
 from bridge import jobs
 from bridge.errors import NotFound
-from bridge.events.emit import emit
+from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
 from bridge.inbound import records
+from bridge.inbound.publish import publish_message
 from bridge.policy.verdict import Decision
 from bridge.review import audit as auditing
 from bridge.review.links import LinkAction, State, state_for
@@ -218,14 +219,8 @@ def _release_inbound(storage: Storage, review: Review) -> None:
         return
     record["policy"] = {**(record.get("policy") or {}), "state": State.APPROVED.value}
     storage.messages.replace(record)
-    emit(storage, account, EventName.MESSAGE_NEW, records.for_event(record))
-    classification = record.get("classification") or {}
-    kind = {"bounce": EventName.MESSAGE_BOUNCE, "complaint": EventName.MESSAGE_COMPLAINT}.get(
-        classification.get("kind", "")
-    )
-    if kind is not None:
-        data = {**classification, "bounceMessage": record["id"], "messageId": classification.get("originalMessageId")}
-        emit(storage, account, kind, data)
+    # The same events and suppressions the pipeline would have made on arrival (records.message_events).
+    emit_many(storage, publish_message(storage, account, records.MessageRecord.from_json(record)))
 
 
 def _queue_outbound(storage: Storage, review: Review, now: datetime) -> None:

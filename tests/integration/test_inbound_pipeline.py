@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import psutil
 import pytest
@@ -23,6 +24,8 @@ from bridge.inbound.pipeline import InboundPipeline
 from bridge.inbound.pool import AnalysisPool, ResolverSpec
 from bridge.inbound.records import message_key
 from bridge.models import Account, FetchedMessage, ServerConfig
+from bridge.review import holds
+from bridge.review.links import LinkAction
 from bridge.schemas.policy import Policy
 from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage
@@ -115,8 +118,8 @@ def test_a_message_stored_before_a_crash_is_emitted_once_with_its_stored_record(
     # A run that crashed after storing message 2 but before publishing anything.
     [earlier] = pipeline.analyse(account, [(batch[1], _id(batch[1]))])
     [record] = pipeline._build(account, "INBOX", UIDVALIDITY, [earlier])
-    record["subject"] = "as stored before the crash"
-    assert storage.messages.save(record, batch[1].raw)
+    record = record.with_content(subject="as stored before the crash")
+    assert storage.messages.save(record.to_json(), batch[1].raw)
 
     asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
     emitted = new_messages(storage)
@@ -176,3 +179,46 @@ def _workers() -> list[psutil.Process]:
 
 def _id(message: FetchedMessage) -> str:
     return message_key("acme", "INBOX", UIDVALIDITY, message.uid)
+
+
+def _dsn(original_id: str, failed: str) -> bytes:
+    """A Postfix-style RFC 3464 report: ``failed`` is unknown (5.1.1, a hard bounce)."""
+    b = "bounce-boundary"
+    return (
+        f"From: MAILER-DAEMON@mx.example.net\r\nTo: user@example.test\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn1@mx.example.net>\r\n"
+        f"Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{b}"\r\n\r\n'
+        f"--{b}\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n"
+        f"--{b}\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {failed}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <{failed}>: Recipient address rejected: User unknown\r\n\r\n"
+        f"--{b}\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: user@example.test\r\nTo: {failed}\r\nSubject: Hello\r\nMessage-ID: <{original_id}>\r\n\r\n"
+        f"--{b}--\r\n"
+    ).encode()
+
+
+def test_a_held_bounce_approved_later_is_tied_to_its_submission_and_suppresses(storage, account, pipeline):
+    # Our earlier submission, whose Message-ID the bounce quotes.
+    entry = {"queueId": "q0123456789abcdef", "account": "acme", "state": "sent", "messageId": "<orig1@example.test>"}
+    storage.outbox.create(
+        entry, b"raw", due=0.0, idempotency=None, answer={}, schedule=lambda pipe: None, sweep_ttl=45.0
+    )
+    guard = {"pattern": "Undelivered Mail", "action": "hold"}
+    storage.policies.put("acme", Policy.model_validate({"inbound": {"contentGuards": [guard]}}))
+    bounce = FetchedMessage(uid=1, flags=(), internal_date=None, raw=_dsn("orig1@example.test", "ghost@example.org"))
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, [bounce]))
+    assert new_messages(storage) == []  # held
+    assert storage.suppressions.suppressed("acme", ["ghost@example.org"]) == []
+
+    review_id = storage.messages.get("acme", _id(bounce))["policy"]["reviewId"]
+    now = datetime.now(UTC)
+    assert holds.decide(storage, review_id, LinkAction.APPROVE, by="test", now=now).status == "ok"
+
+    names = [e.event for e in storage.events.since("acme", 0, count=100) if e.event.startswith("message")]
+    assert names == ["messageNew", "messageBounce"]
+    [report] = [e.data for e in storage.events.since("acme", 0, count=100) if e.event == "messageBounce"]
+    assert report["queueId"] == "q0123456789abcdef"
+    assert report["bounceMessage"] == _id(bounce)
+    assert storage.suppressions.suppressed("acme", ["ghost@example.org"]) == ["ghost@example.org"]
