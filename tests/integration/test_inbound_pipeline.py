@@ -29,6 +29,7 @@ from bridge.review.links import LinkAction
 from bridge.schemas.policy import Policy
 from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage
+from bridge.storage.outbox_records import OutboxEntry
 
 UIDVALIDITY = 7
 
@@ -201,10 +202,12 @@ def _dsn(original_id: str, failed: str) -> bytes:
 
 def test_a_held_bounce_approved_later_is_tied_to_its_submission_and_suppresses(storage, account, pipeline):
     # Our earlier submission, whose Message-ID the bounce quotes.
-    entry = {"queueId": "q0123456789abcdef", "account": "acme", "state": "sent", "messageId": "<orig1@example.test>"}
-    storage.outbox.create(
-        entry, b"raw", due=0.0, idempotency=None, answer={}, schedule=lambda pipe: None, sweep_ttl=45.0
-    )
+    entry = OutboxEntry.queued(
+        queue_id="q0123456789abcdef", account="acme", message_id="<orig1@example.test>", subject="Hello",
+        envelope_from="user@example.test", envelope_to=["ghost@example.org"], send_at=None, now=datetime.now(UTC),
+        max_attempts=1, copy=False, smtputf8=False, conversation_id="conv_x", reference=None,
+    )  # fmt: skip
+    storage.outbox.create(entry, b"raw", idempotency=None, answer={}, schedule=lambda pipe: None, sweep_ttl=45.0)
     guard = {"pattern": "Undelivered Mail", "action": "hold"}
     storage.policies.put("acme", Policy.model_validate({"inbound": {"contentGuards": [guard]}}))
     bounce = FetchedMessage(uid=1, flags=(), internal_date=None, raw=_dsn("orig1@example.test", "ghost@example.org"))
