@@ -37,7 +37,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bridge import jobs
@@ -45,7 +45,7 @@ from bridge.errors import NotFound, SubmissionError, SubmissionRejected
 from bridge.events.emit import emit
 from bridge.events.model import EventName
 from bridge.imap import mailbox_ops
-from bridge.models import Account
+from bridge.models import Account, rfc3339
 from bridge.outbound import smtp
 from bridge.outbound.submit import DEFAULT_POLICY, SendPolicy
 from bridge.storage import Storage
@@ -158,7 +158,7 @@ def _attempt(rt: _Runtime, owner: str, entry: dict[str, Any], raw: bytes, *, dra
         return _failed(rt, queue_id, owner, entry, SubmissionRejected("the account was removed", code="noAccount"))
     except SubmissionError as exc:
         return _failed(rt, queue_id, owner, entry, exc)
-    sent_at = _iso(time.time())
+    sent_at = rfc3339(time.time())
     outbox.mark_sent(queue_id, owner, response=result.response, sent_at=sent_at)
     rt.storage.messages.remember_conversation(entry["account"], entry["messageId"], entry["conversationId"])
     data: dict[str, Any] = {
@@ -275,7 +275,7 @@ async def _deliver(
 def _failed(rt: _Runtime, queue_id: str, owner: str, entry: dict[str, Any], exc: SubmissionError) -> str:
     now = time.time()
     attempts, limit = entry["attempts"], entry["maxAttempts"]
-    error = {"message": exc.message, "code": exc.code, "smtpCode": exc.smtp_code, "at": _iso(now)}
+    error = {"message": exc.message, "code": exc.code, "smtpCode": exc.smtp_code, "at": rfc3339(now)}
     retry = exc.transient and attempts < limit
     next_at = now + rt.policy.backoff(attempts) if retry else None
     data = {
@@ -285,12 +285,12 @@ def _failed(rt: _Runtime, queue_id: str, owner: str, entry: dict[str, Any], exc:
         "smtpCode": exc.smtp_code,
         "attempt": attempts,
         "maxAttempts": limit,
-        "nextAttempt": _iso(next_at) if next_at is not None else None,
+        "nextAttempt": rfc3339(next_at) if next_at is not None else None,
     }
     if next_at is not None:
         job_id = jobs.new_send_job_id(queue_id)
         rt.storage.outbox.mark_retry(
-            queue_id, owner, error=error, next_at=next_at, next_iso=_iso(next_at), job_id=job_id
+            queue_id, owner, error=error, next_at=next_at, next_iso=rfc3339(next_at), job_id=job_id
         )
         jobs.enqueue_send(rt.storage.redis, queue_id, job_id, at=next_at)
         emit(rt.storage, entry["account"], EventName.MESSAGE_DELIVERY_ERROR, data)
@@ -343,7 +343,3 @@ def _get_runtime() -> _Runtime:
 def _owner() -> str:
     """A lease owner: this host and process, and a random part per attempt."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -27,7 +27,7 @@ from bridge import jobs
 from bridge.compose.build import compose
 from bridge.compose.model import Composed, Draft, Mailbox, Original
 from bridge.errors import Unprocessable, ValidationError
-from bridge.models import Account
+from bridge.models import Account, rfc3339
 from bridge.review import gate
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
@@ -300,4 +300,4 @@ def _reference(body: SubmitBody, record: dict[str, Any] | None) -> dict[str, Any
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339(value)

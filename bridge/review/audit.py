@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bridge.models import rfc3339
 from bridge.storage import Storage
 
 POLICY = "policy"
@@ -67,4 +68,5 @@ def document(
 
 
 def iso(value: datetime) -> str:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """``value`` in UTC: an aware time in another zone used to be written with its offset."""
+    return rfc3339(value)

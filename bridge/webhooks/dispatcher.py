@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpcore
@@ -30,6 +29,7 @@ import httpx
 
 from bridge import __version__
 from bridge.errors import ValidationError, WebhookDeliveryFailed
+from bridge.models import rfc3339
 from bridge.storage import Storage
 from bridge.webhooks import signing, ssrf
 from bridge.webhooks.delivery import (
@@ -313,7 +313,7 @@ class Dispatcher:
         }[verdict]
         next_at = now + delay if delay is not None else None
         outcome = {Verdict.DELIVERED: "delivered", Verdict.RETRY: "retry", Verdict.FAIL: "failed"}[verdict]
-        attempt = Attempt(number, _iso(now), response.status, response.latency_ms, error, outcome, next_at)
+        attempt = Attempt(number, rfc3339(now), response.status, response.latency_ms, error, outcome, next_at)
         self.storage.webhooks.record(delivery, attempt, status, grace=self.policy.grace)
         if verdict is not Verdict.DELIVERED:
             log.info("webhook delivery %s attempt %d: %s", delivery.id, number, error)
@@ -354,10 +354,6 @@ def _drain(response: httpcore.Response) -> None:
         seen += len(chunk)
         if seen > _MAX_RESPONSE_BYTES:
             return  # closing an unread response drops the connection instead of reading on
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # -- the process's dispatcher ----------------------------------------------------------
