@@ -138,6 +138,30 @@ def test_only_matching_subscriptions_get_deliveries(storage, http_receiver, disp
     assert len(_deliveries(storage, filtered.id)) == 1 and len(_deliveries(storage, everything.id)) == 3
 
 
+@pytest.mark.parametrize(
+    ("events", "account", "wanted"),
+    [
+        (None, None, {("acme", "messageNew"), ("acme", "messageSent"), ("other", "messageNew")}),
+        (("messageNew",), None, {("acme", "messageNew"), ("other", "messageNew")}),
+        (None, "acme", {("acme", "messageNew"), ("acme", "messageSent")}),
+        (("messageNew",), "acme", {("acme", "messageNew")}),
+        (("messageSent", "messageNew"), "acme", {("acme", "messageNew"), ("acme", "messageSent")}),
+        (("messageFailed",), None, set()),
+        (None, "nobody", set()),
+    ],
+)
+def test_the_publish_script_matches_subscriptions_by_event_and_account(storage, events, account, wanted):
+    # Matching lives only in the Lua publish step (bridge/storage/publish.py): exercise it on real Redis.
+    sub, _ = _subscribe(storage, "http://127.0.0.1:9/hook", events=events, account=account)
+    sent = [("acme", "messageNew"), ("acme", "messageSent"), ("other", "messageNew")]
+    published = storage.publisher.publish(
+        [Publication(a, name, {}) for a, name in sent], now=time.time(), grace=60, sweep_ttl=3
+    )
+    got = {(p.event.account, p.event.event) for p in published if any(d.webhook_id == sub.id for d in p.deliveries)}
+    assert got == wanted
+    assert len(_deliveries(storage, sub.id)) == len(wanted)
+
+
 # -- outcomes ----------------------------------------------------------------------------------
 
 
