@@ -42,11 +42,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge import webhooks  # noqa: E402
 from bridge.config import Secret, Settings  # noqa: E402
 from bridge.crypto import Vault  # noqa: E402
-from bridge.events.emit import emit, start_dispatcher  # noqa: E402
+from bridge.events.emit import emit  # noqa: E402
 from bridge.storage import Storage, connect  # noqa: E402
+from bridge.webhooks.dispatcher import Dispatcher  # noqa: E402
 from tests.servers.redis import RedisServer  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef0123"
@@ -103,12 +103,12 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _latency(storage: Storage, receiver: RemoteReceiver, n: int) -> dict[str, float]:
+def _latency(storage: Storage, dispatcher: Dispatcher | None, receiver: RemoteReceiver, n: int) -> dict[str, float]:
     latencies: list[float] = []
     emit_costs: list[float] = []
     for i in range(n):
         started = time.monotonic()
-        emit(storage, "bench", "messageNew", {"n": i, "subject": "latency"})
+        emit(storage, "bench", "messageNew", {"n": i, "subject": "latency"}, dispatcher=dispatcher)
         emit_costs.append((time.monotonic() - started) * 1000)
         [(_, received)] = receiver.wait_for(receiver.seen + 1, timeout=10, start=receiver.seen)
         receiver.seen += 1
@@ -122,10 +122,10 @@ def _latency(storage: Storage, receiver: RemoteReceiver, n: int) -> dict[str, fl
     }
 
 
-def _burst(storage: Storage, receiver: RemoteReceiver, n: int) -> dict[str, float]:
+def _burst(storage: Storage, dispatcher: Dispatcher | None, receiver: RemoteReceiver, n: int) -> dict[str, float]:
     started = time.monotonic()
     for i in range(n):
-        emit(storage, "bench", "messageNew", {"n": i, "subject": "burst"})
+        emit(storage, "bench", "messageNew", {"n": i, "subject": "burst"}, dispatcher=dispatcher)
     emitted = time.monotonic() - started
     got = receiver.wait_for(receiver.seen + n, timeout=120, start=receiver.seen)
     receiver.seen += n
@@ -155,15 +155,15 @@ def run(modes: list[str], latency_n: int, burst_n: int) -> None:
             storage.webhooks.create(receiver.url + "/hook", None, None)
             worker = None
             if mode == "direct":
-                dispatcher = start_dispatcher(storage, settings)
+                dispatcher = Dispatcher(storage, production=settings.production)
             else:
                 dispatcher = None
                 worker = _worker(redis_server.url, data_dir)
                 time.sleep(1.5)  # let the worker register and block on its queues
             try:
-                _latency(storage, receiver, min(20, latency_n))  # warm up connections and caches
-                lat = _latency(storage, receiver, latency_n)
-                burst = _burst(storage, receiver, burst_n)
+                _latency(storage, dispatcher, receiver, min(20, latency_n))  # warm up connections and caches
+                lat = _latency(storage, dispatcher, receiver, latency_n)
+                burst = _burst(storage, dispatcher, receiver, burst_n)
             finally:
                 if dispatcher is not None:
                     dispatcher.close()
@@ -180,7 +180,6 @@ def run(modes: list[str], latency_n: int, burst_n: int) -> None:
                 flush=True,
             )
     finally:
-        assert webhooks.installed() is None
         client.close()
         receiver.close()
         redis_server.close()

@@ -7,8 +7,9 @@ SMTP adapters take these, so no adapter depends on the HTTP layer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bridge.config import Secret
 
@@ -239,3 +240,16 @@ class Suppression:
     source: str  # "bounce", "complaint" or "manual"
     created: str
     message_id: str | None = None  # the stored bounce/complaint message that caused it
+
+
+def rfc3339(moment: datetime | float, timespec: Literal["seconds", "milliseconds"] = "milliseconds") -> str:
+    """The one way the bridge writes a time: RFC 3339 in UTC with a ``Z`` (``2026-01-02T03:04:05.678Z``).
+
+    Takes an aware datetime in any zone (converted to UTC), a naive datetime
+    (taken as UTC, never as the host's local time) or epoch seconds.
+    """
+    if isinstance(moment, datetime):
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    else:
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.isoformat(timespec=timespec).replace("+00:00", "Z")

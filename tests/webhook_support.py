@@ -5,18 +5,39 @@ No fixtures here (they live next to the tests); plain functions so bench/ could 
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import redis
 from rq import SimpleWorker
 
 from bridge import jobs
+from bridge.config import Settings
+from bridge.storage import Storage
 from bridge.webhooks.delivery import RetryPolicy
+from bridge.webhooks.dispatcher import Dispatcher
+from workers.context import worker_context
 
 # Same shape as the default (8 attempts) with delays short enough for tests. RQ's scheduler
 # has one-second resolution, so anything shorter runs within the next second.
 FAST = RetryPolicy(delays=(0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2), jitter=0.0, timeout=2.0, grace=1.0, sweep_interval=1.0)
+
+
+@contextlib.contextmanager
+def webhook_worker(
+    storage: Storage, settings: Settings, *, policy: RetryPolicy = FAST, **options: Any
+) -> Iterator[Dispatcher]:
+    """A dispatcher, also bound as this process's worker context (for jobs run by ``run_jobs``).
+
+    Pass it to ``emit(..., dispatcher=...)`` for first attempts made from here, as the watcher does.
+    """
+    with (
+        Dispatcher(storage, production=settings.production, policy=policy, **options) as dispatcher,
+        worker_context(storage, settings, webhook_policy=policy, dispatcher=dispatcher),
+    ):
+        yield dispatcher
 
 
 def run_jobs(connection: redis.Redis) -> None:

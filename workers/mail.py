@@ -34,10 +34,8 @@ import logging
 import os
 import secrets
 import socket
-import threading
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bridge import jobs
@@ -45,44 +43,16 @@ from bridge.errors import NotFound, SubmissionError, SubmissionRejected
 from bridge.events.emit import emit
 from bridge.events.model import EventName
 from bridge.imap import mailbox_ops
-from bridge.models import Account
+from bridge.models import Account, rfc3339
 from bridge.outbound import smtp
-from bridge.outbound.submit import DEFAULT_POLICY, SendPolicy
-from bridge.storage import Storage
 from bridge.storage.outbox_records import OutboxEntry
-from workers.environment import storage_from_environment
+from workers.context import SendRuntime, current
 
 log = logging.getLogger(__name__)
 
 # A scheduled send job starts up to a second before its entry is due (RQ schedules whole seconds);
 # it waits that long rather than send early. A job earlier than this is a stray: it does nothing.
 _EARLY_START_S = 1.5
-
-
-@dataclass
-class _Runtime:
-    """What a worker process keeps between jobs."""
-
-    storage: Storage
-    policy: SendPolicy
-    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
-    pool: smtp.Pool = field(default_factory=smtp.Pool)
-
-
-_lock = threading.Lock()
-_runtime: _Runtime | None = None
-
-
-def configure(*, storage: Storage | None = None, policy: SendPolicy | None = None) -> None:
-    """Set what this process's jobs use (tests, benchmarks); otherwise the first job loads settings."""
-    global _runtime
-    with _lock:
-        if _runtime is not None:
-            _runtime.loop.run_until_complete(_runtime.pool.close_all())
-            _runtime.loop.close()
-            _runtime = None
-        if storage is not None:
-            _runtime = _make_runtime(storage, policy or DEFAULT_POLICY)
 
 
 def send_message(queue_id: str) -> str:
@@ -144,7 +114,7 @@ def drain_outbox(job_id: str) -> int:
             return attempted
 
 
-def _attempt(rt: _Runtime, owner: str, entry: OutboxEntry, raw: bytes, *, drainer: str | None = None) -> str:
+def _attempt(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, drainer: str | None = None) -> str:
     """One send attempt of a claimed entry: SMTP, then sent / retry / failed on the entry and as events."""
     queue_id = entry.queue_id
     outbox = rt.storage.outbox
@@ -159,7 +129,7 @@ def _attempt(rt: _Runtime, owner: str, entry: OutboxEntry, raw: bytes, *, draine
         return _failed(rt, queue_id, owner, entry, SubmissionRejected("the account was removed", code="noAccount"))
     except SubmissionError as exc:
         return _failed(rt, queue_id, owner, entry, exc)
-    sent_at = _iso(time.time())
+    sent_at = rfc3339(time.time())
     outbox.mark_sent(queue_id, owner, response=result.response, sent_at=sent_at)
     rt.storage.messages.remember_conversation(entry.account, entry.message_id, entry.conversation_id)
     data: dict[str, Any] = {
@@ -172,7 +142,7 @@ def _attempt(rt: _Runtime, owner: str, entry: OutboxEntry, raw: bytes, *, draine
         data["rejected"] = [{"recipient": r, "smtpCode": c, "response": m} for r, c, m in result.rejected]
     if entry.possible_duplicate:
         data["possibleDuplicate"] = True
-    emit(rt.storage, entry.account, EventName.MESSAGE_SENT, data)
+    emit(rt.storage, entry.account, EventName.MESSAGE_SENT, data, dispatcher=rt.dispatcher)
     if entry.copy or entry.reference:
         jobs.enqueue_file_sent(rt.storage.redis, queue_id)
     return "sent"
@@ -235,7 +205,7 @@ def sweep_outbox(startup: bool = False) -> int:
 
 
 async def _deliver(
-    rt: _Runtime,
+    rt: SendRuntime,
     queue_id: str,
     owner: str,
     account: Account,
@@ -273,10 +243,10 @@ async def _deliver(
         renewer.cancel()
 
 
-def _failed(rt: _Runtime, queue_id: str, owner: str, entry: OutboxEntry, exc: SubmissionError) -> str:
+def _failed(rt: SendRuntime, queue_id: str, owner: str, entry: OutboxEntry, exc: SubmissionError) -> str:
     now = time.time()
     attempts, limit = entry.attempts, entry.max_attempts
-    error = {"message": exc.message, "code": exc.code, "smtpCode": exc.smtp_code, "at": _iso(now)}
+    error = {"message": exc.message, "code": exc.code, "smtpCode": exc.smtp_code, "at": rfc3339(now)}
     retry = exc.transient and attempts < limit
     next_at = now + rt.policy.backoff(attempts) if retry else None
     data = {
@@ -286,19 +256,19 @@ def _failed(rt: _Runtime, queue_id: str, owner: str, entry: OutboxEntry, exc: Su
         "smtpCode": exc.smtp_code,
         "attempt": attempts,
         "maxAttempts": limit,
-        "nextAttempt": _iso(next_at) if next_at is not None else None,
+        "nextAttempt": rfc3339(next_at) if next_at is not None else None,
     }
     if next_at is not None:
         job_id = jobs.new_send_job_id(queue_id)
         rt.storage.outbox.mark_retry(
-            queue_id, owner, error=error, next_at=next_at, next_iso=_iso(next_at), job_id=job_id
+            queue_id, owner, error=error, next_at=next_at, next_iso=rfc3339(next_at), job_id=job_id
         )
         jobs.enqueue_send(rt.storage.redis, queue_id, job_id, at=next_at)
-        emit(rt.storage, entry.account, EventName.MESSAGE_DELIVERY_ERROR, data)
+        emit(rt.storage, entry.account, EventName.MESSAGE_DELIVERY_ERROR, data, dispatcher=rt.dispatcher)
         return "retry"
     rt.storage.outbox.mark_failed(queue_id, owner, error=error)
-    emit(rt.storage, entry.account, EventName.MESSAGE_DELIVERY_ERROR, data)
-    emit(rt.storage, entry.account, EventName.MESSAGE_FAILED, {**data, "attempts": attempts})
+    emit(rt.storage, entry.account, EventName.MESSAGE_DELIVERY_ERROR, data, dispatcher=rt.dispatcher)
+    emit(rt.storage, entry.account, EventName.MESSAGE_FAILED, {**data, "attempts": attempts}, dispatcher=rt.dispatcher)
     return "failed"
 
 
@@ -324,27 +294,11 @@ def _flag_target(reference: dict[str, Any] | None) -> mailbox_ops.FlagTarget | N
     )
 
 
-def _make_runtime(storage: Storage, policy: SendPolicy) -> _Runtime:
-    return _Runtime(
-        storage=storage,
-        policy=policy,
-        pool=smtp.Pool(idle_s=policy.smtp_idle_s, timeout=policy.smtp_timeout_s),
-    )
-
-
-def _get_runtime() -> _Runtime:
-    global _runtime
-    with _lock:
-        if _runtime is None:
-            storage, _ = storage_from_environment("mail")
-            _runtime = _make_runtime(storage, DEFAULT_POLICY)
-        return _runtime
+def _get_runtime() -> SendRuntime:
+    """This worker's send runtime (``workers.context``: RQ passes jobs nothing but their arguments)."""
+    return current().mail
 
 
 def _owner() -> str:
     """A lease owner: this host and process, and a random part per attempt."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

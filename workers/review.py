@@ -10,41 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from rq import get_current_job
 
 from bridge import jobs
 from bridge.compose.model import Composed
-from bridge.config import Settings
 from bridge.errors import NotFound
 from bridge.models import ServerConfig
 from bridge.outbound import smtp
 from bridge.review import holds
 from bridge.review import mail as review_mail
 from bridge.review.links import State
-from bridge.storage import Storage
 from bridge.storage.reviews import pending_holds
-from workers.environment import storage_from_environment
-
-
-@dataclass(frozen=True, slots=True)
-class _Runtime:
-    storage: Storage
-    settings: Settings
-
-
-_lock = threading.Lock()
-_runtime: _Runtime | None = None
-
-
-def configure(*, storage: Storage | None = None, settings: Settings | None = None) -> None:
-    """Set what this process's jobs use (tests); otherwise the first job loads settings."""
-    global _runtime
-    with _lock:
-        _runtime = _Runtime(storage, settings) if storage is not None and settings is not None else None
+from workers.context import WorkerContext, current
 
 
 def notify_reviewers(review_id: str) -> str:
@@ -59,7 +37,7 @@ def notify_reviewers(review_id: str) -> str:
         return "skipped:no-account"
     if account.smtp is None or not review.reviewers:
         return "skipped:no-smtp-or-reviewers"
-    now = datetime.now(UTC)
+    now = rt.clock.now()
     emails = [
         review_mail.build(
             review,
@@ -78,7 +56,8 @@ def notify_reviewers(review_id: str) -> str:
 
 def expire_review(review_id: str) -> str:
     """Apply the hold's onExpiry if nobody decided in time; returns the store's answer."""
-    return holds.expire(_get_runtime().storage, review_id, now=datetime.now(UTC))
+    context = _get_runtime()
+    return holds.expire(context.storage, review_id, now=context.clock.now())
 
 
 def sweep_reviews(startup: bool = False) -> int:
@@ -89,8 +68,9 @@ def sweep_reviews(startup: bool = False) -> int:
     """
     if startup and not _holds_pending():
         return 0  # every worker start runs this: stay cheap, and need no settings, when idle
-    storage = _get_runtime().storage
-    expired = holds.expire_overdue(storage, now=datetime.now(UTC))
+    context = _get_runtime()
+    storage = context.storage
+    expired = holds.expire_overdue(storage, now=context.clock.now())
     ttl = 3 * holds.REVIEW_SWEEP_INTERVAL_S
     if startup:
         if pending_holds(storage.redis) and storage.reviews.sweeper.claim(ttl):
@@ -102,11 +82,7 @@ def sweep_reviews(startup: bool = False) -> int:
 
 
 def _holds_pending() -> bool:
-    with _lock:
-        runtime = _runtime
-    if runtime is not None:
-        return pending_holds(runtime.storage.redis) > 0
-    job = get_current_job()
+    job = get_current_job()  # its connection: enough to know, before the context is needed
     return job is None or pending_holds(job.connection) > 0
 
 
@@ -119,9 +95,6 @@ async def _send(config: ServerConfig, emails: list[Composed]) -> None:
             )  # fmt: skip
 
 
-def _get_runtime() -> _Runtime:
-    global _runtime
-    with _lock:
-        if _runtime is None:
-            _runtime = _Runtime(*storage_from_environment("review"))
-        return _runtime
+def _get_runtime() -> WorkerContext:
+    """This worker's context (``workers.context``: RQ passes jobs nothing but their arguments)."""
+    return current()

@@ -6,25 +6,17 @@ next attempt is scheduled with ``enqueue_in`` as the retry policy says, so the
 log, not RQ's failed-job registry, is where delivery failures are read. A job
 that cannot do its work (Redis down) raises, and RQ records it.
 
-The process's ``Dispatcher`` is the one installed (tests, or a process that
-started one); otherwise the first job builds it from ``load_settings(os.environ)``.
+The attempts are made by the worker's ``Dispatcher``, found in its context
+(``workers.context``), which also schedules each retry (``Dispatcher.follow_up``).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-
 from rq import get_current_job
 
 from bridge import jobs
-from bridge.events.emit import after_attempt, start_dispatcher
 from bridge.storage.webhooks import pending_deliveries
-from bridge.webhooks import dispatcher as webhooks
-from bridge.webhooks.dispatcher import Dispatcher
-from workers.environment import storage_from_environment
-
-_lock = threading.Lock()
+from workers.context import current
 
 
 def deliver_webhook(delivery_id: str, attempt: int = 0) -> str:
@@ -32,9 +24,9 @@ def deliver_webhook(delivery_id: str, attempt: int = 0) -> str:
 
     Returns the outcome (delivered, retry, failed, or skipped:<why>).
     """
-    dispatcher = _dispatcher()
+    dispatcher = current().dispatcher
     result = dispatcher.attempt(delivery_id, attempt)
-    after_attempt(dispatcher.storage, result, dispatcher.policy)
+    dispatcher.follow_up(result)
     return result.outcome if result.reason is None else f"{result.outcome}:{result.reason}"
 
 
@@ -47,9 +39,9 @@ def sweep_webhook_deliveries(startup: bool = False) -> int:
     """
     if startup and not _anything_pending():
         return 0  # every worker start runs this: stay cheap, and need no settings, when idle
-    dispatcher = _dispatcher()
-    storage, policy = dispatcher.storage, dispatcher.policy
-    overdue = storage.webhooks.overdue(time.time(), policy.grace)
+    context = current()
+    storage, policy = context.storage, context.dispatcher.policy
+    overdue = storage.webhooks.overdue(context.clock.time(), policy.grace)
     for delivery_id, attempt in overdue:
         jobs.enqueue_webhook_delivery(storage.redis, delivery_id, attempt)
     ttl = 3 * policy.sweep_interval
@@ -63,16 +55,5 @@ def sweep_webhook_deliveries(startup: bool = False) -> int:
 
 
 def _anything_pending() -> bool:
-    found = webhooks.installed()
-    if found is not None:
-        return found.storage.webhooks.pending_count() > 0
-    job = get_current_job()
+    job = get_current_job()  # its connection: enough to know, before the context is needed
     return job is None or pending_deliveries(job.connection) > 0
-
-
-def _dispatcher() -> Dispatcher:
-    with _lock:
-        found = webhooks.installed()
-        if found is not None:
-            return found
-        return start_dispatcher(*storage_from_environment("webhook"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 from urllib.parse import quote as url_quote
 
@@ -18,6 +17,7 @@ from bridge.imap.message_ops import MessageRef
 from bridge.inbound import records
 from bridge.inbound.records import summary
 from bridge.mail.message import attachment_content, parse
+from bridge.models import rfc3339
 from bridge.schemas.messages import (
     DeleteQuery,
     FlagsOut,
@@ -55,8 +55,7 @@ def _matcher(query: MessageQuery) -> Any:
     sender = query.from_.lower() if query.from_ else None
     since = None
     if query.since is not None:
-        when = query.since if query.since.tzinfo else query.since.replace(tzinfo=UTC)  # naive means UTC
-        since = when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        since = rfc3339(query.since, "seconds")  # naive means UTC
 
     def match(record: dict[str, Any]) -> bool:
         if not query.withheld and is_withheld(record):

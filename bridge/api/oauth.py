@@ -6,13 +6,12 @@ exist): ``manage`` for apps and sign-in, ``admin`` for handing out tokens.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint
 
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import Unprocessable
+from bridge.models import rfc3339
 from bridge.oauth import flow, presets
 from bridge.schemas.common import Deleted
 from bridge.schemas.oauth import (
@@ -97,5 +96,5 @@ def oauth_token(account: str) -> OAuthTokenOut:
     if found.oauth is None:
         raise Unprocessable(f"account {account!r} does not use OAuth2", code="notOAuthAccount")
     token, expires_at = storage.oauth_tokens.current(found.id, found.oauth, found.imap.user)
-    expires = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    expires = rfc3339(expires_at, "seconds")
     return OAuthTokenOut(account=found.id, user=found.imap.user, access_token=token.reveal(), expires=expires)

@@ -11,8 +11,8 @@ keep-alive receiver on loopback, three runs):
   step that appends the event to the stream (``bridge.storage.publish``),
   together with the exact body bytes and a due-set entry, BEFORE any attempt.
   Whatever dies afterwards, the sweeper finds the delivery and enqueues it.
-- The FIRST attempt is made from the emitting process when it has a
-  ``Dispatcher`` installed (watcher, workers): a fair per-subscription thread
+- The FIRST attempt is made from the emitting process when its caller passes
+  a ``Dispatcher`` (the watcher's pipeline, RQ jobs through their worker context): a fair per-subscription thread
   pool over a keep-alive connection pool, so the emitting thread only queues
   work and returns (a receiver that hangs holds at most its share of threads).
   Measured emit -> signed request at the receiver: p50 1.8-2.7 ms, p99 3-9 ms,
@@ -20,42 +20,59 @@ keep-alive receiver on loopback, three runs):
   (one SimpleWorker process) the same took p50 6-9 ms, p99 14-24 ms and only
   114-147 events/s: RQ's own bookkeeping costs several ms per job, and the
   burst backs up in the queue. Hence direct first attempts; when the pool is
-  full, or no dispatcher is installed (the web process), the attempt goes to RQ.
+  full, or no dispatcher is passed (the web process), the attempt goes to RQ.
 - Retries go to RQ with ``enqueue_in`` (not RQ's ``Retry``): the first
   attempt is not an RQ job, the schedule (with jitter) lives in our delivery
   record next to the attempt log, and a job carries the attempt number it is
-  for, so duplicates from the sweeper or a redelivery are no-ops.
+  for, so duplicates from the sweeper or a redelivery are no-ops. The dispatcher
+  schedules them itself (``Dispatcher.follow_up``): this module imports the
+  dispatcher, never the other way round.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from bridge import jobs
-from bridge.config import Settings
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.events.model import Event
 from bridge.storage import Storage
 from bridge.storage.publish import Publication
-from bridge.webhooks import dispatcher as webhooks
-from bridge.webhooks.delivery import DEFAULT_POLICY, RetryPolicy
-from bridge.webhooks.dispatcher import Dispatcher, Result
+from bridge.webhooks.delivery import DEFAULT_POLICY
+from bridge.webhooks.dispatcher import Dispatcher
 
 
-def emit(storage: Storage, account: str, name: str, data: dict[str, Any]) -> Event:
-    """Store the event and schedule its webhook deliveries; returns the stored event."""
-    return emit_many(storage, [Publication(account, name, data)])[0]
+def emit(
+    storage: Storage,
+    account: str,
+    name: str,
+    data: dict[str, Any],
+    *,
+    dispatcher: Dispatcher | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Event:
+    """Store the event and schedule its webhook deliveries; returns the stored event.
+
+    ``dispatcher``: this process's, for first attempts made from here; without
+    one they go to RQ.
+    """
+    return emit_many(storage, [Publication(account, name, data)], dispatcher=dispatcher, clock=clock)[0]
 
 
-def emit_many(storage: Storage, items: list[Publication]) -> list[Event]:
+def emit_many(
+    storage: Storage,
+    items: list[Publication],
+    *,
+    dispatcher: Dispatcher | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> list[Event]:
     """Publish several events in one atomic round trip, then start their first attempts.
 
     Returns the stored events in order. Never waits for a receiver.
     """
-    dispatcher = webhooks.installed()
     policy = dispatcher.policy if dispatcher is not None else DEFAULT_POLICY
     published = storage.publisher.publish(
-        items, now=time.time(), grace=policy.grace, sweep_ttl=3 * policy.sweep_interval
+        items, now=clock.time(), grace=policy.grace, sweep_ttl=3 * policy.sweep_interval
     )
     deliveries = [d for p in published for d in p.deliveries]
     if deliveries:
@@ -65,29 +82,3 @@ def emit_many(storage: Storage, items: list[Publication]) -> list[Event]:
     if any(p.start_sweeper for p in published):
         jobs.enqueue_webhook_sweep(storage.redis, policy.sweep_interval)
     return [p.event for p in published]
-
-
-def start_dispatcher(
-    storage: Storage, settings: Settings, *, policy: RetryPolicy = DEFAULT_POLICY, **options: Any
-) -> Dispatcher:
-    """Deliver first attempts from this process from now on; call once at process start.
-
-    Retries of those attempts are scheduled on RQ. Close the dispatcher (or
-    use it as a context manager) to stop.
-    """
-
-    def schedule_retry(result: Result) -> None:
-        after_attempt(storage, result, policy)
-
-    return webhooks.install(
-        Dispatcher(storage, production=settings.production, policy=policy, on_result=schedule_retry, **options)
-    )
-
-
-def after_attempt(storage: Storage, result: Result, policy: RetryPolicy = DEFAULT_POLICY) -> None:
-    """Schedule the retry an attempt asked for, and make sure a sweep will follow it up."""
-    if result.next_attempt is None or result.retry_in is None:
-        return
-    jobs.enqueue_webhook_delivery(storage.redis, result.delivery_id, result.next_attempt, result.retry_in)
-    if storage.webhooks.sweeper.claim(3 * policy.sweep_interval):
-        jobs.enqueue_webhook_sweep(storage.redis, policy.sweep_interval)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from bridge.errors import MailboxAuthFailed, MailboxUnavailable
 from bridge.imap.handshake import ConnectFailed
-from bridge.models import MailboxFault
+from bridge.models import MailboxFault, rfc3339
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, rand: float) -> float:
@@ -55,5 +55,4 @@ def fault_of(exc: BaseException) -> MailboxFault:
 
 def utc_iso(seconds_from_now: float = 0.0) -> str:
     """RFC 3339 UTC time, with milliseconds, like every other time the bridge reports."""
-    moment = datetime.now(UTC) + timedelta(seconds=seconds_from_now)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339(datetime.now(UTC) + timedelta(seconds=seconds_from_now))

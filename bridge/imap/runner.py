@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from bridge.config import Settings
 from bridge.crypto import Vault
 from bridge.errors import ConfigError
-from bridge.events.emit import start_dispatcher
 from bridge.imap import session
 from bridge.imap.retry import utc_iso
 from bridge.imap.watcher import AccountWatcher, Connect, MessageHandler, WatchTiming
@@ -41,6 +40,7 @@ from bridge.models import Account, AccountError, AccountState, ConnectionState, 
 from bridge.senderauth.dmarc import load_public_suffixes
 from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage, connect
+from bridge.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def main(settings: Settings) -> None:
     storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
     dns = ResolverSpec(list(settings.dns_servers) or None, DNS_TIMEOUT_S)
     resolver = DnsResolver(dns.servers, timeout=dns.timeout)
-    # First webhook attempts go out from this process (bridge/events/emit.py), not through an RQ
+    # First webhook attempts go out from this process (bridge/events/emit.py, through the pipeline's dispatcher), not through an RQ
     # job per messageNew: RQ's bookkeeping costs several ms per job and a burst queues up
     # behind one worker. bench/inbound.py, same machine (busy, 2 cores): IDLE push -> webhook
     # p50 14 -> 13 ms, p99 85 -> 27 ms; burst 73 -> ~120 msgs/s (with the commit overlap in
@@ -245,11 +245,13 @@ def main(settings: Settings) -> None:
     with (
         ThreadPoolExecutor(max_workers=8, thread_name_prefix="inbound") as executor,
         contextlib.ExitStack() as stack,
-        start_dispatcher(storage, settings),
+        Dispatcher(storage, production=settings.production) as dispatcher,
     ):
         processes = analysis_processes() if settings.analysis_processes is None else settings.analysis_processes
         pool = stack.enter_context(AnalysisPool(dns, processes=processes)) if processes > 0 else None
-        service = WatcherService(storage, InboundPipeline(storage, resolver, executor, pool=pool))
+        service = WatcherService(
+            storage, InboundPipeline(storage, resolver, executor, pool=pool, dispatcher=dispatcher)
+        )
         asyncio.run(_run_until_signal(service))
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
@@ -39,6 +39,9 @@ from bridge.review import gate
 from bridge.senderauth.resolver_protocol import Resolver
 from bridge.storage import Storage
 from bridge.storage.publish import Publication
+
+if TYPE_CHECKING:  # a type only: the watcher runner passes the dispatcher in
+    from bridge.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +72,14 @@ class InboundPipeline:
         *,
         pool: AnalysisPool | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self.storage = storage
         self.resolver = resolver
         self.executor = executor
         self.pool = pool  # worker processes for big batches (bridge/inbound/pool.py)
         self.now = now
+        self.dispatcher = dispatcher  # first webhook attempts from this process (bridge/events/emit.py)
         # Commits (store, gate, emit) run one at a time per account, so its events keep UID order,
         # and in parallel across accounts (bridge/inbound/commits.py); analyses use ``executor``.
         self._committer = Committer()
@@ -141,7 +146,7 @@ class InboundPipeline:
         # One event per change, not per retry: the same error again only moves its time and nextRetry.
         changed = previous.state is not state.state or _what(previous) != _what(state)
         if name is not None and changed:
-            emit(self.storage, account.id, name, state.event_data())
+            emit(self.storage, account.id, name, state.event_data(), dispatcher=self.dispatcher)
 
     # --- the stages ----------------------------------------------------------
 
@@ -185,7 +190,7 @@ class InboundPipeline:
                 last.account, last.name, last.data, emitted=item.message_id, emitted_ttl_s=messages.retention_s
             )
             publications.extend(events)
-        emit_many(self.storage, publications)
+        emit_many(self.storage, publications, dispatcher=self.dispatcher)
         if silent:
             self.storage.mailstate.mark_emitted(account.id, silent, messages.retention_s)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from bridge.bounces import BounceRecipient, Kind, Report
 from bridge.events.model import EventName
 from bridge.mail.message import Address, ParsedMessage
+from bridge.models import rfc3339
 from bridge.senderauth.results import AuthReport
 
 # Bodies larger than this stay on REST; webhooks and streams carry a flag instead.
@@ -43,10 +44,10 @@ def _address(a: Address) -> dict[str, str]:
     return {"name": a.name, "address": a.address}
 
 
-def _iso(value: datetime | None, timespec: str = "seconds") -> str | None:
+def _iso(value: datetime | None, timespec: Literal["seconds", "milliseconds"] = "seconds") -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+    return rfc3339(value, timespec)
 
 
 def message_fields(parsed: ParsedMessage) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from bridge.models import rfc3339
 from bridge.policy.verdict import Action, Decision, Verdict
 from bridge.storage import Storage
 
@@ -169,4 +170,5 @@ def document(
 
 
 def iso(value: datetime) -> str:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """``value`` in UTC: an aware time in another zone used to be written with its offset."""
+    return rfc3339(value)

@@ -153,9 +153,12 @@ def _web(args: argparse.Namespace, settings: Settings) -> int:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from bridge import jobs
+    from workers.context import worker_context
 
     storage = _storage(settings)
-    jobs.run_worker(storage.redis, burst=args.burst)
+    # The one context every job of this process uses (storage, dispatcher, SMTP pool): workers/context.py.
+    with worker_context(storage, settings):
+        jobs.run_worker(storage.redis, burst=args.burst)
     return 0
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from pydantic import Field, field_validator
 
 from bridge.events.model import EventName
+from bridge.models import rfc3339
 from bridge.schemas.accounts import ACCOUNT_ID_PATTERN
 from bridge.schemas.common import ApiModel, HttpUrl
 from bridge.webhooks.delivery import Attempt, Delivery, DeliveryStatus, Subscription
@@ -19,7 +18,7 @@ def iso_time(epoch: float | None) -> str | None:
     """Epoch seconds as an RFC 3339 UTC string with milliseconds (None stays None)."""
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339(epoch)
 
 
 class WebhookCreate(ApiModel):

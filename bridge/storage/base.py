@@ -17,6 +17,7 @@ import redis
 import redis.exceptions
 
 from bridge.errors import StorageUnavailable
+from bridge.models import rfc3339
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,7 +30,7 @@ def text(value: object) -> str:
 
 def utc_now() -> str:
     """The current time as an RFC 3339 UTC string with milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339(datetime.now(UTC))
 
 
 def redis_errors(func: Callable[P, R]) -> Callable[P, R]:

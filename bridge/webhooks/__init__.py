@@ -6,6 +6,6 @@
 - ``lanes``       a fair thread pool (work queued per key).
 - ``dispatcher``  the only module that imports httpx/httpcore for webhooks: resolve, vet, sign, POST, record.
 
-May import: events.model, storage, jobs, models.
+May import: events.model, storage, jobs, models, clock (the dispatcher is built by its process and passed to emit).
 Purity: delivery, signing, ssrf
 """

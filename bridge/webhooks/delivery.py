@@ -40,9 +40,7 @@ class Subscription:
     account: str | None  # None: every account
     created: str
     secrets: tuple[SealedSecret, ...]
-
-    def matches(self, event: str, account: str) -> bool:
-        return (self.events is None or event in self.events) and (self.account is None or self.account == account)
+    # Which events it gets is decided in one place, the publish script (bridge/storage/publish.py).
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,10 @@ between the check and the connect (rebinding) cannot redirect a delivery.
 
 ``Dispatcher`` is one process's delivery engine: a keep-alive connection
 pool (httpcore, thread-safe) and a fair thread pool (``bridge.webhooks.lanes``) for the first
-attempt of each delivery, made right after the event is emitted.
+attempt of each delivery, made right after the event is emitted. It is created by the
+process that owns it (the watcher runner, the worker context) and passed to ``emit``
+explicitly; it never calls back into ``emit``: after an attempt it schedules the retry
+itself (``follow_up``, through ``bridge.jobs``).
 """
 
 from __future__ import annotations
@@ -18,18 +21,18 @@ from __future__ import annotations
 import logging
 import random
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
-from bridge import __version__
+from bridge import __version__, jobs
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.errors import ValidationError, WebhookDeliveryFailed
+from bridge.models import rfc3339
 from bridge.storage import Storage
 from bridge.webhooks import signing, ssrf
 from bridge.webhooks.delivery import (
@@ -198,10 +201,10 @@ class Dispatcher:
         storage: where deliveries live.
         production: refuse non-public destinations at connect time.
         policy: retries and the per-attempt timeout.
-        on_result: called after each first attempt made by ``submit`` (for
-            scheduling its retry); runs on a pool thread.
+        on_result: called after each first attempt made by ``submit``, once its
+            retry is scheduled; runs on a pool thread (observers, tests).
         threads, per_webhook, max_queued: the first-attempt pool (see ``Lanes``).
-        clock, rand: seams for tests (epoch seconds; jitter in [0, 1)).
+        clock, rand: seams for tests (the time; jitter in [0, 1)).
     """
 
     def __init__(
@@ -214,7 +217,7 @@ class Dispatcher:
         threads: int = 8,
         per_webhook: int = 4,
         max_queued: int = 2000,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.storage = storage
@@ -236,7 +239,6 @@ class Dispatcher:
 
     def close(self) -> None:
         """Stop the pool and close connections; queued first attempts are left to the sweeper."""
-        uninstall(self)
         self._lanes.close()
         self._pool.close()
 
@@ -246,6 +248,7 @@ class Dispatcher:
 
     def _first_attempt(self, delivery: Delivery) -> None:
         result = self.attempt(delivery.id, delivery.attempts + 1)
+        self.follow_up(result)
         if self._on_result is not None:
             self._on_result(result)
 
@@ -259,7 +262,7 @@ class Dispatcher:
         claim = self.storage.webhooks.claim(delivery_id, expected_attempt, lease_s=3 * self.policy.timeout + 5)
         if isinstance(claim, str):
             return Result(delivery_id, "skipped", reason=claim)
-        now = self._clock()
+        now = self._clock.time()
         if claim.subscription is None or claim.body is None:
             missing = "the webhook was deleted" if claim.subscription is None else "the event body expired"
             return self._record(claim, now, _Response(None, missing, Verdict.FAIL, 0.0))
@@ -267,6 +270,15 @@ class Dispatcher:
         headers = signing.headers(secrets, claim.delivery.event_id, int(now), claim.body)
         headers["content-type"] = "application/json"
         return self._record(claim, now, self._post(claim.subscription.url, headers, claim.body))
+
+    def follow_up(self, result: Result) -> None:
+        """Schedule the retry an attempt asked for, and make sure a sweep will follow it up."""
+        if result.next_attempt is None or result.retry_in is None:
+            return
+        redis = self.storage.redis
+        jobs.enqueue_webhook_delivery(redis, result.delivery_id, result.next_attempt, result.retry_in)
+        if self.storage.webhooks.sweeper.claim(3 * self.policy.sweep_interval):
+            jobs.enqueue_webhook_sweep(redis, self.policy.sweep_interval)
 
     def _post(self, url: str, headers: dict[str, str], body: bytes) -> _Response:
         started = time.perf_counter()
@@ -313,7 +325,7 @@ class Dispatcher:
         }[verdict]
         next_at = now + delay if delay is not None else None
         outcome = {Verdict.DELIVERED: "delivered", Verdict.RETRY: "retry", Verdict.FAIL: "failed"}[verdict]
-        attempt = Attempt(number, _iso(now), response.status, response.latency_ms, error, outcome, next_at)
+        attempt = Attempt(number, rfc3339(now), response.status, response.latency_ms, error, outcome, next_at)
         self.storage.webhooks.record(delivery, attempt, status, grace=self.policy.grace)
         if verdict is not Verdict.DELIVERED:
             log.info("webhook delivery %s attempt %d: %s", delivery.id, number, error)
@@ -354,33 +366,3 @@ def _drain(response: httpcore.Response) -> None:
         seen += len(chunk)
         if seen > _MAX_RESPONSE_BYTES:
             return  # closing an unread response drops the connection instead of reading on
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-# -- the process's dispatcher ----------------------------------------------------------
-
-_installed: Dispatcher | None = None
-_install_lock = threading.Lock()
-
-
-def install(dispatcher: Dispatcher) -> Dispatcher:
-    """Make ``dispatcher`` the one ``emit`` uses in this process for first attempts."""
-    global _installed
-    with _install_lock:
-        _installed = dispatcher
-    return dispatcher
-
-
-def uninstall(dispatcher: Dispatcher) -> None:
-    global _installed
-    with _install_lock:
-        if _installed is dispatcher:
-            _installed = None
-
-
-def installed() -> Dispatcher | None:
-    """This process's dispatcher, or None: then first attempts go through RQ."""
-    return _installed

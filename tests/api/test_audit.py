@@ -14,9 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.events.emit import start_dispatcher
 from bridge.review import audit as auditing
-from tests.webhook_support import FAST, drain
+from tests.webhook_support import FAST, drain, webhook_worker
 from workers import review as review_jobs
 
 ACCOUNT = "acme"
@@ -53,7 +52,7 @@ def subjects(storage, name="messageNew"):
 
 @pytest.fixture
 def dispatcher(storage, settings):
-    with start_dispatcher(storage, settings, policy=FAST) as d:
+    with webhook_worker(storage, settings, policy=FAST) as d:
         yield d
 
 
@@ -125,11 +124,8 @@ def test_inbound_hold_then_approve_emits_message_new(client, auth, guarded, stor
     [pending] = client.get("/v1/reviews", headers=auth).json["reviews"]
     assert pending["direction"] == "inbound" and pending["from"] == "ann@partner.example"
     # Reviewers of an inbound hold are emailed the same way as for outbound ones.
-    review_jobs.configure(storage=storage, settings=settings)
-    try:
-        assert review_jobs.notify_reviewers(pending["id"]) == "sent:1"
-    finally:
-        review_jobs.configure()
+    # The job runs in the worker context the dispatcher fixture bound (workers/context.py).
+    assert review_jobs.notify_reviewers(pending["id"]) == "sent:1"
     [notice] = smtp.wait_for(1)
     assert notice.rcpt_tos == ("reviewer@acme.test",) and b"Review needed: partner note" in notice.raw
     detail = client.get(f"/v1/reviews/{pending['id']}", headers=auth).json

@@ -13,15 +13,14 @@ import pytest
 from rq import SimpleWorker
 
 from bridge import jobs
-from workers import mail
+from workers.context import worker_context
 
 
 @pytest.fixture(autouse=True)
-def send_worker(storage):
-    """Jobs in this process send through the test's storage (workers read settings from the env otherwise)."""
-    mail.configure(storage=storage)
-    yield
-    mail.configure()
+def send_worker(storage, settings):
+    """Jobs run in this process (``drain``) find the test's storage in their worker context."""
+    with worker_context(storage, settings):
+        yield
 
 
 def drain(storage, until, timeout=10.0):

@@ -25,8 +25,8 @@ from bridge import jobs, keys
 from bridge.outbound import submit as outbound
 from bridge.review import holds
 from bridge.review.links import LinkAction, make_token
-from workers import mail
 from workers import review as review_jobs
+from workers.context import worker_context
 
 ACCOUNT = "acme"
 REVIEWER = "reviewer@acme.test"
@@ -43,11 +43,8 @@ def settings(settings):
 
 @pytest.fixture
 def workers(storage, settings):
-    mail.configure(storage=storage, policy=FAST)
-    review_jobs.configure(storage=storage, settings=settings)
-    yield
-    review_jobs.configure()
-    mail.configure()
+    with worker_context(storage, settings, send_policy=FAST):
+        yield
 
 
 @pytest.fixture

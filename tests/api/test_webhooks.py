@@ -10,15 +10,15 @@ import pytest
 
 from app import create_app
 from bridge.config import Environment
-from bridge.events.emit import emit, start_dispatcher
+from bridge.events.emit import emit
 from bridge.models import Account, ServerConfig
 from bridge.webhooks import signing
-from tests.webhook_support import FAST, drain, redis_dump
+from tests.webhook_support import FAST, drain, redis_dump, webhook_worker
 
 
 @pytest.fixture
 def dispatcher(storage, settings):
-    with start_dispatcher(storage, settings, policy=FAST) as d:
+    with webhook_worker(storage, settings, policy=FAST) as d:
         yield d
 
 
@@ -184,7 +184,7 @@ def test_deliveries_list_attempts_newest_first_with_cursor(
     client, auth, storage, redis_client, http_receiver, dispatcher
 ):
     hook = _subscribe(client, auth, http_receiver.url)
-    events = [emit(storage, "acme", "messageNew", {"n": i}) for i in range(3)]
+    events = [emit(storage, "acme", "messageNew", {"n": i}, dispatcher=dispatcher) for i in range(3)]
     http_receiver.wait_for(3)
     drain(redis_client, lambda: all(d.status == "delivered" for d, _ in storage.webhooks.page(hook["id"], limit=10)[0]))
     first = client.get(f"/v1/webhooks/{hook['id']}/deliveries?limit=2", headers=auth).get_json()
@@ -205,7 +205,7 @@ def test_redeliver_makes_a_new_attempt_with_the_same_webhook_id(
     client, auth, storage, redis_client, http_receiver, dispatcher
 ):
     hook = _subscribe(client, auth, http_receiver.url)
-    event = emit(storage, "acme", "messageNew", {"subject": "hi"})
+    event = emit(storage, "acme", "messageNew", {"subject": "hi"}, dispatcher=dispatcher)
     first = http_receiver.wait_for(1)[0]
     page = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=auth).get_json()
     delivery_id = page["deliveries"][0]["id"]

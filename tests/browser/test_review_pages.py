@@ -29,8 +29,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from tests.api.test_reviews import RECIPIENT, REVIEWER, drain, set_policy, submit, to
-from workers import mail
-from workers import review as review_jobs
+from workers.context import worker_context
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -65,11 +64,8 @@ def app(served):
 
 @pytest.fixture
 def workers(storage, served):
-    mail.configure(storage=storage)
-    review_jobs.configure(storage=storage, settings=served[1])
-    yield
-    review_jobs.configure()
-    mail.configure()
+    with worker_context(storage, served[1]):
+        yield
 
 
 @pytest.fixture

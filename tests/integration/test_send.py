@@ -32,6 +32,7 @@ from bridge.outbound import submit as outbound
 from bridge.schemas.submit import SubmitBody
 from tests.servers.smtp import SmtpSink
 from workers import mail
+from workers.context import worker_context
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-do-not-use-0123456789"
@@ -45,10 +46,14 @@ def app(redis_url, tmp_path):
 
 @pytest.fixture
 def storage(app):
-    found = app.extensions["bridge"].storage
-    mail.configure(storage=found, policy=FAST)
-    yield found
-    mail.configure()
+    services = app.extensions["bridge"]
+    with worker_context(services.storage, services.settings, send_policy=FAST):
+        yield services.storage
+
+
+def _sending(storage, policy):
+    """A worker context with another send policy, for the jobs this test runs directly."""
+    return worker_context(storage, Settings(secret=Secret(SECRET)), send_policy=policy)
 
 
 @pytest.fixture
@@ -372,10 +377,10 @@ def test_messages_sent_now_share_one_drain_job_and_go_out_in_order(client, auth,
 
 
 def test_a_drain_job_past_its_budget_hands_over_to_a_new_one(client, auth, account, storage, smtp, redis_client):
-    mail.configure(storage=storage, policy=replace(FAST, drain_budget_s=0))  # hand over after every send
     answers = [submit(client, auth) for _ in range(3)]
     first = drainer_of(storage)
-    assert mail.drain_outbox(first) == 1
+    with _sending(storage, replace(FAST, drain_budget_s=0)):  # hand over after every send
+        assert mail.drain_outbox(first) == 1
     second = drainer_of(storage)
     assert second != first and jobs.queue("send", redis_client).job_ids[-1] == second
     drain(storage, lambda: all(state(storage, a["queueId"]) == "sent" for a in answers))
@@ -383,12 +388,11 @@ def test_a_drain_job_past_its_budget_hands_over_to_a_new_one(client, auth, accou
 
 
 def test_a_backlog_brings_in_a_helper_drain_job_up_to_the_limit(client, auth, account, storage, smtp, redis_client):
-    mail.configure(storage=storage, policy=replace(FAST, drainers=2, helper_backlog=3))
     answers = [submit(client, auth) for _ in range(6)]
     first = drainer_of(storage)
     # Claiming the first leaves five waiting: a helper is marked and queued; the next claim adds none (limit 2).
-    mail.configure(storage=storage, policy=replace(FAST, drainers=2, helper_backlog=3, drain_budget_s=0))
-    assert mail.drain_outbox(first) == 1
+    with _sending(storage, replace(FAST, drainers=2, helper_backlog=3, drain_budget_s=0)):
+        assert mail.drain_outbox(first) == 1
     queued = jobs.queue("send", redis_client).job_ids
     assert len(queued) == 3 and queued[0] == first  # (run directly here, still queued), its helper, its successor
     assert len(storage.outbox.drainers(time.time())) == 2
@@ -434,14 +438,17 @@ def test_idempotent_submit_sent_now_is_queued_once(client, auth, account, storag
 WORKER = """
 import sys
 from bridge import jobs
+from bridge.config import Secret, Settings
 from bridge.crypto import Vault
 from bridge.outbound.submit import SendPolicy
 from bridge.storage import Storage, connect
-from workers import mail
+from workers.context import worker_context
 
 storage = Storage(connect(sys.argv[1]), Vault(sys.argv[2]))
-mail.configure(storage=storage, policy=SendPolicy(backoff_base_s=0.2, lease_s=1.0, sweep_interval_s=0.5, grace_s=0.2))
-jobs.run_worker(storage.redis)
+settings = Settings(secret=Secret(sys.argv[2]), redis_url=sys.argv[1])
+policy = SendPolicy(backoff_base_s=0.2, lease_s=1.0, sweep_interval_s=0.5, grace_s=0.2)
+with worker_context(storage, settings, send_policy=policy):
+    jobs.run_worker(storage.redis)
 """
 
 

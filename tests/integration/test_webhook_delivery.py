@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
 from bridge import keys
 from bridge.config import Environment, Secret, Settings
 from bridge.crypto import Vault
-from bridge.events.emit import emit, start_dispatcher
+from bridge.events.emit import emit
 from bridge.events.model import Event
 from bridge.storage import Storage
 from bridge.storage.publish import Publication
-from bridge.webhooks import dispatcher as webhooks
 from bridge.webhooks.delivery import DeliveryStatus, RetryPolicy
 from bridge.webhooks.signing import verify
-from tests.webhook_support import FAST, drain, run_jobs
+from tests.webhook_support import FAST, drain, run_jobs, webhook_worker
+from workers.context import worker_context
 from workers.webhooks import deliver_webhook, sweep_webhook_deliveries
 
 SECRET = "integration-secret-0123456789abcdef"
@@ -39,8 +40,21 @@ def storage(redis_client) -> Storage:
 
 @pytest.fixture
 def dispatcher(storage, settings):
-    with start_dispatcher(storage, settings, policy=FAST) as d:
+    with webhook_worker(storage, settings, policy=FAST) as d:
         yield d
+
+
+class _Clock:
+    """The dispatcher's clock seam (``bridge.clock.Clock``), set by the test."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def time(self) -> float:
+        return self.at
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.at, UTC)
 
 
 def _subscribe(storage, url, events=None, account=None):
@@ -62,7 +76,7 @@ def _all_settled(storage, webhook_id, n):
 def test_receiver_down_then_up_loses_nothing_and_logs_the_failures(storage, redis_client, http_receiver, dispatcher):
     sub, secret = _subscribe(storage, http_receiver.url + "/hook")
     http_receiver.down()
-    events = [emit(storage, "acme", "messageNew", {"n": i}) for i in range(5)]
+    events = [emit(storage, "acme", "messageNew", {"n": i}, dispatcher=dispatcher) for i in range(5)]
     # While the receiver is down, every first attempt and at least one retry fail.
     drain(redis_client, lambda: all(d.attempts >= 2 for d in _deliveries(storage, sub.id)))
     assert all(d.status is DeliveryStatus.PENDING for d in _deliveries(storage, sub.id))
@@ -85,27 +99,13 @@ def test_receiver_down_then_up_loses_nothing_and_logs_the_failures(storage, redi
         assert [a.attempt for a in attempts] == list(range(len(attempts), 0, -1))
 
 
-def test_first_attempt_goes_through_rq_without_a_dispatcher(
-    storage, redis_client, redis_url, http_receiver, monkeypatch, tmp_path
-):
-    # The web process has no dispatcher; a worker builds its own from the environment.
-    assert webhooks.installed() is None
-    for name, value in {
-        "BRIDGE_REDIS_URL": redis_url,
-        "BRIDGE_SECRET": SECRET,
-        "BRIDGE_DATA_DIR": str(tmp_path),
-    }.items():
-        monkeypatch.setenv(name, value)
+def test_first_attempt_goes_through_rq_without_a_dispatcher(storage, redis_client, http_receiver, settings):
+    # The web process passes no dispatcher; the first attempt is a job for a worker, made by its context's.
     sub, secret = _subscribe(storage, http_receiver.url)
     event = emit(storage, "acme", "messageNew", {"subject": "via rq"})
     assert http_receiver.requests == []  # nothing is sent until a worker runs
-    try:
+    with worker_context(storage, settings, webhook_policy=FAST):
         run_jobs(redis_client)
-    finally:
-        built = webhooks.installed()
-        if built is not None:
-            built.storage.redis.close()
-            built.close()
     request = http_receiver.wait_for(1)[0]
     assert request.headers["webhook-id"] == event.id
     assert verify(secret, request.headers, request.body, now=time.time())
@@ -113,7 +113,7 @@ def test_first_attempt_goes_through_rq_without_a_dispatcher(
 
 def test_headers_and_body(storage, http_receiver, dispatcher):
     sub, secret = _subscribe(storage, f"http://localhost:{http_receiver.port}/in?x=1")
-    event = emit(storage, "acme", "messageNew", {"subject": "Grüße"})
+    event = emit(storage, "acme", "messageNew", {"subject": "Grüße"}, dispatcher=dispatcher)
     request = http_receiver.wait_for(1)[0]
     assert request.method == "POST" and request.path == "/in?x=1"
     assert request.headers["content-type"] == "application/json"
@@ -128,14 +128,38 @@ def test_headers_and_body(storage, http_receiver, dispatcher):
 def test_only_matching_subscriptions_get_deliveries(storage, http_receiver, dispatcher):
     everything, _ = _subscribe(storage, http_receiver.url + "/all")
     filtered, _ = _subscribe(storage, http_receiver.url + "/acme-new", events=("messageNew",), account="acme")
-    emit(storage, "acme", "messageNew", {})
-    emit(storage, "acme", "messageSent", {})
-    emit(storage, "other", "messageNew", {})
+    emit(storage, "acme", "messageNew", {}, dispatcher=dispatcher)
+    emit(storage, "acme", "messageSent", {}, dispatcher=dispatcher)
+    emit(storage, "other", "messageNew", {}, dispatcher=dispatcher)
     http_receiver.wait_for(4)
     time.sleep(0.2)
     paths = sorted(r.path for r in http_receiver.requests)
     assert paths == ["/acme-new", "/all", "/all", "/all"]
     assert len(_deliveries(storage, filtered.id)) == 1 and len(_deliveries(storage, everything.id)) == 3
+
+
+@pytest.mark.parametrize(
+    ("events", "account", "wanted"),
+    [
+        (None, None, {("acme", "messageNew"), ("acme", "messageSent"), ("other", "messageNew")}),
+        (("messageNew",), None, {("acme", "messageNew"), ("other", "messageNew")}),
+        (None, "acme", {("acme", "messageNew"), ("acme", "messageSent")}),
+        (("messageNew",), "acme", {("acme", "messageNew")}),
+        (("messageSent", "messageNew"), "acme", {("acme", "messageNew"), ("acme", "messageSent")}),
+        (("messageFailed",), None, set()),
+        (None, "nobody", set()),
+    ],
+)
+def test_the_publish_script_matches_subscriptions_by_event_and_account(storage, events, account, wanted):
+    # Matching lives only in the Lua publish step (bridge/storage/publish.py): exercise it on real Redis.
+    sub, _ = _subscribe(storage, "http://127.0.0.1:9/hook", events=events, account=account)
+    sent = [("acme", "messageNew"), ("acme", "messageSent"), ("other", "messageNew")]
+    published = storage.publisher.publish(
+        [Publication(a, name, {}) for a, name in sent], now=time.time(), grace=60, sweep_ttl=3
+    )
+    got = {(p.event.account, p.event.event) for p in published if any(d.webhook_id == sub.id for d in p.deliveries)}
+    assert got == wanted
+    assert len(_deliveries(storage, sub.id)) == len(wanted)
 
 
 # -- outcomes ----------------------------------------------------------------------------------
@@ -145,7 +169,7 @@ def test_only_matching_subscriptions_get_deliveries(storage, http_receiver, disp
 def test_4xx_stops_retries(storage, redis_client, http_receiver, dispatcher, status):
     sub, _ = _subscribe(storage, http_receiver.url)
     http_receiver.respond_always(status)
-    emit(storage, "acme", "messageNew", {})
+    emit(storage, "acme", "messageNew", {}, dispatcher=dispatcher)
     drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
     time.sleep(1.1)
     run_jobs(redis_client)
@@ -159,7 +183,7 @@ def test_4xx_stops_retries(storage, redis_client, http_receiver, dispatcher, sta
 def test_transient_statuses_are_retried_until_delivered(storage, redis_client, http_receiver, dispatcher, status):
     sub, _ = _subscribe(storage, http_receiver.url)
     http_receiver.respond(status, times=2)
-    emit(storage, "acme", "messageNew", {})
+    emit(storage, "acme", "messageNew", {}, dispatcher=dispatcher)
     drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
     [(delivery, attempts)] = storage.webhooks.page(sub.id, limit=1)[0]
     assert delivery.status is DeliveryStatus.DELIVERED
@@ -169,7 +193,7 @@ def test_transient_statuses_are_retried_until_delivered(storage, redis_client, h
 def test_a_redirect_is_a_failure_and_is_not_followed(storage, redis_client, http_receiver, dispatcher):
     sub, _ = _subscribe(storage, http_receiver.url + "/old")
     http_receiver.respond(301, times=1)
-    emit(storage, "acme", "messageNew", {})
+    emit(storage, "acme", "messageNew", {}, dispatcher=dispatcher)
     drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
     [(delivery, attempts)] = storage.webhooks.page(sub.id, limit=1)[0]
     assert [a.status_code for a in attempts] == [200, 301]
@@ -181,8 +205,8 @@ def test_the_timeout_is_honoured(storage, redis_client, http_receiver, settings)
     sub, _ = _subscribe(storage, http_receiver.url)
     http_receiver.delay(1.0)
     policy = replace(FAST, timeout=0.3)
-    with start_dispatcher(storage, settings, policy=policy):
-        emit(storage, "acme", "messageNew", {})
+    with webhook_worker(storage, settings, policy=policy) as d:
+        emit(storage, "acme", "messageNew", {}, dispatcher=d)
         deadline = time.monotonic() + 5
         while not any(d.attempts for d in _deliveries(storage, sub.id)) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -197,8 +221,8 @@ def test_the_timeout_is_honoured(storage, redis_client, http_receiver, settings)
 def test_retries_end_after_the_last_attempt(storage, redis_client, http_receiver, settings):
     sub, _ = _subscribe(storage, http_receiver.url)
     http_receiver.respond_always(500)
-    with start_dispatcher(storage, settings, policy=replace(FAST, delays=(0.1, 0.1))):
-        emit(storage, "acme", "messageNew", {})
+    with webhook_worker(storage, settings, policy=replace(FAST, delays=(0.1, 0.1))) as d:
+        emit(storage, "acme", "messageNew", {}, dispatcher=d)
         drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
     [(delivery, attempts)] = storage.webhooks.page(sub.id, limit=1)[0]
     assert delivery.status is DeliveryStatus.FAILED and delivery.attempts == 3
@@ -210,7 +234,7 @@ def test_a_slow_receiver_does_not_block_the_emitter(storage, http_receiver, disp
     http_receiver.delay(1.0)
     started = time.perf_counter()
     for i in range(20):
-        emit(storage, "acme", "messageNew", {"n": i})
+        emit(storage, "acme", "messageNew", {"n": i}, dispatcher=dispatcher)
     assert time.perf_counter() - started < 3.0  # blocking on the receiver would take 20 s
     http_receiver.delay(0)
 
@@ -222,8 +246,8 @@ def test_production_refuses_a_loopback_name_at_connect_time(storage, redis_clien
     # Registered while in development (or rebound since): production still refuses when connecting.
     sub, _ = _subscribe(storage, f"http://localhost:{http_receiver.port}/hook")
     production = replace(settings, env=Environment.PRODUCTION)
-    with start_dispatcher(storage, production, policy=FAST):
-        emit(storage, "acme", "messageNew", {})
+    with webhook_worker(storage, production, policy=FAST) as d:
+        emit(storage, "acme", "messageNew", {}, dispatcher=d)
         drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
     [(delivery, attempts)] = storage.webhooks.page(sub.id, limit=1)[0]
     assert delivery.status is DeliveryStatus.FAILED
@@ -233,8 +257,8 @@ def test_production_refuses_a_loopback_name_at_connect_time(storage, redis_clien
 
 def test_production_refuses_a_private_ip_literal_at_connect_time(storage, redis_client, http_receiver, settings):
     sub, _ = _subscribe(storage, f"http://127.0.0.1:{http_receiver.port}/hook")
-    with start_dispatcher(storage, replace(settings, env=Environment.PRODUCTION), policy=FAST):
-        emit(storage, "acme", "messageNew", {})
+    with webhook_worker(storage, replace(settings, env=Environment.PRODUCTION), policy=FAST) as d:
+        emit(storage, "acme", "messageNew", {}, dispatcher=d)
         drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
     assert http_receiver.requests == []
 
@@ -246,12 +270,12 @@ def test_rotation_signs_with_both_secrets_for_24_hours_then_only_the_new(storage
     sub, old = _subscribe(storage, http_receiver.url)
     now = time.time()
     _, new = storage.webhooks.rotate(sub.id, now)
-    clock = [now]
-    with start_dispatcher(storage, settings, policy=FAST, clock=lambda: clock[0]):
-        emit(storage, "acme", "messageNew", {"phase": "overlap"})
+    clock = _Clock(now)
+    with webhook_worker(storage, settings, policy=FAST, clock=clock) as d:
+        emit(storage, "acme", "messageNew", {"phase": "overlap"}, dispatcher=d)
         during = http_receiver.wait_for(1)[0]
-        clock[0] = now + 24 * 3600 + 1
-        emit(storage, "acme", "messageNew", {"phase": "after"})
+        clock.at = now + 24 * 3600 + 1
+        emit(storage, "acme", "messageNew", {"phase": "after"}, dispatcher=d)
         after = http_receiver.wait_for(2)[1]
     stamp = int(during.headers["webhook-timestamp"])
     assert len(during.headers["webhook-signature"].split()) == 2
@@ -284,7 +308,7 @@ def test_sweeper_delivers_what_a_crashed_process_left(storage, redis_client, htt
 
 def test_a_duplicate_job_adds_no_attempt(storage, redis_client, http_receiver, dispatcher):
     sub, _ = _subscribe(storage, http_receiver.url)
-    emit(storage, "acme", "messageNew", {})
+    emit(storage, "acme", "messageNew", {}, dispatcher=dispatcher)
     http_receiver.wait_for(1)
     drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
     [delivery] = _deliveries(storage, sub.id)
@@ -306,7 +330,7 @@ def test_a_deleted_subscription_fails_its_pending_deliveries(storage, http_recei
 
 def test_the_sweep_chain_stops_when_nothing_is_pending(storage, redis_client, http_receiver, dispatcher):
     sub, _ = _subscribe(storage, http_receiver.url)
-    emit(storage, "acme", "messageNew", {})
+    emit(storage, "acme", "messageNew", {}, dispatcher=dispatcher)
     drain(redis_client, lambda: _all_settled(storage, sub.id, 1))
     assert sweep_webhook_deliveries() == 0
     assert storage.webhooks.sweeper.claim(3)  # released: the next emit starts a new chain
@@ -335,7 +359,6 @@ def test_a_worker_start_sweep_needs_no_settings_when_idle(redis_client):
 
     from bridge import jobs
 
-    assert webhooks.installed() is None
     jobs.enqueue_webhook_sweep(redis_client, 0, startup=True)
     run_jobs(redis_client)
     assert FailedJobRegistry("webhooks", connection=redis_client).count == 0

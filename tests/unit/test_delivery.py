@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bridge.webhooks.delivery import DEFAULT_POLICY, RetryPolicy, Subscription, Verdict, verdict_for_status
+from bridge.webhooks.delivery import DEFAULT_POLICY, RetryPolicy, Verdict, verdict_for_status
 from bridge.webhooks.lanes import Lanes
 
 
@@ -52,15 +52,6 @@ def test_next_delay_follows_the_schedule_with_jitter():
     assert policy.next_delay(2, 0.0) == 60
     assert policy.next_delay(3, 0.0) is None  # three attempts made: none left
     assert policy.next_delay(0, 0.0) is None
-
-
-def test_subscription_matching():
-    every = Subscription("wh_1", "http://x", None, None, "", ())
-    only = Subscription("wh_2", "http://x", ("messageNew",), "acme", "", ())
-    assert every.matches("messageSent", "other")
-    assert only.matches("messageNew", "acme")
-    assert not only.matches("messageSent", "acme")
-    assert not only.matches("messageNew", "other")
 
 
 def test_lanes_keep_a_slow_key_to_its_share_of_threads():
