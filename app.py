@@ -78,6 +78,7 @@ def _v1_blueprint() -> Blueprint:
         stream,
         submit,
         suppressions,
+        tokens,
         webhooks,
     )
 
@@ -94,6 +95,7 @@ def _v1_blueprint() -> Blueprint:
     v1.register_blueprint(reviews.bp)
     v1.register_blueprint(audit.bp)
     v1.register_blueprint(oauth.bp)
+    v1.register_blueprint(tokens.bp)
     return v1
 
 

@@ -13,6 +13,7 @@ one of these with ``raise ... from exc`` so that library types never leak into
     │   ├── ValidationError       400 invalidInput (details: field errors)
     │   │   └── InvalidMessage    400 a submitted message cannot be built (header injection …)
     │   ├── Unauthorized          401 unauthorized
+    │   ├── Forbidden             403 insufficientScope (the API token lacks the route's scope)
     │   ├── NotFound              404 notFound
     │   ├── MethodNotAllowed      405 methodNotAllowed
     │   ├── Conflict              409 conflict
@@ -101,6 +102,13 @@ class Unauthorized(ApiError):
 
     status_code = 401
     code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    """Raised when a valid API token lacks the scope a route needs."""
+
+    status_code = 403
+    code = "insufficientScope"
 
 
 class NotFound(ApiError):

@@ -170,14 +170,42 @@ class Account:
     updated: str = ""
 
 
+class TokenScope(StrEnum):
+    """What an API token may do; each /v1 route declares the one scope it needs.
+
+    ``admin`` implies every other scope (and alone covers the token routes).
+    """
+
+    READ = "read"  # messages, mailboxes, events, the stream
+    SEND = "send"  # submit, the outbox, flags/move/delete
+    MANAGE = "manage"  # accounts, webhooks, policy, suppressions, audit, OAuth2 apps
+    REVIEW = "review"  # list/approve/reject review holds
+    ADMIN = "admin"  # tokens, and everything above
+
+
 @dataclass(frozen=True, slots=True)
 class ApiToken:
-    """An API token's metadata; the token itself is never stored."""
+    """An API token's metadata; the token itself is never stored.
+
+    Attributes:
+        scopes: what the token may do (a token stored before scopes existed is ``admin``).
+        accounts: the only accounts it may act on; None for every account.
+    """
 
     id: str
     description: str
     created: str
     last_used: str | None = None
+    scopes: frozenset[TokenScope] = frozenset({TokenScope.ADMIN})
+    accounts: frozenset[str] | None = None
+
+    def allows(self, scope: TokenScope) -> bool:
+        """Whether the token holds ``scope`` (``admin`` holds every scope)."""
+        return TokenScope.ADMIN in self.scopes or scope in self.scopes
+
+    def allows_account(self, account: str) -> bool:
+        """Whether the token may act on ``account``."""
+        return self.accounts is None or account in self.accounts
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from bridge.accounts.removal import delete_account
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import BridgeError, Conflict, NotFound
-from bridge.models import Account, FolderStatus, ServerConfig
+from bridge.models import Account, FolderStatus, ServerConfig, TokenScope
 from bridge.review import audit as auditing
 from bridge.schemas.accounts import (
     AccountCreate,
@@ -56,6 +56,7 @@ def _require_login(
     status=201,
     errors=(409, 422),
     description="Logs in to IMAP and SMTP first (unless verify is false); nothing is stored when either fails.",
+    scope=TokenScope.MANAGE,
 )
 def create(body: AccountCreate) -> AccountOut:
     storage = services().storage
@@ -81,7 +82,7 @@ def create(body: AccountCreate) -> AccountOut:
     return _out(created)
 
 
-@endpoint(bp, "/accounts", "GET", summary="List accounts", response=AccountList)
+@endpoint(bp, "/accounts", "GET", summary="List accounts", response=AccountList, scope=TokenScope.MANAGE)
 def list_all() -> AccountList:
     return AccountList(accounts=[_out(a) for a in services().storage.accounts.list()])
 
@@ -93,6 +94,7 @@ def list_all() -> AccountList:
     summary="Get an account and its connection state",
     response=AccountOut,
     errors=(404,),
+    scope=TokenScope.MANAGE,
 )
 def get(account: str) -> AccountOut:
     return _out(services().storage.accounts.get(account))
@@ -107,6 +109,7 @@ def get(account: str) -> AccountOut:
     response=AccountOut,
     errors=(404, 422),
     description="Absent fields keep their value; an omitted pass keeps the stored password. Changed servers are verified first.",
+    scope=TokenScope.MANAGE,
 )
 def update(account: str, body: AccountUpdate) -> AccountOut:
     storage = services().storage
@@ -142,6 +145,7 @@ def update(account: str, body: AccountUpdate) -> AccountOut:
     "its stored messages, events, policy, suppressions and state. A send already in progress finishes on its own.",
     response=Deleted,
     errors=(404,),
+    scope=TokenScope.MANAGE,
 )
 def delete(account: str) -> Deleted:
     delete_account(services().storage, account, by=auditing.by_token(g.token_id), now=datetime.now(UTC))
@@ -156,6 +160,7 @@ def delete(account: str) -> Deleted:
     body=VerifyRequest,
     response=VerifyResult,
     description="Always 200 when the request is valid; each side reports success or its error code.",
+    scope=TokenScope.MANAGE,
 )
 def verify(body: VerifyRequest) -> VerifyResult:
     result = connectivity.check_servers(
@@ -183,6 +188,7 @@ def verify(body: VerifyRequest) -> VerifyResult:
     summary="List the account's folders (live IMAP LIST)",
     response=MailboxList,
     errors=(404, 422),
+    scope=TokenScope.READ,
 )
 def mailboxes(account: str) -> MailboxList:
     found = connectivity.list_mailboxes(services().storage.accounts.get(account).imap)

@@ -10,6 +10,7 @@ from flask import Blueprint
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import ValidationError
+from bridge.models import TokenScope
 from bridge.review import audit as auditing
 from bridge.schemas.audit import AuditPage, AuditQuery, AuditRecord
 from bridge.storage.audit import is_cursor
@@ -23,6 +24,7 @@ _CLOCK_SKEW_MS = 5 * 60 * 1000
     bp, "/account/<account>/audit", "GET", summary="Policy decisions: outcome (delivered, held, rejected …) and cause",
     query=AuditQuery, response=AuditPage, errors=(404,),
     description="Records are kept for the policy's audit.retentionDays. Pass nextCursor back as cursor.",
+    scope=TokenScope.MANAGE,
 )  # fmt: skip
 def list_records(account: str, query: AuditQuery) -> AuditPage:
     storage = services().storage

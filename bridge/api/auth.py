@@ -1,18 +1,28 @@
-"""Bearer-token authentication for every /v1 route.
+"""Bearer-token authentication and the scope check for every /v1 route (the one place both happen).
 
 Tokens travel in the ``Authorization`` header only: a URL ends up in access
 logs, proxy logs, browser history and Referer headers, and a URL that carries
 a token is enough to act on the API. The one exception is the WebSocket
 stream, whose browser clients cannot set headers on the upgrade request
 (WHATWG WebSocket API); there ``?access_token=`` is accepted too.
+
+Each route declares the scope it needs (``endpoint(..., scope=)``, published as
+``x-scope``); a route that declares none needs ``admin`` (fail closed). A token
+lacking the scope gets 403 ``insufficientScope``. A token limited to some
+accounts gets, on a route of any other account, the same 404
+``accountNotFound`` as an account that does not exist, so it cannot learn which
+accounts exist; routes that span accounts (no ``<account>`` in the path: the
+account list, webhooks, the outbox, reviews, OAuth2 apps, tokens) are refused
+with 403 ``accountRestricted``.
 """
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import current_app, g, request
 
 from bridge.api.services import services
-from bridge.errors import Unauthorized
+from bridge.errors import Forbidden, NotFound, Unauthorized
+from bridge.models import ApiToken, TokenScope
 
 QUERY_TOKEN = "access_token"  # noqa: S105 - a parameter name, not a secret
 # Endpoints that also take the token from the query string (WebSocket upgrades).
@@ -39,12 +49,48 @@ def presented_token() -> str | None:
     return in_query or None
 
 
+def required_scope() -> TokenScope:
+    """The scope the current route declares; ``admin`` when it declares none."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    op = getattr(view, "__openapi__", None)
+    scope = getattr(op, "scope", None)
+    return scope if isinstance(scope, TokenScope) else TokenScope.ADMIN
+
+
+def check_access(token: ApiToken, scope: TokenScope, account: str | None) -> None:
+    """Raise unless ``token`` may use a route that needs ``scope`` (on ``account``, when it names one).
+
+    Raises:
+        Forbidden: the scope is missing (``insufficientScope``), or a route that
+            spans accounts was called with a token limited to some (``accountRestricted``).
+        NotFound: the route's account is outside the token's accounts (as for an unknown account).
+    """
+    if not token.allows(scope):
+        raise Forbidden(
+            f"this API token lacks the {scope.value!r} scope this route needs",
+            details={"required": scope.value, "granted": sorted(s.value for s in token.scopes)},
+        )
+    if token.accounts is None:
+        return
+    if account is None:
+        raise Forbidden(
+            "this API token is limited to some accounts; this route spans every account",
+            code="accountRestricted",
+            details={"accounts": sorted(token.accounts)},
+        )
+    if not token.allows_account(account):
+        raise NotFound(f"no account {account!r}", code="accountNotFound")
+
+
 def require_token() -> None:
-    """before_request hook: 401 unless a valid API token is presented."""
+    """before_request hook: 401 without a valid API token, 403/404 when it may not use this route."""
     token = presented_token()
     if token is None:
         raise Unauthorized("an API token is required: send 'Authorization: Bearer <token>'")
-    token_id = services().storage.tokens.authenticate(token)
-    if token_id is None:
+    found = services().storage.tokens.authenticate(token)
+    if found is None:
         raise Unauthorized("the API token is not valid")
-    g.token_id = token_id
+    g.token_id = found.id
+    g.token = found
+    account = (request.view_args or {}).get("account")
+    check_access(found, required_scope(), account if isinstance(account, str) else None)

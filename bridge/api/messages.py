@@ -17,7 +17,7 @@ from bridge.imap.message_ops import MessageRef
 from bridge.inbound import records
 from bridge.inbound.records import summary
 from bridge.mail.message import attachment_content, parse
-from bridge.models import rfc3339
+from bridge.models import TokenScope, rfc3339
 from bridge.schemas.messages import (
     DeleteQuery,
     FlagsOut,
@@ -74,6 +74,7 @@ def _matcher(query: MessageQuery) -> Any:
 @endpoint(
     bp, "/account/<account>/messages", "GET", summary="List stored messages, newest first", query=MessageQuery,
     response=MessageList, errors=(404,),
+    scope=TokenScope.READ,
 )  # fmt: skip
 def list_messages(account: str, query: MessageQuery) -> dict[str, Any]:
     storage = services().storage
@@ -87,6 +88,7 @@ def list_messages(account: str, query: MessageQuery) -> dict[str, Any]:
 @endpoint(
     bp, "/account/<account>/message/<message>", "GET", summary="Get a stored message", response=MessageRecord,
     errors=(404,),
+    scope=TokenScope.READ,
 )  # fmt: skip
 def get_message(account: str, message: str) -> dict[str, Any]:
     return services().storage.messages.get(account, message)
@@ -95,6 +97,7 @@ def get_message(account: str, message: str) -> dict[str, Any]:
 @endpoint(
     bp, "/account/<account>/message/<message>/source", "GET", summary="The raw RFC 822 message",
     errors=(404,), raw_response="message/rfc822",
+    scope=TokenScope.READ,
 )  # fmt: skip
 def source(account: str, message: str) -> Response:
     raw = services().storage.messages.source(account, message)
@@ -105,6 +108,7 @@ def source(account: str, message: str) -> Response:
     bp, "/account/<account>/message/<message>/attachment/<attachment>", "GET",
     summary="An attachment's decoded bytes, with its content type", errors=(404,),
     raw_response="application/octet-stream",
+    scope=TokenScope.READ,
 )  # fmt: skip
 def attachment(account: str, message: str, attachment: str) -> Response:
     found = attachment_content(parse(services().storage.messages.source(account, message)), attachment)
@@ -130,6 +134,7 @@ def _ref(record: records.MessageRecord) -> MessageRef:
 @endpoint(
     bp, "/account/<account>/message/<message>", "PUT", summary="Change flags on the IMAP server",
     body=MessageUpdate, response=FlagsOut, errors=(404, 422),
+    scope=TokenScope.SEND,
 )  # fmt: skip
 def update(account: str, message: str, body: MessageUpdate) -> FlagsOut:
     storage = services().storage
@@ -144,6 +149,7 @@ def update(account: str, message: str, body: MessageUpdate) -> FlagsOut:
 @endpoint(
     bp, "/account/<account>/message/<message>", "DELETE",
     summary="Move to Trash (force=true expunges)", query=DeleteQuery, response=MessageDeleted, errors=(404, 422),
+    scope=TokenScope.SEND,
 )  # fmt: skip
 def delete(account: str, message: str, query: DeleteQuery) -> MessageDeleted:
     storage = services().storage

@@ -11,7 +11,7 @@ from flask import Blueprint
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import Unprocessable
-from bridge.models import rfc3339
+from bridge.models import TokenScope, rfc3339
 from bridge.oauth import flow, presets
 from bridge.schemas.common import Deleted
 from bridge.schemas.oauth import (
@@ -25,8 +25,8 @@ from bridge.schemas.oauth import (
 )
 
 bp = Blueprint("oauth", __name__)
-MANAGE = "manage"
-ADMIN = "admin"
+MANAGE = TokenScope.MANAGE
+ADMIN = TokenScope.ADMIN
 
 
 @endpoint(

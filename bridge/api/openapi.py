@@ -23,6 +23,7 @@ from pydantic.json_schema import models_json_schema
 from bridge import __version__
 from bridge.api.body import json_bytes
 from bridge.errors import ValidationError
+from bridge.models import TokenScope
 from bridge.schemas.common import ERROR_CODES, ErrorBody
 
 View = Callable[..., Any]
@@ -43,9 +44,9 @@ class Operation:
     auth: bool = True
     description: str = ""
     raw_response: str | None = None  # content type of a non-JSON response
-    # The API-token scope the route needs (e.g. "manage", "admin"); read by the scope check
-    # once scoped tokens exist, and published as x-scope. None: not declared yet.
-    scope: str | None = None
+    # The API-token scope the route needs; read by the scope check (bridge.api.auth) and
+    # published as x-scope. None on an authenticated route means admin (fail closed).
+    scope: TokenScope | None = None
     extra_params: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
 
@@ -63,7 +64,7 @@ def endpoint(
     auth: bool = True,
     description: str = "",
     raw_response: str | None = None,
-    scope: str | None = None,
+    scope: TokenScope | None = None,
 ) -> Callable[[View], View]:
     """Register a view; it receives ``body=`` and ``query=`` models when declared.
 
@@ -169,6 +170,7 @@ _STATUS_TEXT = {
     302: "Redirect (Location header)",
     400: "Invalid input",
     401: "Missing or invalid API token",
+    403: "The API token may not use this route (insufficientScope, accountRestricted)",
     404: "Not found",
     409: "Conflict",
     413: "Payload too large",
@@ -245,8 +247,8 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
     }
     if op.description:
         out["description"] = op.description
-    if op.scope:
-        out["x-scope"] = op.scope
+    if op.auth:
+        out["x-scope"] = (op.scope or TokenScope.ADMIN).value
     if op.body is not None:
         out["requestBody"] = {
             "required": True,
@@ -256,7 +258,7 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
         set(op.errors)
         | ({400} if op.body or op.query else set())
         | ({413, 415} if op.body else set())
-        | ({401} if op.auth else set())
+        | ({401, 403} if op.auth else set())
     )
     for code in sorted(codes):
         out["responses"][str(code)] = {

@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
+from bridge.models import TokenScope
 from bridge.outbound import submit as outbound
 from bridge.schemas.common import Deleted
 from bridge.schemas.submit import OutboxEntryOut, OutboxList, OutboxQuery
@@ -20,6 +21,7 @@ bp = Blueprint("outbox", __name__)
     summary="List unsent messages (queued, scheduled, sending, retrying)",
     query=OutboxQuery,
     response=OutboxList,
+    scope=TokenScope.SEND,
 )
 def list_all(query: OutboxQuery) -> OutboxList:
     entries = services().storage.outbox.active(query.limit, account=query.account)
@@ -34,6 +36,7 @@ def list_all(query: OutboxQuery) -> OutboxList:
     response=OutboxEntryOut,
     errors=(404,),
     description="Finished entries stay readable for 7 days.",
+    scope=TokenScope.SEND,
 )
 def get(queue_id: str) -> OutboxEntryOut:
     return OutboxEntryOut.of(services().storage.outbox.get(queue_id))
@@ -46,6 +49,7 @@ def get(queue_id: str) -> OutboxEntryOut:
     summary="Cancel a message that has not started sending",
     response=Deleted,
     errors=(404, 409),
+    scope=TokenScope.SEND,
 )
 def cancel(queue_id: str) -> Deleted:
     outbound.cancel(services().storage, queue_id)

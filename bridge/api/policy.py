@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
+from bridge.models import TokenScope
 from bridge.schemas.policy import Policy
 
 bp = Blueprint("policy", __name__)
@@ -14,6 +15,7 @@ bp = Blueprint("policy", __name__)
 @endpoint(
     bp, "/account/<account>/policy", "GET", summary="The account's policy (the default one when none was set)",
     response=Policy, errors=(404,),
+    scope=TokenScope.MANAGE,
 )  # fmt: skip
 def get(account: str) -> Policy:
     storage = services().storage
@@ -31,6 +33,7 @@ def get(account: str) -> Policy:
         "require falls to defaultAction; then the rule's rate limit; then content guards, which can turn a "
         "deliver into a hold or reject. A pattern that runs out of time counts as a hit (guard_timeout)."
     ),
+    scope=TokenScope.MANAGE,
 )  # fmt: skip
 def put(account: str, body: Policy) -> Policy:
     storage = services().storage

@@ -14,6 +14,7 @@ from flask import Blueprint, g
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import Conflict, Gone, NotFound
+from bridge.models import TokenScope
 from bridge.review import audit as auditing
 from bridge.review import holds
 from bridge.review.links import LinkAction
@@ -31,14 +32,14 @@ def _get(review_id: str) -> Review:
 
 
 @endpoint(bp, "/reviews", "GET", summary="Pending review holds, soonest expiry first", query=ReviewQuery,
-          response=ReviewList)  # fmt: skip
+          response=ReviewList, scope=TokenScope.REVIEW)  # fmt: skip
 def list_pending(query: ReviewQuery) -> ReviewList:
     found = services().storage.reviews.pending(query.limit, account=query.account)
     return ReviewList(reviews=[ReviewOut.of(r.to_json()) for r in found])
 
 
 @endpoint(bp, "/reviews/<review_id>", "GET", summary="A review hold with its full message", response=ReviewDetail,
-          errors=(404,), description="Decided holds stay readable for 7 days.")  # fmt: skip
+          errors=(404,), description="Decided holds stay readable for 7 days.", scope=TokenScope.REVIEW)  # fmt: skip
 def get(review_id: str) -> ReviewDetail:
     review = _get(review_id)
     message = review.message
@@ -68,12 +69,12 @@ def _decide(review_id: str, action: LinkAction) -> ReviewOut:
 
 
 @endpoint(bp, "/reviews/<review_id>/approve", "POST", summary="Approve: send (outbound) or deliver (inbound)",
-          response=ReviewOut, errors=(404, 409, 410))  # fmt: skip
+          response=ReviewOut, errors=(404, 409, 410), scope=TokenScope.REVIEW)  # fmt: skip
 def approve(review_id: str) -> ReviewOut:
     return _decide(review_id, LinkAction.APPROVE)
 
 
 @endpoint(bp, "/reviews/<review_id>/reject", "POST", summary="Reject: never sent, never delivered",
-          response=ReviewOut, errors=(404, 409, 410))  # fmt: skip
+          response=ReviewOut, errors=(404, 409, 410), scope=TokenScope.REVIEW)  # fmt: skip
 def reject(review_id: str) -> ReviewOut:
     return _decide(review_id, LinkAction.REJECT)

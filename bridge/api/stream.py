@@ -21,6 +21,7 @@ from bridge.api.openapi import Operation, document
 from bridge.api.services import services
 from bridge.errors import ValidationError
 from bridge.events.model import parse_event_id
+from bridge.models import TokenScope
 
 bp = Blueprint("stream", __name__)
 sock = Sock()
@@ -53,6 +54,7 @@ def _check_request() -> None:
         tag="stream",
         status=101,
         errors=(400, 404, 426),
+        scope=TokenScope.READ,
         description="Upgrade with a WebSocket client. ?since=<event id> replays missed events first; "
         "the token may be given as ?access_token= when headers cannot be set.",
         extra_params=(

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 from bridge.api.body import json_body
 from bridge.api.openapi import endpoint, render
 from bridge.api.services import services
+from bridge.models import TokenScope
 from bridge.outbound import submit as outbound
 from bridge.schemas.reviews import ReviewPending
 from bridge.schemas.submit import SubmitAccepted, SubmitBody
@@ -34,6 +35,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
         "message for review, the answer is {status: pending_review, reviewId, messageId} and nothing is queued "
         "until a reviewer approves."
     ),
+    scope=TokenScope.SEND,
 )
 def submit(account: str, body: SubmitBody) -> Response:
     key = request.headers.get(IDEMPOTENCY_HEADER)

@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
+from bridge.models import TokenScope
 from bridge.schemas.common import Deleted
 from bridge.schemas.suppressions import SuppressionIn, SuppressionList, SuppressionOut
 from bridge.storage.suppressions import now_entry
@@ -16,6 +17,7 @@ bp = Blueprint("suppressions", __name__)
 @endpoint(
     bp, "/account/<account>/suppressions", "GET", summary="List suppressed addresses, newest first",
     response=SuppressionList, errors=(404,),
+    scope=TokenScope.MANAGE,
 )  # fmt: skip
 def list_all(account: str) -> SuppressionList:
     storage = services().storage
@@ -26,6 +28,7 @@ def list_all(account: str) -> SuppressionList:
 @endpoint(
     bp, "/account/<account>/suppressions", "POST", summary="Suppress an address", body=SuppressionIn,
     response=SuppressionOut, status=201, errors=(404,),
+    scope=TokenScope.MANAGE,
 )  # fmt: skip
 def add(account: str, body: SuppressionIn) -> SuppressionOut:
     storage = services().storage
@@ -36,6 +39,7 @@ def add(account: str, body: SuppressionIn) -> SuppressionOut:
 @endpoint(
     bp, "/account/<account>/suppressions/<address>", "DELETE", summary="Remove an address from the list",
     response=Deleted, errors=(404,),
+    scope=TokenScope.MANAGE,
 )  # fmt: skip
 def remove(account: str, address: str) -> Deleted:
     storage = services().storage

@@ -9,6 +9,7 @@ from flask import Blueprint
 from bridge import jobs
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
+from bridge.models import TokenScope
 from bridge.schemas.common import Deleted
 from bridge.schemas.webhooks import (
     DeliveryList,
@@ -40,6 +41,7 @@ bp = Blueprint("webhooks", __name__)
         "Deliveries are signed the Standard Webhooks way with the returned secret, which is shown only here. "
         "In production, URLs that resolve to loopback, private, link-local or other non-public addresses are refused."
     ),
+    scope=TokenScope.MANAGE,
 )
 def create(body: WebhookCreate) -> WebhookCreated:
     svc = services()
@@ -51,18 +53,39 @@ def create(body: WebhookCreate) -> WebhookCreated:
     return WebhookCreated(**WebhookOut.of(sub).model_dump(), secret=secret)
 
 
-@endpoint(bp, "/webhooks", "GET", summary="List webhook subscriptions (without secrets)", response=WebhookList)
+@endpoint(
+    bp,
+    "/webhooks",
+    "GET",
+    summary="List webhook subscriptions (without secrets)",
+    response=WebhookList,
+    scope=TokenScope.MANAGE,
+)
 def list_all() -> WebhookList:
     return WebhookList(webhooks=[WebhookOut.of(s) for s in services().storage.webhooks.all()])
 
 
-@endpoint(bp, "/webhooks/<webhook_id>", "GET", summary="Get a webhook subscription", response=WebhookOut, errors=(404,))
+@endpoint(
+    bp,
+    "/webhooks/<webhook_id>",
+    "GET",
+    summary="Get a webhook subscription",
+    response=WebhookOut,
+    errors=(404,),
+    scope=TokenScope.MANAGE,
+)
 def get(webhook_id: str) -> WebhookOut:
     return WebhookOut.of(services().storage.webhooks.get(webhook_id))
 
 
 @endpoint(
-    bp, "/webhooks/<webhook_id>", "DELETE", summary="Delete a webhook subscription", response=Deleted, errors=(404,)
+    bp,
+    "/webhooks/<webhook_id>",
+    "DELETE",
+    summary="Delete a webhook subscription",
+    response=Deleted,
+    errors=(404,),
+    scope=TokenScope.MANAGE,
 )
 def delete(webhook_id: str) -> Deleted:
     services().storage.webhooks.delete(webhook_id)
@@ -77,6 +100,7 @@ def delete(webhook_id: str) -> Deleted:
     response=SecretRotated,
     errors=(404,),
     description="The new secret is shown only here. For 24 hours both secrets sign every delivery.",
+    scope=TokenScope.MANAGE,
 )
 def rotate_secret(webhook_id: str) -> SecretRotated:
     now = time.time()
@@ -97,6 +121,7 @@ def rotate_secret(webhook_id: str) -> SecretRotated:
     query=DeliveryQuery,
     response=DeliveryList,
     errors=(404,),
+    scope=TokenScope.MANAGE,
 )
 def deliveries(webhook_id: str, query: DeliveryQuery) -> DeliveryList:
     store = services().storage.webhooks
@@ -122,6 +147,7 @@ def deliveries(webhook_id: str, query: DeliveryQuery) -> DeliveryList:
         "Starts a new round of attempts with the same webhook-id (the event id) and a fresh timestamp and signature; "
         "the first attempt is queued at once."
     ),
+    scope=TokenScope.MANAGE,
 )
 def redeliver(webhook_id: str, delivery_id: str) -> DeliveryOut:
     storage = services().storage

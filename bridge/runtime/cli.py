@@ -24,6 +24,7 @@ from pathlib import Path
 from bridge.config import Settings, load_settings
 from bridge.crypto import Vault
 from bridge.errors import BridgeError, ConfigError
+from bridge.models import TokenScope
 from bridge.runtime.embedded_redis import EmbeddedRedis
 from bridge.runtime.lifetime import dies_with_parent
 from bridge.storage import Storage, connect
@@ -63,8 +64,19 @@ def _parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(required=True, metavar="ACTION")
     create = token.add_parser("create", help="create a token and print it (shown only this once)")
     create.add_argument("--description", default="", help="what the token is for")
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=[s.value for s in TokenScope],
+        help="what it may do; repeat for several (default: admin, which implies every scope)",
+    )
+    create.add_argument(
+        "--account", action="append", help="the only account it may act on; repeat for several (default: every one)"
+    )
     create.set_defaults(func=_token_create)
-    token.add_parser("list", help="list tokens (ids and descriptions, never the tokens)").set_defaults(func=_token_list)
+    token.add_parser(
+        "list", help="list tokens: id, created, last used, scopes, accounts, description (never the tokens)"
+    ).set_defaults(func=_token_list)
     revoke = token.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id")
     revoke.set_defaults(func=_token_revoke)
@@ -88,7 +100,8 @@ def _storage(settings: Settings) -> Storage:
 
 def _token_create(args: argparse.Namespace, settings: Settings) -> int:
     with _redis_for_cli(settings) as resolved:
-        _, token = _storage(resolved).tokens.create(args.description)
+        scopes = [TokenScope(s) for s in args.scope or [TokenScope.ADMIN]]
+        _, token = _storage(resolved).tokens.create(args.description, scopes, args.account)
     print(token)
     return 0
 
@@ -97,7 +110,9 @@ def _token_list(args: argparse.Namespace, settings: Settings) -> int:
     with _redis_for_cli(settings) as resolved:
         tokens = _storage(resolved).tokens.list()
     for t in tokens:
-        print(f"{t.id}\t{t.created}\t{t.last_used or '-'}\t{t.description}")
+        scopes = ",".join(sorted(t.scopes))
+        accounts = "*" if t.accounts is None else ",".join(sorted(t.accounts))
+        print(f"{t.id}\t{t.created}\t{t.last_used or '-'}\t{scopes}\t{accounts}\t{t.description}")
     return 0
 
 

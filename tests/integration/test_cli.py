@@ -209,8 +209,18 @@ def test_token_commands(redis_url):
     listing = cli("token", "list")
     assert "ci bot" in listing and token not in listing
     token_id = listing.split()[0]
+    assert listing.split("\t")[3:5] == ["admin", "*"]  # no --scope: admin over every account, as before
     assert cli("token", "revoke", token_id).strip() == f"revoked {token_id}"
     assert cli("token", "list").strip() == ""
+    scoped = cli("token", "create", "--scope", "read", "--scope", "send", "--account", "acme").strip()
+    assert scoped.startswith("mb_")
+    [line] = cli("token", "list").splitlines()
+    assert line.split("\t")[3:5] == ["read,send", "acme"]
+    bad = subprocess.run(  # noqa: S603
+        [sys.executable, str(ROOT / "app.py"), "token", "create", "--scope", "root"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
 def test_bad_configuration_stops_with_the_variable_named(tmp_path):
