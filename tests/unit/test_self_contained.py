@@ -1,6 +1,6 @@
 """The suite and the benchmarks carry their own data: a clone with nothing beside it must pass.
 
-A user's clone has no ``../shared`` directory, so no test, fixture, server
+A user's clone has nothing beside it (no sibling ``shared`` directory), so no test, fixture, server
 helper or score script may read from outside the repository.
 """
 
@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORPORA = ROOT / "tests" / "corpora"
 
-# Paths that climb out of the repository: "../shared", parents[3] / "shared", ROOT.parent / ...
+# Paths that climb out of the repository: a sibling shared directory, parents[3] / ..., ROOT.parent / ...
 OUTSIDE = re.compile(
     r"\.\./shared|[\"']shared[\"']\s*/|/\s*[\"']shared[\"']|\.parent\.parent\.parent\.parent|parents\[3\]"
 )
