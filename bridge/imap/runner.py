@@ -260,5 +260,14 @@ async def _run_until_signal(service: WatcherService) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        # Take the handlers off while the loop is open: asyncio.run closes the loop's self-pipe before it
+        # removes them, and a second signal in between (``app.py run`` passes on the one the terminal sent
+        # to the whole group) made CPython print "Exception ignored when trying to write to the signal
+        # wakeup fd". Signals during the rest of the shutdown are ignored: it is already under way.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
