@@ -18,8 +18,8 @@ from bridge.mail.message import parse
 R = Reason
 
 
-def dsn(fields: str, notice: str = "The message could not be delivered.") -> bytes:
-    """A minimal RFC 3464 report whose per-recipient part is ``fields``."""
+def dsn(fields: str, notice: str = "The message could not be delivered.", original: str = "") -> bytes:
+    """A minimal RFC 3464 report whose per-recipient part is ``fields``; ``original`` adds returned headers."""
     return (
         "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\n"
         "To: sender@example.org\n"
@@ -46,6 +46,7 @@ def dsn(fields: str, notice: str = "The message could not be delivered.") -> byt
         "From: sender@example.org\n"
         "To: rcpt@example.com\n"
         "Message-ID: <original.1@example.org>\n"
+        f"{original}"
         "\n"
         "--b1--\n"
     ).encode()

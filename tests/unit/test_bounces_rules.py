@@ -15,6 +15,7 @@ from bridge.bounces.providers import provider_reason
 from bridge.bounces.reasons import classify_reason
 from bridge.bounces.statuses import status_reason
 from bridge.mail.message import parse
+from tests.unit.test_bounces_conventions import dsn as report
 
 R = Reason
 
@@ -26,38 +27,8 @@ def reason_of(diagnostic: str, context: str = "", action: str = "failed") -> Rea
 
 def dsn(diagnostic: str, status: str, notice: str = "The message could not be delivered.") -> bytes:
     """A minimal RFC 3464 report for one recipient."""
-    return (
-        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\n"
-        "To: sender@example.org\n"
-        "Subject: Undelivered Mail Returned to Sender\n"
-        "MIME-Version: 1.0\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\n'
-        "\n"
-        "--b1\n"
-        "Content-Type: text/plain\n"
-        "\n"
-        f"{notice}\n"
-        "\n"
-        "--b1\n"
-        "Content-Type: message/delivery-status\n"
-        "\n"
-        "Reporting-MTA: dns; mx.example.net\n"
-        "\n"
-        "Final-Recipient: rfc822; rcpt@example.com\n"
-        "Action: failed\n"
-        f"Status: {status}\n"
-        f"Diagnostic-Code: smtp; {diagnostic}\n"
-        "\n"
-        "--b1\n"
-        "Content-Type: text/rfc822-headers\n"
-        "\n"
-        "From: sender@example.org\n"
-        "To: rcpt@example.com\n"
-        "Message-ID: <original.1@example.org>\n"
-        "Subject: hello\n"
-        "\n"
-        "--b1--\n"
-    ).encode()
+    fields = f"Action: failed\nStatus: {status}\nDiagnostic-Code: smtp; {diagnostic}\n"
+    return report(fields, notice, original="Subject: hello\n")
 
 
 def one(raw: bytes) -> tuple[Reason, str, bool]:
