@@ -91,7 +91,7 @@ class InboundPipeline:
         # trips overlap the CPU work of later messages and a burst pays them per run, not per
         # message; the emitted markers of a batch are read in one round trip.
         loop = asyncio.get_running_loop()
-        ids = [records.message_key(account.id, folder, uidvalidity, m.uid) for m in batch]
+        ids = [records.message_key(folder, uidvalidity, m.uid) for m in batch]
         emitted = await self._committer.run(account.id, self.storage.mailstate.emitted, account.id, ids)
         todo = [(m, message_id) for m, message_id in zip(batch, ids, strict=True) if message_id not in emitted]
         pool = self.pool

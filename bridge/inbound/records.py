@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from bridge.bounces import BounceRecipient, Kind, Report
 from bridge.events.model import EventName
+from bridge.mail import ids
 from bridge.mail.message import Address, ParsedMessage
 from bridge.models import rfc3339
 from bridge.senderauth.results import AuthReport
@@ -24,14 +25,13 @@ EVENT_BODY_LIMIT = 64 * 1024
 _SUMMARY_DROP = ("text", "html", "headers")
 
 
-def message_key(account: str, folder: str, uidvalidity: int, uid: int) -> str:
-    """A stable, URL-safe id: the same IMAP message always gets the same id.
+def message_key(folder: str, uidvalidity: int, uid: int) -> str:
+    """The message's id (``bridge.mail.ids``): resolvable on the server, and the dedupe key.
 
-    It doubles as the dedupe key (account, folder, uidvalidity, uid), so a
-    message fetched again after a crash or reconnect is recognised.
+    The same IMAP message always gets the same id, so a message fetched again
+    after a crash or reconnect is recognised (the store is per account).
     """
-    digest = hashlib.sha256(f"{account}\0{folder}\0{uidvalidity}\0{uid}".encode()).hexdigest()
-    return "msg_" + digest[:24]
+    return ids.encode(folder, uidvalidity, uid)
 
 
 def new_conversation_id(message_id: str | None, fallback: str) -> str:

@@ -129,7 +129,7 @@ class AttachmentIn(ApiModel):
 
 
 class ReferenceIn(ApiModel):
-    message: str = Field(min_length=1, max_length=128, description="A stored message id (msg_…)")
+    message: str = Field(min_length=1, max_length=128, description="A message id (as in events and listings)")
     action: Literal["reply", "replyAll", "forward"] = "reply"
     inline: bool = Field(default=False, description="Quote the original in the body (a forward attaches it otherwise)")
 

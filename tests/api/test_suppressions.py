@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bridge.mail import ids
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "bounces"
 
 
@@ -40,7 +42,7 @@ def test_hard_bounce_and_complaint_from_the_inbox_suppress_recipients(client, au
     complained = [e for e in events if e.event == "messageComplaint"]
     assert bounced and complained
     for event in bounced:
-        assert event.data["bounceMessage"].startswith("msg_")
+        assert event.data["bounceMessage"] and ids.decode(event.data["bounceMessage"])
         assert event.data["queueId"] is None  # we did not send these originals
     suppressed = {
         s["address"].lower(): s for s in client.get("/v1/account/acme/suppressions", headers=auth).json["suppressions"]

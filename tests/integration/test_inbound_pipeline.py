@@ -179,7 +179,7 @@ def _workers() -> list[psutil.Process]:
 
 
 def _id(message: FetchedMessage) -> str:
-    return message_key("acme", "INBOX", UIDVALIDITY, message.uid)
+    return message_key("INBOX", UIDVALIDITY, message.uid)
 
 
 def _dsn(original_id: str, failed: str) -> bytes:
