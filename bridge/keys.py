@@ -288,3 +288,16 @@ def review_sweeper() -> str:
 def header_id_hash(message_id: str) -> str:
     """Key-safe form of a Message-ID header value (ids may hold any printable character)."""
     return hashlib.sha256(message_id.strip().strip("<>").encode()).hexdigest()[:32]
+
+
+# --- live mailbox commands (bridge.mailbox) -----------------------------------
+
+
+def mailbox_commands(watcher_id: str) -> str:
+    """List with expiry: mailbox commands for the accounts one watcher process holds, oldest first."""
+    return _k("mbcmd", watcher_id)
+
+
+def mailbox_reply(request_id: str) -> str:
+    """List with a short expiry: the acknowledgement, then the answer, of one mailbox command (popped on read)."""
+    return _k("mbreply", request_id)

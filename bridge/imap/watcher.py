@@ -162,6 +162,11 @@ class AccountWatcher:
         self._state: ConnectionState | None = None
         self._lost = asyncio.Event()
 
+    @property
+    def connected(self) -> bool:
+        """True while the account's IDLE connection is up (its mailbox answers)."""
+        return self._state is ConnectionState.CONNECTED
+
     def _beat(self, doing: str, allowed: float) -> None:
         """A sign of life: the watch is now doing this, which may take this long."""
         live = self.liveness

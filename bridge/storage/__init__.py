@@ -15,6 +15,7 @@ from bridge.crypto import Vault
 from bridge.storage.accounts import AccountStore
 from bridge.storage.audit import AuditStore
 from bridge.storage.base import connect, redis_errors, utc_now
+from bridge.storage.commands import CommandStore
 from bridge.storage.events import EventStore
 from bridge.storage.mailstate import MailStateStore
 from bridge.storage.messages import MessageStore
@@ -50,6 +51,7 @@ class Storage:
         self.reviews = ReviewStore(client)
         self.audit = AuditStore(client)
         self.suppressions = SuppressionStore(client)
+        self.commands = CommandStore(client)
         self.oauth = OAuthStore(client, vault)
         # Here, not at the top: bridge.oauth.tokens imports this package's oauth module.
         from bridge.oauth.tokens import TokenManager

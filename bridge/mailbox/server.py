@@ -1,0 +1,134 @@
+"""The watcher side of mailbox commands: take them from Redis, run them on the account's command pool.
+
+I/O adapter, run inside the watcher process (``bridge.imap.runner``), beside the IDLE
+watches. Only accounts this process holds the lease of (and whose mailbox is up) are
+served; for any other the answer is ``503 accountUnavailable`` at once, so a web process
+never waits out its timeout on a command no one will run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable, StorageUnavailable
+from bridge.imap import session
+from bridge.imap.pool import DEFAULT_IDLE_S, DEFAULT_SIZE, CommandPool
+from bridge.imap.watcher import Connect
+from bridge.mailbox import protocol
+from bridge.mailbox.operations import OPERATIONS
+from bridge.mailbox.protocol import ACK, Reply, Request
+from bridge.models import Account
+from bridge.storage import Storage
+
+log = logging.getLogger(__name__)
+
+# An answer nobody popped (the asker gave up) is dropped this long after it was written.
+REPLY_TTL_S = 30
+POLL_S = 1.0
+
+
+@dataclass
+class CommandServer:
+    storage: Storage
+    watcher_id: str
+    # The account if this process holds its lease and its mailbox is up (its IDLE connection is connected).
+    held: Callable[[str], tuple[Account, bool] | None]
+    size: int = DEFAULT_SIZE
+    idle_s: float = DEFAULT_IDLE_S
+    connect: Connect = session.connect
+    _pools: dict[str, CommandPool] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def pool(self, account: Account) -> CommandPool:
+        found = self._pools.get(account.id)
+        if found is None or found.config != account.imap:
+            if found is not None:
+                self._retire(account.id)
+            found = self._pools[account.id] = CommandPool(account.imap, self.size, self.idle_s, self.connect)
+        return found
+
+    def open_connections(self, account_id: str) -> int:
+        found = self._pools.get(account_id)
+        return found.open_connections if found else 0
+
+    async def run(self) -> None:
+        """Take and run commands until cancelled."""
+        try:
+            while True:
+                try:
+                    frame = await asyncio.to_thread(self.storage.commands.take, self.watcher_id, POLL_S)
+                except StorageUnavailable as exc:
+                    log.warning("mailbox commands: %s", exc.message)
+                    await asyncio.sleep(POLL_S)
+                    continue
+                if frame is not None:
+                    task = asyncio.create_task(self._handle(frame))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+        finally:
+            await self.close()
+
+    async def _handle(self, frame: bytes) -> None:
+        try:
+            request = protocol.decode_request(frame)
+        except (ValueError, KeyError, TypeError):
+            log.warning("mailbox command ignored: not a request frame")
+            return
+        try:
+            await asyncio.to_thread(self.storage.commands.answer, request.id, ACK, REPLY_TTL_S)
+            reply = await self._run(request)
+            if time.time() < request.expires:
+                await asyncio.to_thread(
+                    self.storage.commands.answer, request.id, protocol.encode_reply(reply), REPLY_TTL_S
+                )
+        except StorageUnavailable as exc:
+            log.warning("mailbox command %s: reply not written: %s", request.op, exc.message)
+
+    async def _run(self, request: Request) -> Reply:
+        found = self.held(request.account)
+        if found is None:
+            return protocol.error_reply(protocol.unavailable(request.account, "its watcher moved or stopped"))
+        account, up = found
+        if not up:
+            return protocol.error_reply(protocol.unavailable(request.account, "its IMAP server does not answer"))
+        operation = OPERATIONS.get(request.op)
+        if operation is None:
+            return protocol.error_reply(BridgeError(f"unknown mailbox command {request.op!r}"))
+        pool = self.pool(account)
+        try:
+            remaining = request.expires - time.time()
+            async with asyncio.timeout(max(0.1, remaining)), pool.connection() as client:
+                return await operation(client, request.args, request.payload)
+        except (MailboxUnavailable, MailboxAuthFailed, TimeoutError) as exc:
+            why = exc.message if isinstance(exc, BridgeError) else "the command timed out"
+            return protocol.error_reply(protocol.unavailable(request.account, why))
+        except BridgeError as exc:
+            return protocol.error_reply(exc)
+        except Exception as exc:  # noqa: BLE001 - one command's bug must not end the server
+            log.exception("mailbox command %s failed", request.op)
+            return protocol.error_reply(BridgeError(f"mailbox command failed: {type(exc).__name__}"))
+
+    async def reap(self, held: set[str]) -> None:
+        """Close idle connections, and the pools of accounts no longer held here."""
+        for account_id in list(self._pools):
+            if account_id not in held:
+                self._retire(account_id)
+            else:
+                await self._pools[account_id].reap()
+
+    def _retire(self, account_id: str) -> None:
+        pool = self._pools.pop(account_id)
+        task = asyncio.create_task(pool.close())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*(pool.close() for pool in pools), return_exceptions=True)
