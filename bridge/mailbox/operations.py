@@ -14,9 +14,7 @@ import json
 import math
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
-
-import aioimaplib
+from typing import TYPE_CHECKING, Any
 
 from bridge.errors import NotFound, ValidationError
 from bridge.imap import live
@@ -29,7 +27,11 @@ from bridge.mailbox.protocol import Reply
 from bridge.mailbox.search import criteria
 from bridge.models import rfc3339
 
-Operation = Callable[[aioimaplib.IMAP4, dict[str, Any], bytes], Awaitable[Reply]]
+if TYPE_CHECKING:  # the client comes from bridge.imap.pool; only bridge.imap imports aioimaplib
+    import aioimaplib
+
+    Operation = Callable[[aioimaplib.IMAP4, dict[str, Any], bytes], Awaitable[Reply]]
+
 # Bulk commands act on at most this many messages (a search matching more is refused, not cut).
 BULK_LIMIT = 10_000
 
