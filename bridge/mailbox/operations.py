@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bridge.errors import NotFound, ValidationError
+from bridge.errors import NotFound, Unprocessable, ValidationError
 from bridge.imap import live
 from bridge.imap.fetched import Fetched
 from bridge.imap.responses import decode_mailbox_name
@@ -162,7 +162,7 @@ async def update_flags(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes)
     message = ids.decode(args["id"])
     labels = args.get("labels") or {}
     if (labels.get("add") or labels.get("delete")) and not live.is_gmail(client):
-        raise ValidationError("labels need a Gmail account (X-GM-EXT-1)", code="labelsNotSupported")
+        raise Unprocessable("labels need a Gmail account (X-GM-EXT-1)", code="labelsNotSupported")
     after = await live.change_flags(
         client, message, add=args.get("add") or (), delete=args.get("delete") or (), set_=args.get("set"),
         labels_add=labels.get("add") or (), labels_delete=labels.get("delete") or (),
