@@ -56,6 +56,7 @@ from bridge.schemas.messages import (
     PageQuery,
     SearchBody,
 )
+from bridge.storage.message_index import Entry
 from bridge.storage.publish import Publication
 
 bp = Blueprint("messages", __name__)
@@ -70,35 +71,26 @@ def _mailbox(account: str, op: str, args: dict[str, Any], payload: bytes = b"") 
     return MailboxClient(storage).call(account, op, args, payload)
 
 
-def _entries(account: str, message_ids: list[str]) -> list[dict[str, Any] | None]:
-    """The bridge's index entries of these messages (None where it never saw one), in order.
-
-    The one read of the index: the storage half of issue 14 replaces what it reads.
-    """
+def _entries(account: str, message_ids: list[str]) -> list[Entry | None]:
+    """The bridge's index entries of these messages (None where it never saw one), in order; one round trip."""
     if not message_ids:
         return []
-    return services().storage.messages.get_many(account, message_ids)
+    return services().storage.messages.entries(account, message_ids)
 
 
-def _conversation_entries(account: str, conversation_id: str) -> list[dict[str, Any]]:
-    """Index entries of one conversation, oldest first."""
-    page, _ = services().storage.messages.page(
-        account, limit=250, match=lambda r: r.get("conversationId") == conversation_id
-    )
-    return list(reversed(page))
-
-
-def is_withheld(entry: dict[str, Any] | None) -> bool:
-    """Held for review (until approved) or rejected by policy: what the policy kept from the agent."""
-    decision = (entry or {}).get("policy")
-    return isinstance(decision, dict) and decision.get("state") != "approved"
+def _known(entry: Entry | None) -> dict[str, Any]:
+    """What the index entry adds to a live message: its conversation and the verdicts (compact)."""
+    if entry is None:
+        return {}
+    doc = entry.to_json()
+    return {key: doc[key] for key in _FROM_ENTRY if doc.get(key) is not None}
 
 
 def _visible(account: str, page: dict[str, Any], withheld: bool) -> dict[str, Any]:
     if withheld or not page["messages"]:
         return page
     entries = _entries(account, [m["id"] for m in page["messages"]])
-    kept = [m for m, entry in zip(page["messages"], entries, strict=True) if not is_withheld(entry)]
+    kept = [m for m, entry in zip(page["messages"], entries, strict=True) if entry is None or not entry.withheld]
     return {**page, "messages": kept}
 
 
@@ -129,7 +121,7 @@ def _source(account: str, message: str) -> Reply:
     return _mailbox(account, "source", {"id": message})
 
 
-def _message_out(account: str, message: str, reply: Reply, entry: dict[str, Any] | None) -> dict[str, Any]:
+def _message_out(message: str, reply: Reply, entry: Entry | None) -> dict[str, Any]:
     where = ids.decode(message)
     parsed = parse(reply.payload)
     fields = message_fields(parsed)
@@ -144,10 +136,7 @@ def _message_out(account: str, message: str, reply: Reply, entry: dict[str, Any]
         "size": reply.result.get("size", len(reply.payload)),
         "extractedText": extract(parsed.text, parsed.html),
     }  # fmt: skip
-    for key in _FROM_ENTRY:
-        if entry and entry.get(key) is not None:
-            out[key] = entry[key]
-    return out
+    return {**out, **_known(entry)}
 
 
 @endpoint(
@@ -160,7 +149,7 @@ def _message_out(account: str, message: str, reply: Reply, entry: dict[str, Any]
 def get_message(account: str, message: str) -> dict[str, Any]:
     reply = _source(account, message)
     [entry] = _entries(account, [message])
-    return _message_out(account, message, reply, entry)
+    return _message_out(message, reply, entry)
 
 
 @endpoint(
@@ -356,14 +345,14 @@ def store_message(account: str, body: DraftBody) -> tuple[DraftStored, int]:
 )  # fmt: skip
 def conversation(account: str, conversation: str) -> dict[str, Any]:
     services().storage.accounts.get(account)
-    entries = _conversation_entries(account, conversation)
+    entries = services().storage.messages.thread(account, conversation)
     if not entries:
         raise NotFound(f"no conversation {conversation!r} in account {account!r}", code="conversationNotFound")
     messages = []
     for entry in entries:
         try:
-            reply = _source(account, entry["id"])
+            reply = _source(account, entry.id)
         except NotFound:
             continue  # gone from the server since
-        messages.append(_message_out(account, entry["id"], reply, entry))
+        messages.append(_message_out(entry.id, reply, entry))
     return {"conversationId": conversation, "messages": messages}
