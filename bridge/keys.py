@@ -135,6 +135,21 @@ def conversation_of(account_id: str, header_id_hash: str) -> str:
     return _k("account", account_id, "conv", header_id_hash)
 
 
+def message_entry(account_id: str, message_id: str) -> str:
+    """String with expiry: a message's index entry as JSON (``bridge.storage.message_index.Entry``)."""
+    return _k("account", account_id, "ix", message_id)
+
+
+def conversation_messages(account_id: str, conversation_id: str) -> str:
+    """Sorted set with expiry: ids of the messages of a conversation, scored like ``message_index``."""
+    return _k("account", account_id, "thread", conversation_id)
+
+
+def held_message(account_id: str, message_id: str) -> str:
+    """String: the full record (bodies included) of an inbound message held for review, until decided."""
+    return _k("account", account_id, "held", message_id)
+
+
 # --- watcher ------------------------------------------------------------------
 
 

@@ -1,9 +1,16 @@
-"""Stored inbound messages: records, raw sources, listing index, threading maps.
+"""The message index: one small entry per message the bridge has seen, and threading maps.
 
-Records and sources expire after the retention time; the listing index is
-cleaned lazily when it points at an expired record. ``save`` is the dedupe
-point of the inbound pipeline: a record id that exists is never stored or
-emitted twice.
+The IMAP server is the source of truth (issue 14): Redis keeps no bodies, sources
+or attachments of delivered mail, only the ``Entry`` (``bridge.storage.message_index``,
+a few hundred bytes) of each message, its place in the account's recency index and
+in its conversation, and the Message-ID → conversation map that threads replies.
+All of it expires after the retention time (entries by TTL; the sorted sets are
+trimmed by score on every save and expire with their last member). The exception:
+an inbound message held for review keeps its full record (``hold``) until a reviewer
+decides, because it is not delivered anywhere yet.
+
+``save`` is the dedupe point of the inbound pipeline: an id that has an entry is
+never stored or emitted twice.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import redis
 from bridge import keys
 from bridge.errors import NotFound
 from bridge.storage.base import redis_errors, text
+from bridge.storage.message_index import Entry, PolicyState, from_record
 
 DEFAULT_RETENTION_S = 30 * 24 * 3600
 # A listing request reads at most this many index entries, whatever its filters.
@@ -39,11 +47,140 @@ return 1
 """
 
 
+# One round trip per new message: the entry only if new (SET NX, the dedupe point), then its
+# place in the account's index and its conversation (both trimmed to the retention window
+# and expiring with their newest member) and the Message-ID -> conversation map.
+_SAVE_ENTRY = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return 0
+end
+for i = 2, 3 do
+  redis.call('ZADD', KEYS[i], ARGV[3], ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[5])
+  redis.call('EXPIRE', KEYS[i], ARGV[2])
+end
+if KEYS[4] then
+  redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[2])
+end
+return 1
+"""
+
+
 class MessageStore:
     def __init__(self, client: redis.Redis, retention_s: int = DEFAULT_RETENTION_S) -> None:
         self.redis = client
         self.retention_s = retention_s
         self._save = client.register_script(_SAVE)
+        self._save_entry = client.register_script(_SAVE_ENTRY)
+
+    # --- the index -------------------------------------------------------------
+
+    @redis_errors
+    def save_entries(self, entries: list[Entry]) -> list[bool]:
+        """Store new index entries in one round trip; False for each id that has one (the dedupe point)."""
+        if len(entries) == 1:
+            return [bool(self._save_entry(*self._entry_call(entries[0])))]
+        pipe = self.redis.pipeline(transaction=False)
+        for entry in entries:
+            self._save_entry(*self._entry_call(entry), client=pipe)
+        return [bool(saved) for saved in pipe.execute()]
+
+    def _entry_call(self, entry: Entry) -> tuple[list[str], list[str | int]]:
+        account = entry.account
+        score = order(entry.received_at, entry.uid)
+        oldest = score - self.retention_s * 1000 * 1000
+        names = [
+            keys.message_entry(account, entry.id),
+            keys.message_index(account),
+            keys.conversation_messages(account, entry.conversation_id),
+        ]
+        args: list[str | int] = [entry.dumps(), self.retention_s, score, entry.id, oldest]
+        if entry.message_id:
+            names.append(keys.conversation_of(account, keys.header_id_hash(entry.message_id)))
+            args.append(entry.conversation_id)
+        return names, args
+
+    @redis_errors
+    def entry(self, account: str, message_id: str) -> Entry | None:
+        """The index entry of a message, or None when the bridge has none (never saw it, or it expired)."""
+        raw = self.redis.get(keys.message_entry(account, message_id))
+        return Entry.loads(raw) if raw is not None else None
+
+    @redis_errors
+    def entries(self, account: str, message_ids: list[str]) -> list[Entry | None]:
+        """The entries in order, None where there is none; one round trip."""
+        if not message_ids:
+            return []
+        found = self.redis.mget([keys.message_entry(account, mid) for mid in message_ids])
+        return [Entry.loads(doc) if doc is not None else None for doc in found]
+
+    @redis_errors
+    def thread(self, account: str, conversation_id: str) -> list[Entry]:
+        """The conversation's messages the bridge has seen, oldest first (inbound and Sent copies)."""
+        key = keys.conversation_messages(account, conversation_id)
+        ids = [text(m) for m in self.redis.zrange(key, 0, -1)]
+        if not ids:
+            return []
+        found = self.redis.mget([keys.message_entry(account, mid) for mid in ids])
+        gone = [mid for mid, doc in zip(ids, found, strict=True) if doc is None]
+        if gone:
+            self.redis.zrem(key, *gone)
+        return [Entry.loads(doc) for doc in found if doc is not None]
+
+    @redis_errors
+    def set_flags(self, account: str, message_id: str, flags: list[str]) -> Entry | None:
+        """Record the flags the server now has; the updated entry, or None when there is none."""
+        return self._rewrite(account, message_id, lambda e: e.with_flags(flags))
+
+    @redis_errors
+    def set_policy(self, account: str, message_id: str, policy: PolicyState | None) -> Entry | None:
+        """Record the policy's decision (held, rejected, approved); the updated entry, or None."""
+        return self._rewrite(account, message_id, lambda e: e.with_policy(policy))
+
+    def _rewrite(self, account: str, message_id: str, change: Any) -> Entry | None:
+        # Read-modify-write without WATCH: flags and policy are each written by one party at a
+        # time (the API after an IMAP STORE, the gate or a reviewer), and the TTL is kept.
+        key = keys.message_entry(account, message_id)
+        raw = self.redis.get(key)
+        if raw is None:
+            return None
+        updated: Entry = change(Entry.loads(raw))
+        self.redis.set(key, updated.dumps(), xx=True, keepttl=True)
+        return updated
+
+    @redis_errors
+    def delete_entry(self, account: str, message_id: str) -> None:
+        """Forget a message (deleted or moved on the server): its entry, index and thread places."""
+        found = self.entry(account, message_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(keys.message_entry(account, message_id), keys.held_message(account, message_id))
+        pipe.zrem(keys.message_index(account), message_id)
+        if found is not None:
+            pipe.zrem(keys.conversation_messages(account, found.conversation_id), message_id)
+        pipe.execute()
+
+    # --- held inbound messages (bodies kept until a reviewer decides) ------------
+
+    @redis_errors
+    def hold(self, record: dict[str, Any], ttl_s: int | None = None) -> None:
+        """Keep the full record of a message held for review (it is delivered nowhere yet)."""
+        key = keys.held_message(record["account"], record["id"])
+        self.redis.set(key, json.dumps(record, separators=(",", ":")), ex=ttl_s or self.retention_s)
+
+    @redis_errors
+    def held(self, account: str, message_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(keys.held_message(account, message_id))
+        if raw is None:
+            return None
+        record: dict[str, Any] = json.loads(raw)
+        return record
+
+    @redis_errors
+    def drop_held(self, account: str, message_id: str) -> None:
+        """The reviewer decided: the body goes, the index entry stays."""
+        self.redis.delete(keys.held_message(account, message_id))
+
+    # --- transitional: the stored records and sources (removed when the pipeline stores entries) --
 
     @redis_errors
     def save(self, record: dict[str, Any], raw: bytes) -> bool:
@@ -54,11 +191,16 @@ class MessageStore:
     def save_many(self, items: list[tuple[dict[str, Any], bytes]]) -> list[bool]:
         """``save`` for several (record, source) pairs in one round trip; each save is atomic."""
         if len(items) == 1:
-            return [bool(self._save(*self._save_call(*items[0])))]
-        pipe = self.redis.pipeline(transaction=False)
-        for record, raw in items:
-            self._save(*self._save_call(record, raw), client=pipe)
-        return [bool(saved) for saved in pipe.execute()]
+            saved = [bool(self._save(*self._save_call(*items[0])))]
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for record, raw in items:
+                self._save(*self._save_call(record, raw), client=pipe)
+            saved = [bool(s) for s in pipe.execute()]
+        new = [from_record(record) for (record, _), ok in zip(items, saved, strict=True) if ok]
+        if new:
+            self.save_entries(new)
+        return saved
 
     def _save_call(self, record: dict[str, Any], raw: bytes) -> tuple[list[str], list[str | bytes | int]]:
         account, mid = record["account"], record["id"]
@@ -174,7 +316,11 @@ class MessageStore:
 
 
 def _order(record: dict[str, Any]) -> int:
-    """Listing order: receive time in ms, ties broken by UID (mail fetched in one batch
+    return order(record["receivedAt"], int(record.get("uid", 0)))
+
+
+def order(received_at: str, uid: int) -> int:
+    """Listing and thread order: receive time in ms, ties broken by UID (mail fetched in one batch
     shares a millisecond). ms * 1000 stays below 2^53, so the float score is exact."""
-    ms = int(datetime.fromisoformat(record["receivedAt"].replace("Z", "+00:00")).timestamp() * 1000)
-    return ms * 1000 + int(record.get("uid", 0)) % 1000
+    ms = int(datetime.fromisoformat(received_at.replace("Z", "+00:00")).timestamp() * 1000)
+    return ms * 1000 + uid % 1000
