@@ -14,6 +14,7 @@ from bridge import keys
 from bridge.crypto import Vault
 from bridge.events.model import Event, parse_event_id
 from bridge.storage import Storage
+from bridge.storage.message_index import Entry
 from bridge.storage.publish import Publication
 
 
@@ -95,34 +96,19 @@ def test_wait_returns_new_events_and_times_out_empty(storage):
     assert [e.event for e in got] == ["messageSent"]
 
 
-def _record(account: str, mid: str, when: datetime, **extra) -> dict:
-    return {
-        "id": mid,
-        "account": account,
-        "receivedAt": when.isoformat().replace("+00:00", "Z"),
-        "messageId": f"{mid}@example.test",
-        "conversationId": f"conv_{mid}",
-        **extra,
-    }
-
-
-def test_save_is_the_dedupe_point(storage):
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    assert storage.messages.save(_record("a", "m1", now), b"raw")
-    assert not storage.messages.save(_record("a", "m1", now, subject="again"), b"other")
-    assert storage.messages.get("a", "m1").get("subject") is None
-    assert storage.messages.source("a", "m1") == b"raw"
-    assert storage.messages.find_by_header_id("a", "<m1@example.test>") == "m1"
-    assert storage.messages.conversations("a", ["nope@x", "m1@example.test"]) == {"m1@example.test": "conv_m1"}
+def _entry(account: str, mid: str, when: datetime, folder: str = "INBOX") -> Entry:
+    return Entry(
+        id=mid, account=account, folder=folder, uid=1, uidvalidity=1, conversation_id=f"conv_{mid}",
+        received_at=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"), message_id=f"{mid}@example.test",
+    )  # fmt: skip
 
 
 def test_paging_is_newest_first_with_ties_and_filters(storage):
     base = datetime(2026, 1, 1, tzinfo=UTC)
-    for i in range(25):
-        # Five messages share each timestamp: ties must neither repeat nor vanish.
-        storage.messages.save(
-            _record("a", f"m{i:02d}", base + timedelta(seconds=i // 5), folder="INBOX" if i % 2 else "Junk"), b""
-        )
+    # Five messages share each timestamp: ties must neither repeat nor vanish.
+    storage.messages.save_entries(
+        [_entry("a", f"m{i:02d}", base + timedelta(seconds=i // 5), "INBOX" if i % 2 else "Junk") for i in range(25)]
+    )
     seen, cursor = [], None
     while True:
         page, cursor = storage.messages.page("a", limit=4, before=cursor)
@@ -131,18 +117,17 @@ def test_paging_is_newest_first_with_ties_and_filters(storage):
             break
     assert sorted(seen) == [f"m{i:02d}" for i in range(25)]
     assert len(seen) == len(set(seen))
-    times = [storage.messages.get("a", m)["receivedAt"] for m in seen]
+    times = [storage.messages.entry("a", m).received_at for m in seen]
     assert times == sorted(times, reverse=True)
 
     junk, _ = storage.messages.page("a", limit=100, match=lambda r: r["folder"] == "Junk")
     assert len(junk) == 13
 
 
-def test_expired_records_drop_out_of_the_index(storage, redis_client):
+def test_expired_entries_drop_out_of_the_index(storage, redis_client):
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    storage.messages.save(_record("a", "gone", now), b"")
-    storage.messages.save(_record("a", "kept", now - timedelta(seconds=1)), b"")
-    redis_client.delete(*[k for k in redis_client.scan_iter("*msg:gone")])
+    storage.messages.save_entries([_entry("a", "gone", now), _entry("a", "kept", now - timedelta(seconds=1))])
+    redis_client.delete(*[k for k in redis_client.scan_iter("*:ix:gone")])
     page, cursor = storage.messages.page("a", limit=10)
     assert [r["id"] for r in page] == ["kept"] and cursor is None
     assert redis_client.zcard(next(redis_client.scan_iter("*:messages"))) == 1
