@@ -107,6 +107,11 @@ def events(account_id: str) -> str:
     return _k("account", account_id, "events")
 
 
+def events_bytes(account_id: str) -> str:
+    """String counter with expiry: envelope bytes ever appended to the account's stream (its trim point)."""
+    return _k("account", account_id, "events-bytes")
+
+
 # --- messages ------------------------------------------------------------------
 
 

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from bridge import keys
+from bridge.config import EventRetention
 from bridge.crypto import Vault
 from bridge.events.model import Event, parse_event_id
 from bridge.storage import Storage
 from bridge.storage.message_index import Entry
-from bridge.storage.publish import Publication
+from bridge.storage.publish import Publication, Publisher
 
 
 @pytest.fixture
@@ -101,6 +102,37 @@ def _entry(account: str, mid: str, when: datetime, folder: str = "INBOX") -> Ent
         id=mid, account=account, folder=folder, uid=1, uidvalidity=1, conversation_id=f"conv_{mid}",
         received_at=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"), message_id=f"{mid}@example.test",
     )  # fmt: skip
+
+
+def _publish_at(publisher: Publisher, account: str, n: int, now: float, size: int = 200) -> None:
+    batch = [Publication(account, "messageNew", {"n": i, "pad": "x" * size}) for i in range(n)]
+    publisher.publish(batch, now=now, grace=60, sweep_ttl=3)
+
+
+def _stream_bytes(redis_client, account: str) -> int:
+    return sum(len(fields[b"e"]) for _, fields in redis_client.xrange(keys.events(account)))
+
+
+def test_the_event_stream_is_bounded_by_bytes_keeping_the_newest(storage, redis_client):
+    publisher = Publisher(redis_client, 3600, EventRetention(max_bytes=5_000, max_age_s=3600))
+    now = time.time()
+    _publish_at(publisher, "a", 100, now)
+    kept = storage.events.since("a", 0, count=1000)
+    assert 0 < _stream_bytes(redis_client, "a") <= 5_000
+    assert _stream_bytes(redis_client, "a") + 300 > 5_000  # trimmed to the bound, not far below it
+    assert [e.data["n"] for e in kept] == list(range(100 - len(kept), 100))  # the newest, contiguous
+    _publish_at(publisher, "b", 3, now)  # another account's stream has its own bound
+    assert len(storage.events.since("b", 0)) == 3
+
+
+def test_the_event_stream_is_bounded_by_age_and_expires_when_quiet(storage, redis_client):
+    publisher = Publisher(redis_client, 3600, EventRetention(max_bytes=1024**2, max_age_s=600))
+    now = time.time()
+    _publish_at(publisher, "a", 5, now - 800)  # past the bound by the time the next ones come
+    _publish_at(publisher, "a", 2, now - 100)
+    assert [e.data["n"] for e in storage.events.since("a", 0)] == [0, 1]
+    assert 0 < redis_client.pttl(keys.events("a")) <= 600_000
+    assert 0 < redis_client.pttl(keys.events_bytes("a")) <= 600_000
 
 
 def test_paging_is_newest_first_with_ties_and_filters(storage):
