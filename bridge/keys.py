@@ -107,27 +107,17 @@ def events(account_id: str) -> str:
     return _k("account", account_id, "events")
 
 
+def events_bytes(account_id: str) -> str:
+    """String counter with expiry: envelope bytes ever appended to the account's stream (its trim point)."""
+    return _k("account", account_id, "events-bytes")
+
+
 # --- messages ------------------------------------------------------------------
 
 
-def message(account_id: str, message_id: str) -> str:
-    """String: a stored message record as JSON."""
-    return _k("account", account_id, "msg", message_id)
-
-
-def message_source(account_id: str, message_id: str) -> str:
-    """String: the raw RFC 822 bytes of a stored message."""
-    return _k("account", account_id, "src", message_id)
-
-
 def message_index(account_id: str) -> str:
-    """Sorted set: stored message ids scored by receivedAt (epoch ms * 1000 + uid % 1000)."""
+    """Sorted set with expiry: indexed message ids scored by receivedAt (epoch ms * 1000 + uid % 1000)."""
     return _k("account", account_id, "messages")
-
-
-def message_by_header_id(account_id: str, header_id_hash: str) -> str:
-    """String: stored message id for a Message-ID header (SHA-256 of it)."""
-    return _k("account", account_id, "mid", header_id_hash)
 
 
 def conversation_of(account_id: str, header_id_hash: str) -> str:
@@ -143,11 +133,6 @@ def message_entry(account_id: str, message_id: str) -> str:
 def conversation_messages(account_id: str, conversation_id: str) -> str:
     """Sorted set with expiry: ids of the messages of a conversation, scored like ``message_index``."""
     return _k("account", account_id, "thread", conversation_id)
-
-
-def held_message(account_id: str, message_id: str) -> str:
-    """String: the full record (bodies included) of an inbound message held for review, until decided."""
-    return _k("account", account_id, "held", message_id)
 
 
 # --- watcher ------------------------------------------------------------------

@@ -252,7 +252,7 @@ def main(settings: Settings) -> None:
     # (5 ms by default) each time. A shorter interval keeps the round trips short under load.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     load_public_suffixes()  # before the first message, not inside its analysis
-    storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
+    storage = Storage(connect(settings.redis_url), Vault(settings.secret.reveal()), settings.event_retention)
     dns = ResolverSpec(list(settings.dns_servers) or None, DNS_TIMEOUT_S)
     resolver = DnsResolver(dns.servers, timeout=dns.timeout)
     # First webhook attempts go out from this process (bridge/events/emit.py, through the pipeline's dispatcher), not through an RQ

@@ -6,8 +6,8 @@ a few hundred bytes) of each message, its place in the account's recency index a
 in its conversation, and the Message-ID → conversation map that threads replies.
 All of it expires after the retention time (entries by TTL; the sorted sets are
 trimmed by score on every save and expire with their last member). The exception:
-an inbound message held for review keeps its full record (``hold``) until a reviewer
-decides, because it is not delivered anywhere yet.
+an inbound message held for review keeps its full record with its review
+(``bridge.review.holds``) until a reviewer decides, because it is delivered nowhere yet.
 
 ``save`` is the dedupe point of the inbound pipeline: an id that has an entry is
 never stored or emitted twice.
@@ -22,29 +22,12 @@ from typing import Any, cast
 import redis
 
 from bridge import keys
-from bridge.errors import NotFound
 from bridge.storage.base import redis_errors, text
-from bridge.storage.message_index import Entry, PolicyState, from_record
+from bridge.storage.message_index import Entry, PolicyState
 
 DEFAULT_RETENTION_S = 30 * 24 * 3600
 # A listing request reads at most this many index entries, whatever its filters.
 _MAX_SCAN = 5_000
-
-
-# One round trip per new message (the inbound burst pays it per message): the record
-# only if new (SET NX, the dedupe point), then its source, listing entry and threading maps.
-_SAVE = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
-  return 0
-end
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
-if KEYS[4] then
-  redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[3])
-  redis.call('SET', KEYS[5], ARGV[6], 'EX', ARGV[3])
-end
-return 1
-"""
 
 
 # One round trip per new message: the entry only if new (SET NX, the dedupe point), then its
@@ -70,7 +53,6 @@ class MessageStore:
     def __init__(self, client: redis.Redis, retention_s: int = DEFAULT_RETENTION_S) -> None:
         self.redis = client
         self.retention_s = retention_s
-        self._save = client.register_script(_SAVE)
         self._save_entry = client.register_script(_SAVE_ENTRY)
 
     # --- the index -------------------------------------------------------------
@@ -153,109 +135,11 @@ class MessageStore:
         """Forget a message (deleted or moved on the server): its entry, index and thread places."""
         found = self.entry(account, message_id)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.delete(keys.message_entry(account, message_id), keys.held_message(account, message_id))
+        pipe.delete(keys.message_entry(account, message_id))
         pipe.zrem(keys.message_index(account), message_id)
         if found is not None:
             pipe.zrem(keys.conversation_messages(account, found.conversation_id), message_id)
         pipe.execute()
-
-    # --- held inbound messages (bodies kept until a reviewer decides) ------------
-
-    @redis_errors
-    def hold(self, record: dict[str, Any], ttl_s: int | None = None) -> None:
-        """Keep the full record of a message held for review (it is delivered nowhere yet)."""
-        key = keys.held_message(record["account"], record["id"])
-        self.redis.set(key, json.dumps(record, separators=(",", ":")), ex=ttl_s or self.retention_s)
-
-    @redis_errors
-    def held(self, account: str, message_id: str) -> dict[str, Any] | None:
-        raw = self.redis.get(keys.held_message(account, message_id))
-        if raw is None:
-            return None
-        record: dict[str, Any] = json.loads(raw)
-        return record
-
-    @redis_errors
-    def drop_held(self, account: str, message_id: str) -> None:
-        """The reviewer decided: the body goes, the index entry stays."""
-        self.redis.delete(keys.held_message(account, message_id))
-
-    # --- transitional: the stored records and sources (removed when the pipeline stores entries) --
-
-    @redis_errors
-    def save(self, record: dict[str, Any], raw: bytes) -> bool:
-        """Store a new record and its source. Returns False when it was stored before."""
-        return self.save_many([(record, raw)])[0]
-
-    @redis_errors
-    def save_many(self, items: list[tuple[dict[str, Any], bytes]]) -> list[bool]:
-        """``save`` for several (record, source) pairs in one round trip; each save is atomic."""
-        if len(items) == 1:
-            saved = [bool(self._save(*self._save_call(*items[0])))]
-        else:
-            pipe = self.redis.pipeline(transaction=False)
-            for record, raw in items:
-                self._save(*self._save_call(record, raw), client=pipe)
-            saved = [bool(s) for s in pipe.execute()]
-        new = [from_record(record) for (record, _), ok in zip(items, saved, strict=True) if ok]
-        if new:
-            self.save_entries(new)
-        return saved
-
-    def _save_call(self, record: dict[str, Any], raw: bytes) -> tuple[list[str], list[str | bytes | int]]:
-        account, mid = record["account"], record["id"]
-        names = [keys.message(account, mid), keys.message_source(account, mid), keys.message_index(account)]
-        args: list[str | bytes | int] = [json.dumps(record), raw, self.retention_s, _order(record), mid]
-        if record.get("messageId"):
-            hid = keys.header_id_hash(record["messageId"])
-            names += [keys.message_by_header_id(account, hid), keys.conversation_of(account, hid)]
-            args.append(record["conversationId"])
-        return names, args
-
-    @redis_errors
-    def exists(self, account: str, message_id: str) -> bool:
-        return bool(self.redis.exists(keys.message(account, message_id)))
-
-    @redis_errors
-    def get(self, account: str, message_id: str) -> dict[str, Any]:
-        """Raises: NotFound (code messageNotFound)."""
-        raw = self.redis.get(keys.message(account, message_id))
-        if raw is None:
-            raise NotFound(f"no message {message_id!r} in account {account!r}", code="messageNotFound")
-        record: dict[str, Any] = json.loads(raw)
-        return record
-
-    @redis_errors
-    def get_many(self, account: str, message_ids: list[str]) -> list[dict[str, Any] | None]:
-        """The records in order, None where one is gone; one round trip."""
-        found = self.redis.mget([keys.message(account, mid) for mid in message_ids])
-        return [json.loads(doc) if doc is not None else None for doc in found]
-
-    @redis_errors
-    def source(self, account: str, message_id: str) -> bytes:
-        """Raises: NotFound (code messageNotFound)."""
-        raw = self.redis.get(keys.message_source(account, message_id))
-        if raw is None:
-            raise NotFound(f"no message {message_id!r} in account {account!r}", code="messageNotFound")
-        return raw if isinstance(raw, bytes) else text(raw).encode()
-
-    @redis_errors
-    def replace(self, record: dict[str, Any]) -> None:
-        """Rewrite a stored record (flags changed), keeping its expiry."""
-        self.redis.set(keys.message(record["account"], record["id"]), json.dumps(record), xx=True, keepttl=True)
-
-    @redis_errors
-    def delete(self, account: str, message_id: str) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.delete(keys.message(account, message_id), keys.message_source(account, message_id))
-        pipe.zrem(keys.message_index(account), message_id)
-        pipe.execute()
-
-    @redis_errors
-    def find_by_header_id(self, account: str, header_message_id: str) -> str | None:
-        """The stored message id for a Message-ID header value, if we have it."""
-        found = self.redis.get(keys.message_by_header_id(account, keys.header_id_hash(header_message_id)))
-        return text(found) if found is not None else None
 
     @redis_errors
     def conversations(self, account: str, header_ids: list[str]) -> dict[str, str]:
@@ -276,9 +160,9 @@ class MessageStore:
     def page(
         self, account: str, *, limit: int, before: tuple[int, str] | None = None, match: Any = None
     ) -> tuple[list[dict[str, Any]], tuple[int, str] | None]:
-        """Newest first. ``before`` is the (score, id) cursor of the last item seen.
+        """Index entries (their JSON), newest first. ``before`` is the (score, id) cursor of the last item seen.
 
-        ``match`` is an optional predicate over records. Returns the page and
+        ``match`` is an optional predicate over entries' JSON. Returns the page and
         the cursor for the next one (None at the end). Equal scores are ordered
         by id, descending, as ZREVRANGEBYSCORE orders them.
         """
@@ -290,7 +174,7 @@ class MessageStore:
             batch = self._after(index, cursor, 200)
             if not batch:
                 return out, None
-            docs = self.redis.mget([keys.message(account, mid) for mid, _ in batch])
+            docs = self.redis.mget([keys.message_entry(account, mid) for mid, _ in batch])
             for (mid, score), doc in zip(batch, docs, strict=True):
                 scanned += 1
                 cursor = (score, mid)
@@ -313,10 +197,6 @@ class MessageStore:
             skip = sum(1 for m in ties if text(m) >= mid)
             found = self.redis.zrevrangebyscore(index, score, "-inf", start=skip, num=count, withscores=True)
         return [(text(m), int(s)) for m, s in cast(list[tuple[Any, float]], found)]
-
-
-def _order(record: dict[str, Any]) -> int:
-    return order(record["receivedAt"], int(record.get("uid", 0)))
 
 
 def order(received_at: str, uid: int) -> int:

@@ -25,11 +25,12 @@ from rq import SimpleWorker
 from app import create_app
 from bridge import jobs
 from bridge.config import Secret, Settings
-from bridge.inbound.records import build_record, message_fields
+from bridge.inbound.records import build_record, message_fields, message_key
 from bridge.mail.message import parse
 from bridge.models import Account, ServerConfig
 from bridge.outbound import submit as outbound
 from bridge.schemas.submit import SubmitBody
+from bridge.storage.message_index import from_record
 from tests.servers.smtp import SmtpSink
 from workers import mail
 from workers.context import worker_context
@@ -146,7 +147,7 @@ def store_inbound(storage, dovecot, mailbox, raw: bytes) -> dict:
         uid = int(data[0].split()[-1])
     record = build_record(
         message_fields(parse(raw)),
-        message_id=f"msg_test{uid}",
+        message_id=message_key("INBOX", uidvalidity, uid),
         account="acme",
         folder="INBOX",
         uid=uid,
@@ -154,7 +155,7 @@ def store_inbound(storage, dovecot, mailbox, raw: bytes) -> dict:
         received_at=datetime.now(UTC),
         conversation_id="conv_original",
     )
-    assert storage.messages.save(record, raw)
+    assert storage.messages.save_entries([from_record(record)]) == [True]
     return record
 
 
