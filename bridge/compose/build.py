@@ -103,6 +103,10 @@ def compose(draft: Draft, *, now: datetime, unique: str, stored: bool = False) -
         raw = compose_mime.message(draft, message_id=message_id, now=now, unique=unique)
     if raw is None:
         raw = _with_stdlib(draft, message_id=message_id, now=now, unique=unique, utf8=utf8, forwarded=forwarded)
+    if stored and draft.bcc:
+        # A stored draft keeps its Bcc (as mail clients save it); sending it takes the header off again
+        # (bridge.outbound.drafts).
+        raw = b"Bcc: " + ", ".join(ascii_domain(b.address) for b in draft.bcc).encode() + b"\r\n" + raw
     if len(raw) > MAX_MESSAGE_BYTES:
         raise PayloadTooLarge(
             f"the message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}", code="messageTooLarge"

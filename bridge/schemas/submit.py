@@ -15,11 +15,20 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from bridge.compose.build import RESERVED_HEADERS
 from bridge.compose.model import Action, Attachment, Mailbox
+from bridge.mail import ids
 from bridge.schemas.accounts import ACCOUNT_ID_PATTERN
 from bridge.schemas.common import INTEGRAL, NO_CONTROLS_PATTERN, ApiModel, DateTime, EmailAddress, Matching
 
@@ -137,6 +146,11 @@ class ReferenceIn(ApiModel):
         return Action(self.action)
 
 
+# What a draft already has: with ``draft`` only the sending options may be given.
+_DRAFT_EXCLUDES = ("from_", "to", "cc", "bcc", "reply_to", "subject", "text", "html", "attachments", "headers",
+                   "reference", "message_id")  # fmt: skip
+
+
 class SubmitBody(ApiModel):
     """POST /v1/account/{account}/submit (EmailEngine's field names)."""
 
@@ -177,6 +191,20 @@ class SubmitBody(ApiModel):
     ignore_suppression: bool = Field(
         default=False, description="Send even to addresses on the suppression list (hard bounces, complaints)"
     )
+    draft: Annotated[str, Matching(ids.PATTERN, "'{value}' is not a message id", "messageNotFound")] | None = Field(
+        default=None,
+        max_length=ids.MAX_ID_LENGTH,
+        description="Send this stored draft (POST …/message) as it is, and remove it; no message fields with it",
+    )
+
+    @model_validator(mode="after")
+    def _draft_alone(self) -> SubmitBody:
+        given = [name for name in _DRAFT_EXCLUDES if getattr(self, name)]
+        if self.draft is not None and given:
+            raise PydanticCustomError(
+                "draftWithContent", "a draft is sent as stored; leave out {fields}", {"fields": ", ".join(given)}
+            )
+        return self
 
     def recipient_addresses(self) -> list[str]:
         return [a.address for a in (*self.to, *self.cc, *self.bcc)]

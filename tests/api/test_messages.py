@@ -476,3 +476,36 @@ def test_an_account_whose_server_is_down_answers_503(client, auth, attached, dov
     got = client.get("/v1/account/acme/messages", headers=auth)
     assert got.status_code == 503 and got.json["error"]["code"] == "accountUnavailable"
     dovecot.start()
+
+
+def test_a_draft_is_stored_with_draft_flag_then_sent_and_removed(client, auth, attached, storage, settings, smtp, imap):
+    from rq import SimpleWorker
+
+    from bridge import jobs
+    from workers.context import worker_context
+
+    body = {"to": [{"name": "Ann", "address": "ann@example.com"}], "bcc": [{"address": "quiet@example.com"}],
+            "subject": "Draft 1", "text": "Hi Ann"}  # fmt: skip
+    stored = client.post("/v1/account/acme/message", json=body, headers=auth)
+    assert stored.status_code == 201, stored.json
+    assert stored.json["path"] == "Drafts" and ids.decode(stored.json["id"]).folder == "Drafts"
+    assert "\\Draft" in imap.flags("Drafts", stored.json["uid"])
+    listed = client.get("/v1/account/acme/messages", query_string={"path": "Drafts"}, headers=auth).json
+    assert [m["subject"] for m in listed["messages"]] == ["Draft 1"]
+    empty = client.post("/v1/account/acme/message", json={"subject": "no one yet"}, headers=auth)
+    assert empty.status_code == 201  # a draft may have no recipients yet ...
+    refused = client.post("/v1/account/acme/submit", json={"draft": empty.json["id"]}, headers=auth)
+    assert refused.status_code == 400 and refused.json["error"]["code"] == "noRecipients"  # ... until it is sent
+    mixed = client.post("/v1/account/acme/submit", json={"draft": stored.json["id"], "subject": "x"}, headers=auth)
+    assert mixed.status_code == 400
+
+    sent = client.post("/v1/account/acme/submit", json={"draft": stored.json["id"]}, headers=auth)
+    assert sent.status_code == 202, sent.json
+    assert imap.count("Drafts") == 1  # only the one without recipients is left
+    with worker_context(storage, settings):
+        SimpleWorker(jobs.all_queues(storage.redis), connection=storage.redis, serializer="json").work(
+            burst=True, with_scheduler=True, logging_level="ERROR"
+        )
+    [received] = smtp.wait_for(1)
+    assert set(received.rcpt_tos) == {"ann@example.com", "quiet@example.com"}
+    assert b"Subject: Draft 1" in received.raw and b"quiet@example.com" not in received.raw
