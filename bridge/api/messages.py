@@ -20,7 +20,7 @@ from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.compose.build import compose
 from bridge.compose.model import Composed, Draft, Mailbox
-from bridge.errors import NotFound, ValidationError
+from bridge.errors import NotFound
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
 from bridge.inbound.records import message_fields
@@ -62,7 +62,7 @@ from bridge.storage.publish import Publication
 bp = Blueprint("messages", __name__)
 
 # What the bridge's index entry adds to a live message.
-_FROM_ENTRY = ("conversationId", "auth", "classification")
+_FROM_ENTRY = ("conversationId", "auth", "classification", "policy")
 
 
 def _mailbox(account: str, op: str, args: dict[str, Any], payload: bytes = b"") -> Reply:
@@ -331,8 +331,6 @@ def _compose_draft(account: Account, body: DraftBody) -> Composed:
     scope=TokenScope.SEND,
 )  # fmt: skip
 def store_message(account: str, body: DraftBody) -> tuple[DraftStored, int]:
-    if body.draft is not None:
-        raise ValidationError("draft belongs to POST …/submit, not to storing a message", code="invalidInput")
     built = _compose_draft(services().storage.accounts.get(account), body)
     args: dict[str, Any] = {"path": body.path, "flags": list(body.flags)}
     result = _mailbox(account, "append", args, built.raw).result

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from bridge.mail import ids
-from bridge.schemas.common import ApiModel, Matching
-from bridge.schemas.submit import SubmitBody
+from bridge.schemas.common import INTEGRAL, ApiModel, Matching
+from bridge.schemas.submit import MessageContent
 
 # RFC 3501 § 9 flag-keyword = atom; system flags start with a backslash. \Recent is read-only.
 FLAG_PATTERN = r"^\\?[A-Za-z0-9$_.\-]{1,64}$"
@@ -63,6 +63,10 @@ class PageQuery(ApiModel):
     )
 
 
+HeaderField = Annotated[str, Matching(r"^[!-9;-~]{1,76}$", "'{value}' is not a header name", "invalidHeader")]
+HeaderValue = Annotated[str, Field(max_length=1024), Matching(_TEXT, "must not contain control characters")]
+
+
 class SearchCriteria(ApiModel):
     """IMAP SEARCH on the server (RFC 3501 § 6.4.4); every given criterion must match."""
 
@@ -78,20 +82,18 @@ class SearchCriteria(ApiModel):
     flagged: bool | None = None
     answered: bool | None = None
     draft: bool | None = None
-    header: (
-        dict[
-            Annotated[str, Field(pattern=r"^[!-9;-~]{1,76}$")],
-            Annotated[str, Field(max_length=1024), Matching(_TEXT, "must not contain control characters")],
-        ]
-        | None
-    ) = Field(  # fmt: skip
-        default=None, max_length=8
+    header: dict[HeaderField, HeaderValue] | None = Field(
+        default=None,
+        max_length=8,
+        # The key pattern cannot be said in JSON Schema here; as in SubmitBody.headers, the schema admits no keys.
+        json_schema_extra={"additionalProperties": False},
+        description="header name -> text it contains",
     )
     uid: Annotated[str, Field(pattern=r"^[0-9*][0-9:,*]{0,200}$")] | None = Field(
         default=None, description="a UID set: 1:5,9"
     )
-    larger: int | None = Field(default=None, ge=0, le=2**31)
-    smaller: int | None = Field(default=None, ge=0, le=2**31)
+    larger: Annotated[int, Field(ge=0, le=2**31), INTEGRAL] | None = None
+    smaller: Annotated[int, Field(ge=0, le=2**31), INTEGRAL] | None = None
     gmail_raw: SearchText | None = Field(default=None, description="Gmail search syntax (X-GM-RAW), Gmail only")
 
     def imap(self) -> dict[str, Any]:
@@ -173,6 +175,9 @@ class MessageOut(ApiModel):
     conversation_id: str | None = None
     auth: dict[str, Any] | None = None
     classification: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = Field(
+        default=None, description="what the policy decided, when it did not just deliver"
+    )
 
 
 class FlagChanges(ApiModel):
@@ -226,6 +231,16 @@ class BulkQuery(ApiModel):
 
 
 class _Selection(ApiModel):
+    # Exactly one of the two (null counts as absent), as the validator below says.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["ids"], "properties": {"ids": {"type": "array"}}},
+                {"required": ["search"], "properties": {"search": {"type": "object"}}},
+            ]
+        }
+    )
+
     ids: list[MessageIdIn] | None = Field(default=None, max_length=MAX_BULK_IDS)
     search: SearchCriteria | None = None
 
@@ -306,7 +321,7 @@ class MailboxChanged(ApiModel):
     path: str
 
 
-class DraftBody(SubmitBody):
+class DraftBody(MessageContent):
     """POST …/message: the submit body, stored on the server instead of sent (default: Drafts, with \\Draft)."""
 
     path: Path | None = Field(default=None, description="the folder; default the \\Drafts folder, flagged \\Draft")
