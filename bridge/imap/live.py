@@ -55,6 +55,34 @@ _CONVENTIONAL = {
 _COPYUID = re.compile(rb"\[COPYUID (\d+) ([0-9:,]+) ([0-9:,]+)\]", re.I)
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.I)
 _STATUS_ITEMS = re.compile(rb"(MESSAGES|UNSEEN|UIDVALIDITY|UIDNEXT) (\d+)", re.I)
+_HIGHESTMODSEQ = re.compile(rb"\[HIGHESTMODSEQ (\d+)\]", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    """A SELECT's answer: the folder's state, and its HIGHESTMODSEQ (RFC 7162) when the server keeps one.
+
+    ``version`` changes whenever anything in the folder does (a message added, removed, or its
+    flags changed, by anyone): what a cached answer about the folder is checked against.
+    """
+
+    status: FolderStatus
+    highest_modseq: int | None
+
+    @property
+    def version(self) -> tuple[int, int, int, int] | None:
+        if self.highest_modseq is None:
+            return None
+        return (self.status.uidvalidity, self.status.uidnext, self.status.exists, self.highest_modseq)
+
+
+async def prepare(client: aioimaplib.IMAP4) -> None:
+    """Once per command connection: ENABLE CONDSTORE, so every SELECT tells HIGHESTMODSEQ (RFC 7162 § 3.1)."""
+    if client.has_capability("CONDSTORE") and client.has_capability("ENABLE"):
+        try:
+            await client.enable("CONDSTORE")
+        except _IO_ERRORS as exc:
+            raise MailboxUnavailable(f"IMAP ENABLE failed: {exc}", details={"side": "imap"}) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +115,10 @@ async def select(client: aioimaplib.IMAP4, folder: str) -> FolderStatus:
     Raises:
         NotFound: code folderNotFound.
     """
+    return (await select_versioned(client, folder)).status
+
+
+async def select_versioned(client: aioimaplib.IMAP4, folder: str) -> Selected:
     try:
         response = await client.select(mailbox_arg(folder))
     except _IO_ERRORS as exc:
@@ -94,7 +126,8 @@ async def select(client: aioimaplib.IMAP4, folder: str) -> FolderStatus:
     status = parse_select(response.lines) if response.result == "OK" else None
     if status is None:
         raise NotFound(f"no folder {folder!r}: {response_text(response.lines)}", code="folderNotFound")
-    return status
+    modseq = next((int(m.group(1)) for m in map(_HIGHESTMODSEQ.search, map(bytes, response.lines)) if m), None)
+    return Selected(status, modseq)
 
 
 async def _select_for(client: aioimaplib.IMAP4, message: MessageId) -> FolderStatus:
@@ -122,9 +155,11 @@ async def fetch_uids(client: aioimaplib.IMAP4, uids: Sequence[int], items: str =
     return sorted(found, key=lambda f: f.uid, reverse=True)
 
 
-async def list_page(client: aioimaplib.IMAP4, folder: str, *, page_size: int, page: int) -> Page:
-    """Page ``page`` (0 = newest) of the folder in arrival order: one SELECT and one FETCH by sequence numbers."""
-    status = await select(client, folder)
+async def list_page(
+    client: aioimaplib.IMAP4, folder: str, *, page_size: int, page: int, status: FolderStatus | None = None
+) -> Page:
+    """Page ``page`` (0 = newest) of the folder in arrival order: one SELECT (unless given) and one FETCH."""
+    status = status or await select(client, folder)
     high = status.exists - page * page_size
     low = max(1, high - page_size + 1)
     items: list[Fetched] = []
@@ -134,9 +169,14 @@ async def list_page(client: aioimaplib.IMAP4, folder: str, *, page_size: int, pa
     return Page(folder, status.uidvalidity, status.exists, items)
 
 
-async def search_uids(client: aioimaplib.IMAP4, folder: str, criteria: Sequence[str]) -> tuple[FolderStatus, list[int]]:
-    """UID SEARCH on the server; UIDs newest first. ``criteria`` are ready IMAP atoms (bridge.mailbox.search)."""
-    status = await select(client, folder)
+async def search_uids(
+    client: aioimaplib.IMAP4, folder: str, criteria: Sequence[str], *, selected: bool = True
+) -> tuple[FolderStatus, list[int]]:
+    """UID SEARCH on the server; UIDs newest first. ``criteria`` are ready IMAP atoms (bridge.mailbox.search).
+
+    ``selected=False``: the caller has just selected the folder (the status returned is then a placeholder).
+    """
+    status = await select(client, folder) if selected else FolderStatus(0, 0, 0)
     atoms = list(criteria) or ["ALL"]
     ascii_only = all(a.isascii() for a in atoms)
     try:

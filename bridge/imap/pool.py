@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import aioimaplib
 
 from bridge.errors import MailboxUnavailable
-from bridge.imap import session
+from bridge.imap import live, session
 from bridge.imap.watcher import Connect
 from bridge.models import ServerConfig
 
@@ -83,7 +83,9 @@ class CommandPool:
                     break
                 await self._freed.wait()
         try:
-            return await self.connect(self.config, timeout=COMMAND_TIMEOUT_S)
+            client = await self.connect(self.config, timeout=COMMAND_TIMEOUT_S)
+            await live.prepare(client)
+            return client
         except BaseException:
             async with self._freed:
                 self._open -= 1

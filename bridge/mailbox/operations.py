@@ -12,8 +12,10 @@ import base64
 import binascii
 import json
 import math
+import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from bridge.errors import NotFound, Unprocessable, ValidationError
@@ -25,24 +27,74 @@ from bridge.mail.envelope import envelope, preview
 from bridge.mail.ids import MessageId
 from bridge.mailbox.protocol import Reply
 from bridge.mailbox.search import criteria
-from bridge.models import rfc3339
+from bridge.models import FolderStatus, rfc3339
 
 if TYPE_CHECKING:  # the client comes from bridge.imap.pool; only bridge.imap imports aioimaplib
     import aioimaplib
 
-    Operation = Callable[[aioimaplib.IMAP4, dict[str, Any], bytes], Awaitable[Reply]]
+    Operation = Callable[[aioimaplib.IMAP4, dict[str, Any], bytes, "Answers"], Awaitable[Reply]]
 
+# Commands that only read: concurrent identical ones may share one answer (bridge.mailbox.server).
+READ_ONLY = frozenset({"list", "search", "source", "mailboxes"})
 # Bulk commands act on at most this many messages (a search matching more is refused, not cut).
 BULK_LIMIT = 10_000
 
 
+class Answers:
+    """Listing and search answers of one account, each kept with the folder version it was computed at.
+
+    A folder's version (``bridge.imap.live.Selected.version``: UIDVALIDITY, UIDNEXT, EXISTS,
+    HIGHESTMODSEQ) changes with anything that happens in it, by anyone, so an answer is served
+    again only while a fresh SELECT shows the same version: it is never stale. Servers without
+    CONDSTORE have no version and nothing is kept. Bounded: the oldest answers go first.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._items: OrderedDict[str, tuple[tuple[int, ...], Reply]] = OrderedDict()
+
+    def get(self, key: str, version: tuple[int, ...] | None) -> Reply | None:
+        found = self._items.get(key)
+        if version is None or found is None or found[0] != version:
+            return None
+        self._items.move_to_end(key)
+        return found[1]
+
+    def put(self, key: str, version: tuple[int, ...] | None, reply: Reply) -> None:
+        if version is None:
+            return
+        self._items[key] = (version, reply)
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+def _key(op: str, args: dict[str, Any]) -> str:
+    return op + json.dumps(args, sort_keys=True, separators=(",", ":"))
+
+
+_INTERNAL_DATE = re.compile(r"^\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$")
+_MONTHS = {
+    m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
+}
+
+
 def received_at(internal_date: str | None) -> str | None:
-    if not internal_date:
+    """RFC 3501 date-time (``7-Dec-2026 18:17:09 +0000``) as RFC 3339 UTC; by hand, strptime costs 50 µs."""
+    match = _INTERNAL_DATE.match(internal_date or "")
+    if match is None or match.group(2).lower() not in _MONTHS:
         return None
+    day, _, year, hour, minute, second, sign, oh, om = match.groups()
+    offset = timedelta(hours=int(oh), minutes=int(om)) * (1 if sign == "+" else -1)
     try:
-        return rfc3339(datetime.strptime(internal_date.strip(), "%d-%b-%Y %H:%M:%S %z"), "seconds")
+        moment = datetime(int(year), _MONTHS[match.group(2).lower()], int(day), int(hour), int(minute), int(second),
+                          tzinfo=timezone(offset))  # fmt: skip
     except ValueError:
         return None
+    return rfc3339(moment, "seconds")
 
 
 def summary(item: Fetched, folder: str, uidvalidity: int, *, gmail: bool = False) -> dict[str, Any]:
@@ -96,55 +148,70 @@ def _page_out(
     )
 
 
-async def list_messages(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def list_messages(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
+    folder = args["path"]
+    selected = await live.select_versioned(client, folder)
+    key = _key("list", args)
+    found = answers.get(key, selected.version)
+    if found is None:
+        found = await _list(client, args, selected.status)
+        answers.put(key, selected.version, found)
+    return found
+
+
+def _summary_items(gmail: bool) -> str:
+    return "(UID FLAGS X-GM-LABELS" + live.SUMMARY_ITEMS[len("(UID FLAGS") :] if gmail else live.SUMMARY_ITEMS
+
+
+async def _list(client: aioimaplib.IMAP4, args: dict[str, Any], status: FolderStatus) -> Reply:
     folder, size, gmail = args["path"], int(args["pageSize"]), live.is_gmail(client)
-    items = "(UID FLAGS X-GM-LABELS" + live.SUMMARY_ITEMS[len("(UID FLAGS") :] if gmail else live.SUMMARY_ITEMS
+    items = _summary_items(gmail)
     if args.get("cursor"):
         uidvalidity, before, page = _read_cursor(args["cursor"], folder)
-        status, uids = await live.search_uids(
-            client, folder, ["UID", f"1:{before - 1}"] if before > 1 else ["UID", "0"]
-        )
         if status.uidvalidity != uidvalidity:
             raise ValidationError("the folder was rebuilt since this cursor was issued", code="invalidCursor")
-        chosen = [u for u in uids if u < before][:size]
-        fetched = await live.fetch_uids(client, chosen, items)
-        remaining = len([u for u in uids if u < before])
-        return _page_out(folder, uidvalidity, status.exists, page, size, fetched, remaining > size, gmail)
+        uids: list[int] = []
+        if before > 1:
+            uids = (await live.search_uids(client, folder, ["UID", f"1:{before - 1}"]))[1]
+        rest = [u for u in uids if u < before]
+        fetched = await live.fetch_uids(client, rest[:size], items)
+        return _page_out(folder, uidvalidity, status.exists, page, size, fetched, len(rest) > size, gmail)
     page = int(args.get("page") or 0)
-    if gmail:
-        status = await live.select(client, folder)
+    if gmail:  # X-GM-LABELS rides on the UID FETCH
         high = status.exists - page * size
         low = max(1, high - size + 1)
-        uids_page = []
-        if high >= 1:
-            found = await live.search_uids(client, folder, [f"{low}:{high}"])
-            uids_page = found[1]
-        fetched = await live.fetch_uids(client, uids_page, items)
-        listed = live.Page(folder, status.uidvalidity, status.exists, fetched)
+        uids_page = (await live.search_uids(client, folder, [f"{low}:{high}"]))[1] if high >= 1 else []
+        listed = live.Page(folder, status.uidvalidity, status.exists, await live.fetch_uids(client, uids_page, items))
     else:
-        listed = await live.list_page(client, folder, page_size=size, page=page)
+        listed = await live.list_page(client, folder, page_size=size, page=page, status=status)
     more = listed.total > (page + 1) * size
     return _page_out(folder, listed.uidvalidity, listed.total, page, size, listed.items, more, gmail)
 
 
-async def search_messages(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def search_messages(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
     folder, size, gmail = args["path"], int(args["pageSize"]), live.is_gmail(client)
     atoms = criteria(args.get("search") or {}, gmail=gmail)
-    status, uids = await live.search_uids(client, folder, atoms)
+    selected = await live.select_versioned(client, folder)
+    key = _key("search", args)
+    cached = answers.get(key, selected.version)
+    if cached is not None:
+        return cached
+    status, uids = await live.search_uids(client, folder, atoms, selected=False)
     page = int(args.get("page") or 0)
     if args.get("cursor"):
         uidvalidity, before, page = _read_cursor(args["cursor"], folder)
-        if status.uidvalidity != uidvalidity:
+        if selected.status.uidvalidity != uidvalidity:
             raise ValidationError("the folder was rebuilt since this cursor was issued", code="invalidCursor")
         rest = [u for u in uids if u < before]
     else:
         rest = uids[page * size :]
-    items = "(UID FLAGS X-GM-LABELS" + live.SUMMARY_ITEMS[len("(UID FLAGS") :] if gmail else live.SUMMARY_ITEMS
-    fetched = await live.fetch_uids(client, rest[:size], items)
-    return _page_out(folder, status.uidvalidity, len(uids), page, size, fetched, len(rest) > size, gmail)
+    fetched = await live.fetch_uids(client, rest[:size], _summary_items(gmail))
+    reply = _page_out(folder, selected.status.uidvalidity, len(uids), page, size, fetched, len(rest) > size, gmail)
+    answers.put(key, selected.version, reply)
+    return reply
 
 
-async def get_source(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def get_source(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
     message = ids.decode(args["id"])
     found = await live.fetch_message(client, message)
     raw = found.section("BODY[]")
@@ -158,7 +225,8 @@ async def get_source(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -
     )
 
 
-async def update_flags(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def update_flags(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
+    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     message = ids.decode(args["id"])
     labels = args.get("labels") or {}
     if (labels.get("add") or labels.get("delete")) and not live.is_gmail(client):
@@ -173,14 +241,16 @@ async def update_flags(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes)
     return Reply(result=result)
 
 
-async def move_message(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def move_message(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
+    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     moved = await live.move(client, ids.decode(args["id"]), args["path"])
     return Reply(
         result={"path": args["path"], "id": moved.encode() if moved else None, "uid": moved.uid if moved else None}
     )
 
 
-async def delete_message(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def delete_message(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
+    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     moved_to = await live.delete(client, ids.decode(args["id"]), force=bool(args.get("force")))
     return Reply(result={"movedTo": moved_to})
 
@@ -212,7 +282,8 @@ async def _targets(client: aioimaplib.IMAP4, args: dict[str, Any]) -> list[tuple
     return [(folder, uids)]
 
 
-async def bulk_flags(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def bulk_flags(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
+    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     changed: list[dict[str, Any]] = []
     for folder, uids in await _targets(client, args):
         status = await live.select(client, folder)
@@ -225,7 +296,8 @@ async def bulk_flags(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -
     return Reply(result={"messages": changed})
 
 
-async def bulk_move(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def bulk_move(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
+    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     target = args["target"]
     moved: list[dict[str, Any]] = []
     for folder, uids in await _targets(client, args):
@@ -243,7 +315,8 @@ async def bulk_move(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) ->
     return Reply(result={"path": target, "messages": moved})
 
 
-async def bulk_delete(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def bulk_delete(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
+    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     deleted: list[str] = []
     moved_to: str | None = None
     for folder, uids in await _targets(client, args):
@@ -256,7 +329,7 @@ async def bulk_delete(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) 
     return Reply(result={"deleted": deleted, "movedTo": moved_to})
 
 
-async def mailboxes(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def mailboxes(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
     out: list[dict[str, Any]] = []
     for box in await live.list_mailboxes(client):
         path = decode_mailbox_name(box.path)
@@ -274,23 +347,27 @@ async def mailboxes(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) ->
     return Reply(result={"mailboxes": out})
 
 
-async def create_mailbox(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def create_mailbox(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
+    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     await live.create_mailbox(client, args["path"])
     return Reply(result={"path": args["path"], "created": True})
 
 
-async def rename_mailbox(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def rename_mailbox(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
+    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     await live.rename_mailbox(client, args["path"], args["newPath"])
     return Reply(result={"path": args["path"], "newPath": args["newPath"], "renamed": True})
 
 
-async def delete_mailbox(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes) -> Reply:
+async def delete_mailbox(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
+    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     await live.delete_mailbox(client, args["path"])
     return Reply(result={"path": args["path"], "deleted": True})
 
 
-async def append_message(client: aioimaplib.IMAP4, args: dict[str, Any], payload: bytes) -> Reply:
+async def append_message(client: aioimaplib.IMAP4, args: dict[str, Any], payload: bytes, answers: Answers) -> Reply:
     """APPEND the payload; to ``path``, else the Drafts folder (created when missing) with \\Draft."""
+    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     folder = args.get("path")
     flags = list(args.get("flags") or [])
     if folder is None:

@@ -9,20 +9,25 @@ never waits out its timeout on a command no one will run.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable, StorageUnavailable
 from bridge.imap import session
 from bridge.imap.pool import DEFAULT_IDLE_S, DEFAULT_SIZE, CommandPool
 from bridge.imap.watcher import Connect
 from bridge.mailbox import protocol
-from bridge.mailbox.operations import OPERATIONS
+from bridge.mailbox.operations import OPERATIONS, READ_ONLY, Answers
 from bridge.mailbox.protocol import ACK, Reply, Request
 from bridge.models import Account
 from bridge.storage import Storage
+
+if TYPE_CHECKING:
+    from bridge.mailbox.operations import Operation
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,10 @@ class CommandServer:
     connect: Connect = session.connect
     _pools: dict[str, CommandPool] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Per account: answers kept with the folder version they hold for (operations.Answers).
+    _answers: dict[str, Answers] = field(default_factory=dict)
+    # Read-only commands not started yet, by what they ask: an identical one joins instead of queueing.
+    _waiting: dict[tuple[str, str, str, int], asyncio.Future[Reply]] = field(default_factory=dict)
 
     def pool(self, account: Account) -> CommandPool:
         found = self._pools.get(account.id)
@@ -98,11 +107,45 @@ class CommandServer:
         operation = OPERATIONS.get(request.op)
         if operation is None:
             return protocol.error_reply(BridgeError(f"unknown mailbox command {request.op!r}"))
+        if request.op in READ_ONLY:
+            return await self._shared(account, request, operation)
+        return await self._execute(account, request, operation)
+
+    async def _shared(self, account: Account, request: Request, operation: Operation) -> Reply:
+        """Run a read-only command, or join an identical one still waiting for a connection.
+
+        Only a command that has not started yet is joined, so the shared answer is always computed
+        after every asker arrived: as fresh as each would have had alone (8 clients listing the same
+        page, one connection: one SELECT and, usually, the kept answer).
+        """
+        key = (account.id, request.op, json.dumps(request.args, sort_keys=True), len(request.payload))
+        waiting = self._waiting.get(key)
+        if waiting is not None:
+            return await asyncio.shield(waiting)
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = future
+        try:
+            reply = await self._execute(account, request, operation, started=lambda: self._waiting.pop(key, None))
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: joiners re-raise it, none may be left to
+            raise
+        finally:
+            if self._waiting.get(key) is future:
+                del self._waiting[key]
+        future.set_result(reply)
+        return reply
+
+    async def _execute(
+        self, account: Account, request: Request, operation: Operation, started: Callable[[], object] = lambda: None
+    ) -> Reply:
         pool = self.pool(account)
+        answers = self._answers.setdefault(account.id, Answers())
         try:
             remaining = request.expires - time.time()
             async with asyncio.timeout(max(0.1, remaining)), pool.connection() as client:
-                return await operation(client, request.args, request.payload)
+                started()
+                return await operation(client, request.args, request.payload, answers)
         except (MailboxUnavailable, MailboxAuthFailed, TimeoutError) as exc:
             why = exc.message if isinstance(exc, BridgeError) else "the command timed out"
             return protocol.error_reply(protocol.unavailable(request.account, why))
@@ -121,6 +164,7 @@ class CommandServer:
                 await self._pools[account_id].reap()
 
     def _retire(self, account_id: str) -> None:
+        self._answers.pop(account_id, None)
         pool = self._pools.pop(account_id)
         task = asyncio.create_task(pool.close())
         self._tasks.add(task)
