@@ -66,9 +66,9 @@ _FROM_ENTRY = ("conversationId", "auth", "classification", "policy")
 
 
 def _mailbox(account: str, op: str, args: dict[str, Any], payload: bytes = b"") -> Reply:
-    storage = services().storage
-    storage.accounts.get(account)  # 404 accountNotFound before anything else
-    return MailboxClient(storage).call(account, op, args, payload)
+    # A held lease means the account exists (a deleted one is let go within a watcher tick);
+    # without one, the client looks the account up to tell 404 from 503.
+    return MailboxClient(services().storage).call(account, op, args, payload)
 
 
 def _entries(account: str, message_ids: list[str]) -> list[Entry | None]:

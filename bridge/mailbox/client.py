@@ -1,10 +1,11 @@
 """The web side of mailbox commands: send one to the watcher holding the account, wait for its answer.
 
 I/O adapter (Redis through ``bridge.storage.commands``), synchronous for Flask views.
-Two waits: the holder acknowledges within ``ack_timeout_s`` (it is alive and took the
-command; else ``503 accountUnavailable`` at once, no one is listening), then answers
-within ``timeout_s`` (a slow IMAP server; else ``503 accountUnavailable``, and the holder
-drops the command when its deadline passes, so it is not run late).
+Two waits: the holder answers, or acknowledges a command that takes longer (after 0.5 s),
+within ``ack_timeout_s`` (else it is not alive: ``503 accountUnavailable``, no one is
+listening); then an acknowledged command's answer comes within ``timeout_s`` (a slow IMAP
+server; else ``503 accountUnavailable``, and the holder drops the command when its
+deadline passes, so it is not run late).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class MailboxClient:
         commands = self.storage.commands
         owner = self.storage.mailstate.owner(account)
         if owner is None:
+            self.storage.accounts.get(account)  # 404 accountNotFound rather than 503 for no account at all
             raise protocol.unavailable(account, "no watcher holds it (is a watcher process running?)")
         request = Request(uuid.uuid4().hex, account, op, args, time.time() + self.timeout_s, payload)
         commands.send(owner, protocol.encode_request(request), int(self.timeout_s) + 5)

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 # An answer nobody popped (the asker gave up) is dropped this long after it was written.
 REPLY_TTL_S = 30
 POLL_S = 1.0
+# A command still running after this long is acknowledged (the asker gives up after ACK_TIMEOUT_S, 3 s).
+ACK_AFTER_S = 0.5
 
 
 @dataclass
@@ -88,8 +90,13 @@ class CommandServer:
             log.warning("mailbox command ignored: not a request frame")
             return
         try:
-            await asyncio.to_thread(self.storage.commands.answer, request.id, ACK, REPLY_TTL_S)
-            reply = await self._run(request)
+            # Most commands answer within a few ms: then the answer is the only thing written. A slower
+            # one is acknowledged after ACK_AFTER_S, so the asker knows it was taken and keeps waiting.
+            running = asyncio.create_task(self._run(request))
+            done, _ = await asyncio.wait({running}, timeout=ACK_AFTER_S)
+            if not done:
+                await asyncio.to_thread(self.storage.commands.answer, request.id, ACK, REPLY_TTL_S)
+            reply = await running
             if time.time() < request.expires:
                 await asyncio.to_thread(
                     self.storage.commands.answer, request.id, protocol.encode_reply(reply), REPLY_TTL_S
