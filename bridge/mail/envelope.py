@@ -79,7 +79,10 @@ def _decode(body: bytes, encoding: str) -> bytes:
     if encoding == "quoted-printable":
         return quopri.decodestring(body)
     if encoding == "base64":
-        compact = re.sub(rb"[^A-Za-z0-9+/]", b"", body)
+        compact = re.sub(rb"[^A-Za-z0-9+/=]", b"", body)
+        padded = compact.find(b"=")
+        # Complete (padded) data ends at its padding; data cut short keeps its whole 4-character groups.
+        compact = compact[: padded + (2 if compact[padded + 1 : padded + 2] == b"=" else 1)] if padded >= 0 else compact
         compact = compact[: len(compact) - len(compact) % 4]
         try:
             return base64.b64decode(compact)
