@@ -10,6 +10,7 @@ listings unless ``withheld=true``.
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote as url_quote
@@ -192,6 +193,7 @@ def update(account: str, message: str, body: MessageUpdate) -> dict[str, Any]:
     if body.labels is not None:
         args["labels"] = {"add": list(body.labels.add), "delete": list(body.labels.delete)}
     result = _mailbox(account, "flags", args).result
+    services().storage.messages.set_flags(account, message, result["flags"])
     emit(services().storage, account, EventName.MESSAGE_UPDATED, {"id": message, **result})
     return {"id": message, **result}
 
@@ -204,6 +206,7 @@ def update(account: str, message: str, body: MessageUpdate) -> dict[str, Any]:
 def move(account: str, message: str, body: MoveBody) -> dict[str, Any]:
     ids.decode(message)
     result = _mailbox(account, "move", {"id": message, "path": body.path}).result
+    _forget_or_follow(account, message, result["id"])
     emit(services().storage, account, EventName.MESSAGE_DELETED, {"id": message, "movedTo": body.path,
                                                                   "newId": result["id"]})  # fmt: skip
     return dict(result)
@@ -220,8 +223,21 @@ def move(account: str, message: str, body: MoveBody) -> dict[str, Any]:
 def delete(account: str, message: str, query: DeleteQuery) -> MessageDeleted:
     ids.decode(message)
     moved_to = _mailbox(account, "delete", {"id": message, "force": query.force}).result["movedTo"]
+    services().storage.messages.delete_entry(account, message)
     emit(services().storage, account, EventName.MESSAGE_DELETED, {"id": message, "movedTo": moved_to})
     return MessageDeleted(id=message, moved_to=moved_to)
+
+
+def _forget_or_follow(account: str, old: str, new: str | None) -> None:
+    """A moved message: its index entry moves to the new id (it keeps its conversation and verdicts)."""
+    messages = services().storage.messages
+    entry = messages.entry(account, old)
+    if entry is not None and new is not None:
+        where = ids.decode(new)
+        messages.save_entries(
+            [replace(entry, id=new, folder=where.folder, uid=where.uid, uidvalidity=where.uidvalidity)]
+        )
+    messages.delete_entry(account, old)
 
 
 def _emit_each(account: str, name: str, items: list[dict[str, Any]]) -> None:
@@ -238,6 +254,8 @@ def bulk_flags(account: str, query: BulkQuery, body: BulkFlags) -> dict[str, Any
     args = {**body.selection(query.path), "add": list(body.flags.add), "delete": list(body.flags.delete),
             "set": list(body.flags.set) if body.flags.set is not None else None}  # fmt: skip
     result = _mailbox(account, "bulkFlags", args).result
+    for changed in result["messages"]:
+        services().storage.messages.set_flags(account, changed["id"], changed["flags"])
     _emit_each(account, EventName.MESSAGE_UPDATED, result["messages"])
     return {"messages": result["messages"]}
 
@@ -249,6 +267,8 @@ def bulk_flags(account: str, query: BulkQuery, body: BulkFlags) -> dict[str, Any
 )  # fmt: skip
 def bulk_move(account: str, query: BulkQuery, body: BulkMove) -> dict[str, Any]:
     result = _mailbox(account, "bulkMove", {**body.selection(query.path), "target": body.path}).result
+    for moved in result["messages"]:
+        _forget_or_follow(account, moved["id"], moved["newId"])
     _emit_each(account, EventName.MESSAGE_DELETED, [{**m, "movedTo": body.path} for m in result["messages"]])
     return {"messages": result["messages"], "movedTo": body.path}
 
@@ -260,6 +280,8 @@ def bulk_move(account: str, query: BulkQuery, body: BulkMove) -> dict[str, Any]:
 )  # fmt: skip
 def bulk_delete(account: str, query: BulkQuery, body: BulkDelete) -> dict[str, Any]:
     result = _mailbox(account, "bulkDelete", {**body.selection(query.path), "force": body.force}).result
+    for mid in result["deleted"]:
+        services().storage.messages.delete_entry(account, mid)
     moved = [{"id": mid, "movedTo": result["movedTo"]} for mid in result["deleted"]]
     _emit_each(account, EventName.MESSAGE_DELETED, moved)
     return {"messages": moved, "movedTo": result["movedTo"]}

@@ -403,6 +403,9 @@ def test_conversation_lists_the_thread_with_extracted_text(client, auth, attache
     assert all(m["conversationId"] == thread for m in got.json["messages"])
     single = client.get(f"/v1/account/acme/message/{got.json['messages'][1]['id']}", headers=auth).json
     assert single["conversationId"] == thread and single["auth"] is not None
+    moved = client.put(f"/v1/account/acme/message/{single['id']}/move", json={"path": "Archive"}, headers=auth).json
+    after = client.get(f"/v1/account/acme/conversation/{thread}", headers=auth).json["messages"]
+    assert [m["id"] for m in after] == [got.json["messages"][0]["id"], moved["id"]]  # the thread follows the move
     missing = client.get("/v1/account/acme/conversation/conv_nope", headers=auth)
     assert client.get("/v1/account/nope/mailboxes", headers=auth).json["error"]["code"] == "accountNotFound"
     assert missing.status_code == 404 and missing.json["error"]["code"] == "conversationNotFound"
