@@ -84,7 +84,11 @@ class CommandPool:
                 await self._freed.wait()
         try:
             client = await self.connect(self.config, timeout=COMMAND_TIMEOUT_S)
-            await live.prepare(client)
+            try:
+                await live.prepare(client)
+            except BaseException:
+                await session.close(client, timeout=2.0)
+                raise
             return client
         except BaseException:
             async with self._freed:
