@@ -86,12 +86,14 @@ class WatcherThread:
     """A real watcher process's service (lease, IDLE watch, inbound pipeline, mailbox commands) on its own
     event loop in a thread: what ``app.py watch`` runs, for the accounts in this test's Redis."""
 
-    def __init__(self, storage, account_id: str, dns_address, *, command_connections: int = 1, connect=None) -> None:
+    def __init__(
+        self, storage, account_id: str, dns_address, *, command_connections: int = 1, connect=None, timing=None
+    ) -> None:
         self.storage = storage
         self.account = storage.accounts.get(account_id)
         self.executor = ThreadPoolExecutor(4)
         pipeline = InboundPipeline(storage, DnsResolver([dns_address], timeout=1.0), self.executor)
-        timing = WatchTiming(poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.3)
+        timing = timing or WatchTiming(poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.3)
         extra = {"connect": connect} if connect is not None else {}
         self.service = WatcherService(
             storage,
