@@ -253,8 +253,7 @@ class _Selection(ApiModel):
     def selection(self, path: str) -> dict[str, Any]:
         if self.ids is not None:
             return {"ids": list(self.ids)}
-        assert self.search is not None  # noqa: S101 - _one checked it
-        return {"path": path, "search": self.search.imap()}
+        return {"path": path, "search": (self.search or SearchCriteria()).imap()}
 
 
 class BulkFlags(_Selection):
