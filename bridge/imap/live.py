@@ -23,6 +23,7 @@ from typing import Any
 import aioimaplib
 
 from bridge.errors import Conflict, MailboxError, MailboxUnavailable, NotFound
+from bridge.imap import handshake
 from bridge.imap.fetched import Fetched, parse_fetch_items
 from bridge.imap.responses import (
     decode_mailbox_name,
@@ -55,6 +56,7 @@ _CONVENTIONAL = {
 _COPYUID = re.compile(rb"\[COPYUID (\d+) ([0-9:,]+) ([0-9:,]+)\]", re.I)
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.I)
 _STATUS_ITEMS = re.compile(rb"(MESSAGES|UNSEEN|UIDVALIDITY|UIDNEXT) (\d+)", re.I)
+_VERSION_ITEMS = re.compile(rb"(UIDVALIDITY|UIDNEXT|MESSAGES|HIGHESTMODSEQ) (\d+)", re.I)
 _HIGHESTMODSEQ = re.compile(rb"\[HIGHESTMODSEQ (\d+)\]", re.I)
 
 
@@ -83,6 +85,54 @@ async def prepare(client: aioimaplib.IMAP4) -> None:
             await client.enable("CONDSTORE")
         except _IO_ERRORS as exc:
             raise MailboxUnavailable(f"IMAP ENABLE failed: {exc}", details={"side": "imap"}) from exc
+
+
+async def version(client: aioimaplib.IMAP4, folder: str) -> tuple[int, int, int, int] | None:
+    """The folder's version from STATUS (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ), without selecting it.
+
+    Current only while this connection has no folder selected (Dovecot answers STATUS on the selected
+    folder from the session's own view): command connections leave their folder after each command
+    (``leave``). None without CONDSTORE.
+    """
+    if not client.has_capability("CONDSTORE"):
+        return None
+    try:
+        response = await client.status(mailbox_arg(folder), "(UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)")
+    except _IO_ERRORS as exc:
+        raise MailboxUnavailable(f"IMAP STATUS failed: {exc}", details={"side": "imap"}) from exc
+    if response.result != "OK":
+        raise NotFound(f"no folder {folder!r}: {response_text(response.lines)}", code="folderNotFound")
+    for item in response.lines[:-1]:
+        found = {k.decode().upper(): int(v) for k, v in _VERSION_ITEMS.findall(bytes(item))}
+        if len(found) == 4:
+            return (found["UIDVALIDITY"], found["UIDNEXT"], found["MESSAGES"], found["HIGHESTMODSEQ"])
+    return None
+
+
+async def _examine(client: aioimaplib.IMAP4, mailbox: str) -> Any:
+    response = await client.examine(mailbox)
+    if response.result == "OK":
+        # aioimaplib runs EXAMINE as a plain command and, unlike after SELECT, keeps its state at AUTH,
+        # where it refuses FETCH and SEARCH: the folder is selected (read-only), so say so.
+        client.protocol.state = "SELECTED"
+    return response
+
+
+async def leave(client: aioimaplib.IMAP4, *, read_only: bool) -> None:
+    """Leave the selected folder, expunging nothing: CLOSE after EXAMINE (RFC 3501 § 6.4.2: a read-only
+    folder is not expunged), after a SELECT first an EXAMINE, which deselects without expunging.
+
+    A connection that cannot leave is dropped (the pool replaces it): a folder left selected would make
+    its next STATUS answer from a stale view.
+    """
+    if client.get_state() != "SELECTED":
+        return
+    try:
+        if not read_only:
+            await _ok(_examine(client, '"INBOX"'), "EXAMINE")
+        await _ok(client.close(), "CLOSE")
+    except (MailboxError, NotFound):
+        await handshake.discard(client)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +168,9 @@ async def select(client: aioimaplib.IMAP4, folder: str) -> FolderStatus:
     return (await select_versioned(client, folder)).status
 
 
-async def select_versioned(client: aioimaplib.IMAP4, folder: str) -> Selected:
+async def select_versioned(client: aioimaplib.IMAP4, folder: str, *, read_only: bool = False) -> Selected:
     try:
-        response = await client.select(mailbox_arg(folder))
+        response = await (_examine(client, mailbox_arg(folder)) if read_only else client.select(mailbox_arg(folder)))
     except _IO_ERRORS as exc:
         raise MailboxUnavailable(f"IMAP SELECT failed: {exc}", details={"side": "imap"}) from exc
     status = parse_select(response.lines) if response.result == "OK" else None

@@ -150,10 +150,10 @@ def _page_out(
 
 async def list_messages(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
     folder = args["path"]
-    selected = await live.select_versioned(client, folder)
     key = _key("list", args)
-    found = answers.get(key, selected.version)
+    found = answers.get(key, await live.version(client, folder))
     if found is None:
+        selected = await live.select_versioned(client, folder, read_only=True)
         found = await _list(client, args, selected.status)
         answers.put(key, selected.version, found)
     return found
@@ -172,7 +172,7 @@ async def _list(client: aioimaplib.IMAP4, args: dict[str, Any], status: FolderSt
             raise ValidationError("the folder was rebuilt since this cursor was issued", code="invalidCursor")
         uids: list[int] = []
         if before > 1:
-            uids = (await live.search_uids(client, folder, ["UID", f"1:{before - 1}"]))[1]
+            uids = (await live.search_uids(client, folder, ["UID", f"1:{before - 1}"], selected=False))[1]
         rest = [u for u in uids if u < before]
         fetched = await live.fetch_uids(client, rest[:size], items)
         return _page_out(folder, uidvalidity, status.exists, page, size, fetched, len(rest) > size, gmail)
@@ -180,7 +180,7 @@ async def _list(client: aioimaplib.IMAP4, args: dict[str, Any], status: FolderSt
     if gmail:  # X-GM-LABELS rides on the UID FETCH
         high = status.exists - page * size
         low = max(1, high - size + 1)
-        uids_page = (await live.search_uids(client, folder, [f"{low}:{high}"]))[1] if high >= 1 else []
+        uids_page = (await live.search_uids(client, folder, [f"{low}:{high}"], selected=False))[1] if high >= 1 else []
         listed = live.Page(folder, status.uidvalidity, status.exists, await live.fetch_uids(client, uids_page, items))
     else:
         listed = await live.list_page(client, folder, page_size=size, page=page, status=status)
@@ -191,11 +191,11 @@ async def _list(client: aioimaplib.IMAP4, args: dict[str, Any], status: FolderSt
 async def search_messages(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
     folder, size, gmail = args["path"], int(args["pageSize"]), live.is_gmail(client)
     atoms = criteria(args.get("search") or {}, gmail=gmail)
-    selected = await live.select_versioned(client, folder)
     key = _key("search", args)
-    cached = answers.get(key, selected.version)
+    cached = answers.get(key, await live.version(client, folder))
     if cached is not None:
         return cached
+    selected = await live.select_versioned(client, folder, read_only=True)
     status, uids = await live.search_uids(client, folder, atoms, selected=False)
     page = int(args.get("page") or 0)
     if args.get("cursor"):
@@ -383,6 +383,15 @@ async def append_message(client: aioimaplib.IMAP4, args: dict[str, Any], payload
     return Reply(
         result={"path": folder, "id": created.encode() if created else None, "uid": created.uid if created else None}
     )
+
+
+async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str, Any], payload: bytes,
+              answers: Answers) -> Reply:  # fmt: skip
+    """Run one operation, then leave the folder it selected (listing and search select read-only)."""
+    try:
+        return await op(client, args, payload, answers)
+    finally:
+        await live.leave(client, read_only=name in ("list", "search"))
 
 
 OPERATIONS: dict[str, Operation] = {

@@ -21,7 +21,7 @@ from bridge.imap import session
 from bridge.imap.pool import DEFAULT_IDLE_S, DEFAULT_SIZE, CommandPool
 from bridge.imap.watcher import Connect
 from bridge.mailbox import protocol
-from bridge.mailbox.operations import OPERATIONS, READ_ONLY, Answers
+from bridge.mailbox.operations import OPERATIONS, READ_ONLY, Answers, run
 from bridge.mailbox.protocol import ACK, Reply, Request
 from bridge.models import Account
 from bridge.storage import Storage
@@ -152,7 +152,7 @@ class CommandServer:
             remaining = request.expires - time.time()
             async with asyncio.timeout(max(0.1, remaining)), pool.connection() as client:
                 started()
-                return await operation(client, request.args, request.payload, answers)
+                return await run(operation, request.op, client, request.args, request.payload, answers)
         except (MailboxUnavailable, MailboxAuthFailed, TimeoutError) as exc:
             why = exc.message if isinstance(exc, BridgeError) else "the command timed out"
             return protocol.error_reply(protocol.unavailable(request.account, why))

@@ -512,3 +512,31 @@ def test_a_draft_is_stored_with_draft_flag_then_sent_and_removed(client, auth, a
     [received] = smtp.wait_for(1)
     assert set(received.rcpt_tos) == {"ann@example.com", "quiet@example.com"}
     assert b"Subject: Draft 1" in received.raw and b"quiet@example.com" not in received.raw
+
+
+def test_listings_reflect_what_other_clients_change_at_once(client, auth, attached, dovecot, mailbox, imap):
+    """Answers are kept per folder version: every change by another session shows on the next request."""
+    imap.append_many([simple(n) for n in range(3)])
+
+    def listing(**query):
+        return client.get("/v1/account/acme/messages", query_string=query, headers=auth).json["messages"]
+
+    def found(**search):
+        return client.post("/v1/account/acme/search", json={"search": search}, headers=auth).json["messages"]
+
+    first = listing()
+    assert listing() == first and found(seen=True) == []  # asked twice: the same answer
+    newest = first[0]["uid"]
+    imap.run(lambda c: _store(c, newest, "+FLAGS (\\Seen)"))
+    assert "\\Seen" in listing()[0]["flags"] and [m["uid"] for m in found(seen=True)] == [newest]
+    dovecot.deliver(mailbox.address, simple(9))
+    assert listing()[0]["subject"] == "note 9"
+    imap.expunge("INBOX", newest)
+    assert newest not in [m["uid"] for m in listing()] and found(seen=True) == []
+    assert [m["subject"] for m in listing(pageSize=1, page=1)] == ["note 1"]
+
+
+async def _store(c, uid: int, change: str):
+    await c.select("INBOX")
+    action, flags = change.split(" ", 1)
+    return await c.uid("store", str(uid), action, flags)
