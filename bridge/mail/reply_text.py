@@ -16,12 +16,12 @@ import re
 
 from mailparser_reply import EmailReplyParser
 
-# The parser's cost grows with the text (a 50 KB body: ~40 ms); a reply's new text comes first, so it reads
-# only this much: when the quoted history or a signature starts within it, that is cut off; when not,
+# The parser's cost grows with the text and with the languages it knows (a 50 KB body with 13 languages:
+# ~40 ms; 4 KB with 7: ~3 ms). A reply's new text comes first, so it reads only this much: when the quoted history or a signature starts within it, that is cut off; when not,
 # the whole text is new and is returned whole.
-SCAN_CHARS = 8192
-# The languages whose reply headers and signature markers are recognised.
-LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "da", "fi", "cs", "ja"]
+SCAN_CHARS = 4096
+# The languages whose reply headers and signature markers are recognised (each one costs time on every read).
+LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt"]
 _TAG = re.compile(r"<(script|style)\b.*?(</\1>|$)|<br\s*/?>|</p>|</div>|<[^>]*>", re.I | re.S)
 _BLANKS = re.compile(r"\n{3,}")
 
