@@ -25,6 +25,7 @@ from rq import SimpleWorker
 from app import create_app
 from bridge import jobs
 from bridge.config import Secret, Settings
+from bridge.errors import NotFound
 from bridge.inbound.records import build_record, message_fields, message_key
 from bridge.mail.message import parse
 from bridge.models import Account, ServerConfig
@@ -191,7 +192,15 @@ def test_send_delivers_emits_message_sent_and_files_a_seen_copy(client, auth, ac
 
     ((flags, raw),) = imap_flags(mailbox, "Sent")
     assert "\\Seen" in flags
-    assert raw == storage.outbox.raw(answer["queueId"])  # the bytes that were sent, unchanged
+    assert raw == received.raw  # the bytes that were sent, unchanged
+    # Filed: the outbox says where, the copy is indexed in the conversation, and Redis drops the bytes.
+    filed = client.get(f"/v1/outbox/{answer['queueId']}", headers=auth).json["sentCopy"]
+    assert filed["status"] == "filed" and filed["folder"] == "Sent" and filed["uid"] == 1
+    assert sent["sentCopy"] == {"status": "pending"}
+    [copy] = storage.messages.thread("acme", sent["conversationId"])
+    assert (copy.folder, copy.uid, copy.direction, copy.message_id) == ("Sent", 1, "sent", answer["messageId"])
+    with pytest.raises(NotFound):
+        storage.outbox.raw(answer["queueId"])
 
 
 def test_copy_false_skips_the_sent_folder(client, auth, account, storage, mailbox):
