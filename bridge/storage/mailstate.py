@@ -29,6 +29,10 @@ return 0
 """
 
 
+# The UIDVALIDITY of a checkpoint no SELECT has confirmed yet (set_attach_checkpoint).
+UNCONFIRMED = 0
+
+
 class MailStateStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
@@ -48,6 +52,17 @@ class MailStateStore:
         self.redis.hset(
             keys.folder_checkpoint(account, folder), mapping={"uidvalidity": uidvalidity, "last_uid": last_uid}
         )
+
+    @redis_errors
+    def set_attach_checkpoint(self, account: str, folder: str, last_uid: int) -> None:
+        """The baseline taken when an account is attached: UIDNEXT - 1 from STATUS, without its UIDVALIDITY.
+
+        Stored with UIDVALIDITY 0 (no real one is: RFC 3501 ``nz-number``): the watcher's
+        first SELECT supplies it (``bridge.imap.watcher``). A server may report another
+        UIDVALIDITY on STATUS than on SELECT before a folder was first selected (Courier does,
+        each call); taking STATUS's would read as a reset and skip what came in between.
+        """
+        self.set_checkpoint(account, folder, UNCONFIRMED, last_uid)
 
     @redis_errors
     def forget_account(self, account: str, folders: list[str]) -> None:
