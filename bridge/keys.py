@@ -116,7 +116,8 @@ def events_bytes(account_id: str) -> str:
 
 
 def message_index(account_id: str) -> str:
-    """Sorted set with expiry: indexed message ids scored by receivedAt (epoch ms * 1000 + uid % 1000)."""
+    """Sorted set with expiry: ids of messages emitted (or kept back by policy), scored by receivedAt
+    (epoch ms * 1000 + uid % 1000): the inbound pipeline's "emitted" marks and the recency index."""
     return _k("account", account_id, "messages")
 
 
@@ -146,11 +147,6 @@ def folder_checkpoint(account_id: str, folder: str) -> str:
 def account_lease(account_id: str) -> str:
     """String with expiry: the watcher id that owns an account's connection."""
     return _k("lease", account_id)
-
-
-def message_emitted(account_id: str, message_id: str) -> str:
-    """String with expiry: set once messageNew for a stored message was emitted."""
-    return _k("account", account_id, "emitted", message_id)
 
 
 # --- outbox (submitted messages) ----------------------------------------------

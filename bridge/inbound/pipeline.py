@@ -39,6 +39,7 @@ from bridge.review import gate
 from bridge.senderauth.resolver_protocol import Resolver
 from bridge.storage import Storage, message_index
 from bridge.storage.message_index import Entry
+from bridge.storage.messages import order
 from bridge.storage.publish import Publication
 
 if TYPE_CHECKING:  # a type only: the watcher runner passes the dispatcher in
@@ -180,19 +181,21 @@ class InboundPipeline:
         if new_entries:
             messages.save_entries(new_entries)
         publications: list[Publication] = []
-        silent: list[str] = []  # gated messages without an event of their own: marked emitted
+        silent: list[tuple[str, int]] = []  # gated messages without an event of their own: marked emitted
         for i, (record, item) in enumerate(zip(records, items, strict=True)):
+            score = order(record["receivedAt"], item.fetched.uid)
             decision = decisions.get(i) or gate.InboundGate(_delivered(stored[i]))
             events = publish_message(self.storage, account.id, _typed(record)) if decision.deliver else []
             if decision.announce is not None:
                 events = [decision.announce, *events]
             if not events:
-                silent.append(item.message_id)
+                silent.append((item.message_id, score))
                 continue
             last = events[-1]
             events[-1] = Publication(
-                last.account, last.name, last.data, emitted=item.message_id, emitted_ttl_s=messages.retention_s
-            )
+                last.account, last.name, last.data, emitted=item.message_id, emitted_ttl_s=messages.retention_s,
+                emitted_score=score,
+            )  # fmt: skip
             publications.extend(events)
         emit_many(self.storage, publications, dispatcher=self.dispatcher)
         if silent:
