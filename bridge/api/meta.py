@@ -8,6 +8,7 @@ from bridge import __version__, jobs
 from bridge.api.openapi import build_spec, endpoint
 from bridge.api.services import services
 from bridge.errors import BridgeError
+from bridge.metrics.model import eviction_warning
 from bridge.schemas.common import ComponentHealth, Health
 
 bp = Blueprint("meta", __name__)
@@ -24,7 +25,8 @@ WATCHER_MAX_AGE_S = 30.0
     response=Health,
     auth=False,
     errors=(503,),
-    description="200 when Redis answers; 503 when it does not.",
+    description="200 when Redis answers; 503 when it does not. ``warnings`` lists what works now but may "
+    "lose data later, such as a Redis maxmemory-policy that may evict keys.",
 )
 def health() -> tuple[Health, int]:
     storage = services().storage
@@ -32,6 +34,7 @@ def health() -> tuple[Health, int]:
         storage.ping()
         workers = jobs.worker_count(storage.redis)
         watchers = len(storage.processes.live("watcher", WATCHER_MAX_AGE_S))
+        memory = storage.metrics.memory()
     except BridgeError as exc:
         down = ComponentHealth(ok=False, detail="unknown: Redis is unreachable")
         return Health(
@@ -47,6 +50,7 @@ def health() -> tuple[Health, int]:
         redis=ComponentHealth(ok=True),
         workers=ComponentHealth(ok=workers > 0, count=workers),
         watchers=ComponentHealth(ok=watchers > 0, count=watchers),
+        warnings=[w for w in [eviction_warning(memory.policy, memory.maxmemory)] if w],
     ), 200
 
 

@@ -165,3 +165,26 @@ class RecentActivity:
 def window(last_minute: int, minutes: int = WINDOW_MINUTES) -> list[int]:
     """The minutes of a window ending with ``last_minute``, oldest first."""
     return list(range(last_minute - minutes + 1, last_minute + 1))
+
+
+# Redis' maxmemory-policy values under which Redis may delete keys of ours when it is full.
+# Only noeviction is safe: allkeys-* may drop anything (accounts, tokens, queued sends), and
+# volatile-* drop keys that have a TTL, which here are still needed while they live: pending
+# webhook deliveries and their bodies, the bytes of queued sends, idempotency answers, watcher
+# leases and the OAuth2 refresh lock (an evicted lock lets two processes refresh at once, and
+# Microsoft's rotating refresh tokens then lose the account).
+SAFE_EVICTION_POLICY = "noeviction"
+
+
+def eviction_warning(policy: str, maxmemory: int) -> str | None:
+    """A warning for /health when Redis may evict Mailbridge's keys; None when it cannot.
+
+    With ``maxmemory`` 0 (no limit) Redis never evicts, whatever the policy says.
+    """
+    if policy == SAFE_EVICTION_POLICY or maxmemory <= 0:
+        return None
+    return (
+        f"Redis maxmemory-policy is {policy!r} with maxmemory {maxmemory} bytes: when Redis is full it deletes keys "
+        "Mailbridge still needs (volatile-* policies delete keys with a TTL: pending webhook deliveries, queued "
+        "messages' bytes, leases and locks). Set maxmemory-policy noeviction."
+    )
