@@ -11,11 +11,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.config import Secret
+from app import create_app
+from bridge.config import Secret, Settings
 from bridge.imap import mailbox_ops, session
 from bridge.models import ServerConfig
+from tests.integration import test_send as send
 from tests.servers.dovecot import SPECIAL_USE, DovecotServer
 from tests.servers.tcp_proxy import FaultProxy
+from workers.context import worker_context
 
 RAW = b"From: me@example.test\r\nTo: ann@example.test\r\nSubject: hi\r\nMessage-ID: <s1@example.test>\r\n\r\nhello\r\n"
 
@@ -86,3 +89,35 @@ async def test_a_refused_create_skips_the_copy_and_says_why(no_sent):
 async def test_copy_not_requested_is_said_too(no_sent):
     result = await mailbox_ops.file_sent(_config(no_sent.new_account()), RAW, copy=False, flag=None)
     assert result.copy.to_json() == {"status": "skipped", "reason": "notRequested"}
+
+
+# --- end to end: submit -> worker -> SMTP sink -> Sent, on the server without a Sent folder --------
+
+
+@pytest.fixture
+def app(redis_url, tmp_path):
+    return create_app(Settings(secret=Secret(send.SECRET), redis_url=redis_url, data_dir=tmp_path))
+
+
+@pytest.fixture
+def storage(app):
+    services = app.extensions["bridge"]
+    with worker_context(services.storage, services.settings, send_policy=send.FAST):
+        yield services.storage
+
+
+def test_a_send_from_an_account_without_sent_creates_it_and_says_so(app, storage, no_sent, smtp):
+    mailbox = no_sent.new_account()
+    send._account(storage, mailbox, smtp)
+    client, auth = app.test_client(), {"Authorization": f"Bearer {storage.tokens.create('tests')[1]}"}
+    answer = send.submit(client, auth)
+    send.drain(storage, lambda: (storage.outbox.get(answer["queueId"]) or {}).get("sentCopy") is not None)
+
+    [sent] = send.events(storage, "messageSent")
+    assert sent["sentCopy"] == {"status": "pending"}
+    entry = client.get(f"/v1/outbox/{answer['queueId']}", headers=auth).json
+    assert entry["sentCopy"] == {"status": "created", "folder": "Sent", "uid": 1}
+    ((flags, raw),) = send.imap_flags(mailbox, "Sent")
+    assert "\\Seen" in flags and raw == smtp.messages[0].raw
+    [copy] = storage.messages.thread("acme", sent["conversationId"])
+    assert (copy.folder, copy.direction) == ("Sent", "sent")
