@@ -2,15 +2,17 @@
 
 The IMAP server is the source of truth (issue 14): Redis keeps no bodies, sources
 or attachments of delivered mail, only the ``Entry`` (``bridge.storage.message_index``,
-a few hundred bytes) of each message, its place in the account's recency index and
-in its conversation, and the Message-ID → conversation map that threads replies.
-All of it expires after the retention time (entries by TTL; the sorted sets are
-trimmed by score on every save and expire with their last member). The exception:
+a few hundred bytes in its compact stored form) of each message, its place in its
+conversation, the Message-ID → conversation map that threads replies, and its place
+in the account's recency index, which is also the pipeline's "emitted" mark
+(``bridge.storage.mailstate``). All of it expires after the retention time (entries
+by TTL; the sorted sets are trimmed by score on every add and expire with their
+newest member). bench/redis_growth.py: ~0.9 KiB per message in all. The exception:
 an inbound message held for review keeps its full record with its review
 (``bridge.review.holds``) until a reviewer decides, because it is delivered nowhere yet.
 
-``save`` is the dedupe point of the inbound pipeline: an id that has an entry is
-never stored or emitted twice.
+``save_entries`` is the dedupe point of the inbound pipeline: an id that has an entry
+is never indexed twice.
 """
 
 from __future__ import annotations
