@@ -296,3 +296,4 @@ def _queue_outbound(storage: Storage, review: Review, now: datetime) -> None:
     if created.start_sweeper:
         jobs.enqueue_outbox_sweep(storage.redis, SWEEP_INTERVAL_S)
     storage.reviews.set_fields(review.id, queueId=queue_id)
+    storage.reviews.drop_raw(review.id)  # the outbox has the bytes now (until sent and filed)
