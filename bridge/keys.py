@@ -116,7 +116,8 @@ def events_bytes(account_id: str) -> str:
 
 
 def message_index(account_id: str) -> str:
-    """Sorted set with expiry: indexed message ids scored by receivedAt (epoch ms * 1000 + uid % 1000)."""
+    """Sorted set with expiry: ids of messages emitted (or kept back by policy), scored by receivedAt
+    (epoch ms * 1000 + uid % 1000): the inbound pipeline's "emitted" marks and the recency index."""
     return _k("account", account_id, "messages")
 
 
@@ -146,11 +147,6 @@ def folder_checkpoint(account_id: str, folder: str) -> str:
 def account_lease(account_id: str) -> str:
     """String with expiry: the watcher id that owns an account's connection."""
     return _k("lease", account_id)
-
-
-def message_emitted(account_id: str, message_id: str) -> str:
-    """String with expiry: set once messageNew for a stored message was emitted."""
-    return _k("account", account_id, "emitted", message_id)
 
 
 # --- outbox (submitted messages) ----------------------------------------------
@@ -288,6 +284,24 @@ def review_sweeper() -> str:
 def header_id_hash(message_id: str) -> str:
     """Key-safe form of a Message-ID header value (ids may hold any printable character)."""
     return hashlib.sha256(message_id.strip().strip("<>").encode()).hexdigest()[:32]
+
+
+# --- metrics (bridge.metrics; a fixed number of keys whatever the mail volume) --------
+
+
+def metrics_counters() -> str:
+    """Hash: every counter, field "<counter>|<label value>" -> count since the data began."""
+    return _k("metrics", "counters")
+
+
+def metrics_histogram(name: str) -> str:
+    """Hash: one histogram: "b<i>" per bucket (not cumulative), "count", "sum"."""
+    return _k("metrics", "histogram", name)
+
+
+def metrics_minute(minute: int) -> str:
+    """Hash with expiry: what happened in one minute (epoch minutes), for the console's charts."""
+    return _k("metrics", "minute", str(minute))
 
 
 # --- live mailbox commands (bridge.mailbox) -----------------------------------

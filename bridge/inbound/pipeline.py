@@ -35,10 +35,11 @@ from bridge.inbound.commits import Committer
 from bridge.inbound.pool import CHUNK, AnalysisPool
 from bridge.inbound.publish import publish_message
 from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
-from bridge.review import gate
+from bridge.review import gate, holds
 from bridge.senderauth.resolver_protocol import Resolver
 from bridge.storage import Storage, message_index
 from bridge.storage.message_index import Entry
+from bridge.storage.messages import order
 from bridge.storage.publish import Publication
 
 if TYPE_CHECKING:  # a type only: the watcher runner passes the dispatcher in
@@ -180,23 +181,36 @@ class InboundPipeline:
         if new_entries:
             messages.save_entries(new_entries)
         publications: list[Publication] = []
-        silent: list[str] = []  # gated messages without an event of their own: marked emitted
+        silent: list[tuple[str, int]] = []  # gated messages without an event of their own: marked emitted
         for i, (record, item) in enumerate(zip(records, items, strict=True)):
-            decision = decisions.get(i) or gate.InboundGate(_delivered(stored[i]))
+            score = order(record["receivedAt"], item.fetched.uid)
+            decision = decisions.get(i) or self._regated(account.id, stored[i])
             events = publish_message(self.storage, account.id, _typed(record)) if decision.deliver else []
             if decision.announce is not None:
                 events = [decision.announce, *events]
             if not events:
-                silent.append(item.message_id)
+                silent.append((item.message_id, score))
                 continue
             last = events[-1]
             events[-1] = Publication(
-                last.account, last.name, last.data, emitted=item.message_id, emitted_ttl_s=messages.retention_s
-            )
+                last.account, last.name, last.data, emitted=item.message_id, emitted_ttl_s=messages.retention_s,
+                emitted_score=score,
+            )  # fmt: skip
             publications.extend(events)
         emit_many(self.storage, publications, dispatcher=self.dispatcher)
         if silent:
             self.storage.mailstate.mark_emitted(account.id, silent, messages.retention_s)
+
+    def _regated(self, account: str, stored: Entry | None) -> gate.InboundGate:
+        """A message gated before a crash (indexed, not emitted): delivered as then, and a hold
+        it opened is announced now (its reviewPending went out with nothing before the crash)."""
+        policy = stored.policy if stored is not None else None
+        if policy is None or policy.state == "approved":
+            return gate.InboundGate(True)
+        review = self.storage.reviews.get(policy.review_id) if policy.review_id and policy.state == "pending" else None
+        if review is None:
+            return gate.InboundGate(False)
+        return gate.InboundGate(False, Publication(account, EventName.REVIEW_PENDING, holds.event_data(review)))
 
     def _build(
         self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]
@@ -238,11 +252,6 @@ def _adopt(built: records.MessageRecord, stored: Entry | None) -> dict[str, Any]
         if stored.policy is not None:
             record["policy"] = stored.policy.to_json()
     return record
-
-
-def _delivered(stored: Entry | None) -> bool:
-    """Whether a message indexed before went through the gate: no policy decision, or an approved one."""
-    return stored is None or stored.policy is None or stored.policy.state == "approved"
 
 
 def _typed(record: dict[str, Any]) -> records.MessageRecord:

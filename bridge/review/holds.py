@@ -208,6 +208,12 @@ def _finish(storage: Storage, review: Review, state: State, *, approved: bool, b
             _queue_outbound(storage, review, now)
     else:
         _settle_inbound(storage, review, approved=approved)
+    # Decided: the hold's copy of the content goes (the bytes or record went with its raw key);
+    # the review itself stays readable for a week without the body text.
+    fields: dict[str, Any] = {"preview": ""}
+    if review.message is not None:
+        fields["message"] = {k: v for k, v in review.message.items() if k not in ("text", "html")}
+    storage.reviews.set_fields(review.id, **fields)
     outcome = "approve" if approved else "reject"
     event, decision = _DECIDED[state]
     reason = f"on_expiry:{outcome}" if state is State.EXPIRED else review.reason
@@ -290,3 +296,4 @@ def _queue_outbound(storage: Storage, review: Review, now: datetime) -> None:
     if created.start_sweeper:
         jobs.enqueue_outbox_sweep(storage.redis, SWEEP_INTERVAL_S)
     storage.reviews.set_fields(review.id, queueId=queue_id)
+    storage.reviews.drop_raw(review.id)  # the outbox has the bytes now (until sent and filed)

@@ -20,6 +20,7 @@ from bridge.storage.commands import CommandStore
 from bridge.storage.events import EventStore
 from bridge.storage.mailstate import MailStateStore
 from bridge.storage.messages import MessageStore
+from bridge.storage.metrics import MetricsStore
 from bridge.storage.oauth import OAuthStore
 from bridge.storage.outbox import OutboxStore
 from bridge.storage.policy import PolicyStore
@@ -54,6 +55,7 @@ class Storage:
         self.suppressions = SuppressionStore(client)
         self.commands = CommandStore(client)
         self.oauth = OAuthStore(client, vault)
+        self.metrics = MetricsStore(client)
         # Here, not at the top: bridge.oauth.tokens imports this package's oauth module.
         from bridge.oauth.tokens import TokenManager
 

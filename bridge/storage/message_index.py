@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+
+from bridge.mail import ids
 
 # Bounds that keep an entry "a few hundred bytes" whatever the message says.
 MAX_SUBJECT = 200
@@ -300,8 +303,34 @@ class Entry:
         }
 
     def dumps(self) -> str:
-        """The stored form: compact JSON."""
+        """``to_json`` as compact JSON."""
         return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False)
+
+    def stored(self) -> str:
+        """The form Redis keeps (``from_stored`` reads it), about 40 % of ``to_json``'s bytes.
+
+        Left out: what the key says (the account, and the id with the folder, UIDVALIDITY and
+        UID it encodes) and empty values (null, "", [], {}, false, 0; ``from_json`` restores
+        them). Field names are shortened (``_SHORT``) and ``receivedAt`` is epoch milliseconds.
+        """
+        doc = self.to_json()
+        del doc["account"], doc["id"]
+        if ids.encode(self.folder, self.uidvalidity, self.uid) == self.id:
+            del doc["folder"], doc["uid"], doc["uidValidity"]
+        if self.direction == "inbound":
+            del doc["direction"]
+        doc["receivedAt"] = _epoch_ms(self.received_at)
+        return json.dumps(_renamed(_pruned(doc), _SHORT), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_stored(cls, raw: str | bytes, account: str, message_id: str) -> Entry:
+        doc: dict[str, Any] = _renamed(json.loads(raw), _LONG)
+        doc["account"], doc["id"] = account, message_id
+        doc["receivedAt"] = _iso_ms(int(doc.get("receivedAt") or 0))
+        if "folder" not in doc:
+            where = ids.decode(message_id)
+            doc["folder"], doc["uid"], doc["uidValidity"] = where.folder, where.uid, where.uidvalidity
+        return cls.from_json(doc)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Entry:
@@ -332,6 +361,48 @@ class Entry:
     def loads(cls, raw: str | bytes) -> Entry:
         doc: dict[str, Any] = json.loads(raw)
         return cls.from_json(doc)
+
+
+# The stored form's field names (one name space for every level: no two fields share a short name).
+_SHORT = {
+    "messageId": "m", "conversationId": "c", "receivedAt": "r", "date": "d", "direction": "o", "subject": "s",
+    "from": "f", "flags": "g", "size": "z", "hasAttachments": "a", "auth": "v", "classification": "k",
+    "policy": "p", "queueId": "q", "folder": "fo", "uid": "u", "uidValidity": "uv",
+    "address": "e", "name": "n",
+    "verified": "ok", "verifiedVia": "via", "fromDomain": "fd", "spf": "sp", "dkim": "dk", "dkimDomains": "dd",
+    "dmarc": "dm", "arc": "ar", "arcSealer": "as",
+    "kind": "ki", "originalMessageId": "om", "feedbackType": "ft", "recipients": "rc", "status": "st", "hard": "h",
+    "action": "ac", "decision": "de", "rule": "ru", "reason": "re", "reviewId": "ri", "state": "sa",
+}  # fmt: skip
+_LONG = {short: long for long, short in _SHORT.items()}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _renamed(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {names.get(k, k): _renamed(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, names) for v in value]
+    return value
+
+
+def _epoch_ms(value: str) -> int:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _iso_ms(ms: int) -> str:
+    """The inverse of ``_epoch_ms`` for the bridge's own times (RFC 3339, milliseconds, Z), exactly."""
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _pruned(value: Any) -> Any:
+    if isinstance(value, dict):
+        kept = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, "", [], {}, False, 0)}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
 
 
 def sender_of(value: dict[str, Any] | None) -> Sender | None:

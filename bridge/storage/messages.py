@@ -2,20 +2,21 @@
 
 The IMAP server is the source of truth (issue 14): Redis keeps no bodies, sources
 or attachments of delivered mail, only the ``Entry`` (``bridge.storage.message_index``,
-a few hundred bytes) of each message, its place in the account's recency index and
-in its conversation, and the Message-ID → conversation map that threads replies.
-All of it expires after the retention time (entries by TTL; the sorted sets are
-trimmed by score on every save and expire with their last member). The exception:
+a few hundred bytes in its compact stored form) of each message, its place in its
+conversation, the Message-ID → conversation map that threads replies, and its place
+in the account's recency index, which is also the pipeline's "emitted" mark
+(``bridge.storage.mailstate``). All of it expires after the retention time (entries
+by TTL; the sorted sets are trimmed by score on every add and expire with their
+newest member). bench/redis_growth.py: ~0.9 KiB per message in all. The exception:
 an inbound message held for review keeps its full record with its review
 (``bridge.review.holds``) until a reviewer decides, because it is delivered nowhere yet.
 
-``save`` is the dedupe point of the inbound pipeline: an id that has an entry is
-never stored or emitted twice.
+``save_entries`` is the dedupe point of the inbound pipeline: an id that has an entry
+is never indexed twice.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, cast
 
@@ -31,19 +32,18 @@ _MAX_SCAN = 5_000
 
 
 # One round trip per new message: the entry only if new (SET NX, the dedupe point), then its
-# place in the account's index and its conversation (both trimmed to the retention window
-# and expiring with their newest member) and the Message-ID -> conversation map.
+# place in its conversation (trimmed to the retention window and expiring with its newest
+# member) and the Message-ID -> conversation map. Its place in the account's index is its
+# "emitted" mark, set with its events (bridge.storage.publish) or by mark_emitted.
 _SAVE_ENTRY = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   return 0
 end
-for i = 2, 3 do
-  redis.call('ZADD', KEYS[i], ARGV[3], ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[5])
-  redis.call('EXPIRE', KEYS[i], ARGV[2])
-end
-if KEYS[4] then
-  redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+if KEYS[3] then
+  redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[2])
 end
 return 1
 """
@@ -71,12 +71,8 @@ class MessageStore:
         account = entry.account
         score = order(entry.received_at, entry.uid)
         oldest = score - self.retention_s * 1000 * 1000
-        names = [
-            keys.message_entry(account, entry.id),
-            keys.message_index(account),
-            keys.conversation_messages(account, entry.conversation_id),
-        ]
-        args: list[str | int] = [entry.dumps(), self.retention_s, score, entry.id, oldest]
+        names = [keys.message_entry(account, entry.id), keys.conversation_messages(account, entry.conversation_id)]
+        args: list[str | int] = [entry.stored(), self.retention_s, score, entry.id, oldest]
         if entry.message_id:
             names.append(keys.conversation_of(account, keys.header_id_hash(entry.message_id)))
             args.append(entry.conversation_id)
@@ -86,7 +82,7 @@ class MessageStore:
     def entry(self, account: str, message_id: str) -> Entry | None:
         """The index entry of a message, or None when the bridge has none (never saw it, or it expired)."""
         raw = self.redis.get(keys.message_entry(account, message_id))
-        return Entry.loads(raw) if raw is not None else None
+        return Entry.from_stored(raw, account, message_id) if raw is not None else None
 
     @redis_errors
     def entries(self, account: str, message_ids: list[str]) -> list[Entry | None]:
@@ -94,7 +90,10 @@ class MessageStore:
         if not message_ids:
             return []
         found = self.redis.mget([keys.message_entry(account, mid) for mid in message_ids])
-        return [Entry.loads(doc) if doc is not None else None for doc in found]
+        return [
+            Entry.from_stored(doc, account, mid) if doc is not None else None
+            for mid, doc in zip(message_ids, found, strict=True)
+        ]
 
     @redis_errors
     def thread(self, account: str, conversation_id: str) -> list[Entry]:
@@ -107,7 +106,7 @@ class MessageStore:
         gone = [mid for mid, doc in zip(ids, found, strict=True) if doc is None]
         if gone:
             self.redis.zrem(key, *gone)
-        return [Entry.loads(doc) for doc in found if doc is not None]
+        return [Entry.from_stored(doc, account, mid) for mid, doc in zip(ids, found, strict=True) if doc is not None]
 
     @redis_errors
     def set_flags(self, account: str, message_id: str, flags: list[str]) -> Entry | None:
@@ -126,8 +125,8 @@ class MessageStore:
         raw = self.redis.get(key)
         if raw is None:
             return None
-        updated: Entry = change(Entry.loads(raw))
-        self.redis.set(key, updated.dumps(), xx=True, keepttl=True)
+        updated: Entry = change(Entry.from_stored(raw, account, message_id))
+        self.redis.set(key, updated.stored(), xx=True, keepttl=True)
         return updated
 
     @redis_errors
@@ -178,10 +177,9 @@ class MessageStore:
             for (mid, score), doc in zip(batch, docs, strict=True):
                 scanned += 1
                 cursor = (score, mid)
-                if doc is None:
-                    self.redis.zrem(index, mid)
+                if doc is None:  # gone (deleted, or expired before its mark): the mark stays, it dedupes
                     continue
-                record = json.loads(doc)
+                record = Entry.from_stored(doc, account, mid).to_json()
                 if match is None or match(record):
                     out.append(record)
                     if len(out) == limit:

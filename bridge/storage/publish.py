@@ -7,9 +7,10 @@ writes one pending delivery per match (record, per-subscription index, due
 set), and claims the sweeper key. A crash can therefore never leave an event
 in the stream without its deliveries, or deliveries without their event.
 
-The step can also set the inbound pipeline's "emitted" marker of a message,
-so "the message's events exist" and "the message is marked emitted" are one
-fact in Redis, not two that a crash could split.
+The step can also set the inbound pipeline's "emitted" mark of a message (its
+place in the account's message index, ``keys.message_index``), so "the
+message's events exist" and "the message is marked emitted" are one fact in
+Redis, not two that a crash could split.
 
 ``publish`` takes a list: several events go out in one MULTI/EXEC round trip
 (the inbound burst publishes a whole batch at once), all or none of them.
@@ -75,7 +76,11 @@ end
 if dropped then
   if keep then redis.call('XTRIM', KEYS[2], 'MINID', keep) else redis.call('XTRIM', KEYS[2], 'MINID', start) end
 end
-if KEYS[7] then redis.call('SET', KEYS[7], '1', 'EX', ARGV[17]) end
+if KEYS[7] then
+  redis.call('ZADD', KEYS[7], ARGV[20], ARGV[21])
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (tonumber(ARGV[20]) - tonumber(ARGV[17]) * 1000000))
+  redis.call('EXPIRE', KEYS[7], ARGV[17])
+end
 local out = {}
 for _, raw in ipairs(redis.call('HVALS', KEYS[3])) do
   local s = cjson.decode(raw)
@@ -113,13 +118,16 @@ return {seq, started and 1 or 0, made}
 
 @dataclass(frozen=True, slots=True)
 class Publication:
-    """One event to publish; ``emitted`` names an inbound message to mark emitted with it."""
+    """One event to publish; ``emitted`` names an inbound message to mark emitted with it, at
+    ``emitted_score`` in the account's message index (``bridge.storage.messages.order``), kept
+    ``emitted_ttl_s``."""
 
     account: str
     name: str
     data: dict[str, Any]
     emitted: str | None = None
     emitted_ttl_s: int = 0
+    emitted_score: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +167,11 @@ class Publisher:
             names = [keys.event_seq(), keys.events(item.account), keys.webhooks(), keys.deliveries_due(),
                      keys.delivery_sweeper(), keys.events_bytes(item.account)]  # fmt: skip
             if item.emitted is not None:
-                names.append(keys.message_emitted(item.account, item.emitted))
+                names.append(keys.message_index(item.account))
             args = [
                 tail, retention.max_bytes, item.name, item.account, *fixed, "dlv_" + secrets.token_hex(8), date, now,
                 index_prefix, index_suffix, keys.webhook_body(""), EVENT_ID_PREFIX, item.emitted_ttl_s,
-                retention.max_age_s * 1000, now_ms,
+                retention.max_age_s * 1000, now_ms, item.emitted_score, item.emitted or "",
             ]  # fmt: skip
             calls.append((names, args))
         if len(calls) == 1:  # one script call is atomic by itself: no MULTI, no SCRIPT EXISTS check

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import psutil
 import pytest
 
+from bridge import keys
 from bridge.config import Secret
 from bridge.crypto import Vault
 from bridge.inbound.pipeline import InboundPipeline
@@ -228,3 +229,29 @@ def test_a_held_bounce_approved_later_is_tied_to_its_submission_and_suppresses(s
     assert report["queueId"] == "q0123456789abcdef"
     assert report["bounceMessage"] == _id(bounce)
     assert storage.suppressions.suppressed("acme", ["ghost@example.org"]) == ["ghost@example.org"]
+
+
+def test_a_hold_publishes_in_uid_order_and_is_announced_again_after_a_crash_before_publishing(
+    storage, account, pipeline, redis_client
+):
+    guard = {"pattern": "HOLD", "action": "hold"}
+    storage.policies.put("acme", Policy.model_validate({"inbound": {"contentGuards": [guard]}}))
+    batch = [fetched(1), fetched(2, subject="HOLD me"), fetched(3)]
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
+
+    def names() -> list[tuple[str, str]]:
+        found = storage.events.since("acme", 0, count=100)
+        return [(e.event, e.data.get("id") or e.data.get("messageId")) for e in found]
+
+    # reviewPending in its message's place: UID order, as the inbound stream promises.
+    assert names() == [("messageNew", _id(batch[0])), ("reviewPending", _id(batch[1])), ("messageNew", _id(batch[2]))]
+
+    # A crash after the hold was opened and indexed but before anything was published:
+    # no events, no "emitted" marks. The batch is fetched again.
+    redis_client.delete(keys.events("acme"))
+    redis_client.zrem(keys.message_index("acme"), *[_id(m) for m in batch])
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
+    assert names() == [("messageNew", _id(batch[0])), ("reviewPending", _id(batch[1])), ("messageNew", _id(batch[2]))]
+    assert len(storage.reviews.pending(10)) == 1
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))  # and once only
+    assert len(names()) == 3

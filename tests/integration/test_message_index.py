@@ -39,7 +39,7 @@ def _entry(uid: int, when: datetime, *, conversation: str = "conv_a", folder: st
     )
 
 
-def test_an_entry_round_trips_through_its_json_and_stays_small():
+def test_an_entry_round_trips_through_its_json_and_its_stored_form_and_stays_small():
     entry = _entry(
         5,
         datetime(2026, 1, 1, tzinfo=UTC),
@@ -49,7 +49,12 @@ def test_an_entry_round_trips_through_its_json_and_stays_small():
         policy=PolicyState("pending", "hold", "rev_1", "sender", "unknown sender", "hold"),
     )
     assert Entry.loads(entry.dumps()) == entry
-    assert len(entry.dumps().encode()) < 800
+    stored = entry.stored()
+    assert Entry.from_stored(stored, "acme", entry.id) == entry
+    assert len(stored.encode()) < 600 and "acme" not in stored and "INBOX" not in stored
+    plain = _entry(6, datetime(2026, 1, 1, tzinfo=UTC))
+    assert Entry.from_stored(plain.stored(), "acme", plain.id) == plain
+    assert len(plain.stored().encode()) < 250
 
 
 def test_from_record_keeps_the_verdicts_essentials():
@@ -113,9 +118,8 @@ def test_entries_older_than_the_retention_leave_the_sorted_sets(redis_client):
     base = datetime(2026, 1, 1, tzinfo=UTC)
     store.save_entries([_entry(1, base), _entry(2, base + timedelta(seconds=40))])
     store.save_entries([_entry(3, base + timedelta(seconds=90))])  # the first is now over 60 s older
-    assert [m.decode() for m in redis_client.zrange(keys.message_index("acme"), 0, -1)] == [
+    assert [m.decode() for m in redis_client.zrange(keys.conversation_messages("acme", "conv_a"), 0, -1)] == [
         _entry(2, base).id,
         _entry(3, base).id,
     ]
-    assert redis_client.zcard(keys.conversation_messages("acme", "conv_a")) == 2
     assert 0 < redis_client.ttl(keys.message_entry("acme", _entry(3, base).id)) <= 60

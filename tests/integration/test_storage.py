@@ -16,6 +16,7 @@ from bridge.crypto import Vault
 from bridge.events.model import Event, parse_event_id
 from bridge.storage import Storage
 from bridge.storage.message_index import Entry
+from bridge.storage.messages import order
 from bridge.storage.publish import Publication, Publisher
 
 
@@ -57,15 +58,15 @@ def test_a_published_event_and_its_webhook_body_are_one_step(storage, redis_clie
 
 def test_a_batch_publishes_in_order_and_marks_its_messages_emitted(storage, redis_client):
     items = [
-        Publication("a", "messageNew", {"n": 1}, emitted="m1", emitted_ttl_s=60),
-        Publication("a", "messageBounce", {"n": 2}, emitted="m2", emitted_ttl_s=60),
+        Publication("a", "messageNew", {"n": 1}, emitted="m1", emitted_ttl_s=60, emitted_score=1_000_000),
+        Publication("a", "messageBounce", {"n": 2}, emitted="m2", emitted_ttl_s=60, emitted_score=2_000_000),
         Publication("b", "messageNew", {"n": 3}),
     ]
     out = storage.publisher.publish(items, now=time.time(), grace=60, sweep_ttl=3)
     assert [p.event.seq for p in out] == sorted(p.event.seq for p in out)
     assert [e.data["n"] for e in storage.events.since("a", 0)] == [1, 2]
     assert storage.mailstate.emitted("a", ["m1", "m2", "m3"]) == {"m1", "m2"}
-    assert 0 < redis_client.ttl(keys.message_emitted("a", "m1")) <= 60
+    assert 0 < redis_client.ttl(keys.message_index("a")) <= 60
     assert out[0].deliveries == []  # no subscription: nothing to deliver, no sweeper needed
     assert not any(p.start_sweeper for p in out)
 
@@ -135,11 +136,19 @@ def test_the_event_stream_is_bounded_by_age_and_expires_when_quiet(storage, redi
     assert 0 < redis_client.pttl(keys.events_bytes("a")) <= 600_000
 
 
+def _index(storage: Storage, entries: list[Entry]) -> None:
+    """Save entries and mark them emitted, as the pipeline does: the index lists emitted messages."""
+    storage.messages.save_entries(entries)
+    marks = [(e.id, order(e.received_at, e.uid)) for e in entries]
+    storage.mailstate.mark_emitted(entries[0].account, marks, 3600 * 24 * 365 * 10)
+
+
 def test_paging_is_newest_first_with_ties_and_filters(storage):
     base = datetime(2026, 1, 1, tzinfo=UTC)
     # Five messages share each timestamp: ties must neither repeat nor vanish.
-    storage.messages.save_entries(
-        [_entry("a", f"m{i:02d}", base + timedelta(seconds=i // 5), "INBOX" if i % 2 else "Junk") for i in range(25)]
+    _index(
+        storage,
+        [_entry("a", f"m{i:02d}", base + timedelta(seconds=i // 5), "INBOX" if i % 2 else "Junk") for i in range(25)],
     )
     seen, cursor = [], None
     while True:
@@ -156,10 +165,11 @@ def test_paging_is_newest_first_with_ties_and_filters(storage):
     assert len(junk) == 13
 
 
-def test_expired_entries_drop_out_of_the_index(storage, redis_client):
+def test_expired_entries_drop_out_of_the_listing(storage, redis_client):
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    storage.messages.save_entries([_entry("a", "gone", now), _entry("a", "kept", now - timedelta(seconds=1))])
+    _index(storage, [_entry("a", "gone", now), _entry("a", "kept", now - timedelta(seconds=1))])
     redis_client.delete(*[k for k in redis_client.scan_iter("*:ix:gone")])
     page, cursor = storage.messages.page("a", limit=10)
     assert [r["id"] for r in page] == ["kept"] and cursor is None
-    assert redis_client.zcard(next(redis_client.scan_iter("*:messages"))) == 1
+    # The index is also the "emitted" mark: an entry gone keeps its mark, so it is not emitted again.
+    assert storage.mailstate.emitted("a", ["gone", "kept"]) == {"gone", "kept"}
