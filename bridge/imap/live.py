@@ -180,10 +180,10 @@ async def select_versioned(client: aioimaplib.IMAP4, folder: str, *, read_only: 
     return Selected(status, modseq)
 
 
-async def _select_for(client: aioimaplib.IMAP4, message: MessageId) -> FolderStatus:
+async def _select_for(client: aioimaplib.IMAP4, message: MessageId, *, read_only: bool = False) -> FolderStatus:
     """Select the message's folder; a changed UIDVALIDITY means the id names nothing any more."""
     try:
-        status = await select(client, message.folder)
+        status = (await select_versioned(client, message.folder, read_only=read_only)).status
     except NotFound as exc:
         raise NotFound(f"no message {message.encode()!r}: folder is gone", code="messageNotFound") from exc
     if status.uidvalidity != message.uidvalidity:
@@ -250,7 +250,7 @@ async def fetch_message(client: aioimaplib.IMAP4, message: MessageId, *, peek: b
     Raises:
         NotFound: code messageNotFound (gone from the server, or the folder was rebuilt).
     """
-    await _select_for(client, message)
+    await _select_for(client, message, read_only=peek)  # reading only: EXAMINE, and CLOSE after expunges nothing
     body = "BODY.PEEK[]" if peek else "BODY[]"
     items = f"(UID FLAGS RFC822.SIZE INTERNALDATE {body})"
     response = await _ok(client.uid("fetch", str(message.uid), items), "UID FETCH")

@@ -387,11 +387,11 @@ async def append_message(client: aioimaplib.IMAP4, args: dict[str, Any], payload
 
 async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str, Any], payload: bytes,
               answers: Answers) -> Reply:  # fmt: skip
-    """Run one operation, then leave the folder it selected (listing and search select read-only)."""
+    """Run one operation, then leave the folder it selected (listing, search and source select read-only)."""
     try:
         return await op(client, args, payload, answers)
     finally:
-        await live.leave(client, read_only=name in ("list", "search"))
+        await live.leave(client, read_only=name in ("list", "search", "source"))
 
 
 OPERATIONS: dict[str, Operation] = {
