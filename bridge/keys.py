@@ -288,3 +288,11 @@ def review_sweeper() -> str:
 def header_id_hash(message_id: str) -> str:
     """Key-safe form of a Message-ID header value (ids may hold any printable character)."""
     return hashlib.sha256(message_id.strip().strip("<>").encode()).hexdigest()[:32]
+
+
+# --- operator console ---------------------------------------------------------
+
+
+def console_session(session_hash: str) -> str:
+    """Hash: one console sign-in (token id, CSRF secret), keyed by the SHA-256 of its cookie; expires."""
+    return _k("console", "session", session_hash)

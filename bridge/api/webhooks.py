@@ -22,7 +22,8 @@ from bridge.schemas.webhooks import (
     WebhookOut,
     iso_time,
 )
-from bridge.webhooks.delivery import DEFAULT_POLICY
+from bridge.storage import Storage
+from bridge.webhooks.delivery import DEFAULT_POLICY, Delivery
 from bridge.webhooks.dispatcher import check_registration
 
 bp = Blueprint("webhooks", __name__)
@@ -151,9 +152,15 @@ def deliveries(webhook_id: str, query: DeliveryQuery) -> DeliveryList:
 )
 def redeliver(webhook_id: str, delivery_id: str) -> DeliveryOut:
     storage = services().storage
+    reopened = redeliver_now(storage, webhook_id, delivery_id)
+    return DeliveryOut.of(reopened, storage.webhooks.attempts(delivery_id))
+
+
+def redeliver_now(storage: Storage, webhook_id: str, delivery_id: str) -> Delivery:
+    """Open a new round of attempts for a delivery and queue its first one (the console calls this too)."""
     storage.webhooks.get(webhook_id)
     reopened = storage.webhooks.reopen(webhook_id, delivery_id, time.time(), DEFAULT_POLICY.grace)
     jobs.enqueue_webhook_delivery(storage.redis, delivery_id, reopened.attempts + 1)
     if storage.webhooks.sweeper.claim(3 * DEFAULT_POLICY.sweep_interval):
         jobs.enqueue_webhook_sweep(storage.redis, DEFAULT_POLICY.sweep_interval)
-    return DeliveryOut.of(reopened, storage.webhooks.attempts(delivery_id))
+    return reopened

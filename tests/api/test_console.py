@@ -1,0 +1,103 @@
+"""The console's session, CSRF and scope rules through the Flask test client (the browser tests drive the pages)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bridge.models import TokenScope
+
+PAGES = ["/console/", "/console/accounts/new", "/console/outbox", "/console/reviews", "/console/webhooks",
+         "/console/audit", "/console/tokens"]  # fmt: skip
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client, token: str):
+    page = client.get("/console/signin")
+    return client.post("/console/signin", data={"token": token, "csrf": csrf_of(page.text), "next": ""})
+
+
+@pytest.fixture
+def signed_in(client, token):
+    assert sign_in(client, token).status_code == 303
+    return client
+
+
+def test_root_leads_to_the_console_and_signed_out_pages_redirect_to_sign_in(client):
+    assert client.get("/").headers["Location"] == "/console/"
+    for path in PAGES:
+        resp = client.get(path)
+        assert resp.status_code == 303, path
+        assert resp.headers["Location"].startswith("/console/signin?next=")
+    assert client.post("/console/tokens", data={"description": "x"}).status_code == 303
+
+
+def test_sign_in_sets_an_httponly_strict_cookie_and_every_page_renders(client, token, storage):
+    resp = sign_in(client, token)
+    assert resp.status_code == 303 and resp.headers["Location"] == "/console/"
+    cookie = next(h for h in resp.headers.getlist("Set-Cookie") if h.startswith("mb_console="))
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert token not in cookie  # the cookie is a session id, never the API token
+    for path in PAGES:
+        page = client.get(path)
+        assert page.status_code == 200, (path, page.text[:500])
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_a_wrong_token_or_a_narrow_scope_cannot_sign_in(client, storage):
+    assert sign_in(client, "mb_not-a-token").status_code == 401
+    _, reader = storage.tokens.create("reader", [TokenScope.READ])
+    assert sign_in(client, reader).status_code == 401
+    _, limited = storage.tokens.create("limited", [TokenScope.MANAGE], ["acme"])
+    assert sign_in(client, limited).status_code == 401
+    assert client.get("/console/").status_code == 303
+
+
+def test_sign_in_without_its_csrf_value_is_refused(client, token):
+    client.get("/console/signin")
+    assert client.post("/console/signin", data={"token": token}).status_code == 403
+    assert client.get("/console/").status_code == 303
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(signed_in, storage):
+    before = len(storage.tokens.list())
+    resp = signed_in.post("/console/tokens", data={"description": "sneaky", "scopes": "admin"})
+    assert resp.status_code == 403 and "CSRF" in resp.text
+    resp = signed_in.post("/console/tokens", data={"description": "sneaky", "scopes": "admin", "csrf": "wrong"})
+    assert resp.status_code == 403
+    assert len(storage.tokens.list()) == before
+
+
+def test_sign_out_ends_the_session_and_revoking_the_token_ends_it_too(client, token, storage):
+    sign_in(client, token)
+    page = client.get("/console/")
+    assert client.post("/console/signout", data={"csrf": csrf_of(page.text)}).status_code == 303
+    assert client.get("/console/").status_code == 303
+    sign_in(client, token)
+    assert client.get("/console/").status_code == 200
+    storage.tokens.revoke(storage.tokens.authenticate(token).id)
+    assert client.get("/console/").status_code == 303
+
+
+def test_a_manage_token_sees_which_scope_a_page_needs(client, storage):
+    _, manager = storage.tokens.create("manager", [TokenScope.MANAGE])
+    sign_in(client, manager)
+    assert client.get("/console/").status_code == 200
+    resp = client.get("/console/tokens")
+    assert resp.status_code == 403 and "lacks the admin scope" in resp.text
+    assert client.get("/console/reviews").status_code == 403
+
+
+def test_add_account_form_shows_errors_next_to_the_fields(signed_in):
+    page = signed_in.get("/console/accounts/new")
+    form = {"csrf": csrf_of(page.text), "action": "add", "account": "bad id!", "email": "nope",
+            "imap.host": "", "imap.port": "x", "imap.security": "tls", "imap.auth.user": "u", "imap.auth.pass": "p",
+            "smtp.host": ""}  # fmt: skip
+    resp = signed_in.post("/console/accounts/new", data=form)
+    assert resp.status_code == 422
+    for name in ("account", "email", "imap.host", "imap.port"):
+        assert f'data-field="{name}"' in resp.text, name
