@@ -21,8 +21,8 @@ from bridge.console.web import back, page, render
 from bridge.errors import ValidationError
 from bridge.models import TokenScope
 from bridge.schemas.audit import AuditPage, AuditQuery
-from bridge.schemas.webhooks import DeliveryOut, WebhookCreate, WebhookOut
-from bridge.webhooks.dispatcher import check_registration
+from bridge.schemas.webhooks import AttemptOut, DeliveryOut, WebhookCreate, WebhookOut
+from bridge.webhooks.dispatcher import Dispatcher, check_registration
 
 MANAGE = TokenScope.MANAGE
 DELIVERIES_SHOWN = 50
@@ -71,6 +71,16 @@ def webhook_delete(webhook_id: str) -> Response:
 def webhook_rotate(webhook_id: str) -> Response:
     sub, secret = services().storage.webhooks.rotate(webhook_id, time.time())
     return _webhooks_page(secret={"webhook": sub.id, "value": secret, "kind": "rotated"})
+
+
+@page("/console/webhooks/<webhook_id>/test", scope=MANAGE, methods=("POST",))
+def webhook_test(webhook_id: str) -> Response:
+    """Send one signed test event now and show the answer (nothing stored or retried)."""
+    svc = services()
+    sub = svc.storage.webhooks.get(webhook_id)
+    with Dispatcher(svc.storage, production=svc.settings.production, threads=1) as dispatcher:
+        result = AttemptOut.of(dispatcher.send_test(sub))
+    return _webhooks_page(tested={"webhook": sub.id, "attempt": result})
 
 
 @page("/console/webhooks/<webhook_id>", scope=MANAGE)

@@ -20,6 +20,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from bridge.events.emit import emit
 from bridge.models import TokenScope
+from bridge.webhooks import signing
 from tests.api.conftest import WatcherThread
 from tests.api.test_reviews import RECIPIENT, drain, set_policy, submit, to
 from tests.browser.test_review_pages import png_size_and_colours
@@ -211,7 +212,7 @@ def test_approve_a_held_message_from_the_reviews_page_and_it_is_sent_once(
 
 def test_redeliver_a_failed_webhook(browser, base, token, client, auth, storage, settings, http_receiver, redis_client):
     with webhook_worker(storage, settings) as dispatcher:
-        http_receiver.respond_always(500)
+        http_receiver.respond_always(500, b"boom: upstream down")
         hook = client.post("/v1/webhooks", json={"url": http_receiver.url}, headers=auth).json
         emit(storage, "acme", "messageNew", {"subject": "hook me"}, dispatcher=dispatcher)
 
@@ -231,7 +232,8 @@ def test_redeliver_a_failed_webhook(browser, base, token, client, auth, storage,
         assert card.get_attribute("data-status") == "failed"
         codes = [c.text for c in card.find_elements(By.CSS_SELECTOR, "td.status-code")]
         assert codes and set(codes) == {"500"}
-        assert "HTTP 500" in card.find_element(By.CSS_SELECTOR, "td.excerpt").text
+        excerpt = card.find_element(By.CSS_SELECTOR, "td.excerpt").text
+        assert "HTTP 500" in excerpt and "boom: upstream down" in excerpt  # status code and response excerpt
         shot(browser, "webhook-failed")
 
         browser.find_element(By.ID, f"redeliver-{delivery().id}").click()
@@ -244,6 +246,20 @@ def test_redeliver_a_failed_webhook(browser, base, token, client, auth, storage,
         )
         assert "200" in browser.find_element(By.CSS_SELECTOR, f"#delivery-{delivery().id} td.status-code").text
         shot(browser, "webhook-redelivered")
+
+        # A test event: sent now, signed, its answer shown; it is no delivery.
+        browser.find_element(By.LINK_TEXT, "Webhooks").click()
+        on_page(browser, "webhooks")
+        seen = len(http_receiver.requests)
+        browser.find_element(By.ID, f"test-{hook['id']}").click()
+        tested = until(browser, lambda d: d.find_element(By.ID, "tested"))
+        assert tested.get_attribute("data-outcome") == "delivered"
+        assert browser.find_element(By.ID, "tested-status").text == "200"
+        test_request = http_receiver.requests[seen]
+        assert test_request.json()["event"] == "webhookTest"
+        assert signing.verify(hook["secret"], test_request.headers, test_request.body, now=test_request.received_at)
+        assert len(storage.webhooks.page(hook["id"], limit=5)[0]) == 1
+        shot(browser, "webhooks-tested")
 
 
 def test_create_and_revoke_a_scoped_token(browser, base, token, storage):
