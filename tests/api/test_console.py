@@ -101,3 +101,17 @@ def test_add_account_form_shows_errors_next_to_the_fields(signed_in):
     assert resp.status_code == 422
     for name in ("account", "email", "imap.host", "imap.port"):
         assert f'data-field="{name}"' in resp.text, name
+
+
+def test_the_charts_count_this_hours_events_and_webhook_attempts(signed_in, auth, account_body, storage):
+    from bridge.events.emit import emit
+
+    def label(chart: str) -> str:
+        return re.search(rf'id="{chart}"[^>]*aria-label="([^"]*)"', signed_in.get("/console/").text).group(1)
+
+    assert label("chart-events") == "Events per minute: no data" or "total 0" in label("chart-events")
+    assert signed_in.post("/v1/accounts", json=account_body(verify=False), headers=auth).status_code == 201
+    for n in range(3):
+        emit(storage, "acme", "messageNew", {"subject": f"m{n}"})
+    assert label("chart-events").endswith("total 3")
+    assert label("chart-webhooks") == "Webhook attempts delivered: no data"

@@ -261,6 +261,12 @@ def test_redeliver_a_failed_webhook(browser, base, token, client, auth, storage,
         assert len(storage.webhooks.page(hook["id"], limit=5)[0]) == 1
         shot(browser, "webhooks-tested")
 
+        # The success-rate chart drew those attempts (8 failed, then 1 delivered; a bucket edge may split them).
+        browser.get(f"{base}/console/")
+        on_page(browser, "accounts")
+        label = browser.find_element(By.ID, "chart-webhooks").get_attribute("aria-label")
+        assert label.startswith("Webhook attempts delivered: latest ") and "no data" not in label, label
+
 
 def test_create_and_revoke_a_scoped_token(browser, base, token, storage):
     sign_in(browser, base, token)
