@@ -15,8 +15,10 @@ in ``static/`` are served from here (no front-end build, nothing from other host
 - ``hooks``     Webhooks and the Audit log
 - ``forms``     form fields to API request bodies, errors back to fields (pure)
 - ``charts``    small inline SVG charts (pure)
+- ``verdicts``  a message's auth verdict in plain words (pure)
+- ``mail``      the message browser and its one adapter over the mailbox routes' functions
 - ``series``    the numbers the charts draw, read from Redis
-Purity: forms, charts
+Purity: forms, charts, verdicts
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 def register(app: Flask) -> None:
     """Add the console's pages to ``app`` (importing each page module registers its views)."""
-    from bridge.console import accounts, hooks, operations, signin  # noqa: F401 - they register views
+    from bridge.console import accounts, hooks, mail, operations, signin  # noqa: F401 - they register views
     from bridge.console.web import bp
 
     app.register_blueprint(bp)

@@ -182,6 +182,22 @@ def test_a_message_appended_to_dovecot_appears_live_on_the_account_page(
         shot(browser, "account-live-event")
         [event] = watcher.wait_events(1)
         assert row.get_attribute("data-id") == event.id  # the stream's event, once
+
+        # The message browser: the folder lists it; opening it shows who really sent it, plainly.
+        browser.find_element(By.ID, "browse").click()
+        on_page(browser, "mail")
+        assert "INBOX" in browser.find_element(By.ID, "folders").text
+        listed = browser.find_element(By.CSS_SELECTOR, f'#messages tr[data-message="{event.data["id"]}"]')
+        assert "Live from Dovecot" in listed.text and "not verified" in listed.text
+        shot(browser, "mail")
+        listed.find_element(By.LINK_TEXT, "Live from Dovecot").click()
+        on_page(browser, "message")
+        assert browser.find_element(By.ID, "subject").text == "Live from Dovecot"
+        verdict = browser.find_element(By.ID, "verdict").text
+        assert verdict == "Not verified: nothing proves this message comes from example.test."
+        assert "DMARC: none" in browser.find_element(By.ID, "auth").text
+        assert "body 1" in browser.find_element(By.ID, "body").text
+        shot(browser, "message")
     finally:
         watcher.stop()
 

@@ -51,3 +51,23 @@ def test_errors_land_on_their_fields():
         "smtp.auth.pass": ["authenticationFailed: no"]
     }
     assert forms.login_error("connectFailed", "refused", {"side": "imap"}) == {"imap.host": ["connectFailed: refused"]}
+
+
+def test_the_auth_verdict_in_plain_words():
+    from bridge.console.verdicts import plain
+
+    verified = plain({"verified": True, "verifiedVia": "dmarc", "fromDomain": "example.com",
+                      "dmarc": {"result": "pass", "policy": "reject", "domain": "example.com"},
+                      "spf": {"result": "pass", "domain": "example.com", "ip": "203.0.113.5"},
+                      "dkim": [{"result": "pass", "domain": "example.com", "selector": "s1", "aligned": True}],
+                      "arc": {"result": "none"}})  # fmt: skip
+    assert verified.verified is True
+    assert verified.headline == "Verified: this message really comes from example.com (via dmarc)."
+    assert verified.lines == ("DMARC: pass (policy reject) for example.com", "SPF: pass for example.com from 203.0.113.5",
+                              "DKIM: pass for example.com (selector s1, aligned with From)")  # fmt: skip
+    forged = plain(
+        {"verified": False, "fromDomain": "bank.example", "dmarc": {"result": "fail"}, "spf": {}, "dkim": []}
+    )
+    assert forged.verified is False and forged.headline.startswith("Not verified: nothing proves")
+    assert "DKIM: no signature" in forged.lines
+    assert plain(None).verified is None
