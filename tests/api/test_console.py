@@ -115,3 +115,21 @@ def test_the_charts_count_this_hours_events_and_webhook_attempts(signed_in, auth
         emit(storage, "acme", "messageNew", {"subject": f"m{n}"})
     assert label("chart-events").endswith("total 3")
     assert label("chart-webhooks") == "Webhook attempts delivered: no data"
+
+
+def test_sign_in_with_google_starts_the_oauth_flow(signed_in, auth, settings):
+    assert "Register a Google or Microsoft OAuth2 app first" in signed_in.get("/console/").text
+    app = signed_in.post("/v1/oauth2", headers=auth, json={
+        "provider": "google", "name": "Gmail", "clientId": "id-1.apps.googleusercontent.com", "clientSecret": "s",
+        "redirectUrl": f"{settings.public_url}/oauth/callback"}).json  # fmt: skip
+    page = signed_in.get("/console/")
+    assert f'name="app" value="{app["id"]}"' in page.text and "Sign in with Google" in page.text
+    resp = signed_in.post("/console/accounts/oauth", data={"csrf": csrf_of(page.text), "app": app["id"],
+                                                           "account": "sales", "email": "sales@example.com"})  # fmt: skip
+    assert resp.status_code == 303
+    start = resp.headers["Location"]
+    assert start.startswith(f"{settings.public_url}/oauth/start?state=")
+    provider = signed_in.get(start.removeprefix(settings.public_url))
+    assert provider.status_code in (302, 303)
+    assert provider.headers["Location"].startswith("https://accounts.google.com/")
+    assert "login_hint=sales%40example.com" in provider.headers["Location"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -282,6 +283,25 @@ def test_redeliver_a_failed_webhook(browser, base, token, client, auth, storage,
         on_page(browser, "accounts")
         label = browser.find_element(By.ID, "chart-webhooks").get_attribute("aria-label")
         assert label.startswith("Webhook attempts delivered: latest ") and "no data" not in label, label
+
+
+def test_cancel_a_scheduled_message_from_the_outbox(browser, base, token, client, auth, account_body, storage):
+    assert client.post("/v1/accounts", json=account_body(verify=False), headers=auth).status_code == 201
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    resp = submit(client, auth, sendAt=later)
+    assert resp.status_code == 202
+    queue_id = resp.json["queueId"]
+    sign_in(browser, base, token)
+    browser.find_element(By.LINK_TEXT, "Outbox").click()
+    on_page(browser, "outbox")
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-queue-id="{queue_id}"]')
+    assert "scheduled" in row.text and "Quarterly numbers" in row.text and RECIPIENT in row.text
+    shot(browser, "outbox-scheduled")
+    row.find_element(By.TAG_NAME, "button").click()
+    until(browser, lambda d: d.switch_to.alert, "the confirm dialog").accept()
+    until(browser, lambda d: d.find_element(By.ID, "notice").text.startswith("Message cancelled"))
+    assert browser.find_elements(By.CSS_SELECTOR, f'tr[data-queue-id="{queue_id}"]') == []
+    assert storage.outbox.get(queue_id)["state"] == "cancelled"
 
 
 def test_create_and_revoke_a_scoped_token(browser, base, token, storage):
