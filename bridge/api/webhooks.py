@@ -23,7 +23,7 @@ from bridge.schemas.webhooks import (
     iso_time,
 )
 from bridge.storage import Storage
-from bridge.webhooks.delivery import DEFAULT_POLICY, Delivery
+from bridge.webhooks.delivery import DEFAULT_POLICY, Delivery, Subscription
 from bridge.webhooks.dispatcher import check_registration
 
 bp = Blueprint("webhooks", __name__)
@@ -46,12 +46,17 @@ bp = Blueprint("webhooks", __name__)
 )
 def create(body: WebhookCreate) -> WebhookCreated:
     svc = services()
-    check_registration(body.url, production=svc.settings.production)
-    if body.account is not None:
-        svc.storage.accounts.get(body.account)  # NotFound for an unknown account
-    events = tuple(e.value for e in body.events) if body.events is not None else None
-    sub, secret = svc.storage.webhooks.create(body.url, events, body.account)
+    sub, secret = subscribe(svc.storage, body, production=svc.settings.production)
     return WebhookCreated(**WebhookOut.of(sub).model_dump(), secret=secret)
+
+
+def subscribe(storage: Storage, body: WebhookCreate, *, production: bool) -> tuple[Subscription, str]:
+    """Check the URL and account, store the subscription; returns it and its secret (the console calls this too)."""
+    check_registration(body.url, production=production)
+    if body.account is not None:
+        storage.accounts.get(body.account)  # NotFound for an unknown account
+    events = tuple(e.value for e in body.events) if body.events is not None else None
+    return storage.webhooks.create(body.url, events, body.account)
 
 
 @endpoint(

@@ -15,14 +15,14 @@ from flask import Response, request, url_for
 from bridge.api.audit import find_records
 from bridge.api.openapi import validate
 from bridge.api.services import services
-from bridge.api.webhooks import redeliver_now
+from bridge.api.webhooks import redeliver_now, subscribe
 from bridge.console import forms
 from bridge.console.web import back, page, render
-from bridge.errors import ValidationError
+from bridge.errors import NotFound, ValidationError
 from bridge.models import TokenScope
 from bridge.schemas.audit import AuditPage, AuditQuery
 from bridge.schemas.webhooks import AttemptOut, DeliveryOut, WebhookCreate, WebhookOut
-from bridge.webhooks.dispatcher import Dispatcher, check_registration
+from bridge.webhooks.dispatcher import Dispatcher
 
 MANAGE = TokenScope.MANAGE
 DELIVERIES_SHOWN = 50
@@ -49,15 +49,12 @@ def webhooks() -> Response:
     events = [e.strip() for e in values["events"].split(",") if e.strip()]
     body = {"url": values["url"], "events": events or None, "account": values["account"] or None}
     try:
-        valid = validate(WebhookCreate, body)
-        check_registration(valid.url, production=svc.settings.production)
-        if valid.account is not None:
-            svc.storage.accounts.get(valid.account)
+        sub, secret = subscribe(svc.storage, validate(WebhookCreate, body), production=svc.settings.production)
     except ValidationError as exc:
         errors = forms.field_errors(exc.details) or {"url": [exc.message]}
         return _webhooks_page(422, errors=errors, values=values)
-    chosen = tuple(e.value for e in valid.events) if valid.events is not None else None
-    sub, secret = svc.storage.webhooks.create(valid.url, chosen, valid.account)
+    except NotFound as exc:
+        return _webhooks_page(422, errors={"account": [exc.message]}, values=values)
     return _webhooks_page(201, secret={"webhook": sub.id, "value": secret, "kind": "created"})
 
 

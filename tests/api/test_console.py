@@ -133,3 +133,22 @@ def test_sign_in_with_google_starts_the_oauth_flow(signed_in, auth, settings):
     assert provider.status_code in (302, 303)
     assert provider.headers["Location"].startswith("https://accounts.google.com/")
     assert "login_hint=sales%40example.com" in provider.headers["Location"]
+
+
+def test_add_a_webhook_shows_its_secret_once_and_errors_by_field(signed_in, storage):
+    csrf = csrf_of(signed_in.get("/console/webhooks").text)
+    bad = signed_in.post("/console/webhooks", data={"csrf": csrf, "url": "ftp://x", "account": "nobody"})
+    assert bad.status_code == 422 and 'data-field="url"' in bad.text
+    unknown = signed_in.post(
+        "/console/webhooks", data={"csrf": csrf, "url": "http://127.0.0.1:9/h", "account": "nobody"}
+    )
+    assert unknown.status_code == 422 and 'data-field="account"' in unknown.text
+    assert storage.webhooks.all() == []
+    made = signed_in.post(
+        "/console/webhooks", data={"csrf": csrf, "url": "http://127.0.0.1:9/h", "events": "messageNew"}
+    )
+    assert made.status_code == 201
+    secret = re.search(r'id="secret-value">([^<]+)<', made.text).group(1)
+    [sub] = storage.webhooks.all()
+    assert secret.startswith("whsec_") and sub.events == ("messageNew",)
+    assert secret not in signed_in.get("/console/webhooks").text
