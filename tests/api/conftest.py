@@ -84,16 +84,13 @@ def account_body(mailbox, smtp):
 class WatcherThread:
     """The real watcher + inbound pipeline for one account, on its own event loop in a thread."""
 
-    def __init__(self, storage, account_id: str, dns_address, connect_slots: asyncio.Semaphore | None = None) -> None:
+    def __init__(self, storage, account_id: str, dns_address) -> None:
         self.storage = storage
         self.account = storage.accounts.get(account_id)
         self.executor = ThreadPoolExecutor(4)
         pipeline = InboundPipeline(storage, DnsResolver([dns_address], timeout=1.0), self.executor)
         timing = WatchTiming(poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.3)
-        # connect_slots: the watcher's own login limiter; a test holding it at 0 keeps the watch "connecting".
-        self.watcher = AccountWatcher(
-            self.account, pipeline, storage.mailstate, timing=timing, connect_slots=connect_slots
-        )
+        self.watcher = AccountWatcher(self.account, pipeline, storage.mailstate, timing=timing)
         self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping: asyncio.Event | None = None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +22,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bridge.events.emit import emit
+from bridge.imap.watcher import AccountWatcher, WatchTiming
+from bridge.inbound.pipeline import InboundPipeline
 from bridge.models import TokenScope
+from bridge.senderauth.resolver import DnsResolver
 from bridge.webhooks import signing
 from tests.api.conftest import WatcherThread
 from tests.api.test_reviews import RECIPIENT, drain, set_policy, submit, to
@@ -69,6 +74,42 @@ def click_confirmed(driver, element_id: str) -> None:
     """Click a button whose form asks first (data-confirm), and say yes."""
     driver.find_element(By.ID, element_id).click()
     until(driver, lambda d: d.switch_to.alert, "the confirm dialog").accept()
+
+
+class GatedWatch:
+    """A real watcher and inbound pipeline for one account whose login waits for a slot the test hands out.
+
+    The slots are the watcher's own login limiter (``connect_slots``), held at zero: the watch reports
+    "connecting" and waits, as it would behind other accounts logging in, until ``open_slot``.
+    """
+
+    def __init__(self, storage, account_id: str, dns_address) -> None:
+        self.executor = ThreadPoolExecutor(2)
+        pipeline = InboundPipeline(storage, DnsResolver([dns_address], timeout=1.0), self.executor)
+        self.slots = asyncio.Semaphore(0)
+        timing = WatchTiming(poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.3)
+        self.watcher = AccountWatcher(storage.accounts.get(account_id), pipeline, storage.mailstate, timing=timing,
+                                      connect_slots=self.slots)  # fmt: skip
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10), "the watch's loop did not start"
+
+    async def _main(self) -> None:
+        self.loop, self.stopping = asyncio.get_running_loop(), asyncio.Event()
+        task = asyncio.create_task(self.watcher.run())
+        self.ready.set()
+        await self.stopping.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    def open_slot(self) -> None:
+        self.loop.call_soon_threadsafe(self.slots.release)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        self.thread.join(10)
+        self.executor.shutdown()
 
 
 def state_of(driver, account: str) -> str:
@@ -147,20 +188,17 @@ def test_add_an_account_and_see_it_go_from_connecting_to_connected(browser, base
     assert storage.accounts.get("acme").email == mailbox.address
 
     # A real watcher whose login waits for a slot: the account is "connecting" until the test hands one out.
-    slots = asyncio.Semaphore(0)
-    watcher = WatcherThread(storage, "acme", dns.address, connect_slots=slots)
-    watcher.thread.start()
+    watch = GatedWatch(storage, "acme", dns.address)
     try:
         browser.get(f"{base}/console/")
         on_page(browser, "accounts")
         until(browser, lambda d: state_of(d, "acme") == "connecting", "state connecting")
         shot(browser, "accounts-connecting")
-        until(browser, lambda _: watcher.loop is not None, "the watcher's loop")
-        watcher.loop.call_soon_threadsafe(slots.release)
+        watch.open_slot()
         until(browser, lambda d: state_of(d, "acme") == "connected", "state connected")
         shot(browser, "accounts-connected")
     finally:
-        watcher.stop()
+        watch.stop()
 
 
 def test_a_message_appended_to_dovecot_appears_live_on_the_account_page(
