@@ -22,7 +22,6 @@ from bridge.api.services import services
 from bridge.errors import ValidationError
 from bridge.events.model import parse_event_id
 from bridge.models import TokenScope
-from bridge.storage import Storage
 
 bp = Blueprint("stream", __name__)
 sock = Sock()
@@ -70,14 +69,15 @@ def _check_request() -> None:
     )
 )
 def stream(ws: Any, account: str) -> None:
-    follow(ws, services().storage, account, g.stream_after)
+    follow(ws, account, g.stream_after)
 
 
-def follow(ws: Any, storage: Storage, account: str, after: int) -> None:
+def follow(ws: Any, account: str, after: int) -> None:
     """Send the account's events after ``after`` as text frames, then live ones, while ``ws`` is open.
 
     The console's own stream route (session cookie instead of a token) calls this too.
     """
+    storage = services().storage
     while ws.connected:
         events = storage.events.since(account, after, count=REPLAY_BATCH)
         if not events:

@@ -240,7 +240,7 @@ def account_stream(ws: Any, account: str) -> None:
     storage.accounts.get(account)
     since = request.args.get("since", "")
     after = int(since.removeprefix("evt_")) if since.startswith("evt_") and since[4:].isdigit() else None
-    follow(ws, storage, account, storage.events.last_seq(account) if after is None else after)
+    follow(ws, account, storage.events.last_seq(account) if after is None else after)
 
 
 SCOPES["console.account_stream"] = TokenScope.READ  # the REST stream's scope, checked by the guard
