@@ -19,6 +19,7 @@ from bridge.storage.console_sessions import ConsoleSessionStore
 from bridge.storage.events import EventStore
 from bridge.storage.mailstate import MailStateStore
 from bridge.storage.messages import MessageStore
+from bridge.storage.metrics import MetricsStore
 from bridge.storage.oauth import OAuthStore
 from bridge.storage.outbox import OutboxStore
 from bridge.storage.policy import PolicyStore
@@ -52,6 +53,7 @@ class Storage:
         self.audit = AuditStore(client)
         self.suppressions = SuppressionStore(client)
         self.oauth = OAuthStore(client, vault)
+        self.metrics = MetricsStore(client)
         self.console_sessions = ConsoleSessionStore(client)
         # Here, not at the top: bridge.oauth.tokens imports this package's oauth module.
         from bridge.oauth.tokens import TokenManager

@@ -354,6 +354,7 @@ class Dispatcher:
             number, rfc3339(now), response.status, response.latency_ms, error, outcome, next_at, response.excerpt
         )
         self.storage.webhooks.record(delivery, attempt, status, grace=self.policy.grace)
+        self.storage.metrics.webhook_attempt(outcome, response.latency_ms / 1000, now)
         if verdict is not Verdict.DELIVERED:
             log.info("webhook delivery %s attempt %d: %s", delivery.id, number, error)
         if delay is None:
