@@ -17,7 +17,7 @@ in ``static/`` are served from here (no front-end build, nothing from other host
 - ``charts``    small inline SVG charts (pure)
 - ``verdicts``  a message's auth verdict in plain words (pure)
 - ``mail``      the message browser and its one adapter over the mailbox routes' functions
-- ``series``    the numbers the charts draw, read from Redis
+- ``series``    the numbers the charts draw (``bridge.metrics.recent``)
 Purity: forms, charts, verdicts
 """
 

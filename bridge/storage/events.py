@@ -47,13 +47,6 @@ class EventStore:
         return [_decode(entry_id, fields) for entry_id, fields in reversed(entries)]
 
     @redis_errors
-    def before(self, account: str, before_seq: int | None, count: int) -> list[Event]:
-        """Up to ``count`` events older than ``before_seq`` (None: the newest), newest first."""
-        top = "+" if before_seq is None else f"({before_seq}-1"
-        entries = cast(list[Any], self.redis.xrevrange(keys.events(account), max=top, min="-", count=count))
-        return [_decode(entry_id, fields) for entry_id, fields in entries]
-
-    @redis_errors
     def last_seq(self, account: str) -> int:
         """The newest event's sequence number in the account's stream, 0 when empty."""
         newest = cast(list[Any], self.redis.xrevrange(keys.events(account), count=1))
