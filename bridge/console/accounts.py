@@ -153,10 +153,18 @@ def account(account: str) -> Response:
     policy = storage.policies.get(account)
     return render(
         "account.html", row=_row(found), events=[_event(e) for e in reversed(events)],
-        last_event=events[-1].id if events else "", suppressions=storage.suppressions.all(account),
+        last_event=_resume_from(events), suppressions=storage.suppressions.all(account),
         policy_text=json.dumps(policy.model_dump(mode="json", by_alias=True), indent=2), policy_errors={},
         notice=NOTICES.get(request.args.get("notice", "")),
     )  # fmt: skip
+
+
+def _resume_from(shown: list[Event]) -> str:
+    """Where the page's live stream starts: after the newest event shown, so nothing falls in between.
+
+    With none shown, ``evt_0``: the account's stream was empty when the page was drawn, so all of it is new.
+    """
+    return shown[-1].id if shown else "evt_0"
 
 
 def _event(event: Event) -> dict[str, Any]:
@@ -201,7 +209,7 @@ def account_policy(account: str) -> Response:
     events = storage.events.recent(account, RECENT_EVENTS)
     return render(
         "account.html", status=422, row=_row(found), events=[_event(e) for e in reversed(events)],
-        last_event=events[-1].id if events else "", suppressions=storage.suppressions.all(account),
+        last_event=_resume_from(events), suppressions=storage.suppressions.all(account),
         policy_text=text, policy_errors=errors, notice=None,
     )  # fmt: skip
 

@@ -74,10 +74,13 @@ def operator() -> Operator:
 
 
 def same_origin(value: str | None) -> bool:
-    """Whether an Origin header names this server (the WebSocket upgrade's guard against other sites)."""
+    """Whether an Origin header names this server (the WebSocket upgrade's guard against other sites).
+
+    This server is the Host the request came to, or the public URL (a proxy may rewrite Host).
+    """
     if not value:
         return False
-    return urlsplit(value).netloc == request.host
+    return urlsplit(value).netloc in (request.host, urlsplit(services().settings.public_url).netloc)
 
 
 def see_other(location: str, status: int = 303) -> Response:

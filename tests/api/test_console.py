@@ -152,3 +152,45 @@ def test_add_a_webhook_shows_its_secret_once_and_errors_by_field(signed_in, stor
     [sub] = storage.webhooks.all()
     assert secret.startswith("whsec_") and sub.events == ("messageNew",)
     assert secret not in signed_in.get("/console/webhooks").text
+
+
+@pytest.fixture
+def server(app):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    thread.join(5)
+
+
+def test_the_console_stream_needs_the_session_cookie_and_this_origin(
+    server, signed_in, auth, account_body, storage, settings
+):
+    import json
+
+    import simple_websocket
+
+    from bridge.events.emit import emit
+
+    assert signed_in.post("/v1/accounts", json=account_body(verify=False), headers=auth).status_code == 201
+    cookie = f"mb_console={signed_in.get_cookie('mb_console').value}"
+    url = f"ws://{server}/console/accounts/acme/stream?since=evt_0"
+    for headers in ({"Origin": "http://127.0.0.1"}, {"Cookie": cookie, "Origin": "http://evil.example"}, auth):
+        with pytest.raises(simple_websocket.ConnectionError):  # no cookie, another site, a bearer token
+            simple_websocket.Client.connect(url, headers=headers)
+    # simple_websocket sends Host without the port; a browser sends both with it. The public URL counts too.
+    ws = simple_websocket.Client.connect(url, headers={"Cookie": cookie, "Origin": settings.public_url})
+    ws.close()
+    ws = simple_websocket.Client.connect(url, headers={"Cookie": cookie, "Origin": "http://127.0.0.1"})
+    try:
+        sent = emit(storage, "acme", "messageNew", {"subject": "over the console stream"})
+        frame = ws.receive(timeout=10)
+        assert frame is not None, "no frame"
+        assert json.loads(frame) == sent.to_dict()
+    finally:
+        ws.close()
