@@ -1,30 +1,34 @@
 """The message browser: an account's folders, a folder's messages, one message with its ``auth`` verdict.
 
 Everything it reads goes through ``MailboxAdapter``, the one place that knows
-what the mailbox routes offer. Today that is the live folder list (IMAP LIST,
-what ``GET /v1/account/{a}/mailboxes`` answers) and the bridge's stored
-messages (what ``GET /v1/account/{a}/messages`` and ``…/message/{id}`` answer:
-the mail the bridge saw arrive, per folder). When the live mailbox routes land
-(``?path=&pageSize=&page=`` over IMAP), only this adapter changes.
-Messages the policy withholds from API clients are shown here with a badge:
-the operator sees what the agent does not.
+the mailbox routes. It calls the REST views' own functions, unwrapped from
+their HTTP layer (``inspect.unwrap``: the same code, validation included,
+without a request to ourselves): ``GET /v1/account/{a}/mailboxes`` (IMAP LIST),
+``GET …/messages`` (the bridge's index of the mail it saw, per folder) and
+``GET …/message/{id}`` (the message fetched from the server, with the bridge's
+verdicts). When the live mailbox routes land (``?path=&pageSize=&page=``),
+only this adapter changes. Messages the policy withholds from API clients are
+listed too, with a badge: the operator sees what the agent does not.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, request
 
-from bridge.accounts import connectivity
-from bridge.api.messages import is_withheld
+from bridge.api import accounts as account_routes
+from bridge.api import messages as message_routes
+from bridge.api.openapi import validate
 from bridge.api.services import services
 from bridge.console.verdicts import plain
 from bridge.console.web import page, render
 from bridge.errors import BridgeError
 from bridge.models import TokenScope
-from bridge.storage import Storage
+from bridge.schemas.accounts import MailboxList
+from bridge.schemas.messages import MessageQuery
 
 PAGE_SIZE = 25
 
@@ -37,44 +41,37 @@ class Folder:
 
 @dataclass(frozen=True, slots=True)
 class MessagePage:
-    messages: list[dict[str, Any]]  # id, subject, from, date, flags, withheld
+    messages: list[dict[str, Any]]  # id, subject, from, date, flags, withheld, verified
     next_cursor: str | None
 
 
 class MailboxAdapter:
     """What the message browser reads, in the shapes it draws (the one seam over the mailbox routes)."""
 
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-
     def folders(self, account: str) -> list[Folder]:
-        found = connectivity.list_mailboxes(self.storage.accounts.get(account).imap)
-        return [Folder(m.path, m.special_use) for m in found if "\\Noselect" not in m.flags]
+        found: MailboxList = inspect.unwrap(account_routes.mailboxes)(account=account)
+        return [Folder(m.path, m.special_use) for m in found.mailboxes if "\\Noselect" not in m.flags]
 
     def page(self, account: str, path: str, cursor: str | None) -> MessagePage:
-        before = None
-        if cursor and "." in cursor and cursor.partition(".")[0].isdigit():
-            score, _, mid = cursor.partition(".")
-            before = (int(score), mid)
-        records, after = self.storage.messages.page(
-            account, limit=PAGE_SIZE, before=before, match=lambda r: r.get("folder") == path
-        )
+        query = validate(MessageQuery, {"folder": path, "withheld": True, "limit": PAGE_SIZE,
+                                        **({"cursor": cursor} if cursor else {})}, "query")  # fmt: skip
+        found: dict[str, Any] = inspect.unwrap(message_routes.list_messages)(account=account, query=query)
         rows = [
             {"id": r["id"], "subject": r.get("subject") or "(no subject)", "from": r.get("from") or {},
-             "date": r.get("date") or r.get("receivedAt"), "flags": r.get("flags") or [], "withheld": is_withheld(r),
-             "verified": (r.get("auth") or {}).get("verified")}
-            for r in records
+             "date": r.get("date") or r.get("receivedAt"), "flags": r.get("flags") or [],
+             "withheld": message_routes.is_withheld(r), "verified": (r.get("auth") or {}).get("verified")}
+            for r in found["messages"]
         ]  # fmt: skip
-        return MessagePage(rows, f"{after[0]}.{after[1]}" if after else None)
+        return MessagePage(rows, found.get("nextCursor"))
 
     def message(self, account: str, message_id: str) -> dict[str, Any]:
-        record = self.storage.messages.get(account, message_id)
-        return {**record, "path": record.get("folder"), "withheld": is_withheld(record)}
+        found: dict[str, Any] = inspect.unwrap(message_routes.get_message)(account=account, message=message_id)
+        return {**found, "path": found.get("folder"), "withheld": message_routes.is_withheld(found)}
 
 
 @page("/console/accounts/<account>/mail", scope=TokenScope.READ)
 def mail(account: str) -> Response:
-    adapter = MailboxAdapter(services().storage)
+    adapter = MailboxAdapter()
     found = services().storage.accounts.get(account)
     path = request.args.get("path") or "INBOX"
     folders_error = None
@@ -90,5 +87,5 @@ def mail(account: str) -> Response:
 @page("/console/accounts/<account>/mail/<message_id>", scope=TokenScope.READ)
 def mail_message(account: str, message_id: str) -> Response:
     found = services().storage.accounts.get(account)
-    message = MailboxAdapter(services().storage).message(account, message_id)
+    message = MailboxAdapter().message(account, message_id)
     return render("message.html", account=found, message=message, verdict=plain(message.get("auth")))

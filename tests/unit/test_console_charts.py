@@ -71,3 +71,14 @@ def test_the_auth_verdict_in_plain_words():
     assert forged.verified is False and forged.headline.startswith("Not verified: nothing proves")
     assert "DKIM: no signature" in forged.lines
     assert plain(None).verified is None
+
+
+def test_the_compact_verdict_of_the_message_index_reads_the_same():
+    from bridge.console.verdicts import plain
+
+    found = plain({"verified": True, "verifiedVia": "arc", "fromDomain": "lists.example", "spf": "fail",
+                   "dkim": "pass", "dkimDomains": ["forwarder.example"], "dmarc": "fail", "arc": "pass",
+                   "arcSealer": "google.com"})  # fmt: skip
+    assert found.headline == "Verified: this message really comes from lists.example (via arc)."
+    assert found.lines == ("DMARC: fail", "SPF: fail", "DKIM: pass for forwarder.example",
+                           "ARC: pass, trusted sealer google.com")  # fmt: skip
