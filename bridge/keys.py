@@ -304,6 +304,14 @@ def metrics_minute(minute: int) -> str:
     return _k("metrics", "minute", str(minute))
 
 
+# --- operator console ---------------------------------------------------------
+
+
+def console_session(session_hash: str) -> str:
+    """Hash: one console sign-in (token id, CSRF secret), keyed by the SHA-256 of its cookie; expires."""
+    return _k("console", "session", session_hash)
+
+
 # --- live mailbox commands (bridge.mailbox) -----------------------------------
 
 

@@ -87,6 +87,12 @@ def _known(entry: Entry | None) -> dict[str, Any]:
     return {key: doc[key] for key in _FROM_ENTRY if doc.get(key) is not None}
 
 
+def is_withheld(message: dict[str, Any]) -> bool:
+    """A message's JSON (``GET …/message/{id}``) says the policy held it (until approved) or rejected it."""
+    decision = message.get("policy")
+    return isinstance(decision, dict) and decision.get("state") != "approved"
+
+
 def _visible(account: str, page: dict[str, Any], withheld: bool) -> dict[str, Any]:
     if withheld or not page["messages"]:
         return page

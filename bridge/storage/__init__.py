@@ -17,6 +17,7 @@ from bridge.storage.accounts import AccountStore
 from bridge.storage.audit import AuditStore
 from bridge.storage.base import connect, redis_errors, utc_now
 from bridge.storage.commands import CommandStore
+from bridge.storage.console_sessions import ConsoleSessionStore
 from bridge.storage.events import EventStore
 from bridge.storage.mailstate import MailStateStore
 from bridge.storage.messages import MessageStore
@@ -56,6 +57,7 @@ class Storage:
         self.commands = CommandStore(client)
         self.oauth = OAuthStore(client, vault)
         self.metrics = MetricsStore(client)
+        self.console_sessions = ConsoleSessionStore(client)
         # Here, not at the top: bridge.oauth.tokens imports this package's oauth module.
         from bridge.oauth.tokens import TokenManager
 
