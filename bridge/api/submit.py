@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 from bridge.api.body import json_body
 from bridge.api.openapi import endpoint, render
 from bridge.api.services import services
+from bridge.mail import ids
 from bridge.mailbox.client import MailboxClient
 from bridge.models import TokenScope
 from bridge.outbound import submit as outbound
@@ -28,7 +29,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
     body=SubmitBody,
     response=SubmitAccepted,
     status=202,
-    errors=(404, 409, 413, 422),
+    errors=(404, 409, 413, 422, 503),
     description=(
         "EmailEngine-compatible. Sent now or at sendAt by a worker, retried with backoff on 4xx and network "
         "errors, failed at once on 5xx. With an Idempotency-Key, the same request within 24 h gets the first "
@@ -41,10 +42,16 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 def submit(account: str, body: SubmitBody) -> Response:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     storage = services().storage
-    draft_raw = None
-    if body.draft is not None:  # a stored draft (POST …/message), fetched through the account's watcher
+    draft_raw = reference_raw = None
+    # A stored draft (POST …/message) or the message a reply/forward names: fetched through the
+    # account's watcher, on its command connection (no IMAP login per request).
+    if body.draft is not None:
         storage.accounts.get(account)
         draft_raw = MailboxClient(storage).call(account, "source", {"id": body.draft}).payload
+    elif body.reference is not None:
+        storage.accounts.get(account)
+        ids.decode(body.reference.message)  # 404 messageNotFound for what is no message id, before asking
+        reference_raw = MailboxClient(storage).call(account, "source", {"id": body.reference.message}).payload
     created = outbound.submit(
         storage,
         account,
@@ -52,6 +59,7 @@ def submit(account: str, body: SubmitBody) -> Response:
         idempotency_key=key,
         request_fingerprint=outbound.fingerprint(account, json_body()) if key is not None else "",
         draft_raw=draft_raw,
+        reference_raw=reference_raw,
     )
     held = created.answer.get("status") == "pending_review"  # policy holds it for review (bridge/review/gate.py)
     if body.draft is not None and not held and not created.replayed:

@@ -1,4 +1,4 @@
-"""IMAP: connecting and logging in, the IDLE watcher, the watcher process, one-off actions.
+"""IMAP: connecting and logging in, the IDLE watcher, the watcher process, the command pool and its operations.
 
 The only package that imports aioimaplib; library errors become ``MailboxError``s here.
 ``responses`` parses server responses (pure); ``handshake`` opens a session step by step so every

@@ -3,6 +3,7 @@
 - ``submit``  the submit path: policy gate, outbox entry, RQ job (orchestration over storage, compose, jobs).
 - ``smtp``    the only module that imports aiosmtplib; library errors become SubmissionError.
 
-May import: compose, review (the gate), storage, jobs, models, imap.actions (a referenced message), inbound.records.
+May import: compose, review (the gate), storage, jobs, models, inbound.records. A referenced message
+or a stored draft arrives as bytes, fetched by the API through the account's command connection.
 Purity: none
 """

@@ -27,8 +27,6 @@ from bridge import jobs
 from bridge.compose.build import compose
 from bridge.compose.model import Composed, Draft, Mailbox, Original
 from bridge.errors import Unprocessable, ValidationError
-from bridge.imap import actions as imap_actions
-from bridge.imap.message_ops import MessageRef
 from bridge.inbound import records
 from bridge.mail import ids
 from bridge.mail.message import parse
@@ -96,10 +94,13 @@ def submit(
     now: datetime | None = None,
     policy: SendPolicy = DEFAULT_POLICY,
     draft_raw: bytes | None = None,
+    reference_raw: bytes | None = None,
 ) -> Created:
     """Validate against stored state, compose, and queue one message.
 
     ``draft_raw``: the source of a draft stored on the server (``body.draft``), sent as it is.
+    ``reference_raw``: the source of the message ``body.reference`` names, fetched by the caller
+    through the account's command connection (``bridge.mailbox``): no IMAP login here.
 
     Raises:
         NotFound: no such account, or no such referenced message.
@@ -121,7 +122,11 @@ def submit(
         _refuse_suppressed(storage, account_id, body, list(composed.recipients))
     else:
         _refuse_suppressed(storage, account_id, body, body.recipient_addresses())
-        record, raw = referenced(storage, account, body.reference.message) if body.reference else (None, None)
+        record, raw = (None, None)
+        if body.reference is not None:
+            if reference_raw is None:
+                raise ValueError("a reference needs the referenced message's source (reference_raw)")
+            record, raw = referenced(storage, account, body.reference.message, reference_raw)
         draft = _draft(body, account, record, raw)
         composed = compose(draft, now=now, unique=f"{secrets.token_hex(12)}.{int(now.timestamp())}")
     # Policy gate (bridge/review/gate.py): a held message waits for a reviewer instead of being queued
@@ -166,8 +171,8 @@ def _idempotency(account: str, key: str | None, request_fingerprint: str) -> Ide
     return IdempotencyClaim(account=account, key=key, fingerprint=request_fingerprint)
 
 
-def referenced(storage: Storage, account: Account, message: str) -> tuple[dict[str, Any], bytes]:
-    """The message a reply or forward refers to, fetched from the IMAP server, as a record and its source.
+def referenced(storage: Storage, account: Account, message: str, raw: bytes) -> tuple[dict[str, Any], bytes]:
+    """The message a reply or forward refers to, as a record and its source ``raw`` (fetched by the caller).
 
     Any message id resolves (``bridge.mail.ids``), seen by the bridge or not: Redis keeps no
     sources. The index entry, when there is one, gives the conversation and a Message-ID to
@@ -175,13 +180,10 @@ def referenced(storage: Storage, account: Account, message: str) -> tuple[dict[s
     one its Message-ID or References are known in, or a new one.
 
     Raises:
-        NotFound: not a message id (messageNotFound), or no longer on the server (messageGone).
-        MailboxUnavailable, MailboxError: the server cannot be asked.
+        NotFound: not a message id (messageNotFound).
     """
     where = ids.decode(message)
     entry = storage.messages.entry(account.id, message)
-    ref = MessageRef(where.folder, where.uidvalidity, where.uid, entry.message_id if entry else None)
-    raw = imap_actions.fetch_source(account.imap, ref)
     fields = records.message_fields(parse(raw))
     if entry is not None:
         conversation = entry.conversation_id

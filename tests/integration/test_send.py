@@ -33,6 +33,7 @@ from bridge.models import Account, ServerConfig
 from bridge.outbound import submit as outbound
 from bridge.schemas.submit import SubmitBody
 from bridge.storage.message_index import from_record
+from tests.api.conftest import WatcherThread
 from tests.servers.smtp import SmtpSink
 from workers import mail
 from workers.context import worker_context
@@ -138,6 +139,22 @@ def imap_flags(mailbox, folder, criterion="ALL"):
         return out
 
 
+@pytest.fixture
+def watch(storage, dns):
+    """Start a real watcher for acme: the API fetches a referenced message through its command connection.
+
+    Started after ``store_inbound`` indexed the message, so the watcher's catch-up finds it already seen.
+    """
+    started = []
+
+    def start() -> None:
+        started.append(WatcherThread(storage, "acme", dns.address).start())
+
+    yield start
+    for watcher in started:
+        watcher.stop()
+
+
 def store_inbound(storage, dovecot, mailbox, raw: bytes) -> dict:
     """Deliver a message into the INBOX and store its record, as the watcher would."""
     dovecot.deliver(mailbox.address, raw)
@@ -214,9 +231,10 @@ def test_copy_false_skips_the_sent_folder(client, auth, account, storage, mailbo
     "action,flag,subject", [("reply", "\\Answered", "Re: Question"), ("forward", "$Forwarded", "Fwd: RE: Aw: Question")]
 )
 def test_reply_and_forward_thread_and_flag_the_original(
-    client, auth, account, storage, smtp, mailbox, dovecot, action, flag, subject
+    client, auth, account, storage, smtp, mailbox, dovecot, watch, action, flag, subject
 ):
     original = store_inbound(storage, dovecot, mailbox, INBOUND.replace(b"{to}", mailbox.address.encode()))
+    watch()
     body = {"reference": {"message": original["id"], "action": action}, "text": "See below"}
     if action == "forward":
         body["to"] = [{"address": "dave@example.com"}]
@@ -242,10 +260,11 @@ def test_reply_and_forward_thread_and_flag_the_original(
 
 
 def test_a_message_the_bridge_never_saw_can_be_replied_to_by_its_id(
-    client, auth, account, storage, smtp, mailbox, dovecot
+    client, auth, account, storage, smtp, mailbox, dovecot, watch
 ):
     # Only on the server (the watcher never indexed it): the id alone says where it is.
     indexed = store_inbound(storage, dovecot, mailbox, INBOUND.replace(b"{to}", mailbox.address.encode()))
+    watch()  # its catch-up finds the message already indexed, so it leaves the index alone
     storage.messages.delete_entry("acme", indexed["id"])
     resp = client.post(
         "/v1/account/acme/submit", json={"reference": {"message": indexed["id"], "action": "reply"}, "text": "Hi"},
@@ -259,11 +278,12 @@ def test_a_message_the_bridge_never_saw_can_be_replied_to_by_its_id(
     resp = client.post(
         "/v1/account/acme/submit", json={"reference": {"message": gone, "action": "reply"}, "text": "Hi"}, headers=auth
     )
-    assert resp.status_code == 404 and resp.json["error"]["code"] == "messageGone"
+    assert resp.status_code == 404 and resp.json["error"]["code"] == "messageNotFound"  # as GET …/message/{id}
 
 
-def test_reply_all_goes_to_everyone_but_us(client, auth, account, storage, smtp, mailbox, dovecot):
+def test_reply_all_goes_to_everyone_but_us(client, auth, account, storage, smtp, mailbox, dovecot, watch):
     original = store_inbound(storage, dovecot, mailbox, INBOUND.replace(b"{to}", mailbox.address.encode()))
+    watch()
     resp = client.post(
         "/v1/account/acme/submit",
         json={"reference": {"message": original["id"], "action": "replyAll"}, "text": "All"},
