@@ -59,7 +59,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(oauth_pages.bp)
     v1 = _v1_blueprint()
     app.register_blueprint(v1)
+    _mount_mcp(app, settings)
     return app
+
+
+def _mount_mcp(app: Flask, settings: Settings) -> None:
+    """``/mcp``: the MCP server's streamable HTTP transport (bridge/agents/http.py), beside the API."""
+    from bridge.agents.http import McpMount
+
+    app.wsgi_app = McpMount(app, app.extensions["bridge"].storage, settings.public_url)  # type: ignore[method-assign]
 
 
 def _v1_blueprint() -> Blueprint:
@@ -70,6 +78,7 @@ def _v1_blueprint() -> Blueprint:
         accounts,
         audit,
         auth,
+        events,
         messages,
         oauth,
         outbox,
@@ -90,6 +99,7 @@ def _v1_blueprint() -> Blueprint:
     v1.register_blueprint(outbox.bp)
     v1.register_blueprint(messages.bp)
     v1.register_blueprint(stream.bp)
+    v1.register_blueprint(events.bp)
     v1.register_blueprint(suppressions.bp)
     v1.register_blueprint(policy.bp)
     v1.register_blueprint(reviews.bp)
