@@ -1,4 +1,4 @@
-"""The command line: ``python app.py run|web|worker|watch|token``.
+"""The command line: ``python app.py run|web|worker|watch|token|mcp|listen``.
 
 ``run`` is the development entry: it starts an embedded Redis when
 BRIDGE_REDIS_URL is unset, prints the URL and (on first start) an admin API
@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id")
     revoke.set_defaults(func=_token_revoke)
+    sub.add_parser(
+        "mcp", help="serve MCP over stdin/stdout for an agent runtime (token in MAILBRIDGE_TOKEN)"
+    ).set_defaults(func=_mcp)
     return parser
 
 
@@ -146,6 +149,25 @@ class _redis_for_cli:
     def __exit__(self, *exc: object) -> None:
         if self.embedded is not None:
             self.embedded.stop()
+
+
+# --- agents ------------------------------------------------------------------------
+
+
+def _mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from app import create_app
+    from bridge.agents.stdio import TOKEN_ENV, serve
+
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        print(f"mailbridge: set {TOKEN_ENV} to an API token (python app.py token create)", file=sys.stderr)
+        return 2
+    with _redis_for_cli(settings) as resolved:
+        if _storage(resolved).tokens.authenticate(token) is None:
+            print(f"mailbridge: {TOKEN_ENV} is not a valid API token", file=sys.stderr)
+            return 2
+        serve(create_app(resolved), token, resolved.public_url)
+    return 0
 
 
 # --- processes -------------------------------------------------------------------

@@ -57,7 +57,12 @@ OWNERS: dict[str, list[str]] = {
     "regex": ["bridge.policy.guards"],
     "pydantic": ["bridge.schemas", "bridge.api.openapi"],
     "pydantic_core": ["bridge.schemas"],
-    "app": ["wsgi"],  # our own app.py, seen from wsgi.py
+    "mcp": ["bridge.agents"],
+    "mcp_types": ["bridge.agents"],
+    "a2wsgi": ["bridge.agents.http"],
+    "anyio": ["bridge.agents"],
+    "jsonschema": ["bridge.agents.server"],
+    "app": ["wsgi", "bridge.runtime.cli"],  # our own app.py, seen from wsgi.py and `app.py mcp`
 }
 
 
