@@ -44,7 +44,7 @@ OWNERS: dict[str, list[str]] = {
     "gunicorn": ["bridge.api.server"],
     "aioimaplib": ["bridge.imap"],
     "aiosmtplib": ["bridge.outbound.smtp"],
-    "httpx": ["bridge.webhooks.dispatcher", "bridge.oauth.client"],
+    "httpx": ["bridge.webhooks.dispatcher", "bridge.oauth.client", "bridge.runtime.listen", "bridge.runtime.cli"],
     "httpcore": ["bridge.webhooks.dispatcher"],
     "dns": ["bridge.senderauth.resolver"],
     "dkim": ["bridge.senderauth.dkim", "bridge.senderauth.arc"],  # always with our dnsfunc
@@ -58,6 +58,7 @@ OWNERS: dict[str, list[str]] = {
     "pydantic": ["bridge.schemas", "bridge.api.openapi"],
     "pydantic_core": ["bridge.schemas"],
     "mcp": ["bridge.agents"],
+    "mailbridge": ["bridge.runtime.listen", "bridge.runtime.cli"],  # our Python client (sdk/python)
     "mcp_types": ["bridge.agents"],
     "a2wsgi": ["bridge.agents.http"],
     "anyio": ["bridge.agents"],
