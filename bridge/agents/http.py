@@ -90,6 +90,8 @@ class McpMount:
         from bridge.agents.server import build_server, http_token
 
         server = build_server(InProcessApi(self.app), http_token, self.base_url)
+        # No DNS-rebinding Host/Origin allowlist (the SDK's default when none is given): every request
+        # carries a bearer token, which a page on another origin cannot make a browser send here.
         manager = StreamableHTTPSessionManager(app=server, json_response=True, stateless=True)
         loop = asyncio.new_event_loop()
         ready = threading.Event()

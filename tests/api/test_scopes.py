@@ -158,6 +158,23 @@ def test_cross_account_listings_show_a_limited_token_only_its_accounts(client, a
     assert client.get("/v1/reviews?account=other", headers=limited).json == {"reviews": []}
 
 
+def test_a_limited_reviewer_cannot_see_or_decide_another_accounts_hold(client, auth, storage, two_accounts):
+    body = {"outbound": {"review": "always", "reviewers": ["r@example.com"]}}
+    assert client.put("/v1/account/other/policy", json=body, headers=auth).status_code == 200
+    submit = {"to": [{"address": "ann@example.com"}], "subject": "s", "text": "t", "copy": False}
+    held = client.post("/v1/account/other/submit", json=submit, headers=auth).json["reviewId"]
+    limited = _bearer(storage, [TokenScope.REVIEW], ["acme"])
+    assert client.get("/v1/reviews", headers=limited).json == {"reviews": []}
+    for method, url in (("GET", f"/v1/reviews/{held}"), ("POST", f"/v1/reviews/{held}/approve"),
+                        ("POST", f"/v1/reviews/{held}/reject")):  # fmt: skip
+        resp = client.open(url, method=method, headers=limited)
+        assert resp.status_code == 404 and resp.json["error"]["code"] == "reviewNotFound"
+    assert storage.reviews.get(held).state == "pending"
+    mine = _bearer(storage, [TokenScope.REVIEW], ["other"])
+    assert [r["id"] for r in client.get("/v1/reviews", headers=mine).json["reviews"]] == [held]
+    assert client.post(f"/v1/reviews/{held}/approve", headers=mine).json["state"] == "approved"
+
+
 def test_deleting_an_account_takes_it_out_of_the_tokens_limited_to_it(
     client, auth, storage, two_accounts, account_body
 ):
