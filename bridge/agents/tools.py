@@ -120,6 +120,8 @@ def _listing_query(args: Args) -> dict[str, str]:
         query["path"] = str(args["path"])
     if args.get("limit") is not None:
         query["pageSize"] = str(args["limit"])
+    if args.get("page") is not None:
+        query["page"] = str(args["page"])
     if args.get("cursor"):
         query["cursor"] = str(args["cursor"])
     return query
@@ -127,7 +129,7 @@ def _listing_query(args: Args) -> dict[str, str]:
 
 def _list_messages(args: Args) -> RestCall:
     if args.get("unseen"):
-        return RestCall("POST", _account_path(args, "/search"), _listing_query(args), {"search": {"unseen": True}})
+        return RestCall("POST", _account_path(args, "/search"), _listing_query(args), {"search": {"seen": False}})
     return RestCall("GET", _account_path(args, "/messages"), _listing_query(args))
 
 
@@ -161,8 +163,8 @@ def _wait(args: Args) -> RestCall:
 def _attachment_result(answer: RestAnswer, args: Args, base_url: str) -> Any:
     """Text for text types, else what it is and where to fetch it (the bytes are no use to a model)."""
     media = answer.content_type.split(";")[0].strip().lower()
-    path = _account_path(args, f"/attachment/{seg(args['id'])}")
-    out: dict[str, Any] = {"id": args["id"], "contentType": media, "size": len(answer.body)}
+    path = _account_path(args, f"/message/{seg(args['id'])}/attachment/{seg(args['attachment'])}")
+    out: dict[str, Any] = {"id": args["attachment"], "contentType": media, "size": len(answer.body)}
     textual = media.startswith("text/") or media in ("application/json", "application/xml")
     if textual:
         charset = next(
@@ -194,14 +196,15 @@ TOOLS: tuple[Tool, ...] = (
     Tool(
         "list_messages",
         "List messages in a mailbox, newest first (summaries; use get_message for the body). `unseen: true` "
-        "lists only unread ones. Pass nextCursor back as `cursor` for the next page." + UNTRUSTED,
+        "lists only unread ones. Pass nextPageCursor back as `cursor` for the next page." + UNTRUSTED,
         _schema(
             {
                 "account": _ACCOUNT,
                 "path": _PATH,
                 "limit": {"type": "integer", "minimum": 1, "maximum": 250, "description": "page size"},
                 "unseen": {"type": "boolean", "description": "only messages without \\Seen"},
-                "cursor": {"type": "string", "description": "nextCursor of the previous page"},
+                "page": {"type": "integer", "minimum": 0, "description": "page number, 0 is the newest"},
+                "cursor": {"type": "string", "description": "nextPageCursor of the previous page"},
             },
             ("account",),
         ),
@@ -209,14 +212,16 @@ TOOLS: tuple[Tool, ...] = (
     ),
     Tool(
         "search_messages",
-        'Search a mailbox with the REST API\'s search object, e.g. {"from": "ann@example.com", '
-        '"subject": "invoice", "unseen": true, "since": "2026-01-01"}.' + UNTRUSTED,
+        "Search a mailbox on the server with the REST API's search object, e.g. "
+        '{"from": "ann@example.com", "subject": "invoice", "seen": false, "since": "2026-01-01"} (also to, cc, '
+        "body, text, before, flagged, answered, header, larger, smaller)." + UNTRUSTED,
         _schema(
             {
                 "account": _ACCOUNT,
                 "search": {"type": "object", "description": "search criteria (REST POST …/search)"},
                 "path": _PATH,
                 "limit": {"type": "integer", "minimum": 1, "maximum": 250},
+                "page": {"type": "integer", "minimum": 0},
                 "cursor": {"type": "string"},
             },
             ("account", "search"),
@@ -232,10 +237,17 @@ TOOLS: tuple[Tool, ...] = (
     ),
     Tool(
         "get_attachment",
-        "Read an attachment by its id (from get_message's attachment list): the text of text attachments, "
-        "otherwise its type, size and a REST URL to download it." + UNTRUSTED,
-        _schema({"account": _ACCOUNT, "id": {"type": "string", "description": "an attachment id"}}, ("account", "id")),
-        lambda a: RestCall("GET", _account_path(a, f"/attachment/{seg(a['id'])}")),
+        "Read an attachment of a message (`attachment`: an id from get_message's attachment list): the text of "
+        "text attachments, otherwise its type, size and a REST URL to download it." + UNTRUSTED,
+        _schema(
+            {
+                "account": _ACCOUNT,
+                "id": _MESSAGE_ID,
+                "attachment": {"type": "string", "description": "an attachment id"},
+            },
+            ("account", "id", "attachment"),
+        ),
+        lambda a: RestCall("GET", _account_path(a, f"/message/{seg(a['id'])}/attachment/{seg(a['attachment'])}")),
         _attachment_result,
     ),
     Tool(

@@ -32,7 +32,8 @@ def test_every_schema_is_a_closed_object_using_the_rest_names(tool):
 
 @pytest.mark.parametrize("tool", [t for t in TOOLS if "id" in t.input_schema["properties"]], ids=lambda t: t.name)
 def test_message_ids_and_accounts_stay_one_path_segment(tool):
-    args = {"account": "a/../b", "id": "../../tokens?x=1", "to": ["x@example.com"], "flags": {}, "path": "INBOX"}
+    args = {"account": "a/../b", "id": "../../tokens?x=1", "to": ["x@example.com"], "flags": {}, "path": "INBOX",
+            "attachment": "1"}  # fmt: skip
     call = tool.build(args)
     assert call.path.startswith("/v1/account/a%2F..%2Fb/")
     assert "?" not in call.path
@@ -48,7 +49,7 @@ def test_the_tools_map_onto_the_live_mailbox_routes():
         "GET", "/v1/account/acme/messages", {"path": "Archive", "pageSize": "5", "cursor": "c"}
     )
     assert build("list_messages", account="acme", unseen=True) == RestCall(
-        "POST", "/v1/account/acme/search", {}, {"search": {"unseen": True}}
+        "POST", "/v1/account/acme/search", {}, {"search": {"seen": False}}
     )
     assert build("search_messages", account="acme", search={"from": "ann@example.com"}).body == {
         "search": {"from": "ann@example.com"}
@@ -58,7 +59,9 @@ def test_the_tools_map_onto_the_live_mailbox_routes():
     )
     assert build("delete_message", account="acme", id="m1", force=True).query == {"force": "true"}
     assert build("get_conversation", account="acme", conversationId="c1").path == "/v1/account/acme/conversation/c1"
-    assert build("get_attachment", account="acme", id="att1").path == "/v1/account/acme/attachment/att1"
+    assert build("get_attachment", account="acme", id="m1", attachment="2").path == (
+        "/v1/account/acme/message/m1/attachment/2"
+    )
 
 
 def test_sends_go_through_submit_with_the_rest_body():
@@ -104,23 +107,17 @@ def test_reviews_and_policy():
     [("text/plain; charset=iso-8859-1", "Größe".encode("latin-1"), "Größe"), ("text/csv", b"a,b\n", "a,b\n")],
 )
 def test_a_text_attachment_is_its_text(content_type, body, text):
-    out = BY_NAME["get_attachment"].shape(
-        RestAnswer(200, content_type, body), {"account": "acme", "id": "a1"}, "https://mb.example/"
-    )
+    args = {"account": "acme", "id": "m1", "attachment": "a1"}
+    out = BY_NAME["get_attachment"].shape(RestAnswer(200, content_type, body), args, "https://mb.example/")
     assert out["text"] == text and out["truncated"] is False
-    assert out["url"] == "https://mb.example/v1/account/acme/attachment/a1"
+    assert out["url"] == "https://mb.example/v1/account/acme/message/m1/attachment/a1"
 
 
 def test_a_binary_attachment_is_its_metadata_and_url():
-    out = BY_NAME["get_attachment"].shape(
-        RestAnswer(200, "application/pdf", b"%PDF-1.4"), {"account": "acme", "id": "a1"}, "http://x"
-    )
-    assert out == {
-        "id": "a1",
-        "contentType": "application/pdf",
-        "size": 8,
-        "url": "http://x/v1/account/acme/attachment/a1",
-    }
+    args = {"account": "acme", "id": "m1", "attachment": "a1"}
+    out = BY_NAME["get_attachment"].shape(RestAnswer(200, "application/pdf", b"%PDF-1.4"), args, "http://x")
+    url = "http://x/v1/account/acme/message/m1/attachment/a1"
+    assert out == {"id": "a1", "contentType": "application/pdf", "size": 8, "url": url}
 
 
 def test_descriptions_warn_that_content_is_data_and_unverified_senders_are_unproven():

@@ -171,11 +171,6 @@ class Mailbridge:
         data: bytes = self.request("GET", path, raw=True)
         return data
 
-    @route("GET", "/v1/account/{account}/attachment/{attachment}")
-    def get_attachment(self, account: str, attachment: str) -> bytes:
-        data: bytes = self.request("GET", f"/v1/account/{_seg(account)}/attachment/{_seg(attachment)}", raw=True)
-        return data
-
     @route("GET", "/v1/account/{account}/conversation/{conversation}")
     def get_conversation(self, account: str, conversation: str) -> JSON:
         return self.request("GET", f"/v1/account/{_seg(account)}/conversation/{_seg(conversation)}")
@@ -195,6 +190,38 @@ class Mailbridge:
     def delete_message(self, account: str, message: str, *, force: bool = False) -> JSON:
         path = f"/v1/account/{_seg(account)}/message/{_seg(message)}"
         return self.request("DELETE", path, params=_params(force=force or None))
+
+    @route("PUT", "/v1/account/{account}/messages")
+    def update_messages(self, account: str, body: JSON, **params: Any) -> JSON:
+        """Flags of many messages: ``{"ids": [...]} or {"search": {...}}`` with ``"flags"``."""
+        return self.request("PUT", f"/v1/account/{_seg(account)}/messages", params=_params(**params), json_body=body)
+
+    @route("PUT", "/v1/account/{account}/messages/move")
+    def move_messages(self, account: str, body: JSON, **params: Any) -> JSON:
+        path = f"/v1/account/{_seg(account)}/messages/move"
+        return self.request("PUT", path, params=_params(**params), json_body=body)
+
+    @route("PUT", "/v1/account/{account}/messages/delete")
+    def delete_messages(self, account: str, body: JSON, **params: Any) -> JSON:
+        path = f"/v1/account/{_seg(account)}/messages/delete"
+        return self.request("PUT", path, params=_params(**params), json_body=body)
+
+    @route("POST", "/v1/account/{account}/message")
+    def store_message(self, account: str, body: JSON) -> JSON:
+        """Store a message on the server (a draft, by default); send it later with ``submit({"draft": id})``."""
+        return self.request("POST", f"/v1/account/{_seg(account)}/message", json_body=body)
+
+    @route("POST", "/v1/account/{account}/mailbox")
+    def create_mailbox(self, account: str, body: JSON) -> JSON:
+        return self.request("POST", f"/v1/account/{_seg(account)}/mailbox", json_body=body)
+
+    @route("PUT", "/v1/account/{account}/mailbox")
+    def rename_mailbox(self, account: str, body: JSON) -> JSON:
+        return self.request("PUT", f"/v1/account/{_seg(account)}/mailbox", json_body=body)
+
+    @route("DELETE", "/v1/account/{account}/mailbox")
+    def delete_mailbox(self, account: str, path: str) -> JSON:
+        return self.request("DELETE", f"/v1/account/{_seg(account)}/mailbox", params={"path": path})
 
     # --- sending -------------------------------------------------------------------------
 
