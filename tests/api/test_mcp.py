@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import email.utils
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 from contextlib import asynccontextmanager
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -314,3 +316,54 @@ def test_tool_errors_carry_the_api_error_code(connect, client, auth, account_bod
         assert [a["account"] for a in accounts] == ["acme"]
         assert error_code(mcp.call("get_message", {"account": "acme"})) == "invalidInput"
         assert error_code(mcp.call("no_such_tool", {})) == "unknownTool"
+
+
+def with_attachments() -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Alice <{SENDER}>"
+    msg["To"] = "acme@example.test"
+    msg["Subject"] = "the files"
+    msg["Message-ID"] = email.utils.make_msgid(domain="example.test")
+    msg.set_content("Two files attached.")
+    msg.add_attachment("name,amount\nann,12\n", subtype="csv", filename="totals.csv")
+    msg.add_attachment(b"%PDF-1.4 not really", maintype="application", subtype="pdf", filename="scan.pdf")
+    return msg.as_bytes()
+
+
+def test_attachments_flags_forward_and_delete(connect, attached, workers, storage, dovecot, mailbox, smtp):
+    dovecot.deliver(mailbox.address, with_attachments())
+    [event] = attached.wait_events(1)
+    message_id = event.data["id"]
+    with connect(scoped(storage, TokenScope.READ, TokenScope.SEND)) as mcp:
+        message = result(mcp.call("get_message", {"account": "acme", "id": message_id}))
+        by_name = {a["filename"]: a["id"] for a in message["attachments"]}
+        csv = result(
+            mcp.call("get_attachment", {"account": "acme", "id": message_id, "attachment": by_name["totals.csv"]})
+        )
+        assert csv["contentType"] == "text/csv" and csv["text"].splitlines() == ["name,amount", "ann,12"]
+        pdf = result(
+            mcp.call("get_attachment", {"account": "acme", "id": message_id, "attachment": by_name["scan.pdf"]})
+        )
+        assert "text" not in pdf and pdf["contentType"] == "application/pdf" and pdf["size"] == 19
+        assert pdf["url"].endswith(f"/v1/account/acme/message/{message_id}/attachment/{by_name['scan.pdf']}")
+        missing = mcp.call("get_attachment", {"account": "acme", "id": message_id, "attachment": "99"})
+        assert error_code(missing) == "attachmentNotFound"
+
+        flagged = result(
+            mcp.call("update_message", {"account": "acme", "id": message_id, "flags": {"add": ["\\Seen"]}})
+        )
+        assert "\\Seen" in flagged["flags"]
+
+        forwarded = result(
+            mcp.call(
+                "forward_message", {"account": "acme", "id": message_id, "to": ["carol@example.com"], "text": "FYI"}
+            )
+        )
+        assert forwarded["queueId"]
+        drain(storage, lambda: len(to(smtp, "carol@example.com")) == 1)
+        [sent] = to(smtp, "carol@example.com")
+        assert b"Subject: Fwd: the files" in sent.raw and b"FYI" in sent.raw
+
+        deleted = result(mcp.call("delete_message", {"account": "acme", "id": message_id}))
+        assert deleted["id"] == message_id and deleted["movedTo"] == "Trash"
+        assert error_code(mcp.call("get_message", {"account": "acme", "id": message_id})) == "messageNotFound"
