@@ -367,3 +367,14 @@ def test_attachments_flags_forward_and_delete(connect, attached, workers, storag
         deleted = result(mcp.call("delete_message", {"account": "acme", "id": message_id}))
         assert deleted["id"] == message_id and deleted["movedTo"] == "Trash"
         assert error_code(mcp.call("get_message", {"account": "acme", "id": message_id})) == "messageNotFound"
+
+
+def test_mcp_over_http_needs_a_valid_token(web):
+    import httpx
+
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {"Accept": "application/json, text/event-stream"}
+    for auth in ({}, {"Authorization": "Bearer mb_not-a-token"}, {"Authorization": "Basic eDp5"}):
+        resp = httpx.post(web, json=request, headers={**headers, **auth}, timeout=10)
+        assert resp.status_code == 401 and resp.headers["www-authenticate"] == "Bearer"
+        assert resp.json()["error"]["code"] == "unauthorized"
