@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app with its clients in ``app.extensions["bridge"]``."""
     from flask import Flask
 
-    from bridge.api import errors, meta, oauth_pages, review_pages
+    from bridge.api import errors, meta, metrics, oauth_pages, review_pages
     from bridge.api.services import Services
     from bridge.config import load_settings
     from bridge.crypto import Vault
@@ -53,6 +53,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     errors.register(app)
     app.register_blueprint(meta.bp)
+    # GET /metrics (Prometheus): a token with the metrics scope.
+    app.register_blueprint(metrics.bp)
     # Magic-link pages: no API token, the signed token in the URL is the credential.
     app.register_blueprint(review_pages.bp)
     # OAuth2 sign-in redirects: no API token, the signed single-use state is the credential.

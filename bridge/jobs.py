@@ -451,3 +451,21 @@ def enqueue_review_jobs(
         )
     except redis.exceptions.RedisError as exc:
         raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+def queue_depths(connection: redis.Redis) -> dict[str, tuple[int, int]]:
+    """Per queue: (jobs waiting to run now, jobs waiting for their time in RQ's scheduled registry).
+
+    Read with LLEN and ZCARD in one round trip; RQ's own ``count`` helpers may clean up
+    registries, which a scrape should not do.
+    """
+    queues = all_queues(connection)
+    pipe = connection.pipeline(transaction=False)
+    for q in queues:
+        pipe.llen(q.key)
+        pipe.zcard(q.scheduled_job_registry.key)
+    try:
+        counts = pipe.execute()
+    except redis.exceptions.RedisError as exc:
+        raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+    return {q.name: (int(counts[2 * i]), int(counts[2 * i + 1])) for i, q in enumerate(queues)}

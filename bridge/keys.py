@@ -288,3 +288,21 @@ def review_sweeper() -> str:
 def header_id_hash(message_id: str) -> str:
     """Key-safe form of a Message-ID header value (ids may hold any printable character)."""
     return hashlib.sha256(message_id.strip().strip("<>").encode()).hexdigest()[:32]
+
+
+# --- metrics (bridge.metrics; a fixed number of keys whatever the mail volume) --------
+
+
+def metrics_counters() -> str:
+    """Hash: every counter, field "<counter>|<label value>" -> count since the data began."""
+    return _k("metrics", "counters")
+
+
+def metrics_histogram(name: str) -> str:
+    """Hash: one histogram: "b<i>" per bucket (not cumulative), "count", "sum"."""
+    return _k("metrics", "histogram", name)
+
+
+def metrics_minute(minute: int) -> str:
+    """Hash with expiry: what happened in one minute (epoch minutes), for the console's charts."""
+    return _k("metrics", "minute", str(minute))

@@ -180,6 +180,7 @@ class TokenScope(StrEnum):
     SEND = "send"  # submit, the outbox, flags/move/delete
     MANAGE = "manage"  # accounts, webhooks, policy, suppressions, audit, OAuth2 apps
     REVIEW = "review"  # list/approve/reject review holds
+    METRICS = "metrics"  # GET /metrics only: what a Prometheus scraper needs, nothing more
     ADMIN = "admin"  # tokens, and everything above
 
 

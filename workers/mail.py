@@ -115,6 +115,13 @@ def drain_outbox(job_id: str) -> int:
 
 
 def _attempt(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, drainer: str | None = None) -> str:
+    """One send attempt of a claimed entry, counted by outcome (``mailbridge_sends_total``)."""
+    outcome = _send_once(rt, owner, entry, raw, drainer=drainer)
+    rt.storage.metrics.send(outcome)
+    return outcome
+
+
+def _send_once(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, drainer: str | None = None) -> str:
     """One send attempt of a claimed entry: SMTP, then sent / retry / failed on the entry and as events."""
     queue_id = entry.queue_id
     outbox = rt.storage.outbox

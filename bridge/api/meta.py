@@ -1,13 +1,23 @@
-"""Unauthenticated meta routes: health, the OpenAPI document and its docs page."""
+"""Unauthenticated meta routes: health, the OpenAPI document and its interactive reference (/docs).
+
+/docs is Swagger UI from the flask-swagger-ui wheel, whose ``dist/`` folder is the
+Swagger UI release files; only those files are used (not its blueprint), served from
+here so the page needs no other host, and under a Content-Security-Policy that
+forbids asking one.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from pathlib import Path
+
+import flask_swagger_ui  # type: ignore[import-untyped]  # only its packaged dist/ folder is used
+from flask import Blueprint, Response, current_app, jsonify, render_template, send_from_directory
 
 from bridge import __version__, jobs
 from bridge.api.openapi import build_spec, endpoint
 from bridge.api.services import services
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, NotFound
+from bridge.metrics.model import eviction_warning
 from bridge.schemas.common import ComponentHealth, Health
 
 bp = Blueprint("meta", __name__)
@@ -24,7 +34,8 @@ WATCHER_MAX_AGE_S = 30.0
     response=Health,
     auth=False,
     errors=(503,),
-    description="200 when Redis answers; 503 when it does not.",
+    description="200 when Redis answers; 503 when it does not. ``warnings`` lists what works now but may "
+    "lose data later, such as a Redis maxmemory-policy that may evict keys.",
 )
 def health() -> tuple[Health, int]:
     storage = services().storage
@@ -32,6 +43,7 @@ def health() -> tuple[Health, int]:
         storage.ping()
         workers = jobs.worker_count(storage.redis)
         watchers = len(storage.processes.live("watcher", WATCHER_MAX_AGE_S))
+        memory = storage.metrics.memory()
     except BridgeError as exc:
         down = ComponentHealth(ok=False, detail="unknown: Redis is unreachable")
         return Health(
@@ -47,6 +59,7 @@ def health() -> tuple[Health, int]:
         redis=ComponentHealth(ok=True),
         workers=ComponentHealth(ok=workers > 0, count=workers),
         watchers=ComponentHealth(ok=watchers > 0, count=watchers),
+        warnings=[w for w in [eviction_warning(memory.policy, memory.maxmemory)] if w],
     ), 200
 
 
@@ -55,9 +68,39 @@ def openapi() -> Response:
     return jsonify(_spec())
 
 
+SWAGGER_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
+OWN_ASSETS = Path(__file__).parent / "static"
+# The files /docs uses, and where each comes from; nothing else under /docs/assets/ exists.
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": SWAGGER_DIST,
+    "swagger-ui.css": SWAGGER_DIST,
+    "index.css": SWAGGER_DIST,
+    "favicon-32x32.png": SWAGGER_DIST,
+    "LICENSE": SWAGGER_DIST,
+    "docs.js": OWN_ASSETS,
+}
+# Same-origin only. Swagger UI styles elements inline and shows data: images; it needs no eval.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
 @bp.get("/docs")
-def docs() -> str:
-    return render_template("meta/docs.html", spec=_spec())
+def docs() -> Response:
+    version = (SWAGGER_DIST / "VERSION").read_text().strip()
+    response = Response(render_template("meta/docs.html", spec=_spec(), swagger_version=version))
+    response.headers["Content-Security-Policy"] = DOCS_CSP
+    return response
+
+
+@bp.get("/docs/assets/<name>")
+def docs_asset(name: str) -> Response:
+    folder = DOCS_ASSETS.get(name)
+    if folder is None:
+        raise NotFound(f"no docs asset {name!r}")
+    # Versioned with the package: a day of caching saves the 1.6 MB bundle on every visit.
+    return send_from_directory(folder, name, max_age=86400)
 
 
 def _spec() -> dict[str, object]:

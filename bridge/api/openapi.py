@@ -21,6 +21,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic.json_schema import models_json_schema
 
 from bridge import __version__
+from bridge.api import examples
 from bridge.api.body import json_bytes
 from bridge.errors import ValidationError
 from bridge.models import TokenScope
@@ -202,19 +203,22 @@ def build_spec(app: Flask) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for path, method, op in ops:
         paths.setdefault(path, {})[method] = _operation(path, method, op)
-    return {
+    spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Mailbridge API",
             "version": __version__,
             "description": "An existing IMAP/SMTP mailbox as webhooks, a WebSocket stream and a REST API.",
         },
+        "tags": examples.tags(op.tag for _, _, op in ops),
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": defs.get("$defs", {}),
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
         },
     }
+    examples.add_examples(spec)  # /docs shows one per request, response, parameter and error
+    return spec
 
 
 def _is_input(model: type[BaseModel], ops: list[tuple[str, str, Operation]]) -> bool:

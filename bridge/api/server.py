@@ -87,11 +87,35 @@ def pin_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
 
 
 class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untyped
-    """gunicorn's gthread worker, answering its own errors with the API's JSON error body."""
+    """gunicorn's gthread worker, answering its own errors with the API's JSON error body.
+
+    On SIGTERM (graceful) and SIGINT/SIGQUIT (quick) it first sets the app's ``stopping``
+    event: WebSocket handlers never end on their own, so without it gunicorn waits out
+    ``graceful_timeout`` and then the arbiter SIGKILLs the worker ("Worker was sent
+    SIGKILL! Perhaps out of memory?"), and clients see the TCP connection drop with no
+    close frame. With it each stream handler sends a 1001 "going away" close within a
+    second and returns, and the worker exits well inside the grace period.
+    """
 
     def init_process(self) -> None:
         pin_mmap_threshold()
         super().init_process()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self._announce_stop()
+        super().handle_exit(sig, frame)
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        self._announce_stop()
+        super().handle_quit(sig, frame)
+
+    def _announce_stop(self) -> None:
+        # The app object is wsgi:app, loaded by the worker; its Services carry the event
+        # (bridge.api.services). Read through attributes: this module never imports Flask.
+        services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("bridge")
+        stopping = getattr(services, "stopping", None)
+        if stopping is not None:
+            stopping.set()
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         status, reason, code = error_status(exc)

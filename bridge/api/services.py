@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from flask import current_app
 
@@ -14,6 +15,9 @@ from bridge.storage import Storage
 class Services:
     settings: Settings
     storage: Storage
+    # Set when this process is told to stop (bridge.api.server.JsonErrorWorker): long-lived
+    # handlers (the WebSocket stream) end with a close frame instead of holding the shutdown up.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def services() -> Services:

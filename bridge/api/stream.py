@@ -29,6 +29,7 @@ sock = Sock()
 # How long one blocking read waits before the loop checks that the client is still there.
 WAIT_MS = 1000
 REPLAY_BATCH = 500
+GOING_AWAY = 1001
 
 
 @bp.before_request
@@ -71,12 +72,17 @@ def _check_request() -> None:
     )
 )
 def stream(ws: Any, account: str) -> None:
-    storage = services().storage
+    found = services()
+    storage, stopping = found.storage, found.stopping
     after: int = g.stream_after
-    while ws.connected:
+    while ws.connected and not stopping.is_set():
         events = storage.events.since(account, after, count=REPLAY_BATCH)
         if not events:
             events = storage.events.wait(account, after, block_ms=WAIT_MS, count=REPLAY_BATCH)
         for event in events:
             ws.send(json.dumps(event.to_dict(), separators=(",", ":")))
             after = event.seq
+    if stopping.is_set() and ws.connected:
+        # RFC 6455 § 7.4.1: 1001, the server is going away. The client reconnects with ?since=
+        # the last id it saw and misses nothing.
+        ws.close(reason=GOING_AWAY, message="server shutting down")

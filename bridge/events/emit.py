@@ -74,6 +74,7 @@ def emit_many(
     published = storage.publisher.publish(
         items, now=clock.time(), grace=policy.grace, sweep_ttl=3 * policy.sweep_interval
     )
+    storage.metrics.events((p.event.event for p in published), clock.time())
     deliveries = [d for p in published for d in p.deliveries]
     if deliveries:
         left = dispatcher.submit(deliveries) if dispatcher is not None else deliveries

@@ -135,6 +135,7 @@ class WatcherService:
             timing=self.timing,
             connect=self.connect,
             connect_slots=self._connecting,
+            push_latency=self.storage.metrics.push_latency,
         )
         task = asyncio.create_task(watcher.run(), name=f"watch:{account.id}")
         self._watched[account.id] = _Watched(account, watcher, task)

@@ -144,11 +144,14 @@ class AccountWatcher:
         connect: Connect = session.connect,
         connect_slots: asyncio.Semaphore | None = None,
         rand: Callable[[], float] = random.random,
+        push_latency: Callable[[float], None] | None = None,
     ) -> None:
         """Args:
         connect: opens a logged-in session (``session.connect``'s signature).
         connect_slots: limits how many watches log in at once; waiting for a slot
             is not counted against the watch's liveness.
+        push_latency: told (on a thread) the seconds from an IDLE push to the handler
+            having taken the messages it announced (the metrics' push-to-event latency).
         """
         self.account = account
         self.handler = handler
@@ -161,6 +164,8 @@ class AccountWatcher:
         self._attempt = 0
         self._state: ConnectionState | None = None
         self._lost = asyncio.Event()
+        self._push_latency = push_latency
+        self._pushed_at: float | None = None
 
     def _beat(self, doing: str, allowed: float) -> None:
         """A sign of life: the watch is now doing this, which may take this long."""
@@ -258,7 +263,9 @@ class AccountWatcher:
             next_check = loop.time() + self.timing.poll_interval_s
             while True:
                 wait = min(self.timing.idle_renew_s, max(0.05, next_check - loop.time()))
+                self._pushed_at = None
                 pushed = await self._idle(client, lost, wait)
+                pushed_at = self._pushed_at
                 if loop.time() >= next_check:
                     if others and await self._poll(client, others):
                         status = await self._select(client, primary)
@@ -269,7 +276,9 @@ class AccountWatcher:
                     next_check = loop.time() + self.timing.poll_interval_s
                     pushed = True
                 if pushed:
-                    await self._sync(client, primary, status)
+                    handed = await self._sync(client, primary, status)
+                    if handed and pushed_at is not None and self._push_latency is not None:
+                        await asyncio.to_thread(self._push_latency, loop.time() - pushed_at)
         finally:
             await session.close(client)
 
@@ -298,6 +307,7 @@ class AccountWatcher:
                     raise ConnectionLost(f"server said {lines[0].decode(errors='replace')}")
                 # RECENT too: it may arrive alone when the EXISTS before it was lost (see _session).
                 if any(line.upper().endswith((b"EXISTS", b"RECENT")) for line in lines):
+                    self._pushed_at = asyncio.get_running_loop().time()
                     return True
                 log.debug("account %s: push ignored: %s", self.account.id, lines)
         finally:
@@ -324,11 +334,15 @@ class AccountWatcher:
             selected = True
         return selected
 
-    async def _sync(self, client: aioimaplib.IMAP4, folder: str, status: FolderStatus) -> None:
-        """Fetch and hand over everything above the checkpoint, in batches, until nothing is new."""
+    async def _sync(self, client: aioimaplib.IMAP4, folder: str, status: FolderStatus) -> int:
+        """Fetch and hand over everything above the checkpoint, in batches, until nothing is new.
+
+        Returns how many messages were handed over.
+        """
+        handed = 0
         last = await self._baseline(client, folder, status)
         if last is None:
-            return
+            return handed
         while True:
             response = await self._guard(client.uid_search("UID", f"{last + 1}:*"), f"searching {folder!r}")
             if response.result != "OK":
@@ -337,7 +351,7 @@ class AccountWatcher:
             uids = sorted(u for u in parse_search(response.lines) if u > last)
             log.debug("account %s: %s above uid %d: %s", self.account.id, folder, last, uids)
             if not uids:
-                return
+                return handed
             for start in range(0, len(uids), FETCH_BATCH):
                 batch = uids[start : start + FETCH_BATCH]
                 fetched = await self._guard(
@@ -350,6 +364,7 @@ class AccountWatcher:
                 if messages:
                     self._beat(f"storing {len(messages)} message(s) from {folder!r}", self.timing.command_timeout_s)
                     await self.handler.messages(self.account, folder, status.uidvalidity, messages)
+                    handed += len(messages)
                 last = batch[-1]
                 await asyncio.to_thread(
                     self.checkpoints.set_checkpoint, self.account.id, folder, status.uidvalidity, last

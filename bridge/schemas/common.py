@@ -148,6 +148,8 @@ class Health(ApiModel):
     redis: ComponentHealth
     workers: ComponentHealth
     watchers: ComponentHealth
+    # Things that work now but may lose data later (Redis' eviction policy); /health stays 200.
+    warnings: list[str] = Field(default_factory=list)
 
 
 def _check_url(value: str) -> str:

@@ -18,6 +18,7 @@ from bridge.storage.base import connect, redis_errors, utc_now
 from bridge.storage.events import EventStore
 from bridge.storage.mailstate import MailStateStore
 from bridge.storage.messages import MessageStore
+from bridge.storage.metrics import MetricsStore
 from bridge.storage.oauth import OAuthStore
 from bridge.storage.outbox import OutboxStore
 from bridge.storage.policy import PolicyStore
@@ -51,6 +52,7 @@ class Storage:
         self.audit = AuditStore(client)
         self.suppressions = SuppressionStore(client)
         self.oauth = OAuthStore(client, vault)
+        self.metrics = MetricsStore(client)
         # Here, not at the top: bridge.oauth.tokens imports this package's oauth module.
         from bridge.oauth.tokens import TokenManager
 

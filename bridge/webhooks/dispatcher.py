@@ -327,6 +327,7 @@ class Dispatcher:
         outcome = {Verdict.DELIVERED: "delivered", Verdict.RETRY: "retry", Verdict.FAIL: "failed"}[verdict]
         attempt = Attempt(number, rfc3339(now), response.status, response.latency_ms, error, outcome, next_at)
         self.storage.webhooks.record(delivery, attempt, status, grace=self.policy.grace)
+        self.storage.metrics.webhook_attempt(outcome, response.latency_ms / 1000, now)
         if verdict is not Verdict.DELIVERED:
             log.info("webhook delivery %s attempt %d: %s", delivery.id, number, error)
         if delay is None:

@@ -36,6 +36,7 @@ EXPECTED = {
     ("post", "/v1/tokens"): "admin",
     ("get", "/v1/tokens"): "admin",
     ("delete", "/v1/tokens/{token_id}"): "admin",
+    ("get", "/metrics"): "metrics",  # a scraper's token opens nothing else
 }
 
 

@@ -21,9 +21,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+from simple_websocket import Client, ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = re.compile(rb"^\s+(mb_[A-Za-z0-9_-]{40,})\s*$", re.M)
+# An IMAP server where nothing listens (port 1): an account that is only there to be streamed.
+_CLOSED_IMAP = {"host": "127.0.0.1", "port": 1, "auth": {"user": "a", "pass": "b"}}
 
 
 def _free_port() -> int:
@@ -248,23 +251,36 @@ def session_run(tmp_path):
         _wait_healthy(f"http://127.0.0.1:{port}", proc, log)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 5  # redis-server, web (gunicorn and its worker), worker, watcher
-        yield proc, log, children
+        yield proc, log, children, f"http://127.0.0.1:{port}"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_ctrl_c_stops_every_process_cleanly(session_run):
-    proc, log, children = session_run
+    proc, log, children, base = session_run
+    # A WebSocket client is connected when Ctrl-C comes: it must get a close frame, not a dropped connection.
+    token = TOKEN.search(log.read_bytes()).group(1).decode()
+    account = {"account": "a", "email": "a@example.test", "verify": False, "imap": _CLOSED_IMAP}
+    assert _request("POST", base + "/v1/accounts", token, account)[0] == 201
+    ws = Client.connect(base.replace("http://", "ws://") + f"/v1/account/a/stream?access_token={token}")
+
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group gets it
-    assert proc.wait(30) == 0
+    with pytest.raises(ConnectionClosed) as closed:
+        while ws.receive(timeout=10) is not None:  # None: 10 s without a frame, and no close either
+            pass
+    assert (closed.value.reason, closed.value.message) == (1001, "server shutting down")
+    assert proc.wait(10) == 0
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], alive
+    # gunicorn's arbiter says "Worker (pid:…) was sent SIGKILL!" when a worker overstays graceful_timeout.
     # Redis outlived the roles (its own session, stopped last), so their shutdown had it.
-    assert "Traceback" not in log.read_text(), log.read_text()
-    assert psutil.wait_procs(children, timeout=15)[1] == []
+    output = log.read_text()
+    assert "SIGKILL" not in output and "Traceback" not in output, output
 
 
 def test_a_killed_run_takes_its_processes_with_it(session_run):
-    proc, _, children = session_run
+    proc, _, children, _ = session_run
     proc.kill()
     killed = time.monotonic()
     proc.wait(10)

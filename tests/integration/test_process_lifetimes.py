@@ -23,10 +23,12 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+from simple_websocket import Client as WsClient
+from simple_websocket import ConnectionClosed
 
 from bridge.config import Secret
 from bridge.crypto import Vault
-from bridge.models import Account, ServerConfig
+from bridge.models import Account, ServerConfig, TokenScope
 from bridge.storage import Storage, connect
 from tests.servers.process import free_port
 
@@ -188,3 +190,58 @@ def test_a_killed_web_arbiter_leaves_no_gunicorn_workers_behind(roles, redis_url
     except AssertionError:
         raise AssertionError(web.log.read_text()) from None
     web.kill_main_and_expect_no_survivors(within_s=WEB_GONE_WITHIN_S)
+
+
+# --- SIGTERM: what a service manager sends each role to stop it -------------------------------
+
+STOPPED_WITHIN_S = 10.0
+
+
+def _ready(role: Role, redis_url: str, port: int) -> None:
+    storage = Storage(connect(redis_url), Vault(SECRET))
+    checks = {
+        "web": lambda: _answers(f"http://127.0.0.1:{port}/health") and len(role.processes()) >= 2,
+        "worker": lambda: storage.redis.exists("rq:scheduler-lock:send"),
+        "watch": lambda: storage.processes.live("watcher", 20.0),
+    }
+    try:
+        _wait_for(checks[role.role], 60, f"`{role.role}` to be up")
+    except AssertionError:
+        raise AssertionError(role.log.read_text()) from None
+
+
+def _answers(url: str) -> bool:
+    with contextlib.suppress(OSError):
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback test URL
+            return response.status == 200
+    return False
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "watch"])
+def test_sigterm_stops_each_role_cleanly(roles, redis_url, tmp_path, name):
+    port = free_port()
+    role = roles(
+        name, tmp_path / f"{name}.log", BRIDGE_REDIS_URL=redis_url, BRIDGE_SECRET=SECRET,
+        BRIDGE_PORT=str(port), BRIDGE_WEB_WORKERS="2", BRIDGE_WEB_THREADS="8",
+    )  # fmt: skip
+    _ready(role, redis_url, port)
+    ws = None
+    if name == "web":
+        # A WebSocket client is connected: it must get a close frame, and must not hold the worker up.
+        storage = Storage(connect(redis_url), Vault(SECRET))
+        imap = ServerConfig(host="127.0.0.1", port=1, user="a", password=Secret("b"))
+        storage.accounts.create(Account(id="a", email="a@example.test", imap=imap))
+        _, token = storage.tokens.create("stream", [TokenScope.READ])
+        ws = WsClient.connect(f"ws://127.0.0.1:{port}/v1/account/a/stream?access_token={token}")
+    before = role.processes()
+    role.proc.send_signal(signal.SIGTERM)
+    if ws is not None:
+        with pytest.raises(ConnectionClosed) as closed:
+            while ws.receive(timeout=STOPPED_WITHIN_S) is not None:  # None: no frame and no close in time
+                pass
+        assert closed.value.reason == 1001
+    assert role.proc.wait(STOPPED_WITHIN_S) == 0
+    _, alive = psutil.wait_procs(before, timeout=STOPPED_WITHIN_S)
+    assert alive == [], _describe(alive)
+    output = role.log.read_text()
+    assert "SIGKILL" not in output and "Traceback" not in output, output

@@ -57,6 +57,8 @@ OWNERS: dict[str, list[str]] = {
     "regex": ["bridge.policy.guards"],
     "pydantic": ["bridge.schemas", "bridge.api.openapi"],
     "pydantic_core": ["bridge.schemas"],
+    "prometheus_client": ["bridge.metrics.exposition"],
+    "flask_swagger_ui": ["bridge.api.meta"],  # only to find its packaged Swagger UI files
     "mcp": ["bridge.agents"],
     "mailbridge": ["bridge.runtime.listen", "bridge.runtime.cli"],  # our Python client (sdk/python)
     "mcp_types": ["bridge.agents"],

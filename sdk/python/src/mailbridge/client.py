@@ -108,6 +108,12 @@ class Mailbridge:
     def health(self) -> JSON:
         return self.request("GET", "/health")
 
+    @route("GET", "/metrics")
+    def metrics(self) -> str:
+        """Prometheus text exposition (needs the metrics scope)."""
+        data: bytes = self.request("GET", "/metrics", raw=True)
+        return data.decode()
+
     # --- accounts ------------------------------------------------------------------------
 
     @route("GET", "/v1/accounts")
