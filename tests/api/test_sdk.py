@@ -76,6 +76,7 @@ def test_methods_return_the_api_json_and_errors_carry_its_code(server, storage, 
         assert [a["account"] for a in mb.list_accounts()["accounts"]] == ["acme"]
         policy = mb.get_policy("acme")
         assert mb.update_policy("acme", policy) == policy
+        assert "# TYPE" in mb.metrics()  # a raw route: the text as it is
         with pytest.raises(mailbridge.NotFound) as missing:
             mb.get_policy("nope")
         assert missing.value.code == "accountNotFound" and missing.value.status == 404
