@@ -27,7 +27,7 @@ import httpx
 from mailbridge import Mailbridge
 from mailbridge.webhooks import sign
 
-log = logging.getLogger("bridge.listen")
+log = logging.getLogger(__name__)
 
 FORWARD_TIMEOUT_S = 10.0
 RETRY_CAP_S = 30.0
