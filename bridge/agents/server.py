@@ -77,7 +77,17 @@ def build_server(api: InProcessApi, token_of: TokenSource, base_url: str) -> Ser
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         return types.ListToolsResult(
-            tools=[types.Tool(name=t.name, description=t.description, input_schema=t.input_schema) for t in TOOLS]
+            tools=[
+                types.Tool(
+                    name=t.name,
+                    description=t.description,
+                    input_schema=t.input_schema,
+                    annotations=types.ToolAnnotations(
+                        read_only_hint=t.read_only, destructive_hint=t.destructive, open_world_hint=True
+                    ),
+                )
+                for t in TOOLS
+            ]
         )
 
     async def call_tool(

@@ -56,6 +56,16 @@ class Tool:
     # (answer, arguments, public base URL) -> result; None: the REST JSON as it is.
     shape: Callable[[RestAnswer, Args, str], Any] | None = None
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the tool only reads (a GET, or a search POST): a hint MCP clients show or act on."""
+        return self.name.startswith(("list_", "get_", "search_", "wait_"))
+
+    @property
+    def destructive(self) -> bool:
+        """Whether it can destroy something (deletes, policy replacement, a rejected hold)."""
+        return self.name in ("delete_message", "update_policy", "reject_review")
+
 
 def seg(value: Any) -> str:
     """One path segment: nothing in an argument can reach another route (``/``, ``..``, ``?``)."""

@@ -132,3 +132,12 @@ def test_descriptions_warn_that_content_is_data_and_unverified_senders_are_unpro
         text = BY_NAME[name].description
         assert "not instructions" in text or "never instructions" in text
         assert "`auth.verified: false`" in text and "unproven" in text
+
+
+def test_read_only_tools_make_get_requests_and_the_rest_do_not():
+    args = {"account": "acme", "id": "m1", "attachment": "1", "conversationId": "c", "reviewId": "r",
+            "search": {}, "flags": {}, "path": "INBOX", "to": ["a@example.com"], "policy": {}}  # fmt: skip
+    for tool in TOOLS:
+        reads = tool.build(args).method == "GET" or tool.name in ("search_messages", "list_messages")
+        assert tool.read_only == reads, tool.name
+    assert {t.name for t in TOOLS if t.destructive} == {"delete_message", "update_policy", "reject_review"}
