@@ -18,6 +18,7 @@ from bridge.events.emit import emit
 from bridge.models import TokenScope
 from bridge.webhooks.signing import generate_secret
 from tests.api.conftest import TEST_SECRET
+from tests.servers.web import Gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,3 +94,32 @@ def test_exec_pipes_each_event_to_the_command(cli, storage, account, tmp_path):
         assert time.monotonic() < deadline, "the command did not get every event"
         time.sleep(0.05)
     assert [json.loads(line) for line in out.read_text().splitlines()] == [e.to_dict() for e in sent]
+
+
+def test_forwarding_resumes_after_a_server_restart_with_nothing_lost_or_repeated(
+    redis_url, storage, account, http_receiver, tmp_path
+):
+    web = Gunicorn(redis_url, TEST_SECRET)
+    web.start()
+    token = storage.tokens.create("listener", [TokenScope.READ])[1]
+    env = {**os.environ, "MAILBRIDGE_TOKEN": token, "BRIDGE_SECRET": TEST_SECRET, "BRIDGE_DATA_DIR": str(tmp_path)}
+    secret = generate_secret()
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "app.py", "listen", "--account", "acme", "--url", web.url, "--since", "evt_0",
+         "--forward", http_receiver.url, "--secret", secret],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    try:
+        sent = [emit(storage, "acme", "messageNew", {"n": n}).id for n in range(3)]
+        http_receiver.wait_for(3, timeout=30)
+        web.stop()
+        sent += [emit(storage, "acme", "messageNew", {"n": n}).id for n in range(3, 6)]
+        web.start()
+        sent += [emit(storage, "acme", "messageNew", {"n": n}).id for n in range(6, 9)]
+        received = http_receiver.wait_for(9, timeout=60)
+        assert [mailbridge.verify_webhook(secret, r.body, r.headers)["id"] for r in received] == sent
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        web.stop()
