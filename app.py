@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["bridge"] = Services(
         settings=settings,
-        storage=Storage(connect(settings.redis_url), Vault(settings.secret.reveal())),
+        storage=Storage(connect(settings.redis_url), Vault(settings.secret.reveal()), settings.event_retention),
     )
     errors.register(app)
     app.register_blueprint(meta.bp)

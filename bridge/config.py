@@ -25,6 +25,60 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _MIN_SECRET_LENGTH = 16
 
 
+@dataclass(frozen=True, slots=True)
+class EventRetention:
+    """How much of each account's event stream is kept: ``max_bytes`` of envelopes and
+    ``max_age_s`` seconds, whichever is reached first (BRIDGE_EVENT_RETENTION, e.g. ``16MiB,7d``).
+    This is the WebSocket resume horizon (``?since=``) and, with the webhook delivery
+    retention, the only mail content Redis holds."""
+
+    max_bytes: int = 16 * 1024 * 1024
+    max_age_s: int = 7 * 24 * 3600
+
+
+DEFAULT_EVENT_RETENTION = "16MiB,7d"
+_SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Below these, a client that reconnects after a blip could not resume; above, Redis is the mailbox again.
+_MIN_EVENT_BYTES, _MAX_EVENT_BYTES = 64 * 1024, 1024**3
+_MIN_EVENT_AGE_S, _MAX_EVENT_AGE_S = 60, 90 * 86400
+
+
+def parse_event_retention(value: str) -> EventRetention:
+    """Parse ``<size>,<age>`` (either order; one may be left out and keeps its default).
+
+    Size: a whole number with B, KiB, MiB, GiB (or KB, MB, GB), 64 KiB to 1 GiB.
+    Age: a whole number with s, m, h or d, 1 minute to 90 days.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    sizes: list[int] = []
+    ages: list[int] = []
+    parts = [p.strip() for p in value.split(",")]
+    for part in parts:
+        digits = part[: len(part) - len(part.lstrip("0123456789"))]
+        unit = part[len(digits) :].strip()
+        if not digits or (unit not in _SIZE_UNITS and unit not in _AGE_UNITS):
+            raise ConfigError(
+                f"BRIDGE_EVENT_RETENTION must be '<size>,<age>' such as '16MiB,7d' (units B, KiB, MiB, GiB; "
+                f"s, m, h, d), not {value!r}"
+            )
+        if unit in _SIZE_UNITS:
+            sizes.append(int(digits) * _SIZE_UNITS[unit])
+        else:
+            ages.append(int(digits) * _AGE_UNITS[unit])
+    if len(sizes) > 1 or len(ages) > 1:
+        raise ConfigError(f"BRIDGE_EVENT_RETENTION takes at most one size and one age, not {value!r}")
+    default = EventRetention()
+    found = EventRetention(sizes[0] if sizes else default.max_bytes, ages[0] if ages else default.max_age_s)
+    if not _MIN_EVENT_BYTES <= found.max_bytes <= _MAX_EVENT_BYTES:
+        raise ConfigError(f"BRIDGE_EVENT_RETENTION: the size must be from 64KiB to 1GiB, not {value!r}")
+    if not _MIN_EVENT_AGE_S <= found.max_age_s <= _MAX_EVENT_AGE_S:
+        raise ConfigError(f"BRIDGE_EVENT_RETENTION: the age must be from 1m to 90d, not {value!r}")
+    return found
+
+
 class Secret:
     """A string that is masked wherever it could be printed."""
 
@@ -71,6 +125,7 @@ class Settings:
         log_level: BRIDGE_LOG_LEVEL.
         analysis_processes: BRIDGE_ANALYSIS_PROCESSES, worker processes a watcher starts to analyse
             a backlog (``bridge.inbound.pool``); None means one per core but one, 0 means threads only.
+        event_retention: BRIDGE_EVENT_RETENTION, how much of each account's event stream is kept.
     """
 
     secret: Secret
@@ -83,6 +138,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path("data"))
     log_level: str = "INFO"
     analysis_processes: int | None = None
+    event_retention: EventRetention = field(default_factory=EventRetention)
 
     @property
     def production(self) -> bool:
@@ -118,6 +174,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         data_dir=data_dir,
         log_level=level,
         analysis_processes=_parse_count("BRIDGE_ANALYSIS_PROCESSES", environ.get("BRIDGE_ANALYSIS_PROCESSES")),
+        event_retention=parse_event_retention(environ.get("BRIDGE_EVENT_RETENTION") or DEFAULT_EVENT_RETENTION),
     )
 
 

@@ -107,32 +107,33 @@ def events(account_id: str) -> str:
     return _k("account", account_id, "events")
 
 
+def events_bytes(account_id: str) -> str:
+    """String counter with expiry: envelope bytes ever appended to the account's stream (its trim point)."""
+    return _k("account", account_id, "events-bytes")
+
+
 # --- messages ------------------------------------------------------------------
 
 
-def message(account_id: str, message_id: str) -> str:
-    """String: a stored message record as JSON."""
-    return _k("account", account_id, "msg", message_id)
-
-
-def message_source(account_id: str, message_id: str) -> str:
-    """String: the raw RFC 822 bytes of a stored message."""
-    return _k("account", account_id, "src", message_id)
-
-
 def message_index(account_id: str) -> str:
-    """Sorted set: stored message ids scored by receivedAt (epoch ms * 1000 + uid % 1000)."""
+    """Sorted set with expiry: ids of messages emitted (or kept back by policy), scored by receivedAt
+    (epoch ms * 1000 + uid % 1000): the inbound pipeline's "emitted" marks and the recency index."""
     return _k("account", account_id, "messages")
-
-
-def message_by_header_id(account_id: str, header_id_hash: str) -> str:
-    """String: stored message id for a Message-ID header (SHA-256 of it)."""
-    return _k("account", account_id, "mid", header_id_hash)
 
 
 def conversation_of(account_id: str, header_id_hash: str) -> str:
     """String: conversationId known for a Message-ID header (SHA-256 of it)."""
     return _k("account", account_id, "conv", header_id_hash)
+
+
+def message_entry(account_id: str, message_id: str) -> str:
+    """String with expiry: a message's index entry as JSON (``bridge.storage.message_index.Entry``)."""
+    return _k("account", account_id, "ix", message_id)
+
+
+def conversation_messages(account_id: str, conversation_id: str) -> str:
+    """Sorted set with expiry: ids of the messages of a conversation, scored like ``message_index``."""
+    return _k("account", account_id, "thread", conversation_id)
 
 
 # --- watcher ------------------------------------------------------------------
@@ -146,11 +147,6 @@ def folder_checkpoint(account_id: str, folder: str) -> str:
 def account_lease(account_id: str) -> str:
     """String with expiry: the watcher id that owns an account's connection."""
     return _k("lease", account_id)
-
-
-def message_emitted(account_id: str, message_id: str) -> str:
-    """String with expiry: set once messageNew for a stored message was emitted."""
-    return _k("account", account_id, "emitted", message_id)
 
 
 # --- outbox (submitted messages) ----------------------------------------------

@@ -1,4 +1,4 @@
-"""Read everything a Redis holds, to prove that no secret is stored in plaintext."""
+"""Read everything a Redis holds, to prove that no secret (or no mail content) is stored in it."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def every_key_and_value(client: redis.Redis) -> Iterator[tuple[bytes, bytes]]:
             values = [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
         elif kind == "list":
             values = client.lrange(key, 0, -1)
+        elif kind == "stream":  # DUMP would compress them: read the entries' fields
+            values = [b for _, fields in client.xrange(key) for kv in fields.items() for b in kv]
         else:
             values = [repr(client.dump(key)).encode()]
         for value in values:

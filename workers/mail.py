@@ -43,8 +43,10 @@ from bridge.errors import NotFound, SubmissionError, SubmissionRejected
 from bridge.events.emit import emit
 from bridge.events.model import EventName
 from bridge.imap import mailbox_ops
+from bridge.mail import ids
 from bridge.models import Account, rfc3339
 from bridge.outbound import smtp
+from bridge.storage.message_index import Entry, Sender, subject_of
 from bridge.storage.outbox_records import OutboxEntry
 from workers.context import SendRuntime, current
 
@@ -144,6 +146,8 @@ def _send_once(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, d
         "response": result.response,
         "sentAt": sent_at,
         "conversationId": entry.conversation_id,
+        # Filed after the send (file_sent_message); the outcome goes on the outbox entry.
+        "sentCopy": {"status": "pending"} if entry.copy else mailbox_ops.NOT_REQUESTED.to_json(),
     }
     if result.rejected:
         data["rejected"] = [{"recipient": r, "smtpCode": c, "response": m} for r, c, m in result.rejected]
@@ -152,25 +156,64 @@ def _send_once(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, d
     emit(rt.storage, entry.account, EventName.MESSAGE_SENT, data, dispatcher=rt.dispatcher)
     if entry.copy or entry.reference:
         jobs.enqueue_file_sent(rt.storage.redis, queue_id)
+    else:
+        rt.storage.outbox.drop_raw(queue_id)  # sent, and no copy to file: Redis keeps no body
     return "sent"
 
 
 def file_sent_message(queue_id: str) -> str:
     """Upload the sent message to Sent (\\Seen) and set \\Answered or $Forwarded on the referenced one.
 
+    Records the copy's fate on the outbox entry (``sentCopy``: filed, created or skipped with a
+    reason), indexes the copy (APPENDUID) so conversations span Sent, then drops the bytes.
     Raises MailboxUnavailable on IMAP trouble, so RQ retries it; the message itself is already sent.
     """
     rt = _get_runtime()
     entry = rt.storage.outbox.entry(queue_id)
     account = rt.storage.accounts.get(entry.account)
-    raw = rt.storage.outbox.raw(queue_id)
+    try:
+        raw: bytes | None = rt.storage.outbox.raw(queue_id)
+    except NotFound:
+        raw = None  # an earlier run of this job filed the copy and dropped the bytes
     target = _flag_target(entry.reference)
     sent_at = datetime.fromisoformat(entry.sent_at.replace("Z", "+00:00")) if entry.sent_at else None
+    copy = entry.copy and raw is not None
     result = rt.loop.run_until_complete(
-        mailbox_ops.file_sent(account.imap, raw, copy=entry.copy, flag=target, date=sent_at)
+        mailbox_ops.file_sent(account.imap, raw or b"", copy=copy, flag=target, date=sent_at)
     )
-    rt.storage.outbox.set_fields(queue_id, sentFolder=result.sent_folder or "", flagged=result.flagged)
-    return f"filed:{result.sent_folder or '-'}:{'flagged' if result.flagged else 'unflagged'}"
+    filed = result.copy
+    if copy or entry.sent_copy is None:
+        rt.storage.outbox.set_fields(
+            queue_id, sentFolder=filed.folder or "", flagged=result.flagged, sentCopy=filed.to_json()
+        )
+    else:
+        rt.storage.outbox.set_fields(queue_id, flagged=result.flagged)
+    if copy and filed.status == "skipped":
+        log.warning("sent message %s was not filed in Sent: %s", queue_id, filed.reason)
+    if filed.folder is not None and filed.uid is not None and filed.uidvalidity is not None:
+        # The Sent copy joins the index, so conversations span Sent (bridge.storage.messages.thread).
+        rt.storage.messages.save_entries([_sent_entry(entry, filed.folder, filed.uidvalidity, filed.uid)])
+    rt.storage.outbox.drop_raw(queue_id)  # sent and filed: the bytes live on the servers now
+    return f"filed:{filed.folder or '-'}:{'flagged' if result.flagged else 'unflagged'}"
+
+
+def _sent_entry(entry: OutboxEntry, folder: str, uidvalidity: int, uid: int) -> Entry:
+    return Entry(
+        id=ids.encode(folder, uidvalidity, uid),
+        account=entry.account,
+        folder=folder,
+        uid=uid,
+        uidvalidity=uidvalidity,
+        conversation_id=entry.conversation_id,
+        received_at=entry.sent_at or rfc3339(time.time()),
+        message_id=entry.message_id or None,
+        date=entry.sent_at,
+        direction="sent",
+        subject=subject_of(entry.subject),
+        from_=Sender(entry.envelope_from) if entry.envelope_from else None,
+        flags=("\\Seen",),
+        queue_id=entry.queue_id,
+    )
 
 
 def sweep_outbox(startup: bool = False) -> int:

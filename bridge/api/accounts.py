@@ -79,7 +79,7 @@ def create(body: AccountCreate) -> AccountOut:
     # mail that arrives in between is new mail. Backfill leaves the baseline to the watcher.
     for folder, status in folders.items():
         if not (account.backfill and folder == account.watch[0]):
-            storage.mailstate.set_checkpoint(account.id, folder, status.uidvalidity, status.uidnext - 1)
+            storage.mailstate.set_attach_checkpoint(account.id, folder, status.uidnext - 1)
     return _out(created)
 
 

@@ -1,4 +1,8 @@
-"""Stored messages: list, read, raw source, attachments, flags, delete."""
+"""Messages: list (the index of messages the bridge has seen), read, raw source, attachments, flags, delete.
+
+Redis keeps only index entries (``bridge.storage.message_index``); a message's content is
+fetched from the IMAP server when asked.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from bridge.events.model import EventName
 from bridge.imap import actions as mailbox_actions
 from bridge.imap.message_ops import MessageRef
 from bridge.inbound import records
-from bridge.inbound.records import summary
+from bridge.mail import ids
 from bridge.mail.message import attachment_content, parse
 from bridge.models import TokenScope, rfc3339
 from bridge.schemas.messages import (
@@ -82,7 +86,25 @@ def list_messages(account: str, query: MessageQuery) -> dict[str, Any]:
     page, cursor = storage.messages.page(
         account, limit=query.limit, before=_cursor_in(query.cursor), match=_matcher(query)
     )
-    return {"messages": [summary(r) for r in page], "nextCursor": _cursor_out(cursor)}
+    return {"messages": [_listed(r) for r in page], "nextCursor": _cursor_out(cursor)}
+
+
+def _listed(entry: dict[str, Any]) -> dict[str, Any]:
+    """An index entry in the listing's shape: what the index does not keep is empty."""
+    return {"to": [], "cc": [], "attachments": [], "bodySha256": "", "parseErrors": [], **entry}
+
+
+def _fetched(account: str, message: str) -> tuple[dict[str, Any], bytes]:
+    """The message's index entry (an empty one if the bridge never saw it) and its source from the server."""
+    storage = services().storage
+    imap = storage.accounts.get(account).imap
+    entry = storage.messages.entry(account, message)
+    where = ids.decode(message)
+    ref = MessageRef(where.folder, where.uidvalidity, where.uid, entry.message_id if entry else None)
+    raw = mailbox_actions.fetch_source(imap, ref)
+    known = entry.to_json() if entry else {"id": message, "account": account, "folder": where.folder,
+                                           "uid": where.uid, "uidValidity": where.uidvalidity}  # fmt: skip
+    return known, raw
 
 
 @endpoint(
@@ -91,7 +113,12 @@ def list_messages(account: str, query: MessageQuery) -> dict[str, Any]:
     scope=TokenScope.READ,
 )  # fmt: skip
 def get_message(account: str, message: str) -> dict[str, Any]:
-    return services().storage.messages.get(account, message)
+    known, raw = _fetched(account, message)
+    fields = records.message_fields(parse(raw))
+    conversation = known.get("conversationId") or records.new_conversation_id(fields["messageId"], message)
+    kept = {k: known[k] for k in ("flags", "auth", "classification", "policy") if known.get(k) is not None}
+    return {**known, **fields, "conversationId": conversation, "receivedAt": known.get("receivedAt", ""),
+            "flags": [], **kept}  # fmt: skip
 
 
 @endpoint(
@@ -100,7 +127,7 @@ def get_message(account: str, message: str) -> dict[str, Any]:
     scope=TokenScope.READ,
 )  # fmt: skip
 def source(account: str, message: str) -> Response:
-    raw = services().storage.messages.source(account, message)
+    _, raw = _fetched(account, message)
     return Response(raw, mimetype="message/rfc822")
 
 
@@ -111,24 +138,22 @@ def source(account: str, message: str) -> Response:
     scope=TokenScope.READ,
 )  # fmt: skip
 def attachment(account: str, message: str, attachment: str) -> Response:
-    found = attachment_content(parse(services().storage.messages.source(account, message)), attachment)
+    parsed = parse(_fetched(account, message)[1])
+    found = attachment_content(parsed, attachment)
     if found is None:
         raise NotFound(f"no attachment {attachment!r} in message {message!r}", code="attachmentNotFound")
     content, content_type = found
-    record = services().storage.messages.get(account, message)
-    name = next((a["filename"] for a in record["attachments"] if a["id"] == attachment), None) or "attachment"
+    name = next((a.filename for a in parsed.attachments if a.id == attachment), None) or "attachment"
     response = Response(content, mimetype=content_type)
     # RFC 6266 § 4.3: filename* carries non-ASCII names.
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{url_quote(name)}"
     return response
 
 
-def _stored(account: str, message: str) -> records.MessageRecord:
-    return records.MessageRecord.from_json(services().storage.messages.get(account, message))
-
-
-def _ref(record: records.MessageRecord) -> MessageRef:
-    return MessageRef(record.folder, record.uid_validity, record.uid, record.header_message_id)
+def _ref(account: str, message: str) -> MessageRef:
+    entry = services().storage.messages.entry(account, message)
+    where = ids.decode(message)
+    return MessageRef(where.folder, where.uidvalidity, where.uid, entry.message_id if entry else None)
 
 
 @endpoint(
@@ -139,9 +164,8 @@ def _ref(record: records.MessageRecord) -> MessageRef:
 def update(account: str, message: str, body: MessageUpdate) -> FlagsOut:
     storage = services().storage
     imap = storage.accounts.get(account).imap
-    record = _stored(account, message)
-    flags = mailbox_actions.change_flags(imap, _ref(record), list(body.flags.add), list(body.flags.delete))
-    storage.messages.replace(record.with_content(flags=flags).to_json())
+    flags = mailbox_actions.change_flags(imap, _ref(account, message), list(body.flags.add), list(body.flags.delete))
+    storage.messages.set_flags(account, message, flags)
     emit(storage, account, EventName.MESSAGE_UPDATED, {"id": message, "flags": flags})
     return FlagsOut(id=message, flags=flags)
 
@@ -154,7 +178,7 @@ def update(account: str, message: str, body: MessageUpdate) -> FlagsOut:
 def delete(account: str, message: str, query: DeleteQuery) -> MessageDeleted:
     storage = services().storage
     imap = storage.accounts.get(account).imap
-    moved_to = mailbox_actions.delete_message(imap, _ref(_stored(account, message)), force=query.force)
-    storage.messages.delete(account, message)
+    moved_to = mailbox_actions.delete_message(imap, _ref(account, message), force=query.force)
+    storage.messages.delete_entry(account, message)
     emit(storage, account, EventName.MESSAGE_DELETED, {"id": message, "movedTo": moved_to})
     return MessageDeleted(id=message, moved_to=moved_to)

@@ -109,4 +109,4 @@ def _attach(
         return
     storage.accounts.create(account)
     for folder, status in result.folders.items():
-        storage.mailstate.set_checkpoint(account.id, folder, status.uidvalidity, status.uidnext - 1)
+        storage.mailstate.set_attach_checkpoint(account.id, folder, status.uidnext - 1)

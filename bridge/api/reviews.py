@@ -54,10 +54,7 @@ def get(review_id: str) -> ReviewDetail:
     review = _get(review_id)
     message = review.message
     if not review.outbound:
-        try:
-            message = services().storage.messages.get(review.account, review.message_id)
-        except NotFound:
-            message = None
+        message = holds.held_message(services().storage, review)
     return ReviewDetail.with_message(review.to_json(), message)
 
 

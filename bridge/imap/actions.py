@@ -29,3 +29,13 @@ def delete_message(imap: ServerConfig, ref: MessageRef, *, force: bool) -> str |
             return await message_ops.delete(client, ref, force=force)
 
     return asyncio.run(act())
+
+
+def fetch_source(imap: ServerConfig, ref: MessageRef) -> bytes:
+    """The message's RFC 822 bytes from the server. Raises: MailboxError, NotFound (messageGone)."""
+
+    async def act() -> bytes:
+        async with session.session(imap, timeout=TIMEOUT) as client:
+            return await message_ops.fetch_source(client, ref)
+
+    return asyncio.run(act())

@@ -20,6 +20,7 @@ Every failure is a ``ConnectFailed`` whose ``fault`` says which step failed how.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import ssl
@@ -129,7 +130,16 @@ async def open_session(
     except BaseException:
         await discard(client)
         raise
+    # aioimaplib keeps each connection's CAPABILITY list as a set of ~50 strings (~4 KiB); the
+    # accounts of one server share one immutable copy (bench/idle_scale.py: 5,000 accounts).
+    client.protocol.capabilities = shared_capabilities(frozenset(client.protocol.capabilities))
     return client
+
+
+@functools.lru_cache(maxsize=1024)
+def shared_capabilities(capabilities: frozenset[str]) -> frozenset[str]:
+    """The first equal capability set seen: identical server answers are kept once."""
+    return capabilities
 
 
 async def discard(client: aioimaplib.IMAP4) -> None:

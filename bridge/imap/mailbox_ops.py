@@ -3,12 +3,13 @@
 I/O adapter over one IMAP session (``bridge.imap.session``); aioimaplib and
 network failures become ``MailboxUnavailable`` (transient) here, so the job
 that calls ``file_sent`` can retry. Outcomes a retry cannot change (no Sent
-folder, the referenced message is gone) are values in ``FileResult``.
+folder that cannot be created, the referenced message is gone) are values in ``FileResult``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,7 @@ import aioimaplib
 from bridge.errors import MailboxError, MailboxUnavailable, NotFound
 from bridge.imap import message_ops
 from bridge.imap.message_ops import MessageRef
-from bridge.imap.responses import quote, response_text
+from bridge.imap.responses import encode_mailbox_name, quote, response_text
 from bridge.imap.session import DEFAULT_TIMEOUT, list_mailboxes, session
 from bridge.models import ServerConfig
 
@@ -27,6 +28,10 @@ from bridge.models import ServerConfig
 # When a server has no RFC 6154 \Sent flag, the names clients commonly use, in order.
 _SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "INBOX.Sent", "[Gmail]/Sent Mail")
 _IO_ERRORS = (OSError, asyncio.TimeoutError, ssl.SSLError, aioimaplib.AioImapException)
+# RFC 4315 § 3: "OK [APPENDUID <uidvalidity> <uid>] ...".
+_APPENDUID = re.compile(r"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
+# RFC 2342: "* NAMESPACE (("<prefix>" "<delimiter>") ...) ..." — the first personal namespace.
+_PERSONAL_NS = re.compile(rb'NAMESPACE \(\("([^"]*)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +46,48 @@ class FlagTarget:
 
 
 @dataclass(frozen=True, slots=True)
-class FileResult:
-    """What ``file_sent`` did: the Sent folder used (None: skipped or none found) and whether a flag was set."""
+class SentCopy:
+    """What became of the Sent copy.
 
-    sent_folder: str | None
+    Attributes:
+        status: ``filed`` (APPENDed to the account's Sent folder), ``created`` (there was none:
+            the bridge created one, with ``\\Sent`` where the server has CREATE-SPECIAL-USE,
+            and filed it there) or ``skipped`` (``reason`` says why; never silently).
+        folder: where it was filed.
+        uidvalidity, uid: the copy's place from APPENDUID (RFC 4315), when the server has UIDPLUS.
+        reason: why it was skipped: ``notRequested`` or ``createFailed: <server text>``.
+    """
+
+    status: str
+    folder: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"status": self.status}
+        if self.folder is not None:
+            out["folder"] = self.folder
+        if self.uid is not None:
+            out["uid"] = self.uid
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+NOT_REQUESTED = SentCopy("skipped", reason="notRequested")
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What ``file_sent`` did: the Sent copy's fate and whether a flag was set."""
+
+    copy: SentCopy
     flagged: bool
+
+    @property
+    def sent_folder(self) -> str | None:
+        return self.copy.folder
 
 
 async def file_sent(
@@ -64,9 +106,9 @@ async def file_sent(
         MailboxUnavailable: the server cannot be reached or a command failed; safe to retry.
     """
     async with session(config, timeout=timeout) as client:
-        folder = await append_to_sent(client, raw, date=date) if copy else None
+        filed = await append_to_sent(client, raw, date=date) if copy else NOT_REQUESTED
         flagged = await set_flag(client, flag) if flag is not None else False
-    return FileResult(sent_folder=folder, flagged=flagged)
+    return FileResult(copy=filed, flagged=flagged)
 
 
 async def find_sent_folder(client: aioimaplib.IMAP4) -> str | None:
@@ -79,20 +121,69 @@ async def find_sent_folder(client: aioimaplib.IMAP4) -> str | None:
     return next((by_name[n.lower()] for n in _SENT_NAMES if n.lower() in by_name), None)
 
 
-async def append_to_sent(client: aioimaplib.IMAP4, raw: bytes, *, date: datetime | None = None) -> str | None:
-    """APPEND to the Sent folder with \\Seen; returns the folder, or None when the account has none."""
+async def append_to_sent(client: aioimaplib.IMAP4, raw: bytes, *, date: datetime | None = None) -> SentCopy:
+    """APPEND to the Sent folder with \\Seen, creating the folder when the account has none.
+
+    Raises:
+        MailboxUnavailable: the server cannot be reached or the APPEND failed; safe to retry.
+    """
     folder = await find_sent_folder(client)
+    status = "filed"
     if folder is None:
-        return None
+        created, problem = await create_sent_folder(client)
+        if created is None:
+            return SentCopy("skipped", reason=f"createFailed: {problem}")
+        folder, status = created, "created"
     try:
-        response = await client.append(raw, mailbox=quote(folder), flags="(\\Seen)", date=date)
+        response = await client.append(raw, mailbox=quote(encode_mailbox_name(folder)), flags="(\\Seen)", date=date)
     except _IO_ERRORS as exc:
         raise MailboxUnavailable(f"IMAP APPEND to {folder!r} failed: {exc}", details={"side": "imap"}) from exc
     if response.result != "OK":
         raise MailboxUnavailable(
             f"IMAP APPEND to {folder!r} failed: {response_text(response.lines)}", details={"side": "imap"}
         )
-    return folder
+    uid = _APPENDUID.search(response_text(response.lines))
+    if uid is None:  # no UIDPLUS: filed, but its UID is not known without a search
+        return SentCopy(status, folder)
+    return SentCopy(status, folder, int(uid.group(1)), int(uid.group(2)))
+
+
+async def create_sent_folder(client: aioimaplib.IMAP4) -> tuple[str | None, str]:
+    """CREATE a Sent folder (RFC 6154 ``USE (\\Sent)`` where the server has CREATE-SPECIAL-USE).
+
+    Named in the account's personal namespace (``INBOX.Sent`` on servers that keep every
+    folder under INBOX, such as Courier). Returns (its name, "") or (None, the server's answer).
+    """
+    name = await _personal_prefix(client) + "Sent"
+    mailbox = quote(encode_mailbox_name(name))
+    special = client.has_capability("CREATE-SPECIAL-USE")
+    try:
+        if special:
+            # aioimaplib's create() takes only a name; RFC 6154 § 3 adds the USE list.
+            command = aioimaplib.Command("CREATE", client.protocol.new_tag(), mailbox, "(USE (\\Sent))")
+            response = await asyncio.wait_for(client.protocol.execute(command), client.timeout)
+        else:
+            response = await client.create(mailbox)
+    except _IO_ERRORS as exc:
+        raise MailboxUnavailable(f"IMAP CREATE {name!r} failed: {exc}", details={"side": "imap"}) from exc
+    if response.result != "OK":
+        return None, response_text(response.lines)
+    return name, ""
+
+
+async def _personal_prefix(client: aioimaplib.IMAP4) -> str:
+    """The personal namespace's prefix (RFC 2342), "" when the server has no NAMESPACE or none."""
+    if not client.has_capability("NAMESPACE"):
+        return ""
+    try:
+        response = await client.namespace()
+    except _IO_ERRORS:
+        return ""
+    for line in response.lines:
+        found = _PERSONAL_NS.search(bytes(line))
+        if found is not None:
+            return found.group(1).decode()
+    return ""
 
 
 async def set_flag(client: aioimaplib.IMAP4, target: FlagTarget) -> bool:

@@ -17,6 +17,7 @@ import aioimaplib
 from bridge.errors import MailboxError, MailboxUnavailable, NotFound
 from bridge.imap.responses import (
     encode_mailbox_name,
+    parse_fetch,
     parse_list_response,
     parse_search,
     parse_select,
@@ -87,6 +88,20 @@ async def change_flags(client: aioimaplib.IMAP4, ref: MessageRef, add: list[str]
             end = line.find(b")", start)
             return line[start + len(_FLAGS) : end].decode().split()
     return []
+
+
+async def fetch_source(client: aioimaplib.IMAP4, ref: MessageRef) -> bytes:
+    """The message's RFC 822 bytes, as the server has them (BODY.PEEK: \\Seen is left alone).
+
+    Raises:
+        NotFound: the message is no longer on the server (code messageGone).
+    """
+    uid = await locate(client, ref)
+    fetched = await _ok(client.uid("fetch", str(uid), "(UID FLAGS INTERNALDATE BODY.PEEK[])"), "UID FETCH")
+    for message in parse_fetch(fetched.lines):
+        if message.uid == uid:
+            return message.raw
+    raise NotFound(f"the message is no longer in {ref.folder!r} on the server", code="messageGone")
 
 
 async def trash_folder(client: aioimaplib.IMAP4) -> str | None:

@@ -14,7 +14,9 @@ means "emitted twice".
   processed UID, in batches (aioimaplib breaks on one huge FETCH response,
   iroco-co/aioimaplib#118).
 - A new folder starts at UIDNEXT (or the last ``backfill`` messages); a
-  changed UIDVALIDITY re-baselines and reports one reset, not a flood.
+  changed UIDVALIDITY re-baselines and reports one reset, not a flood. The
+  UIDVALIDITY baseline is the first SELECT's: the attach-time checkpoint has
+  only a UID (some servers, Courier, answer STATUS with another UIDVALIDITY).
 - Every failure reconnects, whatever its kind, with capped exponential backoff
   and full jitter; a refused login waits longer (``auth_retry_*``) but is
   retried too. A storage outage (Redis down or failing) is not the mailbox's
@@ -59,6 +61,9 @@ from bridge.models import (
     FolderStatus,
 )
 
+# A checkpoint's UIDVALIDITY before any SELECT confirmed it (taken at attach from STATUS, see
+# ``bridge.storage.mailstate.set_attach_checkpoint``): RFC 3501 UIDVALIDITY is never 0.
+UNCONFIRMED = 0
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -374,6 +379,13 @@ class AccountWatcher:
         """The last processed UID; None when the folder was just re-baselined (nothing to fetch)."""
         checkpoint = await asyncio.to_thread(self.checkpoints.checkpoint, self.account.id, folder)
         if checkpoint is not None and checkpoint[0] == status.uidvalidity:
+            return checkpoint[1]
+        if checkpoint is not None and checkpoint[0] == UNCONFIRMED:
+            # Taken at attach from STATUS (mailstate.set_attach_checkpoint): this first SELECT gives
+            # the UIDVALIDITY; the UID baseline stands, so mail that came in between is fetched.
+            await asyncio.to_thread(
+                self.checkpoints.set_checkpoint, self.account.id, folder, status.uidvalidity, checkpoint[1]
+            )
             return checkpoint[1]
         top = status.uidnext - 1 if status.uidnext else await self._highest_uid(client)
         if checkpoint is not None:

@@ -6,7 +6,7 @@ big batches, ``bridge.inbound.pool``: parsing and DKIM are CPU, SPF/DKIM/DMARC
 wait on DNS; neither may block the watcher's event loop), then stores and
 emits them in UID order so events keep the mailbox's order.
 
-Exactly-once emission rests on two facts: ``messages.save`` refuses an id it
+Exactly-once emission rests on two facts: ``messages.save_entries`` refuses an id it
 has (the id is derived from account, folder, UIDVALIDITY and UID), and the
 ``emitted`` marker is set by the same atomic step that publishes the
 message's last event (``bridge.storage.publish``). A message found stored but
@@ -35,9 +35,11 @@ from bridge.inbound.commits import Committer
 from bridge.inbound.pool import CHUNK, AnalysisPool
 from bridge.inbound.publish import publish_message
 from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
-from bridge.review import gate
+from bridge.review import gate, holds
 from bridge.senderauth.resolver_protocol import Resolver
-from bridge.storage import Storage
+from bridge.storage import Storage, message_index
+from bridge.storage.message_index import Entry
+from bridge.storage.messages import order
 from bridge.storage.publish import Publication
 
 if TYPE_CHECKING:  # a type only: the watcher runner passes the dispatcher in
@@ -156,43 +158,59 @@ class InboundPipeline:
         return [Analysis(m, message_id, analyse(m.raw, self.resolver, trusted, sealers)) for m, message_id in items]
 
     def commit(self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]) -> None:
-        """Store (deduped), gate and emit analysed messages of one folder, in order.
+        """Gate, index (deduped) and emit analysed messages of one folder, in order.
 
-        Redis round trips per call, however many messages: conversations, saves,
-        the gate's policy read and audit records, and one atomic publish of
-        every event together with the messages' "emitted" markers.
+        Redis round trips per call, however many messages: the stored entries, conversations,
+        the gate's policy read and audit records, the index entries, and one atomic publish
+        of every event (``reviewPending`` of a hold in its message's place) together with
+        the messages' "emitted" markers. Redis keeps only each message's index entry: the
+        bodies travel in the events and stay on the IMAP server.
         """
         if not items:
             return
         messages = self.storage.messages
-        records = self._build(account, folder, uidvalidity, items)
-        # No separate EXISTS first: ``save`` refuses an id it has (SET NX), and then the stored
-        # record wins. Only a re-run after a crash builds a record in vain.
-        pairs = [(record.to_json(), item.fetched.raw) for record, item in zip(records, items, strict=True)]
-        saved = messages.save_many(pairs)
-        if not all(saved):
-            again = [r.id for r, new in zip(records, saved, strict=True) if not new]
-            stored = dict(zip(again, messages.get_many(account.id, again), strict=True))
-            records = [_stored(r, stored[r.id]) if not new else r for r, new in zip(records, saved, strict=True)]
-        # Policy gate (bridge/review/gate.py): held or rejected mail stays stored and audited but is not
-        # emitted; a held message is emitted when a reviewer approves it (bridge/review/holds.py).
-        # The gate reads (and marks the held) JSON records; what is delivered is the typed record.
-        allowed = gate.inbound(self.storage, account.id, [r.to_json() for r in records], now=self.now())
+        built = self._build(account, folder, uidvalidity, items)
+        stored = messages.entries(account.id, [r.id for r in built])
+        # An entry that exists was gated and indexed before (a re-run after a crash): its decision
+        # and conversation win, and it is not gated again. Only new messages meet the gate.
+        records = [_adopt(r, entry) for r, entry in zip(built, stored, strict=True)]
+        fresh = [i for i, entry in enumerate(stored) if entry is None]
+        gated = gate.inbound(self.storage, account.id, [records[i] for i in fresh], now=self.now())
+        decisions: dict[int, gate.InboundGate] = dict(zip(fresh, gated, strict=True))
+        new_entries = [message_index.from_record(records[i]) for i in fresh]
+        if new_entries:
+            messages.save_entries(new_entries)
         publications: list[Publication] = []
-        silent: list[str] = []  # gated messages: marked emitted without an event
-        for record, item, deliver in zip(records, items, allowed, strict=True):
-            events = publish_message(self.storage, account.id, record) if deliver else []
+        silent: list[tuple[str, int]] = []  # gated messages without an event of their own: marked emitted
+        for i, (record, item) in enumerate(zip(records, items, strict=True)):
+            score = order(record["receivedAt"], item.fetched.uid)
+            decision = decisions.get(i) or self._regated(account.id, stored[i])
+            events = publish_message(self.storage, account.id, _typed(record)) if decision.deliver else []
+            if decision.announce is not None:
+                events = [decision.announce, *events]
             if not events:
-                silent.append(item.message_id)
+                silent.append((item.message_id, score))
                 continue
             last = events[-1]
             events[-1] = Publication(
-                last.account, last.name, last.data, emitted=item.message_id, emitted_ttl_s=messages.retention_s
-            )
+                last.account, last.name, last.data, emitted=item.message_id, emitted_ttl_s=messages.retention_s,
+                emitted_score=score,
+            )  # fmt: skip
             publications.extend(events)
         emit_many(self.storage, publications, dispatcher=self.dispatcher)
         if silent:
             self.storage.mailstate.mark_emitted(account.id, silent, messages.retention_s)
+
+    def _regated(self, account: str, stored: Entry | None) -> gate.InboundGate:
+        """A message gated before a crash (indexed, not emitted): delivered as then, and a hold
+        it opened is announced now (its reviewPending went out with nothing before the crash)."""
+        policy = stored.policy if stored is not None else None
+        if policy is None or policy.state == "approved":
+            return gate.InboundGate(True)
+        review = self.storage.reviews.get(policy.review_id) if policy.review_id and policy.state == "pending" else None
+        if review is None:
+            return gate.InboundGate(False)
+        return gate.InboundGate(False, Publication(account, EventName.REVIEW_PENDING, holds.event_data(review)))
 
     def _build(
         self, account: Account, folder: str, uidvalidity: int, items: list[Analysis]
@@ -226,9 +244,18 @@ class InboundPipeline:
         return out
 
 
-def _stored(built: records.MessageRecord, stored: dict[str, Any] | None) -> records.MessageRecord:
-    """The stored record wins over the one built again (a re-run after a crash); built if it expired meanwhile."""
-    return records.MessageRecord.from_json(stored) if stored is not None else built
+def _adopt(built: records.MessageRecord, stored: Entry | None) -> dict[str, Any]:
+    """The record to emit (JSON): built from the fetched bytes, with a stored entry's conversation and decision."""
+    record = built.to_json()
+    if stored is not None:
+        record["conversationId"] = stored.conversation_id
+        if stored.policy is not None:
+            record["policy"] = stored.policy.to_json()
+    return record
+
+
+def _typed(record: dict[str, Any]) -> records.MessageRecord:
+    return records.MessageRecord.from_json(record)
 
 
 def _what(state: AccountState) -> tuple[str, str] | None:

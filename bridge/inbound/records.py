@@ -22,7 +22,6 @@ from bridge.senderauth.results import AuthReport
 
 # Bodies larger than this stay on REST; webhooks and streams carry a flag instead.
 EVENT_BODY_LIMIT = 64 * 1024
-_SUMMARY_DROP = ("text", "html", "headers")
 
 
 def message_key(folder: str, uidvalidity: int, uid: int) -> str:
@@ -183,11 +182,6 @@ def for_event(record: dict[str, Any]) -> dict[str, Any]:
             out[field] = None
             out[f"{field}Truncated"] = True
     return out
-
-
-def summary(record: dict[str, Any]) -> dict[str, Any]:
-    """The record in message listings: no bodies, no header list."""
-    return {k: v for k, v in record.items() if k not in _SUMMARY_DROP}
 
 
 def auth_json(report: AuthReport) -> dict[str, Any]:

@@ -5,7 +5,7 @@ and ``bridge/api/outbox.py`` call one function each. The worker side lives in
 ``workers/mail.py`` and shares ``SendPolicy`` from here.
 
 Order of work in ``submit``: account (404) → Idempotency-Key replay (first
-answer or 409) → referenced message (404) → compose (400/413) → one
+answer or 409) → referenced message, fetched from IMAP (404) → compose (400/413) → one
 transaction that claims the key, stores the entry and bytes and queues it:
 a message to send now goes onto the outbox's ready list (one Lua step; a
 drain job sends ready messages one after another), a scheduled one gets its
@@ -27,6 +27,11 @@ from bridge import jobs
 from bridge.compose.build import compose
 from bridge.compose.model import Composed, Draft, Mailbox, Original
 from bridge.errors import Unprocessable, ValidationError
+from bridge.imap import actions as imap_actions
+from bridge.imap.message_ops import MessageRef
+from bridge.inbound import records
+from bridge.mail import ids
+from bridge.mail.message import parse
 from bridge.models import Account
 from bridge.review import gate
 from bridge.schemas.submit import SubmitBody
@@ -108,8 +113,8 @@ def submit(
     if account.smtp is None:
         raise Unprocessable(f"account {account_id!r} has no SMTP server to send with", code="noSmtpServer")
     _refuse_suppressed(storage, account_id, body)
-    record = storage.messages.get(account.id, body.reference.message) if body.reference is not None else None
-    draft = _draft(storage, account, body, record)
+    record, raw = referenced(storage, account, body.reference.message) if body.reference is not None else (None, None)
+    draft = _draft(body, account, record, raw)
     composed = compose(draft, now=now, unique=f"{secrets.token_hex(12)}.{int(now.timestamp())}")
     # Policy gate (bridge/review/gate.py): a held message waits for a reviewer instead of being queued
     # (202 pending_review); a content guard may refuse it (422 rejectedByPolicy).
@@ -153,14 +158,49 @@ def _idempotency(account: str, key: str | None, request_fingerprint: str) -> Ide
     return IdempotencyClaim(account=account, key=key, fingerprint=request_fingerprint)
 
 
-def _draft(storage: Storage, account: Account, body: SubmitBody, record: dict[str, Any] | None) -> Draft:
+def referenced(storage: Storage, account: Account, message: str) -> tuple[dict[str, Any], bytes]:
+    """The message a reply or forward refers to, fetched from the IMAP server, as a record and its source.
+
+    Any message id resolves (``bridge.mail.ids``), seen by the bridge or not: Redis keeps no
+    sources. The index entry, when there is one, gives the conversation and a Message-ID to
+    find the message by if its folder's UIDVALIDITY changed; otherwise the conversation is the
+    one its Message-ID or References are known in, or a new one.
+
+    Raises:
+        NotFound: not a message id (messageNotFound), or no longer on the server (messageGone).
+        MailboxUnavailable, MailboxError: the server cannot be asked.
+    """
+    where = ids.decode(message)
+    entry = storage.messages.entry(account.id, message)
+    ref = MessageRef(where.folder, where.uidvalidity, where.uid, entry.message_id if entry else None)
+    raw = imap_actions.fetch_source(account.imap, ref)
+    fields = records.message_fields(parse(raw))
+    if entry is not None:
+        conversation = entry.conversation_id
+    else:
+        thread = [h for h in [fields["messageId"], *reversed(fields["references"])] if h]
+        known = storage.messages.conversations(account.id, thread)
+        found = next((known[h] for h in thread if h in known), None)
+        conversation = found or records.new_conversation_id(fields["messageId"], message)
+    record = {
+        **fields,
+        "id": message,
+        "folder": where.folder,
+        "uid": where.uid,
+        "uidValidity": where.uidvalidity,
+        "conversationId": conversation,
+    }
+    return record, raw
+
+
+def _draft(body: SubmitBody, account: Account, record: dict[str, Any] | None, source: bytes | None) -> Draft:
     original = None
     action = None
     quote = False
     if body.reference is not None and record is not None:
         action = body.reference.to_action()
         quote = body.reference.inline
-        raw = storage.messages.source(account.id, record["id"]) if action.value == "forward" and not quote else None
+        raw = source if action.value == "forward" and not quote else None
         original = original_of(record, raw)
     sender = body.from_.to_mailbox() if body.from_ is not None else Mailbox(account.email, account.name)
     return Draft(

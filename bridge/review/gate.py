@@ -5,10 +5,10 @@ pure evaluation (``bridge.policy``, which documents the rule order), write the
 audit record, and open a review hold (``bridge.review.holds``) when policy holds.
 
 Inbound: ``deliver`` lets the pipeline emit ``messageNew`` as before;
-``hold`` and ``reject`` keep the stored message out of webhooks and streams
-and mark the record with ``policy: {action, decision, rule, reason, reviewId,
-state}`` so REST readers can tell. A held message is emitted when a reviewer
-approves it; a rejected one never is.
+``hold`` and ``reject`` keep the message out of webhooks and streams and
+mark the record with ``policy: {action, decision, rule, reason, reviewId,
+state}`` (its index entry keeps it) so REST readers can tell. A held message
+is emitted when a reviewer approves it; a rejected one never is.
 
 Outbound: ``deliver`` queues as usual; ``hold`` answers ``202
 {"status": "pending_review", "reviewId", "messageId"}`` and queues nothing;
@@ -19,11 +19,13 @@ Outbound: ``deliver`` queues as usual; ``hold`` answers ``202
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.compose.model import Composed
 from bridge.errors import Unprocessable
+from bridge.events.model import EventName
 from bridge.models import Account
 from bridge.policy import inbound as inbound_policy
 from bridge.policy import outbound as outbound_policy
@@ -35,28 +37,41 @@ from bridge.schemas.policy import Policy
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
 from bridge.storage.outbox_records import IdempotencyClaim
+from bridge.storage.publish import Publication
 from bridge.storage.review_records import Review
 
 
-def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, now: datetime) -> list[bool]:
-    """Decide on stored inbound messages of one account before they are emitted, in order;
-    True for each whose ``messageNew`` may go out.
+@dataclass(frozen=True, slots=True)
+class InboundGate:
+    """The gate's answer for one inbound message.
 
-    A record that already carries a decision (the pipeline re-running after a
-    crash) keeps it; nothing is counted, audited or held twice. The policy is
-    read once and the audit records are written in one round trip; rate-limit
+    ``deliver``: its ``messageNew`` may go out. ``announce``: the ``reviewPending`` event of the
+    hold it opened, for the pipeline to publish in the message's place (UID order), or None.
+    """
+
+    deliver: bool
+    announce: Publication | None = None
+
+
+def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, now: datetime) -> list[InboundGate]:
+    """Decide on new inbound messages of one account before they are stored and emitted, in order.
+
+    Held and rejected records get ``policy: {action, decision, rule, reason, reviewId, state}``
+    (in place, so the pipeline stores the index entry once, with its decision); a held record
+    is kept, bodies and all, with its review until a reviewer decides (``bridge.review.holds``).
+    The policy is read once and the audit records are written in one round trip; rate-limit
     counts and holds stay per message (rare, and order matters).
     """
     policy: Policy | None = None
-    allowed: list[bool] = []
+    out: list[InboundGate] = []
     audits: list[dict[str, Any]] = []
     for record in records:
         decided = record.get("policy")
-        if decided:
-            allowed.append(decided.get("action") == Action.DELIVER.value)
+        if decided:  # decided before (a re-run): nothing is counted, audited or held twice
+            out.append(InboundGate(decided.get("action") == Action.DELIVER.value))
             continue
         policy = policy or storage.policies.get(account)
-        verdict, review_id, sender, recipients = _decide_inbound(storage, account, policy, record, now)
+        verdict, review, sender, recipients = _decide_inbound(storage, account, policy, record, now)
         audits.append(
             auditing.document(
                 now=now,
@@ -71,21 +86,22 @@ def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, no
                 rule=verdict.rule,
                 reason=verdict.reason,
                 body_sha256=record.get("bodySha256"),
-                review_id=review_id,
+                review_id=review.id if review else None,
             )  # fmt: skip
         )
-        allowed.append(verdict.action is Action.DELIVER)
+        announce = Publication(account, EventName.REVIEW_PENDING, holds.event_data(review)) if review else None
+        out.append(InboundGate(verdict.action is Action.DELIVER, announce))
     if audits and policy is not None:
         storage.audit.append_many(
             audits, retention_days=policy.audit.retention_days, now_ms=int(now.timestamp() * 1000)
         )
-    return allowed
+    return out
 
 
 def _decide_inbound(
     storage: Storage, account: str, policy: Policy, record: dict[str, Any], now: datetime
-) -> tuple[Verdict, str | None, str, list[str]]:
-    """Evaluate one message; open its hold or mark its record. Returns (verdict, review id, sender, recipients)."""
+) -> tuple[Verdict, Review | None, str, list[str]]:
+    """Evaluate one message; mark its record and open its hold. Returns (verdict, the new hold, sender, recipients)."""
     sender = ((record.get("from") or {}).get("address") or "").lower()
     first = inbound_policy.sender_verdict(policy.inbound, sender, inbound_policy.AuthFacts.of(record.get("auth")))
     over = None
@@ -93,28 +109,32 @@ def _decide_inbound(
         over = storage.policies.count(account, sender, record["id"], first.rate_limit, now.timestamp())
     verdict = inbound_policy.finish(policy.inbound, first, over_limit=over, text=_text(record))
     recipients = [a["address"] for a in (record.get("to") or []) + (record.get("cc") or []) if a.get("address")]
-    review_id = None
-    if verdict.action is Action.HOLD:
-        review_id = holds.inbound_review_id(account, record["id"])
-        ttl = policy.inbound_hold_ttl()
-        review = _review(
-            review_id, account, "inbound", record["id"], sender, recipients, verdict, now, ttl,
-            on_expiry=policy.inbound.on_expiry, reviewers=policy.inbound_reviewers(),
-            subject=record.get("subject") or "", preview=preview_text(record.get("text"), record.get("html")),
-            body_sha256=record.get("bodySha256"),
-        )  # fmt: skip
-        holds.open_hold(storage, review, None)
-    if verdict.action is not Action.DELIVER:
-        record["policy"] = {
-            "action": verdict.action.value,
-            "decision": verdict.decision.value,
-            "rule": verdict.rule,
-            "reason": verdict.reason,
-            "reviewId": review_id,
-            "state": State.PENDING.value if review_id else State.REJECTED.value,
-        }
-        storage.messages.replace(record)
-    return verdict, review_id, sender, recipients
+    if verdict.action is Action.DELIVER:
+        return verdict, None, sender, recipients
+    review_id = holds.inbound_review_id(account, record["id"]) if verdict.action is Action.HOLD else None
+    record["policy"] = {
+        "action": verdict.action.value,
+        "decision": verdict.decision.value,
+        "rule": verdict.rule,
+        "reason": verdict.reason,
+        "reviewId": review_id,
+        "state": State.PENDING.value if review_id else State.REJECTED.value,
+    }
+    if review_id is None:
+        return verdict, None, sender, recipients
+    ttl = policy.inbound_hold_ttl()
+    review = _review(
+        review_id, account, "inbound", record["id"], sender, recipients, verdict, now, ttl,
+        on_expiry=policy.inbound.on_expiry, reviewers=policy.inbound_reviewers(),
+        subject=record.get("subject") or "", preview=preview_text(record.get("text"), record.get("html")),
+        body_sha256=record.get("bodySha256"),
+    )  # fmt: skip
+    # The held message exists nowhere else the agent can reach: its full record (bodies included)
+    # stays with the review, as an outbound hold keeps its bytes, and goes when the hold is decided.
+    held = holds.held_record_bytes(record)
+    if holds.open_hold(storage, review, held, announce=False) is not None:
+        return verdict, None, sender, recipients  # opened before (a re-run): announced then
+    return verdict, review, sender, recipients
 
 
 def outbound(

@@ -12,7 +12,8 @@ delivered, once:
   (the normal send path: ``storage.outbox.create`` + ``jobs.enqueue_send``);
   rejected → the bytes are dropped, nothing is sent.
 - inbound approved → ``messageNew`` (and ``messageBounce``/``messageComplaint``
-  when it is one) for the stored record; rejected → it stays stored, never emitted.
+  when it is one) for the record the hold kept; rejected → never emitted. Either
+  way the kept record (the bodies) is dropped; the index entry records the decision.
 
 Review events (``reviewPending`` and the decisions) carry ids, reasons and
 times but no message content: a held message may be exactly what must not
@@ -22,14 +23,14 @@ reach the agent.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from bridge import jobs
-from bridge.errors import NotFound
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
 from bridge.inbound import records
@@ -83,14 +84,34 @@ def inbound_review_id(account: str, message_id: str) -> str:
     return "rev_" + hashlib.sha256(f"{account}\0{message_id}".encode()).hexdigest()[:24]
 
 
+def held_record_bytes(record: dict[str, Any]) -> bytes:
+    """How an inbound hold keeps its message's full record (bodies included) until decided."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def held_message(storage: Storage, review: Review) -> dict[str, Any] | None:
+    """An inbound hold's message for a reviewer: the kept record while pending, else its index entry."""
+    kept = storage.reviews.raw(review.id)
+    if kept is not None:
+        record: dict[str, Any] = json.loads(kept)
+        return record
+    entry = storage.messages.entry(review.account, review.message_id)
+    return entry.to_json() if entry is not None else None
+
+
 def open_hold(
     storage: Storage,
     review: Review,
     raw: bytes | None,
     *,
     idempotency: tuple[str, str, dict[str, Any]] | None = None,
+    announce: bool = True,
 ) -> dict[str, Any] | None:
     """Store a pending hold with its notification and expiry jobs, and announce it.
+
+    ``raw``: what the hold keeps until decided (an outbound message's bytes, an inbound
+    message's full record, ``held_record_bytes``). ``announce=False``: the caller publishes
+    ``reviewPending`` itself, in order with other events (the inbound pipeline).
 
     Returns None when the hold was created, or the earlier answer when it existed already.
     """
@@ -102,7 +123,8 @@ def open_hold(
 
     earlier = storage.reviews.create(review, raw, schedule=schedule, idempotency=idempotency)
     if earlier is None:
-        emit(storage, review.account, EventName.REVIEW_PENDING, event_data(review))
+        if announce:
+            emit(storage, review.account, EventName.REVIEW_PENDING, event_data(review))
         if storage.reviews.sweeper.claim(3 * REVIEW_SWEEP_INTERVAL_S):
             jobs.enqueue_review_sweep(storage.redis, REVIEW_SWEEP_INTERVAL_S)
     return earlier
@@ -114,7 +136,8 @@ def decide(storage: Storage, review_id: str, action: LinkAction, *, by: str, now
     if review is None:
         return Outcome("missing")
     target = state_for(action)
-    keep_raw = action is LinkAction.APPROVE and review.outbound
+    # An approved hold's bytes (outbound) or record (inbound) outlive the decision until carried out.
+    keep_raw = action is LinkAction.APPROVE
     result = storage.reviews.decide(
         review_id, target.value, now=now.timestamp(), at=auditing.iso(now), by=by, outcome=action.value,
         keep_raw=keep_raw,
@@ -137,7 +160,7 @@ def expire(storage: Storage, review_id: str, *, now: datetime) -> str:
     approve = review.on_expiry == "approve"
     result = storage.reviews.decide(
         review_id, State.EXPIRED.value, now=now.timestamp(), at=auditing.iso(now), by=auditing.EXPIRY,
-        outcome="approve" if approve else "reject", keep_raw=approve and review.outbound,
+        outcome="approve" if approve else "reject", keep_raw=approve,
     )  # fmt: skip
     if result == "ok":
         _finish(storage, review, State.EXPIRED, approved=approve, by=auditing.EXPIRY, now=now)
@@ -180,11 +203,17 @@ def _state(value: str) -> State | None:
 
 
 def _finish(storage: Storage, review: Review, state: State, *, approved: bool, by: str, now: datetime) -> None:
-    if approved:
-        if review.outbound:
+    if review.outbound:
+        if approved:
             _queue_outbound(storage, review, now)
-        else:
-            _release_inbound(storage, review)
+    else:
+        _settle_inbound(storage, review, approved=approved)
+    # Decided: the hold's copy of the content goes (the bytes or record went with its raw key);
+    # the review itself stays readable for a week without the body text.
+    fields: dict[str, Any] = {"preview": ""}
+    if review.message is not None:
+        fields["message"] = {k: v for k, v in review.message.items() if k not in ("text", "html")}
+    storage.reviews.set_fields(review.id, **fields)
     outcome = "approve" if approved else "reject"
     event, decision = _DECIDED[state]
     reason = f"on_expiry:{outcome}" if state is State.EXPIRED else review.reason
@@ -209,18 +238,24 @@ def _finish(storage: Storage, review: Review, state: State, *, approved: bool, b
     auditing.record(storage, entry)
 
 
-def _release_inbound(storage: Storage, review: Review) -> None:
-    """Emit the held message as if it had just arrived."""
+def _settle_inbound(storage: Storage, review: Review, *, approved: bool) -> None:
+    """Record the decision on the message's index entry; when approved, emit the held message
+    as if it had just arrived. Either way its kept record (the bodies) goes."""
     account = review.account
-    try:
-        record = storage.messages.get(account, review.message_id)
-    except NotFound:
-        log.warning("approved inbound message %s is no longer stored; nothing to emit", review.message_id)
-        return
-    record["policy"] = {**(record.get("policy") or {}), "state": State.APPROVED.value}
-    storage.messages.replace(record)
-    # The same events and suppressions the pipeline would have made on arrival (records.message_events).
-    emit_many(storage, publish_message(storage, account, records.MessageRecord.from_json(record)))
+    held = storage.reviews.raw(review.id)
+    stored = storage.messages.entry(account, review.message_id)
+    if stored is not None and stored.policy is not None:
+        state = State.APPROVED if approved else State.REJECTED
+        storage.messages.set_policy(account, review.message_id, replace(stored.policy, state=state.value))
+    if approved:
+        if held is None:
+            log.warning("approved inbound message %s is no longer kept; nothing to emit", review.message_id)
+        else:
+            record = json.loads(held)
+            record["policy"] = {**(record.get("policy") or {}), "state": State.APPROVED.value}
+            # The same events and suppressions the pipeline would have made on arrival (records.message_events).
+            emit_many(storage, publish_message(storage, account, records.MessageRecord.from_json(record)))
+    storage.reviews.drop_raw(review.id)
 
 
 def _queue_outbound(storage: Storage, review: Review, now: datetime) -> None:
@@ -261,3 +296,4 @@ def _queue_outbound(storage: Storage, review: Review, now: datetime) -> None:
     if created.start_sweeper:
         jobs.enqueue_outbox_sweep(storage.redis, SWEEP_INTERVAL_S)
     storage.reviews.set_fields(review.id, queueId=queue_id)
+    storage.reviews.drop_raw(review.id)  # the outbox has the bytes now (until sent and filed)

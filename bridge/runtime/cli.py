@@ -118,7 +118,7 @@ def _configure_logging(level: str) -> None:
 def _storage(settings: Settings) -> Storage:
     if settings.redis_url is None:
         raise ConfigError("BRIDGE_REDIS_URL is missing; set it, or use `python app.py run` for an embedded Redis")
-    return Storage(connect(settings.redis_url), Vault(settings.secret.reveal()))
+    return Storage(connect(settings.redis_url), Vault(settings.secret.reveal()), settings.event_retention)
 
 
 # --- tokens --------------------------------------------------------------------

@@ -215,6 +215,11 @@ class OutboxEntryOut(ApiModel):
     response: str | None = None
     sent_at: str | None = None
     possible_duplicate: bool = Field(default=False, description="A worker died after handing the message to SMTP")
+    sent_copy: dict[str, Any] | None = Field(
+        default=None,
+        description='the copy in Sent: {"status": "filed" | "created", "folder", "uid"?} or '
+        '{"status": "skipped", "reason"}; null until filed',
+    )
 
     @classmethod
     def of(cls, entry: dict[str, Any]) -> OutboxEntryOut:
@@ -235,6 +240,7 @@ class OutboxEntryOut(ApiModel):
             response=entry.get("response") or None,
             sent_at=entry.get("sentAt") or None,
             possible_duplicate=bool(entry.get("possibleDuplicate")),
+            sent_copy=entry.get("sentCopy") or None,
         )
 
 

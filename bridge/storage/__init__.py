@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import redis
 
+from bridge.config import EventRetention
 from bridge.crypto import Vault
 from bridge.storage.accounts import AccountStore
 from bridge.storage.audit import AuditStore
@@ -35,7 +36,7 @@ __all__ = ["Storage", "connect", "utc_now"]
 class Storage:
     """All stores over one Redis client."""
 
-    def __init__(self, client: redis.Redis, vault: Vault) -> None:
+    def __init__(self, client: redis.Redis, vault: Vault, event_retention: EventRetention | None = None) -> None:
         self.redis = client
         self.vault = vault
         self.tokens = TokenStore(client)
@@ -46,7 +47,7 @@ class Storage:
         self.outbox = OutboxStore(client)
         self.mailstate = MailStateStore(client)
         self.webhooks = WebhookStore(client, vault)
-        self.publisher = Publisher(client, self.webhooks.retention_s)
+        self.publisher = Publisher(client, self.webhooks.retention_s, event_retention)
         self.policies = PolicyStore(client)
         self.reviews = ReviewStore(client)
         self.audit = AuditStore(client)

@@ -4,7 +4,8 @@ Events are written by ``bridge.storage.publish`` (stream entry and webhook
 deliveries in one Lua step). Each entry sits at stream id ``<seq>-1``, where
 ``seq`` is the global sequence number, so an account's stream is strictly
 increasing and the event id (``evt_<seq>``) is the resume position for
-WebSocket clients. Streams are capped (``MAXLEN ~ STREAM_RETENTION``).
+WebSocket clients. Streams are bounded by bytes and age (``bridge.config.EventRetention``,
+BRIDGE_EVENT_RETENTION; trimmed by ``bridge.storage.publish``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ import redis
 from bridge import keys
 from bridge.events.model import Event
 from bridge.storage.base import redis_errors, text
-
-# Events a client can replay after a disconnect, per account (approximate: XADD MAXLEN ~).
-STREAM_RETENTION = 10_000
 
 
 class EventStore:

@@ -29,6 +29,10 @@ return 0
 """
 
 
+# The UIDVALIDITY of a checkpoint no SELECT has confirmed yet (set_attach_checkpoint).
+UNCONFIRMED = 0
+
+
 class MailStateStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
@@ -50,29 +54,46 @@ class MailStateStore:
         )
 
     @redis_errors
+    def set_attach_checkpoint(self, account: str, folder: str, last_uid: int) -> None:
+        """The baseline taken when an account is attached: UIDNEXT - 1 from STATUS, without its UIDVALIDITY.
+
+        Stored with UIDVALIDITY 0 (no real one is: RFC 3501 ``nz-number``): the watcher's
+        first SELECT supplies it (``bridge.imap.watcher``). A server may report another
+        UIDVALIDITY on STATUS than on SELECT before a folder was first selected (Courier does,
+        each call); taking STATUS's would read as a reset and skip what came in between.
+        """
+        self.set_checkpoint(account, folder, UNCONFIRMED, last_uid)
+
+    @redis_errors
     def forget_account(self, account: str, folders: list[str]) -> None:
         if folders:
             self.redis.delete(*[keys.folder_checkpoint(account, f) for f in folders])
 
     @redis_errors
-    def mark_emitted(self, account: str, message_ids: list[str], ttl_s: int) -> None:
-        """Mark messages emitted (one round trip); ``bridge.storage.publish`` can do it with an event."""
-        pipe = self.redis.pipeline(transaction=False)
-        for message_id in message_ids:
-            pipe.set(keys.message_emitted(account, message_id), "1", ex=ttl_s)
-        pipe.execute()
+    def mark_emitted(self, account: str, marks: list[tuple[str, int]], ttl_s: int) -> None:
+        """Mark messages (id, index score) emitted in one step; ``bridge.storage.publish`` does it with an event.
 
-    @redis_errors
-    def was_emitted(self, account: str, message_id: str) -> bool:
-        return bool(self.redis.exists(keys.message_emitted(account, message_id)))
+        The marks are the account's message index (``keys.message_index``): one sorted set,
+        trimmed to ``ttl_s`` by score and expiring with its newest member, rather than a key
+        per message (~100 bytes each).
+        """
+        if not marks:
+            return
+        key = keys.message_index(account)
+        newest = max(score for _, score in marks)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zadd(key, {message_id: score for message_id, score in marks})
+        pipe.zremrangebyscore(key, "-inf", f"({newest - ttl_s * 1_000_000}")
+        pipe.expire(key, ttl_s)
+        pipe.execute()
 
     @redis_errors
     def emitted(self, account: str, message_ids: list[str]) -> set[str]:
         """Which of ``message_ids`` were emitted, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for message_id in message_ids:
-            pipe.exists(keys.message_emitted(account, message_id))
-        return {m for m, found in zip(message_ids, pipe.execute(), strict=True) if found}
+        if not message_ids:
+            return set()
+        scores = self.redis.zmscore(keys.message_index(account), message_ids)
+        return {m for m, score in zip(message_ids, scores, strict=True) if score is not None}
 
     # --- leases ---------------------------------------------------------------
 

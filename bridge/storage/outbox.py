@@ -377,6 +377,11 @@ class OutboxStore:
             self.redis.hset(keys.outbox_entry(queue_id), mapping=encode(fields))
 
     @redis_errors
+    def drop_raw(self, queue_id: str) -> None:
+        """The message is sent and filed: its bytes exist on the SMTP server's side and in Sent, not here."""
+        self.redis.delete(keys.outbox_raw(queue_id))
+
+    @redis_errors
     def reschedule(self, queue_id: str, when: float) -> None:
         """Move an active entry's next check (the sweep uses it after looking at an entry)."""
         self.redis.zadd(keys.outbox_active(), {queue_id: when}, xx=True)

@@ -18,7 +18,7 @@ from bridge import keys
 from bridge.errors import Conflict
 from bridge.storage.base import text
 
-_JSON_FIELDS = ("envelope", "lastError", "reference")
+_JSON_FIELDS = ("envelope", "lastError", "reference", "sentCopy")
 _INT_FIELDS = ("attempts", "maxAttempts")
 # Below this many seconds ahead, a sendAt means "now": the scheduler's resolution is one second.
 IMMEDIATE_S = 1.0
@@ -64,6 +64,7 @@ class OutboxEntry:
     cancelled_at: str | None = None
     sent_folder: str | None = None
     flagged: bool = False
+    sent_copy: dict[str, Any] | None = None  # mailbox_ops.SentCopy.to_json: filed, created or skipped (reason)
     # Fields this version does not know (written by a newer one): kept so a round trip loses nothing.
     other: dict[str, str] = field(default_factory=dict)
 
@@ -152,6 +153,7 @@ class OutboxEntry:
             "sentAt": self.sent_at,
             "cancelledAt": self.cancelled_at,
             "sentFolder": self.sent_folder,
+            "sentCopy": self.sent_copy,
         }
         out.update({name: value for name, value in optional.items() if value is not None})
         for name, flag in (("dataStarted", self.data_started), ("possibleDuplicate", self.possible_duplicate)):
@@ -196,6 +198,7 @@ class OutboxEntry:
             cancelled_at=doc.get("cancelledAt") or None,
             sent_folder=doc.get("sentFolder") or None,
             flagged=_flag(doc.get("flagged")),
+            sent_copy=doc.get("sentCopy") or None,
             other={k: v for k, v in doc.items() if k not in _KNOWN},
         )
 
@@ -203,7 +206,7 @@ class OutboxEntry:
 _KNOWN = frozenset(
     ("queueId account state messageId subject envelope created sendAt due attempts maxAttempts copy smtputf8 "
      "conversationId reference jobId reviewId owner leaseUntil dataStarted possibleDuplicate lastError "
-     "nextAttempt response sentAt cancelledAt sentFolder flagged").split()
+     "nextAttempt response sentAt cancelledAt sentFolder flagged sentCopy").split()
 )  # fmt: skip
 
 

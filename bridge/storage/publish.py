@@ -7,9 +7,10 @@ writes one pending delivery per match (record, per-subscription index, due
 set), and claims the sweeper key. A crash can therefore never leave an event
 in the stream without its deliveries, or deliveries without their event.
 
-The step can also set the inbound pipeline's "emitted" marker of a message,
-so "the message's events exist" and "the message is marked emitted" are one
-fact in Redis, not two that a crash could split.
+The step can also set the inbound pipeline's "emitted" mark of a message (its
+place in the account's message index, ``keys.message_index``), so "the
+message's events exist" and "the message is marked emitted" are one fact in
+Redis, not two that a crash could split.
 
 ``publish`` takes a list: several events go out in one MULTI/EXEC round trip
 (the inbound burst publishes a whole batch at once), all or none of them.
@@ -27,20 +28,59 @@ from typing import Any, cast
 import redis
 
 from bridge import keys
+from bridge.config import EventRetention
 from bridge.events.model import EVENT_ID_PREFIX, Event
 from bridge.storage.base import redis_errors, text, utc_now
-from bridge.storage.events import STREAM_RETENTION
 from bridge.storage.webhooks import MAX_LISTED
 from bridge.webhooks.delivery import Delivery, DeliveryStatus
 
 # ARGV[1] is the envelope JSON without its opening brace: the stream keeps '{' .. tail and the
 # webhook body is '{"id":"evt_<seq>",' .. tail, byte for byte what Python's json.dumps makes of
 # Event.to_dict() (id first), computed here because only Lua knows the sequence number.
+#
+# The stream is bounded by bytes and by age (``EventRetention``): each entry carries ``o``, the
+# account's running total of envelope bytes up to and including it (so the bytes from an entry
+# to the newest are ``total - o + len(e)``), and ``t``, its time in ms.
+# After the XADD, the oldest entries are dropped while they fall outside either bound (looked
+# at 32 at a time, at most 2,048 per event, so one step stays short; events come in time
+# order, so the backlog of expired ones drains as new ones arrive), and the stream and its
+# counter expire together after the age bound, which covers an account that falls silent.
+# Entries without ``o``/``t`` (written before the bound existed) count as expired.
 _PUBLISH = """
 local seq = redis.call('INCR', KEYS[1])
 local eid = ARGV[16] .. seq
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-1', 'e', '{' .. ARGV[1])
-if KEYS[6] then redis.call('SET', KEYS[6], '1', 'EX', ARGV[17]) end
+local envelope = '{' .. ARGV[1]
+local total = redis.call('INCRBY', KEYS[6], #envelope)
+redis.call('XADD', KEYS[2], seq .. '-1', 'e', envelope, 'o', total, 't', ARGV[19])
+redis.call('PEXPIRE', KEYS[2], ARGV[18])
+redis.call('PEXPIRE', KEYS[6], ARGV[18])
+local floor_o = total - tonumber(ARGV[2])
+local floor_t = tonumber(ARGV[19]) - tonumber(ARGV[18])
+local start, keep, dropped = '-', nil, false
+for _ = 1, 64 do
+  local batch = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 32)
+  for _, item in ipairs(batch) do
+    local f = item[2]
+    local o, t, size = 0, 0, 0
+    for i = 1, #f, 2 do
+      if f[i] == 'o' then o = tonumber(f[i + 1]) elseif f[i] == 't' then t = tonumber(f[i + 1])
+      elseif f[i] == 'e' then size = #f[i + 1] end
+    end
+    -- kept: this entry and every newer one fit in the byte bound, and it is young enough
+    if o - size >= floor_o and t >= floor_t then keep = item[1] break end
+    dropped = true
+  end
+  if keep or #batch < 32 then break end
+  start = '(' .. batch[#batch][1]
+end
+if dropped then
+  if keep then redis.call('XTRIM', KEYS[2], 'MINID', keep) else redis.call('XTRIM', KEYS[2], 'MINID', start) end
+end
+if KEYS[7] then
+  redis.call('ZADD', KEYS[7], ARGV[20], ARGV[21])
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (tonumber(ARGV[20]) - tonumber(ARGV[17]) * 1000000))
+  redis.call('EXPIRE', KEYS[7], ARGV[17])
+end
 local out = {}
 for _, raw in ipairs(redis.call('HVALS', KEYS[3])) do
   local s = cjson.decode(raw)
@@ -78,13 +118,16 @@ return {seq, started and 1 or 0, made}
 
 @dataclass(frozen=True, slots=True)
 class Publication:
-    """One event to publish; ``emitted`` names an inbound message to mark emitted with it."""
+    """One event to publish; ``emitted`` names an inbound message to mark emitted with it, at
+    ``emitted_score`` in the account's message index (``bridge.storage.messages.order``), kept
+    ``emitted_ttl_s``."""
 
     account: str
     name: str
     data: dict[str, Any]
     emitted: str | None = None
     emitted_ttl_s: int = 0
+    emitted_score: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +138,12 @@ class Published:
 
 
 class Publisher:
-    def __init__(self, client: redis.Redis, delivery_retention_s: int) -> None:
+    def __init__(
+        self, client: redis.Redis, delivery_retention_s: int, event_retention: EventRetention | None = None
+    ) -> None:
         self.redis = client
         self.delivery_retention_s = delivery_retention_s
+        self.event_retention = event_retention or EventRetention()
         self._publish = client.register_script(_PUBLISH)
 
     @redis_errors
@@ -109,6 +155,7 @@ class Publisher:
         if not items:
             return []
         date = utc_now()
+        retention, now_ms = self.event_retention, int(now * 1000)
         index_prefix, index_suffix = keys.webhook_deliveries("\0").split("\0")
         fixed: list[Any] = [
             self.delivery_retention_s, now + grace, max(1, int(sweep_ttl)), keys.delivery(""), MAX_LISTED,
@@ -118,12 +165,13 @@ class Publisher:
             envelope = {"event": item.name, "account": item.account, "date": date, "data": item.data}
             tail = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)[1:]
             names = [keys.event_seq(), keys.events(item.account), keys.webhooks(), keys.deliveries_due(),
-                     keys.delivery_sweeper()]  # fmt: skip
+                     keys.delivery_sweeper(), keys.events_bytes(item.account)]  # fmt: skip
             if item.emitted is not None:
-                names.append(keys.message_emitted(item.account, item.emitted))
+                names.append(keys.message_index(item.account))
             args = [
-                tail, STREAM_RETENTION, item.name, item.account, *fixed, "dlv_" + secrets.token_hex(8), date, now,
+                tail, retention.max_bytes, item.name, item.account, *fixed, "dlv_" + secrets.token_hex(8), date, now,
                 index_prefix, index_suffix, keys.webhook_body(""), EVENT_ID_PREFIX, item.emitted_ttl_s,
+                retention.max_age_s * 1000, now_ms, item.emitted_score, item.emitted or "",
             ]  # fmt: skip
             calls.append((names, args))
         if len(calls) == 1:  # one script call is atomic by itself: no MULTI, no SCRIPT EXISTS check

@@ -145,6 +145,11 @@ class ReviewStore:
         return text(self._decide(keys=review_keys, args=args))
 
     @redis_errors
+    def drop_raw(self, review_id: str) -> None:
+        """The hold's outcome was carried out: its message bytes (or inbound record) go."""
+        self.redis.delete(keys.review_raw(review_id))
+
+    @redis_errors
     def set_fields(self, review_id: str, **fields: Any) -> None:
         """Record follow-up details (the outbox queue id of an approved message) on an existing hold."""
         if self.redis.exists(keys.review(review_id)):

@@ -383,6 +383,7 @@ def test_audit_records_the_hold_and_the_decision_with_the_body_hash(client, auth
     assert [r["decision"] for r in records] == ["review_approved", "held"]
     assert [r["outcome"] for r in records] == ["approved", "held"]
     assert [r["cause"]["kind"] for r in records] == ["reviewer", "rule"]
-    raw = storage.reviews.raw(review_id)
+    assert storage.reviews.raw(review_id) is None  # approved: the bytes moved to the outbox
+    raw = storage.outbox.raw(storage.reviews.get(review_id).queue_id)
     assert {r["bodySha256"] for r in records} == {hashlib.sha256(raw).hexdigest()}
     assert records[0]["by"].startswith("token:") and records[1]["by"] == "policy"

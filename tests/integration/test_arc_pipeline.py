@@ -109,7 +109,7 @@ async def test_watcher_verifies_through_a_trusted_sealer_only(storage, published
                 await run.stop()
     check_auth(vouched.data["auth"], trusted=True)
     check_auth(unvouched.data["auth"], trusted=False)
-    assert storage.messages.get("trusting", vouched.data["id"])["auth"]["verifiedVia"] == "arc"
+    assert storage.messages.entry("trusting", vouched.data["id"]).auth.verified_via == "arc"
 
 
 @pytest.mark.parametrize("mode", ["threads", "processes"])

@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import psutil
 import pytest
 
+from bridge import keys
 from bridge.config import Secret
 from bridge.crypto import Vault
 from bridge.inbound.pipeline import InboundPipeline
@@ -29,6 +31,7 @@ from bridge.review.links import LinkAction
 from bridge.schemas.policy import Policy
 from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage
+from bridge.storage.message_index import from_record
 from bridge.storage.outbox_records import OutboxEntry
 
 UIDVALIDITY = 7
@@ -114,18 +117,19 @@ def test_a_batch_is_emitted_in_uid_order_once_and_replies_join_their_thread(stor
     assert len(new_messages(storage)) == 4
 
 
-def test_a_message_stored_before_a_crash_is_emitted_once_with_its_stored_record(storage, account, pipeline):
+def test_a_message_indexed_before_a_crash_is_emitted_once_keeping_its_conversation(storage, account, pipeline):
     batch = [fetched(1), fetched(2), fetched(3)]
-    # A run that crashed after storing message 2 but before publishing anything.
+    # A run that crashed after indexing message 2 but before publishing anything.
     [earlier] = pipeline.analyse(account, [(batch[1], _id(batch[1]))])
     [record] = pipeline._build(account, "INBOX", UIDVALIDITY, [earlier])
-    record = record.with_content(subject="as stored before the crash")
-    assert storage.messages.save(record.to_json(), batch[1].raw)
+    entry = replace(from_record(record.to_json()), conversation_id="conv_before_the_crash")
+    assert storage.messages.save_entries([entry]) == [True]
 
     asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
     emitted = new_messages(storage)
     assert [m["uid"] for m in emitted] == [1, 2, 3]
-    assert emitted[1]["subject"] == "as stored before the crash"
+    assert emitted[1]["conversationId"] == "conv_before_the_crash"
+    assert emitted[1]["text"] == record.content["text"]  # the body comes from the fetched bytes, not Redis
 
 
 def test_the_gate_keeps_a_rejected_message_of_a_batch_back_and_audits_every_one(storage, account, pipeline):
@@ -134,7 +138,7 @@ def test_the_gate_keeps_a_rejected_message_of_a_batch_back_and_audits_every_one(
     batch = [fetched(1), fetched(2, subject="QUARANTINE me"), fetched(3)]
     asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
     assert [m["uid"] for m in new_messages(storage)] == [1, 3]
-    rejected = storage.messages.get("acme", _id(batch[1]))
+    rejected = storage.messages.entry("acme", _id(batch[1])).to_json()
     assert rejected["policy"]["action"] == "reject"
     audit, _ = storage.audit.page("acme", limit=10, before=None, since_ms=0)
     assert sorted(r["decision"] for r in audit) == sorted(["delivered", "delivered", rejected["policy"]["decision"]])
@@ -215,7 +219,7 @@ def test_a_held_bounce_approved_later_is_tied_to_its_submission_and_suppresses(s
     assert new_messages(storage) == []  # held
     assert storage.suppressions.suppressed("acme", ["ghost@example.org"]) == []
 
-    review_id = storage.messages.get("acme", _id(bounce))["policy"]["reviewId"]
+    review_id = storage.messages.entry("acme", _id(bounce)).policy.review_id
     now = datetime.now(UTC)
     assert holds.decide(storage, review_id, LinkAction.APPROVE, by="test", now=now).status == "ok"
 
@@ -225,3 +229,29 @@ def test_a_held_bounce_approved_later_is_tied_to_its_submission_and_suppresses(s
     assert report["queueId"] == "q0123456789abcdef"
     assert report["bounceMessage"] == _id(bounce)
     assert storage.suppressions.suppressed("acme", ["ghost@example.org"]) == ["ghost@example.org"]
+
+
+def test_a_hold_publishes_in_uid_order_and_is_announced_again_after_a_crash_before_publishing(
+    storage, account, pipeline, redis_client
+):
+    guard = {"pattern": "HOLD", "action": "hold"}
+    storage.policies.put("acme", Policy.model_validate({"inbound": {"contentGuards": [guard]}}))
+    batch = [fetched(1), fetched(2, subject="HOLD me"), fetched(3)]
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
+
+    def names() -> list[tuple[str, str]]:
+        found = storage.events.since("acme", 0, count=100)
+        return [(e.event, e.data.get("id") or e.data.get("messageId")) for e in found]
+
+    # reviewPending in its message's place: UID order, as the inbound stream promises.
+    assert names() == [("messageNew", _id(batch[0])), ("reviewPending", _id(batch[1])), ("messageNew", _id(batch[2]))]
+
+    # A crash after the hold was opened and indexed but before anything was published:
+    # no events, no "emitted" marks. The batch is fetched again.
+    redis_client.delete(keys.events("acme"))
+    redis_client.zrem(keys.message_index("acme"), *[_id(m) for m in batch])
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
+    assert names() == [("messageNew", _id(batch[0])), ("reviewPending", _id(batch[1])), ("messageNew", _id(batch[2]))]
+    assert len(storage.reviews.pending(10)) == 1
+    asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))  # and once only
+    assert len(names()) == 3

@@ -25,11 +25,14 @@ from rq import SimpleWorker
 from app import create_app
 from bridge import jobs
 from bridge.config import Secret, Settings
-from bridge.inbound.records import build_record, message_fields
+from bridge.errors import NotFound
+from bridge.inbound.records import build_record, message_fields, message_key
+from bridge.mail import ids
 from bridge.mail.message import parse
 from bridge.models import Account, ServerConfig
 from bridge.outbound import submit as outbound
 from bridge.schemas.submit import SubmitBody
+from bridge.storage.message_index import from_record
 from tests.servers.smtp import SmtpSink
 from workers import mail
 from workers.context import worker_context
@@ -146,7 +149,7 @@ def store_inbound(storage, dovecot, mailbox, raw: bytes) -> dict:
         uid = int(data[0].split()[-1])
     record = build_record(
         message_fields(parse(raw)),
-        message_id=f"msg_test{uid}",
+        message_id=message_key("INBOX", uidvalidity, uid),
         account="acme",
         folder="INBOX",
         uid=uid,
@@ -154,7 +157,7 @@ def store_inbound(storage, dovecot, mailbox, raw: bytes) -> dict:
         received_at=datetime.now(UTC),
         conversation_id="conv_original",
     )
-    assert storage.messages.save(record, raw)
+    assert storage.messages.save_entries([from_record(record)]) == [True]
     return record
 
 
@@ -190,7 +193,15 @@ def test_send_delivers_emits_message_sent_and_files_a_seen_copy(client, auth, ac
 
     ((flags, raw),) = imap_flags(mailbox, "Sent")
     assert "\\Seen" in flags
-    assert raw == storage.outbox.raw(answer["queueId"])  # the bytes that were sent, unchanged
+    assert raw == received.raw  # the bytes that were sent, unchanged
+    # Filed: the outbox says where, the copy is indexed in the conversation, and Redis drops the bytes.
+    filed = client.get(f"/v1/outbox/{answer['queueId']}", headers=auth).json["sentCopy"]
+    assert filed["status"] == "filed" and filed["folder"] == "Sent" and filed["uid"] == 1
+    assert sent["sentCopy"] == {"status": "pending"}
+    [copy] = storage.messages.thread("acme", sent["conversationId"])
+    assert (copy.folder, copy.uid, copy.direction, copy.message_id) == ("Sent", 1, "sent", answer["messageId"])
+    with pytest.raises(NotFound):
+        storage.outbox.raw(answer["queueId"])
 
 
 def test_copy_false_skips_the_sent_folder(client, auth, account, storage, mailbox):
@@ -228,6 +239,27 @@ def test_reply_and_forward_thread_and_flag_the_original(
         assert sent["conversationId"] != "conv_original"
     ((flags, _),) = imap_flags(mailbox, "INBOX")
     assert flag in flags
+
+
+def test_a_message_the_bridge_never_saw_can_be_replied_to_by_its_id(
+    client, auth, account, storage, smtp, mailbox, dovecot
+):
+    # Only on the server (the watcher never indexed it): the id alone says where it is.
+    indexed = store_inbound(storage, dovecot, mailbox, INBOUND.replace(b"{to}", mailbox.address.encode()))
+    storage.messages.delete_entry("acme", indexed["id"])
+    resp = client.post(
+        "/v1/account/acme/submit", json={"reference": {"message": indexed["id"], "action": "reply"}, "text": "Hi"},
+        headers=auth,
+    )  # fmt: skip
+    assert resp.status_code == 202, resp.json
+    drain(storage, lambda: state(storage, resp.json["queueId"]) == "sent")
+    (received,) = smtp.messages
+    assert received.rcpt_tos == ("bob@example.net",) and b"In-Reply-To: <q1@example.net>" in received.raw
+    gone = ids.encode("INBOX", indexed["uidValidity"], indexed["uid"] + 100)
+    resp = client.post(
+        "/v1/account/acme/submit", json={"reference": {"message": gone, "action": "reply"}, "text": "Hi"}, headers=auth
+    )
+    assert resp.status_code == 404 and resp.json["error"]["code"] == "messageGone"
 
 
 def test_reply_all_goes_to_everyone_but_us(client, auth, account, storage, smtp, mailbox, dovecot):

@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 
 from bridge import keys
+from bridge.config import EventRetention
 from bridge.crypto import Vault
 from bridge.events.model import Event, parse_event_id
 from bridge.storage import Storage
-from bridge.storage.publish import Publication
+from bridge.storage.message_index import Entry
+from bridge.storage.messages import order
+from bridge.storage.publish import Publication, Publisher
 
 
 @pytest.fixture
@@ -55,15 +58,15 @@ def test_a_published_event_and_its_webhook_body_are_one_step(storage, redis_clie
 
 def test_a_batch_publishes_in_order_and_marks_its_messages_emitted(storage, redis_client):
     items = [
-        Publication("a", "messageNew", {"n": 1}, emitted="m1", emitted_ttl_s=60),
-        Publication("a", "messageBounce", {"n": 2}, emitted="m2", emitted_ttl_s=60),
+        Publication("a", "messageNew", {"n": 1}, emitted="m1", emitted_ttl_s=60, emitted_score=1_000_000),
+        Publication("a", "messageBounce", {"n": 2}, emitted="m2", emitted_ttl_s=60, emitted_score=2_000_000),
         Publication("b", "messageNew", {"n": 3}),
     ]
     out = storage.publisher.publish(items, now=time.time(), grace=60, sweep_ttl=3)
     assert [p.event.seq for p in out] == sorted(p.event.seq for p in out)
     assert [e.data["n"] for e in storage.events.since("a", 0)] == [1, 2]
     assert storage.mailstate.emitted("a", ["m1", "m2", "m3"]) == {"m1", "m2"}
-    assert 0 < redis_client.ttl(keys.message_emitted("a", "m1")) <= 60
+    assert 0 < redis_client.ttl(keys.message_index("a")) <= 60
     assert out[0].deliveries == []  # no subscription: nothing to deliver, no sweeper needed
     assert not any(p.start_sweeper for p in out)
 
@@ -95,34 +98,58 @@ def test_wait_returns_new_events_and_times_out_empty(storage):
     assert [e.event for e in got] == ["messageSent"]
 
 
-def _record(account: str, mid: str, when: datetime, **extra) -> dict:
-    return {
-        "id": mid,
-        "account": account,
-        "receivedAt": when.isoformat().replace("+00:00", "Z"),
-        "messageId": f"{mid}@example.test",
-        "conversationId": f"conv_{mid}",
-        **extra,
-    }
+def _entry(account: str, mid: str, when: datetime, folder: str = "INBOX") -> Entry:
+    return Entry(
+        id=mid, account=account, folder=folder, uid=1, uidvalidity=1, conversation_id=f"conv_{mid}",
+        received_at=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"), message_id=f"{mid}@example.test",
+    )  # fmt: skip
 
 
-def test_save_is_the_dedupe_point(storage):
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    assert storage.messages.save(_record("a", "m1", now), b"raw")
-    assert not storage.messages.save(_record("a", "m1", now, subject="again"), b"other")
-    assert storage.messages.get("a", "m1").get("subject") is None
-    assert storage.messages.source("a", "m1") == b"raw"
-    assert storage.messages.find_by_header_id("a", "<m1@example.test>") == "m1"
-    assert storage.messages.conversations("a", ["nope@x", "m1@example.test"]) == {"m1@example.test": "conv_m1"}
+def _publish_at(publisher: Publisher, account: str, n: int, now: float, size: int = 200) -> None:
+    batch = [Publication(account, "messageNew", {"n": i, "pad": "x" * size}) for i in range(n)]
+    publisher.publish(batch, now=now, grace=60, sweep_ttl=3)
+
+
+def _stream_bytes(redis_client, account: str) -> int:
+    return sum(len(fields[b"e"]) for _, fields in redis_client.xrange(keys.events(account)))
+
+
+def test_the_event_stream_is_bounded_by_bytes_keeping_the_newest(storage, redis_client):
+    publisher = Publisher(redis_client, 3600, EventRetention(max_bytes=5_000, max_age_s=3600))
+    now = time.time()
+    _publish_at(publisher, "a", 100, now)
+    kept = storage.events.since("a", 0, count=1000)
+    assert 0 < _stream_bytes(redis_client, "a") <= 5_000
+    assert _stream_bytes(redis_client, "a") + 300 > 5_000  # trimmed to the bound, not far below it
+    assert [e.data["n"] for e in kept] == list(range(100 - len(kept), 100))  # the newest, contiguous
+    _publish_at(publisher, "b", 3, now)  # another account's stream has its own bound
+    assert len(storage.events.since("b", 0)) == 3
+
+
+def test_the_event_stream_is_bounded_by_age_and_expires_when_quiet(storage, redis_client):
+    publisher = Publisher(redis_client, 3600, EventRetention(max_bytes=1024**2, max_age_s=600))
+    now = time.time()
+    _publish_at(publisher, "a", 5, now - 800)  # past the bound by the time the next ones come
+    _publish_at(publisher, "a", 2, now - 100)
+    assert [e.data["n"] for e in storage.events.since("a", 0)] == [0, 1]
+    assert 0 < redis_client.pttl(keys.events("a")) <= 600_000
+    assert 0 < redis_client.pttl(keys.events_bytes("a")) <= 600_000
+
+
+def _index(storage: Storage, entries: list[Entry]) -> None:
+    """Save entries and mark them emitted, as the pipeline does: the index lists emitted messages."""
+    storage.messages.save_entries(entries)
+    marks = [(e.id, order(e.received_at, e.uid)) for e in entries]
+    storage.mailstate.mark_emitted(entries[0].account, marks, 3600 * 24 * 365 * 10)
 
 
 def test_paging_is_newest_first_with_ties_and_filters(storage):
     base = datetime(2026, 1, 1, tzinfo=UTC)
-    for i in range(25):
-        # Five messages share each timestamp: ties must neither repeat nor vanish.
-        storage.messages.save(
-            _record("a", f"m{i:02d}", base + timedelta(seconds=i // 5), folder="INBOX" if i % 2 else "Junk"), b""
-        )
+    # Five messages share each timestamp: ties must neither repeat nor vanish.
+    _index(
+        storage,
+        [_entry("a", f"m{i:02d}", base + timedelta(seconds=i // 5), "INBOX" if i % 2 else "Junk") for i in range(25)],
+    )
     seen, cursor = [], None
     while True:
         page, cursor = storage.messages.page("a", limit=4, before=cursor)
@@ -131,18 +158,18 @@ def test_paging_is_newest_first_with_ties_and_filters(storage):
             break
     assert sorted(seen) == [f"m{i:02d}" for i in range(25)]
     assert len(seen) == len(set(seen))
-    times = [storage.messages.get("a", m)["receivedAt"] for m in seen]
+    times = [storage.messages.entry("a", m).received_at for m in seen]
     assert times == sorted(times, reverse=True)
 
     junk, _ = storage.messages.page("a", limit=100, match=lambda r: r["folder"] == "Junk")
     assert len(junk) == 13
 
 
-def test_expired_records_drop_out_of_the_index(storage, redis_client):
+def test_expired_entries_drop_out_of_the_listing(storage, redis_client):
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    storage.messages.save(_record("a", "gone", now), b"")
-    storage.messages.save(_record("a", "kept", now - timedelta(seconds=1)), b"")
-    redis_client.delete(*[k for k in redis_client.scan_iter("*msg:gone")])
+    _index(storage, [_entry("a", "gone", now), _entry("a", "kept", now - timedelta(seconds=1))])
+    redis_client.delete(*[k for k in redis_client.scan_iter("*:ix:gone")])
     page, cursor = storage.messages.page("a", limit=10)
     assert [r["id"] for r in page] == ["kept"] and cursor is None
-    assert redis_client.zcard(next(redis_client.scan_iter("*:messages"))) == 1
+    # The index is also the "emitted" mark: an entry gone keeps its mark, so it is not emitted again.
+    assert storage.mailstate.emitted("a", ["gone", "kept"]) == {"gone", "kept"}

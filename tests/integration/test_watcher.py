@@ -63,9 +63,8 @@ async def test_new_mail_is_parsed_verified_and_emitted(storage, pipeline, mailbo
         assert data["auth"]["verified"] is False
         assert data["auth"]["fromDomain"] == "example.test"
         assert data["text"].strip() == "body 1"
-        record = storage.messages.get("acme", data["id"])
-        assert record["bodySha256"] == data["bodySha256"]
-        assert storage.messages.source("acme", data["id"]).endswith(b"body 1\r\n")
+        entry = storage.messages.entry("acme", data["id"])
+        assert entry is not None and entry.size == data["size"] and entry.message_id == data["messageId"]
         assert storage.accounts.get_state("acme").state is ConnectionState.CONNECTED
         assert [e.event for e in events(storage, name=None)][:1] == ["accountConnected"]
     finally:

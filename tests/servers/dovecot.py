@@ -85,13 +85,19 @@ class DovecotServer:
     """
 
     def __init__(
-        self, *, oauth_introspection_url: str | None = None, oauth_mechanisms: str = "xoauth2 oauthbearer"
+        self,
+        *,
+        oauth_introspection_url: str | None = None,
+        oauth_mechanisms: str = "xoauth2 oauthbearer",
+        special_use: dict[str, str] | None = None,
     ) -> None:
         # With an introspection URL, XOAUTH2/OAUTHBEARER logins are checked by Dovecot's oauth2
         # passdb against that RFC 7662 endpoint; passwords keep working through the passwd-files.
         # oauth_mechanisms="xoauth2" makes it look like Outlook, which offers no OAUTHBEARER.
         self.oauth_introspection_url = oauth_introspection_url
         self.oauth_mechanisms = oauth_mechanisms
+        # The auto-created special-use folders (a server without a Sent folder leaves "Sent" out).
+        self.special_use = SPECIAL_USE if special_use is None else special_use
         self.dir = Path(tempfile.mkdtemp(prefix="mb-dovecot-"))
         self.dir.chmod(0o755)  # mail processes (uid nobody under root) traverse it
         self.host = HOST
@@ -290,7 +296,7 @@ class DovecotServer:
     def _render_config(self) -> str:
         mailboxes = "".join(
             f"  mailbox {name} {{\n    special_use = {flag}\n    auto = subscribe\n  }}\n"
-            for name, flag in SPECIAL_USE.items()
+            for name, flag in self.special_use.items()
         )
         if os.geteuid() == 0:
             identity = f"mail_uid = {MAIL_UID}\nmail_gid = {MAIL_UID}\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from enum import StrEnum
 
 HOST = "127.0.0.1"
@@ -39,6 +40,8 @@ class FaultProxy:
         self.once = False
         self.close_after_s = 0.0
         self.accepted = 0
+        # Edits each line the server sends (a server with a quirk: e.g. another UIDVALIDITY in STATUS).
+        self.rewrite: Callable[[bytes], bytes] | None = None
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
         self._clients: set[asyncio.StreamWriter] = set()
@@ -143,7 +146,9 @@ class FaultProxy:
         self, reader: asyncio.StreamReader, to: asyncio.StreamWriter, client: asyncio.StreamWriter, *, from_client: bool
     ) -> None:
         with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
+            while data := await (reader.readline() if self.rewrite and not from_client else reader.read(65536)):
+                if self.rewrite and not from_client:
+                    data = self.rewrite(data)
                 if from_client and self.fault is Fault.CUT and self.trigger and self.trigger in data:
                     if self.once:
                         self.fault = Fault.PASS

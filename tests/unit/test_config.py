@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import Environment, Secret, load_settings, parse_dns_servers
+from bridge.config import Environment, EventRetention, Secret, load_settings, parse_dns_servers, parse_event_retention
 from bridge.errors import ConfigError
 
 SECRET = "s" * 32
@@ -39,6 +39,7 @@ def test_every_variable_is_read():
             "BRIDGE_DATA_DIR": "/var/lib/mailbridge",
             "BRIDGE_LOG_LEVEL": "debug",
             "BRIDGE_ANALYSIS_PROCESSES": "0",
+            "BRIDGE_EVENT_RETENTION": "2d,512KiB",
         }
     )
     assert s.redis_url == "redis://10.0.0.1:6380/2"
@@ -50,6 +51,27 @@ def test_every_variable_is_read():
     assert s.data_dir == Path("/var/lib/mailbridge")
     assert s.log_level == "DEBUG"
     assert s.analysis_processes == 0
+    assert s.event_retention == EventRetention(max_bytes=512 * 1024, max_age_s=2 * 86400)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("16MiB,7d", EventRetention(16 * 1024**2, 7 * 86400)),
+        ("100MB", EventRetention(100 * 1000**2, 7 * 86400)),
+        ("12h", EventRetention(16 * 1024**2, 12 * 3600)),
+        (" 1GiB , 90d ", EventRetention(1024**3, 90 * 86400)),
+    ],
+)
+def test_event_retention_takes_a_size_and_an_age_in_either_order(value, expected):
+    assert parse_event_retention(value) == expected
+    assert load_settings({"BRIDGE_EVENT_RETENTION": value, "BRIDGE_SECRET": SECRET}).event_retention == expected
+
+
+@pytest.mark.parametrize("value", ["16", "16MiB,7", "7d,1d", "1MiB,2MiB", "16 mb", "1KiB", "2GiB", "10s", "91d", ","])
+def test_event_retention_refuses_what_it_cannot_mean(tmp_path, value):
+    with pytest.raises(ConfigError, match="BRIDGE_EVENT_RETENTION"):
+        load_settings({"BRIDGE_DATA_DIR": str(tmp_path), "BRIDGE_EVENT_RETENTION": value})
 
 
 @pytest.mark.parametrize(
