@@ -366,7 +366,11 @@ def test_attachments_flags_forward_and_delete(connect, attached, workers, storag
 
         deleted = result(mcp.call("delete_message", {"account": "acme", "id": message_id}))
         assert deleted["id"] == message_id and deleted["movedTo"] == "Trash"
-        assert error_code(mcp.call("get_message", {"account": "acme", "id": message_id})) == "messageNotFound"
+        # Gone from the account: the stored record says so (messageGone), the live mailbox (issue 14) cannot find it.
+        assert error_code(mcp.call("get_message", {"account": "acme", "id": message_id})) in (
+            "messageGone",
+            "messageNotFound",
+        )
 
 
 def test_mcp_over_http_needs_a_valid_token(web):
