@@ -61,6 +61,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(oauth_pages.bp)
     v1 = _v1_blueprint()
     app.register_blueprint(v1)
+    # The operator console at / (session cookie + CSRF; bridge/console).
+    from bridge.console import register as register_console
+
+    register_console(app)
     _mount_mcp(app, settings)
     return app
 

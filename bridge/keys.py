@@ -302,3 +302,11 @@ def metrics_histogram(name: str) -> str:
 def metrics_minute(minute: int) -> str:
     """Hash with expiry: what happened in one minute (epoch minutes), for the console's charts."""
     return _k("metrics", "minute", str(minute))
+
+
+# --- operator console ---------------------------------------------------------
+
+
+def console_session(session_hash: str) -> str:
+    """Hash: one console sign-in (token id, CSRF secret), keyed by the SHA-256 of its cookie; expires."""
+    return _k("console", "session", session_hash)

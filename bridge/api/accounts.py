@@ -27,6 +27,7 @@ from bridge.schemas.accounts import (
     VerifyResult,
 )
 from bridge.schemas.common import Deleted
+from bridge.storage import Storage
 
 bp = Blueprint("accounts", __name__)
 # Special-use folders watched besides INBOX when an account does not say what to watch (RFC 6154).
@@ -60,7 +61,16 @@ def _require_login(
     scope=TokenScope.MANAGE,
 )
 def create(body: AccountCreate) -> AccountOut:
-    storage = services().storage
+    return _out(attach(services().storage, body))
+
+
+def attach(storage: Storage, body: AccountCreate) -> Account:
+    """Log in (unless ``verify`` is false), then store the account; the console's form calls this too.
+
+    Raises:
+        Conflict: the account id is taken.
+        BridgeError: a login failed (``authenticationFailed``, ``connectFailed`` … with ``details.side``).
+    """
     account = body.to_account()
     try:
         storage.accounts.get(account.id)
@@ -80,7 +90,7 @@ def create(body: AccountCreate) -> AccountOut:
     for folder, status in folders.items():
         if not (account.backfill and folder == account.watch[0]):
             storage.mailstate.set_attach_checkpoint(account.id, folder, status.uidnext - 1)
-    return _out(created)
+    return created
 
 
 @endpoint(bp, "/accounts", "GET", summary="List accounts", response=AccountList, scope=TokenScope.MANAGE)

@@ -13,6 +13,7 @@ from bridge.errors import ValidationError
 from bridge.models import TokenScope
 from bridge.review import audit as auditing
 from bridge.schemas.audit import AuditPage, AuditQuery, AuditRecord
+from bridge.storage import Storage
 from bridge.storage.audit import is_cursor
 
 bp = Blueprint("audit", __name__)
@@ -27,7 +28,11 @@ _CLOCK_SKEW_MS = 5 * 60 * 1000
     scope=TokenScope.MANAGE,
 )  # fmt: skip
 def list_records(account: str, query: AuditQuery) -> AuditPage:
-    storage = services().storage
+    return find_records(services().storage, account, query)
+
+
+def find_records(storage: Storage, account: str, query: AuditQuery) -> AuditPage:
+    """One page of the account's audit records matching ``query`` (the console calls this too)."""
     storage.accounts.get(account)
     if query.cursor is not None and not is_cursor(query.cursor):
         raise ValidationError("cursor is not one this API returned", code="invalidCursor")

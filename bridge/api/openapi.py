@@ -13,7 +13,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from pydantic import BaseModel
@@ -28,6 +28,7 @@ from bridge.models import TokenScope
 from bridge.schemas.common import ERROR_CODES, ErrorBody
 
 View = Callable[..., Any]
+M = TypeVar("M", bound=BaseModel)
 _REF = "#/components/schemas/{model}"
 
 
@@ -143,6 +144,11 @@ def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
         return model.model_validate(data)
     except PydanticValidationError as exc:
         raise _invalid(exc, where) from exc
+
+
+def validate(model: type[M], data: Any, where: str = "body") -> M:
+    """``data`` as ``model``, or the API's ValidationError (``details``: field, message, type) for other callers."""
+    return cast(M, _validate(model, data, where))
 
 
 def _invalid(exc: PydanticValidationError, where: str) -> ValidationError:

@@ -20,6 +20,7 @@ from bridge.review import audit as auditing
 from bridge.review import holds
 from bridge.review.links import LinkAction
 from bridge.schemas.reviews import ReviewDetail, ReviewList, ReviewOut, ReviewQuery
+from bridge.storage import Storage
 from bridge.storage.review_records import Review
 
 bp = Blueprint("reviews", __name__)
@@ -59,10 +60,18 @@ def get(review_id: str) -> ReviewDetail:
 
 
 def _decide(review_id: str, action: LinkAction) -> ReviewOut:
-    _get(review_id)
-    outcome = holds.decide(
-        services().storage, review_id, action, by=auditing.by_token(g.token_id), now=datetime.now(UTC)
-    )
+    return decide(services().storage, review_id, action, by=auditing.by_token(g.token_id))
+
+
+def decide(storage: Storage, review_id: str, action: LinkAction, *, by: str) -> ReviewOut:
+    """Approve or reject a hold once, or raise what stopped it (the console calls this too).
+
+    Raises:
+        NotFound (``reviewNotFound``), Gone (``reviewExpired``), Conflict (``reviewDecided``).
+    """
+    if storage.reviews.get(review_id) is None:
+        raise NotFound(f"no review {review_id!r}", code="reviewNotFound")
+    outcome = holds.decide(storage, review_id, action, by=by, now=datetime.now(UTC))
     if outcome.status == "missing" or outcome.review is None:
         raise NotFound(f"no review {review_id!r}", code="reviewNotFound")
     if outcome.status == "late":

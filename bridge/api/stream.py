@@ -72,9 +72,17 @@ def _check_request() -> None:
     )
 )
 def stream(ws: Any, account: str) -> None:
+    follow(ws, account, g.stream_after)
+
+
+def follow(ws: Any, account: str, after: int) -> None:
+    """Send the account's events after ``after`` as text frames, then live ones, while ``ws`` is open.
+
+    Ends with a 1001 close frame when the server is stopping. The console's own stream route
+    (session cookie instead of a token) calls this too.
+    """
     found = services()
     storage, stopping = found.storage, found.stopping
-    after: int = g.stream_after
     while ws.connected and not stopping.is_set():
         events = storage.events.since(account, after, count=REPLAY_BATCH)
         if not events:

@@ -22,7 +22,8 @@ from bridge.schemas.webhooks import (
     WebhookOut,
     iso_time,
 )
-from bridge.webhooks.delivery import DEFAULT_POLICY
+from bridge.storage import Storage
+from bridge.webhooks.delivery import DEFAULT_POLICY, Delivery, Subscription
 from bridge.webhooks.dispatcher import check_registration
 
 bp = Blueprint("webhooks", __name__)
@@ -45,12 +46,17 @@ bp = Blueprint("webhooks", __name__)
 )
 def create(body: WebhookCreate) -> WebhookCreated:
     svc = services()
-    check_registration(body.url, production=svc.settings.production)
-    if body.account is not None:
-        svc.storage.accounts.get(body.account)  # NotFound for an unknown account
-    events = tuple(e.value for e in body.events) if body.events is not None else None
-    sub, secret = svc.storage.webhooks.create(body.url, events, body.account)
+    sub, secret = subscribe(svc.storage, body, production=svc.settings.production)
     return WebhookCreated(**WebhookOut.of(sub).model_dump(), secret=secret)
+
+
+def subscribe(storage: Storage, body: WebhookCreate, *, production: bool) -> tuple[Subscription, str]:
+    """Check the URL and account, store the subscription; returns it and its secret (the console calls this too)."""
+    check_registration(body.url, production=production)
+    if body.account is not None:
+        storage.accounts.get(body.account)  # NotFound for an unknown account
+    events = tuple(e.value for e in body.events) if body.events is not None else None
+    return storage.webhooks.create(body.url, events, body.account)
 
 
 @endpoint(
@@ -151,9 +157,15 @@ def deliveries(webhook_id: str, query: DeliveryQuery) -> DeliveryList:
 )
 def redeliver(webhook_id: str, delivery_id: str) -> DeliveryOut:
     storage = services().storage
+    reopened = redeliver_now(storage, webhook_id, delivery_id)
+    return DeliveryOut.of(reopened, storage.webhooks.attempts(delivery_id))
+
+
+def redeliver_now(storage: Storage, webhook_id: str, delivery_id: str) -> Delivery:
+    """Open a new round of attempts for a delivery and queue its first one (the console calls this too)."""
     storage.webhooks.get(webhook_id)
     reopened = storage.webhooks.reopen(webhook_id, delivery_id, time.time(), DEFAULT_POLICY.grace)
     jobs.enqueue_webhook_delivery(storage.redis, delivery_id, reopened.attempts + 1)
     if storage.webhooks.sweeper.claim(3 * DEFAULT_POLICY.sweep_interval):
         jobs.enqueue_webhook_sweep(storage.redis, DEFAULT_POLICY.sweep_interval)
-    return DeliveryOut.of(reopened, storage.webhooks.attempts(delivery_id))
+    return reopened

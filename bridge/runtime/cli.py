@@ -283,7 +283,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             command = [*dies_with_parent(), sys.executable, str(ROOT / "app.py"), role]
             children.append(subprocess.Popen(command, env=env))  # noqa: S603 - our own entry point
         print(
-            f"Mailbridge is starting at http://{settings.host}:{settings.port}  (docs: /docs, health: /health)",
+            f"Mailbridge is starting at http://{settings.host}:{settings.port}  (console: /, docs: /docs, health: /health)",
             flush=True,
         )
         return _supervise(children, _RedisKeeper(embedded) if embedded is not None else None)

@@ -76,6 +76,7 @@ class AttemptOut(ApiModel):
     error: str | None
     outcome: str = Field(description="delivered, retry or failed")
     next_attempt_at: str | None
+    response: str | None = Field(default=None, description="the start of the response body (up to 300 bytes)")
 
     @classmethod
     def of(cls, a: Attempt) -> AttemptOut:
@@ -87,6 +88,7 @@ class AttemptOut(ApiModel):
             error=a.error,
             outcome=a.outcome,
             next_attempt_at=iso_time(a.next_attempt_at),
+            response=a.response,
         )
 
 

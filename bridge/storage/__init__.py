@@ -16,6 +16,7 @@ from bridge.crypto import Vault
 from bridge.storage.accounts import AccountStore
 from bridge.storage.audit import AuditStore
 from bridge.storage.base import connect, redis_errors, utc_now
+from bridge.storage.console_sessions import ConsoleSessionStore
 from bridge.storage.events import EventStore
 from bridge.storage.mailstate import MailStateStore
 from bridge.storage.messages import MessageStore
@@ -54,6 +55,7 @@ class Storage:
         self.suppressions = SuppressionStore(client)
         self.oauth = OAuthStore(client, vault)
         self.metrics = MetricsStore(client)
+        self.console_sessions = ConsoleSessionStore(client)
         # Here, not at the top: bridge.oauth.tokens imports this package's oauth module.
         from bridge.oauth.tokens import TokenManager
 

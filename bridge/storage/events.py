@@ -39,6 +39,12 @@ class EventStore:
         return [_decode(entry_id, fields) for _, entries in found for entry_id, fields in entries]
 
     @redis_errors
+    def recent(self, account: str, count: int) -> list[Event]:
+        """The account's newest ``count`` events, oldest first (the console's first screenful)."""
+        entries = cast(list[Any], self.redis.xrevrange(keys.events(account), count=count))
+        return [_decode(entry_id, fields) for entry_id, fields in reversed(entries)]
+
+    @redis_errors
     def last_seq(self, account: str) -> int:
         """The newest event's sequence number in the account's stream, 0 when empty."""
         newest = cast(list[Any], self.redis.xrevrange(keys.events(account), count=1))

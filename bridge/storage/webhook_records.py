@@ -119,6 +119,7 @@ def attempt_doc(a: Attempt) -> dict[str, Any]:
         "error": a.error,
         "outcome": a.outcome,
         "nextAttemptAt": a.next_attempt_at,
+        "response": a.response,
     }
 
 
@@ -131,4 +132,5 @@ def attempt(doc: dict[str, Any]) -> Attempt:
         error=doc.get("error"),
         outcome=doc.get("outcome", ""),
         next_attempt_at=doc.get("nextAttemptAt"),
+        response=doc.get("response"),
     )

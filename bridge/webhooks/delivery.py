@@ -73,6 +73,7 @@ class Attempt:
     error: str | None
     outcome: str
     next_attempt_at: float | None = None
+    response: str | None = None  # the start of the response body (at most dispatcher.EXCERPT_BYTES)
 
 
 @dataclass(frozen=True, slots=True)

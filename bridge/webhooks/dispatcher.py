@@ -18,8 +18,10 @@ itself (``follow_up``, through ``bridge.jobs``).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -42,6 +44,7 @@ from bridge.webhooks.delivery import (
     Delivery,
     DeliveryStatus,
     RetryPolicy,
+    Subscription,
     Verdict,
     verdict_for_status,
 )
@@ -52,6 +55,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"Mailbridge/{__version__}"
 # Read at most this much of a response; enough for any receiver's "ok", small enough to be harmless.
 _MAX_RESPONSE_BYTES = 64 * 1024
+# The start of a response body kept with its attempt (shown by the console; bounded like every record).
+EXCERPT_BYTES = 300
 
 
 # -- destinations ------------------------------------------------------------------
@@ -192,6 +197,7 @@ class _Response:
     error: str | None
     verdict: Verdict
     latency_ms: float
+    excerpt: str | None = None  # the start of the response body, as text
 
 
 class Dispatcher:
@@ -271,6 +277,24 @@ class Dispatcher:
         headers["content-type"] = "application/json"
         return self._record(claim, now, self._post(claim.subscription.url, headers, claim.body))
 
+    def send_test(self, subscription: Subscription) -> Attempt:
+        """POST one signed ``webhookTest`` event to ``subscription`` now and say how it went.
+
+        Signed with the subscription's secrets like any delivery, under a webhook-id of its
+        own (``evt_test_…``); nothing is stored, retried or put in an event stream.
+        """
+        now = self._clock.time()
+        event_id = f"evt_test_{secrets.token_hex(6)}"
+        envelope = {"id": event_id, "event": "webhookTest", "account": subscription.account, "date": rfc3339(now),
+                    "data": {"webhook": subscription.id, "test": True}}  # fmt: skip
+        body = json.dumps(envelope, separators=(",", ":")).encode()
+        headers = signing.headers(self.storage.webhooks.active_secrets(subscription, now), event_id, int(now), body)
+        headers["content-type"] = "application/json"
+        response = self._post(subscription.url, headers, body)
+        outcome = "delivered" if response.verdict is Verdict.DELIVERED else "failed"
+        return Attempt(1, rfc3339(now), response.status, response.latency_ms, response.error, outcome,
+                       response=response.excerpt)  # fmt: skip
+
     def follow_up(self, result: Result) -> None:
         """Schedule the retry an attempt asked for, and make sure a sweep will follow it up."""
         if result.next_attempt is None or result.retry_in is None:
@@ -284,6 +308,7 @@ class Dispatcher:
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
+        excerpt: str | None = None
         verdict = Verdict.RETRY
         timeout = self.policy.timeout
         try:
@@ -293,7 +318,7 @@ class Dispatcher:
             with self._pool.stream(
                 request.method, request.url, headers=request.headers, content=body, extensions=request.extensions
             ) as response:
-                _drain(response)
+                excerpt = _drain(response)
                 status = response.status
                 verdict = verdict_for_status(status)
                 if verdict is not Verdict.DELIVERED:
@@ -307,7 +332,7 @@ class Dispatcher:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         except ValueError as exc:  # a stored URL that no longer parses
             error, verdict = f"invalid URL: {exc}", Verdict.FAIL
-        return _Response(status, error, verdict, round((time.perf_counter() - started) * 1000, 2))
+        return _Response(status, error, verdict, round((time.perf_counter() - started) * 1000, 2), excerpt)
 
     def _record(self, claim: Claim, now: float, response: _Response) -> Result:
         delivery = claim.delivery
@@ -325,7 +350,9 @@ class Dispatcher:
         }[verdict]
         next_at = now + delay if delay is not None else None
         outcome = {Verdict.DELIVERED: "delivered", Verdict.RETRY: "retry", Verdict.FAIL: "failed"}[verdict]
-        attempt = Attempt(number, rfc3339(now), response.status, response.latency_ms, error, outcome, next_at)
+        attempt = Attempt(
+            number, rfc3339(now), response.status, response.latency_ms, error, outcome, next_at, response.excerpt
+        )
         self.storage.webhooks.record(delivery, attempt, status, grace=self.policy.grace)
         self.storage.metrics.webhook_attempt(outcome, response.latency_ms / 1000, now)
         if verdict is not Verdict.DELIVERED:
@@ -360,10 +387,14 @@ def _header(response: httpcore.Response, name: bytes) -> str | None:
     return None
 
 
-def _drain(response: httpcore.Response) -> None:
-    """Read a bounded response body, so the connection can be reused when it is small."""
+def _drain(response: httpcore.Response) -> str | None:
+    """Read a bounded response body, so the connection can be reused when it is small; returns its start."""
     seen = 0
+    head = b""
     for chunk in response.iter_stream():
+        if len(head) < EXCERPT_BYTES:
+            head += chunk[: EXCERPT_BYTES - len(head)]
         seen += len(chunk)
         if seen > _MAX_RESPONSE_BYTES:
-            return  # closing an unread response drops the connection instead of reading on
+            break  # closing an unread response drops the connection instead of reading on
+    return head.decode("utf-8", "replace") if head else None

@@ -17,7 +17,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.test_review_pages import CHROMEDRIVER, CHROMIUM, FLAGS, served  # noqa: F401 - fixture
+from tests.browser.conftest import CHROMEDRIVER, CHROMIUM, FLAGS
 
 
 @pytest.fixture
@@ -37,12 +37,7 @@ def browser(tmp_path):
     driver.quit()
 
 
-@pytest.fixture
-def app(served):  # noqa: F811 - the served app, as in the review-page tests
-    return served[0]
-
-
-def test_docs_renders_every_operation_grouped_by_tag_without_other_hosts(browser, served, client, tmp_path):  # noqa: F811
+def test_docs_renders_every_operation_grouped_by_tag_without_other_hosts(browser, served, client, tmp_path):
     _, settings = served
     base = settings.public_url
     spec = client.get("/openapi.json").json

