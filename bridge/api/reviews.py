@@ -60,6 +60,7 @@ def get(review_id: str) -> ReviewDetail:
 
 
 def _decide(review_id: str, action: LinkAction) -> ReviewOut:
+    _get(review_id)  # a hold outside the token's accounts is reviewNotFound
     return decide(services().storage, review_id, action, by=auditing.by_token(g.token_id))
 
 
