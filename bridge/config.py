@@ -125,6 +125,8 @@ class Settings:
         log_level: BRIDGE_LOG_LEVEL.
         analysis_processes: BRIDGE_ANALYSIS_PROCESSES, worker processes a watcher starts to analyse
             a backlog (``bridge.inbound.pool``); None means one per core but one, 0 means threads only.
+        imap_command_connections: BRIDGE_IMAP_COMMAND_CONNECTIONS, command connections per account
+            (``bridge.imap.pool``) beside its IDLE connection, for the live mailbox API; 1 to 16, default 1.
         event_retention: BRIDGE_EVENT_RETENTION, how much of each account's event stream is kept.
     """
 
@@ -138,6 +140,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path("data"))
     log_level: str = "INFO"
     analysis_processes: int | None = None
+    imap_command_connections: int = 1
     event_retention: EventRetention = field(default_factory=EventRetention)
 
     @property
@@ -174,8 +177,17 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         data_dir=data_dir,
         log_level=level,
         analysis_processes=_parse_count("BRIDGE_ANALYSIS_PROCESSES", environ.get("BRIDGE_ANALYSIS_PROCESSES")),
+        imap_command_connections=_parse_connections(environ.get("BRIDGE_IMAP_COMMAND_CONNECTIONS")),
         event_retention=parse_event_retention(environ.get("BRIDGE_EVENT_RETENTION") or DEFAULT_EVENT_RETENTION),
     )
+
+
+def _parse_connections(value: str | None) -> int:
+    if value is None or value == "":
+        return 1
+    if not value.isdigit() or not 1 <= int(value) <= 16:
+        raise ConfigError(f"BRIDGE_IMAP_COMMAND_CONNECTIONS must be a whole number from 1 to 16, not {value!r}")
+    return int(value)
 
 
 def parse_dns_servers(value: str) -> tuple[tuple[str, int], ...]:

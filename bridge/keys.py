@@ -310,3 +310,16 @@ def metrics_minute(minute: int) -> str:
 def console_session(session_hash: str) -> str:
     """Hash: one console sign-in (token id, CSRF secret), keyed by the SHA-256 of its cookie; expires."""
     return _k("console", "session", session_hash)
+
+
+# --- live mailbox commands (bridge.mailbox) -----------------------------------
+
+
+def mailbox_commands(watcher_id: str) -> str:
+    """List with expiry: mailbox commands for the accounts one watcher process holds, oldest first."""
+    return _k("mbcmd", watcher_id)
+
+
+def mailbox_reply(request_id: str) -> str:
+    """List with a short expiry: the acknowledgement, then the answer, of one mailbox command (popped on read)."""
+    return _k("mbreply", request_id)

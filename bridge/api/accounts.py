@@ -20,8 +20,6 @@ from bridge.schemas.accounts import (
     AccountList,
     AccountOut,
     AccountUpdate,
-    MailboxList,
-    MailboxOut,
     SideResult,
     VerifyRequest,
     VerifyResult,
@@ -191,17 +189,3 @@ def verify(body: VerifyRequest) -> VerifyResult:
         imap=side(result.imap_checked, result.imap),
         smtp=side(result.smtp_checked, result.smtp),
     )
-
-
-@endpoint(
-    bp,
-    "/account/<account>/mailboxes",
-    "GET",
-    summary="List the account's folders (live IMAP LIST)",
-    response=MailboxList,
-    errors=(404, 422),
-    scope=TokenScope.READ,
-)
-def mailboxes(account: str) -> MailboxList:
-    found = connectivity.list_mailboxes(services().storage.accounts.get(account).imap)
-    return MailboxList(mailboxes=[MailboxOut.of(m) for m in found])

@@ -65,6 +65,16 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     },
     "OAuthAppUpdate": {"name": "Gmail (production)"},
     "TokenCreate": {"description": "billing service", "scopes": ["read", "send"], "accounts": ["support"]},
+    # The live mailbox (bridge/api/messages.py).
+    "SearchBody": {"search": {"from": "ada@example.org", "subject": "order", "seen": False, "since": "2026-11-01"}},
+    "MessageUpdate": {"flags": {"add": ["\\Seen"], "delete": ["\\Flagged"]}},
+    "MoveBody": {"path": "Archive"},
+    "BulkFlags": {"search": {"from": "ada@example.org"}, "flags": {"add": ["\\Seen"]}},
+    "BulkMove": {"ids": ["mZVPxAAAAACpJTkJPWA"], "path": "Archive"},
+    "BulkDelete": {"search": {"before": "2026-01-01"}},
+    "MailboxCreate": {"path": "Projects.2026"},
+    "MailboxRename": {"path": "Projects.2026", "newPath": "Archive.Projects 2026"},
+    "DraftBody": {"to": [{"name": "Ada", "address": "ada@example.org"}], "subject": "Your order", "text": "Draft."},
 }
 
 # Candidates for strings, by property name first, then for any string with a pattern.
@@ -134,8 +144,9 @@ _FORMATS = {"date-time": "2026-12-07T18:30:00.000Z", "email": "ada@example.org",
 # Path parameters by name (the ids the API hands out).
 PATH_EXAMPLES = {
     "account": "support",
-    "message": "AAAAAQAAAAJJTkJPWA",
-    "attachment": "AAAAAQAAAAJJTkJPWA.1",
+    "message": "mZVPxAAAAACpJTkJPWA",  # bridge.mail.ids: INBOX, UIDVALIDITY 1700000000, UID 42
+    "attachment": "2",
+    "conversation": "conv_5d0c1e6f2a9b8c7d6e5f",
     "webhook_id": "wh_4f1c9a2b",
     "delivery_id": "dl_8e3f2a1b01",
     "queue_id": "q_9b2c4d6e8f",

@@ -1,11 +1,17 @@
-"""Messages: list (the index of messages the bridge has seen), read, raw source, attachments, flags, delete.
+"""The live mailbox: listings, search, messages, flags, moves, deletes, folders, drafts, conversations.
 
-Redis keeps only index entries (``bridge.storage.message_index``); a message's content is
-fetched from the IMAP server when asked.
+Every route reads or changes the IMAP server itself, through the watcher process that
+holds the account (``bridge.mailbox.client``): no web process logs in to IMAP. What
+the bridge remembers of a message it saw (its index entry: conversation, verdicts,
+policy state) is added where it has one; messages withheld by policy stay out of
+listings unless ``withheld=true``.
 """
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote as url_quote
 
@@ -13,132 +19,163 @@ from flask import Blueprint, Response
 
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
+from bridge.compose.build import compose
+from bridge.compose.model import Composed, Draft, Mailbox
 from bridge.errors import NotFound
-from bridge.events.emit import emit
+from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
-from bridge.imap import actions as mailbox_actions
-from bridge.imap.message_ops import MessageRef
-from bridge.inbound import records
+from bridge.inbound.records import message_fields
 from bridge.mail import ids
 from bridge.mail.message import attachment_content, parse
-from bridge.models import TokenScope, rfc3339
+from bridge.mail.reply_text import extract
+from bridge.mailbox.client import MailboxClient
+from bridge.mailbox.protocol import Reply
+from bridge.models import Account, TokenScope
 from bridge.schemas.messages import (
+    BulkDelete,
+    BulkFlags,
+    BulkMove,
+    BulkQuery,
+    BulkResult,
+    ConversationOut,
     DeleteQuery,
+    DraftBody,
+    DraftStored,
     FlagsOut,
+    MailboxChanged,
+    MailboxCreate,
+    MailboxesQuery,
+    MailboxList,
+    MailboxQuery,
+    MailboxRename,
     MessageDeleted,
-    MessageList,
-    MessageQuery,
-    MessageRecord,
+    MessageOut,
+    MessagePage,
     MessageUpdate,
+    MoveBody,
+    Moved,
+    PageQuery,
+    SearchBody,
 )
+from bridge.storage.message_index import Entry
+from bridge.storage.publish import Publication
 
 bp = Blueprint("messages", __name__)
 
-
-def _cursor_out(cursor: tuple[int, str] | None) -> str | None:
-    if cursor is None:
-        return None
-    return f"{cursor[0]}.{cursor[1]}"
+# What the bridge's index entry adds to a live message.
+_FROM_ENTRY = ("conversationId", "auth", "classification", "policy")
 
 
-def _cursor_in(value: str | None) -> tuple[int, str] | None:
-    # The schema's pattern (MESSAGE_CURSOR_PATTERN) has already checked the shape.
-    if not value:
-        return None
-    score, _, mid = value.partition(".")
-    return int(score), mid
+def _mailbox(account: str, op: str, args: dict[str, Any], payload: bytes = b"") -> Reply:
+    # A held lease means the account exists (a deleted one is let go within a watcher tick);
+    # without one, the client looks the account up to tell 404 from 503.
+    return MailboxClient(services().storage).call(account, op, args, payload)
 
 
-def is_withheld(record: dict[str, Any]) -> bool:
-    """Held for review (until approved) or rejected by policy: what the policy kept from the agent."""
-    decision = record.get("policy")
+def _entries(account: str, message_ids: list[str]) -> list[Entry | None]:
+    """The bridge's index entries of these messages (None where it never saw one), in order; one round trip."""
+    if not message_ids:
+        return []
+    return services().storage.messages.entries(account, message_ids)
+
+
+def _known(entry: Entry | None) -> dict[str, Any]:
+    """What the index entry adds to a live message: its conversation and the verdicts (compact)."""
+    if entry is None:
+        return {}
+    doc = entry.to_json()
+    return {key: doc[key] for key in _FROM_ENTRY if doc.get(key) is not None}
+
+
+def is_withheld(message: dict[str, Any]) -> bool:
+    """A message's JSON (``GET …/message/{id}``) says the policy held it (until approved) or rejected it."""
+    decision = message.get("policy")
     return isinstance(decision, dict) and decision.get("state") != "approved"
 
 
-def _matcher(query: MessageQuery) -> Any:
-    sender = query.from_.lower() if query.from_ else None
-    since = None
-    if query.since is not None:
-        since = rfc3339(query.since, "seconds")  # naive means UTC
-
-    def match(record: dict[str, Any]) -> bool:
-        if not query.withheld and is_withheld(record):
-            return False
-        if query.folder and record["folder"] != query.folder:
-            return False
-        if query.conversation_id and record["conversationId"] != query.conversation_id:
-            return False
-        if sender and (record.get("from") or {}).get("address", "").lower() != sender:
-            return False
-        return not (since and record["receivedAt"] < since)
-
-    return match
+def _visible(account: str, page: dict[str, Any], withheld: bool) -> dict[str, Any]:
+    if withheld or not page["messages"]:
+        return page
+    entries = _entries(account, [m["id"] for m in page["messages"]])
+    kept = [m for m, entry in zip(page["messages"], entries, strict=True) if entry is None or not entry.withheld]
+    return {**page, "messages": kept}
 
 
 @endpoint(
-    bp, "/account/<account>/messages", "GET", summary="List stored messages, newest first", query=MessageQuery,
-    response=MessageList, errors=(404,),
+    bp, "/account/<account>/messages", "GET", summary="List a folder, newest first (live from IMAP)",
+    query=PageQuery, response=MessagePage, errors=(404, 422, 503),
+    description="Any folder (`path`, default INBOX); `page` or the last page's `nextPageCursor`.",
     scope=TokenScope.READ,
 )  # fmt: skip
-def list_messages(account: str, query: MessageQuery) -> dict[str, Any]:
-    storage = services().storage
-    storage.accounts.get(account)
-    page, cursor = storage.messages.page(
-        account, limit=query.limit, before=_cursor_in(query.cursor), match=_matcher(query)
-    )
-    return {"messages": [_listed(r) for r in page], "nextCursor": _cursor_out(cursor)}
-
-
-def _listed(entry: dict[str, Any]) -> dict[str, Any]:
-    """An index entry in the listing's shape: what the index does not keep is empty."""
-    return {"to": [], "cc": [], "attachments": [], "bodySha256": "", "parseErrors": [], **entry}
-
-
-def _fetched(account: str, message: str) -> tuple[dict[str, Any], bytes]:
-    """The message's index entry (an empty one if the bridge never saw it) and its source from the server."""
-    storage = services().storage
-    imap = storage.accounts.get(account).imap
-    entry = storage.messages.entry(account, message)
-    where = ids.decode(message)
-    ref = MessageRef(where.folder, where.uidvalidity, where.uid, entry.message_id if entry else None)
-    raw = mailbox_actions.fetch_source(imap, ref)
-    known = entry.to_json() if entry else {"id": message, "account": account, "folder": where.folder,
-                                           "uid": where.uid, "uidValidity": where.uidvalidity}  # fmt: skip
-    return known, raw
+def list_messages(account: str, query: PageQuery) -> dict[str, Any]:
+    args = {"path": query.path, "pageSize": query.page_size, "page": query.page, "cursor": query.cursor}
+    return _visible(account, _mailbox(account, "list", args).result, query.withheld)
 
 
 @endpoint(
-    bp, "/account/<account>/message/<message>", "GET", summary="Get a stored message", response=MessageRecord,
-    errors=(404,),
+    bp, "/account/<account>/search", "POST", summary="Search a folder on the server (IMAP SEARCH), newest first",
+    query=PageQuery, body=SearchBody, response=MessagePage, errors=(404, 422, 503),
+    scope=TokenScope.READ,
+)  # fmt: skip
+def search(account: str, query: PageQuery, body: SearchBody) -> dict[str, Any]:
+    args = {"path": query.path, "pageSize": query.page_size, "page": query.page, "cursor": query.cursor,
+            "search": body.search.imap()}  # fmt: skip
+    return _visible(account, _mailbox(account, "search", args).result, query.withheld)
+
+
+def _source(account: str, message: str) -> Reply:
+    ids.decode(message)  # 404 for what is no id at all, before asking the server
+    return _mailbox(account, "source", {"id": message})
+
+
+def _message_out(message: str, reply: Reply, entry: Entry | None) -> dict[str, Any]:
+    where = ids.decode(message)
+    parsed = parse(reply.payload)
+    fields = message_fields(parsed)
+    out: dict[str, Any] = {
+        "id": message,
+        "uid": where.uid,
+        "path": where.folder,
+        **{k: fields[k] for k in ("messageId", "inReplyTo", "references", "date", "from", "sender", "replyTo", "to",
+                                  "cc", "subject", "text", "html", "attachments", "headers", "parseErrors")},
+        "receivedAt": reply.result.get("receivedAt"),
+        "flags": reply.result.get("flags", []),
+        "size": reply.result.get("size", len(reply.payload)),
+        "extractedText": extract(parsed.text, parsed.html),
+    }  # fmt: skip
+    return {**out, **_known(entry)}
+
+
+@endpoint(
+    bp, "/account/<account>/message/<message>", "GET", summary="Get a message from the server",
+    response=MessageOut, errors=(404, 503),
+    description="Headers, text, HTML, attachments and `extractedText` (the reply without quotes and signature), "
+                "plus the bridge's verdicts when it saw the message arrive.",
     scope=TokenScope.READ,
 )  # fmt: skip
 def get_message(account: str, message: str) -> dict[str, Any]:
-    known, raw = _fetched(account, message)
-    fields = records.message_fields(parse(raw))
-    conversation = known.get("conversationId") or records.new_conversation_id(fields["messageId"], message)
-    kept = {k: known[k] for k in ("flags", "auth", "classification", "policy") if known.get(k) is not None}
-    return {**known, **fields, "conversationId": conversation, "receivedAt": known.get("receivedAt", ""),
-            "flags": [], **kept}  # fmt: skip
+    reply = _source(account, message)
+    [entry] = _entries(account, [message])
+    return _message_out(message, reply, entry)
 
 
 @endpoint(
-    bp, "/account/<account>/message/<message>/source", "GET", summary="The raw RFC 822 message",
-    errors=(404,), raw_response="message/rfc822",
+    bp, "/account/<account>/message/<message>/source", "GET", summary="The raw RFC 822 message, from the server",
+    errors=(404, 503), raw_response="message/rfc822",
     scope=TokenScope.READ,
 )  # fmt: skip
 def source(account: str, message: str) -> Response:
-    _, raw = _fetched(account, message)
-    return Response(raw, mimetype="message/rfc822")
+    return Response(_source(account, message).payload, mimetype="message/rfc822")
 
 
 @endpoint(
     bp, "/account/<account>/message/<message>/attachment/<attachment>", "GET",
-    summary="An attachment's decoded bytes, with its content type", errors=(404,),
+    summary="An attachment's decoded bytes, with its content type", errors=(404, 503),
     raw_response="application/octet-stream",
     scope=TokenScope.READ,
 )  # fmt: skip
 def attachment(account: str, message: str, attachment: str) -> Response:
-    parsed = parse(_fetched(account, message)[1])
+    parsed = parse(_source(account, message).payload)
     found = attachment_content(parsed, attachment)
     if found is None:
         raise NotFound(f"no attachment {attachment!r} in message {message!r}", code="attachmentNotFound")
@@ -150,35 +187,200 @@ def attachment(account: str, message: str, attachment: str) -> Response:
     return response
 
 
-def _ref(account: str, message: str) -> MessageRef:
-    entry = services().storage.messages.entry(account, message)
-    where = ids.decode(message)
-    return MessageRef(where.folder, where.uidvalidity, where.uid, entry.message_id if entry else None)
+@endpoint(
+    bp, "/account/<account>/message/<message>", "PUT", summary="Change flags (and Gmail labels) on the server",
+    body=MessageUpdate, response=FlagsOut, errors=(404, 422, 503),
+    scope=TokenScope.SEND,
+)  # fmt: skip
+def update(account: str, message: str, body: MessageUpdate) -> dict[str, Any]:
+    ids.decode(message)
+    args: dict[str, Any] = {"id": message, "add": list(body.flags.add), "delete": list(body.flags.delete),
+                            "set": list(body.flags.set) if body.flags.set is not None else None}  # fmt: skip
+    if body.labels is not None:
+        args["labels"] = {"add": list(body.labels.add), "delete": list(body.labels.delete)}
+    result = _mailbox(account, "flags", args).result
+    services().storage.messages.set_flags(account, message, result["flags"])
+    emit(services().storage, account, EventName.MESSAGE_UPDATED, {"id": message, **result})
+    return {"id": message, **result}
 
 
 @endpoint(
-    bp, "/account/<account>/message/<message>", "PUT", summary="Change flags on the IMAP server",
-    body=MessageUpdate, response=FlagsOut, errors=(404, 422),
+    bp, "/account/<account>/message/<message>/move", "PUT", summary="Move a message to another folder",
+    body=MoveBody, response=Moved, errors=(404, 422, 503),
     scope=TokenScope.SEND,
 )  # fmt: skip
-def update(account: str, message: str, body: MessageUpdate) -> FlagsOut:
-    storage = services().storage
-    imap = storage.accounts.get(account).imap
-    flags = mailbox_actions.change_flags(imap, _ref(account, message), list(body.flags.add), list(body.flags.delete))
-    storage.messages.set_flags(account, message, flags)
-    emit(storage, account, EventName.MESSAGE_UPDATED, {"id": message, "flags": flags})
-    return FlagsOut(id=message, flags=flags)
+def move(account: str, message: str, body: MoveBody) -> dict[str, Any]:
+    ids.decode(message)
+    result = _mailbox(account, "move", {"id": message, "path": body.path}).result
+    _forget_or_follow(account, message, result["id"])
+    emit(services().storage, account, EventName.MESSAGE_DELETED, {"id": message, "movedTo": body.path,
+                                                                  "newId": result["id"]})  # fmt: skip
+    return dict(result)
 
 
 @endpoint(
     bp, "/account/<account>/message/<message>", "DELETE",
-    summary="Move to Trash (force=true expunges)", query=DeleteQuery, response=MessageDeleted, errors=(404, 422),
+    summary="Move to Trash (force=true expunges)", query=DeleteQuery, response=MessageDeleted,
+    errors=(404, 409, 422, 503),
+    description="Without `force` the message goes to Trash (created when the account has none; "
+                "409 noTrashFolder if the server refuses). Only `force` expunges.",
     scope=TokenScope.SEND,
 )  # fmt: skip
 def delete(account: str, message: str, query: DeleteQuery) -> MessageDeleted:
-    storage = services().storage
-    imap = storage.accounts.get(account).imap
-    moved_to = mailbox_actions.delete_message(imap, _ref(account, message), force=query.force)
-    storage.messages.delete_entry(account, message)
-    emit(storage, account, EventName.MESSAGE_DELETED, {"id": message, "movedTo": moved_to})
+    ids.decode(message)
+    moved_to = _mailbox(account, "delete", {"id": message, "force": query.force}).result["movedTo"]
+    services().storage.messages.delete_entry(account, message)
+    emit(services().storage, account, EventName.MESSAGE_DELETED, {"id": message, "movedTo": moved_to})
     return MessageDeleted(id=message, moved_to=moved_to)
+
+
+def _forget_or_follow(account: str, old: str, new: str | None) -> None:
+    """A moved message: its index entry moves to the new id (it keeps its conversation and verdicts)."""
+    messages = services().storage.messages
+    entry = messages.entry(account, old)
+    if entry is not None and new is not None:
+        where = ids.decode(new)
+        messages.save_entries(
+            [replace(entry, id=new, folder=where.folder, uid=where.uid, uidvalidity=where.uidvalidity)]
+        )
+    messages.delete_entry(account, old)
+
+
+def _emit_each(account: str, name: str, items: list[dict[str, Any]]) -> None:
+    if items:
+        emit_many(services().storage, [Publication(account, name, item) for item in items])
+
+
+@endpoint(
+    bp, "/account/<account>/messages", "PUT", summary="Change flags of many messages (ids or a search)",
+    query=BulkQuery, body=BulkFlags, response=BulkResult, errors=(404, 422, 503),
+    scope=TokenScope.SEND,
+)  # fmt: skip
+def bulk_flags(account: str, query: BulkQuery, body: BulkFlags) -> dict[str, Any]:
+    args = {**body.selection(query.path), "add": list(body.flags.add), "delete": list(body.flags.delete),
+            "set": list(body.flags.set) if body.flags.set is not None else None}  # fmt: skip
+    result = _mailbox(account, "bulkFlags", args).result
+    for changed in result["messages"]:
+        services().storage.messages.set_flags(account, changed["id"], changed["flags"])
+    _emit_each(account, EventName.MESSAGE_UPDATED, result["messages"])
+    return {"messages": result["messages"]}
+
+
+@endpoint(
+    bp, "/account/<account>/messages/move", "PUT", summary="Move many messages (ids or a search)",
+    query=BulkQuery, body=BulkMove, response=BulkResult, errors=(404, 422, 503),
+    scope=TokenScope.SEND,
+)  # fmt: skip
+def bulk_move(account: str, query: BulkQuery, body: BulkMove) -> dict[str, Any]:
+    result = _mailbox(account, "bulkMove", {**body.selection(query.path), "target": body.path}).result
+    for moved in result["messages"]:
+        _forget_or_follow(account, moved["id"], moved["newId"])
+    _emit_each(account, EventName.MESSAGE_DELETED, [{**m, "movedTo": body.path} for m in result["messages"]])
+    return {"messages": result["messages"], "movedTo": body.path}
+
+
+@endpoint(
+    bp, "/account/<account>/messages/delete", "PUT", summary="Delete many messages (ids or a search): to Trash, or expunge with force",
+    query=BulkQuery, body=BulkDelete, response=BulkResult, errors=(404, 409, 422, 503),
+    scope=TokenScope.SEND,
+)  # fmt: skip
+def bulk_delete(account: str, query: BulkQuery, body: BulkDelete) -> dict[str, Any]:
+    result = _mailbox(account, "bulkDelete", {**body.selection(query.path), "force": body.force}).result
+    for mid in result["deleted"]:
+        services().storage.messages.delete_entry(account, mid)
+    moved = [{"id": mid, "movedTo": result["movedTo"]} for mid in result["deleted"]]
+    _emit_each(account, EventName.MESSAGE_DELETED, moved)
+    return {"messages": moved, "movedTo": result["movedTo"]}
+
+
+@endpoint(
+    bp, "/account/<account>/mailboxes", "GET", summary="The account's folders (counters=true adds STATUS counts)",
+    query=MailboxesQuery, response=MailboxList, errors=(404, 503),
+    scope=TokenScope.READ,
+)  # fmt: skip
+def mailboxes(account: str, query: MailboxesQuery) -> dict[str, Any]:
+    return dict(_mailbox(account, "mailboxes", {"counters": query.counters}).result)
+
+
+@endpoint(
+    bp, "/account/<account>/mailbox", "POST", summary="Create a folder",
+    body=MailboxCreate, response=MailboxChanged, status=201, errors=(404, 409, 422, 503),
+    scope=TokenScope.SEND,
+)  # fmt: skip
+def create_mailbox(account: str, body: MailboxCreate) -> tuple[MailboxChanged, int]:
+    result = _mailbox(account, "createMailbox", {"path": body.path}).result
+    return MailboxChanged.model_validate(result), 201
+
+
+@endpoint(
+    bp, "/account/<account>/mailbox", "PUT", summary="Rename a folder",
+    body=MailboxRename, response=MailboxChanged, errors=(404, 409, 422, 503),
+    scope=TokenScope.SEND,
+)  # fmt: skip
+def rename_mailbox(account: str, body: MailboxRename) -> MailboxChanged:
+    result = _mailbox(account, "renameMailbox", {"path": body.path, "newPath": body.new_path}).result
+    return MailboxChanged.model_validate(result)
+
+
+@endpoint(
+    bp, "/account/<account>/mailbox", "DELETE", summary="Delete a folder and the messages in it",
+    query=MailboxQuery, response=MailboxChanged, errors=(404, 422, 503),
+    scope=TokenScope.SEND,
+)  # fmt: skip
+def delete_mailbox(account: str, query: MailboxQuery) -> MailboxChanged:
+    return MailboxChanged.model_validate(_mailbox(account, "deleteMailbox", {"path": query.path}).result)
+
+
+def _compose_draft(account: Account, body: DraftBody) -> Composed:
+    """The MIME of a draft, built as a submit would build it (no reply/forward derivation: a draft is as written)."""
+    sender = body.from_.to_mailbox() if body.from_ is not None else Mailbox(account.email, account.name)
+    draft = Draft(
+        from_=sender,
+        to=tuple(a.to_mailbox() for a in body.to),
+        cc=tuple(a.to_mailbox() for a in body.cc),
+        bcc=tuple(a.to_mailbox() for a in body.bcc),
+        reply_to=tuple(a.to_mailbox() for a in body.reply_to),
+        subject=body.subject,
+        text=body.text,
+        html=body.html,
+        attachments=tuple(a.to_attachment() for a in body.attachments),
+        headers=tuple(body.headers.items()),
+        message_id=body.message_id,
+    )
+    now = datetime.now(UTC)
+    return compose(draft, now=now, unique=f"{secrets.token_hex(12)}.{int(now.timestamp())}", stored=True)
+
+
+@endpoint(
+    bp, "/account/<account>/message", "POST", summary="Store a message (a draft, by default) on the server",
+    body=DraftBody, response=DraftStored, status=201, errors=(404, 413, 422, 503),
+    description="Builds the MIME from the submit body and APPENDs it: to `path`, or to the Drafts folder "
+                "with \\Draft. `POST …/submit {\"draft\": id}` sends it later.",
+    scope=TokenScope.SEND,
+)  # fmt: skip
+def store_message(account: str, body: DraftBody) -> tuple[DraftStored, int]:
+    built = _compose_draft(services().storage.accounts.get(account), body)
+    args: dict[str, Any] = {"path": body.path, "flags": list(body.flags)}
+    result = _mailbox(account, "append", args, built.raw).result
+    return DraftStored(id=result["id"], path=result["path"], uid=result["uid"], message_id=built.message_id), 201
+
+
+@endpoint(
+    bp, "/account/<account>/conversation/<conversation>", "GET",
+    summary="The messages of a thread the bridge has seen, oldest first, each with extractedText",
+    response=ConversationOut, errors=(404, 503),
+    scope=TokenScope.READ,
+)  # fmt: skip
+def conversation(account: str, conversation: str) -> dict[str, Any]:
+    services().storage.accounts.get(account)
+    entries = services().storage.messages.thread(account, conversation)
+    if not entries:
+        raise NotFound(f"no conversation {conversation!r} in account {account!r}", code="conversationNotFound")
+    messages = []
+    for entry in entries:
+        try:
+            reply = _source(account, entry.id)
+        except NotFound:
+            continue  # gone from the server since
+        messages.append(_message_out(entry.id, reply, entry))
+    return {"conversationId": conversation, "messages": messages}

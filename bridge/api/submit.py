@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 from bridge.api.body import json_body
 from bridge.api.openapi import endpoint, render
 from bridge.api.services import services
+from bridge.mailbox.client import MailboxClient
 from bridge.models import TokenScope
 from bridge.outbound import submit as outbound
 from bridge.schemas.reviews import ReviewPending
@@ -39,14 +40,23 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 )
 def submit(account: str, body: SubmitBody) -> Response:
     key = request.headers.get(IDEMPOTENCY_HEADER)
+    storage = services().storage
+    draft_raw = None
+    if body.draft is not None:  # a stored draft (POST …/message), fetched through the account's watcher
+        storage.accounts.get(account)
+        draft_raw = MailboxClient(storage).call(account, "source", {"id": body.draft}).payload
     created = outbound.submit(
-        services().storage,
+        storage,
         account,
         body,
         idempotency_key=key,
         request_fingerprint=outbound.fingerprint(account, json_body()) if key is not None else "",
+        draft_raw=draft_raw,
     )
     held = created.answer.get("status") == "pending_review"  # policy holds it for review (bridge/review/gate.py)
+    if body.draft is not None and not held and not created.replayed:
+        # Queued: the draft is gone from Drafts, as a mail client does it (expunged, not moved to Trash).
+        MailboxClient(storage).call(account, "delete", {"id": body.draft, "force": True})
     response = render((ReviewPending if held else SubmitAccepted).model_validate(created.answer), 202)
     if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"

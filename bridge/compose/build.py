@@ -75,13 +75,14 @@ RESERVED_HEADERS = frozenset(
 )
 
 
-def compose(draft: Draft, *, now: datetime, unique: str) -> Composed:
+def compose(draft: Draft, *, now: datetime, unique: str, stored: bool = False) -> Composed:
     """Build the message.
 
     Args:
         draft: what to send; a reply or forward is completed from its ``original`` first.
         now: the Date header (aware datetime).
         unique: a random token; the Message-ID's left part unless the draft brings its own.
+        stored: the message is stored (a draft APPENDed to Drafts), not sent: it may have no recipients yet.
 
     Raises:
         InvalidMessage: a header value holds CR/LF, a field name or Message-ID is malformed,
@@ -91,7 +92,7 @@ def compose(draft: Draft, *, now: datetime, unique: str) -> Composed:
     draft = complete(draft)
     _check_headers(draft)
     recipients = _envelope(draft)
-    if not recipients:
+    if not recipients and not stored:
         raise InvalidMessage("the message has no recipients: give to, cc or bcc", code="noRecipients")
     _precheck_size(draft)
     message_id = own_message_id(draft.message_id) if draft.message_id else f"<{unique}@{_domain(draft.from_)}>"
@@ -102,6 +103,10 @@ def compose(draft: Draft, *, now: datetime, unique: str) -> Composed:
         raw = compose_mime.message(draft, message_id=message_id, now=now, unique=unique)
     if raw is None:
         raw = _with_stdlib(draft, message_id=message_id, now=now, unique=unique, utf8=utf8, forwarded=forwarded)
+    if stored and draft.bcc:
+        # A stored draft keeps its Bcc (as mail clients save it); sending it takes the header off again
+        # (bridge.outbound.drafts).
+        raw = b"Bcc: " + ", ".join(ascii_domain(b.address) for b in draft.bcc).encode() + b"\r\n" + raw
     if len(raw) > MAX_MESSAGE_BYTES:
         raise PayloadTooLarge(
             f"the message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}", code="messageTooLarge"

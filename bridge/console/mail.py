@@ -4,11 +4,12 @@ Everything it reads goes through ``MailboxAdapter``, the one place that knows
 the mailbox routes. It calls the REST views' own functions, unwrapped from
 their HTTP layer (``inspect.unwrap``: the same code, validation included,
 without a request to ourselves): ``GET /v1/account/{a}/mailboxes`` (IMAP LIST),
-``GET …/messages`` (the bridge's index of the mail it saw, per folder) and
-``GET …/message/{id}`` (the message fetched from the server, with the bridge's
-verdicts). When the live mailbox routes land (``?path=&pageSize=&page=``),
-only this adapter changes. Messages the policy withholds from API clients are
-listed too, with a badge: the operator sees what the agent does not.
+``GET …/messages?path=&pageSize=&cursor=`` (the live folder, through the watcher
+holding the account) and ``GET …/message/{id}`` (the message fetched from the
+server, with the bridge's verdicts). The withheld badge and the verdict of a
+listed message come from the bridge's index entry of it. Messages the policy
+withholds from API clients are listed too, with a badge: the operator sees what
+the agent does not.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any
 
 from flask import Response, request
 
-from bridge.api import accounts as account_routes
 from bridge.api import messages as message_routes
 from bridge.api.openapi import validate
 from bridge.api.services import services
@@ -27,8 +27,7 @@ from bridge.console.verdicts import plain
 from bridge.console.web import page, render
 from bridge.errors import BridgeError
 from bridge.models import TokenScope
-from bridge.schemas.accounts import MailboxList
-from bridge.schemas.messages import MessageQuery
+from bridge.schemas.messages import MailboxesQuery, PageQuery
 
 PAGE_SIZE = 25
 
@@ -49,24 +48,27 @@ class MailboxAdapter:
     """What the message browser reads, in the shapes it draws (the one seam over the mailbox routes)."""
 
     def folders(self, account: str) -> list[Folder]:
-        found: MailboxList = inspect.unwrap(account_routes.mailboxes)(account=account)
-        return [Folder(m.path, m.special_use) for m in found.mailboxes if "\\Noselect" not in m.flags]
+        query = validate(MailboxesQuery, {}, "query")
+        found: dict[str, Any] = inspect.unwrap(message_routes.mailboxes)(account=account, query=query)
+        return [Folder(m["path"], m["specialUse"]) for m in found["mailboxes"] if "\\Noselect" not in m["flags"]]
 
     def page(self, account: str, path: str, cursor: str | None) -> MessagePage:
-        query = validate(MessageQuery, {"folder": path, "withheld": True, "limit": PAGE_SIZE,
-                                        **({"cursor": cursor} if cursor else {})}, "query")  # fmt: skip
+        query = validate(PageQuery, {"path": path, "withheld": True, "pageSize": PAGE_SIZE,
+                                     **({"cursor": cursor} if cursor else {})}, "query")  # fmt: skip
         found: dict[str, Any] = inspect.unwrap(message_routes.list_messages)(account=account, query=query)
+        entries = services().storage.messages.entries(account, [r["id"] for r in found["messages"]])
         rows = [
             {"id": r["id"], "subject": r.get("subject") or "(no subject)", "from": r.get("from") or {},
              "date": r.get("date") or r.get("receivedAt"), "flags": r.get("flags") or [],
-             "withheld": message_routes.is_withheld(r), "verified": (r.get("auth") or {}).get("verified")}
-            for r in found["messages"]
+             "withheld": entry is not None and entry.withheld,
+             "verified": entry.auth.verified if entry is not None and entry.auth is not None else None}
+            for r, entry in zip(found["messages"], entries, strict=True)
         ]  # fmt: skip
-        return MessagePage(rows, found.get("nextCursor"))
+        return MessagePage(rows, found.get("nextPageCursor"))
 
     def message(self, account: str, message_id: str) -> dict[str, Any]:
         found: dict[str, Any] = inspect.unwrap(message_routes.get_message)(account=account, message=message_id)
-        return {**found, "path": found.get("folder"), "withheld": message_routes.is_withheld(found)}
+        return {**found, "withheld": message_routes.is_withheld(found)}
 
 
 @page("/console/accounts/<account>/mail", scope=TokenScope.READ)

@@ -36,6 +36,7 @@ from bridge.imap.retry import utc_iso
 from bridge.imap.watcher import AccountWatcher, Connect, MessageHandler, WatchTiming
 from bridge.inbound.pipeline import InboundPipeline
 from bridge.inbound.pool import AnalysisPool, ResolverSpec
+from bridge.mailbox.server import CommandServer
 from bridge.models import Account, AccountError, AccountState, ConnectionState, MailboxFault
 from bridge.senderauth.dmarc import load_public_suffixes
 from bridge.senderauth.resolver import DnsResolver
@@ -82,21 +83,38 @@ class WatcherService:
     # within the noise of that machine; the server-side reason is the stronger one).
     _connecting: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONNECT_CONCURRENCY))
     _abandoned: set[asyncio.Task[None]] = field(default_factory=set)
+    # Command connections per account for the live mailbox API (bridge.mailbox), beside each IDLE one.
+    command_connections: int = 1
+    commands: CommandServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.commands = CommandServer(
+            self.storage, self.watcher_id, self.held, size=self.command_connections, connect=self.connect
+        )
+
+    def held(self, account_id: str) -> tuple[Account, bool] | None:
+        """The account and whether its mailbox is up, if this process watches it (holds its lease)."""
+        found = self._watched.get(account_id)
+        return None if found is None else (found.account, found.watcher.connected)
 
     @property
     def watched(self) -> list[str]:
         return sorted(self._watched)
 
     async def run(self) -> None:
-        """Balance and watch until cancelled; leases are released on the way out."""
+        """Balance and watch, and serve mailbox commands, until cancelled; leases are released on the way out."""
+        commands = asyncio.create_task(self.commands.run(), name="mailbox-commands")
         try:
             while True:
                 try:
                     await self.tick()
                 except Exception:  # noqa: BLE001 - Redis hiccups must not end the watcher
                     log.exception("watcher tick failed; retrying")
+                await self.commands.reap(set(self._watched))
                 await asyncio.sleep(self.leases.tick_s)
         finally:
+            commands.cancel()
+            await asyncio.gather(commands, return_exceptions=True)
             await self.stop_all()
 
     async def tick(self) -> None:
@@ -254,7 +272,9 @@ def main(settings: Settings) -> None:
         processes = analysis_processes() if settings.analysis_processes is None else settings.analysis_processes
         pool = stack.enter_context(AnalysisPool(dns, processes=processes)) if processes > 0 else None
         service = WatcherService(
-            storage, InboundPipeline(storage, resolver, executor, pool=pool, dispatcher=dispatcher)
+            storage,
+            InboundPipeline(storage, resolver, executor, pool=pool, dispatcher=dispatcher),
+            command_connections=settings.imap_command_connections,
         )
         asyncio.run(_run_until_signal(service))
 

@@ -172,6 +172,11 @@ class AccountWatcher:
         self._push_latency = push_latency
         self._pushed_at: float | None = None
 
+    @property
+    def connected(self) -> bool:
+        """True while the account's IDLE connection is up (its mailbox answers)."""
+        return self._state is ConnectionState.CONNECTED
+
     def _beat(self, doing: str, allowed: float) -> None:
         """A sign of life: the watch is now doing this, which may take this long."""
         live = self.liveness

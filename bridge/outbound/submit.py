@@ -33,6 +33,7 @@ from bridge.inbound import records
 from bridge.mail import ids
 from bridge.mail.message import parse
 from bridge.models import Account
+from bridge.outbound import drafts
 from bridge.review import gate
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
@@ -94,8 +95,11 @@ def submit(
     request_fingerprint: str = "",
     now: datetime | None = None,
     policy: SendPolicy = DEFAULT_POLICY,
+    draft_raw: bytes | None = None,
 ) -> Created:
     """Validate against stored state, compose, and queue one message.
+
+    ``draft_raw``: the source of a draft stored on the server (``body.draft``), sent as it is.
 
     Raises:
         NotFound: no such account, or no such referenced message.
@@ -112,10 +116,14 @@ def submit(
             return Created(earlier, replayed=True)
     if account.smtp is None:
         raise Unprocessable(f"account {account_id!r} has no SMTP server to send with", code="noSmtpServer")
-    _refuse_suppressed(storage, account_id, body)
-    record, raw = referenced(storage, account, body.reference.message) if body.reference is not None else (None, None)
-    draft = _draft(body, account, record, raw)
-    composed = compose(draft, now=now, unique=f"{secrets.token_hex(12)}.{int(now.timestamp())}")
+    if draft_raw is not None:
+        record, composed = None, drafts.from_draft(storage, account, draft_raw)
+        _refuse_suppressed(storage, account_id, body, list(composed.recipients))
+    else:
+        _refuse_suppressed(storage, account_id, body, body.recipient_addresses())
+        record, raw = referenced(storage, account, body.reference.message) if body.reference else (None, None)
+        draft = _draft(body, account, record, raw)
+        composed = compose(draft, now=now, unique=f"{secrets.token_hex(12)}.{int(now.timestamp())}")
     # Policy gate (bridge/review/gate.py): a held message waits for a reviewer instead of being queued
     # (202 pending_review); a content guard may refuse it (422 rejectedByPolicy).
     held = gate.submission(storage, account, body, composed, claim, _reference(body, record), now=now)
@@ -124,11 +132,11 @@ def submit(
     return _store(storage, account, body, composed, claim, now, policy, record)
 
 
-def _refuse_suppressed(storage: Storage, account_id: str, body: SubmitBody) -> None:
+def _refuse_suppressed(storage: Storage, account_id: str, body: SubmitBody, recipients: list[str]) -> None:
     """Hard-bounced and complaining addresses are not mailed again unless the caller insists."""
     if body.ignore_suppression:
         return
-    found = storage.suppressions.suppressed(account_id, body.recipient_addresses())
+    found = storage.suppressions.suppressed(account_id, recipients)
     if found:
         raise Unprocessable(
             f"suppressed recipients: {', '.join(found)}",

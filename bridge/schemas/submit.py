@@ -15,11 +15,21 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from bridge.compose.build import RESERVED_HEADERS
 from bridge.compose.model import Action, Attachment, Mailbox
+from bridge.mail import ids
 from bridge.schemas.accounts import ACCOUNT_ID_PATTERN
 from bridge.schemas.common import INTEGRAL, NO_CONTROLS_PATTERN, ApiModel, DateTime, EmailAddress, Matching
 
@@ -137,8 +147,8 @@ class ReferenceIn(ApiModel):
         return Action(self.action)
 
 
-class SubmitBody(ApiModel):
-    """POST /v1/account/{account}/submit (EmailEngine's field names)."""
+class MessageContent(ApiModel):
+    """What a message to send says and how to send it: the submit body but ``draft`` (POST …/message uses it too)."""
 
     from_: AddressIn | None = Field(default=None, alias="from", description="Defaults to the account's address")
     to: list[AddressIn] = Field(default_factory=list, max_length=MAX_RECIPIENTS_PER_FIELD)
@@ -183,6 +193,46 @@ class SubmitBody(ApiModel):
 
     def has_recipients(self) -> bool:
         return bool(self.to or self.cc or self.bcc)
+
+
+# What a stored draft already has: with ``draft``, only the sending options may be given
+# (lists and objects empty, the rest absent or null). The JSON Schema says the same (if/then).
+_DRAFT_LISTS = (("to", "to"), ("cc", "cc"), ("bcc", "bcc"), ("reply_to", "replyTo"), ("attachments", "attachments"))
+_DRAFT_NULLS = (("from_", "from"), ("subject", "subject"), ("text", "text"), ("html", "html"),
+                ("reference", "reference"), ("message_id", "messageId"))  # fmt: skip
+_DRAFT_SCHEMA: dict[str, Any] = {
+    "if": {"properties": {"draft": {"type": "string"}}, "required": ["draft"]},
+    "then": {
+        "properties": {
+            **{alias: {"maxItems": 0} for _, alias in _DRAFT_LISTS},
+            **{alias: {"type": "null"} for _, alias in _DRAFT_NULLS},
+            "headers": {"maxProperties": 0},
+        }
+    },
+}
+
+
+class SubmitBody(MessageContent):
+    """POST /v1/account/{account}/submit (EmailEngine's field names)."""
+
+    model_config = ConfigDict(json_schema_extra=_DRAFT_SCHEMA)
+
+    draft: Annotated[str, Matching(ids.PATTERN, "'{value}' is not a message id", "messageNotFound")] | None = Field(
+        default=None,
+        max_length=ids.MAX_ID_LENGTH,
+        description="Send this stored draft (POST …/message) as it is, and remove it; no message fields with it",
+    )
+
+    @model_validator(mode="after")
+    def _draft_alone(self) -> SubmitBody:
+        given = [alias for name, alias in _DRAFT_LISTS if getattr(self, name)]
+        given += [alias for name, alias in _DRAFT_NULLS if getattr(self, name) is not None]
+        given += ["headers"] if self.headers else []
+        if self.draft is not None and given:
+            raise PydanticCustomError(
+                "draftWithContent", "a draft is sent as stored; leave out {fields}", {"fields": ", ".join(given)}
+            )
+        return self
 
 
 class SubmitAccepted(ApiModel):

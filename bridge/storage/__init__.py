@@ -16,6 +16,7 @@ from bridge.crypto import Vault
 from bridge.storage.accounts import AccountStore
 from bridge.storage.audit import AuditStore
 from bridge.storage.base import connect, redis_errors, utc_now
+from bridge.storage.commands import CommandStore
 from bridge.storage.console_sessions import ConsoleSessionStore
 from bridge.storage.events import EventStore
 from bridge.storage.mailstate import MailStateStore
@@ -53,6 +54,7 @@ class Storage:
         self.reviews = ReviewStore(client)
         self.audit = AuditStore(client)
         self.suppressions = SuppressionStore(client)
+        self.commands = CommandStore(client)
         self.oauth = OAuthStore(client, vault)
         self.metrics = MetricsStore(client)
         self.console_sessions = ConsoleSessionStore(client)

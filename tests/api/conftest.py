@@ -12,7 +12,8 @@ import pytest
 
 from app import create_app
 from bridge.config import Secret, Settings
-from bridge.imap.watcher import AccountWatcher, WatchTiming
+from bridge.imap.runner import LeaseTiming, WatcherService
+from bridge.imap.watcher import WatchTiming
 from bridge.inbound.pipeline import InboundPipeline
 from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage
@@ -82,22 +83,33 @@ def account_body(mailbox, smtp):
 
 
 class WatcherThread:
-    """The real watcher + inbound pipeline for one account, on its own event loop in a thread."""
+    """A real watcher process's service (lease, IDLE watch, inbound pipeline, mailbox commands) on its own
+    event loop in a thread: what ``app.py watch`` runs, for the accounts in this test's Redis."""
 
-    def __init__(self, storage, account_id: str, dns_address) -> None:
+    def __init__(
+        self, storage, account_id: str, dns_address, *, command_connections: int = 1, connect=None, timing=None
+    ) -> None:
         self.storage = storage
         self.account = storage.accounts.get(account_id)
         self.executor = ThreadPoolExecutor(4)
         pipeline = InboundPipeline(storage, DnsResolver([dns_address], timeout=1.0), self.executor)
-        timing = WatchTiming(poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.3)
-        self.watcher = AccountWatcher(self.account, pipeline, storage.mailstate, timing=timing)
+        timing = timing or WatchTiming(poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.3)
+        extra = {"connect": connect} if connect is not None else {}
+        self.service = WatcherService(
+            storage,
+            pipeline,
+            leases=LeaseTiming(tick_s=0.2),
+            timing=timing,
+            command_connections=command_connections,
+            **extra,
+        )
         self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping: asyncio.Event | None = None
 
     async def _main(self) -> None:
         self.loop, self.stopping = asyncio.get_running_loop(), asyncio.Event()
-        task = asyncio.create_task(self.watcher.run())
+        task = asyncio.create_task(self.service.run())
         await self.stopping.wait()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -231,6 +231,7 @@ def test_an_agent_reads_replies_and_its_held_send_waits_for_a_reviewer(
         message = result(mcp.call("get_message", {"account": "acme", "id": summary["id"]}))
         assert message["subject"] == "question 1" and message["auth"]["verified"] is False
         assert "hello number 1" in message["text"]
+        assert message["extractedText"].strip() == "hello number 1"
 
         replied = result(mcp.call("reply_to_message", {"account": "acme", "id": summary["id"], "text": "Thanks!"}))
         assert replied["queueId"]
@@ -382,3 +383,34 @@ def test_mcp_over_http_needs_a_valid_token(web):
         resp = httpx.post(web, json=request, headers={**headers, **auth}, timeout=10)
         assert resp.status_code == 401 and resp.headers["www-authenticate"] == "Bearer"
         assert resp.json()["error"]["code"] == "unauthorized"
+
+
+def test_search_unseen_move_and_conversation(connect, attached, storage, dovecot, mailbox):
+    dovecot.deliver(mailbox.address, mail(1))
+    [first] = attached.wait_events(1)
+    reply = mail(2, subject="Re: question 1").replace(
+        b"Date:", f"In-Reply-To: {first.data['messageId']}\r\nReferences: {first.data['messageId']}\r\nDate:".encode()
+    )
+    dovecot.deliver(mailbox.address, reply)
+    events = attached.wait_events(2)
+    second = events[1]
+    with connect(scoped(storage, TokenScope.READ, TokenScope.SEND)) as mcp:
+        boxes = result(mcp.call("list_mailboxes", {"account": "acme"}))
+        assert "Trash" in [b["path"] for b in boxes["mailboxes"]]
+        unseen = result(mcp.call("list_messages", {"account": "acme", "unseen": True}))
+        assert {m["id"] for m in unseen["messages"]} == {first.data["id"], second.data["id"]}
+        result(mcp.call("update_message", {"account": "acme", "id": first.data["id"], "flags": {"add": ["\\Seen"]}}))
+        unseen = result(mcp.call("list_messages", {"account": "acme", "unseen": True, "limit": 10}))
+        assert [m["id"] for m in unseen["messages"]] == [second.data["id"]]
+        found = result(mcp.call("search_messages", {"account": "acme", "search": {"subject": "Re: question"}}))
+        assert [m["id"] for m in found["messages"]] == [second.data["id"]]
+        thread = result(
+            mcp.call("get_conversation", {"account": "acme", "conversationId": first.data["conversationId"]})
+        )
+        assert [m["id"] for m in thread["messages"]] == [first.data["id"], second.data["id"]]
+        moved = result(mcp.call("move_message", {"account": "acme", "id": first.data["id"], "path": "Trash"}))
+        assert moved["path"] == "Trash"
+        trash = result(mcp.call("list_messages", {"account": "acme", "path": "Trash"}))
+        assert [m["subject"] for m in trash["messages"]] == ["question 1"]
+        inbox = result(mcp.call("list_messages", {"account": "acme"}))
+        assert [m["id"] for m in inbox["messages"]] == [second.data["id"]]

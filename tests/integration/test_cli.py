@@ -131,11 +131,12 @@ def test_run_starts_everything_on_an_embedded_redis(running_bridge, mailbox, smt
         },
     }
     assert _request("POST", base + "/v1/accounts", token, body)[0] == 201
+
+    # The watcher process picks the new account up (the mailbox routes go through it) and mail flows
+    # through to the API.
+    _wait(lambda: _request("GET", base + "/v1/account/support", token)[1]["state"]["state"] == "connected")
     status, boxes = _request("GET", base + "/v1/account/support/mailboxes", token)
     assert status == 200 and any(m["specialUse"] == "\\Sent" for m in boxes["mailboxes"])
-
-    # The watcher process picks the new account up and mail flows through to the API.
-    _wait(lambda: _request("GET", base + "/v1/account/support", token)[1]["state"]["state"] == "connected")
     dovecot.deliver(mailbox.address, b"From: a@example.test\r\nSubject: through make run\r\n\r\nhi\r\n")
     listed = _wait(lambda: _request("GET", base + "/v1/account/support/messages", token)[1]["messages"])
     assert listed[0]["subject"] == "through make run"

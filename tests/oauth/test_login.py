@@ -15,6 +15,7 @@ from bridge.errors import SubmissionAuthFailed
 from bridge.models import ServerConfig
 from bridge.outbound import smtp
 from bridge.storage.oauth import TokenState
+from tests.api.conftest import WatcherThread
 from tests.oauth.conftest import issue_tokens, sign_in
 from tests.servers.smtp import OAuthBearerSmtpSink
 
@@ -112,15 +113,23 @@ def test_token_url_supplies_tokens_for_externally_managed_accounts(
     assert len(http_receiver.requests) == 1  # cached until it nears expiry
 
 
-def test_live_api_commands_use_a_current_token(client, auth, live_bridge, oauth, oauth_app_body, http_receiver):
+def test_live_api_commands_use_a_current_token(
+    client, auth, storage, dns, live_bridge, oauth, oauth_app_body, http_receiver
+):
     oauth.access_ttl = 1
     app_id = client.post("/v1/oauth2", json=oauth_app_body, headers=auth).json["id"]
     sign_in(client, auth, app_id, f"{http_receiver.url}/done")
-    time.sleep(1.1)  # the sign-in's token has expired
-    listed = client.get("/v1/account/oauth-acct/mailboxes", headers=auth)
-    assert listed.status_code == 200, listed.json
-    assert "INBOX" in [m["path"] for m in listed.json["mailboxes"]]
-    assert oauth.refreshes == 1
+    # Mailbox commands run in the watcher holding the account, on a command connection it opens on demand.
+    watcher = WatcherThread(storage, "oauth-acct", dns.address).start()
+    try:
+        time.sleep(1.1)  # the token the IDLE connection logged in with has expired
+        refreshed = oauth.refreshes
+        listed = client.get("/v1/account/oauth-acct/mailboxes", headers=auth)
+        assert listed.status_code == 200, listed.json
+        assert "INBOX" in [m["path"] for m in listed.json["mailboxes"]]
+        assert oauth.refreshes == refreshed + 1  # the command connection logged in with a fresh token
+    finally:
+        watcher.stop()
 
 
 def test_imap_falls_back_to_xoauth2_when_oauthbearer_is_not_offered(oauth, xoauth2_dovecot):

@@ -30,8 +30,7 @@ def test_revoked_refresh_token_gives_one_error_and_recovers_on_sign_in(
 ):
     app_id = client.post("/v1/oauth2", json=oauth_app_body, headers=auth).json["id"]
     assert "state=success" in str(sign_in(client, auth, app_id, f"{http_receiver.url}/done").url)
-    watcher = WatcherThread(storage, "oauth-acct", dns.address)
-    watcher.watcher.timing = QUICK
+    watcher = WatcherThread(storage, "oauth-acct", dns.address, timing=QUICK)
     watcher.start()
     try:
         # The user removes the app's access: tokens die, the refresh token is refused.

@@ -263,6 +263,11 @@ class DovecotServer:
         os.replace(tmp, maildir / "new" / name)  # Maildir delivery: tmp/ then rename into new/
         return maildir / "new" / name
 
+    def sessions(self, user: str) -> int:
+        """IMAP connections the server holds for ``user`` now (``doveadm who``, one line per connection)."""
+        out = self._doveadm("who", "-1", user, check=False)
+        return sum(1 for line in out.splitlines()[1:] if line.split()[:1] == [user] and " imap " in f" {line} ")
+
     # -- internals ---------------------------------------------------------
 
     def _doveadm(self, *args: str, check: bool = True) -> str:

@@ -55,6 +55,7 @@ OWNERS: dict[str, list[str]] = {
     "itsdangerous": ["bridge.review.links", "bridge.oauth.flow"],
     "jinja2": ["bridge.review.mail"],
     "regex": ["bridge.policy.guards"],
+    "mailparser_reply": ["bridge.mail.reply_text"],
     "pydantic": ["bridge.schemas", "bridge.api.openapi"],
     "pydantic_core": ["bridge.schemas"],
     "prometheus_client": ["bridge.metrics.exposition"],

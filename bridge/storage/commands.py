@@ -1,0 +1,58 @@
+"""Mailbox commands between web processes and the watcher holding an account: request and reply lists.
+
+A request is pushed onto the holding watcher's list; its reply (an acknowledgement,
+then the answer) onto a list of its own that the asker pops, so nothing stays behind
+once read. Both lists expire: a request no one took, or an answer no one waited for
+(the asker gave up), is gone within seconds. Payloads are opaque bytes (``bridge.mailbox.protocol``).
+"""
+
+from __future__ import annotations
+
+import redis
+
+from bridge import keys
+from bridge.storage.base import redis_errors
+
+# redis-py's socket timeout (bridge.storage.base.connect) is 5 s: a blocking pop waits less than that.
+_MAX_BLOCK_S = 4.0
+
+
+class CommandStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    @redis_errors
+    def send(self, watcher_id: str, request: bytes, ttl_s: int) -> None:
+        key = keys.mailbox_commands(watcher_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(key, request)
+        pipe.expire(key, ttl_s)
+        pipe.execute()
+
+    @redis_errors
+    def take(self, watcher_id: str, timeout_s: float) -> bytes | None:
+        """The oldest request for this watcher, waiting up to ``timeout_s`` (at most 4 s) for one."""
+        found = self.redis.blpop([keys.mailbox_commands(watcher_id)], timeout=min(timeout_s, _MAX_BLOCK_S))
+        return _raw(found[1]) if found else None
+
+    @redis_errors
+    def answer(self, request_id: str, value: bytes, ttl_s: int) -> None:
+        key = keys.mailbox_reply(request_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(key, value)
+        pipe.expire(key, ttl_s)
+        pipe.execute()
+
+    @redis_errors
+    def wait(self, request_id: str, timeout_s: float) -> bytes | None:
+        """The next element of a reply, waiting up to ``timeout_s`` (at most 4 s); None if none came."""
+        found = self.redis.blpop([keys.mailbox_reply(request_id)], timeout=min(timeout_s, _MAX_BLOCK_S))
+        return _raw(found[1]) if found else None
+
+    @redis_errors
+    def forget(self, request_id: str) -> None:
+        self.redis.delete(keys.mailbox_reply(request_id))
+
+
+def _raw(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
