@@ -367,11 +367,7 @@ def test_attachments_flags_forward_and_delete(connect, attached, workers, storag
 
         deleted = result(mcp.call("delete_message", {"account": "acme", "id": message_id}))
         assert deleted["id"] == message_id and deleted["movedTo"] == "Trash"
-        # Gone from the account: the stored record says so (messageGone), the live mailbox (issue 14) cannot find it.
-        assert error_code(mcp.call("get_message", {"account": "acme", "id": message_id})) in (
-            "messageGone",
-            "messageNotFound",
-        )
+        assert error_code(mcp.call("get_message", {"account": "acme", "id": message_id})) == "messageNotFound"
 
 
 def test_mcp_over_http_needs_a_valid_token(web):
