@@ -65,7 +65,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     from bridge.console import register as register_console
 
     register_console(app)
+    _mount_mcp(app, settings)
     return app
+
+
+def _mount_mcp(app: Flask, settings: Settings) -> None:
+    """``/mcp``: the MCP server's streamable HTTP transport (bridge/agents/http.py), beside the API."""
+    from bridge.agents.http import McpMount
+
+    app.wsgi_app = McpMount(app, app.extensions["bridge"].storage, settings.public_url)  # type: ignore[method-assign]
 
 
 def _v1_blueprint() -> Blueprint:
@@ -76,6 +84,7 @@ def _v1_blueprint() -> Blueprint:
         accounts,
         audit,
         auth,
+        events,
         messages,
         oauth,
         outbox,
@@ -96,6 +105,7 @@ def _v1_blueprint() -> Blueprint:
     v1.register_blueprint(outbox.bp)
     v1.register_blueprint(messages.bp)
     v1.register_blueprint(stream.bp)
+    v1.register_blueprint(events.bp)
     v1.register_blueprint(suppressions.bp)
     v1.register_blueprint(policy.bp)
     v1.register_blueprint(reviews.bp)

@@ -4,8 +4,9 @@ Queued and scheduled sends are cancelled (their jobs discarded) and pending
 review holds rejected, each through the same code as the API's own cancel
 and reject, so events and the audit log say what happened. A send already
 in progress is left to finish or fail on its own. Only then are the account
-and everything under its keys removed (``storage.accounts.delete``); a new
-account with the same id starts clean.
+and everything under its keys removed (``storage.accounts.delete``), and the
+account is taken out of the API tokens limited to it; a new account with the
+same id starts clean, and no old token reaches it.
 """
 
 from __future__ import annotations
@@ -33,3 +34,5 @@ def delete_account(storage: Storage, account_id: str, *, by: str, now: datetime)
     for review in storage.reviews.pending(_MAX_IN_FLIGHT, account=account_id):
         holds.decide(storage, review.id, LinkAction.REJECT, by=by, now=now)
     storage.accounts.delete(account_id)
+    # Last: a token limited to this account must not reach a new account created under its id.
+    storage.tokens.forget_account(account_id)

@@ -9,6 +9,7 @@ from flask import Blueprint, g
 
 from bridge.accounts import connectivity
 from bridge.accounts.removal import delete_account
+from bridge.api import auth
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import BridgeError, Conflict, NotFound
@@ -92,7 +93,8 @@ def attach(storage: Storage, body: AccountCreate) -> Account:
 
 @endpoint(bp, "/accounts", "GET", summary="List accounts", response=AccountList, scope=TokenScope.MANAGE)
 def list_all() -> AccountList:
-    return AccountList(accounts=[_out(a) for a in services().storage.accounts.list()])
+    # A token limited to some accounts sees those only.
+    return AccountList(accounts=[_out(a) for a in services().storage.accounts.list() if auth.may_see(a.id)])
 
 
 @endpoint(

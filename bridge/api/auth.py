@@ -11,9 +11,10 @@ Each route declares the scope it needs (``endpoint(..., scope=)``, published as
 lacking the scope gets 403 ``insufficientScope``. A token limited to some
 accounts gets, on a route of any other account, the same 404
 ``accountNotFound`` as an account that does not exist, so it cannot learn which
-accounts exist; routes that span accounts (no ``<account>`` in the path: the
-account list, webhooks, the outbox, reviews, OAuth2 apps, tokens) are refused
-with 403 ``accountRestricted``.
+accounts exist. Listings that span accounts and can be cut to the token's own (the account list,
+review holds) answer only those; a review hold of another account is ``reviewNotFound``. Other
+routes that span accounts (webhooks, the outbox, ``verifyAccount``, creating an account, OAuth2
+apps, tokens) are refused with 403 ``accountRestricted``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,17 @@ from bridge.models import ApiToken, TokenScope
 QUERY_TOKEN = "access_token"  # noqa: S105 - a parameter name, not a secret
 # Endpoints that also take the token from the query string (WebSocket upgrades).
 QUERY_TOKEN_ENDPOINTS = frozenset({"v1.stream.stream"})
+# Routes without <account> that show a token limited to some accounts only those (the view filters
+# with visible()/may_see()), instead of refusing it.
+FILTERED_ENDPOINTS = frozenset(
+    {
+        "v1.accounts.list_all",
+        "v1.reviews.list_pending",
+        "v1.reviews.get",
+        "v1.reviews.approve",
+        "v1.reviews.reject",
+    }
+)
 
 
 def presented_token() -> str | None:
@@ -57,7 +69,7 @@ def required_scope() -> TokenScope:
     return scope if isinstance(scope, TokenScope) else TokenScope.ADMIN
 
 
-def check_access(token: ApiToken, scope: TokenScope, account: str | None) -> None:
+def check_access(token: ApiToken, scope: TokenScope, account: str | None, *, filtered: bool = False) -> None:
     """Raise unless ``token`` may use a route that needs ``scope`` (on ``account``, when it names one).
 
     Raises:
@@ -73,6 +85,8 @@ def check_access(token: ApiToken, scope: TokenScope, account: str | None) -> Non
     if token.accounts is None:
         return
     if account is None:
+        if filtered:
+            return
         raise Forbidden(
             "this API token is limited to some accounts; this route spans every account",
             code="accountRestricted",
@@ -93,4 +107,21 @@ def require_token() -> None:
     g.token_id = found.id
     g.token = found
     account = (request.view_args or {}).get("account")
-    check_access(found, required_scope(), account if isinstance(account, str) else None)
+    check_access(
+        found,
+        required_scope(),
+        account if isinstance(account, str) else None,
+        filtered=request.endpoint in FILTERED_ENDPOINTS,
+    )
+
+
+def visible() -> frozenset[str] | None:
+    """The accounts the request's token is limited to; None for every account."""
+    token: ApiToken = g.token
+    return token.accounts
+
+
+def may_see(account: str) -> bool:
+    """Whether the request's token may act on ``account``."""
+    token: ApiToken = g.token
+    return token.allows_account(account)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, g
 
+from bridge.api import auth
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
 from bridge.errors import Conflict, Gone, NotFound
@@ -27,7 +28,8 @@ bp = Blueprint("reviews", __name__)
 
 def _get(review_id: str) -> Review:
     review = services().storage.reviews.get(review_id)
-    if review is None:
+    # A hold of an account outside the token's is as unknown as one that does not exist.
+    if review is None or not auth.may_see(review.account):
         raise NotFound(f"no review {review_id!r}", code="reviewNotFound")
     return review
 
@@ -35,7 +37,15 @@ def _get(review_id: str) -> Review:
 @endpoint(bp, "/reviews", "GET", summary="Pending review holds, soonest expiry first", query=ReviewQuery,
           response=ReviewList, scope=TokenScope.REVIEW)  # fmt: skip
 def list_pending(query: ReviewQuery) -> ReviewList:
-    found = services().storage.reviews.pending(query.limit, account=query.account)
+    reviews = services().storage.reviews
+    limited = auth.visible()
+    if limited is None:
+        found = reviews.pending(query.limit, account=query.account)
+    else:
+        # A token limited to some accounts: the holds of those, still soonest expiry first.
+        wanted = sorted(limited if query.account is None else limited & {query.account})
+        merged = [r for a in wanted for r in reviews.pending(query.limit, account=a)]
+        found = sorted(merged, key=lambda r: r.expires_at)[: query.limit]
     return ReviewList(reviews=[ReviewOut.of(r.to_json()) for r in found])
 
 
@@ -50,6 +60,7 @@ def get(review_id: str) -> ReviewDetail:
 
 
 def _decide(review_id: str, action: LinkAction) -> ReviewOut:
+    _get(review_id)  # a hold outside the token's accounts is reviewNotFound
     return decide(services().storage, review_id, action, by=auditing.by_token(g.token_id))
 
 

@@ -42,7 +42,9 @@ def _check_request() -> None:
     if since is None:
         g.stream_after = storage.events.last_seq(account)
     else:
-        seq = parse_event_id(since)
+        # evt_0 is "before the first event" (its documented pattern allows it; an empty account's
+        # events cursor is evt_0): replay everything kept.
+        seq = 0 if since == "evt_0" else parse_event_id(since)
         if seq is None:
             raise ValidationError(f"since must be an event id such as evt_42, not {since!r}", code="invalidEventId")
         g.stream_after = seq

@@ -1,4 +1,7 @@
-"""The command line: ``python app.py run|web|worker|watch|token``.
+"""The command line: ``python app.py run|web|worker|watch|token|mcp|listen``.
+
+``mcp`` serves MCP over stdio (bridge/agents/stdio.py); ``listen`` follows an account's events with
+the Python client and forwards them to a local handler (bridge/runtime/listen.py).
 
 ``run`` is the development entry: it starts an embedded Redis when
 BRIDGE_REDIS_URL is unset, prints the URL and (on first start) an admin API
@@ -80,6 +83,29 @@ def _parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id")
     revoke.set_defaults(func=_token_revoke)
+    sub.add_parser(
+        "mcp", help="serve MCP over stdin/stdout for an agent runtime (token in MAILBRIDGE_TOKEN)"
+    ).set_defaults(func=_mcp)
+    listen = sub.add_parser(
+        "listen",
+        help="follow an account's events and forward each as a signed POST (--forward) or to a command (--exec)",
+        description="Token in MAILBRIDGE_TOKEN. Reconnects and resumes after disconnects; nothing is lost or repeated.",
+    )
+    listen.add_argument("--account", required=True)
+    target = listen.add_mutually_exclusive_group(required=True)
+    target.add_argument("--forward", metavar="URL", help="POST each event here, signed as a Standard Webhook")
+    target.add_argument("--exec", metavar="CMD", dest="exec_", help="run CMD per event with its JSON on stdin")
+    listen.add_argument(
+        "--secret",
+        default=os.environ.get("MAILBRIDGE_WEBHOOK_SECRET"),
+        help="whsec_ signing secret for --forward (default: MAILBRIDGE_WEBHOOK_SECRET, else a new one, printed)",
+    )
+    listen.add_argument(
+        "--url", default=os.environ.get("MAILBRIDGE_URL"), help="Mailbridge's base URL (default: MAILBRIDGE_URL, "
+        "else BRIDGE_PUBLIC_URL)"
+    )  # fmt: skip
+    listen.add_argument("--since", help="start after this event id (default: from now on)")
+    listen.set_defaults(func=_listen)
     return parser
 
 
@@ -146,6 +172,54 @@ class _redis_for_cli:
     def __exit__(self, *exc: object) -> None:
         if self.embedded is not None:
             self.embedded.stop()
+
+
+# --- agents ------------------------------------------------------------------------
+
+
+def _mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from app import create_app
+    from bridge.agents.stdio import TOKEN_ENV, serve
+
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        print(f"mailbridge: set {TOKEN_ENV} to an API token (python app.py token create)", file=sys.stderr)
+        return 2
+    with _redis_for_cli(settings) as resolved:
+        if _storage(resolved).tokens.authenticate(token) is None:
+            print(f"mailbridge: {TOKEN_ENV} is not a valid API token", file=sys.stderr)
+            return 2
+        serve(create_app(resolved), token, resolved.public_url)
+    return 0
+
+
+def _listen(args: argparse.Namespace, settings: Settings) -> int:
+    import httpx
+    from mailbridge import Mailbridge, MailbridgeError
+
+    from bridge.runtime import listen
+    from bridge.webhooks.signing import generate_secret
+
+    token = os.environ.get("MAILBRIDGE_TOKEN", "").strip()
+    if not token:
+        print("mailbridge: set MAILBRIDGE_TOKEN to an API token with the read scope", file=sys.stderr)
+        return 2
+    if args.forward:
+        secret = args.secret or generate_secret()
+        if not args.secret:
+            print(f"mailbridge: signing with {secret} (pass --secret to choose one)", file=sys.stderr)
+        handle = listen.forwarder(args.forward, secret, http=httpx.Client(timeout=listen.FORWARD_TIMEOUT_S))
+    else:
+        handle = listen.executor(args.exec_)
+    client = Mailbridge(args.url or settings.public_url, token)
+    try:
+        listen.run(client, args.account, handle, since=args.since)
+    except MailbridgeError as exc:
+        print(f"mailbridge: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 # --- processes -------------------------------------------------------------------

@@ -42,6 +42,14 @@ for i = 1, 5 do if not f[i] then f[i] = false end end
 return {tid, f[1], f[2], f[3], f[4], f[5]}
 """
 
+# Replace a token's account list only while the token exists: a revoke racing the update must not
+# leave a hash behind. KEYS[1] the token's hash; ARGV[1] the old list (unchanged meanwhile), ARGV[2] the new.
+_SET_ACCOUNTS = """
+if redis.call('HGET', KEYS[1], 'accounts') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'accounts', ARGV[2])
+return 1
+"""
+
 
 def _scopes(raw: str | None) -> frozenset[TokenScope]:
     if raw is None:
@@ -72,6 +80,7 @@ class TokenStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._authenticate = client.register_script(_AUTHENTICATE)
+        self._set_accounts = client.register_script(_SET_ACCOUNTS)
 
     @redis_errors
     def create(
@@ -140,6 +149,21 @@ class TokenStore:
         pipe.delete(keys.token(token_id), keys.token_by_hash(text(token_hash)))
         pipe.zrem(keys.token_ids(), token_id)
         pipe.execute()
+
+    @redis_errors
+    def forget_account(self, account: str) -> None:
+        """Take a deleted account out of every token limited to it.
+
+        Otherwise a new account created later under the same id, possibly another person's mailbox,
+        would be open to tokens that were given the old one. A token whose list becomes empty stays
+        valid and reaches no account (its cross-account listings are empty), until it is revoked.
+        """
+        for token in self.list():
+            if token.accounts is None or account not in token.accounts:
+                continue
+            old = json.dumps(sorted(token.accounts))
+            new = json.dumps(sorted(token.accounts - {account}))
+            self._set_accounts(keys=[keys.token(token.id)], args=[old, new])
 
     @redis_errors
     def authenticate(self, token: str) -> ApiToken | None:

@@ -143,14 +143,55 @@ def test_a_token_limited_to_an_account_sees_only_that_one(client, storage, two_a
 
 @pytest.mark.parametrize(
     ("method", "url"),
-    [("GET", "/v1/accounts"), ("POST", "/v1/accounts"), ("GET", "/v1/webhooks"), ("GET", "/v1/outbox"),
-     ("GET", "/v1/reviews"), ("POST", "/v1/verifyAccount")],
+    [("POST", "/v1/accounts"), ("GET", "/v1/webhooks"), ("GET", "/v1/outbox"), ("POST", "/v1/verifyAccount")],
 )  # fmt: skip
 def test_a_limited_token_is_refused_on_routes_that_span_accounts(client, storage, method, url):
     limited = _bearer(storage, [TokenScope.ADMIN], ["acme"])
     resp = client.open(url, method=method, headers=limited)
     assert resp.status_code == 403
     assert resp.json["error"]["code"] == "accountRestricted"
+
+
+def test_cross_account_listings_show_a_limited_token_only_its_accounts(client, auth, storage, two_accounts):
+    limited = _bearer(storage, [TokenScope.MANAGE, TokenScope.REVIEW], ["acme", "gone"])
+    assert [a["account"] for a in client.get("/v1/accounts", headers=limited).json["accounts"]] == ["acme"]
+    assert len(client.get("/v1/accounts", headers=auth).json["accounts"]) == 2
+    assert client.get("/v1/reviews", headers=limited).json == {"reviews": []}
+    assert client.get("/v1/reviews?account=other", headers=limited).json == {"reviews": []}
+
+
+def test_a_limited_reviewer_cannot_see_or_decide_another_accounts_hold(client, auth, storage, two_accounts):
+    body = {"outbound": {"review": "always", "reviewers": ["r@example.com"]}}
+    assert client.put("/v1/account/other/policy", json=body, headers=auth).status_code == 200
+    submit = {"to": [{"address": "ann@example.com"}], "subject": "s", "text": "t", "copy": False}
+    held = client.post("/v1/account/other/submit", json=submit, headers=auth).json["reviewId"]
+    limited = _bearer(storage, [TokenScope.REVIEW], ["acme"])
+    assert client.get("/v1/reviews", headers=limited).json == {"reviews": []}
+    for method, url in (("GET", f"/v1/reviews/{held}"), ("POST", f"/v1/reviews/{held}/approve"),
+                        ("POST", f"/v1/reviews/{held}/reject")):  # fmt: skip
+        resp = client.open(url, method=method, headers=limited)
+        assert resp.status_code == 404 and resp.json["error"]["code"] == "reviewNotFound"
+    assert storage.reviews.get(held).state == "pending"
+    mine = _bearer(storage, [TokenScope.REVIEW], ["other"])
+    assert [r["id"] for r in client.get("/v1/reviews", headers=mine).json["reviews"]] == [held]
+    assert client.post(f"/v1/reviews/{held}/approve", headers=mine).json["state"] == "approved"
+
+
+def test_deleting_an_account_takes_it_out_of_the_tokens_limited_to_it(
+    client, auth, storage, two_accounts, account_body
+):
+    headers = _bearer(storage, [TokenScope.MANAGE], ["acme", "other"])
+    only_acme = _bearer(storage, [TokenScope.MANAGE], ["acme"])
+    assert client.delete("/v1/account/acme", headers=auth).status_code == 200
+    limited = [t.accounts for t in storage.tokens.list() if t.accounts is not None]
+    assert sorted(limited, key=len) == [frozenset(), frozenset({"other"})]
+    # A new account under the old id is not open to the tokens that were given the old one.
+    resp = client.post("/v1/accounts", json=account_body(verify=False), headers=auth)
+    assert resp.status_code == 201, resp.json
+    assert client.get("/v1/account/acme/policy", headers=headers).json["error"]["code"] == "accountNotFound"
+    assert client.get("/v1/account/acme/policy", headers=only_acme).status_code == 404
+    assert client.get("/v1/accounts", headers=only_acme).json == {"accounts": []}
+    assert client.get("/v1/account/other/policy", headers=headers).status_code == 200
 
 
 # --- token routes --------------------------------------------------------------------------

@@ -74,6 +74,15 @@ def test_since_replays_what_the_client_missed_then_follows(server, storage, toke
         ws.close()
 
 
+def test_since_evt_0_replays_everything_kept(server, storage, token, account):
+    sent = [emit(storage, account, "messageNew", {"n": n}) for n in range(3)]
+    ws = connect(server, token, "?since=evt_0")
+    try:
+        assert [f["id"] for f in frames(ws, 3)] == [e.id for e in sent]
+    finally:
+        ws.close()
+
+
 def test_access_token_in_the_query(server, storage, token, account):
     ws = connect(server, token, f"?access_token={token}", header=False)
     try:

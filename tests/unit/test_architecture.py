@@ -44,7 +44,7 @@ OWNERS: dict[str, list[str]] = {
     "gunicorn": ["bridge.api.server"],
     "aioimaplib": ["bridge.imap"],
     "aiosmtplib": ["bridge.outbound.smtp"],
-    "httpx": ["bridge.webhooks.dispatcher", "bridge.oauth.client"],
+    "httpx": ["bridge.webhooks.dispatcher", "bridge.oauth.client", "bridge.runtime.listen", "bridge.runtime.cli"],
     "httpcore": ["bridge.webhooks.dispatcher"],
     "dns": ["bridge.senderauth.resolver"],
     "dkim": ["bridge.senderauth.dkim", "bridge.senderauth.arc"],  # always with our dnsfunc
@@ -60,7 +60,13 @@ OWNERS: dict[str, list[str]] = {
     "pydantic_core": ["bridge.schemas"],
     "prometheus_client": ["bridge.metrics.exposition"],
     "flask_swagger_ui": ["bridge.api.meta"],  # only to find its packaged Swagger UI files
-    "app": ["wsgi"],  # our own app.py, seen from wsgi.py
+    "mcp": ["bridge.agents"],
+    "mailbridge": ["bridge.runtime.listen", "bridge.runtime.cli"],  # our Python client (sdk/python)
+    "mcp_types": ["bridge.agents"],
+    "a2wsgi": ["bridge.agents.http"],
+    "anyio": ["bridge.agents"],
+    "jsonschema": ["bridge.agents.server"],
+    "app": ["wsgi", "bridge.runtime.cli"],  # our own app.py, seen from wsgi.py and `app.py mcp`
 }
 
 
