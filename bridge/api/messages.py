@@ -9,9 +9,7 @@ listings unless ``withheld=true``.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote as url_quote
 
@@ -19,8 +17,6 @@ from flask import Blueprint, Response
 
 from bridge.api.openapi import endpoint
 from bridge.api.services import services
-from bridge.compose.build import compose
-from bridge.compose.model import Composed, Draft, Mailbox
 from bridge.errors import NotFound
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
@@ -30,7 +26,8 @@ from bridge.mail.message import attachment_content, parse
 from bridge.mail.reply_text import extract
 from bridge.mailbox.client import MailboxClient
 from bridge.mailbox.protocol import Reply
-from bridge.models import Account, TokenScope
+from bridge.models import TokenScope
+from bridge.outbound import drafts
 from bridge.schemas.messages import (
     BulkDelete,
     BulkFlags,
@@ -331,26 +328,6 @@ def delete_mailbox(account: str, query: MailboxQuery) -> MailboxChanged:
     return MailboxChanged.model_validate(_mailbox(account, "deleteMailbox", {"path": query.path}).result)
 
 
-def _compose_draft(account: Account, body: DraftBody) -> Composed:
-    """The MIME of a draft, built as a submit would build it (no reply/forward derivation: a draft is as written)."""
-    sender = body.from_.to_mailbox() if body.from_ is not None else Mailbox(account.email, account.name)
-    draft = Draft(
-        from_=sender,
-        to=tuple(a.to_mailbox() for a in body.to),
-        cc=tuple(a.to_mailbox() for a in body.cc),
-        bcc=tuple(a.to_mailbox() for a in body.bcc),
-        reply_to=tuple(a.to_mailbox() for a in body.reply_to),
-        subject=body.subject,
-        text=body.text,
-        html=body.html,
-        attachments=tuple(a.to_attachment() for a in body.attachments),
-        headers=tuple(body.headers.items()),
-        message_id=body.message_id,
-    )
-    now = datetime.now(UTC)
-    return compose(draft, now=now, unique=f"{secrets.token_hex(12)}.{int(now.timestamp())}", stored=True)
-
-
 @endpoint(
     bp, "/account/<account>/message", "POST", summary="Store a message (a draft, by default) on the server",
     body=DraftBody, response=DraftStored, status=201, errors=(404, 413, 422, 503),
@@ -359,7 +336,7 @@ def _compose_draft(account: Account, body: DraftBody) -> Composed:
     scope=TokenScope.SEND,
 )  # fmt: skip
 def store_message(account: str, body: DraftBody) -> tuple[DraftStored, int]:
-    built = _compose_draft(services().storage.accounts.get(account), body)
+    built = drafts.compose_stored(body, services().storage.accounts.get(account))
     args: dict[str, Any] = {"path": body.path, "flags": list(body.flags)}
     result = _mailbox(account, "append", args, built.raw).result
     return DraftStored(id=result["id"], path=result["path"], uid=result["uid"], message_id=built.message_id), 201

@@ -129,8 +129,8 @@ async def leave(client: aioimaplib.IMAP4, *, read_only: bool) -> None:
         return
     try:
         if not read_only:
-            await _ok(_examine(client, '"INBOX"'), "EXAMINE")
-        await _ok(client.close(), "CLOSE")
+            await ok(_examine(client, '"INBOX"'), "EXAMINE")
+        await ok(client.close(), "CLOSE")
     except (MailboxError, NotFound):
         await handshake.discard(client)
 
@@ -145,7 +145,8 @@ class Page:
     items: list[Fetched]
 
 
-async def _ok(command: Awaitable[Any], what: str) -> Any:
+async def ok(command: Awaitable[Any], what: str) -> Any:
+    """Await a command; raise unless the server answered OK (``MailboxUnavailable`` on I/O failure)."""
     try:
         response = await command
     except _IO_ERRORS as exc:
@@ -200,7 +201,7 @@ async def fetch_uids(client: aioimaplib.IMAP4, uids: Sequence[int], items: str =
     found: list[Fetched] = []
     for start in range(0, len(uids), BATCH):
         batch = uids[start : start + BATCH]
-        response = await _ok(client.uid("fetch", _uid_set(batch), items), "UID FETCH")
+        response = await ok(client.uid("fetch", _uid_set(batch), items), "UID FETCH")
         found += parse_fetch_items(response.lines)
     return sorted(found, key=lambda f: f.uid, reverse=True)
 
@@ -214,7 +215,7 @@ async def list_page(
     low = max(1, high - page_size + 1)
     items: list[Fetched] = []
     if high >= 1:
-        response = await _ok(client.fetch(f"{low}:{high}", SUMMARY_ITEMS), "FETCH")
+        response = await ok(client.fetch(f"{low}:{high}", SUMMARY_ITEMS), "FETCH")
         items = sorted(parse_fetch_items(response.lines), key=lambda f: f.seq, reverse=True)
     return Page(folder, status.uidvalidity, status.exists, items)
 
@@ -253,7 +254,7 @@ async def fetch_message(client: aioimaplib.IMAP4, message: MessageId, *, peek: b
     await _select_for(client, message, read_only=peek)  # reading only: EXAMINE, and CLOSE after expunges nothing
     body = "BODY.PEEK[]" if peek else "BODY[]"
     items = f"(UID FLAGS RFC822.SIZE INTERNALDATE {body})"
-    response = await _ok(client.uid("fetch", str(message.uid), items), "UID FETCH")
+    response = await ok(client.uid("fetch", str(message.uid), items), "UID FETCH")
     found = [f for f in parse_fetch_items(response.lines) if f.uid == message.uid]
     if not found:
         raise NotFound(f"no message {message.encode()!r} on the server", code="messageNotFound")
@@ -262,7 +263,7 @@ async def fetch_message(client: aioimaplib.IMAP4, message: MessageId, *, peek: b
 
 async def _present(client: aioimaplib.IMAP4, message: MessageId) -> Fetched:
     await _select_for(client, message)
-    response = await _ok(client.uid("fetch", str(message.uid), "(UID FLAGS)"), "UID FETCH")
+    response = await ok(client.uid("fetch", str(message.uid), "(UID FLAGS)"), "UID FETCH")
     found = [f for f in parse_fetch_items(response.lines) if f.uid == message.uid]
     if not found:
         raise NotFound(f"no message {message.encode()!r} on the server", code="messageNotFound")
@@ -283,17 +284,17 @@ async def store_flags(
     for start in range(0, len(uids), BATCH):
         batch = _uid_set(uids[start : start + BATCH])
         if set_ is not None:
-            await _ok(client.uid("store", batch, "FLAGS.SILENT", f"({' '.join(set_)})"), "UID STORE")
+            await ok(client.uid("store", batch, "FLAGS.SILENT", f"({' '.join(set_)})"), "UID STORE")
         if add:
-            await _ok(client.uid("store", batch, "+FLAGS.SILENT", f"({' '.join(add)})"), "UID STORE")
+            await ok(client.uid("store", batch, "+FLAGS.SILENT", f"({' '.join(add)})"), "UID STORE")
         if delete:
-            await _ok(client.uid("store", batch, "-FLAGS.SILENT", f"({' '.join(delete)})"), "UID STORE")
+            await ok(client.uid("store", batch, "-FLAGS.SILENT", f"({' '.join(delete)})"), "UID STORE")
         if labels_add:
             labels = " ".join(quote(v) for v in labels_add)
-            await _ok(client.uid("store", batch, "+X-GM-LABELS.SILENT", f"({labels})"), "UID STORE")
+            await ok(client.uid("store", batch, "+X-GM-LABELS.SILENT", f"({labels})"), "UID STORE")
         if labels_delete:
             labels = " ".join(quote(v) for v in labels_delete)
-            await _ok(client.uid("store", batch, "-X-GM-LABELS.SILENT", f"({labels})"), "UID STORE")
+            await ok(client.uid("store", batch, "-X-GM-LABELS.SILENT", f"({labels})"), "UID STORE")
     items = "(UID FLAGS X-GM-LABELS)" if is_gmail(client) else "(UID FLAGS)"
     return {f.uid: f for f in await fetch_uids(client, list(uids), items)}
 
@@ -325,11 +326,11 @@ async def change_flags(
 async def _expunge(client: aioimaplib.IMAP4, uids: Sequence[int]) -> None:
     for start in range(0, len(uids), BATCH):
         batch = _uid_set(uids[start : start + BATCH])
-        await _ok(client.uid("store", batch, "+FLAGS.SILENT", "(\\Deleted)"), "UID STORE")
+        await ok(client.uid("store", batch, "+FLAGS.SILENT", "(\\Deleted)"), "UID STORE")
         if client.has_capability("UIDPLUS"):  # RFC 4315: only these messages
-            await _ok(client.uid("expunge", batch), "UID EXPUNGE")
+            await ok(client.uid("expunge", batch), "UID EXPUNGE")
         else:
-            await _ok(client.expunge(), "EXPUNGE")
+            await ok(client.expunge(), "EXPUNGE")
 
 
 def _copyuid_map(lines: list[bytes | bytearray]) -> tuple[int | None, dict[int, int]]:
@@ -360,9 +361,9 @@ async def move_uids(client: aioimaplib.IMAP4, uids: Sequence[int], target: str) 
     for start in range(0, len(uids), BATCH):
         batch = list(uids[start : start + BATCH])
         if client.has_capability("MOVE"):  # RFC 6851
-            response = await _ok(client.uid("move", _uid_set(batch), mailbox_arg(target)), "UID MOVE")
+            response = await ok(client.uid("move", _uid_set(batch), mailbox_arg(target)), "UID MOVE")
         else:
-            response = await _ok(client.uid("copy", _uid_set(batch), mailbox_arg(target)), "UID COPY")
+            response = await ok(client.uid("copy", _uid_set(batch), mailbox_arg(target)), "UID COPY")
             await _expunge(client, batch)
         found, mapping = _copyuid_map(response.lines)
         uidvalidity = found or uidvalidity
@@ -391,7 +392,7 @@ async def _require_folder(client: aioimaplib.IMAP4, folder: str) -> None:
 
 
 async def list_mailboxes(client: aioimaplib.IMAP4) -> list[Mailbox]:
-    response = await _ok(client.list('""', "*"), "LIST")
+    response = await ok(client.list('""', "*"), "LIST")
     return parse_list_response(response.lines[:-1])
 
 
@@ -421,7 +422,7 @@ async def ensure_special_folder(client: aioimaplib.IMAP4, use: str, name: str) -
     except _IO_ERRORS as exc:
         raise MailboxUnavailable(f"IMAP CREATE failed: {exc}", details={"side": "imap"}) from exc
     if response.result != "OK" and len(args) > 1:
-        response = await _ok(client.create(args[0]), "CREATE")
+        response = await ok(client.create(args[0]), "CREATE")
     return name if response.result == "OK" else None
 
 
@@ -455,7 +456,7 @@ async def delete(client: aioimaplib.IMAP4, message: MessageId, *, force: bool) -
 
 async def folder_counters(client: aioimaplib.IMAP4, folder: str) -> dict[str, int]:
     """STATUS (MESSAGES UNSEEN UIDVALIDITY UIDNEXT) of one folder."""
-    response = await _ok(client.status(mailbox_arg(folder), "(MESSAGES UNSEEN UIDVALIDITY UIDNEXT)"), "STATUS")
+    response = await ok(client.status(mailbox_arg(folder), "(MESSAGES UNSEEN UIDVALIDITY UIDNEXT)"), "STATUS")
     for item in response.lines[:-1]:
         found = {k.decode().upper(): int(v) for k, v in _STATUS_ITEMS.findall(bytes(item))}
         if "MESSAGES" in found:
@@ -494,13 +495,13 @@ async def delete_mailbox(client: aioimaplib.IMAP4, folder: str) -> None:
     # (not with CLOSE, which would expunge its \\Deleted messages; aioimaplib has no UNSELECT).
     if client.get_state() == "SELECTED":
         await select(client, "INBOX")
-    await _ok(client.delete(mailbox_arg(folder)), "DELETE")
+    await ok(client.delete(mailbox_arg(folder)), "DELETE")
 
 
 async def append(client: aioimaplib.IMAP4, folder: str, raw: bytes, flags: Sequence[str]) -> MessageId | None:
     """APPEND a message; its id when the server says (RFC 4315 APPENDUID)."""
     flag_list = f"({' '.join(flags)})" if flags else None
-    response = await _ok(client.append(raw, mailbox=mailbox_arg(folder), flags=flag_list), "APPEND")
+    response = await ok(client.append(raw, mailbox=mailbox_arg(folder), flags=flag_list), "APPEND")
     for item in response.lines:
         match = _APPENDUID.search(bytes(item))
         if match is not None:

@@ -9,19 +9,17 @@ are ``bridge.imap.live``'s, run on the account's command connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
 
 import aioimaplib
 
-from bridge.errors import MailboxError, MailboxUnavailable, NotFound
+from bridge.errors import NotFound
+from bridge.imap.live import ok
 from bridge.imap.responses import (
     encode_mailbox_name,
     parse_search,
     parse_select,
     quote,
-    response_text,
 )
 
 _IO_ERRORS = (OSError, asyncio.TimeoutError, aioimaplib.AioImapException)
@@ -38,32 +36,21 @@ class MessageRef:
     message_id: str | None = None
 
 
-async def _ok(command: Awaitable[Any], what: str) -> Any:
-    """Await a command; raise unless the server answered OK."""
-    try:
-        response = await command
-    except _IO_ERRORS as exc:
-        raise MailboxUnavailable(f"IMAP {what} failed: {exc}", details={"side": "imap"}) from exc
-    if response.result != "OK":
-        raise MailboxError(f"IMAP {what} failed: {response_text(response.lines)}", details={"side": "imap"})
-    return response
-
-
 async def locate(client: aioimaplib.IMAP4, ref: MessageRef) -> int:
     """Select the message's folder and return its current UID.
 
     Raises:
         NotFound: the message is no longer on the server (code messageGone).
     """
-    selected = await _ok(client.select(quote(encode_mailbox_name(ref.folder))), f"SELECT {ref.folder!r}")
+    selected = await ok(client.select(quote(encode_mailbox_name(ref.folder))), f"SELECT {ref.folder!r}")
     status = parse_select(selected.lines)
     if status is not None and status.uidvalidity == ref.uidvalidity:
-        found = await _ok(client.uid_search("UID", str(ref.uid)), "UID SEARCH")
+        found = await ok(client.uid_search("UID", str(ref.uid)), "UID SEARCH")
         if ref.uid in parse_search(found.lines):
             return ref.uid
     elif ref.message_id:
         header = quote(f"<{ref.message_id.strip('<>')}>")
-        found = await _ok(client.uid_search("HEADER", "Message-ID", header, charset=None), "UID SEARCH")
+        found = await ok(client.uid_search("HEADER", "Message-ID", header, charset=None), "UID SEARCH")
         uids = parse_search(found.lines)
         if uids:
             return max(uids)

@@ -212,23 +212,7 @@ def _draft(body: SubmitBody, account: Account, record: dict[str, Any] | None, so
         quote = body.reference.inline
         raw = source if action.value == "forward" and not quote else None
         original = original_of(record, raw)
-    sender = body.from_.to_mailbox() if body.from_ is not None else Mailbox(account.email, account.name)
-    return Draft(
-        from_=sender,
-        to=tuple(a.to_mailbox() for a in body.to),
-        cc=tuple(a.to_mailbox() for a in body.cc),
-        bcc=tuple(a.to_mailbox() for a in body.bcc),
-        reply_to=tuple(a.to_mailbox() for a in body.reply_to),
-        subject=body.subject,
-        text=body.text,
-        html=body.html,
-        attachments=tuple(a.to_attachment() for a in body.attachments),
-        headers=tuple(body.headers.items()),
-        message_id=body.message_id,
-        action=action,
-        original=original,
-        quote=quote,
-    )
+    return replace(drafts.content_draft(body, account), action=action, original=original, quote=quote)
 
 
 def original_of(record: dict[str, Any], raw: bytes | None = None) -> Original:
