@@ -43,6 +43,7 @@ class SendRuntime:
     dispatcher: Dispatcher
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     pool: smtp.Pool = field(default_factory=smtp.Pool)
+    clock: Clock = SYSTEM_CLOCK  # leases, due times and sent-at stamps (the worker's one clock seam)
 
     def close(self) -> None:
         self.loop.run_until_complete(self.pool.close_all())
@@ -83,7 +84,7 @@ def worker_context(
                 Dispatcher(storage, production=settings.production, policy=webhook_policy, clock=clock)
             )
         pool = smtp.Pool(idle_s=send_policy.smtp_idle_s, timeout=send_policy.smtp_timeout_s)
-        mail = SendRuntime(storage, send_policy, dispatcher, pool=pool)
+        mail = SendRuntime(storage, send_policy, dispatcher, pool=pool, clock=clock)
         stack.callback(mail.close)
         context = WorkerContext(storage, settings, dispatcher, mail, clock)
         token = _current.set(context)

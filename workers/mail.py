@@ -39,6 +39,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge import jobs
+from bridge.clock import Clock
 from bridge.errors import NotFound, SubmissionError, SubmissionRejected
 from bridge.events.emit import emit
 from bridge.events.model import EventName
@@ -60,13 +61,13 @@ _EARLY_START_S = 1.5
 def send_message(queue_id: str) -> str:
     """Make one send attempt of an outbox entry; returns the outcome (sent, retry, failed, skipped:<why>)."""
     rt = _get_runtime()
-    now = time.time()
+    now = rt.clock.time()
     owner = _owner()
     claim = rt.storage.outbox.claim(queue_id, owner, now + rt.policy.lease_s, now)
     if claim.status == "early" and claim.due - now <= _EARLY_START_S:
         # Scheduled jobs start in the whole second before their time (bridge.jobs.enqueue_send).
         time.sleep(max(0.0, claim.due - now))
-        now = time.time()
+        now = rt.clock.time()
         claim = rt.storage.outbox.claim(queue_id, owner, now + rt.policy.lease_s, now)
     if claim.status != "ok" or claim.entry is None:
         return f"skipped:{claim.status}"
@@ -89,7 +90,7 @@ def drain_outbox(job_id: str) -> int:
     deadline = time.monotonic() + policy.drain_budget_s
     attempted = 0
     while True:
-        now = time.time()
+        now = rt.clock.time()
         owner = _owner()
         helper = jobs.new_drain_job_id()
         claim = outbox.claim_next(
@@ -111,7 +112,7 @@ def drain_outbox(job_id: str) -> int:
             attempted += 1
         if time.monotonic() > deadline:
             successor = jobs.new_drain_job_id()
-            if outbox.hand_over_drainer(job_id, successor, policy.lease_s, time.time()):
+            if outbox.hand_over_drainer(job_id, successor, policy.lease_s, rt.clock.time()):
                 jobs.enqueue_drain(rt.storage.redis, successor)
             return attempted
 
@@ -138,7 +139,7 @@ def _send_once(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, d
         return _failed(rt, queue_id, owner, entry, SubmissionRejected("the account was removed", code="noAccount"))
     except SubmissionError as exc:
         return _failed(rt, queue_id, owner, entry, exc)
-    sent_at = rfc3339(time.time())
+    sent_at = rfc3339(rt.clock.time())
     outbox.mark_sent(queue_id, owner, response=result.response, sent_at=sent_at)
     rt.storage.messages.remember_conversation(entry.account, entry.message_id, entry.conversation_id)
     data: dict[str, Any] = {
@@ -192,12 +193,12 @@ def file_sent_message(queue_id: str) -> str:
         log.warning("sent message %s was not filed in Sent: %s", queue_id, filed.reason)
     if filed.folder is not None and filed.uid is not None and filed.uidvalidity is not None:
         # The Sent copy joins the index, so conversations span Sent (bridge.storage.messages.thread).
-        rt.storage.messages.save_entries([_sent_entry(entry, filed.folder, filed.uidvalidity, filed.uid)])
+        rt.storage.messages.save_entries([_sent_entry(entry, filed.folder, filed.uidvalidity, filed.uid, rt.clock)])
     rt.storage.outbox.drop_raw(queue_id)  # sent and filed: the bytes live on the servers now
     return f"filed:{filed.folder or '-'}:{'flagged' if result.flagged else 'unflagged'}"
 
 
-def _sent_entry(entry: OutboxEntry, folder: str, uidvalidity: int, uid: int) -> Entry:
+def _sent_entry(entry: OutboxEntry, folder: str, uidvalidity: int, uid: int, clock: Clock) -> Entry:
     return Entry(
         id=ids.encode(folder, uidvalidity, uid),
         account=entry.account,
@@ -205,7 +206,7 @@ def _sent_entry(entry: OutboxEntry, folder: str, uidvalidity: int, uid: int) -> 
         uid=uid,
         uidvalidity=uidvalidity,
         conversation_id=entry.conversation_id,
-        received_at=entry.sent_at or rfc3339(time.time()),
+        received_at=entry.sent_at or rfc3339(clock.time()),
         message_id=entry.message_id or None,
         date=entry.sent_at,
         direction="sent",
@@ -224,7 +225,7 @@ def sweep_outbox(startup: bool = False) -> int:
     """
     rt = _get_runtime()
     outbox, policy = rt.storage.outbox, rt.policy
-    now = time.time()
+    now = rt.clock.time()
     overdue = outbox.overdue(now - policy.grace_s)
     waiting = [e for e in overdue if e.state != "sending"]
     # An entry on the ready list has no job of its own: a drain job with a live mark serves it.
@@ -270,8 +271,8 @@ async def _deliver(
         while True:
             await asyncio.sleep(rt.policy.lease_s / 3)
             if drainer is not None:
-                outbox.keep_drainer(drainer, rt.policy.lease_s, time.time())
-            if not outbox.renew(queue_id, owner, time.time() + rt.policy.lease_s):
+                outbox.keep_drainer(drainer, rt.policy.lease_s, rt.clock.time())
+            if not outbox.renew(queue_id, owner, rt.clock.time() + rt.policy.lease_s):
                 log.warning("lost the lease on %s while sending", queue_id)
                 return
 
@@ -294,7 +295,7 @@ async def _deliver(
 
 
 def _failed(rt: SendRuntime, queue_id: str, owner: str, entry: OutboxEntry, exc: SubmissionError) -> str:
-    now = time.time()
+    now = rt.clock.time()
     attempts, limit = entry.attempts, entry.max_attempts
     error = {"message": exc.message, "code": exc.code, "smtpCode": exc.smtp_code, "at": rfc3339(now)}
     retry = exc.transient and attempts < limit
