@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from werkzeug.serving import make_server
 
 from app import create_app
 from bridge.config import Secret, Settings
@@ -145,3 +146,21 @@ def attached(client, auth, account_body, storage, dns):
     watcher = WatcherThread(storage, "acme", dns.address).start()
     yield watcher
     watcher.stop()
+
+
+@pytest.fixture
+def server(app):
+    """The app on a real threaded HTTP server (werkzeug) on a free port: ``"127.0.0.1:<port>"``."""
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def account(client, auth, account_body):
+    """Account ``acme`` attached through the API without the connection check (no watcher)."""
+    assert client.post("/v1/accounts", json=account_body(verify=False), headers=auth).status_code == 201
+    return "acme"

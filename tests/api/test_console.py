@@ -154,20 +154,6 @@ def test_add_a_webhook_shows_its_secret_once_and_errors_by_field(signed_in, stor
     assert secret not in signed_in.get("/console/webhooks").text
 
 
-@pytest.fixture
-def server(app):
-    import threading
-
-    from werkzeug.serving import make_server
-
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(5)
-
-
 def test_the_console_stream_needs_the_session_cookie_and_this_origin(
     server, signed_in, auth, account_body, storage, settings
 ):

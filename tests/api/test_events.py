@@ -11,12 +11,6 @@ from bridge.events.emit import emit
 from bridge.models import TokenScope
 
 
-@pytest.fixture
-def account(client, auth, account_body):
-    assert client.post("/v1/accounts", json=account_body(verify=False), headers=auth).status_code == 201
-    return "acme"
-
-
 def test_events_after_a_cursor_filtered_by_name(client, auth, storage, account):
     assert client.get("/v1/account/acme/events", headers=auth).json == {"events": [], "cursor": "evt_0"}
     sent = [emit(storage, "acme", name, {"n": n}) for n, name in enumerate(["messageNew", "messageSent", "messageNew"])]

@@ -6,13 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import mailbridge
 import pytest
-from werkzeug.serving import make_server
 
 from bridge.events.emit import emit
 from bridge.models import TokenScope
@@ -24,22 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def server(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(5)
-
-
-@pytest.fixture
-def account(client, auth, account_body):
-    assert client.post("/v1/accounts", json=account_body(verify=False), headers=auth).status_code == 201
-    return "acme"
-
-
-@pytest.fixture
 def cli(server, storage, tmp_path):
     """``cli(*args)`` starts ``app.py listen`` with a read-only token; stopped at the end."""
     started = []
@@ -48,8 +30,9 @@ def cli(server, storage, tmp_path):
     def start(*args: str) -> subprocess.Popen[bytes]:
         env = {**os.environ, "MAILBRIDGE_TOKEN": token, "BRIDGE_SECRET": TEST_SECRET, "BRIDGE_DATA_DIR": str(tmp_path)}
         env.pop("BRIDGE_REDIS_URL", None)  # the CLI needs only the API
+        url = f"http://{server}"
         proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "app.py", "listen", "--account", "acme", "--url", server, "--since", "evt_0", *args],
+            [sys.executable, "app.py", "listen", "--account", "acme", "--url", url, "--since", "evt_0", *args],
             cwd=ROOT,
             env=env,
         )

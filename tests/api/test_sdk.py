@@ -16,7 +16,6 @@ from pathlib import Path
 import mailbridge
 import pytest
 from mailbridge import Mailbridge
-from werkzeug.serving import make_server
 
 from bridge.events.emit import emit
 from bridge.models import TokenScope
@@ -28,22 +27,6 @@ from tests.webhook_support import FAST, webhook_worker
 ROOT = Path(__file__).resolve().parents[2]
 # Browser pages of the OAuth2 sign-in, not API routes: a client never calls them.
 NOT_FOR_CLIENTS = re.compile(r"^/oauth/")
-
-
-@pytest.fixture
-def server(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(5)
-
-
-@pytest.fixture
-def account(client, auth, account_body):
-    assert client.post("/v1/accounts", json=account_body(verify=False), headers=auth).status_code == 201
-    return "acme"
 
 
 def _template(path: str) -> str:
@@ -69,7 +52,7 @@ def test_every_rest_operation_has_a_client_method(client):
 
 
 def test_methods_return_the_api_json_and_errors_carry_its_code(server, storage, token, account):
-    with Mailbridge(server, token) as mb:
+    with Mailbridge(f"http://{server}", token) as mb:
         assert [a["account"] for a in mb.list_accounts()["accounts"]] == ["acme"]
         policy = mb.get_policy("acme")
         assert mb.update_policy("acme", policy) == policy
@@ -79,7 +62,7 @@ def test_methods_return_the_api_json_and_errors_carry_its_code(server, storage, 
         assert missing.value.code == "accountNotFound" and missing.value.status == 404
         created = mb.create_token(description="reader", scopes=["read"])
         assert created["token"].startswith("mb_")
-    with Mailbridge(server, created["token"]) as reader:
+    with Mailbridge(f"http://{server}", created["token"]) as reader:
         with pytest.raises(mailbridge.Forbidden) as refused:
             reader.update_policy("acme", policy)
         assert refused.value.code == "insufficientScope" and refused.value.details["required"] == "manage"
@@ -87,7 +70,10 @@ def test_methods_return_the_api_json_and_errors_carry_its_code(server, storage, 
         sent = emit(storage, "acme", "messageNew", {"n": 1})
         page = reader.get_events("acme", cursor="evt_0")
         assert [e["id"] for e in page["events"]] == [sent.id] and page["cursor"] == sent.id
-    with Mailbridge(server, "mb_not-a-token") as stranger, pytest.raises(mailbridge.Unauthorized) as unknown:
+    with (
+        Mailbridge(f"http://{server}", "mb_not-a-token") as stranger,
+        pytest.raises(mailbridge.Unauthorized) as unknown,
+    ):
         stranger.list_accounts()
     assert unknown.value.code == "unauthorized"
     with Mailbridge(f"http://127.0.0.1:{free_port()}", token) as nowhere, pytest.raises(mailbridge.TransportError):
@@ -95,11 +81,11 @@ def test_methods_return_the_api_json_and_errors_carry_its_code(server, storage, 
 
 
 def test_listen_refuses_a_bad_token_or_account_with_the_api_error(server, storage, token, account):
-    with Mailbridge(server, token) as mb, pytest.raises(mailbridge.NotFound) as missing:
+    with Mailbridge(f"http://{server}", token) as mb, pytest.raises(mailbridge.NotFound) as missing:
         next(mb.listen("nope", since="evt_0"))
     assert missing.value.code == "accountNotFound"
     limited = storage.tokens.create("other", [TokenScope.SEND])[1]
-    with Mailbridge(server, limited) as mb, pytest.raises(mailbridge.Forbidden) as refused:
+    with Mailbridge(f"http://{server}", limited) as mb, pytest.raises(mailbridge.Forbidden) as refused:
         next(mb.listen("acme", since="evt_0"))
     assert refused.value.code == "insufficientScope"
 

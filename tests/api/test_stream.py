@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 import time
 
 import pytest
 import simple_websocket
-from werkzeug.serving import make_server
 
 from bridge.events.emit import emit
-
-
-@pytest.fixture
-def server(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(5)
-
-
-@pytest.fixture
-def account(client, auth, account_body):
-    assert client.post("/v1/accounts", json=account_body(verify=False), headers=auth).status_code == 201
-    return "acme"
 
 
 def connect(server, token, query="", account="acme", header=True):
