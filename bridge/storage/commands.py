@@ -23,35 +23,35 @@ class CommandStore:
 
     @redis_errors
     def send(self, watcher_id: str, request: bytes, ttl_s: int) -> None:
-        key = keys.mailbox_commands(watcher_id)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.rpush(key, request)
-        pipe.expire(key, ttl_s)
-        pipe.execute()
+        self._push(keys.mailbox_commands(watcher_id), request, ttl_s)
 
     @redis_errors
     def take(self, watcher_id: str, timeout_s: float) -> bytes | None:
         """The oldest request for this watcher, waiting up to ``timeout_s`` (at most 4 s) for one."""
-        found = self.redis.blpop([keys.mailbox_commands(watcher_id)], timeout=min(timeout_s, _MAX_BLOCK_S))
-        return _raw(found[1]) if found else None
+        return self._pop(keys.mailbox_commands(watcher_id), timeout_s)
 
     @redis_errors
     def answer(self, request_id: str, value: bytes, ttl_s: int) -> None:
-        key = keys.mailbox_reply(request_id)
+        self._push(keys.mailbox_reply(request_id), value, ttl_s)
+
+    @redis_errors
+    def wait(self, request_id: str, timeout_s: float) -> bytes | None:
+        """The next element of a reply, waiting up to ``timeout_s`` (at most 4 s); None if none came."""
+        return self._pop(keys.mailbox_reply(request_id), timeout_s)
+
+    @redis_errors
+    def forget(self, request_id: str) -> None:
+        self.redis.delete(keys.mailbox_reply(request_id))
+
+    def _push(self, key: str, value: bytes, ttl_s: int) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pipe.rpush(key, value)
         pipe.expire(key, ttl_s)
         pipe.execute()
 
-    @redis_errors
-    def wait(self, request_id: str, timeout_s: float) -> bytes | None:
-        """The next element of a reply, waiting up to ``timeout_s`` (at most 4 s); None if none came."""
-        found = self.redis.blpop([keys.mailbox_reply(request_id)], timeout=min(timeout_s, _MAX_BLOCK_S))
+    def _pop(self, key: str, timeout_s: float) -> bytes | None:
+        found = self.redis.blpop([key], timeout=min(timeout_s, _MAX_BLOCK_S))
         return _raw(found[1]) if found else None
-
-    @redis_errors
-    def forget(self, request_id: str) -> None:
-        self.redis.delete(keys.mailbox_reply(request_id))
 
 
 def _raw(value: bytes | str) -> bytes:
