@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import re
 
+from bridge.imap.fetched import parse_fetch_items
 from bridge.models import FetchedMessage, FolderStatus, Mailbox
 
 # RFC 6154 § 2: the special-use attributes.
@@ -130,11 +131,6 @@ def response_text(lines: list[bytes | bytearray]) -> str:
 _CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT) (\d+)\]", re.I)
 _EXISTS = re.compile(rb"^(\d+) EXISTS$", re.I)
 _STATUS_ITEM = re.compile(rb"(MESSAGES|UIDNEXT|UIDVALIDITY) (\d+)", re.I)
-_FETCH_HEAD = re.compile(rb"^\d+ FETCH \(", re.I)
-_FETCH_UID = re.compile(rb"\bUID (\d+)", re.I)
-_FETCH_FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)", re.I)
-_FETCH_DATE = re.compile(rb'\bINTERNALDATE "([^"]*)"', re.I)
-_LITERAL_END = re.compile(rb"\{(\d+)\}$")
 
 
 def parse_select(lines: list[bytes | bytearray]) -> FolderStatus | None:
@@ -177,30 +173,11 @@ def parse_search(lines: list[bytes | bytearray]) -> list[int]:
 def parse_fetch(lines: list[bytes | bytearray]) -> list[FetchedMessage]:
     """Messages from a ``UID FETCH … (UID FLAGS INTERNALDATE BODY.PEEK[])`` response.
 
-    aioimaplib yields, per message, the line ending in ``{n}``, the literal as a
-    bytearray, then the closing line (which may carry items sent after the body).
+    The one FETCH parser (``bridge.imap.fetched``) reads the response; a message whose
+    body did not come (the server answered only flags, say) is left out.
     """
-    out: list[FetchedMessage] = []
-    i = 0
-    while i < len(lines):
-        head = bytes(lines[i])
-        if not _FETCH_HEAD.match(head) or not _LITERAL_END.search(head):
-            i += 1
-            continue
-        body = lines[i + 1] if i + 1 < len(lines) and isinstance(lines[i + 1], bytearray) else None
-        tail = bytes(lines[i + 2]) if body is not None and i + 2 < len(lines) else b""
-        meta = head + b" " + tail
-        uid = _FETCH_UID.search(meta)
-        if body is not None and uid is not None:
-            flags = _FETCH_FLAGS.search(meta)
-            date = _FETCH_DATE.search(meta)
-            out.append(
-                FetchedMessage(
-                    uid=int(uid.group(1)),
-                    flags=tuple(flags.group(1).decode().split()) if flags else (),
-                    internal_date=date.group(1).decode() if date else None,
-                    raw=bytes(body),
-                )
-            )
-        i += 3 if body is not None else 1
-    return out
+    return [
+        FetchedMessage(uid=f.uid, flags=f.flags, internal_date=f.internal_date, raw=f.sections["BODY[]"])
+        for f in parse_fetch_items(lines)
+        if "BODY[]" in f.sections
+    ]
