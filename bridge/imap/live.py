@@ -464,29 +464,26 @@ async def folder_counters(client: aioimaplib.IMAP4, folder: str) -> dict[str, in
     return {}
 
 
-async def create_mailbox(client: aioimaplib.IMAP4, folder: str) -> None:
+async def _folder_change(command: Awaitable[Any], what: str, target: str) -> None:
+    """CREATE or RENAME: ``folderExists`` (409) when the server says ``target`` is taken (RFC 5530 ALREADYEXISTS)."""
     try:
-        response = await client.create(mailbox_arg(folder))
+        response = await command
     except _IO_ERRORS as exc:
-        raise MailboxUnavailable(f"IMAP CREATE failed: {exc}", details={"side": "imap"}) from exc
+        raise MailboxUnavailable(f"IMAP {what} failed: {exc}", details={"side": "imap"}) from exc
     if response.result != "OK":
         text = response_text(response.lines)
         if "ALREADYEXISTS" in text.upper():
-            raise Conflict(f"folder {folder!r} exists", code="folderExists")
-        raise MailboxError(f"IMAP CREATE failed: {text}", details={"side": "imap"})
+            raise Conflict(f"folder {target!r} exists", code="folderExists")
+        raise MailboxError(f"IMAP {what} failed: {text}", details={"side": "imap"})
+
+
+async def create_mailbox(client: aioimaplib.IMAP4, folder: str) -> None:
+    await _folder_change(client.create(mailbox_arg(folder)), "CREATE", folder)
 
 
 async def rename_mailbox(client: aioimaplib.IMAP4, folder: str, new: str) -> None:
     await _require_folder(client, folder)
-    try:
-        response = await client.rename(mailbox_arg(folder), mailbox_arg(new))
-    except _IO_ERRORS as exc:
-        raise MailboxUnavailable(f"IMAP RENAME failed: {exc}", details={"side": "imap"}) from exc
-    if response.result != "OK":
-        text = response_text(response.lines)
-        if "ALREADYEXISTS" in text.upper():
-            raise Conflict(f"folder {new!r} exists", code="folderExists")
-        raise MailboxError(f"IMAP RENAME failed: {text}", details={"side": "imap"})
+    await _folder_change(client.rename(mailbox_arg(folder), mailbox_arg(new)), "RENAME", new)
 
 
 async def delete_mailbox(client: aioimaplib.IMAP4, folder: str) -> None:
