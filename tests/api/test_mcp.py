@@ -14,7 +14,6 @@ import concurrent.futures
 import email.utils
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -33,7 +32,7 @@ from bridge import jobs
 from bridge.models import TokenScope
 from bridge.outbound import submit as outbound
 from tests.api.conftest import TEST_SECRET
-from tests.servers.process import free_port
+from tests.servers.web import Gunicorn
 from workers.context import worker_context
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,40 +62,10 @@ def mail(n: int, sender: str = SENDER, subject: str | None = None) -> bytes:
 @pytest.fixture(scope="module")
 def web(redis_server):
     """The web role under gunicorn (two processes) on a free port; yields its /mcp URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "BRIDGE_REDIS_URL": redis_server.url,
-        "BRIDGE_SECRET": TEST_SECRET,
-        "BRIDGE_HOST": "127.0.0.1",
-        "BRIDGE_PORT": str(port),
-        "BRIDGE_WEB_WORKERS": "2",
-        "BRIDGE_WEB_THREADS": "8",
-    }
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, "gunicorn exited"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code in (200, 503):
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not answer /health"
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    server = Gunicorn(redis_server.url, TEST_SECRET, workers=2, threads=8)
+    server.start()
+    yield server.url + "/mcp"
+    server.stop()
 
 
 @pytest.fixture(params=["http", "stdio"])

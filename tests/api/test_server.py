@@ -11,11 +11,7 @@ as gunicorn does.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +19,7 @@ import pytest
 from bridge.crypto import Vault
 from bridge.storage import Storage, connect
 from tests.api.conftest import TEST_SECRET
-from tests.servers.process import free_port
+from tests.servers.web import Gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,38 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def web(redis_server):
     """The web role under gunicorn (one worker, few threads) on a free port; yields the port."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "BRIDGE_REDIS_URL": redis_server.url,
-        "BRIDGE_SECRET": TEST_SECRET,
-        "BRIDGE_HOST": "127.0.0.1",
-        "BRIDGE_PORT": str(port),
-        "BRIDGE_WEB_WORKERS": "1",
-        "BRIDGE_WEB_THREADS": "4",
-    }
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, "gunicorn exited"
-            try:
-                if exchange(port, b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")[0] in (200, 503):
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not answer /health"
-            time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    server = Gunicorn(redis_server.url, TEST_SECRET, workers=1, threads=4)
+    server.start()
+    yield server.port
+    server.stop()
 
 
 @pytest.fixture

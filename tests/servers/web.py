@@ -1,4 +1,4 @@
-"""The web role as deployed (gunicorn with gunicorn.conf.py) on a fixed port, for tests that restart it."""
+"""The web role as deployed (gunicorn with gunicorn.conf.py) on a free port that stays its own across restarts."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class Gunicorn:
     """The web role on a fixed port, stopped and started again by the test."""
 
-    def __init__(self, redis_url: str, secret: str) -> None:
+    def __init__(self, redis_url: str, secret: str, *, workers: int = 1, threads: int = 8) -> None:
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -26,8 +26,8 @@ class Gunicorn:
             "BRIDGE_SECRET": secret,
             "BRIDGE_HOST": "127.0.0.1",
             "BRIDGE_PORT": str(self.port),
-            "BRIDGE_WEB_WORKERS": "1",
-            "BRIDGE_WEB_THREADS": "8",
+            "BRIDGE_WEB_WORKERS": str(workers),
+            "BRIDGE_WEB_THREADS": str(threads),
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -43,6 +43,14 @@ class Gunicorn:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()  # never leave a gunicorn behind a failed start
+            raise
+
+    def _wait_ready(self) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + 30
         while True:
             assert self.proc.poll() is None, "gunicorn exited"
