@@ -176,8 +176,9 @@ def file_sent_message(queue_id: str) -> str:
     ``messageFiled``.
 
     When no watcher can run it (``503 accountUnavailable``: none holds the account, or its IMAP
-    server is down) the job raises, and RQ retries it with backoff (``bridge.jobs.enqueue_file_sent``);
-    its last try records ``skipped`` with the reason instead. A retry asks for the copy ``once``
+    server is down), or the command fails otherwise, the job raises and RQ retries it with backoff
+    (``bridge.jobs.enqueue_file_sent``, about 80 minutes in all); its last try records ``skipped``
+    with the error as the reason instead. It never logs in itself: that would break the cap. A retry asks for the copy ``once``
     (a copy with the Message-ID already in Sent counts as filed), as an earlier try's answer may
     have been lost after its APPEND. The message itself is sent already and is never sent again.
     """
@@ -202,8 +203,8 @@ def file_sent_message(queue_id: str) -> str:
     except NotFound:  # the account was removed since the send
         result = mailbox_ops.FileResult(mailbox_ops.SentCopy("skipped", reason="noAccount"), flagged=False)
     except BridgeError as exc:
-        if not exc.transient or job is None or job.retries_left:
-            raise  # RQ tries again later (or records a bug); nothing was sent twice
+        if job is None or job.retries_left:
+            raise  # RQ tries again later; the message is sent, and is never sent again for this
         why = f"{exc.code}: {exc.message}"
         result = mailbox_ops.FileResult(mailbox_ops.SentCopy("skipped", reason=why), flagged=False)
     filed = result.copy
