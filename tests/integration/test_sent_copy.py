@@ -122,7 +122,8 @@ def test_a_send_from_an_account_without_sent_creates_it_and_says_so(app, storage
     client, auth = app.test_client(), {"Authorization": f"Bearer {storage.tokens.create('tests')[1]}"}
     hook = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["messageFiled"]},
                        headers=auth)  # fmt: skip
-    assert hook.status_code == 201, hook.json  # a subscribable event name
+    assert hook.status_code == 201, hook.json  # a subscribable event name, listed in the API reference
+    assert '"messageFiled"' in client.get("/openapi.json").get_data(as_text=True)
     watcher = WatcherThread(storage, "acme", dns.address).start()
     try:
         answer = send.submit(client, auth)
