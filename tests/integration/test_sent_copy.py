@@ -1,12 +1,11 @@
 """The Sent copy on servers without a Sent folder (issue 14, part 6): created, or skipped with a reason.
 
 A second Dovecot auto-creates every special-use folder but Sent. "The server refuses CREATE"
-is played at the network edge: a proxy rewrites Dovecot's answer to CREATE into a NO.
+is played at the network edge: a proxy (``tests.servers.imap_quirks``) answers CREATE Sent with NO.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +18,7 @@ from bridge.models import ServerConfig
 from tests.api.conftest import WatcherThread
 from tests.integration import test_send as send
 from tests.servers.dovecot import SPECIAL_USE, DovecotServer
+from tests.servers.imap_quirks import QuirkProxy
 from tests.servers.tcp_proxy import FaultProxy
 from workers.context import worker_context
 
@@ -82,9 +82,7 @@ async def test_create_special_use_is_asked_for_where_the_server_has_it(no_sent):
 
 async def test_a_refused_create_skips_the_copy_and_says_why(no_sent):
     account = no_sent.new_account()
-    proxy = FaultProxy(account.imap_port)
-    created = re.compile(rb"^(\S+) OK (\[[^]]*\] )?Create completed.*$", re.DOTALL)
-    proxy.rewrite = lambda line: created.sub(rb"\1 NO [NOPERM] Permission denied\r\n", line)
+    proxy = QuirkProxy(account.imap_port, refuse_create=["Sent"])  # a server that will not create it
     await proxy.start()
     try:
         result = await _file(_config(account, proxy.port), RAW, copy=True, flag=None)
@@ -93,6 +91,7 @@ async def test_a_refused_create_skips_the_copy_and_says_why(no_sent):
     assert result.copy.status == "skipped" and result.copy.folder is None
     assert result.copy.reason == "createFailed: [NOPERM] Permission denied"
     assert result.copy.to_json() == {"status": "skipped", "reason": "createFailed: [NOPERM] Permission denied"}
+    assert proxy.creates_refused == ["Sent"] and "Sent" not in await _folders(_config(account))
 
 
 async def test_copy_not_requested_is_said_too(no_sent):
