@@ -23,11 +23,8 @@ from bridge.errors import MailboxError, MailboxUnavailable, NotFound
 from bridge.imap import live, message_ops
 from bridge.imap.message_ops import MessageRef
 from bridge.imap.responses import encode_mailbox_name, quote, response_text
-from bridge.imap.session import list_mailboxes
 from bridge.mail import ids
 
-# When a server has no RFC 6154 \Sent flag, the names clients commonly use, in order.
-_SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "INBOX.Sent", "[Gmail]/Sent Mail")
 _IO_ERRORS = (OSError, asyncio.TimeoutError, ssl.SSLError, aioimaplib.AioImapException)
 # RFC 4315 § 3: "OK [APPENDUID <uidvalidity> <uid>] ...".
 _APPENDUID = re.compile(r"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
@@ -145,16 +142,6 @@ async def file_sent(
     return FileResult(copy=filed, flagged=flagged)
 
 
-async def find_sent_folder(client: aioimaplib.IMAP4) -> str | None:
-    """The folder marked \\Sent (RFC 6154), else one with a usual name; its path as the server spells it."""
-    mailboxes = await list_mailboxes(client)
-    for box in mailboxes:
-        if box.special_use == "\\Sent":
-            return box.path
-    by_name = {box.path.lower(): box.path for box in mailboxes}
-    return next((by_name[n.lower()] for n in _SENT_NAMES if n.lower() in by_name), None)
-
-
 async def append_to_sent(
     client: aioimaplib.IMAP4, raw: bytes, *, date: datetime | None = None, once: str | None = None
 ) -> SentCopy:
@@ -163,7 +150,7 @@ async def append_to_sent(
     Raises:
         MailboxUnavailable: the server cannot be reached or the APPEND failed; safe to retry.
     """
-    folder = await find_sent_folder(client)
+    folder = await live.special_folder(client, "\\Sent")  # \Sent (RFC 6154), else a usual name
     status = "filed"
     if folder is None:
         created, problem = await create_sent_folder(client)

@@ -6,6 +6,8 @@ is played at the network edge: a proxy (``tests.servers.imap_quirks``) answers C
 
 from __future__ import annotations
 
+import asyncio
+import imaplib
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from app import create_app
 from bridge.config import Secret, Settings
 from bridge.imap import mailbox_ops, session
+from bridge.imap.responses import encode_mailbox_name
 from bridge.mail import ids
 from bridge.models import ServerConfig
 from tests.api.conftest import WatcherThread
@@ -145,3 +148,20 @@ def test_a_send_from_an_account_without_sent_creates_it_and_says_so(app, storage
     assert "\\Seen" in flags and raw == smtp.messages[0].raw
     [copy] = storage.messages.thread("acme", sent["conversationId"])
     assert (copy.id, copy.folder, copy.direction) == (copy_id, "Sent", "sent")
+
+
+def test_a_sent_folder_with_a_non_ascii_name_is_found_and_filed_into():
+    # Its name crosses IMAP in modified UTF-7 (RFC 3501 § 5.1.3); found by its \Sent flag, it is APPENDed to as itself.
+    server = DovecotServer(special_use={'"Отправленные"': "\\Sent"})
+    server.start()
+    try:
+        account = server.new_account()
+        result = asyncio.run(_file(_config(account), RAW, copy=True, flag=None))
+        assert (result.copy.status, result.copy.folder, result.copy.uid) == ("filed", "Отправленные", 1)
+        wire = encode_mailbox_name("Отправленные")
+        assert asyncio.run(_folders(_config(account))) == {"INBOX": "\\Inbox", wire: "\\Sent"}  # no second folder
+        with imaplib.IMAP4(account.host, account.imap_port) as conn:
+            conn.login(account.address, account.password)
+            assert conn.select(f'"{wire}"', readonly=True) == ("OK", [b"1"])
+    finally:
+        server.close()
