@@ -3,16 +3,16 @@
 Real parts: Dovecot, the SMTP sink, Redis, a watcher thread, burst RQ workers. The Sent copy and the
 reply's \\Answered go through the watcher's command connection (the ``fileSent`` mailbox command);
 with no watcher the filing job waits for RQ's retry, and the message is never sent again.
-Logins are counted in Dovecot's own log (one ``Login: user=<…>`` line per IMAP login), so no
+Logins are counted in Dovecot's own log (``DovecotServer.logins``: one line per IMAP login), so no
 short-lived session can slip between two samples of ``doveadm who``.
 """
 
 from __future__ import annotations
 
 import imaplib
-import threading
 
 import pytest
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
 from bridge import jobs
@@ -22,12 +22,6 @@ from tests.integration.test_send import INBOUND, _account, drain, events, imap_f
 
 # test_send's fixtures: the app and its storage (in a worker context with a fast send policy), a token.
 app, storage, auth, client = send.app, send.storage, send.auth, send.client
-
-
-def logins(dovecot, user: str) -> int:
-    """IMAP logins Dovecot has logged for ``user`` so far."""
-    log = dovecot.log_path.read_text(errors="replace").splitlines()
-    return sum(1 for line in log if "imap-login: Info: Login: " in line and f"user=<{user}>" in line)
 
 
 @pytest.fixture
@@ -43,32 +37,22 @@ def test_sends_with_copies_and_replies_keep_the_account_at_idle_plus_its_command
             b"{to}", mailbox.address.encode()))
         for n in range(3)
     ]  # fmt: skip
-    before = logins(dovecot, mailbox.address)
+    before = dovecot.logins(mailbox.address)
     watcher = WatcherThread(storage, "acme", dns.address).start()
-    counts: list[int] = []
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            counts.append(dovecot.sessions(mailbox.address))
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
     try:
-        queued = [submit(client, auth, subject=f"plain {n}")["queueId"] for n in range(3)]
-        for original in originals:
-            body = {"reference": {"message": original["id"], "action": "reply"}, "text": "Yes"}
-            resp = client.post("/v1/account/acme/submit", json=body, headers=auth)
-            assert resp.status_code == 202, resp.json
-            queued.append(resp.json["queueId"])
-        drain(storage, lambda: len(events(storage, "messageFiled")) == 6, timeout=30)
+        with dovecot.sampling_sessions(mailbox.address) as counts:
+            queued = [submit(client, auth, subject=f"plain {n}")["queueId"] for n in range(3)]
+            for original in originals:
+                body = {"reference": {"message": original["id"], "action": "reply"}, "text": "Yes"}
+                resp = client.post("/v1/account/acme/submit", json=body, headers=auth)
+                assert resp.status_code == 202, resp.json
+                queued.append(resp.json["queueId"])
+            drain(storage, lambda: len(events(storage, "messageFiled")) == 6, timeout=30)
     finally:
-        done.set()
-        sampler.join()
         watcher.stop()
     assert counts and max(counts) <= 2, counts  # IDLE + BRIDGE_IMAP_COMMAND_CONNECTIONS (1)
     # The IDLE connection and one command connection, however many sends, copies and flags.
-    assert logins(dovecot, mailbox.address) - before == 2
+    assert dovecot.logins(mailbox.address) - before == 2
     assert all(state(storage, q) == "sent" for q in queued) and len(smtp.messages) == 6
 
     # Seen by a second IMAP client: each copy once, \Seen; each replied message \Answered.
@@ -82,31 +66,37 @@ def test_sends_with_copies_and_replies_keep_the_account_at_idle_plus_its_command
     assert [by_queue[q].get("flagged") for q in queued] == [None] * 3 + [True] * 3
 
 
-def _scheduled_file_job(storage, queue_id):
-    """The filing job RQ scheduled for a retry after its first try failed."""
-    registry = ScheduledJobRegistry(queue=jobs.queue("default", storage.redis))
-    [job] = [j for j in registry.get_job_ids() if (found := jobs.queue("default", storage.redis).fetch_job(j))
-             and found.args == [queue_id]]  # fmt: skip
-    return registry, jobs.queue("default", storage.redis).fetch_job(job)
+def _sent_without_a_watcher(client, auth, storage) -> tuple[str, Job]:
+    """Submit and send with no watcher running: (the queue id, the filing job RQ scheduled to retry)."""
+    queue_id = submit(client, auth)["queueId"]
+    drain(storage, lambda: state(storage, queue_id) == "sent")
+    default = jobs.queue("default", storage.redis)
+    scheduled = [default.fetch_job(j) for j in ScheduledJobRegistry(queue=default).get_job_ids()]
+    [job] = [j for j in scheduled if j is not None and j.args == [queue_id]]
+    return queue_id, job
 
 
-def _run_now(storage, registry, job) -> None:
-    registry.remove(job)
-    jobs.queue("default", storage.redis).enqueue_job(job)
+def _retry_now(storage, job: Job, dns=None) -> None:
+    """Run the scheduled retry now rather than in 10 s (with a watcher for the account when ``dns`` is given)."""
+    default = jobs.queue("default", storage.redis)
+    ScheduledJobRegistry(queue=default).remove(job)
+    watcher = WatcherThread(storage, "acme", dns.address).start() if dns is not None else None
+    try:
+        default.enqueue_job(job)
+        drain(storage, lambda: bool(events(storage, "messageFiled")))
+    finally:
+        if watcher is not None:
+            watcher.stop()
 
 
 def test_without_a_watcher_filing_waits_for_the_retry_and_never_logs_in_or_sends_twice(
     client, auth, account, storage, smtp, mailbox, dovecot, dns
 ):
-    before = logins(dovecot, mailbox.address)
-    answer = submit(client, auth)
-    queue_id = answer["queueId"]
-    drain(storage, lambda: state(storage, queue_id) == "sent")
-
+    before = dovecot.logins(mailbox.address)
     # No watcher holds the account: the job failed (accountUnavailable) and RQ scheduled its retry.
-    registry, job = _scheduled_file_job(storage, queue_id)
+    queue_id, job = _sent_without_a_watcher(client, auth, storage)
     assert job.retries_left == 4
-    assert logins(dovecot, mailbox.address) == before  # the worker logged in to nothing
+    assert dovecot.logins(mailbox.address) == before  # the worker logged in to nothing
     entry = storage.outbox.entry(queue_id)
     assert entry.sent_copy is None and storage.outbox.raw(queue_id)  # nothing recorded, bytes kept
     assert events(storage, "messageFiled") == [] and len(smtp.messages) == 1
@@ -115,12 +105,7 @@ def test_without_a_watcher_filing_waits_for_the_retry_and_never_logs_in_or_sends
     with imaplib.IMAP4(mailbox.host, mailbox.imap_port) as conn:
         conn.login(mailbox.address, mailbox.password)
         assert conn.append("Sent", "(\\Seen)", None, storage.outbox.raw(queue_id))[0] == "OK"
-    watcher = WatcherThread(storage, "acme", dns.address).start()
-    try:
-        _run_now(storage, registry, job)
-        drain(storage, lambda: bool(events(storage, "messageFiled")))
-    finally:
-        watcher.stop()
+    _retry_now(storage, job, dns)
     [filed] = events(storage, "messageFiled")
     assert filed["sentCopy"]["status"] == "filed" and filed["sentCopy"]["uid"] == 1
     assert len(imap_flags(mailbox, "Sent")) == 1 and len(smtp.messages) == 1
@@ -128,16 +113,8 @@ def test_without_a_watcher_filing_waits_for_the_retry_and_never_logs_in_or_sends
 
 
 def test_a_retry_files_the_copy_once_the_watcher_is_back(client, auth, account, storage, smtp, mailbox, dns):
-    answer = submit(client, auth)
-    queue_id = answer["queueId"]
-    drain(storage, lambda: state(storage, queue_id) == "sent")
-    registry, job = _scheduled_file_job(storage, queue_id)
-    watcher = WatcherThread(storage, "acme", dns.address).start()
-    try:
-        _run_now(storage, registry, job)
-        drain(storage, lambda: bool(events(storage, "messageFiled")))
-    finally:
-        watcher.stop()
+    _, job = _sent_without_a_watcher(client, auth, storage)
+    _retry_now(storage, job, dns)
     [filed] = events(storage, "messageFiled")
     assert filed["sentCopy"]["status"] == "filed"
     ((flags, raw),) = imap_flags(mailbox, "Sent")
@@ -145,14 +122,10 @@ def test_a_retry_files_the_copy_once_the_watcher_is_back(client, auth, account, 
 
 
 def test_the_last_try_without_a_watcher_says_the_copy_was_skipped_and_why(client, auth, account, storage, smtp):
-    answer = submit(client, auth)
-    queue_id = answer["queueId"]
-    drain(storage, lambda: state(storage, queue_id) == "sent")
-    registry, job = _scheduled_file_job(storage, queue_id)
+    queue_id, job = _sent_without_a_watcher(client, auth, storage)
     job.retries_left = 0  # its retries are used up: this is the last try
     job.save()
-    _run_now(storage, registry, job)
-    drain(storage, lambda: bool(events(storage, "messageFiled")))
+    _retry_now(storage, job)
 
     [filed] = events(storage, "messageFiled")
     copy = filed["sentCopy"]
