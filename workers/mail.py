@@ -178,9 +178,10 @@ def file_sent_message(queue_id: str) -> str:
     When no watcher can run it (``503 accountUnavailable``: none holds the account, or its IMAP
     server is down), or the command fails otherwise, the job raises and RQ retries it with backoff
     (``bridge.jobs.enqueue_file_sent``, about 80 minutes in all); its last try records ``skipped``
-    with the error as the reason instead. It never logs in itself: that would break the cap. A retry asks for the copy ``once``
-    (a copy with the Message-ID already in Sent counts as filed), as an earlier try's answer may
-    have been lost after its APPEND. The message itself is sent already and is never sent again.
+    with the error as the reason instead. It never logs in itself: that would break the cap. A retry
+    asks for the copy ``once`` (a copy with the Message-ID already in Sent counts as filed), as an
+    earlier try's answer may have been lost after its APPEND. The message itself is sent already and
+    is never sent again.
     """
     rt = _get_runtime()
     entry = rt.storage.outbox.entry(queue_id)
@@ -204,7 +205,7 @@ def file_sent_message(queue_id: str) -> str:
         result = mailbox_ops.FileResult(mailbox_ops.SentCopy("skipped", reason="noAccount"), flagged=False)
     except BridgeError as exc:
         if job is None or job.retries_left:
-            raise  # RQ tries again later; the message is sent, and is never sent again for this
+            raise  # RQ tries again later (only the filing: the message itself stays sent, once)
         why = f"{exc.code}: {exc.message}"
         result = mailbox_ops.FileResult(mailbox_ops.SentCopy("skipped", reason=why), flagged=False)
     filed = result.copy
