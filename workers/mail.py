@@ -35,16 +35,19 @@ import os
 import secrets
 import socket
 import time
-from datetime import datetime
 from typing import Any
+
+from rq import get_current_job
+from rq.job import Job
 
 from bridge import jobs
 from bridge.clock import Clock
-from bridge.errors import NotFound, SubmissionError, SubmissionRejected
+from bridge.errors import BridgeError, NotFound, SubmissionError, SubmissionRejected
 from bridge.events.emit import emit
 from bridge.events.model import EventName
 from bridge.imap import mailbox_ops
 from bridge.mail import ids
+from bridge.mailbox.client import MailboxClient
 from bridge.models import Account, rfc3339
 from bridge.outbound import smtp
 from bridge.storage.message_index import Entry, Sender, subject_of
@@ -147,7 +150,7 @@ def _send_once(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, d
         "response": result.response,
         "sentAt": sent_at,
         "conversationId": entry.conversation_id,
-        # Filed after the send (file_sent_message); the outcome goes on the outbox entry.
+        # Filed after the send (file_sent_message): the outcome goes on the outbox entry and in messageFiled.
         "sentCopy": {"status": "pending"} if entry.copy else mailbox_ops.NOT_REQUESTED.to_json(),
     }
     if result.rejected:
@@ -165,23 +168,46 @@ def _send_once(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, d
 def file_sent_message(queue_id: str) -> str:
     """Upload the sent message to Sent (\\Seen) and set \\Answered or $Forwarded on the referenced one.
 
+    The IMAP work is the ``fileSent`` mailbox command, run by the watcher that holds the account's
+    lease on its command connection (``bridge.mailbox``): this job logs in to nothing, so the account
+    keeps at most IDLE + ``BRIDGE_IMAP_COMMAND_CONNECTIONS`` connections however many workers send.
     Records the copy's fate on the outbox entry (``sentCopy``: filed, created or skipped with a
-    reason), indexes the copy (APPENDUID) so conversations span Sent, then drops the bytes.
-    Raises MailboxUnavailable on IMAP trouble, so RQ retries it; the message itself is already sent.
+    reason), indexes the copy (APPENDUID) so conversations span Sent, drops the bytes, and emits
+    ``messageFiled``.
+
+    When no watcher can run it (``503 accountUnavailable``: none holds the account, or its IMAP
+    server is down), or the command fails otherwise, the job raises and RQ retries it with backoff
+    (``bridge.jobs.enqueue_file_sent``, about 80 minutes in all); its last try records ``skipped``
+    with the error as the reason instead. It never logs in itself: that would break the cap. A retry
+    asks for the copy ``once`` (a copy with the Message-ID already in Sent counts as filed), as an
+    earlier try's answer may have been lost after its APPEND. The message itself is sent already and
+    is never sent again.
     """
     rt = _get_runtime()
     entry = rt.storage.outbox.entry(queue_id)
-    account = rt.storage.accounts.get(entry.account)
     try:
         raw: bytes | None = rt.storage.outbox.raw(queue_id)
     except NotFound:
         raw = None  # an earlier run of this job filed the copy and dropped the bytes
     target = _flag_target(entry.reference)
-    sent_at = datetime.fromisoformat(entry.sent_at.replace("Z", "+00:00")) if entry.sent_at else None
     copy = entry.copy and raw is not None
-    result = rt.loop.run_until_complete(
-        mailbox_ops.file_sent(account.imap, raw or b"", copy=copy, flag=target, date=sent_at)
-    )
+    job = get_current_job()
+    args: dict[str, Any] = {
+        "copy": copy,
+        "flag": target.to_json() if target else None,
+        "date": entry.sent_at.replace("Z", "+00:00") if entry.sent_at else None,
+        "once": entry.message_id if copy and job is not None and _retried(job) else None,
+    }
+    try:
+        reply = MailboxClient(rt.storage).call(entry.account, "fileSent", args, raw if copy and raw else b"")
+        result = mailbox_ops.FileResult.from_wire(reply.result)
+    except NotFound:  # the account was removed since the send
+        result = mailbox_ops.FileResult(mailbox_ops.SentCopy("skipped", reason="noAccount"), flagged=False)
+    except BridgeError as exc:
+        if job is None or job.retries_left:
+            raise  # RQ tries again later (only the filing: the message itself stays sent, once)
+        why = f"{exc.code}: {exc.message}"
+        result = mailbox_ops.FileResult(mailbox_ops.SentCopy("skipped", reason=why), flagged=False)
     filed = result.copy
     if copy or entry.sent_copy is None:
         rt.storage.outbox.set_fields(
@@ -195,7 +221,20 @@ def file_sent_message(queue_id: str) -> str:
         # The Sent copy joins the index, so conversations span Sent (bridge.storage.messages.thread).
         rt.storage.messages.save_entries([_sent_entry(entry, filed.folder, filed.uidvalidity, filed.uid, rt.clock)])
     rt.storage.outbox.drop_raw(queue_id)  # sent and filed: the bytes live on the servers now
+    data: dict[str, Any] = {
+        "queueId": queue_id,
+        "messageId": entry.message_id,
+        "sentCopy": filed.to_json() if copy or entry.sent_copy is None else entry.sent_copy,
+    }
+    if target is not None:
+        data["flagged"] = result.flagged
+    emit(rt.storage, entry.account, EventName.MESSAGE_FILED, data, dispatcher=rt.dispatcher)
     return f"filed:{filed.folder or '-'}:{'flagged' if result.flagged else 'unflagged'}"
+
+
+def _retried(job: Job) -> bool:
+    """Whether RQ ran this job before (it counts ``retries_left`` down from the Retry's max)."""
+    return job.retries_left is not None and job.retries_left < len(job.retry_intervals or [0])
 
 
 def _sent_entry(entry: OutboxEntry, folder: str, uidvalidity: int, uid: int, clock: Clock) -> Entry:

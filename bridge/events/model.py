@@ -25,6 +25,7 @@ class EventName(StrEnum):
     MESSAGE_BOUNCE = "messageBounce"
     MESSAGE_COMPLAINT = "messageComplaint"
     MESSAGE_SENT = "messageSent"
+    MESSAGE_FILED = "messageFiled"  # after messageSent: what became of the Sent copy (and the reply's flag)
     MESSAGE_DELIVERY_ERROR = "messageDeliveryError"
     MESSAGE_FAILED = "messageFailed"
     MAILBOX_RESET = "mailboxReset"

@@ -1,9 +1,11 @@
 """After a send: file the copy in Sent and flag the message it answered or forwarded.
 
-I/O adapter over one IMAP session (``bridge.imap.session``); aioimaplib and
-network failures become ``MailboxUnavailable`` (transient) here, so the job
-that calls ``file_sent`` can retry. Outcomes a retry cannot change (no Sent
-folder that cannot be created, the referenced message is gone) are values in ``FileResult``.
+I/O adapter over a logged-in IMAP connection: the account's command connection in the
+watcher that holds its lease (the ``fileSent`` mailbox command, ``bridge.mailbox.operations``),
+so filing opens no login of its own. aioimaplib and network failures become
+``MailboxUnavailable`` (transient) here, so the job that asked can retry. Outcomes a retry
+cannot change (no Sent folder that cannot be created, the referenced message is gone) are
+values in ``FileResult``, which crosses the command protocol as JSON (``to_json``/``from_json``).
 """
 
 from __future__ import annotations
@@ -13,20 +15,16 @@ import re
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import aioimaplib
 
 from bridge.errors import MailboxError, MailboxUnavailable, NotFound
-from bridge.imap import message_ops
+from bridge.imap import live, message_ops
 from bridge.imap.message_ops import MessageRef
 from bridge.imap.responses import encode_mailbox_name, quote, response_text
-from bridge.imap.session import DEFAULT_TIMEOUT, list_mailboxes, session
-from bridge.models import ServerConfig
+from bridge.mail import ids
 
-# Providers that put a copy of every message sent through their SMTP into Sent themselves;
-# uploading another would show the message twice.
-# When a server has no RFC 6154 \Sent flag, the names clients commonly use, in order.
-_SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "INBOX.Sent", "[Gmail]/Sent Mail")
 _IO_ERRORS = (OSError, asyncio.TimeoutError, ssl.SSLError, aioimaplib.AioImapException)
 # RFC 4315 § 3: "OK [APPENDUID <uidvalidity> <uid>] ...".
 _APPENDUID = re.compile(r"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
@@ -44,6 +42,14 @@ class FlagTarget:
     message_id: str | None
     flag: str  # \\Answered or $Forwarded
 
+    def to_json(self) -> dict[str, Any]:
+        return {"folder": self.folder, "uid": self.uid, "uidvalidity": self.uidvalidity,
+                "messageId": self.message_id, "flag": self.flag}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> FlagTarget:
+        return cls(str(doc["folder"]), int(doc["uid"]), int(doc["uidvalidity"]), doc.get("messageId"), str(doc["flag"]))
+
 
 @dataclass(frozen=True, slots=True)
 class SentCopy:
@@ -55,7 +61,9 @@ class SentCopy:
             and filed it there) or ``skipped`` (``reason`` says why; never silently).
         folder: where it was filed.
         uidvalidity, uid: the copy's place from APPENDUID (RFC 4315), when the server has UIDPLUS.
-        reason: why it was skipped: ``notRequested`` or ``createFailed: <server text>``.
+        reason: why it was skipped: ``notRequested``, ``createFailed: <server text>``,
+            ``accountUnavailable: <why>`` (no watcher could file it while the job's retries lasted)
+            or ``noAccount`` (the account was removed before it was filed).
     """
 
     status: str
@@ -65,14 +73,29 @@ class SentCopy:
     reason: str | None = None
 
     def to_json(self) -> dict[str, object]:
+        """As the outbox entry and ``messageFiled`` show it: ``id`` is the copy's message id (``bridge.mail.ids``)."""
         out: dict[str, object] = {"status": self.status}
         if self.folder is not None:
             out["folder"] = self.folder
+        if self.folder is not None and self.uidvalidity is not None and self.uid is not None:
+            out["id"] = ids.encode(self.folder, self.uidvalidity, self.uid)
         if self.uid is not None:
             out["uid"] = self.uid
         if self.reason is not None:
             out["reason"] = self.reason
         return out
+
+    def to_wire(self) -> dict[str, Any]:
+        """Every field, for the command protocol (the watcher answers, the worker reads)."""
+        return {"status": self.status, "folder": self.folder, "uidvalidity": self.uidvalidity, "uid": self.uid,
+                "reason": self.reason}  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, doc: dict[str, Any]) -> SentCopy:
+        def number(name: str) -> int | None:
+            return int(doc[name]) if doc.get(name) is not None else None
+
+        return cls(str(doc["status"]), doc.get("folder"), number("uidvalidity"), number("uid"), doc.get("reason"))
 
 
 NOT_REQUESTED = SentCopy("skipped", reason="notRequested")
@@ -89,51 +112,55 @@ class FileResult:
     def sent_folder(self) -> str | None:
         return self.copy.folder
 
+    def to_wire(self) -> dict[str, Any]:
+        return {"copy": self.copy.to_wire(), "flagged": self.flagged}
+
+    @classmethod
+    def from_wire(cls, doc: dict[str, Any]) -> FileResult:
+        return cls(SentCopy.from_wire(doc["copy"]), bool(doc["flagged"]))
+
 
 async def file_sent(
-    config: ServerConfig,
+    client: aioimaplib.IMAP4,
     raw: bytes,
     *,
     copy: bool,
     flag: FlagTarget | None,
     date: datetime | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    once: str | None = None,
 ) -> FileResult:
-    """In one IMAP session: APPEND the sent message to Sent with \\Seen, and flag the referenced message.
+    """APPEND the sent message to Sent with \\Seen, and flag the referenced message.
+
+    ``once``: the message's Message-ID, given when an earlier try may have filed it already (its
+    answer was lost): a copy with that Message-ID in Sent is taken as filed, not APPENDed again.
 
     Raises:
-        MailboxAuthFailed: the IMAP login was refused.
         MailboxUnavailable: the server cannot be reached or a command failed; safe to retry.
     """
-    async with session(config, timeout=timeout) as client:
-        filed = await append_to_sent(client, raw, date=date) if copy else NOT_REQUESTED
-        flagged = await set_flag(client, flag) if flag is not None else False
+    filed = await append_to_sent(client, raw, date=date, once=once) if copy else NOT_REQUESTED
+    flagged = await set_flag(client, flag) if flag is not None else False
     return FileResult(copy=filed, flagged=flagged)
 
 
-async def find_sent_folder(client: aioimaplib.IMAP4) -> str | None:
-    """The folder marked \\Sent (RFC 6154), else one with a usual name; its path as the server spells it."""
-    mailboxes = await list_mailboxes(client)
-    for box in mailboxes:
-        if box.special_use == "\\Sent":
-            return box.path
-    by_name = {box.path.lower(): box.path for box in mailboxes}
-    return next((by_name[n.lower()] for n in _SENT_NAMES if n.lower() in by_name), None)
-
-
-async def append_to_sent(client: aioimaplib.IMAP4, raw: bytes, *, date: datetime | None = None) -> SentCopy:
+async def append_to_sent(
+    client: aioimaplib.IMAP4, raw: bytes, *, date: datetime | None = None, once: str | None = None
+) -> SentCopy:
     """APPEND to the Sent folder with \\Seen, creating the folder when the account has none.
 
     Raises:
         MailboxUnavailable: the server cannot be reached or the APPEND failed; safe to retry.
     """
-    folder = await find_sent_folder(client)
+    folder = await live.special_folder(client, "\\Sent")  # \Sent (RFC 6154), else a usual name
     status = "filed"
     if folder is None:
         created, problem = await create_sent_folder(client)
         if created is None:
             return SentCopy("skipped", reason=f"createFailed: {problem}")
         folder, status = created, "created"
+    elif once:
+        found = await _filed_before(client, folder, once)
+        if found is not None:
+            return SentCopy(status, folder, *found)
     try:
         response = await client.append(raw, mailbox=quote(encode_mailbox_name(folder)), flags="(\\Seen)", date=date)
     except _IO_ERRORS as exc:
@@ -146,6 +173,13 @@ async def append_to_sent(client: aioimaplib.IMAP4, raw: bytes, *, date: datetime
     if uid is None:  # no UIDPLUS: filed, but its UID is not known without a search
         return SentCopy(status, folder)
     return SentCopy(status, folder, int(uid.group(1)), int(uid.group(2)))
+
+
+async def _filed_before(client: aioimaplib.IMAP4, folder: str, message_id: str) -> tuple[int, int] | None:
+    """(UIDVALIDITY, UID) of a copy with this Message-ID already in ``folder``, else None."""
+    header = quote(f"<{message_id.strip('<>')}>")
+    status, uids = await live.search_uids(client, folder, ["HEADER", "Message-ID", header])
+    return (status.uidvalidity, uids[0]) if uids else None
 
 
 async def create_sent_folder(client: aioimaplib.IMAP4) -> tuple[str | None, str]:

@@ -1,4 +1,4 @@
-"""Find a message the bridge sent or answered again on the IMAP server (the worker's reply/forward flag).
+"""Find a message the bridge sent or answered again on the IMAP server (the reply/forward flag after a send).
 
 I/O adapter. A message is found again by its UID only while the folder's
 UIDVALIDITY is unchanged (RFC 3501 § 2.3.1.1); otherwise it is looked up by

@@ -8,6 +8,7 @@
   answers ``503 accountUnavailable`` when no one holds the account or it does not answer in time.
 
 So an account has at most its IDLE connection plus ``BRIDGE_IMAP_COMMAND_CONNECTIONS`` command
-connections, however many web processes there are; no web process logs in to IMAP.
+connections, however many web processes there are; no web process logs in to IMAP, nor does a send
+worker (it files the Sent copy and flags a reply's original with the ``fileSent`` command).
 Purity: protocol, search
 """

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from bridge.errors import NotFound, Unprocessable, ValidationError
-from bridge.imap import live
+from bridge.imap import live, mailbox_ops
 from bridge.imap.fetched import Fetched
 from bridge.imap.responses import decode_mailbox_name
 from bridge.mail import ids
@@ -385,6 +385,22 @@ async def append_message(client: aioimaplib.IMAP4, args: dict[str, Any], payload
     )
 
 
+async def file_sent(client: aioimaplib.IMAP4, args: dict[str, Any], payload: bytes, answers: Answers) -> Reply:
+    """After a send (``workers.mail.file_sent_message``): the payload to Sent with \\Seen, and/or the flag on
+    the message it answered; on the account's command connection, so the worker logs in to nothing.
+
+    Args: ``copy`` (file the payload), ``flag`` (``FlagTarget.to_json``), ``date`` (ISO 8601, the copy's
+    INTERNALDATE), ``once`` (the Message-ID, when an earlier try may have filed it: not filed twice).
+    """
+    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
+    flag = args.get("flag")
+    result = await mailbox_ops.file_sent(
+        client, payload, copy=bool(args.get("copy")), flag=mailbox_ops.FlagTarget.from_json(flag) if flag else None,
+        date=datetime.fromisoformat(args["date"]) if args.get("date") else None, once=args.get("once"),
+    )  # fmt: skip
+    return Reply(result=result.to_wire())
+
+
 async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str, Any], payload: bytes,
               answers: Answers) -> Reply:  # fmt: skip
     """Run one operation, then leave the folder it selected (listing, search and source select read-only)."""
@@ -409,6 +425,7 @@ OPERATIONS: dict[str, Operation] = {
     "renameMailbox": rename_mailbox,
     "deleteMailbox": delete_mailbox,
     "append": append_message,
+    "fileSent": file_sent,
 }
 
 

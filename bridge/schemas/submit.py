@@ -267,8 +267,8 @@ class OutboxEntryOut(ApiModel):
     possible_duplicate: bool = Field(default=False, description="A worker died after handing the message to SMTP")
     sent_copy: dict[str, Any] | None = Field(
         default=None,
-        description='the copy in Sent: {"status": "filed" | "created", "folder", "uid"?} or '
-        '{"status": "skipped", "reason"}; null until filed',
+        description='the copy in Sent: {"status": "filed" | "created", "folder", "id"?, "uid"?} or '
+        '{"status": "skipped", "reason"}; null until filed (then the messageFiled event says the same)',
     )
 
     @classmethod

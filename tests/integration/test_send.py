@@ -188,9 +188,10 @@ INBOUND = (
 # --- the happy path -------------------------------------------------------------
 
 
-def test_send_delivers_emits_message_sent_and_files_a_seen_copy(client, auth, account, storage, smtp, mailbox):
+def test_send_delivers_emits_message_sent_and_files_a_seen_copy(client, auth, account, storage, smtp, mailbox, watch):
+    watch()  # the Sent copy is filed on the account's command connection, in the watcher
     answer = submit(client, auth, bcc=[{"address": "hidden@example.com"}])
-    drain(storage, lambda: state(storage, answer["queueId"]) == "sent")
+    drain(storage, lambda: bool(events(storage, "messageFiled")))
 
     (received,) = smtp.messages
     assert received.mail_from == mailbox.address
@@ -215,6 +216,11 @@ def test_send_delivers_emits_message_sent_and_files_a_seen_copy(client, auth, ac
     filed = client.get(f"/v1/outbox/{answer['queueId']}", headers=auth).json["sentCopy"]
     assert filed["status"] == "filed" and filed["folder"] == "Sent" and filed["uid"] == 1
     assert sent["sentCopy"] == {"status": "pending"}
+    # The outcome follows as its own event, the same as the outbox entry says.
+    assert events(storage, "messageFiled") == [
+        {"queueId": answer["queueId"], "messageId": answer["messageId"], "sentCopy": filed}
+    ]
+    assert (ids.decode(filed["id"]).folder, ids.decode(filed["id"]).uid) == ("Sent", 1)
     [copy] = storage.messages.thread("acme", sent["conversationId"])
     assert (copy.folder, copy.uid, copy.direction, copy.message_id) == ("Sent", 1, "sent", answer["messageId"])
     with pytest.raises(NotFound):

@@ -1,12 +1,13 @@
 """The Sent copy on servers without a Sent folder (issue 14, part 6): created, or skipped with a reason.
 
 A second Dovecot auto-creates every special-use folder but Sent. "The server refuses CREATE"
-is played at the network edge: a proxy rewrites Dovecot's answer to CREATE into a NO.
+is played at the network edge: a proxy (``tests.servers.imap_quirks``) answers CREATE Sent with NO.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
+import imaplib
 from collections.abc import Iterator
 
 import pytest
@@ -14,9 +15,13 @@ import pytest
 from app import create_app
 from bridge.config import Secret, Settings
 from bridge.imap import mailbox_ops, session
+from bridge.imap.responses import encode_mailbox_name
+from bridge.mail import ids
 from bridge.models import ServerConfig
+from tests.api.conftest import WatcherThread
 from tests.integration import test_send as send
 from tests.servers.dovecot import SPECIAL_USE, DovecotServer
+from tests.servers.imap_quirks import QuirkProxy
 from tests.servers.tcp_proxy import FaultProxy
 from workers.context import worker_context
 
@@ -38,6 +43,12 @@ def _config(account, port: int | None = None) -> ServerConfig:
     )  # fmt: skip
 
 
+async def _file(config: ServerConfig, raw: bytes, **kwargs) -> mailbox_ops.FileResult:
+    """``file_sent`` on a connection of our own (in the bridge it runs on the watcher's command connection)."""
+    async with session.session(config) as client:
+        return await mailbox_ops.file_sent(client, raw, **kwargs)
+
+
 async def _folders(config: ServerConfig) -> dict[str, str | None]:
     return {box.path: box.special_use for box in await session.fetch_mailboxes(config)}
 
@@ -47,13 +58,14 @@ async def test_no_sent_folder_creates_one_marked_sent_and_files_the_copy(no_sent
     config = _config(account)
     assert "Sent" not in await _folders(config)
 
-    result = await mailbox_ops.file_sent(config, RAW, copy=True, flag=None)
+    result = await _file(config, RAW, copy=True, flag=None)
     assert result.copy.status == "created" and result.copy.folder == "Sent" and result.copy.uid == 1
-    assert result.copy.to_json() == {"status": "created", "folder": "Sent", "uid": 1}
+    copy_id = ids.encode("Sent", result.copy.uidvalidity, 1)
+    assert result.copy.to_json() == {"status": "created", "folder": "Sent", "id": copy_id, "uid": 1}
     # Dovecot 2.3 has no CREATE-SPECIAL-USE: a plain CREATE, with the name clients look for.
     assert "Sent" in await _folders(config)
 
-    again = await mailbox_ops.file_sent(config, RAW, copy=True, flag=None)
+    again = await _file(config, RAW, copy=True, flag=None)
     assert (again.copy.status, again.copy.folder, again.copy.uid) == ("filed", "Sent", 2)
 
 
@@ -64,7 +76,7 @@ async def test_create_special_use_is_asked_for_where_the_server_has_it(no_sent):
     proxy.rewrite = lambda line: line.replace(b" UIDPLUS ", b" UIDPLUS CREATE-SPECIAL-USE ")
     await proxy.start()
     try:
-        result = await mailbox_ops.file_sent(_config(account, proxy.port), RAW, copy=True, flag=None)
+        result = await _file(_config(account, proxy.port), RAW, copy=True, flag=None)
     finally:
         await proxy.close()
     assert (result.copy.status, result.copy.folder, result.copy.uid) == ("created", "Sent", 1)
@@ -73,21 +85,20 @@ async def test_create_special_use_is_asked_for_where_the_server_has_it(no_sent):
 
 async def test_a_refused_create_skips_the_copy_and_says_why(no_sent):
     account = no_sent.new_account()
-    proxy = FaultProxy(account.imap_port)
-    created = re.compile(rb"^(\S+) OK (\[[^]]*\] )?Create completed.*$", re.DOTALL)
-    proxy.rewrite = lambda line: created.sub(rb"\1 NO [NOPERM] Permission denied\r\n", line)
+    proxy = QuirkProxy(account.imap_port, refuse_create=["Sent"])  # a server that will not create it
     await proxy.start()
     try:
-        result = await mailbox_ops.file_sent(_config(account, proxy.port), RAW, copy=True, flag=None)
+        result = await _file(_config(account, proxy.port), RAW, copy=True, flag=None)
     finally:
         await proxy.close()
     assert result.copy.status == "skipped" and result.copy.folder is None
     assert result.copy.reason == "createFailed: [NOPERM] Permission denied"
     assert result.copy.to_json() == {"status": "skipped", "reason": "createFailed: [NOPERM] Permission denied"}
+    assert proxy.creates_refused == ["Sent"] and "Sent" not in await _folders(_config(account))
 
 
 async def test_copy_not_requested_is_said_too(no_sent):
-    result = await mailbox_ops.file_sent(_config(no_sent.new_account()), RAW, copy=False, flag=None)
+    result = await _file(_config(no_sent.new_account()), RAW, copy=False, flag=None)
     assert result.copy.to_json() == {"status": "skipped", "reason": "notRequested"}
 
 
@@ -106,18 +117,51 @@ def storage(app):
         yield services.storage
 
 
-def test_a_send_from_an_account_without_sent_creates_it_and_says_so(app, storage, no_sent, smtp):
+def test_a_send_from_an_account_without_sent_creates_it_and_says_so(app, storage, no_sent, smtp, dns):
+    """End to end (SMTP sink, Dovecot, watcher, worker): messageSent says pending, messageFiled the outcome."""
     mailbox = no_sent.new_account()
     send._account(storage, mailbox, smtp)
     client, auth = app.test_client(), {"Authorization": f"Bearer {storage.tokens.create('tests')[1]}"}
-    answer = send.submit(client, auth)
-    send.drain(storage, lambda: (storage.outbox.get(answer["queueId"]) or {}).get("sentCopy") is not None)
+    hook = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["messageFiled"]},
+                       headers=auth)  # fmt: skip
+    assert hook.status_code == 201, hook.json  # a subscribable event name, listed in the API reference
+    assert '"messageFiled"' in client.get("/openapi.json").get_data(as_text=True)
+    watcher = WatcherThread(storage, "acme", dns.address).start()
+    try:
+        answer = send.submit(client, auth)
+        send.drain(storage, lambda: bool(send.events(storage, "messageFiled")))
+    finally:
+        watcher.stop()
 
     [sent] = send.events(storage, "messageSent")
     assert sent["sentCopy"] == {"status": "pending"}
     entry = client.get(f"/v1/outbox/{answer['queueId']}", headers=auth).json
-    assert entry["sentCopy"] == {"status": "created", "folder": "Sent", "uid": 1}
+    copy_id = entry["sentCopy"]["id"]
+    assert entry["sentCopy"] == {"status": "created", "folder": "Sent", "id": copy_id, "uid": 1}
+    assert (ids.decode(copy_id).folder, ids.decode(copy_id).uid) == ("Sent", 1)
+    [filed] = send.events(storage, "messageFiled")
+    assert filed == {"queueId": answer["queueId"], "messageId": answer["messageId"], "sentCopy": entry["sentCopy"]}
+    polled = client.get("/v1/account/acme/events", query_string={"cursor": "evt_0", "timeout": 0,
+                                                                "event": "messageFiled"}, headers=auth).json  # fmt: skip
+    assert [e["data"] for e in polled["events"]] == [filed]
     ((flags, raw),) = send.imap_flags(mailbox, "Sent")
     assert "\\Seen" in flags and raw == smtp.messages[0].raw
     [copy] = storage.messages.thread("acme", sent["conversationId"])
-    assert (copy.folder, copy.direction) == ("Sent", "sent")
+    assert (copy.id, copy.folder, copy.direction) == (copy_id, "Sent", "sent")
+
+
+def test_a_sent_folder_with_a_non_ascii_name_is_found_and_filed_into():
+    # Its name crosses IMAP in modified UTF-7 (RFC 3501 § 5.1.3); found by its \Sent flag, it is APPENDed to as itself.
+    server = DovecotServer(special_use={'"Отправленные"': "\\Sent"})
+    server.start()
+    try:
+        account = server.new_account()
+        result = asyncio.run(_file(_config(account), RAW, copy=True, flag=None))
+        assert (result.copy.status, result.copy.folder, result.copy.uid) == ("filed", "Отправленные", 1)
+        wire = encode_mailbox_name("Отправленные")
+        assert asyncio.run(_folders(_config(account))) == {"INBOX": "\\Inbox", wire: "\\Sent"}  # no second folder
+        with imaplib.IMAP4(account.host, account.imap_port) as conn:
+            conn.login(account.address, account.password)
+            assert conn.select(f'"{wire}"', readonly=True) == ("OK", [b"1"])
+    finally:
+        server.close()

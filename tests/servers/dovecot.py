@@ -10,6 +10,7 @@ Dovecot runs in the foreground
 from __future__ import annotations
 
 import atexit
+import contextlib
 import grp
 import itertools
 import os
@@ -22,6 +23,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -267,6 +269,29 @@ class DovecotServer:
         """IMAP connections the server holds for ``user`` now (``doveadm who``, one line per connection)."""
         out = self._doveadm("who", "-1", user, check=False)
         return sum(1 for line in out.splitlines()[1:] if line.split()[:1] == [user] and " imap " in f" {line} ")
+
+    @contextlib.contextmanager
+    def sampling_sessions(self, user: str) -> Iterator[list[int]]:
+        """``sessions(user)`` sampled over and over in a thread while the block runs; the counts."""
+        counts: list[int] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                counts.append(self.sessions(user))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            yield counts
+        finally:
+            done.set()
+            sampler.join()
+
+    def logins(self, user: str) -> int:
+        """IMAP logins of ``user`` so far, from the log (one line each: none slips between two samples)."""
+        log = self.log_path.read_text(errors="replace").splitlines()
+        return sum(1 for line in log if "imap-login: Info: Login: " in line and f"user=<{user}>" in line)
 
     # -- internals ---------------------------------------------------------
 

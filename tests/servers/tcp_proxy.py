@@ -42,6 +42,8 @@ class FaultProxy:
         self.accepted = 0
         # Edits each line the server sends (a server with a quirk: e.g. another UIDVALIDITY in STATUS).
         self.rewrite: Callable[[bytes], bytes] | None = None
+        # Takes each line the client sends: (what goes on to the server, what the proxy answers itself).
+        self.intercept: Callable[[bytes], tuple[bytes, bytes]] | None = None
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
         self._clients: set[asyncio.StreamWriter] = set()
@@ -145,10 +147,18 @@ class FaultProxy:
     async def _pipe(
         self, reader: asyncio.StreamReader, to: asyncio.StreamWriter, client: asyncio.StreamWriter, *, from_client: bool
     ) -> None:
+        by_line = self.intercept if from_client else self.rewrite
         with contextlib.suppress(ConnectionError):
-            while data := await (reader.readline() if self.rewrite and not from_client else reader.read(65536)):
+            while data := await (reader.readline() if by_line else reader.read(65536)):
                 if self.rewrite and not from_client:
                     data = self.rewrite(data)
+                if self.intercept and from_client:
+                    data, answer = self.intercept(data)
+                    if answer:
+                        client.write(answer)
+                        await client.drain()
+                    if not data:
+                        continue
                 if from_client and self.fault is Fault.CUT and self.trigger and self.trigger in data:
                     if self.once:
                         self.fault = Fault.PASS
