@@ -141,7 +141,11 @@ def _from_dsn(parsed: dsn.Dsn, notice: str, named: list[str] | None = None) -> l
         action = stated or {"2": "delivered", "4": "delayed"}.get(klass[0], "failed")
         remote = dsn.strip_type(block.get("remote-mta")) or None
         kind = dsn.type_of(block.get("diagnostic-code"))
-        out.append(_recipient(address, action, klass, reply, diagnostic, remote, notice, own_text, kind, stated))
+        # A report about several recipients says why for each in its own
+        # lines: reading the whole notice would lend one recipient's cause
+        # to another (Exim: "550 hard error" beside "local delivery failed").
+        context = own_text if own_text and len(parsed.recipients) > 1 else notice
+        out.append(_recipient(address, action, klass, reply, diagnostic, remote, context, own_text, kind, stated))
     return out
 
 
