@@ -20,6 +20,7 @@ from bridge.bounces.documented import documented_wording
 from bridge.bounces.model import Reason
 from bridge.bounces.phrases import alternation, phrases_of
 from bridge.bounces.plainwords import PLAIN_RULES
+from bridge.bounces.taxonomy import taxonomy_phrase, taxonomy_reason
 
 R = Reason
 
@@ -244,10 +245,12 @@ def _normalise(text: str) -> str:
 def text_reason(text: str, fallback: bool = True) -> Reason | None:
     """Return the first reason whose pattern matches the diagnostic text.
 
-    The text is normalised first (see ``_normalise``).
+    The text is normalised first (see ``_normalise``). With ``fallback``,
+    the taxonomy's phrase lists (``taxonomy``) and the last-resort words are
+    read after every rule of ``TEXT_RULES``.
     """
     normal = _normalise(text)
-    for index, (reason, pattern) in enumerate(TEXT_RULES + (FALLBACK_RULES if fallback else ())):
+    for index, (reason, pattern) in enumerate(TEXT_RULES):
         if index == DOCUMENTED_AT:
             # Documented wordings are matched as written: an address or a
             # link in them is part of the wording.
@@ -256,7 +259,16 @@ def text_reason(text: str, fallback: bool = True) -> Reason | None:
                 return documented.reason
         if pattern.search(normal):
             return reason
-    return None
+    if not fallback:
+        return None
+    # Then the taxonomy's own phrase lists, before the last-resort words: a
+    # phrase Sisimai files under a reason says more than "rejected" does. Like
+    # the last resort, they are not read when a specific status code speaks
+    # (``fallback`` false): they are a fallback, not a rule that overrules.
+    listed = taxonomy_reason(normal)
+    if listed is not None:
+        return listed
+    return next((reason for reason, pattern in FALLBACK_RULES if pattern.search(normal)), None)
 
 
 @functools.cache
@@ -277,6 +289,10 @@ def deciding_phrase(text: str, without: Collection[tuple[Reason, str]] = ()) -> 
             documented = documented_wording(text, without)
             if documented is not None:
                 return documented.reason, documented.pattern.pattern
+        if index == len(TEXT_RULES):
+            listed = taxonomy_phrase(normal)
+            if listed is not None and listed not in without:
+                return listed
         for phrase in phrases_of(pattern):
             if (reason, phrase) not in without and re.search(phrase, normal, re.IGNORECASE):
                 return reason, phrase

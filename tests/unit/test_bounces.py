@@ -50,7 +50,9 @@ def test_dsn_with_two_recipients_keeps_fields_apart() -> None:
 @pytest.mark.parametrize(
     ("name", "recipient", "status", "reply", "reason", "hard"),
     [
-        ("lhost-exim-01.eml", "kijitora@example.ed.jp", "5.7.0", "550", Reason.REJECTED, False),
+        # "Please use the smtp server of your ISP" after MAIL FROM: the corpus (and
+        # Sisimai's Blocked list) reads it as a refused client, not a refused sender.
+        ("lhost-exim-01.eml", "kijitora@example.ed.jp", "5.7.0", "550", Reason.BLOCKED, False),
         ("lhost-qmail-01.eml", "kijitora@example.ne.jp", "5.5.0", "550", Reason.USERUNKNOWN, True),
         ("lhost-postfix-04.eml", "kijitora@example.co.jp", "5.1.1", "550", Reason.USERUNKNOWN, True),
         ("lhost-exchange2003-01.eml", "kijitora@example.jp", "5.0.0", None, Reason.USERUNKNOWN, True),

@@ -117,7 +117,9 @@ def test_recipient_choice_overrules_address_code() -> None:
         ("550 5.6.0 <a@b.example>: Recipient address rejected: Media error", R.CONTENTERROR),
         ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", R.USERUNKNOWN),
         ("556 5.1.10 Recipient address has null MX", R.NOTACCEPT),
-        ("550 Address rejected", R.BLOCKED),  # no code: the last-resort wording stands
+        # No code: the taxonomy's listed wording stands ("address rejected"
+        # is in Sisimai's Rejected list), before the last-resort "rejected".
+        ("550 Address rejected", R.REJECTED),
     ],
     ids=["x10-address", "x60-media", "microsoft-x110", "null-mx-x110", "no-code"],
 )
@@ -314,3 +316,35 @@ def test_delay_report_keeps_a_named_cause() -> None:
     assert reason_of("451 4.4.1 Connection timed out", action="delayed") is R.EXPIRED
     assert reason_of("452 4.2.2 Rejected, try again later", action="delayed") is R.MAILBOXFULL
     assert reason_of("451 4.4.4 Unable to route", action="delayed") is R.NETWORKERROR
+
+
+# --- The taxonomy's own phrase lists (bridge.bounces.taxonomy), read after our rules.
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("550 This account has been temporarily suspended", R.SUSPEND),
+        ("554 Please use the SMTP server of your ISP", R.BLOCKED),
+        ("550 Boite du destinataire pleine", R.MAILBOXFULL),
+        ("550 This user has restricted SMS e-mail", R.FILTERED),
+        # A pair: its pieces in order, anything between them.
+        ("550 Service permits only 5 unverifyable sending IPs", R.REQUIREPTR),
+    ],
+    ids=["suspend", "blocked", "mailboxfull-fr", "filtered", "pair"],
+)
+def test_taxonomy_wording_decides_when_no_rule_does(text: str, reason: Reason) -> None:
+    assert reason_of(text) is reason
+
+
+def test_taxonomy_pair_needs_its_order() -> None:
+    from bridge.bounces.taxonomy import taxonomy_reason
+
+    assert taxonomy_reason("550 unverifyable sending IPs: service permits none") is None
+
+
+def test_taxonomy_wording_does_not_overrule_a_specific_status() -> None:
+    # "address rejected" is in Sisimai's Rejected list, but X.1.1 names the mailbox.
+    assert reason_of("550 5.1.1 Address rejected", "after RCPT TO") is R.USERUNKNOWN
+    # Sisimai's Rejected module refuses "recipient address rejected" itself.
+    assert reason_of("554 Recipient address rejected") is not R.REJECTED
