@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bridge.bounces import arf, autoreply, dsn, families, precheck, sesjson, textbounce
+from bridge.bounces import arf, autoreply, dsn, families, precheck, rhosts, sesjson, textbounce
 from bridge.bounces.codes import (
     find_reply_code,
     find_status,
@@ -20,6 +20,7 @@ from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
 from bridge.bounces.nearest import nearest_reason
 from bridge.bounces.parts import ADDRESS_RE, Message, original_message_id, report_texts
 from bridge.bounces.reasons import classify_reason, coarse, is_hard, report_action
+from bridge.bounces.stage import find_stage
 from bridge.bounces.wordings import text_reason
 
 _REMOTE_RE = re.compile(
@@ -76,7 +77,15 @@ def _recipient(
     stated: str = "",
 ) -> BounceRecipient:
     """One recipient: ``action`` is how the report reads (a warning is "delayed"), ``stated`` its Action field."""
-    reason = classify_reason(diagnostic, status, action, stage, context, diagnostic_type)
+    provider = rhosts.provider_of(remote, address) if action in ("failed", "delayed") else None
+    # A provider's own table reads its replies first (Sisimai's Rhost step
+    # comes before its generic reason rules).
+    by_host = (
+        rhosts.rhost_reason(provider, diagnostic, status, reply, find_stage(diagnostic + "\n" + stage))
+        if provider is not None
+        else None
+    )
+    reason = by_host or classify_reason(diagnostic, status, action, stage, context, diagnostic_type)
     if reason is Reason.UNDEFINED and context:
         reason = text_reason(context) or reason
     if reason is Reason.UNDEFINED:

@@ -348,3 +348,44 @@ def test_taxonomy_wording_does_not_overrule_a_specific_status() -> None:
     assert reason_of("550 5.1.1 Address rejected", "after RCPT TO") is R.USERUNKNOWN
     # Sisimai's Rejected module refuses "recipient address rejected" itself.
     assert reason_of("554 Recipient address rejected") is not R.REJECTED
+
+
+# --- Provider tables keyed on the remote host (bridge.bounces.rhosts, Sisimai's Rhost modules).
+
+
+def test_rhost_provider_is_named_by_remote_host_or_recipient_domain() -> None:
+    from bridge.bounces.rhosts import provider_of
+
+    assert provider_of("mx1.mail.icloud.com", "a@example.org") == "apple"
+    assert provider_of(None, "a@qq.com") == "tencent"
+    assert provider_of("mx.example.net", "a@example.net") is None
+
+
+@pytest.mark.parametrize(
+    ("provider", "text", "status", "reply", "reason"),
+    [
+        # Google: phrase, reply digits and status subject.detail must all agree.
+        ("google", "452 4.2.2 The recipient's inbox is out of storage space", "4.2.2", "452", R.MAILBOXFULL),
+        ("google", "452 4.2.2 The recipient's inbox is out of storage space", "4.7.1", "452", None),
+        # Microsoft: the exact status, or a range of its detail.
+        ("microsoft", "451 4.7.870 Access denied, please try again later", "4.7.870", "451", R.BLOCKED),
+        ("tencent", "550 Ip frequency limited", "5.0.0", "550", R.TOOMANYCONN),
+        ("iua", "550 see http://mail.i.ua/err/2/ for details", "5.0.0", "550", R.USERUNKNOWN),
+    ],
+    ids=["google", "google-other-status", "microsoft-range", "tencent", "iua"],
+)
+def test_rhost_tables(provider: str, text: str, status: str, reply: str, reason: Reason | None) -> None:
+    from bridge.bounces.rhosts import rhost_reason
+
+    assert rhost_reason(provider, text, status, reply, None) is reason
+
+
+def test_rhost_table_decides_a_report_from_that_provider() -> None:
+    # Tencent's "frequency limited" is a connection limit in its table, though
+    # the words alone read as a sending-rate limit.
+    fields = (
+        "Action: failed\nStatus: 5.0.0\nRemote-MTA: dns; mx3.qq.com\nDiagnostic-Code: smtp; 550 Ip frequency limited\n"
+    )
+    row = classify(parse(report(fields, "Delivery failed.", original="Subject: hi\n")))
+    assert row is not None
+    assert row.recipients[0].reason is R.TOOMANYCONN
