@@ -876,6 +876,153 @@ def _aligned(text: str, pieces: tuple[str, ...]) -> bool:
     return True
 
 
+# Per-MTA message tables (``lib/Sisimai/Lhost/*.pm``, each module's $messagesof):
+# the wordings one MTA's notices use, filed under a reason. Read after the
+# reason modules' lists; a phrase two modules file differently, or shorter than
+# twelve characters ("rejected", "unable to"), is left out as too generic. The
+# tables' unknown-user and filtered wordings are left out too: Sisimai sets them
+# inside one MTA's parser, where the stage is known; out of that context the
+# stage reading of ``reasons`` decides between the two (it reads them worse
+# when forced: two visible reports lost, none won).
+MTA_WORDS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
+    (
+        R.MAILBOXFULL,
+        (
+            "the number of messages in recipient's mailbox exceeded the local limit.",  # Biglobe
+            "mailbox is full",  # Exim, MXLogic, MailRu
+            "error: quota exceed",  # Exim, MXLogic, MailRu
+            "as their mailbox is full",  # KDDI
+            "mailbox full",  # ReceivingSES
+            "disk quota exceeded",  # X4, qmail
+        ),
+    ),
+    (
+        R.MESGTOOBIG,
+        (
+            "message too large",  # ReceivingSES
+            "message size exceeds fixed maximum message size:",  # X4, qmail
+        ),
+    ),
+    (
+        R.EXCEEDLIMIT,
+        (
+            "- message size exceeds recipient",  # Amavis
+        ),
+    ),
+    (
+        R.NORELAYING,
+        (
+            "due to the following smtp relay error",  # KDDI
+        ),
+    ),
+    (
+        R.HOSTUNKNOWN,
+        (
+            "host or domain name not found",  # Aol
+            "no such domain.",  # Courier
+            "dns lookup failure: host",  # DragonFly
+            "all host address lookups failed permanently",  # Exim, MXLogic, MailRu
+            "all relevant mx records point to non-existent hosts",  # Exim, MXLogic, MailRu
+            "unrouteable address",  # Exim, MXLogic, MailRu
+            "dns error: domain name not found",  # Gmail
+            "dns error: dns server returned answer with no data",  # Gmail
+            "as the remote domain doesnt exist",  # KDDI
+            "invalid domain name",  # OpenSMTPD
+            "domain does not exist",  # OpenSMTPD
+            "the mail could not be delivered to the recipient because the domain is not reachable",  # Outlook
+            "sorry, i couldn't find any host",  # X4, qmail
+        ),
+    ),
+    (
+        R.SYSTEMERROR,
+        (
+            "- temporary mta failure on relaying",  # Amavis
+            "- rejected by next-hop mta on relaying",  # Amavis
+            "- unable to relay message back to mta",  # Amavis
+            "this domain's dns violates rfc 1035.",  # Courier
+            "several matches found in domino directory",  # Domino
+            "delivery to file forbidden",  # Exim, MXLogic, MailRu
+            "delivery to pipe forbidden",  # Exim, MXLogic, MailRu
+            "local delivery failed",  # Exim, MXLogic, MailRu
+            "lmtp error after",  # Exim, MXLogic
+            "bad interpreter: no such file or directory",  # X4, qmail
+        ),
+    ),
+    (
+        R.NETWORKERROR,
+        (
+            "dns lookup failed.",  # Courier
+            "had no relevant answers.",  # GSuite
+            "responded with code nxdomain",  # GSuite
+            "message has exceeded maximum hop count",  # Notes
+            "address family mismatch on destination mxs",  # OpenSMTPD
+            "all routes to destination blocked",  # OpenSMTPD
+            "bad dns lookup error code",  # OpenSMTPD
+            "could not retrieve source address",  # OpenSMTPD
+            "loop detected",  # OpenSMTPD
+            "network error on destination mxs",  # OpenSMTPD
+            "no valid route to remote mx",  # OpenSMTPD
+            "no valid route to destination",  # OpenSMTPD
+            "temporary failure in mx lookup",  # OpenSMTPD
+            "sorry, i wasn't able to establish an smtp connection",  # X4, qmail
+            "sorry. although i'm listed as a best-preference mx or a for that host",  # X4, qmail
+        ),
+    ),
+    (
+        R.CONTENTERROR,
+        (
+            "- bad header:",  # Amavis
+            'too many "received" headers',  # Exim, MXLogic, MailRu
+            "message content rejected",  # ReceivingSES
+        ),
+    ),
+    (
+        R.SYSTEMFULL,
+        (
+            "requested action not taken: mailbox unavailable (not enough free space)",  # X4, qmail
+        ),
+    ),
+    (
+        R.NOTACCEPT,
+        (
+            "type=mx: malformed or unexpected name server reply",  # Aol
+            "an mx or srv record indicated no smtp service",  # Exim, MXLogic, MailRu
+            "no host found for existing smtp connection",  # Exim, MXLogic, MailRu
+            "destination seem to reject all mails",  # OpenSMTPD
+            "no mx found for domain",  # OpenSMTPD
+            "no mx found for destination",  # OpenSMTPD
+        ),
+    ),
+    (
+        R.EXPIRED,
+        (
+            "could not deliver for the last",  # DragonFly
+            "dns error: could not contact dns servers",  # Gmail
+            "delivery to the following recipient has been delayed",  # Gmail
+            "the recipient server did not accept our requests to connect",  # Gmail
+            "retry timeout exceeded",  # MailRu
+            "no action is required on your part",  # MailRu
+            "envelope expired",  # OpenSMTPD
+        ),
+    ),
+    (
+        R.SECURITYERROR,
+        (
+            "please turn on smtp authentication in your mail client",  # MessageLabs
+            "could not retrieve credentials",  # OpenSMTPD
+        ),
+    ),
+    (
+        R.SYNTAXERROR,
+        (
+            "angle-brackets nested too deep",  # Exim, MXLogic
+            'expected word or "<"',  # Exim, MXLogic
+            "domain missing in source-routed address",  # Exim, MXLogic
+            "malformed address:",  # Exim, MXLogic
+        ),
+    ),
+)
+
 # Sisimai's Rejected module refuses these before its own list: they are
 # about the recipient, or about the client's IP, not the sender address.
 _NOT_REJECTED = ("5.1.0 address rejected", "recipient address rejected", "sender ip address rejected")
@@ -892,6 +1039,10 @@ def taxonomy_phrase(text: str) -> tuple[Reason, str] | None:
         found = next((phrase for phrase in phrases if phrase in low), None)
         if found is None:
             found = next((" ... ".join(pair) for pair in pairs if _aligned(low, pair)), None)
+        if found is not None:
+            return reason, found
+    for reason, phrases in MTA_WORDS:
+        found = next((phrase for phrase in phrases if phrase in low), None)
         if found is not None:
             return reason, found
     return None
