@@ -389,3 +389,17 @@ def test_rhost_table_decides_a_report_from_that_provider() -> None:
     row = classify(parse(report(fields, "Delivery failed.", original="Subject: hi\n")))
     assert row is not None
     assert row.recipients[0].reason is R.TOOMANYCONN
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("malformed address: <a@b.example> may not follow <c@d.example>", R.SYNTAXERROR),
+        ("delivery to pipe forbidden", R.SYSTEMERROR),
+        ("Address family mismatch on destination MXs", R.NETWORKERROR),
+    ],
+    ids=["exim-syntax", "exim-pipe", "opensmtpd-network"],
+)
+def test_mta_table_wording_decides_when_no_rule_does(text: str, reason: Reason) -> None:
+    # Per-MTA tables (Sisimai's Lhost $messagesof), read after the reason lists.
+    assert reason_of(text) is reason
