@@ -403,3 +403,18 @@ def test_rhost_table_decides_a_report_from_that_provider() -> None:
 def test_mta_table_wording_decides_when_no_rule_does(text: str, reason: Reason) -> None:
     # Per-MTA tables (Sisimai's Lhost $messagesof), read after the reason lists.
     assert reason_of(text) is reason
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("421 mx.example.com Service not available, closing transmission channel", R.BLOCKED),
+        ("Remote protocol error: Connection reset by peer", R.BLOCKED),
+        ("Deferred: Connection refused by mx.example.com.", R.BLOCKED),
+        # The queue's expiry is read first: the refusal only ended the retries.
+        ("550 5.4.316 Message expired, connection refused(Socket error code 10061)", R.EXPIRED),
+    ],
+    ids=["rfc5321-421", "reset", "refused-by", "expired-first"],
+)
+def test_cut_or_refused_session_is_a_block(text: str, reason: Reason) -> None:
+    assert reason_of(text) is reason
