@@ -1,13 +1,15 @@
-"""The taxonomy's own wordings: Sisimai's per-reason phrase lists, consulted when no rule of ours decides.
+"""The taxonomy's own wordings: Sisimai's per-reason phrase lists and per-MTA tables, read before our patterns.
 
 Pure: no I/O. The reason names this package reports are Sisimai's, and each
 of Sisimai's reason modules (``lib/Sisimai/Reason/*.pm``, sisimai/p5-sisimai
 v5.1.0) lists the error wordings it files under that reason: the public
 definition of the label convention, across MTAs. They are kept here as data,
 in Sisimai's own decision order (``Sisimai::Reason``: the ``get`` order, then
-the ``anotherone`` order), and read only as a fallback: after the status code
-and the wording rules of ``wordings`` have said nothing, before the guesses
-from the class of the code, the stage and the nearest documented wording.
+the ``anotherone`` order), then its per-MTA message tables. ``wordings`` reads
+them before its own patterns, unless a specific status code decides first:
+a listed phrase is the label's definition, and it measured better there (no
+class changed on any set; more exact names right, on the kept-aside fifth
+and the external sets too) than as a fallback after our patterns.
 A phrase matches as a lower-case substring; a pair matches when its pieces
 appear in order (Sisimai's ``String->aligned``).
 

@@ -318,7 +318,7 @@ def test_delay_report_keeps_a_named_cause() -> None:
     assert reason_of("451 4.4.4 Unable to route", action="delayed") is R.NETWORKERROR
 
 
-# --- The taxonomy's own phrase lists (bridge.bounces.taxonomy), read after our rules.
+# --- The taxonomy's own phrase lists (bridge.bounces.taxonomy), read before our wording rules.
 
 
 @pytest.mark.parametrize(
@@ -333,8 +333,24 @@ def test_delay_report_keeps_a_named_cause() -> None:
     ],
     ids=["suspend", "blocked", "mailboxfull-fr", "filtered", "pair"],
 )
-def test_taxonomy_wording_decides_when_no_rule_does(text: str, reason: Reason) -> None:
+def test_taxonomy_wording_decides(text: str, reason: Reason) -> None:
     assert reason_of(text) is reason
+
+
+@pytest.mark.parametrize(
+    ("text", "context", "reason"),
+    [
+        # Our pattern says suspended; Sisimai's UserUnknown list names it (at RCPT).
+        ("550 mailbox is inactive", "in reply to RCPT TO command", R.USERUNKNOWN),
+        # Our size pattern says too big; Sisimai's MailboxFull list names it.
+        ("552 mail file size exceeds the maximum size allowed for mail delivery", "", R.MAILBOXFULL),
+        # Our "could not be found" is a mailbox wording; this one is Exchange's DNS verdict.
+        ("554 DNS records for the destination computer could not be found", "", R.NETWORKERROR),
+    ],
+    ids=["inactive-at-rcpt", "mail-file-size", "exchange-dns"],
+)
+def test_taxonomy_wording_beats_our_generic_pattern(text: str, context: str, reason: Reason) -> None:
+    assert reason_of(text, context) is reason
 
 
 def test_taxonomy_pair_needs_its_order() -> None:
