@@ -434,3 +434,12 @@ def test_mta_table_wording_decides_when_no_rule_does(text: str, reason: Reason) 
 )
 def test_cut_or_refused_session_is_a_block(text: str, reason: Reason) -> None:
     assert reason_of(text) is reason
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [("5.7.28", R.SPAMDETECTED), ("5.1.4", R.FILTERED)],
+    ids=["x728-mail-flood", "x14-ambiguous"],
+)
+def test_registry_codes_as_the_taxonomy_files_them(status: str, reason: Reason) -> None:
+    assert status_reason(status) is reason
