@@ -6,7 +6,8 @@ The shared corpus (bench/score_bounces.py) is Sisimai's set-of-emails, and
 the classifier's rules were written while looking at it. The messages in
 bench/external_bounces/ (set 1) and bench/external_bounces_2/ (set 2) come
 from other projects' test fixtures (see SOURCES.md in each; set 3,
-bench/external_bounces_3/, was added and labelled blind in issue 11) and were
+bench/external_bounces_3/, and set 4, bench/external_bounces_4/, were added
+and labelled blind in issue 11) and were
 labelled by reading each message, under the same taxonomy and its
 conventions, by someone who did not run or read the classifier. They are the closest thing to the graders' held-out fifth that
 can be measured here: mail no rule was written from. The labels are ours,
@@ -29,7 +30,36 @@ import score_bounces as score
 
 from bridge.bounces import Kind
 
-SETS = tuple(score.ROOT / "bench" / name for name in ("external_bounces", "external_bounces_2", "external_bounces_3"))
+SETS = tuple(
+    score.ROOT / "bench" / name
+    for name in ("external_bounces", "external_bounces_2", "external_bounces_3", "external_bounces_4")
+)
+
+# External files that Sisimai's own corpus also took: sisimai/rb-sisimai
+# set-of-emails/maildir/bsd/README.md names their origins (mailman's
+# tests/bounces, which flufl.bounce's tests/data repeat; BounceParser's
+# t/corpus; MailBounceDetector's fixtures). They may sit in the visible corpus
+# (rules were written while looking at it) or in the graders' held-out fifth,
+# so the reason class is printed without them too. The list is a lower bound:
+# that README covers only Sisimai's older "bsd" directory.
+SISIMAI_OVERLAP = frozenset(
+    [
+        f"flufl-{stem}.eml"
+        for stem in (
+            "groupwise_01 smtp32_03 simple_15 postfix_05 qmail_01 dsn_17 dsn_08 dsn_03 bounce_02 bounce_03 "
+            "dsn_14 postfix_03 sendmail_01 simple_17 simple_28 yahoo_03 newmailru_01 qmail_03 qmail_04 qmail_05 "
+            "qmail_06"
+        ).split()
+    ]
+    + [
+        "mbd-bounce_postfix_non_existing_mailbox.eml",
+        "mbd-bounce_qmail_extra_lines_between_recipient_paragraphs.eml",
+        "mbd-bounce_qmail_multipart_alternative_non_existing_mailbox.eml",
+        "mbd-bounce_qmail_no_host_found.eml",
+        # Its wording is quoted in Sisimai's PolicyViolation list.
+        "deliveryboy-without_delivery_status.eml",
+    ]
+)
 
 
 def score_set(directory: Path) -> tuple[score.Tally, list[str]]:
@@ -59,6 +89,12 @@ def score_set(directory: Path) -> tuple[score.Tally, list[str]]:
                 f"{tag}: want {record['reason']} got {predicted.reason.value} | label: {record['why']}"
                 f" | diagnostic: {predicted.diagnostic[:160]}",
             )
+            if name not in SISIMAI_OVERLAP:
+                tally.add(
+                    "reason, not in Sisimai",
+                    want_class == score._reason_class(predicted.reason.value),
+                    f"{tag}: want {record['reason']} got {predicted.reason.value}",
+                )
             tally.add("reason (exact name)", record["reason"] == predicted.reason.value, tag)
             if record["status"]:
                 tally.add("status (where stated)", predicted.status == record["status"], f"{tag}: {predicted.status}")
@@ -69,7 +105,7 @@ def score_set(directory: Path) -> tuple[score.Tally, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, action="append", help="a set to score (default: both sets)")
+    parser.add_argument("--dir", type=Path, action="append", help="a set to score (default: every set)")
     parser.add_argument("--misses", action="store_true", help="print every miss with the label's reasoning")
     args = parser.parse_args()
     for directory in args.dir or SETS:

@@ -144,6 +144,12 @@ ADDRESS_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"illegal host",
             r"no route for",
             r"domain (?:is )?not reachable",
+            # Exim's router verdict "Unrouteable address": no router found a
+            # way to the domain; the taxonomy files it under the host, not
+            # the mailbox (Sisimai's HostUnknown and its Exim table).
+            r"unrout(?:e)?able address",
+            r"mail domain mentioned in (?:the )?e-?mail address is unknown",
+            r"(?:recipient )?domain must exist",
         ),
     ),
     (
@@ -168,7 +174,6 @@ ADDRESS_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"(?:does not|doesn't) have an? .*account",
             r"not listed in",
             r"recipient name is not recognized",
-            r"unrouteable address",
             r"bad destination",
             r"address (?:does not|doesn't) exist",
             r"not our customer",

@@ -61,6 +61,11 @@ SPECIFIC_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     # IP reputation beats the rate limit it causes (Microsoft 4.7.650,
     # Yahoo "TSS04 ... user complaints").
     (R.BADREPUTATION, alternation(r"reputation", r"user complaints")),
+    # Gmail's two permanent DNS verdicts name a domain that has no mail
+    # host ("DNS Error: Domain name not found", "... returned answer with
+    # no data"): Sisimai's Gmail table files them as hostunknown, unlike
+    # a failed lookup (below).
+    (R.HOSTUNKNOWN, alternation(r"dns error: domain name not found", r"dns server returned answer with no data")),
     # Resolver failures are network trouble on the sending side, even when
     # they end with "domain not found" (Google's "DNS Error: ... lookup").
     (R.NETWORKERROR, alternation(r"dns error", r"dns (?:query|lookup) failed", r"dns type '?mx")),

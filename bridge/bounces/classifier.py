@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bridge.bounces import arf, autoreply, dsn, families, precheck, sesjson, textbounce
+from bridge.bounces import arf, autoreply, dsn, families, precheck, rhosts, sesjson, textbounce
 from bridge.bounces.codes import (
     find_reply_code,
     find_status,
@@ -20,6 +20,7 @@ from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
 from bridge.bounces.nearest import nearest_reason
 from bridge.bounces.parts import ADDRESS_RE, Message, original_message_id, report_texts
 from bridge.bounces.reasons import classify_reason, coarse, is_hard, report_action
+from bridge.bounces.stage import find_stage
 from bridge.bounces.wordings import text_reason
 
 _REMOTE_RE = re.compile(
@@ -76,7 +77,15 @@ def _recipient(
     stated: str = "",
 ) -> BounceRecipient:
     """One recipient: ``action`` is how the report reads (a warning is "delayed"), ``stated`` its Action field."""
-    reason = classify_reason(diagnostic, status, action, stage, context, diagnostic_type)
+    provider = rhosts.provider_of(remote, address) if action in ("failed", "delayed") else None
+    # A provider's own table reads its replies first (Sisimai's Rhost step
+    # comes before its generic reason rules).
+    by_host = (
+        rhosts.rhost_reason(provider, diagnostic, status, reply, find_stage(diagnostic + "\n" + stage))
+        if provider is not None
+        else None
+    )
+    reason = by_host or classify_reason(diagnostic, status, action, stage, context, diagnostic_type)
     if reason is Reason.UNDEFINED and context:
         reason = text_reason(context) or reason
     if reason is Reason.UNDEFINED:
@@ -141,7 +150,11 @@ def _from_dsn(parsed: dsn.Dsn, notice: str, named: list[str] | None = None) -> l
         action = stated or {"2": "delivered", "4": "delayed"}.get(klass[0], "failed")
         remote = dsn.strip_type(block.get("remote-mta")) or None
         kind = dsn.type_of(block.get("diagnostic-code"))
-        out.append(_recipient(address, action, klass, reply, diagnostic, remote, notice, own_text, kind, stated))
+        # A report about several recipients says why for each in its own
+        # lines: reading the whole notice would lend one recipient's cause
+        # to another (Exim: "550 hard error" beside "local delivery failed").
+        context = own_text if own_text and len(parsed.recipients) > 1 else notice
+        out.append(_recipient(address, action, klass, reply, diagnostic, remote, context, own_text, kind, stated))
     return out
 
 

@@ -164,9 +164,13 @@ def classify_reason(
         # no words to say which policy, the subject is what the report states
         # (the taxonomy's fallback too), better than a guess from wordings.
         return R.SECURITYERROR
-    if _MAIL_STAGE_RE.search(diagnostic):
+    # The stage may be written beside the reply rather than in it (Exim
+    # puts "SMTP error from remote mail server after initial connection:"
+    # in the human-readable part and only "550 ..." in Diagnostic-Code).
+    said = diagnostic + "\n" + context
+    if _MAIL_STAGE_RE.search(said):
         return R.REJECTED
-    if _CONNECT_STAGE_RE.search(diagnostic):
+    if _CONNECT_STAGE_RE.search(said):
         return R.BLOCKED
     reply = find_reply_code(diagnostic)
     if reply is not None and reply[0] in "45" and reply[1] == "0":

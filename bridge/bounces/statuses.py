@@ -22,7 +22,10 @@ _STATUS_TABLE: dict[str, Reason] = {
     "1.1": R.USERUNKNOWN,
     "1.2": R.HOSTUNKNOWN,
     "1.3": R.USERUNKNOWN,
-    "1.4": R.USERUNKNOWN,
+    # X.1.4 "destination mailbox address ambiguous": the address names more
+    # than one mailbox, none refused as unknown; the taxonomy files it as
+    # filtered (Sisimai::SMTP::Status).
+    "1.4": R.FILTERED,
     "1.6": R.HASMOVED,
     "1.7": R.REJECTED,
     "1.8": R.REJECTED,
@@ -78,7 +81,9 @@ _STATUS_TABLE: dict[str, Reason] = {
     "7.25": R.REQUIREPTR,
     "7.26": R.AUTHFAILURE,
     "7.27": R.NOTACCEPT,  # RFC 7505: sender domain has a null MX
-    "7.28": R.SPEEDING,
+    # IANA: "mail flood detected", the message is part of a flood of similar
+    # abusive messages: spam, as the taxonomy files it, not a sending rate.
+    "7.28": R.SPAMDETECTED,
     "7.29": R.AUTHFAILURE,
     "7.30": R.FAILEDSTARTTLS,  # REQUIRETLS support required (RFC 8689)
     # Microsoft's three-digit details (learn.microsoft.com, "Email

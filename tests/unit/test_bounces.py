@@ -50,7 +50,9 @@ def test_dsn_with_two_recipients_keeps_fields_apart() -> None:
 @pytest.mark.parametrize(
     ("name", "recipient", "status", "reply", "reason", "hard"),
     [
-        ("lhost-exim-01.eml", "kijitora@example.ed.jp", "5.7.0", "550", Reason.REJECTED, False),
+        # "Please use the smtp server of your ISP" after MAIL FROM: the corpus (and
+        # Sisimai's Blocked list) reads it as a refused client, not a refused sender.
+        ("lhost-exim-01.eml", "kijitora@example.ed.jp", "5.7.0", "550", Reason.BLOCKED, False),
         ("lhost-qmail-01.eml", "kijitora@example.ne.jp", "5.5.0", "550", Reason.USERUNKNOWN, True),
         ("lhost-postfix-04.eml", "kijitora@example.co.jp", "5.1.1", "550", Reason.USERUNKNOWN, True),
         ("lhost-exchange2003-01.eml", "kijitora@example.jp", "5.0.0", None, Reason.USERUNKNOWN, True),
@@ -279,15 +281,15 @@ def test_recipient_shapes(name: str, recipient: str) -> None:
 
 
 # Floors on the visible corpus (tuning part and kept-aside fifth together), a
-# few points under what bench/score_bounces.py reports (2026-12-07: recipients
-# 98.8, status 97.5, reason 97.1, exact name 89.1, hard 98.5, action 99.0,
-# feedback type 100); they guard against regressions, they are not targets,
+# few points under what bench/score_bounces.py reports (2026-12-07, session 6:
+# recipients 98.8, status 97.5, reason 97.5, exact name 91.6, hard 98.5, action
+# 99.0, feedback type 100); they guard against regressions, they are not targets,
 # and say nothing of unseen mail (see BENCHMARKS.md, bounce section).
 FLOORS = {
     "recipients": 96.5,
     "status": 95.0,
-    "reason": 94.5,
-    "reason (exact name)": 86.0,
+    "reason": 95.0,
+    "reason (exact name)": 88.5,
     "hard": 96.0,
     "action": 96.0,
     "complaint feedback type": 95.0,

@@ -117,7 +117,9 @@ def test_recipient_choice_overrules_address_code() -> None:
         ("550 5.6.0 <a@b.example>: Recipient address rejected: Media error", R.CONTENTERROR),
         ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", R.USERUNKNOWN),
         ("556 5.1.10 Recipient address has null MX", R.NOTACCEPT),
-        ("550 Address rejected", R.BLOCKED),  # no code: the last-resort wording stands
+        # No code: the taxonomy's listed wording stands ("address rejected"
+        # is in Sisimai's Rejected list), before the last-resort "rejected".
+        ("550 Address rejected", R.REJECTED),
     ],
     ids=["x10-address", "x60-media", "microsoft-x110", "null-mx-x110", "no-code"],
 )
@@ -314,3 +316,130 @@ def test_delay_report_keeps_a_named_cause() -> None:
     assert reason_of("451 4.4.1 Connection timed out", action="delayed") is R.EXPIRED
     assert reason_of("452 4.2.2 Rejected, try again later", action="delayed") is R.MAILBOXFULL
     assert reason_of("451 4.4.4 Unable to route", action="delayed") is R.NETWORKERROR
+
+
+# --- The taxonomy's own phrase lists (bridge.bounces.taxonomy), read before our wording rules.
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("550 This account has been temporarily suspended", R.SUSPEND),
+        ("554 Please use the SMTP server of your ISP", R.BLOCKED),
+        ("550 Boite du destinataire pleine", R.MAILBOXFULL),
+        ("550 This user has restricted SMS e-mail", R.FILTERED),
+        # A pair: its pieces in order, anything between them.
+        ("550 Service permits only 5 unverifyable sending IPs", R.REQUIREPTR),
+    ],
+    ids=["suspend", "blocked", "mailboxfull-fr", "filtered", "pair"],
+)
+def test_taxonomy_wording_decides(text: str, reason: Reason) -> None:
+    assert reason_of(text) is reason
+
+
+@pytest.mark.parametrize(
+    ("text", "context", "reason"),
+    [
+        # Our pattern says suspended; Sisimai's UserUnknown list names it (at RCPT).
+        ("550 mailbox is inactive", "in reply to RCPT TO command", R.USERUNKNOWN),
+        # Our size pattern says too big; Sisimai's MailboxFull list names it.
+        ("552 mail file size exceeds the maximum size allowed for mail delivery", "", R.MAILBOXFULL),
+        # Our "could not be found" is a mailbox wording; this one is Exchange's DNS verdict.
+        ("554 DNS records for the destination computer could not be found", "", R.NETWORKERROR),
+    ],
+    ids=["inactive-at-rcpt", "mail-file-size", "exchange-dns"],
+)
+def test_taxonomy_wording_beats_our_generic_pattern(text: str, context: str, reason: Reason) -> None:
+    assert reason_of(text, context) is reason
+
+
+def test_taxonomy_pair_needs_its_order() -> None:
+    from bridge.bounces.taxonomy import taxonomy_reason
+
+    assert taxonomy_reason("550 unverifyable sending IPs: service permits none") is None
+
+
+def test_taxonomy_wording_does_not_overrule_a_specific_status() -> None:
+    # "address rejected" is in Sisimai's Rejected list, but X.1.1 names the mailbox.
+    assert reason_of("550 5.1.1 Address rejected", "after RCPT TO") is R.USERUNKNOWN
+    # Sisimai's Rejected module refuses "recipient address rejected" itself.
+    assert reason_of("554 Recipient address rejected") is not R.REJECTED
+
+
+# --- Provider tables keyed on the remote host (bridge.bounces.rhosts, Sisimai's Rhost modules).
+
+
+def test_rhost_provider_is_named_by_remote_host_or_recipient_domain() -> None:
+    from bridge.bounces.rhosts import provider_of
+
+    assert provider_of("mx1.mail.icloud.com", "a@example.org") == "apple"
+    assert provider_of(None, "a@qq.com") == "tencent"
+    assert provider_of("mx.example.net", "a@example.net") is None
+
+
+@pytest.mark.parametrize(
+    ("provider", "text", "status", "reply", "reason"),
+    [
+        # Google: phrase, reply digits and status subject.detail must all agree.
+        ("google", "452 4.2.2 The recipient's inbox is out of storage space", "4.2.2", "452", R.MAILBOXFULL),
+        ("google", "452 4.2.2 The recipient's inbox is out of storage space", "4.7.1", "452", None),
+        # Microsoft: the exact status, or a range of its detail.
+        ("microsoft", "451 4.7.870 Access denied, please try again later", "4.7.870", "451", R.BLOCKED),
+        ("tencent", "550 Ip frequency limited", "5.0.0", "550", R.TOOMANYCONN),
+        ("iua", "550 see http://mail.i.ua/err/2/ for details", "5.0.0", "550", R.USERUNKNOWN),
+    ],
+    ids=["google", "google-other-status", "microsoft-range", "tencent", "iua"],
+)
+def test_rhost_tables(provider: str, text: str, status: str, reply: str, reason: Reason | None) -> None:
+    from bridge.bounces.rhosts import rhost_reason
+
+    assert rhost_reason(provider, text, status, reply, None) is reason
+
+
+def test_rhost_table_decides_a_report_from_that_provider() -> None:
+    # Tencent's "frequency limited" is a connection limit in its table, though
+    # the words alone read as a sending-rate limit.
+    fields = (
+        "Action: failed\nStatus: 5.0.0\nRemote-MTA: dns; mx3.qq.com\nDiagnostic-Code: smtp; 550 Ip frequency limited\n"
+    )
+    row = classify(parse(report(fields, "Delivery failed.", original="Subject: hi\n")))
+    assert row is not None
+    assert row.recipients[0].reason is R.TOOMANYCONN
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("malformed address: <a@b.example> may not follow <c@d.example>", R.SYNTAXERROR),
+        ("delivery to pipe forbidden", R.SYSTEMERROR),
+        ("Address family mismatch on destination MXs", R.NETWORKERROR),
+    ],
+    ids=["exim-syntax", "exim-pipe", "opensmtpd-network"],
+)
+def test_mta_table_wording_decides_when_no_rule_does(text: str, reason: Reason) -> None:
+    # Per-MTA tables (Sisimai's Lhost $messagesof), read after the reason lists.
+    assert reason_of(text) is reason
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("421 mx.example.com Service not available, closing transmission channel", R.BLOCKED),
+        ("Remote protocol error: Connection reset by peer", R.BLOCKED),
+        ("Deferred: Connection refused by mx.example.com.", R.BLOCKED),
+        # The queue's expiry is read first: the refusal only ended the retries.
+        ("550 5.4.316 Message expired, connection refused(Socket error code 10061)", R.EXPIRED),
+    ],
+    ids=["rfc5321-421", "reset", "refused-by", "expired-first"],
+)
+def test_cut_or_refused_session_is_a_block(text: str, reason: Reason) -> None:
+    assert reason_of(text) is reason
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [("5.7.28", R.SPAMDETECTED), ("5.1.4", R.FILTERED)],
+    ids=["x728-mail-flood", "x14-ambiguous"],
+)
+def test_registry_codes_as_the_taxonomy_files_them(status: str, reason: Reason) -> None:
+    assert status_reason(status) is reason
