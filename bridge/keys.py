@@ -257,8 +257,14 @@ def rate_log(account_id: str, sender_hash: str) -> str:
 
 
 def audit(account_id: str) -> str:
-    """Stream: the account's audit records (field ``r``, JSON), trimmed to the policy's retention."""
+    """Stream: the account's audit records (field ``r``, JSON, or the compact fields of a plain
+    delivery: ``bridge.storage.audit_records``), trimmed to the policy's retention."""
     return _k("account", account_id, "audit")
+
+
+def audit_causes(account_id: str) -> str:
+    """Hash: cause code -> ``rule\\nreason``, the causes compact audit records name; expires with ``audit``."""
+    return _k("account", account_id, "audit-causes")
 
 
 def review(review_id: str) -> str:
