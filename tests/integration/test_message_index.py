@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -55,6 +56,39 @@ def test_an_entry_round_trips_through_its_json_and_its_stored_form_and_stays_sma
     plain = _entry(6, datetime(2026, 1, 1, tzinfo=UTC))
     assert Entry.from_stored(plain.stored(), "acme", plain.id) == plain
     assert len(plain.stored().encode()) < 250
+
+
+@pytest.mark.parametrize(
+    ("auth", "date", "packed"),
+    [
+        (AuthVerdict(False, None, "example.test", "none", None, (), "none", "none"), "2026-01-02T03:04:05Z", True),
+        (AuthVerdict(True, "dmarc", "example.test", "pass", "pass", ("a.test", "b.test"), "pass", "pass", "arc.test"),
+         "1969-12-31T23:59:59Z", True),
+        (AuthVerdict(True, "arc", "example.test", "fail", "fail", (), "fail", "pass", "sealer.test"), None, True),
+        # Not the From address's domain, a result the letters do not know, a separator in a value:
+        # kept as the object, exactly.
+        (AuthVerdict(False, None, "other.test", "pass"), "2026-01-02T03:04:05.5Z", False),
+        (AuthVerdict(False, None, "example.test", "bestguesspass"), "2026-01-02T03:04:05+01:00", False),
+        (AuthVerdict(True, "dmarc", "example.test", "pass", "pass", ("a|b",)), "1970-01-01T00:00:00Z", False),
+    ],
+)  # fmt: skip
+def test_the_packed_auth_and_date_read_back_exactly(auth, date, packed):
+    entry = _entry(9, datetime(2026, 1, 1, tzinfo=UTC), auth=auth, date=date)
+    stored = entry.stored()
+    assert Entry.from_stored(stored, "acme", entry.id) == entry
+    assert isinstance(json.loads(stored)["v"], str) is packed
+
+
+def test_an_entry_in_the_older_stored_form_still_reads():
+    older = (
+        '{"m":"<m1@example.test>","c":"conv_a","r":1767225600000,"d":"2026-01-02T03:04:05Z","s":"hi",'
+        '"f":{"e":"ann@example.test"},"z":10,"v":{"fd":"example.test","sp":"none","dm":"none","ar":"none"}}'
+    )
+    entry = Entry.from_stored(older, "acme", ids.encode("INBOX", 7, 1))
+    assert entry.date == "2026-01-02T03:04:05Z"
+    assert entry.auth == AuthVerdict(False, None, "example.test", "none", None, (), "none", "none")
+    assert Entry.from_stored(entry.stored(), "acme", entry.id) == entry
+    assert len(entry.stored()) < len(older) - 40
 
 
 def test_from_record_keeps_the_verdicts_essentials():
