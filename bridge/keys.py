@@ -201,7 +201,8 @@ def webhook_deliveries(webhook_id: str) -> str:
 
 
 def webhook_body(event_id: str) -> str:
-    """String: the exact JSON body (signed bytes) of an event sent to webhooks."""
+    """Hash: ``b`` the exact JSON body (signed bytes) of an event sent to webhooks, ``n`` how many of
+    its deliveries still hold it; deleted when the last one stops being pending (a String before)."""
     return _k("webhook-body", event_id)
 
 

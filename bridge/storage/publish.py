@@ -2,9 +2,10 @@
 
 One step per event takes the next global sequence number, appends the
 envelope to the account's stream at ``<seq>-1``, matches the webhook
-subscriptions (event name, account), stores the exact body bytes once and
-writes one pending delivery per match (record, per-subscription index, due
-set), and claims the sweeper key. A crash can therefore never leave an event
+subscriptions (event name, account), stores the exact body bytes once, as a
+copy the event's pending deliveries share (``bridge.storage.webhooks``: it goes
+when the last of them is no longer pending), and writes one pending delivery
+per match (record, per-subscription index, due set), and claims the sweeper key. A crash can therefore never leave an event
 in the stream without its deliveries, or deliveries without their event.
 
 The step can also set the inbound pipeline's "emitted" mark of a message (its
@@ -95,7 +96,8 @@ for _, raw in ipairs(redis.call('HVALS', KEYS[3])) do
 end
 if #out == 0 then return {seq, 0, {}} end
 local body_key = ARGV[15] .. eid
-redis.call('SET', body_key, '{"id":"' .. eid .. '",' .. ARGV[1], 'EX', ARGV[5])
+redis.call('HSET', body_key, 'b', '{"id":"' .. eid .. '",' .. ARGV[1], 'n', #out)
+redis.call('EXPIRE', body_key, ARGV[5])
 local made = {}
 for i, wid in ipairs(out) do
   local id = ARGV[10] .. string.format('%02x', i)

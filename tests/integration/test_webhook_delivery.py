@@ -15,7 +15,7 @@ import pytest
 from bridge import keys
 from bridge.config import Environment, Secret, Settings
 from bridge.crypto import Vault
-from bridge.events.emit import emit
+from bridge.events.emit import emit, emit_many
 from bridge.events.model import Event
 from bridge.storage import Storage
 from bridge.storage.publish import Publication
@@ -70,6 +70,10 @@ def _all_settled(storage, webhook_id, n):
     return len(found) == n and all(d.status is not DeliveryStatus.PENDING for d in found)
 
 
+def _body_copies(redis_client):
+    return list(redis_client.scan_iter(keys.webhook_body("*")))
+
+
 # -- the reliability test the issue asks for ---------------------------------------------------
 
 
@@ -81,8 +85,13 @@ def test_receiver_down_then_up_loses_nothing_and_logs_the_failures(storage, redi
     drain(redis_client, lambda: all(d.attempts >= 2 for d in _deliveries(storage, sub.id)))
     assert all(d.status is DeliveryStatus.PENDING for d in _deliveries(storage, sub.id))
 
+    # Pending deliveries keep their event's body even when the bounded event stream drops the event.
+    assert len(_body_copies(redis_client)) == 5
+    redis_client.xtrim(keys.events("acme"), maxlen=0)
+
     http_receiver.up()
     drain(redis_client, lambda: _all_settled(storage, sub.id, 5))
+    assert _body_copies(redis_client) == []
 
     received = {r.headers["webhook-id"]: r for r in http_receiver.requests if r.status == 200}
     assert set(received) == {e.id for e in events}
@@ -97,6 +106,24 @@ def test_receiver_down_then_up_loses_nothing_and_logs_the_failures(storage, redi
         assert len(failed) >= 2 and all(a.outcome == "retry" and a.status_code is None for a in failed)
         assert all("Connect" in (a.error or "") for a in failed)
         assert [a.attempt for a in attempts] == list(range(len(attempts), 0, -1))
+
+
+def test_after_a_burst_redis_keeps_no_body_of_a_delivered_event(storage, redis_client, http_receiver, dispatcher):
+    """Issue 14: webhook bodies do not grow with mail volume; the event stream holds the events."""
+    one, _ = _subscribe(storage, http_receiver.url + "/one")
+    two, _ = _subscribe(storage, http_receiver.url + "/two", events=("messageNew",))
+    items = [Publication("acme", "messageNew" if i % 3 else "messageDeleted", {"n": i, "pad": "x" * 2000})
+             for i in range(60)]  # fmt: skip
+    for start in range(0, len(items), 20):
+        emit_many(storage, items[start : start + 20], dispatcher=dispatcher)
+    drain(redis_client, lambda: _all_settled(storage, one.id, 60) and _all_settled(storage, two.id, 40))
+    assert {d.status for d in _deliveries(storage, one.id) + _deliveries(storage, two.id)} == {DeliveryStatus.DELIVERED}
+    assert _body_copies(redis_client) == []
+    # Every body arrived exactly as the event is in the stream.
+    kept = {e.id: e.to_dict() for e in storage.events.since("acme", 0, count=1000)}
+    received = [r for r in http_receiver.requests if r.status == 200]
+    assert len(received) == 100
+    assert all(r.json() == kept[r.headers["webhook-id"]] for r in received)
 
 
 def test_first_attempt_goes_through_rq_without_a_dispatcher(storage, redis_client, http_receiver, settings):
