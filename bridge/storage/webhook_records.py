@@ -64,7 +64,7 @@ if ARGV[1] ~= 'pending' then
     if redis.call('TYPE', key)['ok'] == 'hash' and redis.call('HINCRBY', key, 'n', -1) <= 0 then
       redis.call('DEL', key)
     end
-    redis.call('HSET', KEYS[1], 'bodyKey', '')
+    redis.call('HDEL', KEYS[1], 'bodyKey')
   end
 end
 redis.call('LPUSH', KEYS[2], ARGV[6])
