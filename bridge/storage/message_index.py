@@ -13,6 +13,7 @@ Pure: no Redis calls here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
@@ -313,9 +314,11 @@ class Entry:
         Left out: what the key says (the account, and the id with the folder, UIDVALIDITY and
         UID it encodes) and empty values (null, "", [], {}, false, 0; ``from_json`` restores
         them). Field names are shortened (``_SHORT``), ``receivedAt`` is epoch milliseconds and
-        ``date`` epoch seconds (when that spells it exactly), and the authentication verdict is
-        a few letters (``_packed_auth``) when it is about the From address's own domain. Entries
-        written before these packings (``date`` as text, ``auth`` as an object) read back as well.
+        ``date`` epoch seconds (when that spells it exactly), the authentication verdict is
+        a few letters (``_packed_auth``) when it is about the From address's own domain, ``from``
+        is ``[address, name?]``, and a conversation the message started itself is left out
+        (``_own_conversation`` of its Message-ID gives it back). Entries written before these
+        packings (``date`` as text, ``auth`` and ``from`` as objects, ``c`` always) read back too.
         """
         doc = self.to_json()
         del doc["account"], doc["id"]
@@ -329,6 +332,10 @@ class Entry:
         packed = _packed_auth(self.auth, self.from_.address if self.from_ else None)
         if packed is not None:
             doc["auth"] = packed
+        if self.conversation_id == _own_conversation(self.message_id, self.id):
+            del doc["conversationId"]  # it started its own thread: the id follows from its Message-ID
+        if self.from_ is not None:
+            doc["from"] = [self.from_.address, self.from_.name] if self.from_.name else [self.from_.address]
         return json.dumps(_renamed(_pruned(doc), _SHORT), separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -338,9 +345,14 @@ class Entry:
         doc["receivedAt"] = _iso_ms(int(doc.get("receivedAt") or 0))
         if isinstance(doc.get("date"), int):
             doc["date"] = _iso_s(doc["date"])
+        if isinstance(doc.get("from"), list):
+            address, *name = doc["from"]
+            doc["from"] = {"address": address, "name": name[0] if name else ""}
         if isinstance(doc.get("auth"), str):
             sender = doc.get("from") or {}
             doc["auth"] = _unpacked_auth(doc["auth"], str(sender.get("address") or ""))
+        if "conversationId" not in doc:
+            doc["conversationId"] = _own_conversation(doc.get("messageId"), message_id)
         if "folder" not in doc:
             where = ids.decode(message_id)
             doc["folder"], doc["uid"], doc["uidValidity"] = where.folder, where.uid, where.uidvalidity
@@ -408,6 +420,13 @@ def _epoch_ms(value: str) -> int:
 def _iso_ms(ms: int) -> str:
     """The inverse of ``_epoch_ms`` for the bridge's own times (RFC 3339, milliseconds, Z), exactly."""
     return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _own_conversation(message_id: str | None, fallback: str) -> str:
+    """The conversation id a message that starts a thread gets (``bridge.inbound.records.new_conversation_id``
+    makes it; the same formula here only decides when the stored form may leave ``c`` out: an entry
+    whose id differs, however made, keeps it)."""
+    return "conv_" + hashlib.sha256((message_id or fallback).encode()).hexdigest()[:20]
 
 
 def _epoch_s(value: str) -> int:
