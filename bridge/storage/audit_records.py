@@ -16,7 +16,8 @@ answers) and its two stored forms, written by ``bridge.storage.audit``:
   policy". The cause (rule and reason, ~40 bytes spelled out) is a code into the account's
   cause table (``keys.audit_causes``): a policy has a handful of delivering rules, so the
   table stays tiny. Redis stores a stream node's field names once when its entries share them,
-  so the five names cost nothing per record. ~115 bytes of Redis per record instead of ~520.
+  so the five names cost nothing per record. ~145 bytes of Redis per record instead of ~570
+  (bench/redis_growth.py).
 
 Records written before outcome and cause existed (``decision`` only) get them derived on
 reading (``from_json``). Pure: no Redis calls here.

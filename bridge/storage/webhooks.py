@@ -7,7 +7,8 @@ made, together with the exact body bytes and an entry in the due set, so a
 crash of whichever process should attempt it never loses it: the sweeper
 takes over any pending delivery whose due time plus grace has passed.
 Records expire after the retention time; listings keep the newest
-``max_listed`` per subscription.
+``MAX_LISTED`` per subscription, and a finished delivery that falls out of
+its listing is deleted with it, so the records are bounded by count as well.
 
 Bodies do not grow with mail volume (issue 14). The body is the account's event
 stream entry with its id added, so Redis keeps one copy, shared by the event's
@@ -43,7 +44,7 @@ from bridge.webhooks.signing import generate_secret
 
 DEFAULT_RETENTION_S = 3 * 24 * 3600  # longer than the ~1 day retry span, so a redelivery stays possible
 ROTATION_OVERLAP_S = 24 * 3600  # the old secret keeps signing this long after a rotation
-MAX_LISTED = 10_000  # deliveries listed per subscription; older ones only expire
+MAX_LISTED = 10_000  # deliveries kept per subscription; older finished ones are deleted, pending ones expire
 MAX_ATTEMPTS_LOGGED = 50  # per delivery, newest kept (redeliveries can add many)
 
 

@@ -18,8 +18,8 @@ from bridge.crypto import Vault
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import Event
 from bridge.storage import Storage
-from bridge.storage.publish import Publication
-from bridge.webhooks.delivery import DeliveryStatus, RetryPolicy
+from bridge.storage.publish import Publication, Publisher
+from bridge.webhooks.delivery import Attempt, DeliveryStatus, RetryPolicy
 from bridge.webhooks.signing import verify
 from tests.webhook_support import FAST, drain, run_jobs, webhook_worker
 from workers.context import worker_context
@@ -124,6 +124,33 @@ def test_after_a_burst_redis_keeps_no_body_of_a_delivered_event(storage, redis_c
     received = [r for r in http_receiver.requests if r.status == 200]
     assert len(received) == 100
     assert all(r.json() == kept[r.headers["webhook-id"]] for r in received)
+
+
+def test_finished_deliveries_past_the_listing_bound_are_deleted_pending_ones_kept(storage, redis_client):
+    """Delivery records are bounded by count (the listing's bound), never at the cost of a pending one."""
+    publisher = Publisher(redis_client, 3600, max_listed=3)
+    sub, _ = _subscribe(storage, "https://hooks.example/x")
+
+    def publish(n):
+        [published] = publisher.publish([Publication("acme", "messageNew", {"n": n})], now=time.time(), grace=60,
+                                        sweep_ttl=3)  # fmt: skip
+        return published.deliveries[0]
+
+    first = publish(0)  # stays pending (nobody attempts it)
+    finished = []
+    for n in range(1, 4):
+        delivery = publish(n)
+        claim = storage.webhooks.claim(delivery.id, 1, lease_s=5)
+        attempt = Attempt(1, "2026-12-07T00:00:00.000Z", 200, 1.0, None, "delivered", None, None)
+        storage.webhooks.record(claim.delivery, attempt, DeliveryStatus.DELIVERED, grace=60)
+        finished.append(delivery)
+    newest = [publish(n) for n in range(4, 7)]
+    assert [d.id for d in _deliveries(storage, sub.id)] == [d.id for d in reversed(newest)]
+    for delivery in finished:  # out of the listing and finished: gone, attempt log included
+        assert not redis_client.exists(keys.delivery(delivery.id), keys.delivery_attempts(delivery.id))
+    # The pending one left the listing but not Redis: it is still due and will be attempted.
+    assert storage.webhooks.claim(first.id, 1, lease_s=5).body is not None
+    assert redis_client.zscore(keys.deliveries_due(), first.id) is not None
 
 
 def test_first_attempt_goes_through_rq_without_a_dispatcher(storage, redis_client, http_receiver, settings):
