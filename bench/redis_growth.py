@@ -1,6 +1,6 @@
 """Benchmark: Redis memory growth per inbound message, this tree against an older commit, same run.
 
-Usage: .venv/bin/python bench/redis_growth.py [--n 10000] [--baseline 49a1540] [--no-baseline]
+Usage: .venv/bin/python bench/redis_growth.py [--n 10000] [--baseline 49a1540] [--no-baseline] [--webhook]
 
 For each tree (this checkout, and ``--baseline`` checked out with ``git worktree add`` into a
 temp dir, removed after), a child process starts its own redis-server and DNS server (the
@@ -15,6 +15,11 @@ The message mix (seeded, the same for both trees): the MIME, bounce, ARF and aut
 50–200 KB attachment; 1 % a 1–3 MB attachment (a newsletter's PDF). Mean ~55 KB. No IMAP server
 is involved: what is measured is what the pipeline stores, not how fast mail arrives
 (bench/inbound.py measures that).
+
+``--webhook``: one subscription to every event, on a local HTTP receiver that answers 200, with
+the watcher's in-process dispatcher making the first attempts (RQ jobs run for any it had no
+room for); measured once every delivery is delivered, so webhook keys (``webhook-body``
+copies, ``delivery`` records and their attempt logs) are in the split by kind.
 """
 
 from __future__ import annotations
@@ -72,7 +77,8 @@ def mix(n: int, seed: int = 14) -> list[bytes]:
 # -- child: one tree -------------------------------------------------------------------
 
 
-def child(n: int) -> dict[str, Any]:
+def child(n: int, webhook: bool) -> dict[str, Any]:
+    import contextlib
     from concurrent.futures import ThreadPoolExecutor
 
     import redis
@@ -97,18 +103,26 @@ def child(n: int) -> dict[str, Any]:
         imap = ServerConfig(host="127.0.0.1", port=1, user="u", password=Secret("p"), starttls=False)
         account = Account(id="acme", email="support@example.test", imap=imap, watch=("INBOX",))
         storage.accounts.create(account)
-        client.memory_purge()
-        before = int(client.info("memory")["used_memory"])
-        started = time.monotonic()
-        with ThreadPoolExecutor(2) as executor:
-            pipeline = InboundPipeline(storage, DnsResolver([dns.address], timeout=1.0), executor)
-            for start in range(0, n, BATCH):
-                batch = [
-                    FetchedMessage(uid=start + j + 1, flags=(), internal_date=None, raw=raw)
-                    for j, raw in enumerate(messages[start : start + BATCH])
-                ]
-                asyncio.run(pipeline.messages(account, "INBOX", 7, batch))
-        took = time.monotonic() - started
+        with contextlib.ExitStack() as stack:
+            dispatcher = _webhook(stack, storage, server.url) if webhook else None
+            client.memory_purge()
+            before = int(client.info("memory")["used_memory"])
+            started = time.monotonic()
+            with ThreadPoolExecutor(2) as executor:
+                pipeline = InboundPipeline(
+                    storage, DnsResolver([dns.address], timeout=1.0), executor, dispatcher=dispatcher
+                )
+                for start in range(0, n, BATCH):
+                    batch = [
+                        FetchedMessage(uid=start + j + 1, flags=(), internal_date=None, raw=raw)
+                        for j, raw in enumerate(messages[start : start + BATCH])
+                    ]
+                    asyncio.run(pipeline.messages(account, "INBOX", 7, batch))
+            if webhook:
+                from tests.webhook_support import drain
+
+                drain(client, lambda: storage.webhooks.pending_count() == 0, timeout=600)
+            took = time.monotonic() - started
         client.memory_purge()
         after = int(client.info("memory")["used_memory"])
         stream_key = next(iter(client.scan_iter("*:acme:events")), None)
@@ -139,12 +153,28 @@ def child(n: int) -> dict[str, Any]:
         server.close()
 
 
+def _webhook(stack: Any, storage: Any, redis_url: str) -> Any:
+    """A subscription to every event on a local receiver, and this process's dispatcher bound as the
+    worker context (tests.webhook_support), as the watcher runs it."""
+    from bridge.config import Secret, Settings
+    from tests.servers.http import HttpReceiver
+    from tests.webhook_support import FAST, webhook_worker
+
+    receiver = HttpReceiver()
+    receiver.start()
+    stack.callback(receiver.stop)
+    storage.webhooks.create(receiver.url + "/hook", None, None)
+    data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-growth-"))
+    settings = Settings(secret=Secret("growth-bench-secret-0123456789"), redis_url=redis_url, data_dir=Path(data_dir))
+    return stack.enter_context(webhook_worker(storage, settings, policy=FAST))
+
+
 # -- parent ----------------------------------------------------------------------------
 
 
-def run_tree(tree: Path, n: int) -> dict[str, Any]:
+def run_tree(tree: Path, n: int, webhook: bool) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--n", str(n)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--n", str(n), *(["--webhook"] if webhook else [])]
     done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"child in {tree} failed:\n{done.stderr[-4000:]}")
@@ -168,13 +198,14 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--baseline", default="49a1540", help="the commit to compare with (git worktree)")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--webhook", action="store_true", help="subscribe a webhook to every event (see above)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         sys.path.insert(0, os.getcwd())
-        print(json.dumps(child(args.n)))
+        print(json.dumps(child(args.n, args.webhook)))
         return 0
-    results = {"this tree": run_tree(ROOT, args.n)}
+    results = {"this tree": run_tree(ROOT, args.n, args.webhook)}
     print(report("this tree", results["this tree"]), flush=True)
     if not args.no_baseline:
         with tempfile.TemporaryDirectory(prefix="mb-growth-") as tmp:
@@ -183,7 +214,7 @@ def main() -> int:
                            capture_output=True)  # fmt: skip
             try:
                 label = f"baseline {args.baseline}"
-                results[label] = run_tree(tree, args.n)
+                results[label] = run_tree(tree, args.n, args.webhook)
                 print(report(label, results[label]), flush=True)
             finally:
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)

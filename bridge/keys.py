@@ -201,7 +201,8 @@ def webhook_deliveries(webhook_id: str) -> str:
 
 
 def webhook_body(event_id: str) -> str:
-    """String: the exact JSON body (signed bytes) of an event sent to webhooks."""
+    """Hash: ``b`` the exact JSON body (signed bytes) of an event sent to webhooks, ``n`` how many of
+    its deliveries still hold it; deleted when the last one stops being pending (a String before)."""
     return _k("webhook-body", event_id)
 
 
@@ -257,8 +258,14 @@ def rate_log(account_id: str, sender_hash: str) -> str:
 
 
 def audit(account_id: str) -> str:
-    """Stream: the account's audit records (field ``r``, JSON), trimmed to the policy's retention."""
+    """Stream: the account's audit records (field ``r``, JSON, or the compact fields of a plain
+    delivery: ``bridge.storage.audit_records``), trimmed to the policy's retention."""
     return _k("account", account_id, "audit")
+
+
+def audit_causes(account_id: str) -> str:
+    """Hash: cause code -> ``rule\\nreason``, the causes compact audit records name; expires with ``audit``."""
+    return _k("account", account_id, "audit-causes")
 
 
 def review(review_id: str) -> str:

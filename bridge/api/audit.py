@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from flask import Blueprint
 
@@ -12,9 +11,11 @@ from bridge.api.services import services
 from bridge.errors import ValidationError
 from bridge.models import TokenScope
 from bridge.review import audit as auditing
-from bridge.schemas.audit import AuditPage, AuditQuery, AuditRecord
+from bridge.schemas.audit import AuditPage, AuditQuery
+from bridge.schemas.audit import AuditRecord as AuditEntry
 from bridge.storage import Storage
 from bridge.storage.audit import is_cursor
+from bridge.storage.audit_records import AuditRecord
 
 bp = Blueprint("audit", __name__)
 
@@ -44,15 +45,18 @@ def find_records(storage: Storage, account: str, query: AuditQuery) -> AuditPage
     sender = query.sender.lower() if query.sender else None
     since_iso = auditing.iso(since.astimezone(UTC))
 
-    def match(record: dict[str, Any]) -> bool:
+    def match(record: AuditRecord) -> bool:
+        outcome = record.outcome.value if record.outcome is not None else None
         # ?decision= is an outcome, or one of the older decision names (guard_hit, review_rejected …).
-        if query.decision is not None and query.decision not in (record.get("outcome"), record["decision"]):
+        if query.decision is not None and query.decision not in (outcome, record.decision):
             return False
-        if query.cause is not None and (record.get("cause") or {}).get("kind") != query.cause:
+        if query.outcome is not None and query.outcome != outcome:
             return False
-        if record["time"] < since_iso:  # same format throughout, so text order is time order
+        if query.cause is not None and record.cause.kind.value != query.cause:
             return False
-        return sender is None or record["sender"].lower() == sender
+        if record.time < since_iso:  # same format throughout, so text order is time order
+            return False
+        return sender is None or record.sender.lower() == sender
 
     # Entry ids come from the Redis server's clock, record times from the writer's: allow for skew.
     since_ms = int(since.timestamp() * 1000) - _CLOCK_SKEW_MS
@@ -61,6 +65,6 @@ def find_records(storage: Storage, account: str, query: AuditQuery) -> AuditPage
         limit=query.limit,
         before=query.cursor,
         since_ms=since_ms,
-        match=lambda record: match(auditing.with_outcome(record)),
+        match=match,
     )
-    return AuditPage(records=[AuditRecord.model_validate(auditing.with_outcome(r)) for r in found], next_cursor=cursor)
+    return AuditPage(records=[AuditEntry.model_validate(r.to_json()) for r in found], next_cursor=cursor)

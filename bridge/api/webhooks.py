@@ -148,10 +148,11 @@ def deliveries(webhook_id: str, query: DeliveryQuery) -> DeliveryList:
     summary="Send a delivery again",
     response=DeliveryOut,
     status=202,
-    errors=(404,),
+    errors=(404, 410),
     description=(
         "Starts a new round of attempts with the same webhook-id (the event id) and a fresh timestamp and signature; "
-        "the first attempt is queued at once."
+        "the first attempt is queued at once. 410 eventTrimmed: the event is no longer in the account's event "
+        "stream (BRIDGE_EVENT_RETENTION), and a delivered delivery keeps no copy of it."
     ),
     scope=TokenScope.MANAGE,
 )

@@ -64,7 +64,7 @@ def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, no
     """
     policy: Policy | None = None
     out: list[InboundGate] = []
-    audits: list[dict[str, Any]] = []
+    audits: list[auditing.AuditRecord] = []
     for record in records:
         decided = record.get("policy")
         if decided:  # decided before (a re-run): nothing is counted, audited or held twice

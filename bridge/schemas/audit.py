@@ -31,6 +31,7 @@ class AuditQuery(ApiModel):
         default=None,
         description="an outcome (rejected finds every rejection, whatever caused it), or an older decision name",
     )
+    outcome: OutcomeName | None = Field(default=None, description="what happened to the message: outcome")
     cause: CauseKindName | None = Field(default=None, description="what decided: cause.kind")
     since: DateTime | None = Field(default=None, description="at or after (RFC 3339; no offset means UTC)")
     sender: str | None = Field(default=None, description="sender address, case-insensitive")

@@ -2,9 +2,10 @@
 
 One step per event takes the next global sequence number, appends the
 envelope to the account's stream at ``<seq>-1``, matches the webhook
-subscriptions (event name, account), stores the exact body bytes once and
-writes one pending delivery per match (record, per-subscription index, due
-set), and claims the sweeper key. A crash can therefore never leave an event
+subscriptions (event name, account), stores the exact body bytes once, as a
+copy the event's pending deliveries share (``bridge.storage.webhooks``: it goes
+when the last of them is no longer pending), and writes one pending delivery
+per match (record, per-subscription index, due set), and claims the sweeper key. A crash can therefore never leave an event
 in the stream without its deliveries, or deliveries without their event.
 
 The step can also set the inbound pipeline's "emitted" mark of a message (its
@@ -95,7 +96,8 @@ for _, raw in ipairs(redis.call('HVALS', KEYS[3])) do
 end
 if #out == 0 then return {seq, 0, {}} end
 local body_key = ARGV[15] .. eid
-redis.call('SET', body_key, '{"id":"' .. eid .. '",' .. ARGV[1], 'EX', ARGV[5])
+redis.call('HSET', body_key, 'b', '{"id":"' .. eid .. '",' .. ARGV[1], 'n', #out)
+redis.call('EXPIRE', body_key, ARGV[5])
 local made = {}
 for i, wid in ipairs(out) do
   local id = ARGV[10] .. string.format('%02x', i)
@@ -106,6 +108,13 @@ for i, wid in ipairs(out) do
   redis.call('EXPIRE', dkey, ARGV[5])
   local index = ARGV[13] .. wid .. ARGV[14]
   redis.call('ZADD', index, seq, id)
+  -- Past the listing's bound, a finished delivery's record and attempt log go with its place in
+  -- the listing (a pending one stays until it is done, then expires), so they are bounded by count.
+  for _, old in ipairs(redis.call('ZRANGE', index, 0, -tonumber(ARGV[9]) - 1)) do
+    if redis.call('HGET', ARGV[8] .. old, 'status') ~= 'pending' then
+      redis.call('DEL', ARGV[8] .. old, ARGV[22] .. old .. ARGV[23])
+    end
+  end
   redis.call('ZREMRANGEBYRANK', index, 0, -tonumber(ARGV[9]) - 1)
   redis.call('ZADD', KEYS[4], ARGV[6], id)
   table.insert(made, id)
@@ -139,11 +148,16 @@ class Published:
 
 class Publisher:
     def __init__(
-        self, client: redis.Redis, delivery_retention_s: int, event_retention: EventRetention | None = None
+        self,
+        client: redis.Redis,
+        delivery_retention_s: int,
+        event_retention: EventRetention | None = None,
+        max_listed: int = MAX_LISTED,
     ) -> None:
         self.redis = client
         self.delivery_retention_s = delivery_retention_s
         self.event_retention = event_retention or EventRetention()
+        self.max_listed = max_listed  # deliveries kept per subscription (bridge.storage.webhooks)
         self._publish = client.register_script(_PUBLISH)
 
     @redis_errors
@@ -157,8 +171,9 @@ class Publisher:
         date = utc_now()
         retention, now_ms = self.event_retention, int(now * 1000)
         index_prefix, index_suffix = keys.webhook_deliveries("\0").split("\0")
+        attempts_affixes = keys.delivery_attempts("\0").split("\0")
         fixed: list[Any] = [
-            self.delivery_retention_s, now + grace, max(1, int(sweep_ttl)), keys.delivery(""), MAX_LISTED,
+            self.delivery_retention_s, now + grace, max(1, int(sweep_ttl)), keys.delivery(""), self.max_listed,
         ]  # fmt: skip
         calls = []
         for item in items:
@@ -171,7 +186,7 @@ class Publisher:
             args = [
                 tail, retention.max_bytes, item.name, item.account, *fixed, "dlv_" + secrets.token_hex(8), date, now,
                 index_prefix, index_suffix, keys.webhook_body(""), EVENT_ID_PREFIX, item.emitted_ttl_s,
-                retention.max_age_s * 1000, now_ms, item.emitted_score, item.emitted or "",
+                retention.max_age_s * 1000, now_ms, item.emitted_score, item.emitted or "", *attempts_affixes,
             ]  # fmt: skip
             calls.append((names, args))
         if len(calls) == 1:  # one script call is atomic by itself: no MULTI, no SCRIPT EXISTS check

@@ -14,7 +14,11 @@ from redis.typing import EncodableT
 
 from bridge.webhooks.delivery import Attempt, Delivery, DeliveryStatus, SealedSecret, Subscription
 
-# Check the delivery may be attempted now, take its lease, and return what the attempt needs.
+# Check the delivery may be attempted now, take its lease, and return what the attempt needs: the
+# body from the copy the event's pending deliveries share (a String from an older release), else
+# rebuilt from the account's event stream entry ``<seq>-1`` (ARGV[3] .. account .. ARGV[4]), whose
+# ``e`` is the body without its id: '{' .. tail there, '{"id":"<event id>",' .. tail here. False
+# (a nil body) when neither is left: the stream trimmed the event and no copy was kept.
 CLAIM = """
 local d = redis.call('HGETALL', KEYS[1])
 if #d == 0 then return {'missing'} end
@@ -24,11 +28,29 @@ if f['status'] ~= 'pending' then return {'done'} end
 local expected = tonumber(ARGV[1])
 if expected > 0 and tonumber(f['attempts']) + 1 ~= expected then return {'stale'} end
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return {'busy'} end
-return {'ok', d, redis.call('GET', f['bodyKey']), redis.call('HGET', KEYS[3], f['webhook'])}
+local body = false
+local key = f['bodyKey']
+if key and key ~= '' then
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'hash' then body = redis.call('HGET', key, 'b') elseif kind == 'string' then body = redis.call('GET', key) end
+end
+if not body then
+  local id = f['seq'] .. '-1'
+  local found = redis.call('XRANGE', ARGV[3] .. f['account'] .. ARGV[4], id, id)
+  if #found == 1 then
+    local e = found[1][2]
+    for i = 1, #e, 2 do
+      if e[i] == 'e' then body = '{"id":"' .. f['eventId'] .. '",' .. string.sub(e[i + 1], 2) end
+    end
+  end
+end
+return {'ok', d, body, redis.call('HGET', KEYS[3], f['webhook'])}
 """
 
 # Log an attempt and update its delivery in one step; a delivery that expired meanwhile is not
-# recreated as a partial hash without expiry.
+# recreated as a partial hash without expiry. A delivery that stops being pending (delivered, or
+# failed for good) lets go of the event's body copy; the last one to let go deletes it, so bodies
+# stay in Redis only while a delivery may still need them (a redelivery reads the event stream).
 RECORD = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('DEL', KEYS[4])
@@ -36,6 +58,15 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'attempts', ARGV[2], 'nextAt', ARGV[3], 'lastStatus', ARGV[4],
   'lastError', ARGV[5])
+if ARGV[1] ~= 'pending' then
+  local key = redis.call('HGET', KEYS[1], 'bodyKey')
+  if key and key ~= '' then
+    if redis.call('TYPE', key)['ok'] == 'hash' and redis.call('HINCRBY', key, 'n', -1) <= 0 then
+      redis.call('DEL', key)
+    end
+    redis.call('HDEL', KEYS[1], 'bodyKey')
+  end
+end
 redis.call('LPUSH', KEYS[2], ARGV[6])
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[7]) - 1)
 redis.call('EXPIRE', KEYS[2], ARGV[8])

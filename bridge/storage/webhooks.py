@@ -7,7 +7,21 @@ made, together with the exact body bytes and an entry in the due set, so a
 crash of whichever process should attempt it never loses it: the sweeper
 takes over any pending delivery whose due time plus grace has passed.
 Records expire after the retention time; listings keep the newest
-``max_listed`` per subscription.
+``MAX_LISTED`` per subscription, and a finished delivery that falls out of
+its listing is deleted with it, so the records are bounded by count as well.
+
+Bodies do not grow with mail volume (issue 14). The body is the account's event
+stream entry with its id added, so Redis keeps one copy, shared by the event's
+deliveries, only while one of them is pending: a delivery that is delivered or
+fails for good lets go of it, and the last one deletes it. Why a copy at all
+rather than always reading the stream: the stream is bounded by bytes and age
+(``BRIDGE_EVENT_RETENTION``), and a burst or a receiver that is down for a day
+of retries could see it trimmed before the delivery succeeds; at-least-once
+must not depend on how busy the account is. A redelivery (``reopen``) of a
+delivery that let go reads the event from the stream; when the stream has
+trimmed it, ``reopen`` answers ``410 eventTrimmed`` (and an attempt that finds
+it gone meanwhile fails with that reason): the event is past the resume
+horizon for webhooks as for the WebSocket stream.
 """
 
 from __future__ import annotations
@@ -21,7 +35,7 @@ import redis
 
 from bridge import keys
 from bridge.crypto import Vault
-from bridge.errors import NotFound
+from bridge.errors import Gone, NotFound
 from bridge.storage import webhook_records as records
 from bridge.storage.base import redis_errors, text, utc_now
 from bridge.storage.sweeper import SweepChain
@@ -30,7 +44,7 @@ from bridge.webhooks.signing import generate_secret
 
 DEFAULT_RETENTION_S = 3 * 24 * 3600  # longer than the ~1 day retry span, so a redelivery stays possible
 ROTATION_OVERLAP_S = 24 * 3600  # the old secret keeps signing this long after a rotation
-MAX_LISTED = 10_000  # deliveries listed per subscription; older ones only expire
+MAX_LISTED = 10_000  # deliveries kept per subscription; older finished ones are deleted, pending ones expire
 MAX_ATTEMPTS_LOGGED = 50  # per delivery, newest kept (redeliveries can add many)
 
 
@@ -109,7 +123,7 @@ class WebhookStore:
             list[Any],
             self._claim(
                 keys=[keys.delivery(delivery_id), keys.delivery_lease(delivery_id), keys.webhooks()],
-                args=[expected_attempt, int(lease_s * 1000)],
+                args=[expected_attempt, int(lease_s * 1000), *keys.events("\0").split("\0")],
             ),
         )
         if text(found[0]) != "ok":
@@ -157,14 +171,27 @@ class WebhookStore:
     def reopen(self, webhook_id: str, delivery_id: str, now: float, grace: float) -> Delivery:
         """Start a new round of attempts (redelivery). Raises: NotFound."""
         current = self.get_delivery(webhook_id, delivery_id)
-        if not self.redis.exists(keys.webhook_body(current.event_id)):
-            raise NotFound(f"the event of delivery {delivery_id!r} has expired", code="deliveryExpired")
+        if not self.event_available(current):
+            raise Gone(
+                f"event {current.event_id} of delivery {delivery_id!r} is no longer in the account's event stream "
+                "(BRIDGE_EVENT_RETENTION) and, once delivered, a delivery keeps no copy: it cannot be sent again",
+                code="eventTrimmed",
+            )
         reopened = replace(current, status=DeliveryStatus.PENDING, round_start=current.attempts, next_attempt_at=now)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.delivery(delivery_id), mapping=records.delivery_fields(reopened))
         pipe.zadd(keys.deliveries_due(), {delivery_id: now + grace})
         pipe.execute()
         return reopened
+
+    @redis_errors
+    def event_available(self, delivery: Delivery) -> bool:
+        """Whether the delivery's body can still be had: the shared copy, or the event stream entry."""
+        body_key = self.redis.hget(keys.delivery(delivery.id), "bodyKey")
+        if body_key and self.redis.exists(text(body_key)):
+            return True
+        entry = f"{delivery.seq}-1"
+        return bool(self.redis.xrange(keys.events(delivery.account), entry, entry))
 
     # -- reading deliveries ----------------------------------------------------------
 

@@ -57,6 +57,9 @@ USER_AGENT = f"Mailbridge/{__version__}"
 _MAX_RESPONSE_BYTES = 64 * 1024
 # The start of a response body kept with its attempt (shown by the console; bounded like every record).
 EXCERPT_BYTES = 300
+# Why an attempt had no body: a delivery that let go of the event's copy (delivered, or failed for good)
+# was sent again after the bounded event stream dropped the event (bridge.storage.webhooks).
+EVENT_TRIMMED = "the event is no longer in the account's event stream (BRIDGE_EVENT_RETENTION) and no copy was kept"
 
 
 # -- destinations ------------------------------------------------------------------
@@ -270,7 +273,7 @@ class Dispatcher:
             return Result(delivery_id, "skipped", reason=claim)
         now = self._clock.time()
         if claim.subscription is None or claim.body is None:
-            missing = "the webhook was deleted" if claim.subscription is None else "the event body expired"
+            missing = "the webhook was deleted" if claim.subscription is None else EVENT_TRIMMED
             return self._record(claim, now, _Response(None, missing, Verdict.FAIL, 0.0))
         secrets = self.storage.webhooks.active_secrets(claim.subscription, now)
         headers = signing.headers(secrets, claim.delivery.event_id, int(now), claim.body)

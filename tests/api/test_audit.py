@@ -10,10 +10,12 @@ signature, so every sender here is unverified: exactly what a rule with
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bridge import keys
 from bridge.review import audit as auditing
 from tests.webhook_support import FAST, drain, webhook_worker
 from workers import review as review_jobs
@@ -110,6 +112,8 @@ def test_guard_hit_and_unverified_sender_never_reach_webhooks_or_streams(client,
         guard["id"]
     ]
     assert [r["id"] for r in client.get(f"{AUDIT_URL}?cause=guard", headers=auth).json["records"]] == [guard["id"]]
+    by_outcome = client.get(f"{AUDIT_URL}?outcome=rejected&cause=guard", headers=auth).json["records"]
+    assert [r["id"] for r in by_outcome] == [guard["id"]]
     assert [r["id"] for r in client.get(f"{AUDIT_URL}?decision=rejected&cause=rule", headers=auth).json["records"]] == [
         unverified["id"]
     ]
@@ -191,6 +195,8 @@ def test_filters_decision_sender_and_since(client, auth, account, storage):
     add(storage, 3, sender="B@Y.example")
     ids = lambda q: [r["messageId"] for r in client.get(AUDIT_URL + q, headers=auth).json["records"]]  # noqa: E731
     assert ids("?decision=held") == ["msg_2"]
+    assert ids("?outcome=held") == ["msg_2"]
+    assert ids("?outcome=delivered") == ["msg_3", "msg_1"]
     assert ids("?sender=b@y.example") == ["msg_3", "msg_2"]
     since = (now - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     assert ids(f"?since={since}") == ["msg_3", "msg_2"]
@@ -209,14 +215,15 @@ def test_bad_query_is_400(client, auth, account):
     assert client.get("/v1/account/nope/audit", headers=auth).status_code == 404
 
 
-def test_records_written_before_outcome_and_cause_get_them_derived(client, auth, account, storage):
+def test_records_written_before_outcome_and_cause_get_them_derived(client, auth, account, storage, redis_client):
     now = datetime.now(UTC)
     older = {
         "time": auditing.iso(now), "direction": "inbound", "account": ACCOUNT, "messageId": "old_1",
         "sender": "a@x.example", "recipients": [], "decision": "review_rejected", "rule": "inbound.senders[1]",
         "reason": "sender_rule", "bodySha256": None, "by": "token:t1", "reviewId": "rev_1",
     }  # fmt: skip
-    storage.audit.append(older, retention_days=90, now_ms=int(now.timestamp() * 1000))
+    # As an older release wrote it: the JSON in field r, no outcome or cause.
+    redis_client.xadd(keys.audit(ACCOUNT), {"r": json.dumps(older)})
     [record] = client.get(f"{AUDIT_URL}?decision=rejected&cause=reviewer", headers=auth).json["records"]
     assert record["outcome"] == "rejected" and record["decision"] == "review_rejected"
     assert record["cause"] == {

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from app import create_app
+from bridge import keys
 from bridge.config import Environment
 from bridge.events.emit import emit
 from bridge.models import Account, ServerConfig
@@ -223,3 +224,21 @@ def test_redeliver_makes_a_new_attempt_with_the_same_webhook_id(
     attempts = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=auth).get_json()["deliveries"][0]
     assert [a["attempt"] for a in attempts["attempts"]] == [2, 1]
     assert attempts["attemptCount"] == 2
+
+
+def test_redelivering_an_event_the_stream_has_trimmed_is_410(
+    client, auth, storage, redis_client, http_receiver, dispatcher
+):
+    hook = _subscribe(client, auth, http_receiver.url)
+    emit(storage, "acme", "messageNew", {"subject": "hi"}, dispatcher=dispatcher)
+    http_receiver.wait_for(1)
+    [delivery] = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=auth).get_json()["deliveries"]
+    drain(redis_client, lambda: storage.webhooks.get_delivery(hook["id"], delivery["id"]).status == "delivered")
+    # Delivered: Redis keeps no copy of the body; the event stream is where it can still be read.
+    assert list(redis_client.scan_iter(keys.webhook_body("*"))) == []
+    redis_client.xtrim(keys.events("acme"), maxlen=0)  # as BRIDGE_EVENT_RETENTION does once the bound is reached
+    response = client.post(f"/v1/webhooks/{hook['id']}/deliveries/{delivery['id']}/redeliver", headers=auth)
+    assert response.status_code == 410
+    error = response.get_json()["error"]
+    assert error["code"] == "eventTrimmed" and "BRIDGE_EVENT_RETENTION" in error["message"]
+    assert storage.webhooks.get_delivery(hook["id"], delivery["id"]).status == "delivered"

@@ -141,7 +141,7 @@ def test_the_gate_keeps_a_rejected_message_of_a_batch_back_and_audits_every_one(
     rejected = storage.messages.entry("acme", _id(batch[1])).to_json()
     assert rejected["policy"]["action"] == "reject"
     audit, _ = storage.audit.page("acme", limit=10, before=None, since_ms=0)
-    assert sorted(r["decision"] for r in audit) == sorted(["delivered", "delivered", rejected["policy"]["decision"]])
+    assert sorted(r.decision for r in audit) == sorted(["delivered", "delivered", rejected["policy"]["decision"]])
     # The held-back message counts as handled: fetching the batch again emits and audits nothing more.
     asyncio.run(pipeline.messages(account, "INBOX", UIDVALIDITY, batch))
     assert len(new_messages(storage)) == 2

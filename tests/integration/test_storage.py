@@ -50,9 +50,14 @@ def test_a_published_event_and_its_webhook_body_are_one_step(storage, redis_clie
     )
     [delivery] = published.deliveries
     assert delivery.webhook_id == sub.id and delivery.event_id == published.event.id
-    body = redis_client.get(keys.webhook_body(published.event.id))
+    body = redis_client.hget(keys.webhook_body(published.event.id), "b")
     expected = json.dumps(published.event.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
     assert body == expected
+    # The claim reads that copy; once no delivery holds it, it rebuilds the same bytes from the stream.
+    claim = storage.webhooks.claim(delivery.id, 1, lease_s=5)
+    assert claim.body == expected
+    redis_client.delete(keys.webhook_body(published.event.id), keys.delivery_lease(delivery.id))
+    assert storage.webhooks.claim(delivery.id, 1, lease_s=5).body == expected
     assert storage.events.since("a", 0)[0].to_dict() == published.event.to_dict()
 
 

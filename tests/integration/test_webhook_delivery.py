@@ -15,11 +15,11 @@ import pytest
 from bridge import keys
 from bridge.config import Environment, Secret, Settings
 from bridge.crypto import Vault
-from bridge.events.emit import emit
+from bridge.events.emit import emit, emit_many
 from bridge.events.model import Event
 from bridge.storage import Storage
-from bridge.storage.publish import Publication
-from bridge.webhooks.delivery import DeliveryStatus, RetryPolicy
+from bridge.storage.publish import Publication, Publisher
+from bridge.webhooks.delivery import Attempt, DeliveryStatus, RetryPolicy
 from bridge.webhooks.signing import verify
 from tests.webhook_support import FAST, drain, run_jobs, webhook_worker
 from workers.context import worker_context
@@ -70,6 +70,10 @@ def _all_settled(storage, webhook_id, n):
     return len(found) == n and all(d.status is not DeliveryStatus.PENDING for d in found)
 
 
+def _body_copies(redis_client):
+    return list(redis_client.scan_iter(keys.webhook_body("*")))
+
+
 # -- the reliability test the issue asks for ---------------------------------------------------
 
 
@@ -81,8 +85,13 @@ def test_receiver_down_then_up_loses_nothing_and_logs_the_failures(storage, redi
     drain(redis_client, lambda: all(d.attempts >= 2 for d in _deliveries(storage, sub.id)))
     assert all(d.status is DeliveryStatus.PENDING for d in _deliveries(storage, sub.id))
 
+    # Pending deliveries keep their event's body even when the bounded event stream drops the event.
+    assert len(_body_copies(redis_client)) == 5
+    redis_client.xtrim(keys.events("acme"), maxlen=0)
+
     http_receiver.up()
     drain(redis_client, lambda: _all_settled(storage, sub.id, 5))
+    assert _body_copies(redis_client) == []
 
     received = {r.headers["webhook-id"]: r for r in http_receiver.requests if r.status == 200}
     assert set(received) == {e.id for e in events}
@@ -97,6 +106,51 @@ def test_receiver_down_then_up_loses_nothing_and_logs_the_failures(storage, redi
         assert len(failed) >= 2 and all(a.outcome == "retry" and a.status_code is None for a in failed)
         assert all("Connect" in (a.error or "") for a in failed)
         assert [a.attempt for a in attempts] == list(range(len(attempts), 0, -1))
+
+
+def test_after_a_burst_redis_keeps_no_body_of_a_delivered_event(storage, redis_client, http_receiver, dispatcher):
+    """Issue 14: webhook bodies do not grow with mail volume; the event stream holds the events."""
+    one, _ = _subscribe(storage, http_receiver.url + "/one")
+    two, _ = _subscribe(storage, http_receiver.url + "/two", events=("messageNew",))
+    items = [Publication("acme", "messageNew" if i % 3 else "messageDeleted", {"n": i, "pad": "x" * 2000})
+             for i in range(60)]  # fmt: skip
+    for start in range(0, len(items), 20):
+        emit_many(storage, items[start : start + 20], dispatcher=dispatcher)
+    drain(redis_client, lambda: _all_settled(storage, one.id, 60) and _all_settled(storage, two.id, 40))
+    assert {d.status for d in _deliveries(storage, one.id) + _deliveries(storage, two.id)} == {DeliveryStatus.DELIVERED}
+    assert _body_copies(redis_client) == []
+    # Every body arrived exactly as the event is in the stream.
+    kept = {e.id: e.to_dict() for e in storage.events.since("acme", 0, count=1000)}
+    received = [r for r in http_receiver.requests if r.status == 200]
+    assert len(received) == 100
+    assert all(r.json() == kept[r.headers["webhook-id"]] for r in received)
+
+
+def test_finished_deliveries_past_the_listing_bound_are_deleted_pending_ones_kept(storage, redis_client):
+    """Delivery records are bounded by count (the listing's bound), never at the cost of a pending one."""
+    publisher = Publisher(redis_client, 3600, max_listed=3)
+    sub, _ = _subscribe(storage, "https://hooks.example/x")
+
+    def publish(n):
+        [published] = publisher.publish([Publication("acme", "messageNew", {"n": n})], now=time.time(), grace=60,
+                                        sweep_ttl=3)  # fmt: skip
+        return published.deliveries[0]
+
+    first = publish(0)  # stays pending (nobody attempts it)
+    finished = []
+    for n in range(1, 4):
+        delivery = publish(n)
+        claim = storage.webhooks.claim(delivery.id, 1, lease_s=5)
+        attempt = Attempt(1, "2026-12-07T00:00:00.000Z", 200, 1.0, None, "delivered", None, None)
+        storage.webhooks.record(claim.delivery, attempt, DeliveryStatus.DELIVERED, grace=60)
+        finished.append(delivery)
+    newest = [publish(n) for n in range(4, 7)]
+    assert [d.id for d in _deliveries(storage, sub.id)] == [d.id for d in reversed(newest)]
+    for delivery in finished:  # out of the listing and finished: gone, attempt log included
+        assert not redis_client.exists(keys.delivery(delivery.id), keys.delivery_attempts(delivery.id))
+    # The pending one left the listing but not Redis: it is still due and will be attempted.
+    assert storage.webhooks.claim(first.id, 1, lease_s=5).body is not None
+    assert redis_client.zscore(keys.deliveries_due(), first.id) is not None
 
 
 def test_first_attempt_goes_through_rq_without_a_dispatcher(storage, redis_client, http_receiver, settings):
