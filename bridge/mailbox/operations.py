@@ -387,11 +387,18 @@ async def append_message(client: aioimaplib.IMAP4, args: dict[str, Any], payload
 
 async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str, Any], payload: bytes,
               answers: Answers) -> Reply:  # fmt: skip
-    """Run one operation, then leave the folder it selected (listing, search and source select read-only)."""
+    """Run one operation, then leave the folder it selected (listing and search select read-only).
+
+    A message read keeps its folder selected read-only for the next read there (``live.fetch_message``);
+    any other command leaves it first, so a STATUS never answers from a selected folder's older view.
+    """
+    if name != "source":
+        await live.release(client)
     try:
         return await op(client, args, payload, answers)
     finally:
-        await live.leave(client, read_only=name in ("list", "search", "source"))
+        if name != "source":
+            await live.leave(client, read_only=name in ("list", "search"))
 
 
 OPERATIONS: dict[str, Operation] = {
