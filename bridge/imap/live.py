@@ -300,12 +300,32 @@ async def _still_selected(client: aioimaplib.IMAP4, message: MessageId) -> bool:
     kept = _kept.get(client)
     if kept is None or kept[0] != message.folder or client.get_state() != "SELECTED":
         return False
-    response = await ok(client.noop(), "NOOP")
-    if any(_UIDVALIDITY.search(bytes(line)) for line in response.lines):
+    response = await _unless_closed(client, client.noop(), "NOOP")
+    if response.result != "OK" or any(_UIDVALIDITY.search(bytes(line)) for line in response.lines):
         return False
     if kept[1] != message.uidvalidity:
         raise NotFound(f"no message {message.encode()!r}: the folder was rebuilt", code="messageNotFound")
     return True
+
+
+async def _unless_closed(client: aioimaplib.IMAP4, command: Awaitable[Any], what: str) -> Any:
+    """Await a command, failing at once if the server ends the session instead of answering.
+
+    Dovecot says BYE and closes when the selected folder was renamed or deleted by another session;
+    aioimaplib never fails a command in flight when its connection closes (``bridge.imap.handshake``)
+    and would wait out its timeout.
+    """
+    closed: asyncio.Future[None] | None = getattr(client.protocol, "closed", None)
+    running = asyncio.ensure_future(command)
+    if closed is not None:
+        await asyncio.wait({running, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if not running.done():
+            running.cancel()
+            raise MailboxUnavailable(f"IMAP {what} failed: the server ended the session", details={"side": "imap"})
+    try:
+        return await running
+    except _IO_ERRORS as exc:
+        raise MailboxUnavailable(f"IMAP {what} failed: {exc}", details={"side": "imap"}) from exc
 
 
 async def _present(client: aioimaplib.IMAP4, message: MessageId) -> Fetched:
