@@ -36,12 +36,10 @@ class MailboxClient:
             ServiceUnavailable: code accountUnavailable: no watcher holds the account, or it did not answer in time.
         """
         commands = self.storage.commands
-        owner = self.storage.mailstate.owner(account)
-        if owner is None:
+        request = Request(uuid.uuid4().hex, account, op, args, time.time() + self.timeout_s, payload)
+        if commands.send_to_holder(account, protocol.encode_request(request), int(self.timeout_s) + 5) is None:
             self.storage.accounts.get(account)  # 404 accountNotFound rather than 503 for no account at all
             raise protocol.unavailable(account, "no watcher holds it (is a watcher process running?)")
-        request = Request(uuid.uuid4().hex, account, op, args, time.time() + self.timeout_s, payload)
-        commands.send(owner, protocol.encode_request(request), int(self.timeout_s) + 5)
         first = self._wait(request.id, self.ack_timeout_s)
         if first is None:
             commands.forget(request.id)

@@ -2,8 +2,9 @@
 
 I/O adapter (``bridge.imap.live`` does the IMAP). Each operation takes the client, the
 command's JSON arguments and its raw payload, and returns a ``Reply``: JSON for the API
-to pass on, plus raw bytes for a source. Ids out are ``bridge.mail.ids`` ids; listing
-items are built here (envelope and preview), so the web process only relays them.
+to pass on, plus raw bytes: a source, or a listing or search page already encoded as the
+response body. Ids out are ``bridge.mail.ids`` ids; listing items are built here
+(envelope and preview), so the web process only relays them.
 """
 
 from __future__ import annotations
@@ -137,15 +138,22 @@ def _page_out(
 ) -> Reply:
     messages = [summary(i, folder, uidvalidity, gmail=gmail) for i in items]
     cursor = _cursor(folder, uidvalidity, items[-1].uid, page + 1) if more and items else None
-    return Reply(
-        result={
-            "total": total,
-            "page": page,
-            "pages": max(1, math.ceil(total / page_size)) if total else 0,
-            "messages": messages,
-            "nextPageCursor": cursor,
-        }
-    )
+    page_json = {
+        "total": total,
+        "page": page,
+        "pages": max(1, math.ceil(total / page_size)) if total else 0,
+        "messages": messages,
+        "nextPageCursor": cursor,
+    }
+    # The page is encoded once here, kept encoded with the folder version (Answers), and passed through
+    # by the web process as its response body; the ids ride in the head, so the web process can check
+    # its index for withheld messages without decoding the page (bridge.api.messages).
+    return Reply(result={"ids": [m["id"] for m in messages]}, payload=page_bytes(page_json))
+
+
+def page_bytes(page: dict[str, Any]) -> bytes:
+    """A listing or search page as the API's response body (the JSON Flask would write: compact, ASCII)."""
+    return json.dumps(page, separators=(",", ":")).encode() + b"\n"
 
 
 async def list_messages(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
@@ -403,11 +411,18 @@ async def file_sent(client: aioimaplib.IMAP4, args: dict[str, Any], payload: byt
 
 async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str, Any], payload: bytes,
               answers: Answers) -> Reply:  # fmt: skip
-    """Run one operation, then leave the folder it selected (listing, search and source select read-only)."""
+    """Run one operation, then leave the folder it selected (listing and search select read-only).
+
+    A message read keeps its folder selected read-only for the next read there (``live.fetch_message``);
+    any other command leaves it first, so a STATUS never answers from a selected folder's older view.
+    """
+    if name != "source":
+        await live.release(client)
     try:
         return await op(client, args, payload, answers)
     finally:
-        await live.leave(client, read_only=name in ("list", "search", "source"))
+        if name != "source":
+            await live.leave(client, read_only=name in ("list", "search"))
 
 
 OPERATIONS: dict[str, Operation] = {

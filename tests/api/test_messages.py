@@ -524,14 +524,22 @@ def test_listings_reflect_what_other_clients_change_at_once(client, auth, attach
     def found(**search):
         return client.post("/v1/account/acme/search", json={"search": search}, headers=auth).json["messages"]
 
+    def message(message_id):
+        return client.get(f"/v1/account/acme/message/{message_id}", headers=auth)
+
     first = listing()
     assert listing() == first and found(seen=True) == []  # asked twice: the same answer
     newest = first[0]["uid"]
+    # A read keeps its folder selected for the next read there: that one still sees every change.
+    assert "\\Seen" not in message(first[0]["id"]).json["flags"]
     imap.run(lambda c: _store(c, newest, "+FLAGS (\\Seen)"))
+    assert "\\Seen" in message(first[0]["id"]).json["flags"]
     assert "\\Seen" in listing()[0]["flags"] and [m["uid"] for m in found(seen=True)] == [newest]
     dovecot.deliver(mailbox.address, simple(9))
     assert listing()[0]["subject"] == "note 9"
+    assert message(first[1]["id"]).status_code == 200
     imap.expunge("INBOX", newest)
+    assert message(first[0]["id"]).json["error"]["code"] == "messageNotFound"
     assert newest not in [m["uid"] for m in listing()] and found(seen=True) == []
     assert [m["subject"] for m in listing(pageSize=1, page=1)] == ["note 1"]
 
