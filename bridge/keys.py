@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-KEYS_VERSION = 1
+KEYS_VERSION = 2  # 2: compact audit entries, packed index entries, webhook body hashes (1 still reads)
 PREFIX = "bridge:"
 
 
