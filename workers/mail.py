@@ -170,7 +170,7 @@ def file_sent_message(queue_id: str) -> str:
     Raises MailboxUnavailable on IMAP trouble, so RQ retries it; the message itself is already sent.
     """
     rt = _get_runtime()
-    entry = rt.storage.outbox.entry(queue_id)
+    entry = rt.storage.outbox.get(queue_id)
     account = rt.storage.accounts.get(entry.account)
     try:
         raw: bytes | None = rt.storage.outbox.raw(queue_id)

@@ -156,7 +156,7 @@ def cancel(storage: Storage, queue_id: str, now: datetime | None = None) -> None
     Raises:
         NotFound, Conflict (already sending or finished).
     """
-    job_id = storage.outbox.entry(queue_id).job_id
+    job_id = storage.outbox.get(queue_id).job_id
     storage.outbox.cancel(queue_id, iso(now or datetime.now(UTC)))
     if job_id:
         jobs.discard_job(storage.redis, job_id)

@@ -266,7 +266,7 @@ def claim_of(reply: list[Any]) -> Claim:
     if status != "ok":
         return Claim(status=status)
     fields = reply[2:]
-    entry = OutboxEntry.from_json(decode(dict(zip(fields[::2], fields[1::2], strict=True))))
+    entry = decode(dict(zip(fields[::2], fields[1::2], strict=True)))
     raw = reply[1] if isinstance(reply[1], bytes) else text(reply[1]).encode()
     return Claim(status="ok", entry=entry, raw=raw, due=entry.due)
 
@@ -300,10 +300,11 @@ def encode(fields: dict[str, Any]) -> dict[Any, Any]:
     return out
 
 
-def decode(raw: dict[Any, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = {text(k): text(v) for k, v in raw.items()}
+def decode(raw: dict[Any, Any]) -> OutboxEntry:
+    """The entry a stored hash (``encode``'s fields, or the Lua scripts' writes) holds."""
+    doc: dict[str, Any] = {text(k): text(v) for k, v in raw.items()}
     for name in _JSON_FIELDS:
-        entry[name] = json.loads(entry[name]) if entry.get(name) else None
+        doc[name] = json.loads(doc[name]) if doc.get(name) else None
     for name in _INT_FIELDS:
-        entry[name] = int(entry.get(name) or 0)
-    return entry
+        doc[name] = int(doc.get(name) or 0)
+    return OutboxEntry.from_json(doc)

@@ -111,7 +111,7 @@ def test_a_send_from_an_account_without_sent_creates_it_and_says_so(app, storage
     send._account(storage, mailbox, smtp)
     client, auth = app.test_client(), {"Authorization": f"Bearer {storage.tokens.create('tests')[1]}"}
     answer = send.submit(client, auth)
-    send.drain(storage, lambda: (storage.outbox.get(answer["queueId"]) or {}).get("sentCopy") is not None)
+    send.drain(storage, lambda: storage.outbox.get(answer["queueId"]).sent_copy is not None)
 
     [sent] = send.events(storage, "messageSent")
     assert sent["sentCopy"] == {"status": "pending"}
