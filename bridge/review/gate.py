@@ -38,7 +38,7 @@ from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
 from bridge.storage.outbox_records import IdempotencyClaim
 from bridge.storage.publish import Publication
-from bridge.storage.review_records import Review
+from bridge.storage.review_records import HeldAttachment, HeldMessage, HeldSend, Review
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +146,8 @@ def outbound(
     message_id: str,
     sender: str,
     recipients: list[str],
-    message: dict[str, Any],
-    send: dict[str, Any],
+    message: HeldMessage,
+    send: HeldSend,
     idempotency: tuple[str, str] | None,
     now: datetime,
 ) -> dict[str, Any] | None:
@@ -156,10 +156,8 @@ def outbound(
     Args:
         raw: the composed bytes (held as they are, sent unchanged on approval).
         recipients: every envelope recipient.
-        message: what a reviewer sees: ``from``, ``to``, ``cc``, ``bcc``, ``subject``, ``text``, ``html``,
-            ``attachments`` (name, type, size).
-        send: what queueing needs later: ``envelope``, ``sendAt``, ``maxAttempts``, ``copy``, ``smtputf8``,
-            ``conversationId``, ``reference``.
+        message: what a reviewer sees (and content guards read).
+        send: what queueing needs later, once approved.
         idempotency: (redis key, request fingerprint) of the Idempotency-Key, if one came.
 
     Returns:
@@ -169,10 +167,10 @@ def outbound(
         Unprocessable: a content guard rejects it (code ``rejectedByPolicy``).
     """
     policy = storage.policies.get(account)
-    text = "\n".join(str(message.get(f) or "") for f in ("subject", "text", "html"))
     verdict = outbound_policy.verdict(
-        policy.outbound, own_domain=account_email.rpartition("@")[2], recipients=recipients, text=text
-    )
+        policy.outbound, own_domain=account_email.rpartition("@")[2], recipients=recipients,
+        text=message.guarded_text(),
+    )  # fmt: skip
     body_sha256 = hashlib.sha256(raw).hexdigest()
     review_id = holds.new_review_id() if verdict.action is Action.HOLD else None
     answer = None
@@ -180,8 +178,8 @@ def outbound(
         review = _review(
             review_id, account, "outbound", message_id, sender, recipients, verdict, now,
             policy.outbound.hold_ttl_seconds, on_expiry=policy.outbound.on_expiry,
-            reviewers=policy.outbound.reviewers, subject=message.get("subject") or "",
-            preview=preview_text(message.get("text"), message.get("html")), body_sha256=body_sha256,
+            reviewers=policy.outbound.reviewers, subject=message.subject,
+            preview=preview_text(message.text, message.html), body_sha256=body_sha256,
             message=message, send=send,
         )  # fmt: skip
         answer = {"status": "pending_review", "reviewId": review_id, "messageId": message_id}
@@ -219,27 +217,26 @@ def submission(
     Returns None when the message may be queued now, or the ``pending_review`` answer.
     """
     copy = account.sent_copy_wanted(body.copy_)
-    message = {
-        "from": composed.envelope_from,
-        "to": [a.address for a in body.to],
-        "cc": [a.address for a in body.cc],
-        "bcc": [a.address for a in body.bcc],
-        "subject": composed.subject,
-        "text": body.text,
-        "html": body.html,
-        "attachments": [
-            {"filename": a.filename, "contentType": a.content_type, "size": len(a.content)} for a in body.attachments
-        ],
-    }
-    send = {
-        "envelope": {"from": composed.envelope_from, "to": list(composed.recipients)},
-        "sendAt": auditing.iso(body.send_at) if body.send_at is not None else None,
-        "maxAttempts": body.delivery_attempts,
-        "copy": copy,
-        "smtputf8": composed.smtputf8,
-        "conversationId": composed.conversation_id,
-        "reference": reference,
-    }
+    message = HeldMessage(
+        sender=composed.envelope_from,
+        to=tuple(a.address for a in body.to),
+        cc=tuple(a.address for a in body.cc),
+        bcc=tuple(a.address for a in body.bcc),
+        subject=composed.subject,
+        text=body.text,
+        html=body.html,
+        attachments=tuple(HeldAttachment(a.filename, a.content_type, len(a.content)) for a in body.attachments),
+    )
+    send = HeldSend(
+        envelope_from=composed.envelope_from,
+        envelope_to=tuple(composed.recipients),
+        send_at=auditing.iso(body.send_at) if body.send_at is not None else None,
+        max_attempts=body.delivery_attempts,
+        copy=copy,
+        smtputf8=composed.smtputf8,
+        conversation_id=composed.conversation_id,
+        reference=reference,
+    )
     return outbound(
         storage, account=account.id, account_email=account.email, raw=composed.raw, message_id=composed.message_id,
         sender=composed.envelope_from, recipients=list(composed.recipients), message=message, send=send,
@@ -268,8 +265,8 @@ def _review(
     subject: str,
     preview: str,
     body_sha256: str | None,
-    message: dict[str, Any] | None = None,
-    send: dict[str, Any] | None = None,
+    message: HeldMessage | None = None,
+    send: HeldSend | None = None,
 ) -> Review:
     expires = now + timedelta(seconds=ttl_s)
     return Review(
