@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
@@ -177,15 +177,18 @@ class InboundPipeline:
         fresh = [i for i, entry in enumerate(stored) if entry is None]
         gated = gate.inbound(self.storage, account.id, [records[i] for i in fresh], now=self.now())
         decisions: dict[int, gate.InboundGate] = dict(zip(fresh, gated, strict=True))
-        new_entries = [message_index.from_record(records[i]) for i in fresh]
+        for i, decided in decisions.items():
+            if decided.policy is not None:  # held or rejected: the record and its index entry say so
+                records[i] = records[i].with_content(policy=decided.policy.to_json())
+        new_entries = [message_index.from_record(records[i].to_json()) for i in fresh]
         if new_entries:
             messages.save_entries(new_entries)
         publications: list[Publication] = []
         silent: list[tuple[str, int]] = []  # gated messages without an event of their own: marked emitted
         for i, (record, item) in enumerate(zip(records, items, strict=True)):
-            score = order(record["receivedAt"], item.fetched.uid)
+            score = order(record.received_at, item.fetched.uid)
             decision = decisions.get(i) or self._regated(account.id, stored[i])
-            events = publish_message(self.storage, account.id, _typed(record)) if decision.deliver else []
+            events = publish_message(self.storage, account.id, record) if decision.deliver else []
             if decision.announce is not None:
                 events = [decision.announce, *events]
             if not events:
@@ -244,18 +247,12 @@ class InboundPipeline:
         return out
 
 
-def _adopt(built: records.MessageRecord, stored: Entry | None) -> dict[str, Any]:
-    """The record to emit (JSON): built from the fetched bytes, with a stored entry's conversation and decision."""
-    record = built.to_json()
-    if stored is not None:
-        record["conversationId"] = stored.conversation_id
-        if stored.policy is not None:
-            record["policy"] = stored.policy.to_json()
-    return record
-
-
-def _typed(record: dict[str, Any]) -> records.MessageRecord:
-    return records.MessageRecord.from_json(record)
+def _adopt(built: records.MessageRecord, stored: Entry | None) -> records.MessageRecord:
+    """The record to emit: built from the fetched bytes, with a stored entry's conversation and decision."""
+    if stored is None:
+        return built
+    adopted = replace(built, conversation_id=stored.conversation_id)
+    return adopted.with_content(policy=stored.policy.to_json()) if stored.policy is not None else adopted
 
 
 def _what(state: AccountState) -> tuple[str, str] | None:

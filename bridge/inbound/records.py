@@ -158,6 +158,21 @@ class MessageRecord:
         value = self.content.get("classification")
         return value if isinstance(value, dict) else None
 
+    @property
+    def sender_address(self) -> str:
+        """The From address, lower-cased ("" when there is none): what policy rules and rate limits key on."""
+        return str((self.content.get("from") or {}).get("address") or "").lower()
+
+    @property
+    def recipient_addresses(self) -> list[str]:
+        """The To and Cc addresses, in order."""
+        found = (self.content.get("to") or []) + (self.content.get("cc") or [])
+        return [str(a["address"]) for a in found if a.get("address")]
+
+    def guarded_text(self) -> str:
+        """What content guards read: subject, text and HTML, one per line."""
+        return "\n".join(str(self.content.get(field) or "") for field in ("subject", "text", "html"))
+
     def with_content(self, **changes: Any) -> MessageRecord:
         return replace(self, content={**self.content, **changes})
 

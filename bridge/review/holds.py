@@ -84,9 +84,9 @@ def inbound_review_id(account: str, message_id: str) -> str:
     return "rev_" + hashlib.sha256(f"{account}\0{message_id}".encode()).hexdigest()[:24]
 
 
-def held_record_bytes(record: dict[str, Any]) -> bytes:
+def held_record_bytes(record: records.MessageRecord) -> bytes:
     """How an inbound hold keeps its message's full record (bodies included) until decided."""
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def held_message(storage: Storage, review: Review) -> dict[str, Any] | None:
@@ -251,10 +251,10 @@ def _settle_inbound(storage: Storage, review: Review, *, approved: bool) -> None
         if held is None:
             log.warning("approved inbound message %s is no longer kept; nothing to emit", review.message_id)
         else:
-            record = json.loads(held)
-            record["policy"] = {**(record.get("policy") or {}), "state": State.APPROVED.value}
+            record = records.MessageRecord.from_json(json.loads(held))
+            record = record.with_content(policy={**(record.content.get("policy") or {}), "state": State.APPROVED.value})
             # The same events and suppressions the pipeline would have made on arrival (records.message_events).
-            emit_many(storage, publish_message(storage, account, records.MessageRecord.from_json(record)))
+            emit_many(storage, publish_message(storage, account, record))
     storage.reviews.drop_raw(review.id)
 
 
