@@ -35,7 +35,7 @@ from bridge.outbound import drafts
 from bridge.review import gate
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
-from bridge.storage.outbox_records import SWEEP_INTERVAL_S, Created, IdempotencyClaim, OutboxEntry, iso
+from bridge.storage.outbox_records import SWEEP_INTERVAL_S, Created, IdempotencyClaim, OutboxEntry, Reference, iso
 
 _MAX_IDEMPOTENCY_KEY = 255
 
@@ -312,14 +312,14 @@ def _store(
     return created
 
 
-def _reference(body: SubmitBody, record: dict[str, Any] | None) -> dict[str, Any] | None:
+def _reference(body: SubmitBody, record: dict[str, Any] | None) -> Reference | None:
     if body.reference is None or record is None:
         return None
-    return {
-        "message": record["id"],
-        "action": body.reference.action,
-        "folder": record.get("folder"),
-        "uid": record.get("uid"),
-        "uidValidity": record.get("uidValidity"),
-        "messageId": record.get("messageId"),
-    }
+    return Reference(
+        message=record["id"],
+        action=body.reference.action,
+        folder=record.get("folder"),
+        uid=record.get("uid"),
+        uid_validity=record.get("uidValidity"),
+        message_id=record.get("messageId"),
+    )

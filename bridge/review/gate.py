@@ -39,7 +39,7 @@ from bridge.schemas.policy import Policy
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
 from bridge.storage.message_index import PolicyState
-from bridge.storage.outbox_records import IdempotencyClaim
+from bridge.storage.outbox_records import IdempotencyClaim, Reference
 from bridge.storage.publish import Publication
 from bridge.storage.review_records import HeldAttachment, HeldMessage, HeldSend, Review
 
@@ -211,7 +211,7 @@ def submission(
     body: SubmitBody,
     composed: Composed,
     claim: IdempotencyClaim | None,
-    reference: dict[str, Any] | None,
+    reference: Reference | None,
     *,
     now: datetime,
 ) -> dict[str, Any] | None:

@@ -56,6 +56,7 @@ from bridge.storage.outbox_records import (
     Created,
     IdempotencyClaim,
     OutboxEntry,
+    SendFailure,
     claim_of,
     decode,
     encode,
@@ -347,7 +348,7 @@ class OutboxStore:
 
     @redis_errors
     def mark_retry(
-        self, queue_id: str, owner: str, *, error: dict[str, Any], next_at: float, next_iso: str, job_id: str
+        self, queue_id: str, owner: str, *, error: SendFailure, next_at: float, next_iso: str, job_id: str
     ) -> bool:
         """Back to waiting until ``next_at``; ``job_id`` is the job that will make the next attempt."""
         return self._finish_as(
@@ -357,13 +358,13 @@ class OutboxStore:
             state="retrying",
             due=repr(next_at),
             nextAttempt=next_iso,
-            lastError=error,
+            lastError=error.to_json(),
             jobId=job_id,
         )
 
     @redis_errors
-    def mark_failed(self, queue_id: str, owner: str, *, error: dict[str, Any]) -> bool:
-        return self._finish_as(queue_id, owner, None, state="failed", nextAttempt="", lastError=error)
+    def mark_failed(self, queue_id: str, owner: str, *, error: SendFailure) -> bool:
+        return self._finish_as(queue_id, owner, None, state="failed", nextAttempt="", lastError=error.to_json())
 
     @redis_errors
     def set_fields(self, queue_id: str, **fields: Any) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.storage.base import text
-from bridge.storage.outbox_records import OutboxEntry
+from bridge.storage.outbox_records import OutboxEntry, Reference
 
 _JSON_FIELDS = ("recipients", "reviewers", "message", "send")
 _FLOAT_FIELDS = ("expiresAt",)
@@ -100,7 +100,7 @@ class HeldSend:
     copy: bool
     smtputf8: bool
     conversation_id: str
-    reference: dict[str, Any] | None  # the replied-to or forwarded message (``OutboxEntry.reference``)
+    reference: Reference | None  # the replied-to or forwarded message
 
     def entry(self, review: Review, *, queue_id: str, job_id: str, now: datetime) -> OutboxEntry:
         """The outbox entry of the approved message, queued as a submission is (``OutboxEntry.queued``)."""
@@ -131,7 +131,7 @@ class HeldSend:
             "copy": self.copy,
             "smtputf8": self.smtputf8,
             "conversationId": self.conversation_id,
-            "reference": self.reference,
+            "reference": self.reference.to_json() if self.reference is not None else None,
         }
 
     @classmethod
@@ -145,7 +145,7 @@ class HeldSend:
             copy=bool(doc.get("copy")),
             smtputf8=bool(doc.get("smtputf8")),
             conversation_id=str(doc.get("conversationId") or ""),
-            reference=doc.get("reference"),
+            reference=Reference.from_json(doc["reference"]) if doc.get("reference") else None,
         )
 
 

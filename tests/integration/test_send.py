@@ -322,7 +322,7 @@ def test_smtp_down_then_up_is_sent_once_it_recovers(client, auth, account, stora
         answer = submit(client, auth)
         drain(storage, lambda: state(storage, answer["queueId"]) == "retrying")
         error = storage.outbox.get(answer["queueId"]).last_error
-        assert error["code"] == "connectFailed" and error["smtpCode"] is None
+        assert error is not None and error.code == "connectFailed" and error.smtp_code is None
     finally:
         smtp.start()
     drain(storage, lambda: state(storage, answer["queueId"]) == "sent")
@@ -334,7 +334,7 @@ def test_5xx_fails_at_once_without_retry(client, auth, account, storage, smtp, r
     answer = submit(client, auth)
     drain(storage, lambda: state(storage, answer["queueId"]) == "failed")
     entry = storage.outbox.get(answer["queueId"])
-    assert entry.attempts == 1 and entry.last_error["smtpCode"] == 550
+    assert entry.attempts == 1 and entry.last_error is not None and entry.last_error.smtp_code == 550
     (failed,) = events(storage, "messageFailed")
     assert failed["queueId"] == answer["queueId"] and failed["smtpCode"] == 550
     assert jobs.queue("send", redis_client).scheduled_job_registry.count == 0

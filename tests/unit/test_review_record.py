@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from bridge.storage.outbox_records import Reference
 from bridge.storage.review_records import HeldAttachment, HeldMessage, HeldSend, Review, decode, encode
 
 MESSAGE = HeldMessage(
@@ -13,7 +14,7 @@ MESSAGE = HeldMessage(
 )  # fmt: skip
 SEND = HeldSend(
     envelope_from="a@x", envelope_to=("b@y", "c@z"), send_at=None, max_attempts=3, copy=True, smtputf8=False,
-    conversation_id="conv", reference={"uid": 7, "folder": "INBOX", "action": "reply"},
+    conversation_id="conv", reference=Reference("m1", "reply", "INBOX", 7, 42, "<o@x>"),
 )  # fmt: skip
 
 HOLD = Review(
