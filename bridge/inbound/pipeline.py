@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
 from bridge.inbound import records
@@ -34,6 +33,7 @@ from bridge.inbound.analysis import Analysed, analyse
 from bridge.inbound.commits import Committer
 from bridge.inbound.pool import CHUNK, AnalysisPool
 from bridge.inbound.publish import publish_message
+from bridge.mail import ids
 from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
 from bridge.review import gate, holds
 from bridge.senderauth.resolver_protocol import Resolver
@@ -73,14 +73,14 @@ class InboundPipeline:
         executor: ThreadPoolExecutor,
         *,
         pool: AnalysisPool | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
         dispatcher: Dispatcher | None = None,
     ) -> None:
         self.storage = storage
         self.resolver = resolver
         self.executor = executor
         self.pool = pool  # worker processes for big batches (bridge/inbound/pool.py)
-        self.now = now
+        self.clock = clock  # the time a message is received at and gated at
         self.dispatcher = dispatcher  # first webhook attempts from this process (bridge/events/emit.py)
         # Commits (store, gate, emit) run one at a time per account, so its events keep UID order,
         # and in parallel across accounts (bridge/inbound/commits.py); analyses use ``executor``.
@@ -175,7 +175,7 @@ class InboundPipeline:
         # and conversation win, and it is not gated again. Only new messages meet the gate.
         records = [_adopt(r, entry) for r, entry in zip(built, stored, strict=True)]
         fresh = [i for i, entry in enumerate(stored) if entry is None]
-        gated = gate.inbound(self.storage, account.id, [records[i] for i in fresh], now=self.now())
+        gated = gate.inbound(self.storage, account.id, [records[i] for i in fresh], now=self.clock.now())
         decisions: dict[int, gate.InboundGate] = dict(zip(fresh, gated, strict=True))
         for i, decided in decisions.items():
             if decided.policy is not None:  # held or rejected: the record and its index entry say so
@@ -220,14 +220,14 @@ class InboundPipeline:
     ) -> list[records.MessageRecord]:
         threads = [item.analysed.thread for item in items]
         known = self.storage.messages.conversations(account.id, [h for thread in threads for h in thread])
-        received_at = self.now()
+        received_at = self.clock.now()
         out = []
         for item, thread in zip(items, threads, strict=True):
             fields = item.analysed.fields
             header_id = fields["messageId"]
             # The newest message in References order that we know, stored or earlier in this batch.
             conversation = next((known[h] for h in reversed(thread) if h in known), None)
-            conversation = conversation or records.new_conversation_id(header_id, item.message_id)
+            conversation = conversation or ids.new_conversation_id(header_id, item.message_id)
             if header_id:
                 known[header_id] = conversation  # a reply later in the same batch joins it
             record = records.MessageRecord.build(

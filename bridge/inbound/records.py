@@ -7,7 +7,6 @@ all send projections of that one record, so the shapes cannot drift apart.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -31,12 +30,6 @@ def message_key(folder: str, uidvalidity: int, uid: int) -> str:
     after a crash or reconnect is recognised (the store is per account).
     """
     return ids.encode(folder, uidvalidity, uid)
-
-
-def new_conversation_id(message_id: str | None, fallback: str) -> str:
-    """A conversation id for first contact, derived from the opening message."""
-    seed = message_id or fallback
-    return "conv_" + hashlib.sha256(seed.encode()).hexdigest()[:20]
 
 
 def _address(a: Address) -> dict[str, str]:
