@@ -309,7 +309,7 @@ class Claim:
 class Created:
     """The outcome of ``create``: the answer to give, and whether a sweep or drain job must be started."""
 
-    answer: dict[str, Any]
+    answer: dict[str, Any]  # the HTTP answer's JSON: stored with an Idempotency-Key, replayed verbatim
     replayed: bool = False
     start_sweeper: bool = False
     start_drainer: bool = False
