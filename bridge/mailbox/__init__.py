@@ -9,5 +9,6 @@
 
 So an account has at most its IDLE connection plus ``BRIDGE_IMAP_COMMAND_CONNECTIONS`` command
 connections, however many web processes there are; no web process logs in to IMAP.
+May import: imap, mail, storage.
 Purity: protocol, search
 """
