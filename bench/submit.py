@@ -39,6 +39,7 @@ from bridge.config import Secret  # noqa: E402
 from bridge.crypto import Vault  # noqa: E402
 from bridge.models import Account, ServerConfig  # noqa: E402
 from bridge.storage import Storage, connect  # noqa: E402
+from bridge.storage.outbox_records import OutboxEntry  # noqa: E402
 from tests.servers.dovecot import DovecotServer  # noqa: E402
 from tests.servers.redis import RedisServer  # noqa: E402
 
@@ -207,8 +208,7 @@ def mailbridge_run(redis: RedisServer, args: argparse.Namespace) -> dict[str, fl
             time.sleep(0.1)
         after = (cpu_seconds(worker_pids), sink.cpu(), redis_cpu(storage.redis))
         worker_ms, sink_ms, redis_send_ms = ((b - a) * 1000 / max(1, left) for a, b in zip(before, after, strict=True))
-        sent = [e for e in _entries(storage) if e.get("sentAt")]
-        times = sorted(_epoch(e["sentAt"]) for e in sent)
+        times = sorted(_epoch(e.sent_at) for e in _entries(storage) if e.sent_at)
         deliver_rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
 
         # Scheduled sends, with the workers idle and running.
@@ -219,9 +219,9 @@ def mailbridge_run(redis: RedisServer, args: argparse.Namespace) -> dict[str, fl
             conn.request("POST", "/v1/account/bench/submit", json.dumps({**body, "sendAt": when}), headers=headers)
             conn.getresponse().read()
         time.sleep(3 + 0.137 * args.scheduled + 3)
-        lags = [
-            _epoch(e["sentAt"]) - _epoch(e["sendAt"]) for e in _entries(storage) if e.get("sentAt") and e["subject"]
-        ][-args.scheduled :]
+        lags = [_epoch(e.sent_at) - _epoch(e.send_at) for e in _entries(storage) if e.sent_at and e.subject][
+            -args.scheduled :
+        ]
     finally:
         for proc in [*workers, web]:
             proc.send_signal(signal.SIGTERM)
@@ -248,14 +248,14 @@ def mailbridge_run(redis: RedisServer, args: argparse.Namespace) -> dict[str, fl
     }
 
 
-def _entries(storage: Storage) -> list[dict]:
-    out = []
+def _entries(storage: Storage) -> list[OutboxEntry]:
+    out: list[OutboxEntry] = []
     prefix = keys.outbox_entry("")
     for key in storage.redis.scan_iter(prefix + "*", count=1000):
         queue_id = key.decode()[len(prefix) :]
         if ":" not in queue_id:
             out.append(storage.outbox.get(queue_id))
-    return sorted(out, key=lambda e: e.get("sendAt", ""))
+    return sorted(out, key=lambda e: e.send_at)
 
 
 def _epoch(iso: str) -> float:

@@ -299,7 +299,7 @@ def enqueue_send(
     entry and its job can be stored in one transaction.
     """
     q = queue("send", connection)
-    options: dict[str, Any] = {
+    options: dict[str, Any] = {  # RQ's enqueue keyword arguments
         "job_id": job_id,
         "result_ttl": _SEND_RESULT_TTL,
         "failure_ttl": 7 * 24 * 3600,

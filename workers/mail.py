@@ -51,7 +51,7 @@ from bridge.mailbox.client import MailboxClient
 from bridge.models import Account, rfc3339
 from bridge.outbound import smtp
 from bridge.storage.message_index import Entry, Sender, subject_of
-from bridge.storage.outbox_records import OutboxEntry
+from bridge.storage.outbox_records import OutboxEntry, Reference, SendFailure
 from workers.context import SendRuntime, current
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def file_sent_message(queue_id: str) -> str:
     is never sent again.
     """
     rt = _get_runtime()
-    entry = rt.storage.outbox.entry(queue_id)
+    entry = rt.storage.outbox.get(queue_id)
     try:
         raw: bytes | None = rt.storage.outbox.raw(queue_id)
     except NotFound:
@@ -336,7 +336,7 @@ async def _deliver(
 def _failed(rt: SendRuntime, queue_id: str, owner: str, entry: OutboxEntry, exc: SubmissionError) -> str:
     now = rt.clock.time()
     attempts, limit = entry.attempts, entry.max_attempts
-    error = {"message": exc.message, "code": exc.code, "smtpCode": exc.smtp_code, "at": rfc3339(now)}
+    error = SendFailure(exc.message, exc.code, exc.smtp_code, rfc3339(now))
     retry = exc.transient and attempts < limit
     next_at = now + rt.policy.backoff(attempts) if retry else None
     data = {
@@ -372,15 +372,15 @@ def _summary(entry: OutboxEntry) -> dict[str, Any]:
     }
 
 
-def _flag_target(reference: dict[str, Any] | None) -> mailbox_ops.FlagTarget | None:
-    if not reference or reference.get("uid") is None or not reference.get("folder"):
+def _flag_target(reference: Reference | None) -> mailbox_ops.FlagTarget | None:
+    if reference is None or reference.uid is None or not reference.folder:
         return None
     return mailbox_ops.FlagTarget(
-        folder=reference["folder"],
-        uid=int(reference["uid"]),
-        uidvalidity=int(reference.get("uidValidity") or 0),
-        message_id=reference.get("messageId"),
-        flag="$Forwarded" if reference.get("action") == "forward" else "\\Answered",
+        folder=reference.folder,
+        uid=reference.uid,
+        uidvalidity=reference.uid_validity or 0,
+        message_id=reference.message_id,
+        flag="$Forwarded" if reference.forward else "\\Answered",
     )
 
 

@@ -28,7 +28,7 @@ def delete_account(storage: Storage, account_id: str, *, by: str, now: datetime)
     storage.accounts.get(account_id)
     for entry in storage.outbox.active(_MAX_IN_FLIGHT, account=account_id):
         try:
-            outbound.cancel(storage, entry["queueId"], now)
+            outbound.cancel(storage, entry.queue_id, now)
         except (NotFound, Conflict):
             pass  # finished meanwhile, or being sent right now: that attempt ends on its own
     for review in storage.reviews.pending(_MAX_IN_FLIGHT, account=account_id):

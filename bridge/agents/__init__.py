@@ -13,5 +13,6 @@ validation, error body and JSON result by construction (and follows the route wh
 - ``stdio``    ``python app.py mcp``: the same server over stdin/stdout with a token from the environment.
 
 The only package that imports ``mcp``, ``mcp_types``, ``a2wsgi``, ``anyio`` and ``jsonschema``.
+May import: no other package (the tools reach everything through the REST API).
 Purity: tools
 """

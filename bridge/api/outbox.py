@@ -25,7 +25,7 @@ bp = Blueprint("outbox", __name__)
 )
 def list_all(query: OutboxQuery) -> OutboxList:
     entries = services().storage.outbox.active(query.limit, account=query.account)
-    return OutboxList(messages=[OutboxEntryOut.of(e) for e in entries])
+    return OutboxList(messages=[OutboxEntryOut.of(e.to_json()) for e in entries])
 
 
 @endpoint(
@@ -39,7 +39,7 @@ def list_all(query: OutboxQuery) -> OutboxList:
     scope=TokenScope.SEND,
 )
 def get(queue_id: str) -> OutboxEntryOut:
-    return OutboxEntryOut.of(services().storage.outbox.get(queue_id))
+    return OutboxEntryOut.of(services().storage.outbox.get(queue_id).to_json())
 
 
 @endpoint(

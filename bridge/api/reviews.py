@@ -53,8 +53,10 @@ def list_pending(query: ReviewQuery) -> ReviewList:
           errors=(404,), description="Decided holds stay readable for 7 days.", scope=TokenScope.REVIEW)  # fmt: skip
 def get(review_id: str) -> ReviewDetail:
     review = _get(review_id)
-    message = review.message
-    if not review.outbound:
+    # The JSON the API shows: what was submitted (outbound), or the kept record / index entry (inbound).
+    if review.outbound:
+        message = review.message.to_json() if review.message is not None else None
+    else:
         message = holds.held_message(services().storage, review)
     return ReviewDetail.with_message(review.to_json(), message)
 

@@ -24,6 +24,7 @@ Pure: no I/O, no clock, no environment. ``classify`` reads only
     autoreply   RFC 3834 and vacation replies
     classifier  the order of the checks and the assembly of a Report
 
+May import: mail.
 Purity: all
 """
 

@@ -42,7 +42,7 @@ from bridge.compose.mime import ascii_domain
 from bridge.compose.model import Action, Composed, Draft, Mailbox
 from bridge.compose.reply import complete
 from bridge.errors import InvalidMessage, PayloadTooLarge
-from bridge.inbound.records import new_conversation_id
+from bridge.mail.ids import new_conversation_id
 
 # EmailEngine's and most providers' limit; the submit API answers 413 above it.
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024

@@ -18,6 +18,8 @@ in ``static/`` are served from here (no front-end build, nothing from other host
 - ``verdicts``  a message's auth verdict in plain words (pure)
 - ``mail``      the message browser and its one adapter over the mailbox routes' functions
 - ``series``    the numbers the charts draw (``bridge.metrics.recent``)
+May import: api, schemas, storage, accounts, events.model, metrics.recent, oauth.flow, outbound,
+review, webhooks.dispatcher.
 Purity: forms, charts, verdicts
 """
 

@@ -48,6 +48,7 @@ NOTICES = {
 
 
 def _row(account: Account) -> dict[str, Any]:
+    """One row of the accounts page, as the template reads it."""
     storage = services().storage
     state = storage.accounts.get_state(account.id)
     last = next((e for e in reversed(storage.events.recent(account.id, 200)) if e.event == "messageNew"), None)

@@ -34,7 +34,7 @@ NOTICES = {
 
 @page("/console/outbox", scope=TokenScope.SEND)
 def outbox() -> Response:
-    entries = [OutboxEntryOut.of(e) for e in services().storage.outbox.active(LISTED)]
+    entries = [OutboxEntryOut.of(e.to_json()) for e in services().storage.outbox.active(LISTED)]
     return render("outbox.html", entries=entries, notice=NOTICES.get(request.args.get("notice", "")))
 
 

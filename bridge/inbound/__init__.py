@@ -7,6 +7,7 @@
 - ``commits``   the commit lanes: serial per account, in parallel across accounts.
 - ``pipeline``  the watcher's MessageHandler: analyse in parallel, commit in UID order.
 
-May import: mail, senderauth, bounces, review (the gate), events, storage, webhooks.lanes (a fair pool).
+May import: mail, senderauth, bounces, review (the gate), events, storage, webhooks.lanes (a fair pool),
+runtime.lifetime (the worker processes die with their watcher).
 Purity: analysis, records
 """

@@ -36,6 +36,7 @@ class Analysed:
         errors: problems of the analysis itself, added to ``parseErrors``.
     """
 
+    # JSON fields of the record (what REST and webhooks serve), made in a worker process and pickled back.
     fields: dict[str, Any]
     thread: list[str]
     extra: dict[str, Any]

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import EventName
 from bridge.inbound import records
@@ -34,6 +33,7 @@ from bridge.inbound.analysis import Analysed, analyse
 from bridge.inbound.commits import Committer
 from bridge.inbound.pool import CHUNK, AnalysisPool
 from bridge.inbound.publish import publish_message
+from bridge.mail import ids
 from bridge.models import Account, AccountState, ConnectionState, FetchedMessage
 from bridge.review import gate, holds
 from bridge.senderauth.resolver_protocol import Resolver
@@ -73,14 +73,14 @@ class InboundPipeline:
         executor: ThreadPoolExecutor,
         *,
         pool: AnalysisPool | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
         dispatcher: Dispatcher | None = None,
     ) -> None:
         self.storage = storage
         self.resolver = resolver
         self.executor = executor
         self.pool = pool  # worker processes for big batches (bridge/inbound/pool.py)
-        self.now = now
+        self.clock = clock  # the time a message is received at and gated at
         self.dispatcher = dispatcher  # first webhook attempts from this process (bridge/events/emit.py)
         # Commits (store, gate, emit) run one at a time per account, so its events keep UID order,
         # and in parallel across accounts (bridge/inbound/commits.py); analyses use ``executor``.
@@ -175,17 +175,20 @@ class InboundPipeline:
         # and conversation win, and it is not gated again. Only new messages meet the gate.
         records = [_adopt(r, entry) for r, entry in zip(built, stored, strict=True)]
         fresh = [i for i, entry in enumerate(stored) if entry is None]
-        gated = gate.inbound(self.storage, account.id, [records[i] for i in fresh], now=self.now())
+        gated = gate.inbound(self.storage, account.id, [records[i] for i in fresh], now=self.clock.now())
         decisions: dict[int, gate.InboundGate] = dict(zip(fresh, gated, strict=True))
-        new_entries = [message_index.from_record(records[i]) for i in fresh]
+        for i, decided in decisions.items():
+            if decided.policy is not None:  # held or rejected: the record and its index entry say so
+                records[i] = records[i].with_content(policy=decided.policy.to_json())
+        new_entries = [message_index.from_record(records[i].to_json()) for i in fresh]
         if new_entries:
             messages.save_entries(new_entries)
         publications: list[Publication] = []
         silent: list[tuple[str, int]] = []  # gated messages without an event of their own: marked emitted
         for i, (record, item) in enumerate(zip(records, items, strict=True)):
-            score = order(record["receivedAt"], item.fetched.uid)
+            score = order(record.received_at, item.fetched.uid)
             decision = decisions.get(i) or self._regated(account.id, stored[i])
-            events = publish_message(self.storage, account.id, _typed(record)) if decision.deliver else []
+            events = publish_message(self.storage, account.id, record) if decision.deliver else []
             if decision.announce is not None:
                 events = [decision.announce, *events]
             if not events:
@@ -217,14 +220,14 @@ class InboundPipeline:
     ) -> list[records.MessageRecord]:
         threads = [item.analysed.thread for item in items]
         known = self.storage.messages.conversations(account.id, [h for thread in threads for h in thread])
-        received_at = self.now()
+        received_at = self.clock.now()
         out = []
         for item, thread in zip(items, threads, strict=True):
             fields = item.analysed.fields
             header_id = fields["messageId"]
             # The newest message in References order that we know, stored or earlier in this batch.
             conversation = next((known[h] for h in reversed(thread) if h in known), None)
-            conversation = conversation or records.new_conversation_id(header_id, item.message_id)
+            conversation = conversation or ids.new_conversation_id(header_id, item.message_id)
             if header_id:
                 known[header_id] = conversation  # a reply later in the same batch joins it
             record = records.MessageRecord.build(
@@ -244,18 +247,12 @@ class InboundPipeline:
         return out
 
 
-def _adopt(built: records.MessageRecord, stored: Entry | None) -> dict[str, Any]:
-    """The record to emit (JSON): built from the fetched bytes, with a stored entry's conversation and decision."""
-    record = built.to_json()
-    if stored is not None:
-        record["conversationId"] = stored.conversation_id
-        if stored.policy is not None:
-            record["policy"] = stored.policy.to_json()
-    return record
-
-
-def _typed(record: dict[str, Any]) -> records.MessageRecord:
-    return records.MessageRecord.from_json(record)
+def _adopt(built: records.MessageRecord, stored: Entry | None) -> records.MessageRecord:
+    """The record to emit: built from the fetched bytes, with a stored entry's conversation and decision."""
+    if stored is None:
+        return built
+    adopted = replace(built, conversation_id=stored.conversation_id)
+    return adopted.with_content(policy=stored.policy.to_json()) if stored.policy is not None else adopted
 
 
 def _what(state: AccountState) -> tuple[str, str] | None:

@@ -18,7 +18,7 @@ def publish_message(storage: Storage, account: str, record: records.MessageRecor
 
     def sent_lookup(original_message_id: str) -> str | None:
         sent = storage.outbox.find_by_message_id(account, original_message_id)
-        return str(sent["queueId"]) if sent else None
+        return sent.queue_id if sent else None
 
     decided = records.message_events(record, sent_lookup)
     for s in decided.suppressions:

@@ -7,7 +7,6 @@ all send projections of that one record, so the shapes cannot drift apart.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -31,12 +30,6 @@ def message_key(folder: str, uidvalidity: int, uid: int) -> str:
     after a crash or reconnect is recognised (the store is per account).
     """
     return ids.encode(folder, uidvalidity, uid)
-
-
-def new_conversation_id(message_id: str | None, fallback: str) -> str:
-    """A conversation id for first contact, derived from the opening message."""
-    seed = message_id or fallback
-    return "conv_" + hashlib.sha256(seed.encode()).hexdigest()[:20]
 
 
 def _address(a: Address) -> dict[str, str]:
@@ -157,6 +150,21 @@ class MessageRecord:
     def classification(self) -> dict[str, Any] | None:
         value = self.content.get("classification")
         return value if isinstance(value, dict) else None
+
+    @property
+    def sender_address(self) -> str:
+        """The From address, lower-cased ("" when there is none): what policy rules and rate limits key on."""
+        return str((self.content.get("from") or {}).get("address") or "").lower()
+
+    @property
+    def recipient_addresses(self) -> list[str]:
+        """The To and Cc addresses, in order."""
+        found = (self.content.get("to") or []) + (self.content.get("cc") or [])
+        return [str(a["address"]) for a in found if a.get("address")]
+
+    def guarded_text(self) -> str:
+        """What content guards read: subject, text and HTML, one per line."""
+        return "\n".join(str(self.content.get(field) or "") for field in ("subject", "text", "html"))
 
     def with_content(self, **changes: Any) -> MessageRecord:
         return replace(self, content={**self.content, **changes})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import struct
 from dataclasses import dataclass
 
@@ -74,3 +75,13 @@ def decode(value: str) -> MessageId:
 
 def encode(folder: str, uidvalidity: int, uid: int) -> str:
     return MessageId(folder, uidvalidity, uid).encode()
+
+
+def new_conversation_id(message_id: str | None, fallback: str) -> str:
+    """A conversation id for first contact, derived from the opening message (its Message-ID, else ``fallback``).
+
+    Here, beside the message ids, because inbound mail (the first message of a thread) and
+    compose (a new message) both start conversations.
+    """
+    seed = message_id or fallback
+    return "conv_" + hashlib.sha256(seed.encode()).hexdigest()[:20]

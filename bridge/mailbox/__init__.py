@@ -10,5 +10,6 @@
 So an account has at most its IDLE connection plus ``BRIDGE_IMAP_COMMAND_CONNECTIONS`` command
 connections, however many web processes there are; no web process logs in to IMAP, nor does a send
 worker (it files the Sent copy and flags a reply's original with the ``fileSent`` command).
+May import: imap, mail, storage.
 Purity: protocol, search
 """

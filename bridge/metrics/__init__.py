@@ -13,5 +13,6 @@ this beats prometheus_client's multiprocess mode here.
 - ``recent``: ``recent_activity(storage, now)``, the last hour per minute (events per minute,
   webhook attempts and success rate) for the console's charts; no PromQL needed.
 
+May import: events.model, storage, jobs.
 Purity: model
 """

@@ -7,5 +7,6 @@
 - ``tokens``   the token manager: one refresh at a time per account, fenced in Redis.
 - ``flow``     the sign-in: a form URL, the provider's redirect, the callback.
 
+May import: events, storage.
 Purity: presets, sasl, pkce, identity
 """

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.config import Secret
 from bridge.errors import NotFound, TokenRevoked, TokenUnavailable
 from bridge.models import Account, OAuthBinding
@@ -53,7 +54,7 @@ class TokenManager:
         *,
         client: TokenClient | None = None,
         on_revoked: Callable[[str, str], None] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
         self.client = client or TokenClient()
@@ -73,7 +74,7 @@ class TokenManager:
 
     def install(self, account_id: str, tokens: TokenSet) -> None:
         """Keep the tokens of a new sign-in; clears a grant that had failed."""
-        now = self._clock()
+        now = self._clock.time()
         self.store.install_tokens(
             account_id,
             TokenState(
@@ -96,7 +97,7 @@ class TokenManager:
             TokenRevoked: the grant failed for good; the user must sign in again.
             TokenUnavailable: the provider cannot be reached, or another process's refresh did not end in time.
         """
-        deadline = self._clock() + LOCK_LEASE_MS / 1000 + 5
+        deadline = self._clock.time() + LOCK_LEASE_MS / 1000 + 5
         while True:
             state = self.store.tokens(account_id)
             if state.error:
@@ -110,7 +111,7 @@ class TokenManager:
                 finally:
                     self.store.unlock(account_id, owner)
             while self.store.locked(account_id):
-                if self._clock() > deadline:
+                if self._clock.time() > deadline:
                     raise TokenUnavailable("another process is still refreshing this account's token")
                 time.sleep(WAIT_POLL_S)
 
@@ -118,7 +119,7 @@ class TokenManager:
         if state.access_token is None or (rejected is not None and state.access_token == rejected):
             return False
         margin = min(REFRESH_MARGIN_S, (state.expires_at - state.issued_at) / 4)
-        return self._clock() < state.expires_at - margin
+        return self._clock.time() < state.expires_at - margin
 
     def _refresh_locked(
         self, account_id: str, binding: OAuthBinding, user: str, owner: str, rejected: Secret | None
@@ -136,7 +137,7 @@ class TokenManager:
                 if self.on_revoked is not None:
                     self.on_revoked(account_id, exc.message)
             raise
-        now = self._clock()
+        now = self._clock.time()
         fresh = TokenState(
             access_token=tokens.access_token,
             refresh_token=tokens.refresh_token or state.refresh_token,

@@ -15,7 +15,7 @@ from bridge.compose.build import compose
 from bridge.compose.mime import ascii_domain
 from bridge.compose.model import Composed, Draft, Mailbox
 from bridge.errors import InvalidMessage
-from bridge.inbound.records import new_conversation_id
+from bridge.mail.ids import new_conversation_id
 from bridge.mail.message import parse
 from bridge.models import Account
 from bridge.schemas.submit import MessageContent

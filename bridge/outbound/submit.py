@@ -35,7 +35,7 @@ from bridge.outbound import drafts
 from bridge.review import gate
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
-from bridge.storage.outbox_records import SWEEP_INTERVAL_S, Created, IdempotencyClaim, OutboxEntry, iso
+from bridge.storage.outbox_records import SWEEP_INTERVAL_S, Created, IdempotencyClaim, OutboxEntry, Reference, iso
 
 _MAX_IDEMPOTENCY_KEY = 255
 
@@ -118,23 +118,23 @@ def submit(
     if account.smtp is None:
         raise Unprocessable(f"account {account_id!r} has no SMTP server to send with", code="noSmtpServer")
     if draft_raw is not None:
-        record, composed = None, drafts.from_draft(storage, account, draft_raw)
+        found, composed = None, drafts.from_draft(storage, account, draft_raw)
         _refuse_suppressed(storage, account_id, body, list(composed.recipients))
     else:
         _refuse_suppressed(storage, account_id, body, body.recipient_addresses())
-        record, raw = (None, None)
+        found = None
         if body.reference is not None:
             if reference_raw is None:
                 raise ValueError("a reference needs the referenced message's source (reference_raw)")
-            record, raw = referenced(storage, account, body.reference.message, reference_raw)
-        draft = _draft(body, account, record, raw)
+            found = referenced(storage, account, body.reference.message, reference_raw)
+        draft = _draft(body, account, found)
         composed = compose(draft, now=now, unique=f"{secrets.token_hex(12)}.{int(now.timestamp())}")
     # Policy gate (bridge/review/gate.py): a held message waits for a reviewer instead of being queued
     # (202 pending_review); a content guard may refuse it (422 rejectedByPolicy).
-    held = gate.submission(storage, account, body, composed, claim, _reference(body, record), now=now)
+    held = gate.submission(storage, account, body, composed, claim, _reference(body, found), now=now)
     if held is not None:
         return Created(held)
-    return _store(storage, account, body, composed, claim, now, policy, record)
+    return _store(storage, account, body, composed, claim, now, policy, found)
 
 
 def _refuse_suppressed(storage: Storage, account_id: str, body: SubmitBody, recipients: list[str]) -> None:
@@ -156,7 +156,7 @@ def cancel(storage: Storage, queue_id: str, now: datetime | None = None) -> None
     Raises:
         NotFound, Conflict (already sending or finished).
     """
-    job_id = storage.outbox.entry(queue_id).job_id
+    job_id = storage.outbox.get(queue_id).job_id
     storage.outbox.cancel(queue_id, iso(now or datetime.now(UTC)))
     if job_id:
         jobs.discard_job(storage.redis, job_id)
@@ -171,8 +171,23 @@ def _idempotency(account: str, key: str | None, request_fingerprint: str) -> Ide
     return IdempotencyClaim(account=account, key=key, fingerprint=request_fingerprint)
 
 
-def referenced(storage: Storage, account: Account, message: str, raw: bytes) -> tuple[dict[str, Any], bytes]:
-    """The message a reply or forward refers to, as a record and its source ``raw`` (fetched by the caller).
+@dataclass(frozen=True, slots=True)
+class Referenced:
+    """The message a reply or forward refers to: what compose needs of it (``original``, with its
+    source as ``raw``) and where it is on the server (for the Reference the sent copy's flag needs)."""
+
+    id: str
+    folder: str
+    uid: int
+    uid_validity: int
+    original: Original
+
+    def reference(self, action: str) -> Reference:
+        return Reference(self.id, action, self.folder, self.uid, self.uid_validity, self.original.message_id)
+
+
+def referenced(storage: Storage, account: Account, message: str, raw: bytes) -> Referenced:
+    """The message a reply or forward refers to, read from its source ``raw`` (fetched by the caller).
 
     Any message id resolves (``bridge.mail.ids``), seen by the bridge or not: Redis keeps no
     sources. The index entry, when there is one, gives the conversation and a Message-ID to
@@ -191,32 +206,26 @@ def referenced(storage: Storage, account: Account, message: str, raw: bytes) -> 
         thread = [h for h in [fields["messageId"], *reversed(fields["references"])] if h]
         known = storage.messages.conversations(account.id, thread)
         found = next((known[h] for h in thread if h in known), None)
-        conversation = found or records.new_conversation_id(fields["messageId"], message)
-    record = {
-        **fields,
-        "id": message,
-        "folder": where.folder,
-        "uid": where.uid,
-        "uidValidity": where.uidvalidity,
-        "conversationId": conversation,
-    }
-    return record, raw
+        conversation = found or ids.new_conversation_id(fields["messageId"], message)
+    original = original_of({**fields, "conversationId": conversation}, raw)
+    return Referenced(message, where.folder, where.uid, where.uidvalidity, original)
 
 
-def _draft(body: SubmitBody, account: Account, record: dict[str, Any] | None, source: bytes | None) -> Draft:
+def _draft(body: SubmitBody, account: Account, found: Referenced | None) -> Draft:
     original = None
     action = None
     quote = False
-    if body.reference is not None and record is not None:
+    if body.reference is not None and found is not None:
         action = body.reference.to_action()
         quote = body.reference.inline
-        raw = source if action.value == "forward" and not quote else None
-        original = original_of(record, raw)
+        # Only a forward that attaches the original (not quoting it) carries its source.
+        original = found.original if action.value == "forward" and not quote else replace(found.original, raw=None)
     return replace(drafts.content_draft(body, account), action=action, original=original, quote=quote)
 
 
 def original_of(record: dict[str, Any], raw: bytes | None = None) -> Original:
-    """The parts of a stored message record a reply or forward needs."""
+    """The parts of a message a reply or forward needs, read from its JSON fields
+    (``records.message_fields``, the shape REST serves) and its ``conversationId``."""
 
     def box(value: dict[str, Any] | None) -> Mailbox | None:
         return Mailbox(value["address"], value.get("name") or "") if value and value.get("address") else None
@@ -251,7 +260,7 @@ def _store(
     claim: IdempotencyClaim | None,
     now: datetime,
     policy: SendPolicy,
-    record: dict[str, Any] | None,
+    found: Referenced | None,
 ) -> Created:
     queue_id = secrets.token_hex(8)
     entry = OutboxEntry.queued(
@@ -267,7 +276,7 @@ def _store(
         copy=account.sent_copy_wanted(body.copy_),
         smtputf8=composed.smtputf8,
         conversation_id=composed.conversation_id,
-        reference=_reference(body, record),
+        reference=_reference(body, found),
     )
     # A scheduled entry gets its own RQ job at sendAt; one to send now goes onto the ready list.
     if entry.scheduled:
@@ -312,14 +321,5 @@ def _store(
     return created
 
 
-def _reference(body: SubmitBody, record: dict[str, Any] | None) -> dict[str, Any] | None:
-    if body.reference is None or record is None:
-        return None
-    return {
-        "message": record["id"],
-        "action": body.reference.action,
-        "folder": record.get("folder"),
-        "uid": record.get("uid"),
-        "uidValidity": record.get("uidValidity"),
-        "messageId": record.get("messageId"),
-    }
+def _reference(body: SubmitBody, found: Referenced | None) -> Reference | None:
+    return found.reference(body.reference.action) if body.reference is not None and found is not None else None

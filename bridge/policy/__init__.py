@@ -30,5 +30,6 @@ Outbound order (``bridge.policy.outbound``): content guards first (a
 (``never``, ``always``, ``external``: a recipient outside the account's own
 domain, ``{"recipientsOver": n}``: more than n envelope recipients).
 
+May import: schemas.policy (the policy document).
 Purity: all
 """

@@ -6,6 +6,7 @@
 - ``mail``   the email each reviewer gets (Jinja templates).
 - ``audit``  one audit-log record per decision.
 
-May import: policy (pure evaluation), storage, jobs, events, compose.
+May import: policy (pure evaluation), storage, jobs, events, compose, schemas, inbound.records and
+inbound.publish (an approved inbound hold is published as it would have been on arrival).
 Purity: links
 """

@@ -5,9 +5,10 @@ pure evaluation (``bridge.policy``, which documents the rule order), write the
 audit record, and open a review hold (``bridge.review.holds``) when policy holds.
 
 Inbound: ``deliver`` lets the pipeline emit ``messageNew`` as before;
-``hold`` and ``reject`` keep the message out of webhooks and streams and
-mark the record with ``policy: {action, decision, rule, reason, reviewId,
-state}`` (its index entry keeps it) so REST readers can tell. A held message
+``hold`` and ``reject`` keep the message out of webhooks and streams, and
+the gate's answer carries the ``PolicyState`` (action, decision, rule,
+reason, reviewId, state) the pipeline records on the message (its index
+entry keeps it) so REST readers can tell. A held message
 is emitted when a reviewer approves it; a rejected one never is.
 
 Outbound: ``deliver`` queues as usual; ``hold`` answers ``202
@@ -26,6 +27,7 @@ from typing import Any
 from bridge.compose.model import Composed
 from bridge.errors import Unprocessable
 from bridge.events.model import EventName
+from bridge.inbound.records import MessageRecord
 from bridge.models import Account
 from bridge.policy import inbound as inbound_policy
 from bridge.policy import outbound as outbound_policy
@@ -36,9 +38,10 @@ from bridge.review.links import State, preview_text
 from bridge.schemas.policy import Policy
 from bridge.schemas.submit import SubmitBody
 from bridge.storage import Storage
-from bridge.storage.outbox_records import IdempotencyClaim
+from bridge.storage.message_index import PolicyState
+from bridge.storage.outbox_records import IdempotencyClaim, Reference
 from bridge.storage.publish import Publication
-from bridge.storage.review_records import Review
+from bridge.storage.review_records import HeldAttachment, HeldMessage, HeldSend, Review
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,37 +50,37 @@ class InboundGate:
 
     ``deliver``: its ``messageNew`` may go out. ``announce``: the ``reviewPending`` event of the
     hold it opened, for the pipeline to publish in the message's place (UID order), or None.
+    ``policy``: what policy decided on a held or rejected message, for its record and index entry.
     """
 
     deliver: bool
     announce: Publication | None = None
+    policy: PolicyState | None = None
 
 
-def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, now: datetime) -> list[InboundGate]:
+def inbound(storage: Storage, account: str, records: list[MessageRecord], *, now: datetime) -> list[InboundGate]:
     """Decide on new inbound messages of one account before they are stored and emitted, in order.
 
-    Held and rejected records get ``policy: {action, decision, rule, reason, reviewId, state}``
-    (in place, so the pipeline stores the index entry once, with its decision); a held record
-    is kept, bodies and all, with its review until a reviewer decides (``bridge.review.holds``).
-    The policy is read once and the audit records are written in one round trip; rate-limit
-    counts and holds stay per message (rare, and order matters).
+    Only messages gated for the first time come here (the pipeline does not gate an indexed
+    message again). A held or rejected message's answer carries its ``PolicyState``, so the
+    pipeline stores the index entry once, with its decision; a held record is kept, bodies and
+    all, with its review until a reviewer decides (``bridge.review.holds``). The policy is read
+    once and the audit records are written in one round trip; rate-limit counts and holds stay
+    per message (rare, and order matters).
     """
     policy: Policy | None = None
     out: list[InboundGate] = []
     audits: list[auditing.AuditRecord] = []
     for record in records:
-        decided = record.get("policy")
-        if decided:  # decided before (a re-run): nothing is counted, audited or held twice
-            out.append(InboundGate(decided.get("action") == Action.DELIVER.value))
-            continue
         policy = policy or storage.policies.get(account)
-        verdict, review, sender, recipients = _decide_inbound(storage, account, policy, record, now)
+        verdict, state, review = _decide_inbound(storage, account, policy, record, now)
+        sender, recipients = record.sender_address, record.recipient_addresses
         audits.append(
             auditing.document(
                 now=now,
                 direction="inbound",
                 account=account,
-                message_id=record["id"],
+                message_id=record.id,
                 sender=sender,
                 recipients=recipients,
                 outcome=auditing.outcome_of(verdict),
@@ -85,12 +88,12 @@ def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, no
                 decision=verdict.decision.value,
                 rule=verdict.rule,
                 reason=verdict.reason,
-                body_sha256=record.get("bodySha256"),
+                body_sha256=record.content.get("bodySha256"),
                 review_id=review.id if review else None,
             )  # fmt: skip
         )
         announce = Publication(account, EventName.REVIEW_PENDING, holds.event_data(review)) if review else None
-        out.append(InboundGate(verdict.action is Action.DELIVER, announce))
+        out.append(InboundGate(verdict.action is Action.DELIVER, announce, state))
     if audits and policy is not None:
         storage.audit.append_many(
             audits, retention_days=policy.audit.retention_days, now_ms=int(now.timestamp() * 1000)
@@ -99,42 +102,42 @@ def inbound(storage: Storage, account: str, records: list[dict[str, Any]], *, no
 
 
 def _decide_inbound(
-    storage: Storage, account: str, policy: Policy, record: dict[str, Any], now: datetime
-) -> tuple[Verdict, Review | None, str, list[str]]:
-    """Evaluate one message; mark its record and open its hold. Returns (verdict, the new hold, sender, recipients)."""
-    sender = ((record.get("from") or {}).get("address") or "").lower()
-    first = inbound_policy.sender_verdict(policy.inbound, sender, inbound_policy.AuthFacts.of(record.get("auth")))
+    storage: Storage, account: str, policy: Policy, record: MessageRecord, now: datetime
+) -> tuple[Verdict, PolicyState | None, Review | None]:
+    """Evaluate one message and open its hold. Returns (verdict, what to record on it, the new hold)."""
+    sender, content = record.sender_address, record.content
+    first = inbound_policy.sender_verdict(policy.inbound, sender, inbound_policy.AuthFacts.of(content.get("auth")))
     over = None
     if first.rate_limit is not None and sender:
-        over = storage.policies.count(account, sender, record["id"], first.rate_limit, now.timestamp())
-    verdict = inbound_policy.finish(policy.inbound, first, over_limit=over, text=_text(record))
-    recipients = [a["address"] for a in (record.get("to") or []) + (record.get("cc") or []) if a.get("address")]
+        over = storage.policies.count(account, sender, record.id, first.rate_limit, now.timestamp())
+    verdict = inbound_policy.finish(policy.inbound, first, over_limit=over, text=record.guarded_text())
     if verdict.action is Action.DELIVER:
-        return verdict, None, sender, recipients
-    review_id = holds.inbound_review_id(account, record["id"]) if verdict.action is Action.HOLD else None
-    record["policy"] = {
-        "action": verdict.action.value,
-        "decision": verdict.decision.value,
-        "rule": verdict.rule,
-        "reason": verdict.reason,
-        "reviewId": review_id,
-        "state": State.PENDING.value if review_id else State.REJECTED.value,
-    }
+        return verdict, None, None
+    review_id = holds.inbound_review_id(account, record.id) if verdict.action is Action.HOLD else None
+    state = PolicyState(
+        state=State.PENDING.value if review_id else State.REJECTED.value,
+        action=verdict.action.value,
+        review_id=review_id,
+        rule=verdict.rule,
+        reason=verdict.reason,
+        decision=verdict.decision.value,
+    )
     if review_id is None:
-        return verdict, None, sender, recipients
+        return verdict, state, None
     ttl = policy.inbound_hold_ttl()
     review = _review(
-        review_id, account, "inbound", record["id"], sender, recipients, verdict, now, ttl,
+        review_id, account, "inbound", record.id, sender, record.recipient_addresses, verdict, now, ttl,
         on_expiry=policy.inbound.on_expiry, reviewers=policy.inbound_reviewers(),
-        subject=record.get("subject") or "", preview=preview_text(record.get("text"), record.get("html")),
-        body_sha256=record.get("bodySha256"),
+        subject=content.get("subject") or "", preview=preview_text(content.get("text"), content.get("html")),
+        body_sha256=content.get("bodySha256"),
     )  # fmt: skip
-    # The held message exists nowhere else the agent can reach: its full record (bodies included)
-    # stays with the review, as an outbound hold keeps its bytes, and goes when the hold is decided.
-    held = holds.held_record_bytes(record)
+    # The held message exists nowhere else the agent can reach: its full record (bodies included,
+    # with its decision) stays with the review, as an outbound hold keeps its bytes, and goes when
+    # the hold is decided.
+    held = holds.held_record_bytes(record.with_content(policy=state.to_json()))
     if holds.open_hold(storage, review, held, announce=False) is not None:
-        return verdict, None, sender, recipients  # opened before (a re-run): announced then
-    return verdict, review, sender, recipients
+        return verdict, state, None  # opened before (a re-run): announced then
+    return verdict, state, review
 
 
 def outbound(
@@ -146,8 +149,8 @@ def outbound(
     message_id: str,
     sender: str,
     recipients: list[str],
-    message: dict[str, Any],
-    send: dict[str, Any],
+    message: HeldMessage,
+    send: HeldSend,
     idempotency: tuple[str, str] | None,
     now: datetime,
 ) -> dict[str, Any] | None:
@@ -156,10 +159,8 @@ def outbound(
     Args:
         raw: the composed bytes (held as they are, sent unchanged on approval).
         recipients: every envelope recipient.
-        message: what a reviewer sees: ``from``, ``to``, ``cc``, ``bcc``, ``subject``, ``text``, ``html``,
-            ``attachments`` (name, type, size).
-        send: what queueing needs later: ``envelope``, ``sendAt``, ``maxAttempts``, ``copy``, ``smtputf8``,
-            ``conversationId``, ``reference``.
+        message: what a reviewer sees (and content guards read).
+        send: what queueing needs later, once approved.
         idempotency: (redis key, request fingerprint) of the Idempotency-Key, if one came.
 
     Returns:
@@ -169,10 +170,10 @@ def outbound(
         Unprocessable: a content guard rejects it (code ``rejectedByPolicy``).
     """
     policy = storage.policies.get(account)
-    text = "\n".join(str(message.get(f) or "") for f in ("subject", "text", "html"))
     verdict = outbound_policy.verdict(
-        policy.outbound, own_domain=account_email.rpartition("@")[2], recipients=recipients, text=text
-    )
+        policy.outbound, own_domain=account_email.rpartition("@")[2], recipients=recipients,
+        text=message.guarded_text(),
+    )  # fmt: skip
     body_sha256 = hashlib.sha256(raw).hexdigest()
     review_id = holds.new_review_id() if verdict.action is Action.HOLD else None
     answer = None
@@ -180,8 +181,8 @@ def outbound(
         review = _review(
             review_id, account, "outbound", message_id, sender, recipients, verdict, now,
             policy.outbound.hold_ttl_seconds, on_expiry=policy.outbound.on_expiry,
-            reviewers=policy.outbound.reviewers, subject=message.get("subject") or "",
-            preview=preview_text(message.get("text"), message.get("html")), body_sha256=body_sha256,
+            reviewers=policy.outbound.reviewers, subject=message.subject,
+            preview=preview_text(message.text, message.html), body_sha256=body_sha256,
             message=message, send=send,
         )  # fmt: skip
         answer = {"status": "pending_review", "reviewId": review_id, "messageId": message_id}
@@ -210,7 +211,7 @@ def submission(
     body: SubmitBody,
     composed: Composed,
     claim: IdempotencyClaim | None,
-    reference: dict[str, Any] | None,
+    reference: Reference | None,
     *,
     now: datetime,
 ) -> dict[str, Any] | None:
@@ -219,37 +220,31 @@ def submission(
     Returns None when the message may be queued now, or the ``pending_review`` answer.
     """
     copy = account.sent_copy_wanted(body.copy_)
-    message = {
-        "from": composed.envelope_from,
-        "to": [a.address for a in body.to],
-        "cc": [a.address for a in body.cc],
-        "bcc": [a.address for a in body.bcc],
-        "subject": composed.subject,
-        "text": body.text,
-        "html": body.html,
-        "attachments": [
-            {"filename": a.filename, "contentType": a.content_type, "size": len(a.content)} for a in body.attachments
-        ],
-    }
-    send = {
-        "envelope": {"from": composed.envelope_from, "to": list(composed.recipients)},
-        "sendAt": auditing.iso(body.send_at) if body.send_at is not None else None,
-        "maxAttempts": body.delivery_attempts,
-        "copy": copy,
-        "smtputf8": composed.smtputf8,
-        "conversationId": composed.conversation_id,
-        "reference": reference,
-    }
+    message = HeldMessage(
+        sender=composed.envelope_from,
+        to=tuple(a.address for a in body.to),
+        cc=tuple(a.address for a in body.cc),
+        bcc=tuple(a.address for a in body.bcc),
+        subject=composed.subject,
+        text=body.text,
+        html=body.html,
+        attachments=tuple(HeldAttachment(a.filename, a.content_type, len(a.content)) for a in body.attachments),
+    )
+    send = HeldSend(
+        envelope_from=composed.envelope_from,
+        envelope_to=tuple(composed.recipients),
+        send_at=auditing.iso(body.send_at) if body.send_at is not None else None,
+        max_attempts=body.delivery_attempts,
+        copy=copy,
+        smtputf8=composed.smtputf8,
+        conversation_id=composed.conversation_id,
+        reference=reference,
+    )
     return outbound(
         storage, account=account.id, account_email=account.email, raw=composed.raw, message_id=composed.message_id,
         sender=composed.envelope_from, recipients=list(composed.recipients), message=message, send=send,
         idempotency=(claim.redis_key, claim.fingerprint) if claim is not None else None, now=now,
     )  # fmt: skip
-
-
-def _text(record: dict[str, Any]) -> str:
-    """What content guards read: subject, text and HTML, one per line."""
-    return "\n".join(str(record.get(field) or "") for field in ("subject", "text", "html"))
 
 
 def _review(
@@ -268,8 +263,8 @@ def _review(
     subject: str,
     preview: str,
     body_sha256: str | None,
-    message: dict[str, Any] | None = None,
-    send: dict[str, Any] | None = None,
+    message: HeldMessage | None = None,
+    send: HeldSend | None = None,
 ) -> Review:
     expires = now + timedelta(seconds=ttl_s)
     return Review(

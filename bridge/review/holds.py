@@ -39,7 +39,7 @@ from bridge.policy.verdict import Decision
 from bridge.review import audit as auditing
 from bridge.review.links import LinkAction, State, state_for
 from bridge.storage import Storage
-from bridge.storage.outbox_records import SWEEP_INTERVAL_S, OutboxEntry
+from bridge.storage.outbox_records import SWEEP_INTERVAL_S
 from bridge.storage.review_records import Review
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,9 @@ def inbound_review_id(account: str, message_id: str) -> str:
     return "rev_" + hashlib.sha256(f"{account}\0{message_id}".encode()).hexdigest()[:24]
 
 
-def held_record_bytes(record: dict[str, Any]) -> bytes:
+def held_record_bytes(record: records.MessageRecord) -> bytes:
     """How an inbound hold keeps its message's full record (bodies included) until decided."""
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def held_message(storage: Storage, review: Review) -> dict[str, Any] | None:
@@ -212,7 +212,7 @@ def _finish(storage: Storage, review: Review, state: State, *, approved: bool, b
     # the review itself stays readable for a week without the body text.
     fields: dict[str, Any] = {"preview": ""}
     if review.message is not None:
-        fields["message"] = {k: v for k, v in review.message.items() if k not in ("text", "html")}
+        fields["message"] = review.message.without_bodies().to_json()
     storage.reviews.set_fields(review.id, **fields)
     outcome = "approve" if approved else "reject"
     event, decision = _DECIDED[state]
@@ -251,10 +251,10 @@ def _settle_inbound(storage: Storage, review: Review, *, approved: bool) -> None
         if held is None:
             log.warning("approved inbound message %s is no longer kept; nothing to emit", review.message_id)
         else:
-            record = json.loads(held)
-            record["policy"] = {**(record.get("policy") or {}), "state": State.APPROVED.value}
+            record = records.MessageRecord.from_json(json.loads(held))
+            record = record.with_content(policy={**(record.content.get("policy") or {}), "state": State.APPROVED.value})
             # The same events and suppressions the pipeline would have made on arrival (records.message_events).
-            emit_many(storage, publish_message(storage, account, records.MessageRecord.from_json(record)))
+            emit_many(storage, publish_message(storage, account, record))
     storage.reviews.drop_raw(review.id)
 
 
@@ -264,26 +264,8 @@ def _queue_outbound(storage: Storage, review: Review, now: datetime) -> None:
     if raw is None or review.send is None:
         log.error("approved review %s has no message bytes left; nothing to send", review.id)
         return
-    send = review.send
     queue_id = secrets.token_hex(8)
-    requested = datetime.fromisoformat(send["sendAt"].replace("Z", "+00:00")) if send.get("sendAt") else None
-    entry = OutboxEntry.queued(
-        queue_id=queue_id,
-        account=review.account,
-        message_id=review.message_id,
-        subject=review.subject,
-        envelope_from=send["envelope"]["from"],
-        envelope_to=send["envelope"]["to"],
-        send_at=requested,
-        now=now,
-        max_attempts=send["maxAttempts"],
-        copy=send["copy"],
-        smtputf8=send["smtputf8"],
-        conversation_id=send["conversationId"],
-        reference=send.get("reference"),
-        job_id=jobs.new_send_job_id(queue_id),
-        review_id=review.id,
-    )
+    entry = review.send.entry(review, queue_id=queue_id, job_id=jobs.new_send_job_id(queue_id), now=now)
     answer = {"response": "Queued for delivery", "messageId": review.message_id, "queueId": queue_id}
 
     def schedule(pipe: Any) -> None:

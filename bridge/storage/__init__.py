@@ -4,6 +4,9 @@
 ``storage.accounts``, ``storage.tokens`` and so on.
 
 The only package that imports redis (with ``jobs`` and ``runtime.embedded_redis``).
+May import: crypto, mail, events.model, metrics.model, oauth (``Storage`` holds the token manager;
+presets and status are values), schemas.policy, policy.verdict, webhooks.delivery,
+webhooks.signing.
 Purity: none
 """
 

@@ -234,7 +234,7 @@ class Entry:
         account: the account it belongs to.
         folder, uid, uidvalidity: where it is on the server (what ``id`` encodes).
         message_id: the Message-ID header, if it has one.
-        conversation_id: the thread it belongs to (``bridge.inbound.records.new_conversation_id``).
+        conversation_id: the thread it belongs to (``bridge.mail.ids.new_conversation_id``).
         received_at: RFC 3339 UTC with milliseconds: when the bridge saw it (listing and thread order).
         date: its Date header (RFC 3339), if it parsed.
         direction: ``inbound`` (fetched by the watcher) or ``sent`` (the bridge's own Sent copy).

@@ -56,6 +56,7 @@ from bridge.storage.outbox_records import (
     Created,
     IdempotencyClaim,
     OutboxEntry,
+    SendFailure,
     claim_of,
     decode,
     encode,
@@ -211,16 +212,12 @@ class OutboxStore:
     # -- reading -------------------------------------------------------------
 
     @redis_errors
-    def get(self, queue_id: str) -> dict[str, Any]:
-        """The entry as the API shows it (its decoded hash). Raises: NotFound (code queueNotFound)."""
+    def get(self, queue_id: str) -> OutboxEntry:
+        """The entry (its JSON form, as the API shows it, is ``to_json()``). Raises: NotFound (code queueNotFound)."""
         raw = self.redis.hgetall(keys.outbox_entry(queue_id))
         if not raw:
             raise NotFound(f"no queued message {queue_id!r}", code="queueNotFound")
         return decode(raw)
-
-    def entry(self, queue_id: str) -> OutboxEntry:
-        """The typed entry. Raises: NotFound (code queueNotFound)."""
-        return OutboxEntry.from_json(self.get(queue_id))
 
     @redis_errors
     def raw(self, queue_id: str) -> bytes:
@@ -231,14 +228,13 @@ class OutboxStore:
         return found if isinstance(found, bytes) else text(found).encode()
 
     @redis_errors
-    def active(self, limit: int, account: str | None = None) -> list[dict[str, Any]]:
+    def active(self, limit: int, account: str | None = None) -> list[OutboxEntry]:
         """Unfinished entries (queued, scheduled, sending, retrying), soonest first."""
-        return [
-            decode(doc) for doc in hashes_in_index(self.redis, keys.outbox_active(), keys.outbox_entry, limit, account)
-        ]
+        found = hashes_in_index(self.redis, keys.outbox_active(), keys.outbox_entry, limit, account)
+        return [decode(doc) for doc in found]
 
     @redis_errors
-    def find_by_message_id(self, account: str, message_id: str) -> dict[str, Any] | None:
+    def find_by_message_id(self, account: str, message_id: str) -> OutboxEntry | None:
         """The submission that sent this Message-ID (with or without <>), for tying a bounce to it."""
         queue_id = self.redis.get(keys.outbox_by_message_id(account, keys.header_id_hash(message_id)))
         if queue_id is None:
@@ -259,7 +255,7 @@ class OutboxStore:
         stale = [text(q) for q, d in zip(ids, docs, strict=True) if not d]
         if stale:
             self.redis.zrem(keys.outbox_active(), *stale)
-        return [OutboxEntry.from_json(decode(d)) for d in docs if d]
+        return [decode(d) for d in docs if d]
 
     # -- the state machine ---------------------------------------------------
 
@@ -352,7 +348,7 @@ class OutboxStore:
 
     @redis_errors
     def mark_retry(
-        self, queue_id: str, owner: str, *, error: dict[str, Any], next_at: float, next_iso: str, job_id: str
+        self, queue_id: str, owner: str, *, error: SendFailure, next_at: float, next_iso: str, job_id: str
     ) -> bool:
         """Back to waiting until ``next_at``; ``job_id`` is the job that will make the next attempt."""
         return self._finish_as(
@@ -362,13 +358,13 @@ class OutboxStore:
             state="retrying",
             due=repr(next_at),
             nextAttempt=next_iso,
-            lastError=error,
+            lastError=error.to_json(),
             jobId=job_id,
         )
 
     @redis_errors
-    def mark_failed(self, queue_id: str, owner: str, *, error: dict[str, Any]) -> bool:
-        return self._finish_as(queue_id, owner, None, state="failed", nextAttempt="", lastError=error)
+    def mark_failed(self, queue_id: str, owner: str, *, error: SendFailure) -> bool:
+        return self._finish_as(queue_id, owner, None, state="failed", nextAttempt="", lastError=error.to_json())
 
     @redis_errors
     def set_fields(self, queue_id: str, **fields: Any) -> None:

@@ -3,6 +3,8 @@
 ``OutboxEntry`` is the one shape of an outbox entry: ``OutboxEntry.queued``
 builds every new one (a submission, a held message a reviewer approved), and
 ``to_json``/``from_json`` are its JSON form (the hash fields, camelCase).
+``Reference`` (the replied-to or forwarded message) and ``SendFailure`` (the
+last attempt's error) are its typed parts.
 Used by ``bridge/storage/outbox.py`` (and ``reviews.py`` for idempotent
 holds); split out to keep that module about operations. No Redis calls here.
 """
@@ -24,6 +26,71 @@ _INT_FIELDS = ("attempts", "maxAttempts")
 IMMEDIATE_S = 1.0
 # How often the outbox sweep runs (SendPolicy's default; an approval that starts a sweep uses it too).
 SWEEP_INTERVAL_S = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The message a submission replies to or forwards: where to set \\Answered or $Forwarded once sent.
+
+    ``message`` is its bridge id; ``folder``/``uid``/``uid_validity`` where it was; ``message_id`` its
+    Message-ID header (to find it again if the folder's UIDVALIDITY changed).
+    """
+
+    message: str
+    action: str  # reply, replyAll or forward (``bridge.schemas.submit.ReferenceIn.action``)
+    folder: str | None
+    uid: int | None
+    uid_validity: int | None
+    message_id: str | None
+
+    @property
+    def forward(self) -> bool:
+        return self.action == "forward"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": self.message,
+            "action": self.action,
+            "folder": self.folder,
+            "uid": self.uid,
+            "uidValidity": self.uid_validity,
+            "messageId": self.message_id,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Reference:
+        uid, validity = doc.get("uid"), doc.get("uidValidity")
+        return cls(
+            message=str(doc.get("message") or ""),
+            action=str(doc.get("action") or ""),
+            folder=doc.get("folder") or None,
+            uid=int(uid) if uid not in (None, "") else None,
+            uid_validity=int(validity) if validity not in (None, "") else None,
+            message_id=doc.get("messageId") or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SendFailure:
+    """Why the last send attempt failed (``lastError``): the error's message and code, the SMTP reply code, when."""
+
+    message: str
+    code: str | None
+    smtp_code: int | None
+    at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "code": self.code, "smtpCode": self.smtp_code, "at": self.at}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> SendFailure:
+        smtp_code = doc.get("smtpCode")
+        return cls(
+            message=str(doc.get("message") or ""),
+            code=doc.get("code"),
+            smtp_code=int(smtp_code) if smtp_code is not None else None,
+            at=str(doc.get("at") or ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +116,7 @@ class OutboxEntry:
     copy: bool
     smtputf8: bool
     conversation_id: str
-    reference: dict[str, Any] | None = None
+    reference: Reference | None = None
     job_id: str = ""
     review_id: str | None = None
     attempts: int = 0
@@ -57,14 +124,16 @@ class OutboxEntry:
     lease_until: float | None = None
     data_started: bool = False
     possible_duplicate: bool = False
-    last_error: dict[str, Any] | None = None
+    last_error: SendFailure | None = None
     next_attempt: str | None = None
     response: str | None = None
     sent_at: str | None = None
     cancelled_at: str | None = None
     sent_folder: str | None = None
     flagged: bool = False
-    sent_copy: dict[str, Any] | None = None  # mailbox_ops.SentCopy.to_json: filed, created or skipped (reason)
+    # mailbox_ops.SentCopy.to_json (filed, created or skipped with a reason), recorded as the IMAP side
+    # reported it and shown as is by the API: a JSON payload here (the IMAP adapter owns its type).
+    sent_copy: dict[str, Any] | None = None
     # Fields this version does not know (written by a newer one): kept so a round trip loses nothing.
     other: dict[str, str] = field(default_factory=dict)
 
@@ -84,7 +153,7 @@ class OutboxEntry:
         copy: bool,
         smtputf8: bool,
         conversation_id: str,
-        reference: dict[str, Any] | None,
+        reference: Reference | None,
         job_id: str = "",
         review_id: str | None = None,
     ) -> OutboxEntry:
@@ -140,14 +209,14 @@ class OutboxEntry:
             "copy": self.copy,
             "smtputf8": self.smtputf8,
             "conversationId": self.conversation_id,
-            "reference": self.reference,
+            "reference": self.reference.to_json() if self.reference is not None else None,
             "jobId": self.job_id,
         }
         optional = {
             "reviewId": self.review_id,
             "owner": self.owner,
             "leaseUntil": self.lease_until,
-            "lastError": self.last_error,
+            "lastError": self.last_error.to_json() if self.last_error is not None else None,
             "nextAttempt": self.next_attempt,
             "response": self.response,
             "sentAt": self.sent_at,
@@ -183,7 +252,7 @@ class OutboxEntry:
             copy=_flag(doc.get("copy")),
             smtputf8=_flag(doc.get("smtputf8")),
             conversation_id=str(doc.get("conversationId") or ""),
-            reference=doc.get("reference"),
+            reference=Reference.from_json(doc["reference"]) if doc.get("reference") else None,
             job_id=str(doc.get("jobId") or ""),
             review_id=doc.get("reviewId") or None,
             attempts=int(doc.get("attempts") or 0),
@@ -191,7 +260,7 @@ class OutboxEntry:
             lease_until=float(lease) if lease not in (None, "") else None,
             data_started=_flag(doc.get("dataStarted")),
             possible_duplicate=_flag(doc.get("possibleDuplicate")),
-            last_error=doc.get("lastError"),
+            last_error=SendFailure.from_json(doc["lastError"]) if doc.get("lastError") else None,
             next_attempt=doc.get("nextAttempt") or None,
             response=doc.get("response") or None,
             sent_at=doc.get("sentAt") or None,
@@ -240,7 +309,7 @@ class Claim:
 class Created:
     """The outcome of ``create``: the answer to give, and whether a sweep or drain job must be started."""
 
-    answer: dict[str, Any]
+    answer: dict[str, Any]  # the HTTP answer's JSON: stored with an Idempotency-Key, replayed verbatim
     replayed: bool = False
     start_sweeper: bool = False
     start_drainer: bool = False
@@ -266,7 +335,7 @@ def claim_of(reply: list[Any]) -> Claim:
     if status != "ok":
         return Claim(status=status)
     fields = reply[2:]
-    entry = OutboxEntry.from_json(decode(dict(zip(fields[::2], fields[1::2], strict=True))))
+    entry = decode(dict(zip(fields[::2], fields[1::2], strict=True)))
     raw = reply[1] if isinstance(reply[1], bytes) else text(reply[1]).encode()
     return Claim(status="ok", entry=entry, raw=raw, due=entry.due)
 
@@ -300,10 +369,11 @@ def encode(fields: dict[str, Any]) -> dict[Any, Any]:
     return out
 
 
-def decode(raw: dict[Any, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = {text(k): text(v) for k, v in raw.items()}
+def decode(raw: dict[Any, Any]) -> OutboxEntry:
+    """The entry a stored hash (``encode``'s fields, or the Lua scripts' writes) holds."""
+    doc: dict[str, Any] = {text(k): text(v) for k, v in raw.items()}
     for name in _JSON_FIELDS:
-        entry[name] = json.loads(entry[name]) if entry.get(name) else None
+        doc[name] = json.loads(doc[name]) if doc.get(name) else None
     for name in _INT_FIELDS:
-        entry[name] = int(entry.get(name) or 0)
-    return entry
+        doc[name] = int(doc.get(name) or 0)
+    return OutboxEntry.from_json(doc)

@@ -4,19 +4,149 @@
 (``bridge.review.gate``), stored by ``bridge.storage.reviews``, decided by
 ``bridge.review.holds`` and shown by the reviews API and the review pages.
 ``to_json`` is the camelCase form the API schema (``ReviewOut``) and the
-templates read. No Redis calls here.
+templates read. An outbound hold carries a ``HeldMessage`` (what the reviewer
+sees; its bodies go once decided) and a ``HeldSend`` (what queueing it needs:
+``HeldSend.entry`` is its outbox entry once approved). No Redis calls here.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from bridge.storage.base import text
+from bridge.storage.outbox_records import OutboxEntry, Reference
 
 _JSON_FIELDS = ("recipients", "reviewers", "message", "send")
 _FLOAT_FIELDS = ("expiresAt",)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldAttachment:
+    filename: str | None
+    content_type: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"filename": self.filename, "contentType": self.content_type, "size": self.size}
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """What a reviewer sees of a held outbound message (``message`` in the JSON form).
+
+    ``bodies`` is False once the hold is decided: the text and HTML go then
+    (``without_bodies``) and the JSON form has neither key; the rest stays readable.
+    """
+
+    sender: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    bcc: tuple[str, ...]
+    subject: str
+    text: str | None
+    html: str | None
+    attachments: tuple[HeldAttachment, ...]
+    bodies: bool = True
+
+    def without_bodies(self) -> HeldMessage:
+        return replace(self, text=None, html=None, bodies=False)
+
+    def guarded_text(self) -> str:
+        """What content guards read: subject, text and HTML, one per line (as for an inbound message)."""
+        return "\n".join(part or "" for part in (self.subject, self.text, self.html))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "from": self.sender,
+            "to": list(self.to),
+            "cc": list(self.cc),
+            "bcc": list(self.bcc),
+            "subject": self.subject,
+            "attachments": [a.to_json() for a in self.attachments],
+        }
+        if self.bodies:
+            out.update(text=self.text, html=self.html)
+        return out
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> HeldMessage:
+        return cls(
+            sender=str(doc.get("from") or ""),
+            to=tuple(doc.get("to") or ()),
+            cc=tuple(doc.get("cc") or ()),
+            bcc=tuple(doc.get("bcc") or ()),
+            subject=str(doc.get("subject") or ""),
+            text=doc.get("text"),
+            html=doc.get("html"),
+            attachments=tuple(
+                HeldAttachment(a.get("filename"), str(a.get("contentType") or ""), int(a.get("size") or 0))
+                for a in doc.get("attachments") or ()
+            ),
+            bodies="text" in doc or "html" in doc,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSend:
+    """What queueing a held outbound message needs once approved (``send`` in the JSON form)."""
+
+    envelope_from: str
+    envelope_to: tuple[str, ...]
+    send_at: str | None  # RFC 3339, as requested; None: now
+    max_attempts: int
+    copy: bool
+    smtputf8: bool
+    conversation_id: str
+    reference: Reference | None  # the replied-to or forwarded message
+
+    def entry(self, review: Review, *, queue_id: str, job_id: str, now: datetime) -> OutboxEntry:
+        """The outbox entry of the approved message, queued as a submission is (``OutboxEntry.queued``)."""
+        requested = datetime.fromisoformat(self.send_at.replace("Z", "+00:00")) if self.send_at else None
+        return OutboxEntry.queued(
+            queue_id=queue_id,
+            account=review.account,
+            message_id=review.message_id,
+            subject=review.subject,
+            envelope_from=self.envelope_from,
+            envelope_to=self.envelope_to,
+            send_at=requested,
+            now=now,
+            max_attempts=self.max_attempts,
+            copy=self.copy,
+            smtputf8=self.smtputf8,
+            conversation_id=self.conversation_id,
+            reference=self.reference,
+            job_id=job_id,
+            review_id=review.id,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "envelope": {"from": self.envelope_from, "to": list(self.envelope_to)},
+            "sendAt": self.send_at,
+            "maxAttempts": self.max_attempts,
+            "copy": self.copy,
+            "smtputf8": self.smtputf8,
+            "conversationId": self.conversation_id,
+            "reference": self.reference.to_json() if self.reference is not None else None,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> HeldSend:
+        envelope = doc.get("envelope") or {}
+        return cls(
+            envelope_from=str(envelope.get("from") or ""),
+            envelope_to=tuple(envelope.get("to") or ()),
+            send_at=doc.get("sendAt") or None,
+            max_attempts=int(doc.get("maxAttempts") or 0),
+            copy=bool(doc.get("copy")),
+            smtputf8=bool(doc.get("smtputf8")),
+            conversation_id=str(doc.get("conversationId") or ""),
+            reference=Reference.from_json(doc["reference"]) if doc.get("reference") else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +183,8 @@ class Review:
     reason: str
     body_sha256: str
     reviewers: tuple[str, ...]
-    message: dict[str, Any] | None = None
-    send: dict[str, Any] | None = None
+    message: HeldMessage | None = None
+    send: HeldSend | None = None
     decided_at: str | None = None
     decided_by: str | None = None
     outcome: str | None = None
@@ -90,9 +220,9 @@ class Review:
             "queueId": self.queue_id,
         }
         if self.message is not None:
-            out["message"] = self.message
+            out["message"] = self.message.to_json()
         if self.send is not None:
-            out["send"] = self.send
+            out["send"] = self.send.to_json()
         return out
 
     @classmethod
@@ -116,8 +246,8 @@ class Review:
             reason=str(doc.get("reason") or ""),
             body_sha256=str(doc.get("bodySha256") or ""),
             reviewers=tuple(doc.get("reviewers") or ()),
-            message=doc.get("message"),
-            send=doc.get("send"),
+            message=HeldMessage.from_json(doc["message"]) if doc.get("message") else None,
+            send=HeldSend.from_json(doc["send"]) if doc.get("send") else None,
             decided_at=doc.get("decidedAt") or None,
             decided_by=doc.get("decidedBy") or None,
             outcome=doc.get("outcome") or None,

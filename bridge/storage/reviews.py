@@ -70,8 +70,8 @@ class ReviewStore:
     ) -> dict[str, Any] | None:
         """Store a new pending hold and let ``schedule`` add its jobs, in one transaction.
 
-        ``idempotency`` is (redis key, request fingerprint, answer): the answer is
-        recorded under the key as the outbox does, so a replayed submit gets it.
+        ``idempotency`` is (redis key, request fingerprint, answer): the answer (the HTTP
+        answer's JSON) is recorded under the key as the outbox does, so a replayed submit gets it.
 
         Returns None when stored, or the earlier answer when the hold (or the
         Idempotency-Key) already existed.

@@ -193,7 +193,7 @@ def test_delete_cancels_scheduled_sends_and_rejects_pending_holds(client, auth, 
     review_id = client.post("/v1/account/acme/submit", json=body, headers=auth).json["reviewId"]
 
     assert client.delete("/v1/account/acme", headers=auth).status_code == 200
-    assert storage.outbox.get(scheduled)["state"] == "cancelled"
+    assert storage.outbox.get(scheduled).state == "cancelled"
     assert storage.outbox.active(10, account="acme") == []
     review = storage.reviews.get(review_id)
     assert review.state == "rejected" and review.decided_by.startswith("token:")

@@ -197,6 +197,9 @@ def test_api_reject_never_sends(client, auth, account, storage, smtp, redis_clie
     assert client.get("/v1/reviews", headers=auth).json["reviews"] == []
     [rejected] = events(storage, "reviewRejected")
     assert rejected["outcome"] == "reject"
+    # Decided: the hold keeps who and what, but not the bodies.
+    message = client.get(f"/v1/reviews/{review_id}", headers=auth).json["message"]
+    assert message["to"] == [RECIPIENT] and message["subject"] and not {"text", "html"} & message.keys()
 
 
 def test_api_approve_sends_once(client, auth, account, storage, smtp):

@@ -65,8 +65,8 @@ def test_submit_queues_and_answers_like_emailengine(client, auth, account, stora
     assert answer["response"] == "Queued for delivery"
     assert answer["messageId"].startswith("<") and answer["messageId"].endswith("@acme.test>")
     entry = storage.outbox.get(answer["queueId"])
-    assert entry["state"] == "queued"
-    assert entry["envelope"] == {"from": "support@acme.test", "to": ["ann@example.com"]}
+    assert entry.state == "queued"
+    assert entry.envelope == {"from": "support@acme.test", "to": ["ann@example.com"]}
     assert jobs.queue("send", redis_client).count == 1
     # The composed bytes are stored, not the JSON.
     parsed = email.message_from_bytes(storage.outbox.raw(answer["queueId"]), policy=email.policy.default)
@@ -77,7 +77,7 @@ def test_submit_queues_and_answers_like_emailengine(client, auth, account, stora
 def test_bcc_is_in_the_envelope_only(client, auth, account, storage):
     resp = client.post(SUBMIT, json=body(bcc=[{"address": "hidden@example.com"}]), headers=auth)
     entry = storage.outbox.get(resp.json["queueId"])
-    assert entry["envelope"]["to"] == ["ann@example.com", "hidden@example.com"]
+    assert entry.envelope_to == ("ann@example.com", "hidden@example.com")
     assert b"hidden@example.com" not in storage.outbox.raw(resp.json["queueId"])
 
 
@@ -86,7 +86,7 @@ def test_send_at_in_the_future_is_scheduled(client, auth, account, storage, redi
     resp = client.post(SUBMIT, json=body(sendAt=when.isoformat()), headers=auth)
     assert resp.status_code == 202
     assert resp.json["sendAt"] == when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    assert storage.outbox.get(resp.json["queueId"])["state"] == "scheduled"
+    assert storage.outbox.get(resp.json["queueId"]).state == "scheduled"
     queue = jobs.queue("send", redis_client)
     assert queue.count == 0 and queue.scheduled_job_registry.count == 1
 

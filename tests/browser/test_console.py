@@ -341,7 +341,7 @@ def test_cancel_a_scheduled_message_from_the_outbox(browser, base, token, client
     until(browser, lambda d: d.switch_to.alert, "the confirm dialog").accept()
     until(browser, lambda d: d.find_element(By.ID, "notice").text.startswith("Message cancelled"))
     assert browser.find_elements(By.CSS_SELECTOR, f'tr[data-queue-id="{queue_id}"]') == []
-    assert storage.outbox.get(queue_id)["state"] == "cancelled"
+    assert storage.outbox.get(queue_id).state == "cancelled"
 
 
 def test_create_and_revoke_a_scoped_token(browser, base, token, storage):

@@ -97,7 +97,7 @@ def test_without_a_watcher_filing_waits_for_the_retry_and_never_logs_in_or_sends
     queue_id, job = _sent_without_a_watcher(client, auth, storage)
     assert job.retries_left == 4
     assert dovecot.logins(mailbox.address) == before  # the worker logged in to nothing
-    entry = storage.outbox.entry(queue_id)
+    entry = storage.outbox.get(queue_id)
     assert entry.sent_copy is None and storage.outbox.raw(queue_id)  # nothing recorded, bytes kept
     assert events(storage, "messageFiled") == [] and len(smtp.messages) == 1
 
@@ -109,7 +109,7 @@ def test_without_a_watcher_filing_waits_for_the_retry_and_never_logs_in_or_sends
     [filed] = events(storage, "messageFiled")
     assert filed["sentCopy"]["status"] == "filed" and filed["sentCopy"]["uid"] == 1
     assert len(imap_flags(mailbox, "Sent")) == 1 and len(smtp.messages) == 1
-    assert state(storage, queue_id) == "sent" and storage.outbox.entry(queue_id).attempts == 1
+    assert state(storage, queue_id) == "sent" and storage.outbox.get(queue_id).attempts == 1
 
 
 def test_a_retry_files_the_copy_once_the_watcher_is_back(client, auth, account, storage, smtp, mailbox, dns):
@@ -130,7 +130,7 @@ def test_the_last_try_without_a_watcher_says_the_copy_was_skipped_and_why(client
     [filed] = events(storage, "messageFiled")
     copy = filed["sentCopy"]
     assert copy["status"] == "skipped" and copy["reason"].startswith("accountUnavailable: ")
-    assert storage.outbox.get(queue_id)["sentCopy"] == copy
+    assert storage.outbox.get(queue_id).sent_copy == copy
     with pytest.raises(Exception, match="gone"):
         storage.outbox.raw(queue_id)  # given up: Redis does not keep the body
     assert state(storage, queue_id) == "sent" and len(smtp.messages) == 1

@@ -119,7 +119,7 @@ def submit(client, auth, **fields):
 
 
 def state(storage, queue_id):
-    return storage.outbox.get(queue_id)["state"]
+    return storage.outbox.get(queue_id).state
 
 
 def events(storage, name, account="acme"):
@@ -205,7 +205,7 @@ def test_send_delivers_emits_message_sent_and_files_a_seen_copy(client, auth, ac
     assert entry["state"] == "sent" and entry["attempts"] == 1 and entry["response"] == sent["response"]
 
     # The bounce pipeline can tie the Message-ID back to this submission; replies will thread.
-    assert storage.outbox.find_by_message_id("acme", answer["messageId"])["queueId"] == answer["queueId"]
+    assert storage.outbox.find_by_message_id("acme", answer["messageId"]).queue_id == answer["queueId"]
     header_id = answer["messageId"].strip("<>")
     assert storage.messages.conversations("acme", [header_id]) == {header_id: sent["conversationId"]}
 
@@ -247,7 +247,7 @@ def test_reply_and_forward_thread_and_flag_the_original(
     resp = client.post("/v1/account/acme/submit", json=body, headers=auth)
     assert resp.status_code == 202, resp.json
     queue_id = resp.json["queueId"]
-    drain(storage, lambda: state(storage, queue_id) == "sent" and storage.outbox.get(queue_id).get("flagged"))
+    drain(storage, lambda: state(storage, queue_id) == "sent" and storage.outbox.get(queue_id).flagged)
 
     (received,) = smtp.messages
     assert f"Subject: {subject}".encode() in received.raw
@@ -327,8 +327,8 @@ def test_smtp_down_then_up_is_sent_once_it_recovers(client, auth, account, stora
     try:
         answer = submit(client, auth)
         drain(storage, lambda: state(storage, answer["queueId"]) == "retrying")
-        error = storage.outbox.get(answer["queueId"])["lastError"]
-        assert error["code"] == "connectFailed" and error["smtpCode"] is None
+        error = storage.outbox.get(answer["queueId"]).last_error
+        assert error is not None and error.code == "connectFailed" and error.smtp_code is None
     finally:
         smtp.start()
     drain(storage, lambda: state(storage, answer["queueId"]) == "sent")
@@ -340,7 +340,7 @@ def test_5xx_fails_at_once_without_retry(client, auth, account, storage, smtp, r
     answer = submit(client, auth)
     drain(storage, lambda: state(storage, answer["queueId"]) == "failed")
     entry = storage.outbox.get(answer["queueId"])
-    assert entry["attempts"] == 1 and entry["lastError"]["smtpCode"] == 550
+    assert entry.attempts == 1 and entry.last_error is not None and entry.last_error.smtp_code == 550
     (failed,) = events(storage, "messageFailed")
     assert failed["queueId"] == answer["queueId"] and failed["smtpCode"] == 550
     assert jobs.queue("send", redis_client).scheduled_job_registry.count == 0
@@ -351,7 +351,7 @@ def test_attempts_run_out_with_message_failed(client, auth, account, storage, sm
     smtp.fail_always(421, "4.7.0 busy")
     answer = submit(client, auth, deliveryAttempts=2)
     drain(storage, lambda: state(storage, answer["queueId"]) == "failed")
-    assert storage.outbox.get(answer["queueId"])["attempts"] == 2
+    assert storage.outbox.get(answer["queueId"]).attempts == 2
     assert [e["nextAttempt"] is None for e in events(storage, "messageDeliveryError")] == [False, True]
     assert len(events(storage, "messageFailed")) == 1
 
@@ -400,7 +400,7 @@ def test_sweep_requeues_an_entry_whose_job_was_lost(client, auth, account, stora
     ahead = 1.5 if when == "scheduled" else 0
     later = {"sendAt": (datetime.now(UTC) + timedelta(seconds=ahead)).isoformat()} if ahead else {}
     answer = submit(client, auth, **later)
-    job_id = storage.outbox.get(answer["queueId"])["jobId"] or drainer_of(storage)
+    job_id = storage.outbox.get(answer["queueId"]).job_id or drainer_of(storage)
     assert job_id.startswith("send-" if when == "scheduled" else "drain-")
     jobs.discard_job(redis_client, job_id)  # e.g. Redis lost the job
     time.sleep(ahead + FAST.grace_s + 0.05)
@@ -416,7 +416,7 @@ def test_messages_sent_now_share_one_drain_job_and_go_out_in_order(client, auth,
     answers = [submit(client, auth, subject=f"m{i}") for i in range(5)]
     drainer = drainer_of(storage)
     assert jobs.queue("send", redis_client).job_ids == [drainer]  # one RQ job for all five
-    assert all(storage.outbox.get(a["queueId"])["jobId"] == "" for a in answers)
+    assert all(storage.outbox.get(a["queueId"]).job_id == "" for a in answers)
 
     drain(storage, lambda: all(state(storage, a["queueId"]) == "sent" for a in answers))
     assert [m.raw.split(b"Subject: ")[1].split(b"\r\n")[0] for m in smtp.messages] == [
@@ -585,12 +585,12 @@ def test_worker_killed_mid_send_loses_nothing(storage, mailbox, redis_url, stage
             _end(restarted, signal.SIGTERM)
 
         entry = storage.outbox.get(queue_id)
-        assert entry["state"] == "sent" and entry["attempts"] == 2
-        assert [(state(storage, q), storage.outbox.get(q)["attempts"]) for q in others] == [("sent", 1)] * 2
+        assert entry.state == "sent" and entry.attempts == 2
+        assert [(state(storage, q), storage.outbox.get(q).attempts) for q in others] == [("sent", 1)] * 2
         if stage == "rcpt":
-            assert len(sink.messages) == 3 and not entry.get("possibleDuplicate")
+            assert len(sink.messages) == 3 and not entry.possible_duplicate
         else:
             time.sleep(3.0)  # the stalled first DATA completes on the sink side
-            assert 3 <= len(sink.messages) <= 4 and entry.get("possibleDuplicate")
+            assert 3 <= len(sink.messages) <= 4 and entry.possible_duplicate
     finally:
         sink.stop()

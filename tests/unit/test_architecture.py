@@ -6,6 +6,10 @@ test_exported_members.py. The rules are HOUSE_STYLE.md's "Dependency direction":
 - Every package under ``bridge/`` says in its ``__init__`` docstring what it owns and, on a line
   ``Purity: all | none | <module>, <module>…``, which of its modules are pure. That line is the
   declaration this test enforces; a handful of top-level modules are declared here.
+- Each package's ``May import:`` line (up to its first sentence's end) names the other packages,
+  or single modules of them, that it imports; ``everything`` for the outermost layer. The shared
+  top-level modules (``ALWAYS_IMPORTABLE``) need no mention. A new edge between packages fails
+  ``test_packages_import_only_what_they_declare`` until the line names it.
 - A pure module imports no I/O library, reads no clock or environment, and imports only pure
   modules of ours, at any depth: purity is checked over the whole import graph, so a pure module
   cannot reach Redis through an impure neighbour.
@@ -16,6 +20,7 @@ test_exported_members.py. The rules are HOUSE_STYLE.md's "Dependency direction":
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -25,6 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BRIDGE = ROOT / "bridge"
 
+ALWAYS_IMPORTABLE = {"errors", "models", "config", "keys", "clock"}
 TOP_LEVEL_PURE = {"bridge.errors", "bridge.keys", "bridge.models", "bridge.crypto", "bridge.config"}
 IO_MODULES = {
     "redis", "rq", "flask", "flask_sock", "werkzeug", "gunicorn", "aioimaplib", "aiosmtplib", "smtplib", "imaplib",
@@ -196,6 +202,50 @@ def test_pure_module_reaches_only_pure_modules(module):
             path[name] = [*path[current], name]
             assert name in pure, f"{module} reaches impure {name}: {' -> '.join(path[name])}"
             todo.append(name)
+
+
+def _may_import(package: Path) -> set[str] | None:
+    """What a package's ``May import:`` line names (paths below ``bridge``), or None for ``everything``."""
+    doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or ""
+    lines = doc.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("May import:")]
+    assert len(starts) == 1, f"{package.relative_to(ROOT)}/__init__.py must declare one 'May import:' line"
+    paragraph = []
+    for line in lines[starts[0] :]:
+        if line.startswith("Purity:") or not line.strip():
+            break
+        paragraph.append(line)
+    text = re.sub(r"\([^)]*\)", "", " ".join(paragraph).removeprefix("May import:"))
+    text = re.split(r"\.\s|\.$|;", text)[0]
+    names = {t.strip().removeprefix("bridge.") for t in re.split(r",|:|\band\b", text)}
+    if "everything" in names:
+        return None
+    for name in names:
+        if "." in name and re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", name):
+            assert f"bridge.{name}" in MODULES, f"{package.name}'s May import line names {name}, which does not exist"
+    return {n for n in names if f"bridge.{n}" in MODULES}
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
+def test_packages_import_only_what_they_declare(package):
+    allowed = _may_import(package)
+    if allowed is None:
+        return
+    allowed |= ALWAYS_IMPORTABLE | {package.name}
+    prefix = f"bridge.{package.name}"
+    offenders = set()
+    for module in (m for m in MODULES if m == prefix or m.startswith(prefix + ".")):
+        for name in _ours(module):
+            path = name.removeprefix("bridge.")
+            if name == "bridge" or not name.startswith("bridge."):
+                continue  # the bare package (a docstring), or workers/app (not below bridge/)
+            if any(path == a or path.startswith(a + ".") for a in allowed):
+                continue
+            # ``from bridge.events import model`` also names the package itself: fine when a module of it is allowed
+            if MODULES[name].name == "__init__.py" and any(a.startswith(path + ".") for a in allowed):
+                continue
+            offenders.add(f"{module} -> {path}")
+    assert not offenders, f"not in {package.name}'s May import line: {sorted(offenders)}"
 
 
 def _third_party(name: str) -> str | None:
