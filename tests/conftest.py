@@ -34,7 +34,7 @@ import pytest
 import redis
 
 from tests.servers.dns import DnsServer
-from tests.servers.dovecot import DovecotServer, MailAccount
+from tests.servers.dovecot import SPECIAL_USE, DovecotServer, MailAccount
 from tests.servers.http import HttpReceiver
 from tests.servers.redis import RedisServer
 from tests.servers.smtp import SmtpSink
@@ -76,6 +76,15 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[DovecotServer]:
     server = DovecotServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def no_trash() -> Iterator[DovecotServer]:
+    """A Dovecot whose namespace has no Trash folder (servers differ; deleting must not expunge there)."""
+    server = DovecotServer(special_use={k: v for k, v in SPECIAL_USE.items() if k != "Trash"})
     server.start()
     yield server
     server.close()

@@ -10,22 +10,12 @@ client straight to Dovecot, past the proxy.
 from __future__ import annotations
 
 import imaplib
-from collections.abc import Iterator
 
 import pytest
 
 from tests.api.conftest import WatcherThread
-from tests.servers.dovecot import SPECIAL_USE, DovecotServer
 from tests.servers.imap_quirks import QuirkProxy, keyword, serving
 from tests.watcher_support import mail
-
-
-@pytest.fixture(scope="module")
-def no_trash() -> Iterator[DovecotServer]:
-    server = DovecotServer(special_use={k: v for k, v in SPECIAL_USE.items() if k != "Trash"})
-    server.start()
-    yield server
-    server.close()
 
 
 def _attach(client, auth, storage, dns, mailbox, port: int) -> WatcherThread:

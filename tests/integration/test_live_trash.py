@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-
-import pytest
 
 from bridge.config import Secret
 from bridge.imap import live, session
 from bridge.mail.ids import MessageId
 from bridge.models import ServerConfig
-from tests.servers.dovecot import SPECIAL_USE, DovecotServer
 from tests.watcher_support import mail
-
-
-@pytest.fixture(scope="module")
-def no_trash() -> Iterator[DovecotServer]:
-    server = DovecotServer(special_use={k: v for k, v in SPECIAL_USE.items() if k != "Trash"})
-    server.start()
-    yield server
-    server.close()
 
 
 def test_delete_creates_trash_and_moves_there(no_trash):
