@@ -15,6 +15,7 @@ the agent does not.
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,9 @@ class MailboxAdapter:
     def page(self, account: str, path: str, cursor: str | None) -> MessagePage:
         query = validate(PageQuery, {"path": path, "withheld": True, "pageSize": PAGE_SIZE,
                                      **({"cursor": cursor} if cursor else {})}, "query")  # fmt: skip
-        found: dict[str, Any] = inspect.unwrap(message_routes.list_messages)(account=account, query=query)
+        listed = inspect.unwrap(message_routes.list_messages)(account=account, query=query)
+        # The route passes the watcher's encoded page through as a Response unless it filtered it.
+        found: dict[str, Any] = listed if isinstance(listed, dict) else json.loads(listed.get_data())
         entries = services().storage.messages.entries(account, [r["id"] for r in found["messages"]])
         rows = [
             {"id": r["id"], "subject": r.get("subject") or "(no subject)", "from": r.get("from") or {},
