@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -175,7 +175,7 @@ class MessageStore:
         ids = [text(m) for m in self.redis.zrange(key, 0, -1)]
         threaded = bool(ids)
         if not threaded:  # a conversation of one: its head names the message
-            head = self._heads(account, [conversation_id])[0]
+            head = self._heads(account, [conversation_id])[0][0]
             if head is None or head[1] is not None:
                 return []
             ids = [head[0]]
@@ -189,15 +189,22 @@ class MessageStore:
         # A thread's first message is scored as the second (it joined the set then): order by the entries.
         return sorted(entries, key=lambda e: (order(e.received_at, e.uid), e.id))
 
-    def _heads(self, account: str, conversation_ids: list[str]) -> list[tuple[str, str | None] | None]:
+    def _heads(
+        self, account: str, conversation_ids: list[str], also: Sequence[str] = ()
+    ) -> tuple[list[tuple[str, str | None] | None], list[Any]]:
         """For each conversation id a message would start: (that message, the conversation it joined
-        instead, if it did), or None when no live head has it; one round trip."""
+        instead, if it did), or None when no live head has it; and the values of the keys ``also``
+        names (MGET), read in the same round trip."""
         started = [_STARTED.match(c) for c in conversation_ids]
         pipe = self.redis.pipeline(transaction=False)
         for match in started:
             if match is not None:
                 pipe.hget(keys.conversation_heads(account, match[1]), match[2])
-        values = iter(pipe.execute() if any(started) else [])
+        if also:
+            pipe.mget(also)
+        replies = pipe.execute() if also or any(started) else []
+        others: list[Any] = replies.pop() if also else []
+        values = iter(replies)
         kept = int(self.clock()) - self.retention_s
         out: list[tuple[str, str | None] | None] = []
         for match in started:
@@ -208,7 +215,7 @@ class MessageStore:
                 continue
             message, _, joined = rest.partition(":")
             out.append((message, joined or None))
-        return out
+        return out, others
 
     @redis_errors
     def set_flags(self, account: str, message_id: str, flags: list[str]) -> Entry | None:
@@ -244,7 +251,7 @@ class MessageStore:
 
     @redis_errors
     def conversations(self, account: str, header_ids: list[str]) -> dict[str, str]:
-        """Header Message-ID -> conversation, for those of ``header_ids`` that are known; two round trips.
+        """Header Message-ID -> conversation, for those of ``header_ids`` that are known; one round trip.
 
         A message filed as a head answers for its Message-ID, with or without angle brackets (the
         parser gives them without, the bridge's own sends keep them); else the ``conv`` key of a
@@ -255,8 +262,10 @@ class MessageStore:
             return {}
         spellings = [_spellings(h) for h in wanted]
         starts = [own_conversation(s, "") for forms in spellings for s in forms]
-        heads = iter(zip(starts, self._heads(account, starts), strict=True))
-        legacy = self.redis.mget([keys.conversation_of(account, keys.header_id_hash(h)) for h in wanted])
+        found_heads, legacy = self._heads(
+            account, starts, [keys.conversation_of(account, keys.header_id_hash(h)) for h in wanted]
+        )
+        heads = iter(zip(starts, found_heads, strict=True))
         out: dict[str, str] = {}
         for header, forms, older in zip(wanted, spellings, legacy, strict=True):
             found = [(start, head) for start, head in (next(heads) for _ in forms) if head is not None]
