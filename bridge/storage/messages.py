@@ -16,7 +16,7 @@ Threading, laid out so that most messages (a conversation of one) cost no key of
   asks: which conversation a reply to this Message-ID joins (``conversations``), and which
   message a conversation id names (``thread``). They are fields of 256 hashes per account,
   small enough for Redis's listpack encoding (``hash-max-listpack-entries`` 512 and
-  ``-value`` 64 by default; ~45 B a message instead of a ~150 B key) up to ~128,000 messages
+  ``-value`` 64 by default; ~55 B a message instead of ~290 B for two keys) up to ~128,000 messages
   in the retention window; past that a bucket turns into a hashtable and still works.
 - **Threads** (``keys.conversation_messages``): a sorted set only once a second message joins a
   conversation; it then takes the first one from its head. Read back in receive order.
@@ -27,7 +27,8 @@ field count a multiple of 32 drops its stale fields, and a bucket not written to
 expires whole. Layout 1 (a ``conv`` key per Message-ID and a ``thread`` set per conversation)
 still reads: ``conversations`` falls back to the ``conv`` keys, which ``remember_conversation``
 still writes for sent messages, and a ``thread`` set, old or new, wins over a head.
-bench/redis_growth.py: ~0.7 KiB per message in all.
+bench/redis_growth.py: 644 B per message in all, event stream aside (968 B with a ``thread`` and a
+``conv`` key per message).
 
 ``save_entries`` is the dedupe point of the inbound pipeline: an id that has an entry
 is never indexed twice.
