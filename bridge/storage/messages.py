@@ -19,7 +19,9 @@ Threading, laid out so that most messages (a conversation of one) cost no key of
   ``-value`` 64 by default; ~55 B a message instead of ~290 B for two keys) up to ~128,000 messages
   in the retention window; past that a bucket turns into a hashtable and still works.
 - **Threads** (``keys.conversation_messages``): a sorted set only once a second message joins a
-  conversation; it then takes the first one from its head. Read back in receive order.
+  conversation (a reply, or another copy of the first: the same Message-ID in another folder, or
+  the message at its new id while moved); it then takes the first one from its head. Read back in
+  receive order.
 
 Expiry: entries and threads by TTL, as before. Redis 7.0 has no per-field TTL, so a head carries
 the time it was saved: reads ignore one older than the retention, the save that makes a bucket's
@@ -59,7 +61,8 @@ _STARTED = re.compile(r"^conv_([0-9a-f]{2})([0-9a-f]{18})$")
 # head, and its place in its conversation's thread when it has or makes one (trimmed to the
 # retention window and expiring with its newest member). Its place in the account's index is
 # its "emitted" mark, set with its events (bridge.storage.publish) or by mark_emitted.
-# KEYS: entry, thread of its conversation, bucket of its own head, bucket of its conversation's head.
+# KEYS: entry, thread of its conversation, bucket of its own head, bucket of its conversation's
+# head, thread of its own conversation (the conversation id it would start).
 # ARGV: stored entry, retention s, score, id, oldest score kept, own head field ('' none), own head
 # value, its conversation's head field ('' none), '1' when it joined a conversation it did not
 # start, the oldest head stamp kept (epoch s).
@@ -68,25 +71,36 @@ if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   return 0
 end
 local kept = tonumber(ARGV[10])
+-- The message a head names, if it is live and began that conversation itself (no third part).
+local function started(bucket, field)
+  if field == '' then return nil end
+  local head = redis.call('HGET', bucket, field)
+  if not head then return nil end
+  local stamp, first = string.match(head, '^(%w+):([%w_%-]+)$')
+  if first and first ~= ARGV[4] and tonumber(stamp, 36) >= kept then return first end
+  return nil
+end
+local function place(thread, member)
+  redis.call('ZADD', thread, ARGV[3], member)
+  redis.call('ZREMRANGEBYSCORE', thread, '-inf', '(' .. ARGV[5])
+  redis.call('EXPIRE', thread, ARGV[2])
+end
+-- Another message (a copy in another folder, or this one before a move) began the conversation this
+-- one would start: this head replaces its head, so it keeps that conversation as a thread set
+-- (scored as this message: readers order a thread by its entries).
+local before = started(KEYS[3], ARGV[6])
+if before and redis.call('EXISTS', KEYS[5]) == 0 then
+  place(KEYS[5], before)
+end
 local threaded = redis.call('EXISTS', KEYS[2]) == 1
 if not threaded and ARGV[9] == '1' then
-  -- A second message: the thread starts now, with the message that began the conversation
-  -- (scored as this one: readers order a thread by its entries).
-  if ARGV[8] ~= '' then
-    local head = redis.call('HGET', KEYS[4], ARGV[8])
-    if head then
-      local stamp, first = string.match(head, '^(%w+):([%w_%-]+)')
-      if first and first ~= ARGV[4] and tonumber(stamp, 36) >= kept then
-        redis.call('ZADD', KEYS[2], ARGV[3], first)
-      end
-    end
-  end
+  -- A second message: the thread starts now, with the message that began the conversation.
+  local first = started(KEYS[4], ARGV[8])
+  if first then place(KEYS[2], first) end
   threaded = true
 end
 if threaded then
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
-  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  place(KEYS[2], ARGV[4])
 end
 if ARGV[6] ~= '' then
   local added = redis.call('HSET', KEYS[3], ARGV[6], ARGV[7])
@@ -144,6 +158,7 @@ class MessageStore:
             keys.conversation_messages(account, conversation),
             own_bucket,
             keys.conversation_heads(account, head[1]) if head else own_bucket,
+            keys.conversation_messages(account, own),
         ]
         args: list[str | int] = [
             entry.stored(), self.retention_s, score, entry.id, oldest,

@@ -271,3 +271,22 @@ def test_the_layout_1_keys_still_read_and_a_reply_joins_their_thread(storage, re
     storage.messages.save_entries([reply])
     assert storage.messages.thread("acme", conversation) == [first, reply]
     assert storage.messages.save_entries([first]) == [False]  # still the dedupe point
+
+
+def test_a_second_copy_of_a_message_keeps_both_in_its_conversation(storage):
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    inbox = _started(7, base, "dup@example.test")
+    archived = _started(8, base + timedelta(seconds=1), "dup@example.test", folder="All Mail")
+    storage.messages.save_entries([inbox])
+    storage.messages.save_entries([archived])
+    assert storage.messages.thread("acme", inbox.conversation_id) == [inbox, archived]
+
+    # The same Message-ID again, this time threaded into another conversation by its References:
+    # replies to it join that one now, and the conversation the first copy began still reads.
+    other = _started(1, base, "root@example.test")
+    again = _entry(9, base + timedelta(seconds=2), message_id="solo@example.test", conversation=other.conversation_id)
+    solo = _started(10, base, "solo@example.test")
+    storage.messages.save_entries([other, solo, again])
+    assert storage.messages.conversations("acme", ["solo@example.test"]) == {"solo@example.test": other.conversation_id}
+    assert storage.messages.thread("acme", solo.conversation_id) == [solo]
+    assert storage.messages.thread("acme", other.conversation_id) == [other, again]
