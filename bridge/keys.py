@@ -122,7 +122,8 @@ def message_index(account_id: str) -> str:
 
 
 def conversation_of(account_id: str, header_id_hash: str) -> str:
-    """String: conversationId known for a Message-ID header (SHA-256 of it)."""
+    """String with expiry: conversationId of a Message-ID header (SHA-256 of it): of a message the
+    bridge sent; layout 1 kept one for every indexed message too (still read)."""
     return _k("account", account_id, "conv", header_id_hash)
 
 
@@ -132,8 +133,16 @@ def message_entry(account_id: str, message_id: str) -> str:
 
 
 def conversation_messages(account_id: str, conversation_id: str) -> str:
-    """Sorted set with expiry: ids of the messages of a conversation, scored like ``message_index``."""
+    """Sorted set with expiry: ids of the messages of a conversation of two or more, scored like
+    ``message_index`` (layout 1 made one for every conversation; still read)."""
     return _k("account", account_id, "thread", conversation_id)
+
+
+def conversation_heads(account_id: str, bucket: str) -> str:
+    """Hash with expiry, one of 256 per account (``bucket``: 2 hex digits of the conversation id a
+    message would start): the rest of those digits -> ``<saved at, base 36>:<message id>[:<its
+    conversation's digits when it joined another>]`` (``bridge.storage.messages``)."""
+    return _k("account", account_id, "heads", bucket)
 
 
 # --- watcher ------------------------------------------------------------------

@@ -317,7 +317,7 @@ class Entry:
         ``date`` epoch seconds (when that spells it exactly), the authentication verdict is
         a few letters (``_packed_auth``) when it is about the From address's own domain, ``from``
         is ``[address, name?]``, and a conversation the message started itself is left out
-        (``_own_conversation`` of its Message-ID gives it back). Entries written before these
+        (``own_conversation`` of its Message-ID gives it back). Entries written before these
         packings (``date`` as text, ``auth`` and ``from`` as objects, ``c`` always) read back too.
         """
         doc = self.to_json()
@@ -332,7 +332,7 @@ class Entry:
         packed = _packed_auth(self.auth, self.from_.address if self.from_ else None)
         if packed is not None:
             doc["auth"] = packed
-        if self.conversation_id == _own_conversation(self.message_id, self.id):
+        if self.conversation_id == own_conversation(self.message_id, self.id):
             del doc["conversationId"]  # it started its own thread: the id follows from its Message-ID
         if self.from_ is not None:
             doc["from"] = [self.from_.address, self.from_.name] if self.from_.name else [self.from_.address]
@@ -352,7 +352,7 @@ class Entry:
             sender = doc.get("from") or {}
             doc["auth"] = _unpacked_auth(doc["auth"], str(sender.get("address") or ""))
         if "conversationId" not in doc:
-            doc["conversationId"] = _own_conversation(doc.get("messageId"), message_id)
+            doc["conversationId"] = own_conversation(doc.get("messageId"), message_id)
         if "folder" not in doc:
             where = ids.decode(message_id)
             doc["folder"], doc["uid"], doc["uidValidity"] = where.folder, where.uid, where.uidvalidity
@@ -422,10 +422,11 @@ def _iso_ms(ms: int) -> str:
     return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _own_conversation(message_id: str | None, fallback: str) -> str:
+def own_conversation(message_id: str | None, fallback: str) -> str:
     """The conversation id a message that starts a thread gets (``bridge.inbound.records.new_conversation_id``
-    makes it; the same formula here only decides when the stored form may leave ``c`` out: an entry
-    whose id differs, however made, keeps it)."""
+    makes it; the same formula here decides when the stored form may leave ``c`` out, an entry whose
+    id differs, however made, keeping it, and where ``bridge.storage.messages`` files the message
+    as the head of a conversation)."""
     return "conv_" + hashlib.sha256((message_id or fallback).encode()).hexdigest()[:20]
 
 

@@ -13,7 +13,7 @@ from bridge.mail import ids
 from bridge.mail.ids import new_conversation_id
 from bridge.storage import Storage
 from bridge.storage.message_index import AuthVerdict, Classification, Entry, PolicyState, Sender, from_record
-from bridge.storage.messages import MessageStore
+from bridge.storage.messages import MessageStore, order
 
 
 @pytest.fixture
@@ -173,3 +173,120 @@ def test_entries_older_than_the_retention_leave_the_sorted_sets(redis_client):
         _entry(3, base).id,
     ]
     assert 0 < redis_client.ttl(keys.message_entry("acme", _entry(3, base).id)) <= 60
+
+
+def _started(uid: int, when: datetime, header: str, *, folder: str = "INBOX") -> Entry:
+    """A message that starts its own conversation, as the pipeline files it (bare Message-ID)."""
+    mid = ids.encode(folder, 7, uid)
+    return _entry(uid, when, folder=folder, message_id=header, conversation=new_conversation_id(header, mid))
+
+
+def _keys(redis_client, kind: str) -> list[bytes]:
+    return list(redis_client.scan_iter(f"bridge:account:acme:{kind}:*"))
+
+
+def test_a_conversation_of_one_has_no_key_of_its_own_until_a_reply_joins(storage, redis_client):
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    first = _started(9, base, "s1@example.test")
+    conversation = first.conversation_id
+    assert storage.messages.save_entries([first]) == [True]
+    assert _keys(redis_client, "thread") == [] and _keys(redis_client, "conv") == []
+    assert storage.messages.thread("acme", conversation) == [first]
+    # Bare (as parsed from References) and in angle brackets (as the bridge's own sends write it).
+    assert storage.messages.conversations("acme", ["s1@example.test", "<s1@example.test>", "x@y"]) == {
+        "s1@example.test": conversation,
+        "<s1@example.test>": conversation,
+    }
+
+    # A reply joins: the thread is made then, with the first message in it.
+    reply = _entry(3, base + timedelta(seconds=1), message_id="r1@example.test", conversation=conversation)
+    assert reply.id < first.id  # the set scores both alike: the order below comes from the entries
+    storage.messages.save_entries([reply])
+    thread_key = keys.conversation_messages("acme", conversation)
+    assert {m.decode() for m in redis_client.zrange(thread_key, 0, -1)} == {first.id, reply.id}
+    assert 0 < redis_client.ttl(thread_key)
+    assert storage.messages.thread("acme", conversation) == [first, reply]
+    assert storage.messages.conversations("acme", ["r1@example.test"]) == {"r1@example.test": conversation}
+    later = _entry(4, base + timedelta(seconds=2), message_id="r2@example.test", conversation=conversation)
+    storage.messages.save_entries([later])
+    assert [e.uid for e in storage.messages.thread("acme", conversation)] == [9, 3, 4]
+
+    # Neither a conversation id nobody started, nor one whose head joined another thread, names messages.
+    assert storage.messages.thread("acme", new_conversation_id("r1@example.test", reply.id)) == []
+    assert storage.messages.thread("acme", "conv_" + "0" * 20) == []
+    assert storage.messages.thread("acme", "not-a-conversation") == []
+
+
+def test_a_moved_conversation_of_one_follows_its_message(storage):
+    first = _started(9, datetime(2026, 1, 1, tzinfo=UTC), "s2@example.test")
+    storage.messages.save_entries([first])
+    moved = _started(2, datetime(2026, 1, 1, tzinfo=UTC), "s2@example.test", folder="Archive")
+    assert moved.conversation_id == first.conversation_id
+    storage.messages.save_entries([moved])  # as bridge.api.messages._forget_or_follow does
+    storage.messages.delete_entry("acme", first.id)
+    assert storage.messages.thread("acme", first.conversation_id) == [moved]
+    storage.messages.delete_entry("acme", moved.id)
+    assert storage.messages.thread("acme", first.conversation_id) == []
+
+
+def test_heads_expire_with_the_retention_and_a_full_bucket_drops_stale_ones(redis_client):
+    now = [1_800_000_000.0]
+    store = MessageStore(redis_client, retention_s=60, clock=lambda: now[0])
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    first = _started(1, base, "old@example.test")
+    store.save_entries([first])
+    bucket = keys.conversation_heads("acme", first.conversation_id[5:7])
+    assert 0 < redis_client.ttl(bucket) <= 60
+    assert store.thread("acme", first.conversation_id) == [first]
+
+    now[0] += 61  # past the retention: the head no longer answers, though Redis has not dropped the field yet
+    assert store.thread("acme", first.conversation_id) == []
+    assert store.conversations("acme", ["old@example.test"]) == {}
+    assert redis_client.hlen(bucket) == 1
+
+    # The save that brings the bucket to 32 fields drops the stale one.
+    same_bucket = (h for h in (f"n{i}@example.test" for i in range(100_000))
+                   if new_conversation_id(h, "")[5:7] == first.conversation_id[5:7])  # fmt: skip
+    fresh = [_started(100 + n, base + timedelta(seconds=61), next(same_bucket)) for n in range(31)]
+    store.save_entries(fresh[:30])
+    assert redis_client.hlen(bucket) == 31
+    store.save_entries(fresh[30:])
+    assert redis_client.hlen(bucket) == 31
+    assert not redis_client.hexists(bucket, first.conversation_id[7:])
+    assert store.thread("acme", fresh[0].conversation_id) == [fresh[0]]
+
+
+def test_the_layout_1_keys_still_read_and_a_reply_joins_their_thread(storage, redis_client):
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    first = _started(5, base, "v1@example.test")
+    conversation = first.conversation_id
+    # As layout 1 saved it: the entry, a thread of one, and a Message-ID -> conversation key.
+    redis_client.set(keys.message_entry("acme", first.id), first.stored(), ex=60)
+    redis_client.zadd(keys.conversation_messages("acme", conversation), {first.id: order(first.received_at, 5)})
+    redis_client.set(keys.conversation_of("acme", keys.header_id_hash("v1@example.test")), conversation, ex=60)
+    assert storage.messages.thread("acme", conversation) == [first]
+    assert storage.messages.conversations("acme", ["<v1@example.test>"]) == {"<v1@example.test>": conversation}
+
+    reply = _entry(6, base + timedelta(seconds=1), message_id="v2@example.test", conversation=conversation)
+    storage.messages.save_entries([reply])
+    assert storage.messages.thread("acme", conversation) == [first, reply]
+    assert storage.messages.save_entries([first]) == [False]  # still the dedupe point
+
+
+def test_a_second_copy_of_a_message_keeps_both_in_its_conversation(storage):
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    inbox = _started(7, base, "dup@example.test")
+    archived = _started(8, base + timedelta(seconds=1), "dup@example.test", folder="All Mail")
+    storage.messages.save_entries([inbox])
+    storage.messages.save_entries([archived])
+    assert storage.messages.thread("acme", inbox.conversation_id) == [inbox, archived]
+
+    # The same Message-ID again, this time threaded into another conversation by its References:
+    # replies to it join that one now, and the conversation the first copy began still reads.
+    other = _started(1, base, "root@example.test")
+    again = _entry(9, base + timedelta(seconds=2), message_id="solo@example.test", conversation=other.conversation_id)
+    solo = _started(10, base, "solo@example.test")
+    storage.messages.save_entries([other, solo, again])
+    assert storage.messages.conversations("acme", ["solo@example.test"]) == {"solo@example.test": other.conversation_id}
+    assert storage.messages.thread("acme", solo.conversation_id) == [solo]
+    assert storage.messages.thread("acme", other.conversation_id) == [other, again]
