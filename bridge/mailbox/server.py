@@ -89,20 +89,30 @@ class CommandServer:
         except (ValueError, KeyError, TypeError):
             log.warning("mailbox command ignored: not a request frame")
             return
+        # Most commands answer within a few ms: then the answer is the only thing written. A slower
+        # one is acknowledged after ACK_AFTER_S, so the asker knows it was taken and keeps waiting.
+        # A timer rather than the command in a task of its own under asyncio.wait: that task and the
+        # wait cost every command two more turns of the event loop (bench/mailbox.py, watcher CPU).
+        acks: list[asyncio.Task[None]] = []
+        timer = asyncio.get_running_loop().call_later(
+            ACK_AFTER_S, lambda: acks.append(asyncio.create_task(self._acknowledge(request.id)))
+        )
         try:
-            # Most commands answer within a few ms: then the answer is the only thing written. A slower
-            # one is acknowledged after ACK_AFTER_S, so the asker knows it was taken and keeps waiting.
-            running = asyncio.create_task(self._run(request))
-            done, _ = await asyncio.wait({running}, timeout=ACK_AFTER_S)
-            if not done:
-                await asyncio.to_thread(self.storage.commands.answer, request.id, ACK, REPLY_TTL_S)
-            reply = await running
+            try:
+                reply = await self._run(request)
+            finally:
+                timer.cancel()
+            for ack in acks:
+                await ack  # the acknowledgement is written before the answer
             if time.time() < request.expires:
                 await asyncio.to_thread(
                     self.storage.commands.answer, request.id, protocol.encode_reply(reply), REPLY_TTL_S
                 )
         except StorageUnavailable as exc:
             log.warning("mailbox command %s: reply not written: %s", request.op, exc.message)
+
+    async def _acknowledge(self, request_id: str) -> None:
+        await asyncio.to_thread(self.storage.commands.answer, request_id, ACK, REPLY_TTL_S)
 
     async def _run(self, request: Request) -> Reply:
         found = self.held(request.account)
