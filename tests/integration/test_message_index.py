@@ -9,8 +9,8 @@ import pytest
 
 from bridge import keys
 from bridge.crypto import Vault
-from bridge.inbound.records import new_conversation_id
 from bridge.mail import ids
+from bridge.mail.ids import new_conversation_id
 from bridge.storage import Storage
 from bridge.storage.message_index import AuthVerdict, Classification, Entry, PolicyState, Sender, from_record
 from bridge.storage.messages import MessageStore
