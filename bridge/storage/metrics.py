@@ -18,6 +18,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.exceptions
@@ -77,10 +78,23 @@ class MetricsStore:
     def webhook_attempt(self, outcome: str, seconds: float, now: float) -> None:
         """Count one webhook attempt by outcome and observe how long it took."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hincrby(keys.metrics_counters(), model.counter_field(model.WEBHOOK_ATTEMPTS, outcome), 1)
-        self._observe(pipe, model.WEBHOOK_LATENCY, seconds)
-        self._minute(pipe, now, model.minute_webhook_field(outcome), 1)
+        self.webhook_attempt_into(pipe, outcome, seconds, now)
         self._run(pipe, "a webhook attempt")
+
+    @staticmethod
+    def webhook_attempt_into(pipe: redis.client.Pipeline, outcome: str, seconds: float, now: float) -> None:
+        """``webhook_attempt``'s commands, queued on another store's pipeline: the dispatcher sends
+        them with the attempt's record (``WebhookStore.record``), one round trip a message, not two."""
+        pipe.hincrby(keys.metrics_counters(), model.counter_field(model.WEBHOOK_ATTEMPTS, outcome), 1)
+        MetricsStore._observe(pipe, model.WEBHOOK_LATENCY, seconds)
+        MetricsStore._minute(pipe, now, model.minute_webhook_field(outcome), 1)
+
+    @staticmethod
+    def not_counted(results: list[Any], what: str) -> None:
+        """Log the first error among the replies of queued metrics commands (best effort, as ``_run``)."""
+        failed = next((r for r in results if isinstance(r, Exception)), None)
+        if failed is not None:
+            log.warning("metrics: %s was not counted: %s", what, failed)
 
     def send(self, outcome: str) -> None:
         """Count one send attempt by outcome (sent, retry, failed)."""

@@ -42,8 +42,10 @@ from bridge.webhooks.delivery import Delivery, DeliveryStatus
 # The stream is bounded by bytes and by age (``EventRetention``): each entry carries ``o``, the
 # account's running total of envelope bytes up to and including it (so the bytes from an entry
 # to the newest are ``total - o + len(e)``), and ``t``, its time in ms.
-# After the XADD, the oldest entries are dropped while they fall outside either bound (looked
-# at 32 at a time, at most 2,048 per event, so one step stays short; events come in time
+# After the XADD, the oldest entries are dropped while they fall outside either bound (the
+# oldest looked at alone first: it is almost always kept, and reading 32 envelopes back for
+# every event was most of the step's cost; then 32 at a time, at most 2,049 per event, so one
+# step stays short; events come in time
 # order, so the backlog of expired ones drains as new ones arrive), and the stream and its
 # counter expire together after the age bound, which covers an account that falls silent.
 # Entries without ``o``/``t`` (written before the bound existed) count as expired.
@@ -57,9 +59,9 @@ redis.call('PEXPIRE', KEYS[2], ARGV[18])
 redis.call('PEXPIRE', KEYS[6], ARGV[18])
 local floor_o = total - tonumber(ARGV[2])
 local floor_t = tonumber(ARGV[19]) - tonumber(ARGV[18])
-local start, keep, dropped = '-', nil, false
-for _ = 1, 64 do
-  local batch = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 32)
+local start, keep, dropped, count = '-', nil, false, 1
+for _ = 1, 65 do
+  local batch = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', count)
   for _, item in ipairs(batch) do
     local f = item[2]
     local o, t, size = 0, 0, 0
@@ -71,8 +73,9 @@ for _ = 1, 64 do
     if o - size >= floor_o and t >= floor_t then keep = item[1] break end
     dropped = true
   end
-  if keep or #batch < 32 then break end
+  if keep or #batch < count then break end
   start = '(' .. batch[#batch][1]
+  count = 32
 end
 if dropped then
   if keep then redis.call('XTRIM', KEYS[2], 'MINID', keep) else redis.call('XTRIM', KEYS[2], 'MINID', start) end

@@ -28,16 +28,19 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast
 
 import redis
+import redis.exceptions
 
 from bridge import keys
 from bridge.crypto import Vault
 from bridge.errors import Gone, NotFound
 from bridge.storage import webhook_records as records
 from bridge.storage.base import redis_errors, text, utc_now
+from bridge.storage.metrics import MetricsStore
 from bridge.storage.sweeper import SweepChain
 from bridge.webhooks.delivery import Attempt, Claim, Delivery, DeliveryStatus, SealedSecret, Subscription
 from bridge.webhooks.signing import generate_secret
@@ -139,8 +142,19 @@ class WebhookStore:
         )
 
     @redis_errors
-    def record(self, delivery: Delivery, attempt: Attempt, status: DeliveryStatus, grace: float) -> Delivery:
-        """Log an attempt, update the delivery, release its lease; returns the new state."""
+    def record(
+        self,
+        delivery: Delivery,
+        attempt: Attempt,
+        status: DeliveryStatus,
+        grace: float,
+        also: Callable[[redis.client.Pipeline], None] | None = None,
+    ) -> Delivery:
+        """Log an attempt, update the delivery, release its lease; returns the new state.
+
+        ``also`` queues best-effort commands (the attempt's metrics, ``MetricsStore.webhook_attempt_into``)
+        that go in the same round trip, after the record; their errors are logged, not raised.
+        """
         updated = replace(
             delivery,
             status=status,
@@ -151,20 +165,32 @@ class WebhookStore:
         )
         pending = status is DeliveryStatus.PENDING and attempt.next_attempt_at is not None
         fields = records.delivery_fields(updated)
-        self._record(
-            keys=[
-                keys.delivery(delivery.id),
-                keys.delivery_attempts(delivery.id),
-                keys.deliveries_due(),
-                keys.delivery_lease(delivery.id),
-            ],
-            args=[
-                fields["status"], fields["attempts"], fields["nextAt"], fields["lastStatus"], fields["lastError"],
-                json.dumps(records.attempt_doc(attempt)), MAX_ATTEMPTS_LOGGED, self.retention_s,
-                attempt.next_attempt_at + grace if pending and attempt.next_attempt_at is not None else "",
-                delivery.id,
-            ],
-        )  # fmt: skip
+        names = [
+            keys.delivery(delivery.id),
+            keys.delivery_attempts(delivery.id),
+            keys.deliveries_due(),
+            keys.delivery_lease(delivery.id),
+        ]
+        args = [
+            fields["status"], fields["attempts"], fields["nextAt"], fields["lastStatus"], fields["lastError"],
+            json.dumps(records.attempt_doc(attempt)), MAX_ATTEMPTS_LOGGED, self.retention_s,
+            attempt.next_attempt_at + grace if pending and attempt.next_attempt_at is not None else "",
+            delivery.id,
+        ]  # fmt: skip
+        if also is None:
+            self._record(keys=names, args=args)
+            return updated
+        # EVALSHA by hand, not the Script on the pipeline: that would ask SCRIPT EXISTS first, a
+        # round trip of its own. No MULTI: the record is one script, atomic by itself.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.evalsha(self._record.sha, len(names), *names, *args)
+        also(pipe)
+        recorded, *rest = pipe.execute(raise_on_error=False)
+        if isinstance(recorded, redis.exceptions.NoScriptError):  # Redis restarted or flushed its scripts
+            self._record(keys=names, args=args)
+        elif isinstance(recorded, Exception):
+            raise recorded
+        MetricsStore.not_counted(rest, "a webhook attempt")
         return updated
 
     @redis_errors

@@ -36,6 +36,7 @@ from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.errors import ValidationError, WebhookDeliveryFailed
 from bridge.models import rfc3339
 from bridge.storage import Storage
+from bridge.storage.metrics import MetricsStore
 from bridge.webhooks import signing, ssrf
 from bridge.webhooks.delivery import (
     DEFAULT_POLICY,
@@ -356,8 +357,11 @@ class Dispatcher:
         attempt = Attempt(
             number, rfc3339(now), response.status, response.latency_ms, error, outcome, next_at, response.excerpt
         )
-        self.storage.webhooks.record(delivery, attempt, status, grace=self.policy.grace)
-        self.storage.metrics.webhook_attempt(outcome, response.latency_ms / 1000, now)
+        seconds = response.latency_ms / 1000
+        self.storage.webhooks.record(
+            delivery, attempt, status, grace=self.policy.grace,
+            also=lambda pipe: MetricsStore.webhook_attempt_into(pipe, outcome, seconds, now),
+        )  # fmt: skip
         if verdict is not Verdict.DELIVERED:
             log.info("webhook delivery %s attempt %d: %s", delivery.id, number, error)
         if delay is None:

@@ -17,7 +17,9 @@ from bridge.config import Environment, Secret, Settings
 from bridge.crypto import Vault
 from bridge.events.emit import emit, emit_many
 from bridge.events.model import Event
+from bridge.metrics import model
 from bridge.storage import Storage
+from bridge.storage.metrics import MetricsStore
 from bridge.storage.publish import Publication, Publisher
 from bridge.webhooks.delivery import Attempt, DeliveryStatus, RetryPolicy
 from bridge.webhooks.signing import verify
@@ -416,3 +418,25 @@ def test_a_worker_start_sweep_needs_no_settings_when_idle(redis_client):
     jobs.enqueue_webhook_sweep(redis_client, 0, startup=True)
     run_jobs(redis_client)
     assert FailedJobRegistry("webhooks", connection=redis_client).count == 0
+
+
+def test_an_attempt_is_recorded_and_counted_in_one_round_trip_even_after_a_script_flush(storage, redis_client):
+    """The record goes with the attempt's metrics as a bare EVALSHA; Redis may have lost the script."""
+    sub, _ = _subscribe(storage, "https://hooks.example/x")
+    now = time.time()
+    for n in range(2):
+        [published] = storage.publisher.publish([Publication("acme", "messageNew", {"n": n})], now=now, grace=60,
+                                                sweep_ttl=3)  # fmt: skip
+        delivery = published.deliveries[0]
+        if n == 1:
+            redis_client.script_flush()  # a restarted Redis: the EVALSHA answers NOSCRIPT
+        claim = storage.webhooks.claim(delivery.id, 1, lease_s=5)
+        attempt = Attempt(1, "2026-12-07T00:00:00.000Z", 200, 20.0, None, "delivered", None, None)
+        storage.webhooks.record(
+            claim.delivery, attempt, DeliveryStatus.DELIVERED, grace=60,
+            also=lambda pipe: MetricsStore.webhook_attempt_into(pipe, "delivered", 0.02, now),
+        )  # fmt: skip
+        assert storage.webhooks.get_delivery(sub.id, delivery.id).status is DeliveryStatus.DELIVERED
+        assert redis_client.zscore(keys.deliveries_due(), delivery.id) is None
+    counted = storage.metrics.stored()
+    assert counted.counters[(model.WEBHOOK_ATTEMPTS, "delivered")] == 2
