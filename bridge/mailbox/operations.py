@@ -234,7 +234,6 @@ async def get_source(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, a
 
 
 async def update_flags(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
-    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     message = ids.decode(args["id"])
     labels = args.get("labels") or {}
     if (labels.get("add") or labels.get("delete")) and not live.is_gmail(client):
@@ -250,7 +249,6 @@ async def update_flags(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes,
 
 
 async def move_message(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
-    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     moved = await live.move(client, ids.decode(args["id"]), args["path"])
     return Reply(
         result={"path": args["path"], "id": moved.encode() if moved else None, "uid": moved.uid if moved else None}
@@ -258,7 +256,6 @@ async def move_message(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes,
 
 
 async def delete_message(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
-    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     moved_to = await live.delete(client, ids.decode(args["id"]), force=bool(args.get("force")))
     return Reply(result={"movedTo": moved_to})
 
@@ -291,7 +288,6 @@ async def _targets(client: aioimaplib.IMAP4, args: dict[str, Any]) -> list[tuple
 
 
 async def bulk_flags(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
-    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     changed: list[dict[str, Any]] = []
     for folder, uids in await _targets(client, args):
         status = await live.select(client, folder)
@@ -305,7 +301,6 @@ async def bulk_flags(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, a
 
 
 async def bulk_move(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
-    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     target = args["target"]
     moved: list[dict[str, Any]] = []
     for folder, uids in await _targets(client, args):
@@ -324,7 +319,6 @@ async def bulk_move(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, an
 
 
 async def bulk_delete(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
-    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     deleted: list[str] = []
     moved_to: str | None = None
     for folder, uids in await _targets(client, args):
@@ -356,26 +350,22 @@ async def mailboxes(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, an
 
 
 async def create_mailbox(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
-    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     await live.create_mailbox(client, args["path"])
     return Reply(result={"path": args["path"], "created": True})
 
 
 async def rename_mailbox(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
-    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     await live.rename_mailbox(client, args["path"], args["newPath"])
     return Reply(result={"path": args["path"], "newPath": args["newPath"], "renamed": True})
 
 
 async def delete_mailbox(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
-    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     await live.delete_mailbox(client, args["path"])
     return Reply(result={"path": args["path"], "deleted": True})
 
 
 async def append_message(client: aioimaplib.IMAP4, args: dict[str, Any], payload: bytes, answers: Answers) -> Reply:
     """APPEND the payload; to ``path``, else the Drafts folder (created when missing) with \\Draft."""
-    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     folder = args.get("path")
     flags = list(args.get("flags") or [])
     if folder is None:
@@ -400,7 +390,6 @@ async def file_sent(client: aioimaplib.IMAP4, args: dict[str, Any], payload: byt
     Args: ``copy`` (file the payload), ``flag`` (``FlagTarget.to_json``), ``date`` (ISO 8601, the copy's
     INTERNALDATE), ``once`` (the Message-ID, when an earlier try may have filed it: not filed twice).
     """
-    answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     flag = args.get("flag")
     result = await mailbox_ops.file_sent(
         client, payload, copy=bool(args.get("copy")), flag=mailbox_ops.FlagTarget.from_json(flag) if flag else None,
@@ -416,6 +405,8 @@ async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str
     A message read keeps its folder selected read-only for the next read there (``live.fetch_message``);
     any other command leaves it first, so a STATUS never answers from a selected folder's older view.
     """
+    if name not in READS:
+        answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     if name != "source":
         await live.release(client)
     try:
@@ -424,6 +415,9 @@ async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str
         if name != "source":
             await live.leave(client, read_only=name in ("list", "search"))
 
+
+# Commands that change nothing on the server; every other one drops the kept listing and search answers.
+READS = frozenset({"list", "search", "source", "mailboxes"})
 
 OPERATIONS: dict[str, Operation] = {
     "list": list_messages,
