@@ -405,7 +405,7 @@ async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str
     A message read keeps its folder selected read-only for the next read there (``live.fetch_message``);
     any other command leaves it first, so a STATUS never answers from a selected folder's older view.
     """
-    if name not in READS:
+    if name not in READ_ONLY:
         answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
     if name != "source":
         await live.release(client)
@@ -415,9 +415,6 @@ async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str
         if name != "source":
             await live.leave(client, read_only=name in ("list", "search"))
 
-
-# Commands that change nothing on the server; every other one drops the kept listing and search answers.
-READS = frozenset({"list", "search", "source", "mailboxes"})
 
 OPERATIONS: dict[str, Operation] = {
     "list": list_messages,
