@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # the client comes from bridge.imap.pool; only bridge.imap im
 
     Operation = Callable[[aioimaplib.IMAP4, dict[str, Any], bytes, "Answers"], Awaitable[Reply]]
 
-# Commands that only read: concurrent identical ones may share one answer (bridge.mailbox.server).
+# Commands that only read: concurrent identical ones may share one answer (bridge.mailbox.server), and
+# they keep the kept listing and search answers; every other command drops them (run).
 READ_ONLY = frozenset({"list", "search", "source", "mailboxes"})
 # Bulk commands act on at most this many messages (a search matching more is refused, not cut).
 BULK_LIMIT = 10_000
