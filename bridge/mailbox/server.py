@@ -117,10 +117,14 @@ class CommandServer:
     async def _run(self, request: Request) -> Reply:
         found = self.held(request.account)
         if found is None:
-            return protocol.error_reply(protocol.unavailable(request.account, "its watcher moved or stopped"))
+            return protocol.error_reply(
+                protocol.unavailable(request.account, "its watcher moved or stopped", protocol.NOT_WATCHED)
+            )
         account, up = found
         if not up:
-            return protocol.error_reply(protocol.unavailable(request.account, "its IMAP server does not answer"))
+            return protocol.error_reply(
+                protocol.unavailable(request.account, "its IMAP server does not answer", protocol.MAILBOX_DOWN)
+            )
         operation = OPERATIONS.get(request.op)
         if operation is None:
             return protocol.error_reply(BridgeError(f"unknown mailbox command {request.op!r}"))
@@ -163,9 +167,13 @@ class CommandServer:
             async with asyncio.timeout(max(0.1, remaining)), pool.connection() as client:
                 started()
                 return await run(operation, request.op, client, request.args, request.payload, answers)
-        except (MailboxUnavailable, MailboxAuthFailed, TimeoutError) as exc:
-            why = exc.message if isinstance(exc, BridgeError) else "the command timed out"
-            return protocol.error_reply(protocol.unavailable(request.account, why))
+        except (MailboxUnavailable, MailboxAuthFailed) as exc:
+            # The command connection could not log in or was lost: it is closed (CommandPool drops it).
+            return protocol.error_reply(protocol.unavailable(request.account, exc.message, protocol.MAILBOX_DOWN))
+        except TimeoutError:
+            return protocol.error_reply(
+                protocol.unavailable(request.account, "the command timed out", protocol.NO_ANSWER)
+            )
         except BridgeError as exc:
             return protocol.error_reply(exc)
         except Exception as exc:  # noqa: BLE001 - one command's bug must not end the server
