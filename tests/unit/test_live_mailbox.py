@@ -96,6 +96,8 @@ def test_frames_carry_raw_bytes_and_errors():
     # Why crosses too: a connection check may log in itself only when no watcher is connected.
     assert protocol.unserved(raised.value)
     late = protocol.unavailable("acme", "slow", protocol.NO_ANSWER)
+    # Transient whichever side found no one to run it: raised here, or answered by a watcher.
+    assert late.transient and raised.value.transient
     assert not protocol.unserved(late) and not protocol.unserved(protocol.RemoteError(404, "folderNotFound", "x"))
 
 
