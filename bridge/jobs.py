@@ -340,7 +340,12 @@ def enqueue_drain(connection: redis.Redis, job_id: str) -> None:
 
 
 def enqueue_file_sent(connection: redis.Redis, queue_id: str) -> None:
-    """Upload the sent copy to Sent and flag the referenced message, with RQ retries."""
+    """Upload the sent copy to Sent and flag the referenced message, with RQ retries.
+
+    Two ways back: a transient failure the job expects (no watcher holds the account yet) is
+    the job returning ``file_sent_retry`` (RQ schedules it and logs no error); anything it did
+    not expect (Redis down, a bug) raises, and the ``retry`` given here runs it again.
+    """
     q = queue("default", connection)
     try:
         q.enqueue(
@@ -351,6 +356,25 @@ def enqueue_file_sent(connection: redis.Redis, queue_id: str) -> None:
         )
     except redis.exceptions.RedisError as exc:
         raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+def file_sent_retry(job: Job | None) -> tuple[Retry, int] | None:
+    """What a filing job returns to be run again later, and in how many seconds; None on its last try.
+
+    RQ 2 schedules a job that returns a ``Retry`` (``Job.number_of_retries`` counts them) without
+    logging the error and traceback it logs for a job that raises: an expected wait is not a failure.
+    """
+    done = (job.number_of_retries or 0) if job is not None else len(_FILE_SENT_RETRY_INTERVALS)
+    if done >= len(_FILE_SENT_RETRY_INTERVALS):
+        return None
+    retry = Retry(max=len(_FILE_SENT_RETRY_INTERVALS), interval=_FILE_SENT_RETRY_INTERVALS)
+    return retry, Retry.get_interval(done, _FILE_SENT_RETRY_INTERVALS)
+
+
+def file_sent_retried(job: Job) -> bool:
+    """Whether RQ ran this filing job before, either way back (``enqueue_file_sent``)."""
+    raised = job.retries_left is not None and job.retries_left < len(job.retry_intervals or [0])
+    return raised or bool(job.number_of_retries)
 
 
 def enqueue_outbox_sweep(connection: redis.Redis, delay: float, *, startup: bool = False) -> None:
