@@ -63,10 +63,10 @@ class CommandPool:
             raise
         except Exception:
             # A domain answer (NotFound, Conflict, a NO) leaves the connection usable.
-            healthy = _alive(client)
+            healthy = alive(client)
             raise
         finally:
-            await self._give_back(client, healthy and _alive(client))
+            await self._give_back(client, healthy and alive(client))
 
     async def _take(self) -> aioimaplib.IMAP4:
         async with self._freed:
@@ -75,7 +75,7 @@ class CommandPool:
                     raise MailboxUnavailable("the account is no longer served here", details={"side": "imap"})
                 while self._idle:
                     idle = self._idle.pop()
-                    if _alive(idle.client):
+                    if alive(idle.client):
                         return idle.client
                     self._open -= 1
                 if self._open < self.size:
@@ -129,6 +129,7 @@ class CommandPool:
             await session.close(item.client, timeout=2.0)
 
 
-def _alive(client: aioimaplib.IMAP4) -> bool:
+def alive(client: aioimaplib.IMAP4) -> bool:
+    """Whether the connection is open and logged in (not ended by the server, nor dropped here)."""
     transport = getattr(client.protocol, "transport", None)
     return transport is not None and not transport.is_closing() and client.get_state() in ("AUTH", "SELECTED")

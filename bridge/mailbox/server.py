@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable, StorageUnavailable
 from bridge.imap import session
-from bridge.imap.pool import DEFAULT_IDLE_S, DEFAULT_SIZE, CommandPool
+from bridge.imap.pool import DEFAULT_IDLE_S, DEFAULT_SIZE, CommandPool, alive
 from bridge.imap.watcher import Connect
 from bridge.mailbox import protocol
 from bridge.mailbox.operations import OPERATIONS, READ_ONLY, Answers, run
@@ -26,7 +26,9 @@ from bridge.mailbox.protocol import ACK, Reply, Request
 from bridge.models import Account
 from bridge.storage import Storage
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only bridge.imap imports aioimaplib
+    import aioimaplib
+
     from bridge.mailbox.operations import Operation
 
 log = logging.getLogger(__name__)
@@ -164,9 +166,8 @@ class CommandServer:
         answers = self._answers.setdefault(account.id, Answers())
         try:
             remaining = request.expires - time.time()
-            async with asyncio.timeout(max(0.1, remaining)), pool.connection() as client:
-                started()
-                return await run(operation, request.op, client, request.args, request.payload, answers)
+            async with asyncio.timeout(max(0.1, remaining)):
+                return await self._on_connection(pool, request, operation, answers, started)
         except (MailboxUnavailable, MailboxAuthFailed) as exc:
             # The command connection could not log in or was lost: it is closed (CommandPool drops it).
             return protocol.error_reply(protocol.unavailable(request.account, exc.message, protocol.MAILBOX_DOWN))
@@ -179,6 +180,28 @@ class CommandServer:
         except Exception as exc:  # noqa: BLE001 - one command's bug must not end the server
             log.exception("mailbox command %s failed", request.op)
             return protocol.error_reply(BridgeError(f"mailbox command failed: {type(exc).__name__}"))
+
+    async def _on_connection(
+        self, pool: CommandPool, request: Request, operation: Operation, answers: Answers, started: Callable[[], object]
+    ) -> Reply:
+        """Run the command on a pooled connection; a read the server ended the session under, once more on a new one.
+
+        Dovecot ends a session (BYE) whose selected folder another client renamed or deleted, and a message
+        read keeps its folder selected for the next one (``bridge.imap.live.fetch_message``): that next read
+        meets the closed connection. A read changes nothing, so it runs again on a fresh connection, which
+        answers what is there now (``404`` for a folder that is gone) instead of ``503`` once.
+        """
+        used: aioimaplib.IMAP4 | None = None
+        try:
+            async with pool.connection() as used:
+                started()
+                return await run(operation, request.op, used, request.args, request.payload, answers)
+        except MailboxUnavailable:
+            if used is None or request.op not in READ_ONLY or alive(used):
+                raise  # no connection (the server is down), a change (not repeated), or a live connection
+            log.info("mailbox command %s: the server ended its session; once more on a new connection", request.op)
+        async with pool.connection() as fresh:
+            return await run(operation, request.op, fresh, request.args, request.payload, answers)
 
     async def reap(self, held: set[str]) -> None:
         """Close idle connections, and the pools of accounts no longer held here."""
