@@ -18,6 +18,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 JSON = Any
 
 
+class StreamSocket(simple_websocket.Client):  # type: ignore[misc]  # simple_websocket is untyped
+    """simple_websocket's client, which closes its socket when the server refuses the handshake.
+
+    simple_websocket 1.x raises ``ConnectionError`` from its constructor and leaves the connected
+    socket to the garbage collector: ``listen()``, which connects again after each refusal (a 503
+    while no watcher runs, a 401), would leak one socket per try.
+    """
+
+    def handshake(self) -> None:
+        try:
+            super().handshake()
+        except BaseException:
+            self.sock.close()
+            raise
+
+
 def route(method: str, path: str) -> Callable[[F], F]:
     """Mark a method with the REST route it calls (checked against /openapi.json by the tests)."""
 
@@ -456,7 +472,7 @@ class Mailbridge:
         headers = {"Authorization": f"Bearer {self.token}"}
         try:
             # Pings every 25 s: a server that vanished without closing the connection is noticed.
-            return simple_websocket.Client.connect(url, headers=headers, ping_interval=25)
+            return StreamSocket.connect(url, headers=headers, ping_interval=25)
         except simple_websocket.ConnectionError as exc:
             status = getattr(exc, "status_code", None)
             if status in (400, 401, 403, 404):
