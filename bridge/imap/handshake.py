@@ -168,7 +168,10 @@ async def discard(client: aioimaplib.IMAP4) -> None:
         tasks.add(pending)
     transport = client.protocol.transport
     if transport is not None:
-        transport.close()
+        # abort, not close: a TLS transport's close() first waits for the server's close_notify (up to
+        # 30 s), and a loop that ends meanwhile (a watcher stopping) never closes the socket. After
+        # LOGOUT, or on a failure, there is nothing left worth sending.
+        transport.abort()
     for task in tasks:
         await settle(task)
 

@@ -114,8 +114,7 @@ class CommandPool:
             stale = [i for i in self._idle if now - i.since >= self.idle_s]
             self._idle = [i for i in self._idle if now - i.since < self.idle_s]
             self._open -= len(stale)
-        for idle in stale:
-            await session.close(idle.client, timeout=2.0)
+        await session.close_all([idle.client for idle in stale], timeout=2.0)
         return len(stale)
 
     async def close(self) -> None:
@@ -125,8 +124,7 @@ class CommandPool:
             idle, self._idle = self._idle, []
             self._open -= len(idle)
             self._freed.notify_all()
-        for item in idle:
-            await session.close(item.client, timeout=2.0)
+        await session.close_all([item.client for item in idle], timeout=2.0)
 
 
 def alive(client: aioimaplib.IMAP4) -> bool:

@@ -98,6 +98,20 @@ async def close(client: aioimaplib.IMAP4, *, timeout: float = 5.0) -> None:
         await handshake.discard(client)
 
 
+async def close_all(clients: Sequence[aioimaplib.IMAP4], *, timeout: float = 5.0) -> None:
+    """``close`` each, concurrently; every one is dropped however this ends, a cancellation included.
+
+    A cancelled ``close`` still drops its connection, but one whose turn had not come would stay open.
+    """
+    try:
+        await asyncio.gather(*(close(client, timeout=timeout) for client in clients))
+    finally:
+        for client in clients:
+            transport = getattr(client.protocol, "transport", None)
+            if transport is not None:
+                transport.abort()
+
+
 @asynccontextmanager
 async def session(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> AsyncIterator[aioimaplib.IMAP4]:
     """An authenticated connection, logged out on exit."""
