@@ -18,6 +18,7 @@ from pathlib import Path
 import mailbridge
 import pytest
 from mailbridge import Mailbridge
+from mailbridge.client import StreamSocket
 
 from bridge.events.emit import emit
 from bridge.models import TokenScope
@@ -101,6 +102,8 @@ def test_a_refused_stream_leaves_no_socket_open(server, token, account):
         for _ in range(3):
             with Mailbridge(f"http://{server}", token) as mb, pytest.raises(mailbridge.NotFound):
                 next(mb.listen("nope", since="evt_0"))
+            with pytest.raises(ConnectionRefusedError):  # the server is down: what listen() retries on
+                StreamSocket.connect(f"ws://127.0.0.1:{free_port()}/v1/account/acme/stream")
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -11,6 +13,8 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 import simple_websocket
+import simple_websocket.ws
+from wsproto import ConnectionType
 
 from mailbridge.errors import ApiError, MailbridgeError, TransportError, api_error
 
@@ -19,18 +23,38 @@ JSON = Any
 
 
 class StreamSocket(simple_websocket.Client):  # type: ignore[misc]  # simple_websocket is untyped
-    """simple_websocket's client, which closes its socket when the server refuses the handshake.
+    """simple_websocket's client, which closes its socket when the connection or the handshake fails.
 
-    simple_websocket 1.x raises ``ConnectionError`` from its constructor and leaves the connected
-    socket to the garbage collector: ``listen()``, which connects again after each refusal (a 503
-    while no watcher runs, a 401), would leak one socket per try.
+    simple_websocket 1.x raises from its constructor (connection refused, or the server refusing the
+    upgrade: a 503 while no watcher runs, a 401) and leaves the socket to the garbage collector
+    ("unclosed socket"); ``listen()`` connects again after each failure. So the socket is opened here
+    (every address of the host, as ``socket.create_connection`` tries them) and closed on any failure;
+    the rest is simple_websocket's own ``Base`` (its client state, the same attributes its constructor sets).
     """
 
-    def handshake(self) -> None:
+    def __init__(
+        self,
+        url: str,
+        subprotocols: str | list[str] | None = None,
+        headers: Mapping[str, str] | list[tuple[str, str]] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        **options: Any,
+    ) -> None:
+        parts = urlsplit(url)
+        secure = parts.scheme in ("https", "wss")
+        self.host = parts.hostname
+        self.port = parts.port or (443 if secure else 80)
+        self.path = parts.path + (f"?{parts.query}" if parts.query else "")
+        self.subprotocols = [subprotocols] if isinstance(subprotocols, str) else list(subprotocols or [])
+        self.extra_headeers = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+        sock = socket.create_connection((self.host, self.port))
         try:
-            super().handshake()
+            if secure:
+                context = ssl_context or ssl.create_default_context(purpose=ssl.Purpose.SERVER_AUTH)
+                sock = context.wrap_socket(sock, server_hostname=self.host)
+            simple_websocket.ws.Base.__init__(self, sock, connection_type=ConnectionType.CLIENT, **options)
         except BaseException:
-            self.sock.close()
+            sock.close()
             raise
 
 
