@@ -220,6 +220,41 @@ _COMMAND_TEST_MORE = ("AUTH", "STARTTLS", "XFORWARD", "CONN")
 _COMMAND_NAMES = {"STAR": "STARTTLS", "XFOR": "XFORWARD"}
 
 
+# Tokens only one MTA writes, and the reason its Sisimai module presets for
+# them before the reason order runs (case-sensitive, as the MTAs write them).
+# Exchange 2007 and later (Lhost/Exchange2007.pm $ndrsubject): the NDR's
+# component.category code; Gmail (Lhost/Gmail.pm $statetable): the SMTP
+# state its relay failed in.
+MTA_PRESETS: tuple[tuple[str, Reason], ...] = (
+    ("SMTPSEND.DNS.NonExistentDomain", R.HOSTUNKNOWN),
+    ("SMTPSEND.DNS.MxLoopback", R.NETWORKERROR),
+    ("RESOLVER.ADR.BadPrimary", R.SYSTEMERROR),
+    ("RESOLVER.ADR.RecipNotFound", R.USERUNKNOWN),
+    ("RESOLVER.ADR.ExRecipNotFound", R.USERUNKNOWN),
+    ("RESOLVER.ADR.RecipLimit", R.TOOMANYCONN),
+    ("RESOLVER.ADR.InvalidInSmtp", R.SYSTEMERROR),
+    ("RESOLVER.ADR.Ambiguous", R.SYSTEMERROR),
+    ("RESOLVER.RST.AuthRequired", R.SECURITYERROR),
+    ("RESOLVER.RST.NotAuthorized", R.REJECTED),
+    ("RESOLVER.RST.RecipSizeLimit", R.MESGTOOBIG),
+    ("QUEUE.Expired", R.EXPIRED),
+    ("(state 6).", R.SYSTEMERROR),
+    ("(state 8).", R.SYSTEMERROR),
+    ("(state 9).", R.SYSTEMERROR),
+    ("(state 12).", R.NORELAYING),
+    ("(state 13).", R.BLOCKED),
+    ("(state 14).", R.USERUNKNOWN),
+    ("(state 15).", R.FILTERED),
+    ("(state 17).", R.FILTERED),
+    ("(state 18).", R.FILTERED),
+)
+
+
+def mta_preset(diagnostic: str) -> Reason | None:
+    """The reason an MTA's own table gives a token in its error text, or None."""
+    return next((reason for token, reason in MTA_PRESETS if token in diagnostic), None)
+
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     """What a report states about one recipient, as Sisimai's ``Fact`` holds it.

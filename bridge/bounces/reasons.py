@@ -19,7 +19,7 @@ from bridge.bounces.causes import RECIPIENT_CHOICE_RE
 from bridge.bounces.codes import find_reply_code
 from bridge.bounces.model import REASON_CLASS, Reason
 from bridge.bounces.providers import provider_reason
-from bridge.bounces.reasonorder import STATUS_NAME, Facts, find_command, reason_of
+from bridge.bounces.reasonorder import STATUS_NAME, Facts, find_command, mta_preset, reason_of
 from bridge.bounces.stage import DATA, MAIL, RCPT, find_stage
 from bridge.bounces.statuses import status_reason
 from bridge.bounces.wordings import text_reason, wording
@@ -232,6 +232,7 @@ def _by_order(diagnostic: str, status: str | None, action: str, context: str, ki
         command=stage,
         action=action,
         diagnostic_type=kind,
+        preset=mta_preset(diagnostic),
     )
     ordered = reason_of(facts)
     detail = status.rsplit(".", 1)[-1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.bounces.model import Reason
-from bridge.bounces.reasonorder import Facts, find_command, reason_of, status_name
+from bridge.bounces.reasonorder import Facts, find_command, mta_preset, reason_of, status_name
 from bridge.bounces.stage import find_stage
 
 R = Reason
@@ -116,3 +116,19 @@ def test_reason_of(facts: Facts, reason: Reason | None) -> None:
 )
 def test_mta_stage_marks(text: str, stage: str | None) -> None:
     assert find_stage(text) == stage
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "status", "reason"),
+    [
+        # Exchange's category code is the MTA's own verdict: rejected, not X.7.1's securityerror.
+        ("550 5.7.1 RESOLVER.RST.NotAuthorized; not authorized", "5.7.1", R.REJECTED),
+        ("550 5.2.3 RESOLVER.RST.RecipSizeLimit; message too large", "5.2.3", R.MESGTOOBIG),
+        # Gmail's "(state 15)" is a refusal after DATA: filtered, even for unknown-user words.
+        ("550 5.1.1 user unknown (state 15).", "5.1.1", R.FILTERED),
+    ],
+    ids=["exchange-notauthorized", "exchange-sizelimit", "gmail-state-15"],
+)
+def test_mta_presets(diagnostic: str, status: str, reason: Reason) -> None:
+    facts = Facts(diagnostic, status=status, reply="550", preset=mta_preset(diagnostic))
+    assert reason_of(facts) is reason
