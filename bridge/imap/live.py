@@ -60,11 +60,6 @@ _STATUS_ITEMS = re.compile(rb"(MESSAGES|UNSEEN|UIDVALIDITY|UIDNEXT) (\d+)", re.I
 _VERSION_ITEMS = re.compile(rb"(UIDVALIDITY|UIDNEXT|MESSAGES|HIGHESTMODSEQ) (\d+)", re.I)
 _HIGHESTMODSEQ = re.compile(rb"\[HIGHESTMODSEQ (\d+)\]", re.I)
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]", re.I)
-# Per command connection: the folder a message read left selected read-only (EXAMINE), and its UIDVALIDITY.
-# The next read in that folder only needs a NOOP to see what others changed, instead of EXAMINE + CLOSE:
-# after a fresh EXAMINE, Dovecot's first body FETCH re-reads the folder's Maildir UID list (~13 ms for
-# 10,000 messages, bench/mailbox.py); within a kept selection a 50 KB FETCH costs under 1 ms.
-_kept: weakref.WeakKeyDictionary[aioimaplib.IMAP4, tuple[str, int]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +80,64 @@ class Selected:
         return (self.status.uidvalidity, self.status.uidnext, self.status.exists, self.highest_modseq)
 
 
+@dataclass(frozen=True, slots=True)
+class _View:
+    """A folder a command connection keeps selected read-only (EXAMINE) for the next read there.
+
+    ``notices`` is the connection's count of change notices (``handshake.Protocol.notices``) right
+    after the selection: while it stands still (a NOOP first, to hear of what others did), nothing
+    changed in the folder, so what the selection told (``selected``: its EXISTS and version) still
+    holds. None on a connection that does not count them.
+    """
+
+    folder: str
+    selected: Selected
+    notices: int | None
+
+
+# Per command connection: the folder it keeps selected read-only after a listing, search or message read.
+# The next read there needs only a NOOP to see what others changed, instead of STATUS or EXAMINE + CLOSE:
+# after a fresh EXAMINE, Dovecot's first body FETCH re-reads the folder's Maildir UID list (~13 ms for
+# 10,000 messages, bench/mailbox.py); within a kept selection a 50 KB FETCH costs under 1 ms, and a
+# NOOP 0.2 ms where a STATUS of the folder costs 3.3 ms.
+_kept: weakref.WeakKeyDictionary[aioimaplib.IMAP4, _View] = weakref.WeakKeyDictionary()
+
+
+def _notices(client: aioimaplib.IMAP4) -> int | None:
+    found = getattr(client.protocol, "notices", None)
+    return found if isinstance(found, int) else None
+
+
+def keeps(client: aioimaplib.IMAP4, folder: str) -> bool:
+    """Whether this connection keeps ``folder`` selected read-only from an earlier read."""
+    kept = _kept.get(client)
+    return kept is not None and kept.folder == folder and client.get_state() == "SELECTED"
+
+
+async def examine(client: aioimaplib.IMAP4, folder: str) -> Selected:
+    """The folder selected read-only and up to date, and kept selected for the next read there.
+
+    A kept selection of it is brought up to date with a NOOP (RFC 3501 § 6.1.2: the server then tells
+    what other sessions changed) and reused while no change notice came since it was made; the notices
+    of every command in it count (an EXISTS during a FETCH too), so none is missed. Otherwise, and for
+    any other folder, EXAMINE: read-only, so leaving it never expunges (RFC 3501 § 6.4.2).
+
+    Raises:
+        NotFound: code folderNotFound.
+        MailboxUnavailable: the server ended the session (Dovecot does when the selected folder is
+            deleted or renamed by another session).
+    """
+    kept = _kept.get(client)
+    if keeps(client, folder) and kept is not None and kept.notices is not None:
+        response = await _unless_closed(client, client.noop(), "NOOP")
+        if response.result == "OK" and _notices(client) == kept.notices:
+            return kept.selected
+    _kept.pop(client, None)
+    selected = await select_versioned(client, folder, read_only=True)
+    _kept[client] = _View(folder, selected, _notices(client))
+    return selected
+
+
 async def prepare(client: aioimaplib.IMAP4) -> None:
     """Once per command connection: ENABLE CONDSTORE, so every SELECT tells HIGHESTMODSEQ (RFC 7162 § 3.1)."""
     if client.has_capability("CONDSTORE") and client.has_capability("ENABLE"):
@@ -95,12 +148,14 @@ async def prepare(client: aioimaplib.IMAP4) -> None:
 
 
 async def version(client: aioimaplib.IMAP4, folder: str) -> tuple[int, int, int, int] | None:
-    """The folder's version from STATUS (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ), without selecting it.
+    """The folder's version now (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ); None without CONDSTORE.
 
-    Current only while this connection has no folder selected (Dovecot answers STATUS on the selected
-    folder from the session's own view): command connections leave their folder after each command
-    (``leave``). None without CONDSTORE.
+    From STATUS, without selecting it; but for the folder this connection keeps selected, from that
+    selection brought up to date (``examine``): a STATUS of the selected folder answers from the
+    session's own view, however old (Dovecot says CLIENTBUG; RFC 3501 § 6.3.10 says not to ask).
     """
+    if keeps(client, folder):
+        return (await examine(client, folder)).version
     if not client.has_capability("CONDSTORE"):
         return None
     try:
@@ -144,7 +199,7 @@ async def leave(client: aioimaplib.IMAP4, *, read_only: bool) -> None:
 
 
 async def release(client: aioimaplib.IMAP4) -> None:
-    """Leave the folder a message read kept selected (``fetch_message``), before a command that needs none.
+    """Leave the folder a read kept selected (``examine``, ``fetch_message``), before a command that needs none.
 
     Only that read-only selection can be left over from an earlier command (every other one leaves its
     folder), so CLOSE expunges nothing.
@@ -188,6 +243,7 @@ async def select(client: aioimaplib.IMAP4, folder: str) -> FolderStatus:
 
 
 async def select_versioned(client: aioimaplib.IMAP4, folder: str, *, read_only: bool = False) -> Selected:
+    _kept.pop(client, None)  # whatever was selected is not, from here on
     try:
         response = await (_examine(client, mailbox_arg(folder)) if read_only else client.select(mailbox_arg(folder)))
     except _IO_ERRORS as exc:
@@ -203,15 +259,15 @@ async def select_versioned(client: aioimaplib.IMAP4, folder: str, *, read_only: 
     return Selected(status, modseq)
 
 
-async def _select_for(client: aioimaplib.IMAP4, message: MessageId, *, read_only: bool = False) -> FolderStatus:
+async def _select_for(client: aioimaplib.IMAP4, message: MessageId, *, read_only: bool = False) -> Selected:
     """Select the message's folder; a changed UIDVALIDITY means the id names nothing any more."""
     try:
-        status = (await select_versioned(client, message.folder, read_only=read_only)).status
+        selected = await select_versioned(client, message.folder, read_only=read_only)
     except NotFound as exc:
         raise NotFound(f"no message {message.encode()!r}: folder is gone", code="messageNotFound") from exc
-    if status.uidvalidity != message.uidvalidity:
+    if selected.status.uidvalidity != message.uidvalidity:
         raise NotFound(f"no message {message.encode()!r}: the folder was rebuilt", code="messageNotFound")
-    return status
+    return selected
 
 
 def _uid_set(uids: Sequence[int]) -> str:
@@ -275,9 +331,9 @@ async def fetch_message(client: aioimaplib.IMAP4, message: MessageId, *, peek: b
     """
     if not (peek and await _still_selected(client, message)):
         _kept.pop(client, None)
-        status = await _select_for(client, message, read_only=peek)  # reading only: EXAMINE; CLOSE expunges nothing
+        selected = await _select_for(client, message, read_only=peek)  # reading only: EXAMINE; CLOSE expunges nothing
         if peek:
-            _kept[client] = (message.folder, status.uidvalidity)
+            _kept[client] = _View(message.folder, selected, _notices(client))
     body = "BODY.PEEK[]" if peek else "BODY[]"
     items = f"(UID FLAGS RFC822.SIZE INTERNALDATE {body})"
     response = await ok(client.uid("fetch", str(message.uid), items), "UID FETCH")
@@ -298,12 +354,12 @@ async def _still_selected(client: aioimaplib.IMAP4, message: MessageId) -> bool:
         NotFound: code messageNotFound: the id's UIDVALIDITY is not the folder's.
     """
     kept = _kept.get(client)
-    if kept is None or kept[0] != message.folder or client.get_state() != "SELECTED":
+    if kept is None or not keeps(client, message.folder):
         return False
     response = await _unless_closed(client, client.noop(), "NOOP")
     if response.result != "OK" or any(_UIDVALIDITY.search(bytes(line)) for line in response.lines):
         return False
-    if kept[1] != message.uidvalidity:
+    if kept.selected.status.uidvalidity != message.uidvalidity:
         raise NotFound(f"no message {message.encode()!r}: the folder was rebuilt", code="messageNotFound")
     return True
 

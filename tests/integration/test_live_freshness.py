@@ -1,0 +1,165 @@
+"""A kept listing is never stale: whatever a second client changes shows on the next listing or search.
+
+The command connection keeps the listed folder selected read-only and serves a kept answer again
+after a NOOP when no change notice came since the folder was selected (``bridge.imap.live.examine``).
+These tests change the folder from a second IMAP session on the real Dovecot between two listings,
+including when the notice reaches the command connection during some other command (a message read,
+a search, a FETCH), which aioimaplib files under that command or drops.
+"""
+
+from __future__ import annotations
+
+import json
+
+import aioimaplib
+import pytest
+
+from bridge.config import Secret
+from bridge.imap import live, session
+from bridge.mail import ids
+from bridge.mailbox import operations
+from bridge.mailbox.operations import Answers
+from bridge.models import ServerConfig
+from tests.servers.dovecot import MailAccount
+
+PAGE = {"path": "INBOX", "pageSize": 5, "page": 0, "cursor": None}
+
+
+def note(n: int) -> bytes:
+    return f"From: a@example.test\r\nSubject: note {n}\r\nMessage-ID: <n{n}@example.test>\r\n\r\nbody {n}\r\n".encode()
+
+
+class Ours:
+    """The bridge's side: one command connection and its kept answers, run as the watcher runs commands."""
+
+    def __init__(self, client: aioimaplib.IMAP4) -> None:
+        self.client, self.answers = client, Answers()
+
+    async def call(self, op: str, args: dict) -> operations.Reply:
+        return await operations.run(operations.OPERATIONS[op], op, self.client, args, b"", self.answers)
+
+    async def listing(self, folder: str = "INBOX") -> list[dict]:
+        return json.loads((await self.call("list", {**PAGE, "path": folder})).payload)["messages"]
+
+    async def seen(self) -> list[int]:
+        reply = await self.call("search", {**PAGE, "search": {"seen": True}})
+        return [m["uid"] for m in json.loads(reply.payload)["messages"]]
+
+
+async def other_session(mailbox: MailAccount) -> aioimaplib.IMAP4:
+    other = aioimaplib.IMAP4(mailbox.host, mailbox.imap_port, timeout=10)
+    await other.wait_hello_from_server()
+    await other.login(mailbox.address, mailbox.password)
+    await other.select("INBOX")
+    return other
+
+
+@pytest.fixture
+async def both(mailbox):
+    config = ServerConfig(mailbox.host, mailbox.imap_port, mailbox.address, Secret(mailbox.password), starttls=False)
+    seed = await other_session(mailbox)
+    for n in range(3):
+        assert (await seed.append(note(n), mailbox="INBOX")).result == "OK"
+    await seed.logout()
+    client = await session.connect(config)
+    await live.prepare(client)
+    other = await other_session(mailbox)
+    yield Ours(client), other
+    await other.logout()
+    await session.close(client)
+
+
+def flags(listing: list[dict], uid: int) -> list[str]:
+    return next(m["flags"] for m in listing if m["uid"] == uid)
+
+
+async def test_a_kept_listing_is_served_again_while_nothing_changed(both):
+    ours, _ = both
+    first = await ours.call("list", PAGE)
+    assert live.keeps(ours.client, "INBOX")  # the folder stays selected for the next listing
+    heard = ours.client.protocol.notices
+    assert await ours.call("list", PAGE) is first  # the kept answer, after a NOOP that told of nothing ...
+    assert ours.client.protocol.notices == heard  # ... and no second EXAMINE (its EXISTS would count)
+    assert [m["uid"] for m in json.loads(first.payload)["messages"]] == [3, 2, 1]
+
+
+@pytest.mark.parametrize("change", ["flag", "append", "expunge"])
+async def test_a_change_by_another_client_shows_on_the_next_listing(both, change):
+    ours, other = both
+    assert "\\Seen" not in flags(await ours.listing(), 2)
+    if change == "flag":
+        await other.uid("store", "2", "+FLAGS.SILENT", "(\\Seen)")
+        assert "\\Seen" in flags(await ours.listing(), 2)
+    elif change == "append":
+        await other.append(note(9), mailbox="INBOX")
+        assert [m["subject"] for m in await ours.listing()][0] == "note 9"
+    else:
+        await other.uid("store", "3", "+FLAGS.SILENT", "(\\Deleted)")
+        await other.uid("expunge", "3")
+        assert [m["uid"] for m in await ours.listing()] == [2, 1]
+
+
+async def test_a_change_heard_during_a_message_read_still_shows_on_the_next_listing(both):
+    # The read's NOOP hears of the flag change (and keeps the selection); the listing's NOOP then hears nothing.
+    ours, other = both
+    listed = await ours.listing()
+    status = live._kept[ours.client].selected.status
+    await other.uid("store", "2", "+FLAGS.SILENT", "(\\Seen)")
+    read = await ours.call("source", {"id": ids.encode("INBOX", status.uidvalidity, 1)})
+    assert read.payload.startswith(b"From: a@example.test") and live.keeps(ours.client, "INBOX")
+    assert "\\Seen" not in flags(listed, 2) and "\\Seen" in flags(await ours.listing(), 2)
+
+
+async def test_a_change_heard_during_a_search_still_shows_on_the_next_listing(both):
+    ours, other = both
+    await ours.listing()
+    assert await ours.seen() == []
+    await other.append(note(9), mailbox="INBOX", flags="(\\Seen)")
+    assert await ours.seen() == [4]  # the search hears of the new message ...
+    assert [m["uid"] for m in await ours.listing()] == [4, 3, 2, 1]  # ... and so does the next listing
+
+
+@pytest.mark.parametrize("change", ["flag", "append"])
+async def test_a_notice_a_fetch_takes_in_is_not_lost(both, change):
+    # Dovecot tells a flag change during a UID FETCH (aioimaplib files it under the FETCH's lines) and
+    # a new message during a FETCH (aioimaplib drops the EXISTS): the next NOOP repeats neither.
+    ours, other = both
+    await ours.listing()
+    if change == "flag":
+        await other.uid("store", "2", "+FLAGS.SILENT", "(\\Seen)")
+        fetched = await live.ok(ours.client.uid("fetch", "1", "(UID)"), "UID FETCH")
+        assert any(b"MODSEQ" in bytes(line) for line in fetched.lines)  # the notice came here, not to a NOOP
+        assert "\\Seen" in flags(await ours.listing(), 2)
+    else:
+        await other.append(note(9), mailbox="INBOX")
+        await live.ok(ours.client.fetch("1", "(UID)"), "FETCH")
+        assert [m["subject"] for m in await ours.listing()][0] == "note 9"
+
+
+async def test_a_search_kept_sees_a_flag_change_by_another_client(both):
+    ours, other = both
+    await ours.listing()
+    assert await ours.seen() == []
+    await other.uid("store", "1", "+FLAGS.SILENT", "(\\Seen)")
+    assert await ours.seen() == [1]
+
+
+async def test_a_listing_of_another_folder_is_fresh_and_moves_the_selection(both):
+    ours, other = both
+    await ours.listing()
+    assert (await other.create('"Other"')).result == "OK"
+    assert await ours.listing("Other") == []
+    assert live.keeps(ours.client, "Other") and not live.keeps(ours.client, "INBOX")
+    assert (await other.append(note(5), mailbox='"Other"')).result == "OK"
+    await other.uid("store", "3", "+FLAGS.SILENT", "(\\Seen)")
+    # INBOX is not selected now, so its STATUS is current; Other's kept selection hears of the APPEND.
+    assert "\\Seen" in flags(await ours.listing(), 3)
+    assert [m["subject"] for m in await ours.listing("Other")] == ["note 5"]
+
+
+async def test_a_command_that_changes_leaves_the_kept_selection(both):
+    ours, _ = both
+    listed = await ours.listing()
+    await ours.call("flags", {"id": listed[0]["id"], "add": ["\\Flagged"]})
+    assert ours.client.get_state() == "AUTH" and not live.keeps(ours.client, "INBOX")
+    assert "\\Flagged" in flags(await ours.listing(), listed[0]["uid"])
