@@ -23,7 +23,7 @@ from typing import Any
 
 import aioimaplib
 
-from bridge.errors import Conflict, MailboxError, MailboxUnavailable, NotFound
+from bridge.errors import Conflict, MailboxError, MailboxUnavailable, NotFound, SelectionLost
 from bridge.imap import handshake
 from bridge.imap.fetched import Fetched, parse_fetch_items
 from bridge.imap.responses import (
@@ -365,11 +365,14 @@ async def _still_selected(client: aioimaplib.IMAP4, message: MessageId) -> bool:
 
 
 async def _unless_closed(client: aioimaplib.IMAP4, command: Awaitable[Any], what: str) -> Any:
-    """Await a command, failing at once if the server ends the session instead of answering.
+    """Await a command in a kept selection, failing at once if the server ends the session instead of answering.
 
     Dovecot says BYE and closes when the selected folder was renamed or deleted by another session;
     aioimaplib never fails a command in flight when its connection closes (``bridge.imap.handshake``)
     and would wait out its timeout.
+
+    Raises:
+        SelectionLost: the server ended the session.
     """
     closed: asyncio.Future[None] | None = getattr(client.protocol, "closed", None)
     running = asyncio.ensure_future(command)
@@ -377,7 +380,7 @@ async def _unless_closed(client: aioimaplib.IMAP4, command: Awaitable[Any], what
         await asyncio.wait({running, closed}, return_when=asyncio.FIRST_COMPLETED)
         if not running.done():
             running.cancel()
-            raise MailboxUnavailable(f"IMAP {what} failed: the server ended the session", details={"side": "imap"})
+            raise SelectionLost(f"IMAP {what} failed: the server ended the session", details={"side": "imap"})
     try:
         return await running
     except _IO_ERRORS as exc:
