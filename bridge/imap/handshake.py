@@ -77,7 +77,8 @@ class Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioimap
         super().data_received(d)
 
     def _handle_line(self, line: bytes, current_cmd: Command | None) -> Command | None:
-        if is_change_notice(line):
+        # aioimaplib files FETCH and STORE (and their UID forms) under "FETCH" while they run.
+        if is_change_notice(line, fetching="FETCH" in self.pending_async_commands):
             self.notices += 1
         found: Command | None = super()._handle_line(line, current_cmd)
         return found

@@ -193,7 +193,7 @@ _UNTAGGED_NAME = re.compile(rb"^\* (?:\d+ )?([A-Za-z.-]+)")
 _MODSEQ = re.compile(rb"MODSEQ", re.I)
 
 
-def is_change_notice(line: bytes) -> bool:
+def is_change_notice(line: bytes, *, fetching: bool = True) -> bool:
     """Whether a response line may tell of a change in the selected folder (by anyone), so what was
     known of the folder before it may no longer hold.
 
@@ -202,12 +202,13 @@ def is_change_notice(line: bytes) -> bool:
     carrying MODSEQ: with CONDSTORE enabled the server MUST send MODSEQ in every FETCH that reports a flag
     change (RFC 7162 § 3.2), and a FETCH we asked for carries none (we never ask for it). Any other line
     (one continuing a response after a literal, a tagged one) counts when it carries MODSEQ, in case a
-    server folds a flag change into a FETCH we asked for.
+    server folds a flag change into a FETCH we asked for. ``fetching=False`` (no FETCH or STORE of ours
+    pending): every FETCH is one we did not ask for, so a notice, MODSEQ or not.
     """
     if not line.startswith(b"* "):
         return _MODSEQ.search(line) is not None
     match = _UNTAGGED_NAME.match(line)
     name = match.group(1).upper() if match else b""
     if name == b"FETCH":
-        return _MODSEQ.search(line) is not None
+        return not fetching or _MODSEQ.search(line) is not None
     return name not in _ANSWERS_ONLY

@@ -79,3 +79,10 @@ def test_search_results_ignore_other_untagged_lines():
 def test_change_notices_are_told_from_answers(line, notice):
     # Counted on every command connection; a kept selection is reused only while none came (bridge.imap.live).
     assert is_change_notice(line) is notice
+
+
+def test_a_fetch_while_none_of_ours_runs_is_a_notice_even_without_modseq():
+    # A server that leaves MODSEQ out of a flag change it tells during a NOOP is still heard.
+    assert is_change_notice(b"* 2 FETCH (FLAGS (\\Seen))", fetching=False)
+    assert not is_change_notice(b"* 2 FETCH (FLAGS (\\Seen))", fetching=True)
+    assert not is_change_notice(b"* SEARCH 2", fetching=False)
