@@ -124,8 +124,8 @@ async def examine(client: aioimaplib.IMAP4, folder: str) -> Selected:
 
     Raises:
         NotFound: code folderNotFound.
-        MailboxUnavailable: the server ended the session (Dovecot does when the selected folder is
-            deleted or renamed by another session).
+        SelectionLost: the server ended the session (Dovecot does when the kept folder is deleted or
+            renamed by another session).
     """
     kept = _kept.get(client)
     if keeps(client, folder) and kept is not None and kept.notices is not None:
