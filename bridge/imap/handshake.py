@@ -71,6 +71,9 @@ class Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioimap
         # files others under whatever command is pending, so they are counted here, where every line passes:
         # a kept selection (``bridge.imap.live``) knows its folder unchanged while this count stands still.
         self.notices = 0
+        # ``notices`` when the last tagged answer came: what a selection had heard once its EXAMINE ended,
+        # however soon after that a server's unsolicited EXISTS (RFC 3501 § 5.2) arrives.
+        self.notices_when_answered = 0
 
     def data_received(self, d: bytes) -> None:
         self.heard = self.heard or bool(d)
@@ -82,6 +85,10 @@ class Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioimap
             self.notices += 1
         found: Command | None = super()._handle_line(line, current_cmd)
         return found
+
+    def _response_done(self, line: bytes) -> None:
+        self.notices_when_answered = self.notices
+        super()._response_done(line)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():

@@ -84,8 +84,8 @@ class Selected:
 class _View:
     """A folder a command connection keeps selected read-only (EXAMINE) for the next read there.
 
-    ``notices`` is the connection's count of change notices (``handshake.Protocol.notices``) right
-    after the selection: while it stands still (a NOOP first, to hear of what others did), nothing
+    ``notices`` is the connection's count of change notices (``handshake.Protocol.notices``) as the
+    selection's answer came: while it stands still (a NOOP first, to hear of what others did), nothing
     changed in the folder, so what the selection told (``selected``: its EXISTS and version) still
     holds. None on a connection that does not count them.
     """
@@ -103,8 +103,9 @@ class _View:
 _kept: weakref.WeakKeyDictionary[aioimaplib.IMAP4, _View] = weakref.WeakKeyDictionary()
 
 
-def _notices(client: aioimaplib.IMAP4) -> int | None:
-    found = getattr(client.protocol, "notices", None)
+def _notices(client: aioimaplib.IMAP4, *, when_answered: bool = False) -> int | None:
+    """The connection's change notices so far, or as of its last command's end; None if it keeps no count."""
+    found = getattr(client.protocol, "notices_when_answered" if when_answered else "notices", None)
     return found if isinstance(found, int) else None
 
 
@@ -134,7 +135,7 @@ async def examine(client: aioimaplib.IMAP4, folder: str) -> Selected:
             return kept.selected
     _kept.pop(client, None)
     selected = await select_versioned(client, folder, read_only=True)
-    _kept[client] = _View(folder, selected, _notices(client))
+    _kept[client] = _View(folder, selected, _notices(client, when_answered=True))
     return selected
 
 
@@ -333,7 +334,7 @@ async def fetch_message(client: aioimaplib.IMAP4, message: MessageId, *, peek: b
         _kept.pop(client, None)
         selected = await _select_for(client, message, read_only=peek)  # reading only: EXAMINE; CLOSE expunges nothing
         if peek:
-            _kept[client] = _View(message.folder, selected, _notices(client))
+            _kept[client] = _View(message.folder, selected, _notices(client, when_answered=True))
     body = "BODY.PEEK[]" if peek else "BODY[]"
     items = f"(UID FLAGS RFC822.SIZE INTERNALDATE {body})"
     response = await ok(client.uid("fetch", str(message.uid), items), "UID FETCH")

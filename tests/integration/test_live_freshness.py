@@ -9,13 +9,16 @@ a search, a FETCH), which aioimaplib files under that command or drops.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aioimaplib
 import pytest
+from aioimaplib.aioimaplib import Command
 
 from bridge.config import Secret
 from bridge.imap import live, session
+from bridge.imap.handshake import Protocol
 from bridge.mail import ids
 from bridge.mailbox import operations
 from bridge.mailbox.operations import Answers
@@ -163,3 +166,15 @@ async def test_a_command_that_changes_leaves_the_kept_selection(both):
     await ours.call("flags", {"id": listed[0]["id"], "add": ["\\Flagged"]})
     assert ours.client.get_state() == "AUTH" and not live.keeps(ours.client, "INBOX")
     assert "\\Flagged" in flags(await ours.listing(), listed[0]["uid"])
+
+
+async def test_a_notice_right_after_the_selections_answer_is_not_taken_as_part_of_it():
+    # RFC 3501 § 5.2 lets a server send an EXISTS at any time, so also in the same read as the EXAMINE's
+    # tagged answer, before the selection's count is taken: it must count as heard after the selection.
+    protocol = Protocol(asyncio.get_running_loop())
+    protocol.state = "SELECTED"
+    protocol.pending_sync_command = Command("EXAMINE", "A1", "INBOX")
+    protocol.data_received(
+        b"* 3 EXISTS\r\n* OK [HIGHESTMODSEQ 7] Highest\r\nA1 OK [READ-ONLY] Examined\r\n* 4 EXISTS\r\n"
+    )
+    assert (protocol.notices_when_answered, protocol.notices) == (2, 3)
