@@ -86,34 +86,44 @@ async def test_a_kept_listing_is_served_again_while_nothing_changed(both):
     assert [m["uid"] for m in json.loads(first.payload)["messages"]] == [3, 2, 1]
 
 
-@pytest.mark.parametrize("change", ["flag", "append", "expunge"])
-async def test_a_change_by_another_client_shows_on_the_next_listing(both, change):
-    ours, other = both
-    assert "\\Seen" not in flags(await ours.listing(), 2)
-    if change == "flag":
+async def change(other: aioimaplib.IMAP4, kind: str) -> None:
+    if kind == "flag":
         await other.uid("store", "2", "+FLAGS.SILENT", "(\\Seen)")
-        assert "\\Seen" in flags(await ours.listing(), 2)
-    elif change == "append":
+    elif kind == "append":
         await other.append(note(9), mailbox="INBOX")
-        assert [m["subject"] for m in await ours.listing()][0] == "note 9"
     else:
         await other.uid("store", "3", "+FLAGS.SILENT", "(\\Deleted)")
         await other.uid("expunge", "3")
-        assert [m["uid"] for m in await ours.listing()] == [2, 1]
 
 
-async def test_a_change_heard_during_a_message_read_still_shows_on_the_next_listing(both):
-    # The read's NOOP hears of the flag change (and keeps the selection); the listing's NOOP then hears nothing.
+def shows(kind: str, listing: list[dict]) -> bool:
+    if kind == "flag":
+        return "\\Seen" in flags(listing, 2)
+    if kind == "append":
+        return listing[0]["subject"] == "note 9"
+    return [m["uid"] for m in listing] == [2, 1]
+
+
+@pytest.mark.parametrize("kind", ["flag", "append", "expunge"])
+@pytest.mark.parametrize("between", ["nothing", "message read", "search", "uid fetch"])
+async def test_a_change_by_another_client_shows_on_the_next_listing(both, kind, between):
+    # Whatever ran in the kept selection between the two listings (and heard of the change there, with
+    # a NOOP of its own or within its answer), the second listing shows the change.
     ours, other = both
-    listed = await ours.listing()
-    status = live._kept[ours.client].selected.status
-    await other.uid("store", "2", "+FLAGS.SILENT", "(\\Seen)")
-    read = await ours.call("source", {"id": ids.encode("INBOX", status.uidvalidity, 1)})
-    assert read.payload.startswith(b"From: a@example.test") and live.keeps(ours.client, "INBOX")
-    assert "\\Seen" not in flags(listed, 2) and "\\Seen" in flags(await ours.listing(), 2)
+    before = await ours.listing()
+    uidvalidity = live._kept[ours.client].selected.status.uidvalidity
+    await change(other, kind)
+    if between == "message read":
+        read = await ours.call("source", {"id": ids.encode("INBOX", uidvalidity, 1)})
+        assert read.payload.startswith(b"From: a@example.test") and live.keeps(ours.client, "INBOX")
+    elif between == "search":
+        await ours.seen()
+    elif between == "uid fetch":
+        await live.ok(ours.client.uid("fetch", "1", "(UID)"), "UID FETCH")
+    assert not shows(kind, before) and shows(kind, await ours.listing())
 
 
-async def test_a_change_heard_during_a_search_still_shows_on_the_next_listing(both):
+async def test_a_change_heard_during_a_search_shows_in_the_search_and_the_next_listing(both):
     ours, other = both
     await ours.listing()
     assert await ours.seen() == []
