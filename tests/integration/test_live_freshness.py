@@ -188,3 +188,23 @@ async def test_a_notice_right_after_the_selections_answer_is_not_taken_as_part_o
         b"* 3 EXISTS\r\n* OK [HIGHESTMODSEQ 7] Highest\r\nA1 OK [READ-ONLY] Examined\r\n* 4 EXISTS\r\n"
     )
     assert (protocol.notices_when_answered, protocol.notices) == (2, 3)
+
+
+async def test_two_command_connections_share_kept_answers_and_each_sees_changes(both, mailbox):
+    # BRIDGE_IMAP_COMMAND_CONNECTIONS=2: the account's kept answers are shared; each connection keeps
+    # its own selection and hears of changes on its own.
+    ours, other = both
+    config = ServerConfig(mailbox.host, mailbox.imap_port, mailbox.address, Secret(mailbox.password), starttls=False)
+    second = Ours(await session.connect(config))
+    second.answers = ours.answers
+    try:
+        await live.prepare(second.client)
+        first = await ours.call("list", PAGE)
+        assert await second.call("list", PAGE) is first  # its STATUS shows the version the answer was kept at
+        await change(other, "flag")
+        assert shows("flag", await second.listing())
+        assert shows("flag", await ours.listing())
+        await change(other, "append")
+        assert shows("append", await ours.listing()) and shows("append", await second.listing())
+    finally:
+        await session.close(second.client)
