@@ -199,14 +199,16 @@ async def leave(client: aioimaplib.IMAP4, *, read_only: bool) -> None:
         await handshake.discard(client)
 
 
-async def release(client: aioimaplib.IMAP4) -> None:
-    """Leave the folder a read kept selected (``examine``, ``fetch_message``), before a command that needs none.
+async def release(client: aioimaplib.IMAP4, *, keep: bool = False) -> None:
+    """Leave the folder an earlier command left selected; with ``keep`` (a read), only one no read keeps.
 
-    Only that read-only selection can be left over from an earlier command (every other one leaves its
-    folder), so CLOSE expunges nothing.
+    Only a read's read-only selection (``examine``, ``fetch_message``) is meant to be left over, and CLOSE
+    expunges nothing there. Any other selection is one no read keeps track of: left the safe way
+    (``leave``), so a STATUS of it never answers from its old view.
     """
-    if client in _kept:
-        await leave(client, read_only=True)
+    if client.get_state() != "SELECTED" or (keep and client in _kept):
+        return
+    await leave(client, read_only=client in _kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,11 +263,17 @@ async def select_versioned(client: aioimaplib.IMAP4, folder: str, *, read_only: 
 
 
 async def _select_for(client: aioimaplib.IMAP4, message: MessageId, *, read_only: bool = False) -> Selected:
-    """Select the message's folder; a changed UIDVALIDITY means the id names nothing any more."""
+    """Select the message's folder; a changed UIDVALIDITY means the id names nothing any more.
+
+    ``read_only``: EXAMINE, kept for the next read there (``_kept``), even when the id turns out stale:
+    the folder is selected either way.
+    """
     try:
         selected = await select_versioned(client, message.folder, read_only=read_only)
     except NotFound as exc:
         raise NotFound(f"no message {message.encode()!r}: folder is gone", code="messageNotFound") from exc
+    if read_only:
+        _kept[client] = _View(message.folder, selected, _notices(client, when_answered=True))
     if selected.status.uidvalidity != message.uidvalidity:
         raise NotFound(f"no message {message.encode()!r}: the folder was rebuilt", code="messageNotFound")
     return selected
@@ -331,10 +339,7 @@ async def fetch_message(client: aioimaplib.IMAP4, message: MessageId, *, peek: b
         NotFound: code messageNotFound (gone from the server, or the folder was rebuilt).
     """
     if not (peek and await _still_selected(client, message)):
-        _kept.pop(client, None)
-        selected = await _select_for(client, message, read_only=peek)  # reading only: EXAMINE; CLOSE expunges nothing
-        if peek:
-            _kept[client] = _View(message.folder, selected, _notices(client, when_answered=True))
+        await _select_for(client, message, read_only=peek)  # reading only: EXAMINE (kept); CLOSE expunges nothing
     body = "BODY.PEEK[]" if peek else "BODY[]"
     items = f"(UID FLAGS RFC822.SIZE INTERNALDATE {body})"
     response = await ok(client.uid("fetch", str(message.uid), items), "UID FETCH")

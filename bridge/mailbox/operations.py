@@ -422,8 +422,7 @@ async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str
     """
     if name not in READ_ONLY:
         answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
-    if name not in KEEP_SELECTED:
-        await live.release(client)
+    await live.release(client, keep=name in KEEP_SELECTED)
     try:
         return await op(client, args, payload, answers)
     finally:

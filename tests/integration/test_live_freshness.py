@@ -17,6 +17,7 @@ import pytest
 from aioimaplib.aioimaplib import Command
 
 from bridge.config import Secret
+from bridge.errors import NotFound
 from bridge.imap import live, session
 from bridge.imap.handshake import Protocol
 from bridge.mail import ids
@@ -208,3 +209,27 @@ async def test_two_command_connections_share_kept_answers_and_each_sees_changes(
         assert shows("append", await ours.listing()) and shows("append", await second.listing())
     finally:
         await session.close(second.client)
+
+
+async def test_a_read_of_a_rebuilt_folders_id_leaves_no_untracked_selection(both):
+    # The read EXAMINEs the folder, then finds the id's UIDVALIDITY is not the folder's (404). The folder
+    # stays selected; were that not tracked, the next listing's STATUS would answer from its old view.
+    ours, other = both
+    before = await ours.listing()
+    uidvalidity = ids.decode(before[0]["id"]).uidvalidity
+    await ours.call("list", {**PAGE, "path": "Trash"})  # Trash selected now: the read EXAMINEs INBOX again
+    with pytest.raises(NotFound):
+        await ours.call("source", {"id": ids.encode("INBOX", uidvalidity + 1, 1)})
+    await change(other, "flag")
+    assert not shows("flag", before) and shows("flag", await ours.listing())
+
+
+async def test_a_selection_no_read_keeps_track_of_is_left_before_the_next_read(both):
+    # Should any path leave a folder selected without recording it, the next read leaves it first
+    # rather than asking STATUS of it (answered from its old view).
+    ours, other = both
+    before = await ours.listing()
+    await live.leave(ours.client, read_only=True)
+    await live.select(ours.client, "INBOX")  # selected, and recorded nowhere
+    await change(other, "flag")
+    assert not shows("flag", before) and shows("flag", await ours.listing())
