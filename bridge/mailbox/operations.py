@@ -50,8 +50,10 @@ class Answers:
 
     A folder's version (``bridge.imap.live.Selected.version``: UIDVALIDITY, UIDNEXT, EXISTS,
     HIGHESTMODSEQ) changes with anything that happens in it, by anyone, so an answer is served
-    again only while a fresh SELECT shows the same version: it is never stale. Servers without
-    CONDSTORE have no version and nothing is kept. Bounded: the oldest answers go first.
+    again only while the folder's version now is the same: from a STATUS of a folder not selected,
+    a fresh EXAMINE, or the connection's kept selection of it when a NOOP and every command since
+    it was made told of no change (``live.examine``): it is never stale. Servers without CONDSTORE
+    have no version and nothing is kept. Bounded: the oldest answers go first.
     """
 
     def __init__(self, size: int = 32) -> None:
