@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable, StorageUnavailable
+from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable, SelectionLost, StorageUnavailable
 from bridge.imap import session
 from bridge.imap.pool import DEFAULT_IDLE_S, DEFAULT_SIZE, CommandPool
 from bridge.imap.watcher import Connect
@@ -160,9 +160,14 @@ class CommandServer:
         answers = self._answers.setdefault(account.id, Answers())
         try:
             remaining = request.expires - time.time()
-            async with asyncio.timeout(max(0.1, remaining)), pool.connection() as client:
-                started()
-                return await run(operation, request.op, client, request.args, request.payload, answers)
+            async with asyncio.timeout(max(0.1, remaining)):
+                try:
+                    return await self._on_connection(pool, request, operation, answers, started)
+                except SelectionLost:
+                    # A read kept its folder selected and another session deleted or renamed that folder:
+                    # the server ended the session. The read runs again on a fresh one, as it would have
+                    # run with nothing kept (a 404 for the folder rather than a 503).
+                    return await self._on_connection(pool, request, operation, answers, started)
         except (MailboxUnavailable, MailboxAuthFailed, TimeoutError) as exc:
             why = exc.message if isinstance(exc, BridgeError) else "the command timed out"
             return protocol.error_reply(protocol.unavailable(request.account, why))
@@ -171,6 +176,14 @@ class CommandServer:
         except Exception as exc:  # noqa: BLE001 - one command's bug must not end the server
             log.exception("mailbox command %s failed", request.op)
             return protocol.error_reply(BridgeError(f"mailbox command failed: {type(exc).__name__}"))
+
+    @staticmethod
+    async def _on_connection(
+        pool: CommandPool, request: Request, operation: Operation, answers: Answers, started: Callable[[], object]
+    ) -> Reply:
+        async with pool.connection() as client:
+            started()
+            return await run(operation, request.op, client, request.args, request.payload, answers)
 
     async def reap(self, held: set[str]) -> None:
         """Close idle connections, and the pools of accounts no longer held here."""
