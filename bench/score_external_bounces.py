@@ -6,8 +6,8 @@ The shared corpus (bench/score_bounces.py) is Sisimai's set-of-emails, and
 the classifier's rules were written while looking at it. The messages in
 bench/external_bounces/ (set 1) and bench/external_bounces_2/ (set 2) come
 from other projects' test fixtures (see SOURCES.md in each; set 3,
-bench/external_bounces_3/, and set 4, bench/external_bounces_4/, were added
-and labelled blind in issue 11) and were
+bench/external_bounces_3/, set 4, bench/external_bounces_4/, and set 5,
+bench/external_bounces_5/, were added and labelled blind in issue 11) and were
 labelled by reading each message, under the same taxonomy and its
 conventions, by someone who did not run or read the classifier. They are the closest thing to the graders' held-out fifth that
 can be measured here: mail no rule was written from. The labels are ours,
@@ -32,7 +32,13 @@ from bridge.bounces import Kind
 
 SETS = tuple(
     score.ROOT / "bench" / name
-    for name in ("external_bounces", "external_bounces_2", "external_bounces_3", "external_bounces_4")
+    for name in (
+        "external_bounces",
+        "external_bounces_2",
+        "external_bounces_3",
+        "external_bounces_4",
+        "external_bounces_5",
+    )
 )
 
 # External files that Sisimai's own corpus also took: sisimai/rb-sisimai

@@ -27,6 +27,7 @@ one of these with ``raise ... from exc`` so that library types never leak into
     ├── MailboxError              IMAP side
     │   ├── MailboxAuthFailed     permanent: credentials rejected
     │   └── MailboxUnavailable    transient: connect/timeout/BYE
+    │       └── SelectionLost     the server ended a session that kept a folder selected
     ├── SubmissionError           SMTP side
     │   ├── SubmissionAuthFailed  permanent: credentials rejected
     │   ├── SubmissionRejected    permanent (5xx)
@@ -206,6 +207,11 @@ class MailboxUnavailable(MailboxError):
     status_code = 422
     code = "connectFailed"
     transient = True
+
+
+class SelectionLost(MailboxUnavailable):
+    """Raised when the server ends a command session that kept a folder selected for the next read (Dovecot
+    does once another session deletes or renames that folder); the read is run again on a fresh session."""
 
 
 class SubmissionError(BridgeError):

@@ -1,11 +1,14 @@
 """Reason decision: status codes, SMTP stage and wordings to a Reason; the hard/soft verdict.
 
-Pure: no I/O. Owns the order in which a provider's code, the status code
-(``statuses``) and the wordings (``causes``, ``addressing``, ``wordings``)
-decide, the reading of "user unknown" by the SMTP stage it answered
-(RFC 5321 § 3.3, via ``stage``), and the hard flag. Text beats a
-generic status: "5.7.1" or "5.0.0" say little, the remote's words say more;
-a specific status (5.1.1, 5.2.2, 5.7.26) decides when the text is silent.
+Pure: no I/O. Owns the order in which the evidence decides. A provider's
+documented code, a local program's exit (X-Unix) and a directory lookup by
+the reporting system come first (the taxonomy's MTA and provider tables set
+those before its reason order runs); then the taxonomy's own decision order
+(``reasonorder``: Sisimai's ``Reason->get``, where the status code's name,
+the SMTP stage (RFC 5321 § 3.3, via ``stage``) and the listed wordings are
+combined); only what that order leaves undecided falls to this package's
+own rules below it (wordings, status table, stage markers, the delay
+report). The hard flag is one function of reason and status.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from bridge.bounces.causes import RECIPIENT_CHOICE_RE
 from bridge.bounces.codes import find_reply_code
 from bridge.bounces.model import REASON_CLASS, Reason
 from bridge.bounces.providers import provider_reason
+from bridge.bounces.reasonorder import STATUS_NAME, Facts, find_command, mta_preset, reason_of
 from bridge.bounces.stage import DATA, MAIL, RCPT, find_stage
 from bridge.bounces.statuses import status_reason
 from bridge.bounces.wordings import text_reason, wording
@@ -128,6 +132,26 @@ def classify_reason(
         return by_provider
     if RECIPIENT_CHOICE_RE.search(diagnostic):
         return R.FILTERED
+    if _DIRECTORY_RE.search(diagnostic) and text_reason(diagnostic, fallback=False) is R.USERUNKNOWN:
+        # A directory lookup by the reporting system itself (Exchange's
+        # categorizer, Domino, a local delivery agent): the taxonomy's MTA
+        # tables file these as userunknown before its reason order runs.
+        return R.USERUNKNOWN
+    if status_reason(status) is R.NOTACCEPT and text_reason(diagnostic, fallback=False) is R.USERUNKNOWN:
+        # Exchange Online's "5.1.10 RESOLVER.ADR.RecipientNotFound": its
+        # X.1.10 is an unknown recipient (Sisimai's Office365 status table),
+        # not RFC 7505's null MX.
+        return R.USERUNKNOWN
+    # qmail's give-up sentence is read by the rules below (the error before
+    # it is the cause); the taxonomy's lists would read the sentence itself.
+    ordered = (
+        None if _GIVE_UP_RE.search(diagnostic) else _by_order(diagnostic, status, action, context, diagnostic_type)
+    )
+    if ordered is not None:
+        # The taxonomy's own decision order decided (``reasonorder``); the
+        # steps below are this package's last resorts for what it leaves
+        # to onhold/undefined.
+        return ordered
     by_status = status_reason(status)
     if by_status is not None and status is not None and status.split(".", 1)[1] in _STATUS_WINS:
         specific = text_reason(diagnostic, fallback=False)
@@ -183,6 +207,42 @@ def classify_reason(
         # is the queue-time warning.
         return R.EXPIRED
     return R.UNDEFINED
+
+
+def _by_order(diagnostic: str, status: str | None, action: str, context: str, kind: str) -> Reason | None:
+    """The taxonomy's own decision order (``reasonorder``) over what this report states.
+
+    The SMTP command is the stage the report writes (``stage``: Postfix's "in
+    reply to", Exim's "after", transcripts, qmail's and Gmail's own marks),
+    else the last command the error text names in capitals (Sisimai's
+    ``Command->find``). Postfix's "X-Postfix" diagnostic type is an SMTP
+    reply relayed by Postfix, as Sisimai's Postfix module reads it.
+    """
+    stage = find_stage(diagnostic + "\n" + context) or find_command(diagnostic) or ""
+    reply = find_reply_code(diagnostic) or ""
+    kind = kind.upper()
+    kind = "SMTP" if kind in ("", "X-POSTFIX") else kind
+    # A report without an enhanced code still has a class: Sisimai gives every
+    # record a status (a pseudo code when none is stated) before its order runs.
+    status = status or (f"{reply[0]}.0.0" if reply[:1] in ("4", "5") else "")
+    facts = Facts(
+        diagnostic=diagnostic,
+        status=status,
+        reply=reply,
+        command=stage,
+        action=action,
+        diagnostic_type=kind,
+        preset=mta_preset(diagnostic),
+    )
+    ordered = reason_of(facts)
+    detail = status.rsplit(".", 1)[-1]
+    if ordered in (None, R.SECURITYERROR, R.CONTENTERROR) and status not in STATUS_NAME and len(detail) == 3:
+        # A vendor's three-digit detail (Microsoft's 5.7.515, 4.7.650) that
+        # RFC 3463's table does not know: where the order could only say the
+        # subject's catch-all, the vendor's documented meaning is more precise
+        # (Sisimai's Office365/Microsoft tables read such codes first).
+        return status_reason(status) or ordered
+    return ordered
 
 
 def _unknown_user(diagnostic: str, status: str | None, context: str, notice: str) -> Reason:

@@ -40,7 +40,11 @@ _LEADING: tuple[tuple[str, re.Pattern[str]], ...] = (
         RCPT,
         re.compile(
             r">>> ?rcpt\b|<<< ?rcpt to|\bin: rcpt to\b|after rcpt\b|did not like our rcpt|does not like recipient|"
-            r"smtp:rcpt\b|(?:for|following) rcpt(?: to)? command|rcpt to response|after recipient\b",
+            r"smtp:rcpt\b|(?:for|following) rcpt(?: to)? command|rcpt to response|after recipient\b|"
+            # Office 365 quotes the remote's RCPT reply after an arrow
+            # (Sisimai's Office365 module: the RCPT stage when the quoted reply
+            # names an address; "550 : User unknown" names none).
+            r"unknown recipient or mailbox unavailable ->(?=[^>@:]{0,40}@)",
             re.IGNORECASE,
         ),
     ),
@@ -49,7 +53,9 @@ _LEADING: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r">>> ?data\b|<<< ?data\b|\bin: data\b|after (?:end of )?data\b|did not like our (?:final )?data|"
             r"after i sent the message|(?:for|following) (?:text|data) command|smtp:data\b|"
-            r"after sending (?:the )?message|refused to accept your message \(data\)",
+            r"after sending (?:the )?message|refused to accept your message \(data\)|"
+            # qmail-remote.c: "failed on DATA command" (quit("D", ...)).
+            r"failed on data command",
             re.IGNORECASE,
         ),
     ),
@@ -63,25 +69,37 @@ _LEADING: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         EHLO,
-        re.compile(r">>> ?(?:ehlo|helo)\b|after (?:ehlo|helo)\b|did not like our (?:ehlo|helo)", re.IGNORECASE),
+        re.compile(
+            r">>> ?(?:ehlo|helo)\b|after (?:ehlo|helo)\b|did not like our (?:ehlo|helo)|"
+            # qmail-remote.c "Connected to X but my name was rejected"; Postfix
+            # "refused to talk to me:" is the greeting/HELO refusal.
+            r"but my name was rejected|refused to talk to me:",
+            re.IGNORECASE,
+        ),
     ),
     (
         CONN,
         re.compile(
-            r"after initial connection|did not like our greeting|during greeting|while connecting", re.IGNORECASE
+            r"after initial connection|did not like our greeting|during greeting|while connecting|but greeting failed",
+            re.IGNORECASE,
         ),
     ),
 )
 # Markers written after the reply (Postfix "in reply to", tagged replies,
 # mFILTER's "SMTP command" line): the nearest one after the error names it.
 _TRAILING: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (RCPT, re.compile(r"in reply to rcpt to command|\[rcpt_to\]|smtp command:? rcpt\b", re.IGNORECASE)),
+    # Gmail ends the remote's reply with "(state N)", the SMTP state it
+    # failed in (Sisimai's Gmail module: 14 RCPT, 15/17/18 DATA, 13 EHLO, 6 MAIL).
+    (RCPT, re.compile(r"in reply to rcpt to command|\[rcpt_to\]|smtp command:? rcpt\b|\(state 14\)", re.IGNORECASE)),
     (
         DATA,
-        re.compile(r"in reply to (?:end of )?data command|\[(?:end_of_)?data\]|smtp command:? data\b", re.IGNORECASE),
+        re.compile(
+            r"in reply to (?:end of )?data command|\[(?:end_of_)?data\]|smtp command:? data\b|\(state 1[578]\)",
+            re.IGNORECASE,
+        ),
     ),
-    (MAIL, re.compile(r"in reply to mail from command|\[mail_from\]|smtp command:? mail\b", re.IGNORECASE)),
-    (EHLO, re.compile(r"in reply to (?:ehlo|helo) command", re.IGNORECASE)),
+    (MAIL, re.compile(r"in reply to mail from command|\[mail_from\]|smtp command:? mail\b|\(state 6\)", re.IGNORECASE)),
+    (EHLO, re.compile(r"in reply to (?:ehlo|helo) command|\(state 13\)", re.IGNORECASE)),
     (CONN, re.compile(r"while receiving the initial server greeting", re.IGNORECASE)),
 )
 # How far (in characters of whitespace-collapsed text) a marker may sit from

@@ -867,7 +867,7 @@ TAXONOMY_WORDS: tuple[tuple[Reason, tuple[str, ...], tuple[tuple[str, ...], ...]
 )
 
 
-def _aligned(text: str, pieces: tuple[str, ...]) -> bool:
+def aligned(text: str, pieces: tuple[str, ...]) -> bool:
     """True when every piece occurs in ``text``, each after the one before."""
     at = 0
     for piece in pieces:
@@ -1040,7 +1040,7 @@ def taxonomy_phrase(text: str) -> tuple[Reason, str] | None:
             continue
         found = next((phrase for phrase in phrases if phrase in low), None)
         if found is None:
-            found = next((" ... ".join(pair) for pair in pairs if _aligned(low, pair)), None)
+            found = next((" ... ".join(pair) for pair in pairs if aligned(low, pair)), None)
         if found is not None:
             return reason, found
     for reason, phrases in MTA_WORDS:

@@ -31,6 +31,7 @@ import aioimaplib
 from aioimaplib.aioimaplib import AUTH, CONNECTED, NONAUTH, Command
 
 from bridge.errors import MailboxUnavailable
+from bridge.imap.responses import is_change_notice
 from bridge.models import MailboxFault, ServerConfig
 from bridge.tls import client_context
 
@@ -65,10 +66,29 @@ class Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioimap
         self.closed: asyncio.Future[None] = loop.create_future()
         self.greeting: asyncio.Future[bytes] = loop.create_future()
         self.heard = False
+        # Response lines so far that may tell of a change in the selected folder (``is_change_notice``).
+        # aioimaplib drops untagged responses no pending command claims (an EXISTS during a FETCH) and
+        # files others under whatever command is pending, so they are counted here, where every line passes:
+        # a kept selection (``bridge.imap.live``) knows its folder unchanged while this count stands still.
+        self.notices = 0
+        # ``notices`` when the last tagged answer came: what a selection had heard once its EXAMINE ended,
+        # however soon after that a server's unsolicited EXISTS (RFC 3501 § 5.2) arrives.
+        self.notices_when_answered = 0
 
     def data_received(self, d: bytes) -> None:
         self.heard = self.heard or bool(d)
         super().data_received(d)
+
+    def _handle_line(self, line: bytes, current_cmd: Command | None) -> Command | None:
+        # aioimaplib files FETCH and STORE (and their UID forms) under "FETCH" while they run.
+        if is_change_notice(line, fetching="FETCH" in self.pending_async_commands):
+            self.notices += 1
+        found: Command | None = super()._handle_line(line, current_cmd)
+        return found
+
+    def _response_done(self, line: bytes) -> None:
+        self.notices_when_answered = self.notices
+        super()._response_done(line)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():

@@ -23,7 +23,7 @@ from typing import Any
 
 import aioimaplib
 
-from bridge.errors import Conflict, MailboxError, MailboxUnavailable, NotFound
+from bridge.errors import Conflict, MailboxError, MailboxUnavailable, NotFound, SelectionLost
 from bridge.imap import handshake
 from bridge.imap.fetched import Fetched, parse_fetch_items
 from bridge.imap.responses import (
@@ -60,11 +60,6 @@ _STATUS_ITEMS = re.compile(rb"(MESSAGES|UNSEEN|UIDVALIDITY|UIDNEXT) (\d+)", re.I
 _VERSION_ITEMS = re.compile(rb"(UIDVALIDITY|UIDNEXT|MESSAGES|HIGHESTMODSEQ) (\d+)", re.I)
 _HIGHESTMODSEQ = re.compile(rb"\[HIGHESTMODSEQ (\d+)\]", re.I)
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]", re.I)
-# Per command connection: the folder a message read left selected read-only (EXAMINE), and its UIDVALIDITY.
-# The next read in that folder only needs a NOOP to see what others changed, instead of EXAMINE + CLOSE:
-# after a fresh EXAMINE, Dovecot's first body FETCH re-reads the folder's Maildir UID list (~13 ms for
-# 10,000 messages, bench/mailbox.py); within a kept selection a 50 KB FETCH costs under 1 ms.
-_kept: weakref.WeakKeyDictionary[aioimaplib.IMAP4, tuple[str, int]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +80,65 @@ class Selected:
         return (self.status.uidvalidity, self.status.uidnext, self.status.exists, self.highest_modseq)
 
 
+@dataclass(frozen=True, slots=True)
+class _View:
+    """A folder a command connection keeps selected read-only (EXAMINE) for the next read there.
+
+    ``notices`` is the connection's count of change notices (``handshake.Protocol.notices``) as the
+    selection's answer came: while it stands still (a NOOP first, to hear of what others did), nothing
+    changed in the folder, so what the selection told (``selected``: its EXISTS and version) still
+    holds. None on a connection that does not count them.
+    """
+
+    folder: str
+    selected: Selected
+    notices: int | None
+
+
+# Per command connection: the folder it keeps selected read-only after a listing, search or message read.
+# The next read there needs only a NOOP to see what others changed, instead of STATUS or EXAMINE + CLOSE:
+# after a fresh EXAMINE, Dovecot's first body FETCH re-reads the folder's Maildir UID list (~13 ms for
+# 10,000 messages, bench/mailbox.py); within a kept selection a 50 KB FETCH costs under 1 ms, and a
+# NOOP 0.2 ms where a STATUS of the folder costs 3.3 ms.
+_kept: weakref.WeakKeyDictionary[aioimaplib.IMAP4, _View] = weakref.WeakKeyDictionary()
+
+
+def _notices(client: aioimaplib.IMAP4, *, when_answered: bool = False) -> int | None:
+    """The connection's change notices so far, or as of its last command's end; None if it keeps no count."""
+    found = getattr(client.protocol, "notices_when_answered" if when_answered else "notices", None)
+    return found if isinstance(found, int) else None
+
+
+def keeps(client: aioimaplib.IMAP4, folder: str) -> bool:
+    """Whether this connection keeps ``folder`` selected read-only from an earlier read."""
+    kept = _kept.get(client)
+    return kept is not None and kept.folder == folder and client.get_state() == "SELECTED"
+
+
+async def examine(client: aioimaplib.IMAP4, folder: str) -> Selected:
+    """The folder selected read-only and up to date, and kept selected for the next read there.
+
+    A kept selection of it is brought up to date with a NOOP (RFC 3501 § 6.1.2: the server then tells
+    what other sessions changed) and reused while no change notice came since it was made; the notices
+    of every command in it count (an EXISTS during a FETCH too), so none is missed. Otherwise, and for
+    any other folder, EXAMINE: read-only, so leaving it never expunges (RFC 3501 § 6.4.2).
+
+    Raises:
+        NotFound: code folderNotFound.
+        SelectionLost: the server ended the session (Dovecot does when the kept folder is deleted or
+            renamed by another session).
+    """
+    kept = _kept.get(client)
+    if keeps(client, folder) and kept is not None and kept.notices is not None:
+        response = await _unless_closed(client, client.noop(), "NOOP")
+        if response.result == "OK" and _notices(client) == kept.notices:
+            return kept.selected
+    _kept.pop(client, None)
+    selected = await select_versioned(client, folder, read_only=True)
+    _kept[client] = _View(folder, selected, _notices(client, when_answered=True))
+    return selected
+
+
 async def prepare(client: aioimaplib.IMAP4) -> None:
     """Once per command connection: ENABLE CONDSTORE, so every SELECT tells HIGHESTMODSEQ (RFC 7162 § 3.1)."""
     if client.has_capability("CONDSTORE") and client.has_capability("ENABLE"):
@@ -95,12 +149,14 @@ async def prepare(client: aioimaplib.IMAP4) -> None:
 
 
 async def version(client: aioimaplib.IMAP4, folder: str) -> tuple[int, int, int, int] | None:
-    """The folder's version from STATUS (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ), without selecting it.
+    """The folder's version now (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ); None without CONDSTORE.
 
-    Current only while this connection has no folder selected (Dovecot answers STATUS on the selected
-    folder from the session's own view): command connections leave their folder after each command
-    (``leave``). None without CONDSTORE.
+    From STATUS, without selecting it; but for the folder this connection keeps selected, from that
+    selection brought up to date (``examine``): a STATUS of the selected folder answers from the
+    session's own view, however old (Dovecot says CLIENTBUG; RFC 3501 § 6.3.10 says not to ask).
     """
+    if keeps(client, folder):
+        return (await examine(client, folder)).version
     if not client.has_capability("CONDSTORE"):
         return None
     try:
@@ -143,14 +199,16 @@ async def leave(client: aioimaplib.IMAP4, *, read_only: bool) -> None:
         await handshake.discard(client)
 
 
-async def release(client: aioimaplib.IMAP4) -> None:
-    """Leave the folder a message read kept selected (``fetch_message``), before a command that needs none.
+async def release(client: aioimaplib.IMAP4, *, keep: bool = False) -> None:
+    """Leave the folder an earlier command left selected; with ``keep`` (a read), only one no read keeps.
 
-    Only that read-only selection can be left over from an earlier command (every other one leaves its
-    folder), so CLOSE expunges nothing.
+    Only a read's read-only selection (``examine``, ``fetch_message``) is meant to be left over, and CLOSE
+    expunges nothing there. Any other selection is one no read keeps track of: left the safe way
+    (``leave``), so a STATUS of it never answers from its old view.
     """
-    if client in _kept:
-        await leave(client, read_only=True)
+    if client.get_state() != "SELECTED" or (keep and client in _kept):
+        return
+    await leave(client, read_only=client in _kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +246,7 @@ async def select(client: aioimaplib.IMAP4, folder: str) -> FolderStatus:
 
 
 async def select_versioned(client: aioimaplib.IMAP4, folder: str, *, read_only: bool = False) -> Selected:
+    _kept.pop(client, None)  # whatever was selected is not, from here on
     try:
         response = await (_examine(client, mailbox_arg(folder)) if read_only else client.select(mailbox_arg(folder)))
     except _IO_ERRORS as exc:
@@ -203,15 +262,21 @@ async def select_versioned(client: aioimaplib.IMAP4, folder: str, *, read_only: 
     return Selected(status, modseq)
 
 
-async def _select_for(client: aioimaplib.IMAP4, message: MessageId, *, read_only: bool = False) -> FolderStatus:
-    """Select the message's folder; a changed UIDVALIDITY means the id names nothing any more."""
+async def _select_for(client: aioimaplib.IMAP4, message: MessageId, *, read_only: bool = False) -> Selected:
+    """Select the message's folder; a changed UIDVALIDITY means the id names nothing any more.
+
+    ``read_only``: EXAMINE, kept for the next read there (``_kept``), even when the id turns out stale:
+    the folder is selected either way.
+    """
     try:
-        status = (await select_versioned(client, message.folder, read_only=read_only)).status
+        selected = await select_versioned(client, message.folder, read_only=read_only)
     except NotFound as exc:
         raise NotFound(f"no message {message.encode()!r}: folder is gone", code="messageNotFound") from exc
-    if status.uidvalidity != message.uidvalidity:
+    if read_only:
+        _kept[client] = _View(message.folder, selected, _notices(client, when_answered=True))
+    if selected.status.uidvalidity != message.uidvalidity:
         raise NotFound(f"no message {message.encode()!r}: the folder was rebuilt", code="messageNotFound")
-    return status
+    return selected
 
 
 def _uid_set(uids: Sequence[int]) -> str:
@@ -274,10 +339,7 @@ async def fetch_message(client: aioimaplib.IMAP4, message: MessageId, *, peek: b
         NotFound: code messageNotFound (gone from the server, or the folder was rebuilt).
     """
     if not (peek and await _still_selected(client, message)):
-        _kept.pop(client, None)
-        status = await _select_for(client, message, read_only=peek)  # reading only: EXAMINE; CLOSE expunges nothing
-        if peek:
-            _kept[client] = (message.folder, status.uidvalidity)
+        await _select_for(client, message, read_only=peek)  # reading only: EXAMINE (kept); CLOSE expunges nothing
     body = "BODY.PEEK[]" if peek else "BODY[]"
     items = f"(UID FLAGS RFC822.SIZE INTERNALDATE {body})"
     response = await ok(client.uid("fetch", str(message.uid), items), "UID FETCH")
@@ -298,22 +360,25 @@ async def _still_selected(client: aioimaplib.IMAP4, message: MessageId) -> bool:
         NotFound: code messageNotFound: the id's UIDVALIDITY is not the folder's.
     """
     kept = _kept.get(client)
-    if kept is None or kept[0] != message.folder or client.get_state() != "SELECTED":
+    if kept is None or not keeps(client, message.folder):
         return False
     response = await _unless_closed(client, client.noop(), "NOOP")
     if response.result != "OK" or any(_UIDVALIDITY.search(bytes(line)) for line in response.lines):
         return False
-    if kept[1] != message.uidvalidity:
+    if kept.selected.status.uidvalidity != message.uidvalidity:
         raise NotFound(f"no message {message.encode()!r}: the folder was rebuilt", code="messageNotFound")
     return True
 
 
 async def _unless_closed(client: aioimaplib.IMAP4, command: Awaitable[Any], what: str) -> Any:
-    """Await a command, failing at once if the server ends the session instead of answering.
+    """Await a command in a kept selection, failing at once if the server ends the session instead of answering.
 
     Dovecot says BYE and closes when the selected folder was renamed or deleted by another session;
     aioimaplib never fails a command in flight when its connection closes (``bridge.imap.handshake``)
     and would wait out its timeout.
+
+    Raises:
+        SelectionLost: the server ended the session.
     """
     closed: asyncio.Future[None] | None = getattr(client.protocol, "closed", None)
     running = asyncio.ensure_future(command)
@@ -321,7 +386,7 @@ async def _unless_closed(client: aioimaplib.IMAP4, command: Awaitable[Any], what
         await asyncio.wait({running, closed}, return_when=asyncio.FIRST_COMPLETED)
         if not running.done():
             running.cancel()
-            raise MailboxUnavailable(f"IMAP {what} failed: the server ended the session", details={"side": "imap"})
+            raise SelectionLost(f"IMAP {what} failed: the server ended the session", details={"side": "imap"})
     try:
         return await running
     except _IO_ERRORS as exc:

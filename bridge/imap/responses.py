@@ -181,3 +181,34 @@ def parse_fetch(lines: list[bytes | bytearray]) -> list[FetchedMessage]:
         for f in parse_fetch_items(lines)
         if "BODY[]" in f.sections
     ]
+
+
+# Untagged responses that answer the command which asked for them and say nothing about the selected
+# folder (RFC 3501 § 7.2, RFC 5161, RFC 2971, RFC 2342, RFC 2087).
+_ANSWERS_ONLY = frozenset(
+    (b"SEARCH", b"ESEARCH", b"STATUS", b"LIST", b"LSUB", b"CAPABILITY", b"ENABLED", b"ID", b"NAMESPACE",
+     b"QUOTA", b"QUOTAROOT")
+)  # fmt: skip
+_UNTAGGED_NAME = re.compile(rb"^\* (?:\d+ )?([A-Za-z.-]+)")
+_MODSEQ = re.compile(rb"MODSEQ", re.I)
+
+
+def is_change_notice(line: bytes, *, fetching: bool = True) -> bool:
+    """Whether a response line may tell of a change in the selected folder (by anyone), so what was
+    known of the folder before it may no longer hold.
+
+    Errs towards yes: a false yes only costs a fresh EXAMINE. Yes for EXISTS, EXPUNGE, VANISHED, RECENT,
+    FLAGS, every untagged OK/NO/BAD/BYE (response codes: HIGHESTMODSEQ, UIDVALIDITY, ...), and any FETCH
+    carrying MODSEQ: with CONDSTORE enabled the server MUST send MODSEQ in every FETCH that reports a flag
+    change (RFC 7162 § 3.2), and a FETCH we asked for carries none (we never ask for it). Any other line
+    (one continuing a response after a literal, a tagged one) counts when it carries MODSEQ, in case a
+    server folds a flag change into a FETCH we asked for. ``fetching=False`` (no FETCH or STORE of ours
+    pending): every FETCH is one we did not ask for, so a notice, MODSEQ or not.
+    """
+    if not line.startswith(b"* "):
+        return _MODSEQ.search(line) is not None
+    match = _UNTAGGED_NAME.match(line)
+    name = match.group(1).upper() if match else b""
+    if name == b"FETCH":
+        return not fetching or _MODSEQ.search(line) is not None
+    return name not in _ANSWERS_ONLY

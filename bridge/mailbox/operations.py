@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # the client comes from bridge.imap.pool; only bridge.imap im
 # Commands that only read: concurrent identical ones may share one answer (bridge.mailbox.server), and
 # they keep the kept listing and search answers; every other command drops them (run).
 READ_ONLY = frozenset({"list", "search", "source", "mailboxes", "check"})
+# Reads that work in a read-only selection of their folder and leave it selected for the next read there
+# (``live.examine``, ``live.fetch_message``); every other command starts with no folder selected (run).
+KEEP_SELECTED = frozenset({"list", "search", "source"})
 # Bulk commands act on at most this many messages (a search matching more is refused, not cut).
 BULK_LIMIT = 10_000
 
@@ -47,8 +50,10 @@ class Answers:
 
     A folder's version (``bridge.imap.live.Selected.version``: UIDVALIDITY, UIDNEXT, EXISTS,
     HIGHESTMODSEQ) changes with anything that happens in it, by anyone, so an answer is served
-    again only while a fresh SELECT shows the same version: it is never stale. Servers without
-    CONDSTORE have no version and nothing is kept. Bounded: the oldest answers go first.
+    again only while the folder's version now is the same: from a STATUS of a folder not selected,
+    a fresh EXAMINE, or the connection's kept selection of it when a NOOP and every command since
+    it was made told of no change (``live.examine``): it is never stale. Servers without CONDSTORE
+    have no version and nothing is kept. Bounded: the oldest answers go first.
     """
 
     def __init__(self, size: int = 32) -> None:
@@ -157,12 +162,21 @@ def page_bytes(page: dict[str, Any]) -> bytes:
     return json.dumps(page, separators=(",", ":")).encode() + b"\n"
 
 
+async def _current(client: aioimaplib.IMAP4, folder: str) -> tuple[tuple[int, ...] | None, live.Selected | None]:
+    """The folder's version now, and its selection when this connection keeps it (brought up to date)."""
+    if live.keeps(client, folder):
+        selected = await live.examine(client, folder)
+        return selected.version, selected
+    return await live.version(client, folder), None
+
+
 async def list_messages(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
     folder = args["path"]
     key = _key("list", args)
-    found = answers.get(key, await live.version(client, folder))
+    version, selected = await _current(client, folder)
+    found = answers.get(key, version)
     if found is None:
-        selected = await live.select_versioned(client, folder, read_only=True)
+        selected = selected or await live.examine(client, folder)
         found = await _list(client, args, selected.status)
         answers.put(key, selected.version, found)
     return found
@@ -201,10 +215,11 @@ async def search_messages(client: aioimaplib.IMAP4, args: dict[str, Any], _: byt
     folder, size, gmail = args["path"], int(args["pageSize"]), live.is_gmail(client)
     atoms = criteria(args.get("search") or {}, gmail=gmail)
     key = _key("search", args)
-    cached = answers.get(key, await live.version(client, folder))
+    version, selected = await _current(client, folder)
+    cached = answers.get(key, version)
     if cached is not None:
         return cached
-    selected = await live.select_versioned(client, folder, read_only=True)
+    selected = selected or await live.examine(client, folder)
     status, uids = await live.search_uids(client, folder, atoms, selected=False)
     page = int(args.get("page") or 0)
     if args.get("cursor"):
@@ -409,20 +424,20 @@ async def check(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answer
 
 async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str, Any], payload: bytes,
               answers: Answers) -> Reply:  # fmt: skip
-    """Run one operation, then leave the folder it selected (listing and search select read-only).
+    """Run one operation, then leave the folder it selected, unless it is a read that keeps it (KEEP_SELECTED).
 
-    A message read keeps its folder selected read-only for the next read there (``live.fetch_message``);
-    any other command leaves it first, so a STATUS never answers from a selected folder's older view.
+    A listing, search or message read keeps its folder selected read-only for the next read there
+    (``live.examine``, ``live.fetch_message``); any other command leaves it first, so it starts with no
+    folder selected, as it expects (a STATUS there would answer from a selected folder's older view).
     """
     if name not in READ_ONLY:
         answers.clear()  # a change: what was kept may no longer hold (versions would say so too)
-    if name != "source":
-        await live.release(client)
+    await live.release(client, keep=name in KEEP_SELECTED)
     try:
         return await op(client, args, payload, answers)
     finally:
-        if name != "source":
-            await live.leave(client, read_only=name in ("list", "search"))
+        if name not in KEEP_SELECTED:
+            await live.leave(client, read_only=False)
 
 
 OPERATIONS: dict[str, Operation] = {

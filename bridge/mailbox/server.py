@@ -186,9 +186,10 @@ class CommandServer:
     ) -> Reply:
         """Run the command on a pooled connection; a read the server ended the session under, once more on a new one.
 
-        Dovecot ends a session (BYE) whose selected folder another client renamed or deleted, and a message
-        read keeps its folder selected for the next one (``bridge.imap.live.fetch_message``): that next read
-        meets the closed connection. A read changes nothing, so it runs again on a fresh connection, which
+        Dovecot ends a session (BYE) whose selected folder another client renamed or deleted, and reads keep
+        their folder selected for the next one (``live.examine``, ``live.fetch_message``): that next read
+        meets the closed connection (``SelectionLost`` from its NOOP, or its FETCH failing at once:
+        ``handshake.Protocol``). A read changes nothing, so it runs again on a fresh connection, which
         answers what is there now (``404`` for a folder that is gone) instead of ``503`` once.
         """
         used: aioimaplib.IMAP4 | None = None

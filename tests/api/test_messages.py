@@ -549,3 +549,24 @@ async def _store(c, uid: int, change: str):
     await c.select("INBOX")
     action, flags = change.split(" ", 1)
     return await c.uid("store", str(uid), action, flags)
+
+
+@pytest.mark.parametrize("read", ["list", "message"])
+def test_a_kept_folder_deleted_by_another_client_answers_404_not_503(client, auth, attached, imap, read):
+    # A read keeps its folder selected for the next one there; Dovecot ends that session when another
+    # deletes the folder. The read then runs again on a fresh session and answers what the folder's absence
+    # means, as it would have with nothing kept.
+    imap.run(lambda c: c.create("Other"))
+    imap.append_many([simple(1)], folder="Other")
+    listed = client.get("/v1/account/acme/messages", query_string={"path": "Other"}, headers=auth)
+    assert listed.status_code == 200 and len(listed.json["messages"]) == 1
+    message_id = listed.json["messages"][0]["id"]
+    assert client.get(f"/v1/account/acme/message/{message_id}", headers=auth).status_code == 200
+    imap.run(lambda c: c.delete("Other"))
+    if read == "list":
+        again = client.get("/v1/account/acme/messages", query_string={"path": "Other"}, headers=auth)
+        assert again.status_code == 404 and again.json["error"]["code"] == "folderNotFound"
+    else:
+        again = client.get(f"/v1/account/acme/message/{message_id}", headers=auth)
+        assert again.status_code == 404 and again.json["error"]["code"] == "messageNotFound"
+    assert client.get("/v1/account/acme/messages", headers=auth).status_code == 200

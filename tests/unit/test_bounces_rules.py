@@ -193,7 +193,9 @@ def test_provider_code_beats_words() -> None:
             R.AUTHFAILURE,
         ),
         ("mail forwarding loop for a@b.example", R.NETWORKERROR),
-        ("550 5.7.0 Mail Box Not Found", R.FILTERED),  # unknown mailbox, no stage, no X.1 code
+        # No wording of the taxonomy's lists: the status's own name stands
+        # (X.7.0 securityerror, Sisimai's anotherone), same class as filtered.
+        ("550 5.7.0 Mail Box Not Found", R.SECURITYERROR),
         ("503 Improper sequence of commands", R.SYNTAXERROR),
         ("[Status: Error, Address: <a@b.example>, ResponseCode 421, , Host not reachable.]", R.NETWORKERROR),
         ("Delivery to the following recipients was aborted after 5.0 hour(s): a@b.example", R.EXPIRED),
