@@ -22,7 +22,7 @@ one of these with ``raise ... from exc`` so that library types never leak into
     │   ├── UnsupportedMediaType  415 unsupportedMediaType (a body that is not JSON)
     │   ├── UpgradeRequired       426 upgradeRequired (a plain GET on the WebSocket stream)
     │   ├── Unprocessable         422 unprocessable
-    │   └── ServiceUnavailable    503 serviceUnavailable
+    │   └── ServiceUnavailable    503 serviceUnavailable (transient: accountUnavailable)
     ├── StorageUnavailable        Redis unreachable (transient, 503)
     ├── MailboxError              IMAP side
     │   ├── MailboxAuthFailed     permanent: credentials rejected
@@ -173,6 +173,10 @@ class ServiceUnavailable(ApiError):
 
     status_code = 503
     code = "serviceUnavailable"
+    # Down now, not wrong: the same request may succeed later (a watcher takes the account over, its
+    # IMAP server is back). Workers retry on it (workers.mail.file_sent_message), as they do on the
+    # same answer relayed from a watcher (bridge.mailbox.protocol.RemoteError: 5xx is transient).
+    transient = True
 
 
 class StorageUnavailable(BridgeError):

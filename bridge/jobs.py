@@ -24,6 +24,7 @@ from rq import Queue, Retry, SimpleWorker, Worker
 from rq.exceptions import NoSuchJobError, StopRequested
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
+from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 
 from bridge.errors import StorageUnavailable
 
@@ -79,8 +80,56 @@ def run_worker(connection: redis.Redis, *, burst: bool = False, name: str | None
         scheduler.stop()
 
 
+# How long a job in flight may go on once the worker is asked to stop (SIGINT, SIGTERM); then it is
+# interrupted. RQ's warm shutdown waits for it however long it takes (a webhook attempt: 3 x 10 s, a
+# send: its SMTP timeouts), past `app.py run`'s 10 s before SIGKILL. An interrupted job is what a killed
+# worker leaves behind, which every job is built for: leases expire and sweeps take over, Retry jobs retry.
+STOP_GRACE_S = 2.0
+
+
+class WorkerStopping(JobTimeoutException):
+    """Raised in a job still running ``STOP_GRACE_S`` after its worker was asked to stop.
+
+    A ``JobTimeoutException`` for RQ: the job fails (or is retried) as one that ran out of time.
+    """
+
+
+class _JobDeadline(UnixSignalDeathPenalty):
+    """RQ's job timeout (SIGALRM), cut to ``STOP_GRACE_S`` once its worker is asked to stop.
+
+    Each worker has a subclass of its own that names its ``stopping`` event and keeps the
+    deadline of the job it runs in ``current`` (a SimpleWorker runs one job at a time).
+    """
+
+    stopping: threading.Event
+    current: _JobDeadline | None = None
+
+    def setup_death_penalty(self) -> None:
+        type(self).current = self
+        signal.signal(signal.SIGALRM, self.handle_death_penalty)
+        if self._timeout > 0:
+            signal.setitimer(signal.ITIMER_REAL, self._timeout)
+        if self.stopping.is_set():
+            self.cut()
+
+    def cancel_death_penalty(self) -> None:
+        type(self).current = None
+        super().cancel_death_penalty()  # type: ignore[no-untyped-call]  # rq leaves it untyped
+
+    def cut(self) -> None:
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
+        if left == 0 or left > STOP_GRACE_S:
+            signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
+
+    def handle_death_penalty(self, signum: int, frame: Any) -> None:
+        if self.stopping.is_set():
+            raise WorkerStopping(f"the worker is stopping: job interrupted after {STOP_GRACE_S:g} s")
+        super().handle_death_penalty(signum, frame)  # type: ignore[no-untyped-call]
+
+
 class _Worker(SimpleWorker):
-    """RQ's SimpleWorker that reports a stop request to ``stop``, and tears down without Redis."""
+    """RQ's SimpleWorker that reports a stop request to ``stop``, stops within ``STOP_GRACE_S`` even with
+    a job in flight, and tears down without Redis."""
 
     # RQ's retry pause while Redis is away doubles up to 60 s, so a worker could sit out a minute after Redis
     # came back; retrying a refused connection every 2 s costs nothing (and logs one line each time).
@@ -89,10 +138,27 @@ class _Worker(SimpleWorker):
     def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stop = stop
+        self.deadline: type[_JobDeadline] = type("JobDeadline", (_JobDeadline,), {"stopping": stop})
+        self.death_penalty_class = self.deadline
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()  # type: ignore[no-untyped-call]
+        if self.stop.is_set():  # the signal came before RQ's handlers were in place
+            self._stop_requested = True
 
     def request_stop(self, signum: int, frame: Any) -> None:
         self.stop.set()
+        running = self.deadline.current
+        if running is not None:
+            running.cut()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # rq leaves it untyped
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        if isinstance(exc_info[1], WorkerStopping):
+            # Expected on a stop: one line, not RQ's error with a traceback.
+            log.warning("job %s (%s) interrupted: %s", job.id, job.func_name, exc_info[1])
+            return
+        super().handle_exception(job, *exc_info)
 
     def teardown(self) -> None:
         try:
@@ -126,8 +192,13 @@ def _work_until_stopped(connection: redis.Redis, name: str | None) -> None:
     after a pause that grows while it keeps failing.
     """
     stop = threading.Event()
+    # Until a worker loop puts RQ's handlers in place (and between loops), a signal only asks to stop:
+    # a Ctrl-C while the worker starts is a clean stop, not a KeyboardInterrupt traceback.
+    _stop_on_signals(stop)
     pause = _RESTART_PAUSE_S[0]
     for run in itertools.count():
+        if stop.is_set():
+            return
         started = time.monotonic()
         try:
             # Inside the try: the constructor already talks to Redis (CLIENT SETNAME).
@@ -139,8 +210,7 @@ def _work_until_stopped(connection: redis.Redis, name: str | None) -> None:
                 log.warning("Redis is unavailable (%s)", exc)
         finally:
             # RQ's signal handlers belong to the worker that ended: from now on a signal only asks to stop.
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda signum, frame: stop.set())
+            _stop_on_signals(stop)
         if stop.is_set():
             return
         log.warning("the RQ worker loop ended; starting a new one in %.0f s", pause)
@@ -151,6 +221,11 @@ def _work_until_stopped(connection: redis.Redis, name: str | None) -> None:
             return
         ran_s = time.monotonic() - started
         pause = _RESTART_PAUSE_S[0] if ran_s > 60 else min(pause * 2, _RESTART_PAUSE_S[1])
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: stop.set())
 
 
 def _startup_sweeps(connection: redis.Redis) -> None:
@@ -340,7 +415,12 @@ def enqueue_drain(connection: redis.Redis, job_id: str) -> None:
 
 
 def enqueue_file_sent(connection: redis.Redis, queue_id: str) -> None:
-    """Upload the sent copy to Sent and flag the referenced message, with RQ retries."""
+    """Upload the sent copy to Sent and flag the referenced message, with RQ retries.
+
+    Two ways back: a transient failure the job expects (no watcher holds the account yet) is
+    the job returning ``file_sent_retry`` (RQ schedules it and logs no error); anything it did
+    not expect (Redis down, a bug) raises, and the ``retry`` given here runs it again.
+    """
     q = queue("default", connection)
     try:
         q.enqueue(
@@ -351,6 +431,25 @@ def enqueue_file_sent(connection: redis.Redis, queue_id: str) -> None:
         )
     except redis.exceptions.RedisError as exc:
         raise StorageUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+def file_sent_retry(job: Job | None) -> tuple[Retry, int] | None:
+    """What a filing job returns to be run again later, and in how many seconds; None on its last try.
+
+    RQ 2 schedules a job that returns a ``Retry`` (``Job.number_of_retries`` counts them) without
+    logging the error and traceback it logs for a job that raises: an expected wait is not a failure.
+    """
+    done = (job.number_of_retries or 0) if job is not None else len(_FILE_SENT_RETRY_INTERVALS)
+    if done >= len(_FILE_SENT_RETRY_INTERVALS):
+        return None
+    retry = Retry(max=len(_FILE_SENT_RETRY_INTERVALS), interval=_FILE_SENT_RETRY_INTERVALS)
+    return retry, Retry.get_interval(done, _FILE_SENT_RETRY_INTERVALS)
+
+
+def file_sent_retried(job: Job) -> bool:
+    """Whether RQ ran this filing job before, either way back (``enqueue_file_sent``)."""
+    raised = job.retries_left is not None and job.retries_left < len(job.retry_intervals or [0])
+    return raised or bool(job.number_of_retries)
 
 
 def enqueue_outbox_sweep(connection: redis.Redis, delay: float, *, startup: bool = False) -> None:

@@ -13,6 +13,7 @@ import aioimaplib
 from bridge.config import Secret
 from bridge.imap.watcher import AccountWatcher, WatchTiming
 from bridge.models import Account, ServerConfig
+from tests.servers.dovecot import imap_logout
 
 FAST = WatchTiming(
     poll_interval_s=0.3, retry_base_s=0.05, retry_cap_s=0.3, auth_retry_base_s=0.05, auth_retry_cap_s=0.3
@@ -32,7 +33,7 @@ async def append(mailbox, raw: bytes, folder: str = "INBOX") -> None:
     await client.wait_hello_from_server()
     await client.login(mailbox.address, mailbox.password)
     assert (await client.append(raw, mailbox=folder)).result == "OK"
-    await client.logout()
+    await imap_logout(client)
 
 
 def make_account(

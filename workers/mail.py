@@ -37,8 +37,7 @@ import socket
 import time
 from typing import Any
 
-from rq import get_current_job
-from rq.job import Job
+from rq import Retry, get_current_job
 
 from bridge import jobs
 from bridge.clock import Clock
@@ -165,7 +164,7 @@ def _send_once(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, d
     return "sent"
 
 
-def file_sent_message(queue_id: str) -> str:
+def file_sent_message(queue_id: str) -> str | Retry:
     """Upload the sent message to Sent (\\Seen) and set \\Answered or $Forwarded on the referenced one.
 
     The IMAP work is the ``fileSent`` mailbox command, run by the watcher that holds the account's
@@ -176,9 +175,10 @@ def file_sent_message(queue_id: str) -> str:
     ``messageFiled``.
 
     When no watcher can run it (``503 accountUnavailable``: none holds the account, or its IMAP
-    server is down), or the command fails otherwise, the job raises and RQ retries it with backoff
-    (``bridge.jobs.enqueue_file_sent``, about 80 minutes in all); its last try records ``skipped``
-    with the error as the reason instead. It never logs in itself: that would break the cap. A retry
+    server is down), or the command fails otherwise but transiently, the job logs one warning and
+    returns a ``Retry`` (``bridge.jobs.file_sent_retry``: RQ runs it again with backoff, about 80
+    minutes in all); its last try, or a permanent error, records ``skipped`` with the error as the
+    reason instead, and logs it as the error. It never logs in itself: that would break the cap. A retry
     asks for the copy ``once`` (a copy with the Message-ID already in Sent counts as filed), as an
     earlier try's answer may have been lost after its APPEND. The message itself is sent already and
     is never sent again.
@@ -196,17 +196,24 @@ def file_sent_message(queue_id: str) -> str:
         "copy": copy,
         "flag": target.to_json() if target else None,
         "date": entry.sent_at.replace("Z", "+00:00") if entry.sent_at else None,
-        "once": entry.message_id if copy and job is not None and _retried(job) else None,
+        "once": entry.message_id if copy and job is not None and jobs.file_sent_retried(job) else None,
     }
+    failed = False
     try:
         reply = MailboxClient(rt.storage).call(entry.account, "fileSent", args, raw if copy and raw else b"")
         result = mailbox_ops.FileResult.from_wire(reply.result)
     except NotFound:  # the account was removed since the send
         result = mailbox_ops.FileResult(mailbox_ops.SentCopy("skipped", reason="noAccount"), flagged=False)
     except BridgeError as exc:
-        if job is None or job.retries_left:
-            raise  # RQ tries again later (only the filing: the message itself stays sent, once)
+        later = jobs.file_sent_retry(job) if exc.transient else None
+        if later is not None:
+            # Expected (no watcher holds the account yet, its server is down): one line, no traceback.
+            # Only the filing is tried again: the message itself stays sent, once.
+            log.warning("sent message %s: filing it again in %d s: %s", queue_id, later[1], exc.message)
+            return later[0]
         why = f"{exc.code}: {exc.message}"
+        log.error("sent message %s was not filed: %s", queue_id, why)  # for good: the one error
+        failed = True
         result = mailbox_ops.FileResult(mailbox_ops.SentCopy("skipped", reason=why), flagged=False)
     filed = result.copy
     if copy or entry.sent_copy is None:
@@ -215,7 +222,7 @@ def file_sent_message(queue_id: str) -> str:
         )
     else:
         rt.storage.outbox.set_fields(queue_id, flagged=result.flagged)
-    if copy and filed.status == "skipped":
+    if copy and filed.status == "skipped" and not failed:
         log.warning("sent message %s was not filed in Sent: %s", queue_id, filed.reason)
     if filed.folder is not None and filed.uid is not None and filed.uidvalidity is not None:
         # The Sent copy joins the index, so conversations span Sent (bridge.storage.messages.thread).
@@ -230,11 +237,6 @@ def file_sent_message(queue_id: str) -> str:
         data["flagged"] = result.flagged
     emit(rt.storage, entry.account, EventName.MESSAGE_FILED, data, dispatcher=rt.dispatcher)
     return f"filed:{filed.folder or '-'}:{'flagged' if result.flagged else 'unflagged'}"
-
-
-def _retried(job: Job) -> bool:
-    """Whether RQ ran this job before (it counts ``retries_left`` down from the Retry's max)."""
-    return job.retries_left is not None and job.retries_left < len(job.retry_intervals or [0])
 
 
 def _sent_entry(entry: OutboxEntry, folder: str, uidvalidity: int, uid: int, clock: Clock) -> Entry:

@@ -40,7 +40,7 @@ def _require_login(
     imap: ServerConfig | None, smtp: ServerConfig | None, folders: tuple[str, ...] = (), discover: tuple[str, ...] = ()
 ) -> dict[str, FolderStatus]:
     """Raise the first side's failure (IMAP before SMTP); nothing is stored after it."""
-    result = connectivity.check_servers(imap, smtp, folders, discover)
+    result = connectivity.check_servers(imap, smtp, folders, discover, storage=services().storage)
     if result.first_error is not None:
         raise result.first_error
     return result.folders
@@ -176,6 +176,7 @@ def verify(body: VerifyRequest) -> VerifyResult:
     result = connectivity.check_servers(
         body.imap.to_config() if body.imap else None,
         body.smtp.to_config() if body.smtp else None,
+        storage=services().storage,
     )
 
     def side(checked: bool, error: BridgeError | None) -> SideResult | None:

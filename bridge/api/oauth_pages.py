@@ -100,6 +100,7 @@ def _attach(
         replace(account.imap, access_token=tokens.access_token),
         replace(account.smtp, access_token=tokens.access_token) if account.smtp else None,
         account.watch,
+        storage=storage,
     )
     if result.first_error is not None:
         raise result.first_error

@@ -122,7 +122,9 @@ def _verify(values: dict[str, str]) -> tuple[dict[str, Any] | None, dict[str, li
     except ValidationError as exc:
         return None, forms.field_errors(exc.details) or {forms.GENERAL: [exc.message]}
     result = connectivity.check_servers(
-        body.imap.to_config() if body.imap else None, body.smtp.to_config() if body.smtp else None
+        body.imap.to_config() if body.imap else None,
+        body.smtp.to_config() if body.smtp else None,
+        storage=services().storage,
     )
 
     def side(checked: bool, error: BridgeError | None) -> dict[str, Any] | None:

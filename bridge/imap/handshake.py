@@ -9,7 +9,7 @@ I/O adapter, used only by ``bridge.imap.session``. aioimaplib's own connect path
   and ``wait_hello_from_server`` waits on that lock in ``Condition.wait``, which,
   once cancelled by its own timeout, re-acquires the lock before returning, so the
   timeout itself never returns (seen: a 5 s timeout still pending after 300 s);
-- commands in flight are never failed when the socket closes.
+- commands in flight are never failed when the socket closes (``Protocol`` fails them).
 
 So the connection is opened here, step by step, each step raced against the
 connection closing and a deadline; nothing of aioimaplib's is left waiting when
@@ -93,7 +93,22 @@ class Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioimap
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
             self.closed.set_result(None)
+        self._fail_pending(exc)
         super().connection_lost(exc)
+
+    def _fail_pending(self, exc: Exception | None) -> None:
+        """End every command in flight with ``ConnectionAbortedError``: no answer can come any more.
+
+        aioimaplib leaves them waiting for their timeout (30 s on a command connection). Dovecot
+        answers a FETCH in a folder another session renamed with ``* BYE`` and closes: the read
+        then fails at once, and is run again on a fresh connection (``bridge.mailbox.server``).
+        """
+        pending = [self.pending_sync_command, *self.pending_async_commands.values()]
+        for command in pending:
+            if command is not None and not command._event.is_set():
+                # aioimaplib has no public way to fail a command; this is what its own timeout does.
+                command._exception = ConnectionAbortedError(f"connection lost: {exc or 'closed by the server'}")
+                command.close(b"connection lost", "BYE")
 
     async def welcome(self, command: bytes) -> None:
         status = command.split(b" ", 2)[1:2]
@@ -173,7 +188,10 @@ async def discard(client: aioimaplib.IMAP4) -> None:
         tasks.add(pending)
     transport = client.protocol.transport
     if transport is not None:
-        transport.close()
+        # abort, not close: a TLS transport's close() first waits for the server's close_notify (up to
+        # 30 s), and a loop that ends meanwhile (a watcher stopping) never closes the socket. After
+        # LOGOUT, or on a failure, there is nothing left worth sending.
+        transport.abort()
     for task in tasks:
         await settle(task)
 

@@ -63,10 +63,10 @@ class CommandPool:
             raise
         except Exception:
             # A domain answer (NotFound, Conflict, a NO) leaves the connection usable.
-            healthy = _alive(client)
+            healthy = alive(client)
             raise
         finally:
-            await self._give_back(client, healthy and _alive(client))
+            await self._give_back(client, healthy and alive(client))
 
     async def _take(self) -> aioimaplib.IMAP4:
         async with self._freed:
@@ -75,7 +75,7 @@ class CommandPool:
                     raise MailboxUnavailable("the account is no longer served here", details={"side": "imap"})
                 while self._idle:
                     idle = self._idle.pop()
-                    if _alive(idle.client):
+                    if alive(idle.client):
                         return idle.client
                     self._open -= 1
                 if self._open < self.size:
@@ -114,8 +114,7 @@ class CommandPool:
             stale = [i for i in self._idle if now - i.since >= self.idle_s]
             self._idle = [i for i in self._idle if now - i.since < self.idle_s]
             self._open -= len(stale)
-        for idle in stale:
-            await session.close(idle.client, timeout=2.0)
+        await session.close_all([idle.client for idle in stale], timeout=2.0)
         return len(stale)
 
     async def close(self) -> None:
@@ -125,10 +124,10 @@ class CommandPool:
             idle, self._idle = self._idle, []
             self._open -= len(idle)
             self._freed.notify_all()
-        for item in idle:
-            await session.close(item.client, timeout=2.0)
+        await session.close_all([item.client for item in idle], timeout=2.0)
 
 
-def _alive(client: aioimaplib.IMAP4) -> bool:
+def alive(client: aioimaplib.IMAP4) -> bool:
+    """Whether the connection is open and logged in (not ended by the server, nor dropped here)."""
     transport = getattr(client.protocol, "transport", None)
     return transport is not None and not transport.is_closing() and client.get_state() in ("AUTH", "SELECTED")

@@ -98,6 +98,20 @@ async def close(client: aioimaplib.IMAP4, *, timeout: float = 5.0) -> None:
         await handshake.discard(client)
 
 
+async def close_all(clients: Sequence[aioimaplib.IMAP4], *, timeout: float = 5.0) -> None:
+    """``close`` each, concurrently; every one is dropped however this ends, a cancellation included.
+
+    A cancelled ``close`` still drops its connection, but one whose turn had not come would stay open.
+    """
+    try:
+        await asyncio.gather(*(close(client, timeout=timeout) for client in clients))
+    finally:
+        for client in clients:
+            transport = getattr(client.protocol, "transport", None)
+            if transport is not None:
+                transport.abort()
+
+
 @asynccontextmanager
 async def session(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> AsyncIterator[aioimaplib.IMAP4]:
     """An authenticated connection, logged out on exit."""
@@ -158,11 +172,31 @@ async def verify(
     server has them, are added after ``folders`` (RFC 6154).
     """
     async with session(config, timeout=timeout) as client:
-        wanted = list(folders)
-        if discover:
-            boxes = await list_mailboxes(client)
-            wanted += [b.path for b in boxes if b.special_use in discover and b.path not in wanted]
-        return await folder_statuses(client, wanted)
+        return await inspect(client, folders=folders, discover=discover)
+
+
+async def inspect(
+    client: aioimaplib.IMAP4, *, folders: Sequence[str] = (), discover: Sequence[str] = ()
+) -> dict[str, FolderStatus]:
+    """What ``verify`` reports, on a connection already logged in (a watcher's command connection).
+
+    A NOOP first: a kept connection proves the server answers now, not when it logged in.
+
+    Raises:
+        MailboxUnavailable: the server does not answer.
+        MailboxError: code folderNotFound when a folder does not exist.
+    """
+    try:
+        response = await client.noop()
+    except _IO_ERRORS as exc:
+        raise MailboxUnavailable(f"IMAP NOOP failed: {exc}", details={"side": "imap"}) from exc
+    if response.result != "OK":
+        raise MailboxUnavailable(f"IMAP NOOP failed: {response_text(response.lines)}", details={"side": "imap"})
+    wanted = list(folders)
+    if discover:
+        boxes = await list_mailboxes(client)
+        wanted += [b.path for b in boxes if b.special_use in discover and b.path not in wanted]
+    return await folder_statuses(client, wanted)
 
 
 async def fetch_mailboxes(config: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT) -> list[Mailbox]:

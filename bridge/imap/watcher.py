@@ -193,7 +193,8 @@ class AccountWatcher:
             await _done_or_lost(task, self._lost)
         finally:
             await handshake.settle(task)
-        if not task.done() or task.cancelled():
+        if not task.done() or task.cancelled() or (self._lost.is_set() and task.exception() is not None):
+            # A command in flight fails when the connection drops (handshake.Protocol): the loss is the cause.
             raise ConnectionLost(f"connection to {self.account.imap.host} lost")
         return task.result()
 

@@ -39,16 +39,18 @@ class MailboxClient:
         request = Request(uuid.uuid4().hex, account, op, args, time.time() + self.timeout_s, payload)
         if commands.send_to_holder(account, protocol.encode_request(request), int(self.timeout_s) + 5) is None:
             self.storage.accounts.get(account)  # 404 accountNotFound rather than 503 for no account at all
-            raise protocol.unavailable(account, "no watcher holds it (is a watcher process running?)")
+            raise protocol.unavailable(
+                account, "no watcher holds it (is a watcher process running?)", protocol.NOT_WATCHED
+            )
         first = self._wait(request.id, self.ack_timeout_s)
         if first is None:
             commands.forget(request.id)
-            raise protocol.unavailable(account, "its watcher did not take the command")
+            raise protocol.unavailable(account, "its watcher did not take the command", protocol.NO_ANSWER)
         if first == ACK:
             first = self._wait(request.id, request.expires - time.time())
         if first is None:
             commands.forget(request.id)
-            raise protocol.unavailable(account, "its mailbox did not answer in time")
+            raise protocol.unavailable(account, "its mailbox did not answer in time", protocol.NO_ANSWER)
         reply = protocol.decode_reply(first)
         protocol.raise_for(reply)
         return reply

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from bridge.errors import NotFound, Unprocessable, ValidationError
-from bridge.imap import live, mailbox_ops
+from bridge.imap import live, mailbox_ops, session
 from bridge.imap.fetched import Fetched
 from bridge.imap.responses import decode_mailbox_name
 from bridge.mail import ids
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # the client comes from bridge.imap.pool; only bridge.imap im
 
 # Commands that only read: concurrent identical ones may share one answer (bridge.mailbox.server), and
 # they keep the kept listing and search answers; every other command drops them (run).
-READ_ONLY = frozenset({"list", "search", "source", "mailboxes"})
+READ_ONLY = frozenset({"list", "search", "source", "mailboxes", "check"})
 # Reads that work in a read-only selection of their folder and leave it selected for the next read there
 # (``live.examine``, ``live.fetch_message``); every other command starts with no folder selected (run).
 KEEP_SELECTED = frozenset({"list", "search", "source"})
@@ -414,6 +414,14 @@ async def file_sent(client: aioimaplib.IMAP4, args: dict[str, Any], payload: byt
     return Reply(result=result.to_wire())
 
 
+async def check(client: aioimaplib.IMAP4, args: dict[str, Any], _: bytes, answers: Answers) -> Reply:
+    """A connection check (``bridge.accounts.connectivity``) on the command connection, so checking a watched
+    account logs in to nothing: the server answers, and the status of ``folders`` plus the folders carrying
+    the ``discover`` special-use flags (RFC 6154), as ``{path: [uidvalidity, uidnext, exists]}``."""
+    found = await session.inspect(client, folders=args.get("folders") or (), discover=args.get("discover") or ())
+    return Reply(result={"folders": {path: [s.uidvalidity, s.uidnext, s.exists] for path, s in found.items()}})
+
+
 async def run(op: Operation, name: str, client: aioimaplib.IMAP4, args: dict[str, Any], payload: bytes,
               answers: Answers) -> Reply:  # fmt: skip
     """Run one operation, then leave the folder it selected, unless it is a read that keeps it (KEEP_SELECTED).
@@ -448,6 +456,7 @@ OPERATIONS: dict[str, Operation] = {
     "deleteMailbox": delete_mailbox,
     "append": append_message,
     "fileSent": file_sent,
+    "check": check,
 }
 
 

@@ -43,10 +43,28 @@ class RemoteError(BridgeError):
         self.transient = status >= 500
 
 
-def unavailable(account: str, why: str) -> ServiceUnavailable:
+# Why an account's mailbox cannot answer now (``details.reason`` of ``503 accountUnavailable``).
+NOT_WATCHED = "notWatched"  # no watcher holds its lease (none runs, or it moved or stopped)
+MAILBOX_DOWN = "mailboxDown"  # its watcher holds it, but has no working connection to the IMAP server now
+NO_ANSWER = "noAnswer"  # its watcher took the command but did not answer in time
+
+
+def unavailable(account: str, why: str, reason: str) -> ServiceUnavailable:
     return ServiceUnavailable(
-        f"account {account!r} cannot be reached now: {why}", code="accountUnavailable", details={"account": account}
+        f"account {account!r} cannot be reached now: {why}",
+        code="accountUnavailable",
+        details={"account": account, "reason": reason},
     )
+
+
+def unserved(exc: BridgeError) -> bool:
+    """Whether the error says no watcher has a working connection to the account's IMAP server now.
+
+    Then logging in from elsewhere adds nothing to the account's connections: its watcher holds none
+    (what ``bridge.accounts.connectivity`` relies on before it logs in itself).
+    """
+    reason = exc.details.get("reason") if isinstance(exc.details, dict) else None
+    return exc.code == "accountUnavailable" and reason in (NOT_WATCHED, MAILBOX_DOWN)
 
 
 def _frame(head: dict[str, Any], payload: bytes) -> bytes:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable, SelectionLost, StorageUnavailable
+from bridge.errors import BridgeError, MailboxAuthFailed, MailboxUnavailable, StorageUnavailable
 from bridge.imap import session
-from bridge.imap.pool import DEFAULT_IDLE_S, DEFAULT_SIZE, CommandPool
+from bridge.imap.pool import DEFAULT_IDLE_S, DEFAULT_SIZE, CommandPool, alive
 from bridge.imap.watcher import Connect
 from bridge.mailbox import protocol
 from bridge.mailbox.operations import OPERATIONS, READ_ONLY, Answers, run
@@ -26,7 +26,9 @@ from bridge.mailbox.protocol import ACK, Reply, Request
 from bridge.models import Account
 from bridge.storage import Storage
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only bridge.imap imports aioimaplib
+    import aioimaplib
+
     from bridge.mailbox.operations import Operation
 
 log = logging.getLogger(__name__)
@@ -117,10 +119,14 @@ class CommandServer:
     async def _run(self, request: Request) -> Reply:
         found = self.held(request.account)
         if found is None:
-            return protocol.error_reply(protocol.unavailable(request.account, "its watcher moved or stopped"))
+            return protocol.error_reply(
+                protocol.unavailable(request.account, "its watcher moved or stopped", protocol.NOT_WATCHED)
+            )
         account, up = found
         if not up:
-            return protocol.error_reply(protocol.unavailable(request.account, "its IMAP server does not answer"))
+            return protocol.error_reply(
+                protocol.unavailable(request.account, "its IMAP server does not answer", protocol.MAILBOX_DOWN)
+            )
         operation = OPERATIONS.get(request.op)
         if operation is None:
             return protocol.error_reply(BridgeError(f"unknown mailbox command {request.op!r}"))
@@ -161,29 +167,42 @@ class CommandServer:
         try:
             remaining = request.expires - time.time()
             async with asyncio.timeout(max(0.1, remaining)):
-                try:
-                    return await self._on_connection(pool, request, operation, answers, started)
-                except SelectionLost:
-                    # A read kept its folder selected and another session deleted or renamed that folder:
-                    # the server ended the session. The read runs again on a fresh one, as it would have
-                    # run with nothing kept (a 404 for the folder rather than a 503).
-                    return await self._on_connection(pool, request, operation, answers, started)
-        except (MailboxUnavailable, MailboxAuthFailed, TimeoutError) as exc:
-            why = exc.message if isinstance(exc, BridgeError) else "the command timed out"
-            return protocol.error_reply(protocol.unavailable(request.account, why))
+                return await self._on_connection(pool, request, operation, answers, started)
+        except (MailboxUnavailable, MailboxAuthFailed) as exc:
+            # The command connection could not log in or was lost: it is closed (CommandPool drops it).
+            return protocol.error_reply(protocol.unavailable(request.account, exc.message, protocol.MAILBOX_DOWN))
+        except TimeoutError:
+            return protocol.error_reply(
+                protocol.unavailable(request.account, "the command timed out", protocol.NO_ANSWER)
+            )
         except BridgeError as exc:
             return protocol.error_reply(exc)
         except Exception as exc:  # noqa: BLE001 - one command's bug must not end the server
             log.exception("mailbox command %s failed", request.op)
             return protocol.error_reply(BridgeError(f"mailbox command failed: {type(exc).__name__}"))
 
-    @staticmethod
     async def _on_connection(
-        pool: CommandPool, request: Request, operation: Operation, answers: Answers, started: Callable[[], object]
+        self, pool: CommandPool, request: Request, operation: Operation, answers: Answers, started: Callable[[], object]
     ) -> Reply:
-        async with pool.connection() as client:
-            started()
-            return await run(operation, request.op, client, request.args, request.payload, answers)
+        """Run the command on a pooled connection; a read the server ended the session under, once more on a new one.
+
+        Dovecot ends a session (BYE) whose selected folder another client renamed or deleted, and reads keep
+        their folder selected for the next one (``live.examine``, ``live.fetch_message``): that next read
+        meets the closed connection (``SelectionLost`` from its NOOP, or its FETCH failing at once:
+        ``handshake.Protocol``). A read changes nothing, so it runs again on a fresh connection, which
+        answers what is there now (``404`` for a folder that is gone) instead of ``503`` once.
+        """
+        used: aioimaplib.IMAP4 | None = None
+        try:
+            async with pool.connection() as used:
+                started()
+                return await run(operation, request.op, used, request.args, request.payload, answers)
+        except MailboxUnavailable:
+            if used is None or request.op not in READ_ONLY or alive(used):
+                raise  # no connection (the server is down), a change (not repeated), or a live connection
+            log.info("mailbox command %s: the server ended its session; once more on a new connection", request.op)
+        async with pool.connection() as fresh:
+            return await run(operation, request.op, fresh, request.args, request.payload, answers)
 
     async def reap(self, held: set[str]) -> None:
         """Close idle connections, and the pools of accounts no longer held here."""

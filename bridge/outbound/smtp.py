@@ -146,12 +146,18 @@ async def _authenticate(
 
 
 async def close(client: aiosmtplib.SMTP) -> None:
-    """QUIT politely; drop the connection whatever happens."""
+    """QUIT politely; drop the connection whatever happens (a cancellation too)."""
+    transport = client.transport
     try:
         if client.is_connected:
             await client.quit()
     except _ERRORS:
         client.close()
+    finally:
+        # aiosmtplib closes with close(): over TLS that waits for the server's close_notify, and a worker's
+        # loop closed meanwhile (SendRuntime.close) never closes the socket. Nothing is left to send.
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
 
 
 @dataclass(frozen=True, slots=True)

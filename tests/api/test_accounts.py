@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
 
-from bridge.accounts import connectivity
 from bridge.events.emit import emit
+from bridge.imap import session
 from tests.redis_scan import assert_nowhere
 
 
@@ -118,7 +119,7 @@ def test_update_with_a_wrong_password_changes_nothing(client, auth, account_body
     assert resp.status_code == 422
     assert resp.json["error"]["code"] == "authenticationFailed"
     # The stored password still works: a login with the stored settings succeeds.
-    assert connectivity.list_mailboxes(storage.accounts.get("acme").imap)
+    assert asyncio.run(session.fetch_mailboxes(storage.accounts.get("acme").imap))
 
 
 def test_update_without_pass_keeps_the_stored_password(client, auth, account_body, storage):
@@ -126,7 +127,7 @@ def test_update_without_pass_keeps_the_stored_password(client, auth, account_bod
     imap = account_body()["imap"]
     del imap["auth"]["pass"]
     assert client.put("/v1/account/acme", json={"imap": imap}, headers=auth).status_code == 200
-    assert connectivity.list_mailboxes(storage.accounts.get("acme").imap)
+    assert asyncio.run(session.fetch_mailboxes(storage.accounts.get("acme").imap))
 
 
 def test_verify_account_reports_each_side_without_saving(client, auth, account_body):

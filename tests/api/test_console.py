@@ -160,6 +160,7 @@ def test_the_console_stream_needs_the_session_cookie_and_this_origin(
     import json
 
     import simple_websocket
+    from mailbridge.client import StreamSocket
 
     from bridge.events.emit import emit
 
@@ -168,7 +169,7 @@ def test_the_console_stream_needs_the_session_cookie_and_this_origin(
     url = f"ws://{server}/console/accounts/acme/stream?since=evt_0"
     for headers in ({"Origin": "http://127.0.0.1"}, {"Cookie": cookie, "Origin": "http://evil.example"}, auth):
         with pytest.raises(simple_websocket.ConnectionError):  # no cookie, another site, a bearer token
-            simple_websocket.Client.connect(url, headers=headers)
+            StreamSocket.connect(url, headers=headers)  # closes its socket when refused
     # simple_websocket sends Host without the port; a browser sends both with it. The public URL counts too.
     ws = simple_websocket.Client.connect(url, headers={"Cookie": cookie, "Origin": settings.public_url})
     ws.close()

@@ -19,6 +19,7 @@ from bridge.imap import session
 from bridge.imap.responses import parse_search
 from bridge.mail import ids
 from tests.api.conftest import WatcherThread
+from tests.servers.dovecot import imap_logout
 
 PDF = b"%PDF-1.4 fake pdf bytes \x00\x01\x02"
 
@@ -59,7 +60,7 @@ class Imap:
             try:
                 return await act(c)
             finally:
-                await c.logout()
+                await imap_logout(c)
 
         return asyncio.run(main())
 

@@ -8,14 +8,17 @@ again while events keep coming; every event arrives exactly once, in order (coun
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import mailbridge
 import pytest
 from mailbridge import Mailbridge
+from mailbridge.client import StreamSocket
 
 from bridge.events.emit import emit
 from bridge.models import TokenScope
@@ -88,6 +91,21 @@ def test_listen_refuses_a_bad_token_or_account_with_the_api_error(server, storag
     with Mailbridge(f"http://{server}", limited) as mb, pytest.raises(mailbridge.Forbidden) as refused:
         next(mb.listen("acme", since="evt_0"))
     assert refused.value.code == "insufficientScope"
+
+
+def test_a_refused_stream_leaves_no_socket_open(server, token, account):
+    """simple_websocket leaves a refused handshake's socket to the garbage collector; a listener that
+    reconnects after each refusal would leak one per try. The suite ignores GC-time socket reports,
+    so they are recorded here."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(3):
+            with Mailbridge(f"http://{server}", token) as mb, pytest.raises(mailbridge.NotFound):
+                next(mb.listen("nope", since="evt_0"))
+            with pytest.raises(ConnectionRefusedError):  # the server is down: what listen() retries on
+                StreamSocket.connect(f"ws://127.0.0.1:{free_port()}/v1/account/acme/stream")
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_verify_webhook_accepts_real_deliveries_and_refuses_forgeries(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from bridge.config import Secret
 from bridge.errors import NotFound
-from bridge.imap import live, session
+from bridge.imap import handshake, live, session
 from bridge.imap.pool import CommandPool
 from bridge.models import ServerConfig
 
@@ -61,5 +62,46 @@ def test_the_pool_caps_reuses_and_closes_idle_connections(dovecot, mailbox):
         assert pool.open_connections == 0
         assert await asyncio.to_thread(dovecot.sessions, mailbox.address) == 0
         await pool.close()
+
+    asyncio.run(main())
+
+
+def test_a_closed_session_closes_its_socket_at_once_over_tls_too(dovecot, mailbox):
+    """A TLS close() first waits for the server's close_notify: a loop that ended meanwhile (a watcher
+    stopping) left the socket open ("unclosed transport" when collected). Closed on the next turn now."""
+    tls = replace(_config(mailbox), port=mailbox.imaps_port, secure=True, reject_unauthorized=False)
+
+    async def main():
+        for config in (tls, _config(mailbox)):
+            for drop in (session.close, handshake.discard):  # LOGOUT first, or not (a failure)
+                client = await session.connect(config)
+                sock = client.protocol.transport.get_extra_info("socket")
+                await drop(client)
+                await asyncio.sleep(0)
+                assert sock.fileno() == -1, (config.secure, drop)
+
+    asyncio.run(main())
+
+
+def test_a_pool_closed_while_cancelled_still_closes_every_connection(dovecot, mailbox):
+    async def main():
+        pool = CommandPool(_config(mailbox), size=3)
+
+        async def one() -> None:
+            async with pool.connection() as client:
+                await live.select(client, "INBOX")
+                await asyncio.sleep(0.05)
+
+        await asyncio.gather(one(), one(), one())
+        assert pool.open_connections == 3
+        closing = asyncio.create_task(pool.close())
+        await asyncio.sleep(0)  # into the first LOGOUT
+        closing.cancel()
+        await asyncio.gather(closing, return_exceptions=True)
+        for _ in range(100):  # Dovecot notices the closed sockets within a moment
+            if await asyncio.to_thread(dovecot.sessions, mailbox.address) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(dovecot.sessions, mailbox.address) == 0
 
     asyncio.run(main())

@@ -10,6 +10,7 @@ short-lived session can slip between two samples of ``doveadm who``.
 from __future__ import annotations
 
 import imaplib
+import logging
 
 import pytest
 from rq.job import Job
@@ -90,12 +91,17 @@ def _retry_now(storage, job: Job, dns=None) -> None:
 
 
 def test_without_a_watcher_filing_waits_for_the_retry_and_never_logs_in_or_sends_twice(
-    client, auth, account, storage, smtp, mailbox, dovecot, dns
+    client, auth, account, storage, smtp, mailbox, dovecot, dns, caplog
 ):
     before = dovecot.logins(mailbox.address)
-    # No watcher holds the account: the job failed (accountUnavailable) and RQ scheduled its retry.
-    queue_id, job = _sent_without_a_watcher(client, auth, storage)
-    assert job.retries_left == 4
+    # No watcher holds the account: the job answered accountUnavailable and RQ scheduled its retry.
+    with caplog.at_level(logging.INFO):
+        queue_id, job = _sent_without_a_watcher(client, auth, storage)
+    assert job.number_of_retries == 1 and job.retries_left == 5  # an expected retry, not a failure
+    # An expected wait is one warning line, without a traceback, and no error (RQ's included).
+    [waiting] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert waiting.levelno == logging.WARNING and waiting.exc_info is None and "\n" not in waiting.getMessage()
+    assert queue_id in waiting.getMessage() and "no watcher holds it" in waiting.getMessage()
     assert dovecot.logins(mailbox.address) == before  # the worker logged in to nothing
     entry = storage.outbox.get(queue_id)
     assert entry.sent_copy is None and storage.outbox.raw(queue_id)  # nothing recorded, bytes kept
@@ -121,11 +127,16 @@ def test_a_retry_files_the_copy_once_the_watcher_is_back(client, auth, account, 
     assert "\\Seen" in flags and raw == smtp.messages[0].raw
 
 
-def test_the_last_try_without_a_watcher_says_the_copy_was_skipped_and_why(client, auth, account, storage, smtp):
+def test_the_last_try_without_a_watcher_says_the_copy_was_skipped_and_why(client, auth, account, storage, smtp, caplog):
     queue_id, job = _sent_without_a_watcher(client, auth, storage)
-    job.retries_left = 0  # its retries are used up: this is the last try
+    job.number_of_retries = 5  # its retries are used up: this is the last try
     job.save()
-    _retry_now(storage, job)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        _retry_now(storage, job)
+    # The failure for good is the one error, a line without a traceback.
+    [error] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert error.levelno == logging.ERROR and error.exc_info is None and queue_id in error.getMessage()
 
     [filed] = events(storage, "messageFiled")
     copy = filed["sentCopy"]

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis
 
-from tests.servers.dovecot import SPECIAL_USE, DovecotServer, MailAccount
+from tests.servers.dovecot import SPECIAL_USE, DovecotServer, MailAccount, imap_logout
 from tests.servers.http import HttpReceiver
 from tests.servers.redis import RedisServer
 from tests.servers.smtp import SmtpSink
@@ -48,16 +48,6 @@ async def imap_login(account: MailAccount, *, tls: bool = False) -> aioimaplib.I
     response = await client.login(account.address, account.password)
     assert response.result == "OK", response
     return client
-
-
-async def imap_logout(client: aioimaplib.IMAP4) -> None:
-    await client.logout()
-    # aioimaplib never closes its transport after LOGOUT, and a TLS close()
-    # waits for the peer's close_notify; if the test's loop ends first the
-    # socket leaks and its ResourceWarning fails some later test. abort()
-    # closes the socket on the next loop iteration.
-    client.protocol.transport.abort()
-    await asyncio.sleep(0)
 
 
 async def subjects(account: MailAccount, folder: str = "INBOX") -> list[bytes]:

@@ -23,9 +23,11 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+from rq.job import JobStatus
 from simple_websocket import Client as WsClient
 from simple_websocket import ConnectionClosed
 
+from bridge import jobs
 from bridge.config import Secret
 from bridge.crypto import Vault
 from bridge.models import Account, ServerConfig, TokenScope
@@ -245,3 +247,20 @@ def test_sigterm_stops_each_role_cleanly(roles, redis_url, tmp_path, name):
     assert alive == [], _describe(alive)
     output = role.log.read_text()
     assert "SIGKILL" not in output and "Traceback" not in output, output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_worker_stops_without_waiting_out_a_job_in_flight(roles, redis_url, tmp_path, signum):
+    """RQ's warm shutdown waited for the job however long it ran (a webhook attempt up to 30 s); `app.py run`
+    SIGKILLs a role after 10 s. The job is interrupted after the grace and fails as a killed worker's would."""
+    role = roles("worker", tmp_path / "worker.log", BRIDGE_REDIS_URL=redis_url, BRIDGE_SECRET=SECRET)
+    _ready(role, redis_url, free_port())
+    with redis.Redis.from_url(redis_url) as client:
+        job = jobs.queue("default", client).enqueue("time.sleep", 600, job_timeout=900)
+        _wait_for(lambda: job.get_status(refresh=True) == JobStatus.STARTED, 30, "the job to start")
+        role.proc.send_signal(signum)
+        assert role.proc.wait(STOPPED_WITHIN_S) == 0  # not the 600 s the job would take
+        assert job.get_status(refresh=True) == JobStatus.FAILED
+        assert "WorkerStopping" in (job.latest_result().exc_string or "")
+    output = role.log.read_text()
+    assert "interrupted" in output and "Traceback" not in output, output

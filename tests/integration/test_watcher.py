@@ -21,6 +21,7 @@ from bridge.inbound.pipeline import InboundPipeline
 from bridge.models import ConnectionState
 from bridge.senderauth.resolver import DnsResolver
 from bridge.storage import Storage
+from tests.servers.dovecot import imap_logout
 from tests.servers.tcp_proxy import FaultProxy
 from tests.watcher_support import FAST, Running, events, mail, make_account, until
 
@@ -34,7 +35,7 @@ async def recreate_folder(mailbox, folder: str) -> None:
     await client.login(mailbox.address, mailbox.password)
     assert (await client.delete(folder)).result == "OK"
     assert (await client.create(folder)).result == "OK"
-    await client.logout()
+    await imap_logout(client)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ Dovecot runs in the foreground
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import grp
@@ -423,3 +424,18 @@ protocol imap {{
   mail_max_userip_connections = 200
 }}
 {identity}"""
+
+
+async def imap_logout(client) -> None:
+    """LOGOUT a test's own aioimaplib client, and close its socket.
+
+    aioimaplib never closes its transport after LOGOUT (it waits for the server to), and a TLS
+    close() waits for the peer's close_notify; if the test's loop ends first the socket leaks and
+    its ResourceWarning fails some later test. abort() closes it on the next loop iteration.
+    """
+    try:
+        await client.logout()
+    finally:
+        if client.protocol.transport is not None:
+            client.protocol.transport.abort()
+        await asyncio.sleep(0)

@@ -87,10 +87,18 @@ def test_frames_carry_raw_bytes_and_errors():
     assert protocol.decode_request(protocol.encode_request(request)) == request
     reply = protocol.decode_reply(protocol.encode_reply(protocol.Reply({"a": 1}, b"\r\nsource")))
     assert (reply.result, reply.payload, reply.error) == ({"a": 1}, b"\r\nsource", None)
-    failed = protocol.decode_reply(protocol.encode_reply(protocol.error_reply(protocol.unavailable("acme", "down"))))
+    failed = protocol.decode_reply(
+        protocol.encode_reply(protocol.error_reply(protocol.unavailable("acme", "down", protocol.MAILBOX_DOWN)))
+    )
     with pytest.raises(protocol.RemoteError) as raised:
         protocol.raise_for(failed)
     assert (raised.value.status_code, raised.value.code) == (503, "accountUnavailable")
+    # Why crosses too: a connection check may log in itself only when no watcher is connected.
+    assert protocol.unserved(raised.value)
+    late = protocol.unavailable("acme", "slow", protocol.NO_ANSWER)
+    # Transient whichever side found no one to run it: raised here, or answered by a watcher.
+    assert late.transient and raised.value.transient
+    assert not protocol.unserved(late) and not protocol.unserved(protocol.RemoteError(404, "folderNotFound", "x"))
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -11,11 +13,49 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 import simple_websocket
+import simple_websocket.ws
+from wsproto import ConnectionType
 
 from mailbridge.errors import ApiError, MailbridgeError, TransportError, api_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 JSON = Any
+
+
+class StreamSocket(simple_websocket.Client):  # type: ignore[misc]  # simple_websocket is untyped
+    """simple_websocket's client, which closes its socket when the connection or the handshake fails.
+
+    simple_websocket 1.x raises from its constructor (connection refused, or the server refusing the
+    upgrade: a 503 while no watcher runs, a 401) and leaves the socket to the garbage collector
+    ("unclosed socket"); ``listen()`` connects again after each failure. So the socket is opened here
+    (every address of the host, as ``socket.create_connection`` tries them) and closed on any failure;
+    the rest is simple_websocket's own ``Base`` (its client state, the same attributes its constructor sets).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        subprotocols: str | list[str] | None = None,
+        headers: Mapping[str, str] | list[tuple[str, str]] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        **options: Any,
+    ) -> None:
+        parts = urlsplit(url)
+        secure = parts.scheme in ("https", "wss")
+        self.host = parts.hostname
+        self.port = parts.port or (443 if secure else 80)
+        self.path = parts.path + (f"?{parts.query}" if parts.query else "")
+        self.subprotocols = [subprotocols] if isinstance(subprotocols, str) else list(subprotocols or [])
+        self.extra_headeers = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+        sock = socket.create_connection((self.host, self.port))
+        try:
+            if secure:
+                context = ssl_context or ssl.create_default_context(purpose=ssl.Purpose.SERVER_AUTH)
+                sock = context.wrap_socket(sock, server_hostname=self.host)
+            simple_websocket.ws.Base.__init__(self, sock, connection_type=ConnectionType.CLIENT, **options)
+        except BaseException:
+            sock.close()
+            raise
 
 
 def route(method: str, path: str) -> Callable[[F], F]:
@@ -456,7 +496,7 @@ class Mailbridge:
         headers = {"Authorization": f"Bearer {self.token}"}
         try:
             # Pings every 25 s: a server that vanished without closing the connection is noticed.
-            return simple_websocket.Client.connect(url, headers=headers, ping_interval=25)
+            return StreamSocket.connect(url, headers=headers, ping_interval=25)
         except simple_websocket.ConnectionError as exc:
             status = getattr(exc, "status_code", None)
             if status in (400, 401, 403, 404):
