@@ -14,6 +14,7 @@ import secrets
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -85,6 +86,8 @@ def run_worker(connection: redis.Redis, *, burst: bool = False, name: str | None
 # send: its SMTP timeouts), past `app.py run`'s 10 s before SIGKILL. An interrupted job is what a killed
 # worker leaves behind, which every job is built for: leases expire and sweeps take over, Retry jobs retry.
 STOP_GRACE_S = 2.0
+# How often an interruption put off by ``finish_before_stop`` looks again whether the stretch has ended.
+_HOLD_RECHECK_S = 0.1
 
 
 class WorkerStopping(JobTimeoutException):
@@ -92,6 +95,39 @@ class WorkerStopping(JobTimeoutException):
 
     A ``JobTimeoutException`` for RQ: the job fails (or is retried) as one that ran out of time.
     """
+
+
+class _StopState:
+    """What a stop request means to the job running in this process (a SimpleWorker runs one job at a time,
+    in the main thread, where signal handlers run too): per process by nature, like the handlers that set it.
+
+    ``requested`` is set on SIGINT/SIGTERM. ``holding`` counts stretches of a job that must not be cut in
+    the middle (``finish_before_stop``): an interruption due in one is put off until it ends.
+    """
+
+    requested = threading.Event()
+    holding = 0
+
+
+@contextlib.contextmanager
+def finish_before_stop() -> Iterator[None]:
+    """A stretch of a job that a stop request does not interrupt: it is let finish, then the job is.
+
+    For a send from DATA until it is recorded sent and announced: cut there, the server may already have
+    accepted the message, and the retry would deliver it twice. Bounded still: `app.py run` SIGKILLs a role
+    10 s after asking it to stop, and the SMTP timeouts bound DATA.
+    """
+    _StopState.holding += 1
+    try:
+        yield
+    finally:
+        _StopState.holding -= 1
+
+
+def stop_requested() -> bool:
+    """Whether this worker process was asked to stop: a job serving a backlog hands it over instead of
+    taking the next item (False outside a worker)."""
+    return _StopState.requested.is_set()
 
 
 class _JobDeadline(UnixSignalDeathPenalty):
@@ -123,6 +159,9 @@ class _JobDeadline(UnixSignalDeathPenalty):
 
     def handle_death_penalty(self, signum: int, frame: Any) -> None:
         if self.stopping.is_set():
+            if _StopState.holding:  # in a stretch that must finish (finish_before_stop): look again soon
+                signal.setitimer(signal.ITIMER_REAL, _HOLD_RECHECK_S)
+                return
             raise WorkerStopping(f"the worker is stopping: job interrupted after {STOP_GRACE_S:g} s")
         super().handle_death_penalty(signum, frame)  # type: ignore[no-untyped-call]
 
@@ -148,6 +187,7 @@ class _Worker(SimpleWorker):
 
     def request_stop(self, signum: int, frame: Any) -> None:
         self.stop.set()
+        _StopState.requested.set()
         running = self.deadline.current
         if running is not None:
             running.cut()

@@ -30,6 +30,7 @@ consecutive sends for an account reuse an authenticated connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -112,10 +113,13 @@ def drain_outbox(job_id: str) -> int:
         if claim.status == "ok" and claim.entry is not None:
             _attempt(rt, owner, claim.entry, claim.raw, drainer=job_id)
             attempted += 1
-        if time.monotonic() > deadline:
-            successor = jobs.new_drain_job_id()
-            if outbox.hand_over_drainer(job_id, successor, policy.lease_s, rt.clock.time()):
-                jobs.enqueue_drain(rt.storage.redis, successor)
+        # Past its budget, or its worker is stopping: the rest of the ready list goes to a fresh job (another
+        # worker's, or this one's after a restart) rather than starting a send that a stop would cut.
+        if time.monotonic() > deadline or jobs.stop_requested():
+            with jobs.finish_before_stop():  # a hand-over cut in half would leave the list without a drainer
+                successor = jobs.new_drain_job_id()
+                if outbox.hand_over_drainer(job_id, successor, policy.lease_s, rt.clock.time()):
+                    jobs.enqueue_drain(rt.storage.redis, successor)
             return attempted
 
 
@@ -127,7 +131,23 @@ def _attempt(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, dra
 
 
 def _send_once(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, drainer: str | None = None) -> str:
-    """One send attempt of a claimed entry: SMTP, then sent / retry / failed on the entry and as events."""
+    """One send attempt of a claimed entry: SMTP, then sent / retry / failed on the entry and as events.
+
+    From DATA until the outcome is recorded and announced, a stop request waits (``jobs.finish_before_stop``):
+    cut there, the server may already hold the message and the retry would deliver it twice.
+    """
+    with contextlib.ExitStack() as finishing:
+        return _send_and_record(rt, owner, entry, raw, drainer, finishing)
+
+
+def _send_and_record(
+    rt: SendRuntime,
+    owner: str,
+    entry: OutboxEntry,
+    raw: bytes,
+    drainer: str | None,
+    finishing: contextlib.ExitStack,
+) -> str:
     queue_id = entry.queue_id
     outbox = rt.storage.outbox
     try:
@@ -136,7 +156,7 @@ def _send_once(rt: SendRuntime, owner: str, entry: OutboxEntry, raw: bytes, *, d
             raise SubmissionRejected("the account has no SMTP server any more", code="noSmtpServer")
         if entry.attempts > entry.max_attempts:
             raise SubmissionRejected("out of attempts (workers died while sending)", code="attemptsExhausted")
-        result = rt.loop.run_until_complete(_deliver(rt, queue_id, owner, account, entry, raw, drainer))
+        result = rt.loop.run_until_complete(_deliver(rt, queue_id, owner, account, entry, raw, drainer, finishing))
     except NotFound:
         return _failed(rt, queue_id, owner, entry, SubmissionRejected("the account was removed", code="noAccount"))
     except SubmissionError as exc:
@@ -303,7 +323,8 @@ async def _deliver(
     account: Account,
     entry: OutboxEntry,
     raw: bytes,
-    drainer: str | None = None,
+    drainer: str | None,
+    finishing: contextlib.ExitStack,
 ) -> smtp.SendResult:
     assert account.smtp is not None  # noqa: S101 - checked by the caller
     outbox = rt.storage.outbox
@@ -318,6 +339,7 @@ async def _deliver(
                 return
 
     async def data_started() -> None:
+        finishing.enter_context(jobs.finish_before_stop())  # held until the caller has recorded the outcome
         outbox.mark_data_started(queue_id, owner)
 
     renewer = asyncio.create_task(keep_lease())

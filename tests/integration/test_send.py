@@ -594,3 +594,43 @@ def test_worker_killed_mid_send_loses_nothing(storage, mailbox, redis_url, stage
             assert 3 <= len(sink.messages) <= 4 and entry.possible_duplicate
     finally:
         sink.stop()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_worker_asked_to_stop_during_data_finishes_that_send_and_hands_over_the_rest(
+    storage, mailbox, redis_url, signum
+):
+    # A stop interrupts a job still running 2 s later (bridge.jobs.STOP_GRACE_S), but not between DATA and
+    # recording the send: cut there, the server keeps the message and the retry would deliver it twice.
+    sink = SlowSink()
+    sink.start()
+    try:
+        _account(storage, mailbox, sink)
+        sink.stall["data"] = 3.0  # longer than the grace
+        body = SubmitBody.model_validate({"to": [{"address": "ann@example.com"}], "subject": "x", "text": "y"})
+        queue_id, *others = (outbound.submit(storage, "acme", body, policy=FAST).answer["queueId"] for _ in range(3))
+
+        worker = _start_worker(redis_url)
+        try:
+            assert sink.stalled.wait(15), "the worker never reached the SMTP server"
+            os.killpg(worker.pid, signum)
+            assert worker.wait(timeout=10) == 0
+        finally:
+            _end(worker, signal.SIGKILL)
+        entry = storage.outbox.get(queue_id)
+        assert (entry.state, entry.attempts, entry.possible_duplicate) == ("sent", 1, False)
+        assert len(sink.messages) == 1  # the stopping worker started no other send
+        assert [state(storage, q) for q in others] == ["queued", "queued"]
+
+        restarted = _start_worker(redis_url)  # the handed-over drain job sends the rest, once each
+        try:
+            sink.wait_for(3, timeout=15)
+            deadline = time.monotonic() + 10
+            while any(state(storage, q) != "sent" for q in others) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            _end(restarted, signal.SIGTERM)
+        assert [(state(storage, q), storage.outbox.get(q).attempts) for q in others] == [("sent", 1)] * 2
+        assert len(sink.messages) == 3
+    finally:
+        sink.stop()
