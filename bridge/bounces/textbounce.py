@@ -96,6 +96,14 @@ _LABELLED_RE = re.compile(
     r"[\"']?<?(" + ADDRESS_RE.pattern + r")>?",
     re.IGNORECASE | re.MULTILINE,
 )
+# "phrase <addr>: why" (RFC 5322 § 3.4 name-addr): the bracketed address is
+# the mailbox even when the phrase looks like one (Exim's "x@a <y@b>:
+# malformed address"; Sisimai::Lhost::Exim reads the <...> too).
+_NAME_ADDR_RE = re.compile(r"^[\s>*-]*[^\s<>:][^<>:\n]{0,80}\s<(" + ADDRESS_RE.pattern + r")>\s*:", re.IGNORECASE)
+# The original's header fields repeated in the notice ("Your message / To: /
+# Subject: / Sent:", Exchange and PMDF): two or more such lines in a row
+# describe what was sent, not who failed.
+_SUMMARY_FIELD_RE = re.compile(r"^\s*(?:to|cc|bcc|from|subject|sent|date|message-id)\s*:", re.IGNORECASE)
 # Transcript lines: "In:  RCPT TO:<x>" (Postfix smtpd), ">>> RCPT To:<x>".
 _RCPT_TO_RE = re.compile(r"\brcpt\s+to:\s*<(" + ADDRESS_RE.pattern + r")>", re.IGNORECASE)
 _MAIL_FROM_RE = re.compile(r"\bmail\s+from:\s*<?(" + ADDRESS_RE.pattern + r")", re.IGNORECASE)
@@ -195,9 +203,10 @@ def find_recipients(msg: Message, notice: str, quoted: str) -> list[str]:
         # Exim and Gmail name the failed recipients in this header.
         return _dedupe(ADDRESS_RE.findall(failed))
     excluded = _excluded(msg, quoted, notice)
-    leading = [m.group(1) for line in notice.split("\n") if (m := _LEADING_RE.match(line))]
+    lines = _without_header_summary(notice.split("\n"))
+    leading = [m.group(1) for line in lines if (m := _LEADING_RE.match(line) or _NAME_ADDR_RE.match(line))]
     leading += _RCPT_TO_RE.findall(notice)
-    labelled = _LABELLED_RE.findall(notice) + _INLINE_LABEL_RE.findall(notice)
+    labelled = _LABELLED_RE.findall("\n".join(lines)) + _INLINE_LABEL_RE.findall(notice)
     anywhere = ADDRESS_RE.findall(notice)
     # Strongest shape first; the report's own parties are skipped unless
     # nothing else is left (a sender who wrote to itself).
@@ -213,6 +222,17 @@ def find_recipients(msg: Message, notice: str, quoted: str) -> list[str]:
     if match:
         return _dedupe(ADDRESS_RE.findall(match.group(1)))[:1]
     return []
+
+
+def _without_header_summary(lines: list[str]) -> list[str]:
+    """Drop runs of two or more header-field lines (the original's To/Subject/Sent repeated in the notice)."""
+    summary = [bool(_SUMMARY_FIELD_RE.match(line)) for line in lines]
+    kept = []
+    for index, line in enumerate(lines):
+        near = summary[max(index - 1, 0) : index + 2]
+        if not (summary[index] and sum(near) >= 2):
+            kept.append(line)
+    return kept
 
 
 def _dedupe(addresses: list[str]) -> list[str]:

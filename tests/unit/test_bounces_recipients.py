@@ -1,0 +1,60 @@
+"""Which addresses of a bounce are its failed recipients (issue 11), each convention on a small report built here.
+
+The reports are synthetic: ordinary MTA wordings, not copies of corpus files.
+Several conventions were checked against Sisimai's library code (BSD-2-Clause,
+github.com/sisimai/p5-sisimai, lib/Sisimai/Lhost/*.pm and Sisimai::Address).
+"""
+
+from __future__ import annotations
+
+from bridge.bounces import Report, classify
+from bridge.mail.message import parse
+
+
+def recipients_of(raw: str) -> list[str]:
+    report: Report | None = classify(parse(raw.encode()))
+    assert report is not None
+    return [r.recipient for r in report.recipients]
+
+
+def test_header_summary_of_the_original_does_not_name_a_failed_recipient() -> None:
+    # Exchange and PMDF repeat the original's To/Subject/Sent fields before
+    # the list of failed recipients (Sisimai's Exchange2003 reads them as
+    # the "connection header", not as a recipient): the original's To: is
+    # whom the sender wrote to, the list after it is who failed.
+    raw = (
+        "From: System Administrator <postmaster@mx.example.net>\n"
+        "To: sender@example.org\n"
+        "Subject: Undeliverable: hello\n"
+        "\n"
+        "Your message\n"
+        "\n"
+        "  To:      list@example.com\n"
+        "  Subject: hello\n"
+        "  Sent:    Thu, 29 Apr 2010 18:14:35 +0000\n"
+        "\n"
+        "did not reach the following recipient(s):\n"
+        "\n"
+        "rcpt@example.net on Thu, 29 Apr 2010 18:14:36 +0000\n"
+        "    The recipient name is not recognized\n"
+    )
+    assert recipients_of(raw) == ["rcpt@example.net"]
+
+
+def test_an_address_in_angle_brackets_wins_over_the_display_name_before_it() -> None:
+    # RFC 5322 § 3.4 name-addr: in "phrase <addr>" the bracketed address is
+    # the mailbox, even when the phrase looks like an address (Exim's
+    # "x@a <y@b>: malformed address", Sisimai::Lhost::Exim reads the <...>).
+    raw = (
+        "From: Mail Delivery System <mailer-daemon@mx.example.net>\n"
+        "To: sender@example.org\n"
+        "Subject: Mail failure - malformed recipient address\n"
+        "\n"
+        "A message that you sent contained one or more recipient addresses that were\n"
+        "incorrectly constructed:\n"
+        "\n"
+        "  shown@example.com <rcpt@example.net>: malformed address: <rcpt@example.net> may not follow shown@example.com\n"
+        "\n"
+        "This address has been ignored.\n"
+    )
+    assert recipients_of(raw) == ["rcpt@example.net"]
