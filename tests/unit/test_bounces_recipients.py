@@ -58,3 +58,48 @@ def test_an_address_in_angle_brackets_wins_over_the_display_name_before_it() -> 
         "This address has been ignored.\n"
     )
     assert recipients_of(raw) == ["rcpt@example.net"]
+
+
+def test_a_report_wrapped_whole_in_message_rfc822_is_read_from_the_dsn_inside() -> None:
+    # A gateway or scanner re-sends the whole report as an attachment: the
+    # outer message has a report's headers but no words of its own, the
+    # recipient is in the inner RFC 3464 part.
+    inner = (
+        "From: postmaster@mx.example.net\n"
+        "To: sender@example.org\n"
+        "Subject: Delivery Status Notification (Failure)\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="in"\n'
+        "\n"
+        "--in\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "This is an automatically generated Delivery Status Notification.\n"
+        "\n"
+        "--in\n"
+        "Content-Type: message/delivery-status\n"
+        "\n"
+        "Reporting-MTA: dns;mx.example.net\n"
+        "\n"
+        "Final-Recipient: rfc822;rcpt@example.com\n"
+        "Action: failed\n"
+        "Status: 5.1.1\n"
+        "\n"
+        "--in--\n"
+    )
+    raw = (
+        "From: postmaster@mx.example.net\n"
+        "To: sender@example.org\n"
+        "Subject: Delivery Status Notification (Failure)\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="out"\n'
+        "\n"
+        "This is a MIME-formatted message.\n"
+        "\n"
+        "--out\n"
+        "Content-Type: message/rfc822\n"
+        "\n"
+        f"{inner}\n"
+        "--out--\n"
+    )
+    assert recipients_of(raw) == ["rcpt@example.com"]
