@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bridge.bounces.parts import ADDRESS_RE, Message, header
+from bridge.bounces.parts import ADDRESS_RE, Message, header, original_headers
 
 _DAEMON_RE = re.compile(
     r"mailer[-_ ]?daemon|post[-_]?master|mail delivery (?:subsystem|system|service)|mdaemon|"
@@ -104,6 +104,10 @@ _NAME_ADDR_RE = re.compile(r"^[\s>*-]*[^\s<>:][^<>:\n]{0,80}\s<(" + ADDRESS_RE.p
 # Subject: / Sent:", Exchange and PMDF): two or more such lines in a row
 # describe what was sent, not who failed.
 _SUMMARY_FIELD_RE = re.compile(r"^\s*(?:to|cc|bcc|from|subject|sent|date|message-id)\s*:", re.IGNORECASE)
+# A Received field's "for <addr>" clause, the field possibly folded.
+_RECEIVED_FOR_RE = re.compile(
+    r"^Received:(?:[^\n]|\n[ \t])*?\bfor\s+<?(" + ADDRESS_RE.pattern + r")>?", re.IGNORECASE | re.MULTILINE
+)
 # Transcript lines: "In:  RCPT TO:<x>" (Postfix smtpd), ">>> RCPT To:<x>".
 _RCPT_TO_RE = re.compile(r"\brcpt\s+to:\s*<(" + ADDRESS_RE.pattern + r")>", re.IGNORECASE)
 _MAIL_FROM_RE = re.compile(r"\bmail\s+from:\s*<?(" + ADDRESS_RE.pattern + r")", re.IGNORECASE)
@@ -218,10 +222,27 @@ def find_recipients(msg: Message, notice: str, quoted: str) -> list[str]:
         found = _dedupe([a for a in candidates if not _DAEMON_LOCAL.match(a.split("@", 1)[0])])
         if found:
             return found
-    match = re.search(r"(?im)^To:\s*(.*)$", quoted)
+    # Nothing in the notice: the returned message's newest Received "for"
+    # clause is the envelope recipient of the hop that failed (RFC 5321
+    # § 4.4; Sisimai::Fact reads it for the same purpose), a surer name
+    # than its To: header, which may be a list or several people.
+    # Unless what came back is itself a report (a bounce of a bounce, or one
+    # forwarded whole): its Received fields lead to the first report's
+    # reader, and the DSN inside names the recipient.
+    attached = None if _carries_report(msg) else original_headers(msg)
+    fields = attached.get_all("Received", []) if attached is not None else []
+    returned = "\n".join(f"Received: {' '.join(str(value).split())}" for value in fields) + "\n" + quoted
+    received = [a for a in _RECEIVED_FOR_RE.findall(returned) if _usable(a, excluded)]
+    if received:
+        return received[:1]
+    match = re.search(r"(?im)^To:\s*((?:.*)(?:\n[ \t].*)*)", quoted)
     if match:
         return _dedupe(ADDRESS_RE.findall(match.group(1)))[:1]
     return []
+
+
+def _carries_report(msg: Message) -> bool:
+    return any(part.get_content_type().endswith("delivery-status") for part in msg.walk())
 
 
 def _without_header_summary(lines: list[str]) -> list[str]:

@@ -103,3 +103,41 @@ def test_a_report_wrapped_whole_in_message_rfc822_is_read_from_the_dsn_inside() 
         "--out--\n"
     )
     assert recipients_of(raw) == ["rcpt@example.com"]
+
+
+def test_a_notice_naming_nobody_falls_back_to_the_newest_received_for_clause() -> None:
+    # RFC 5321 § 4.4: a Received field's "for" clause is the envelope
+    # recipient at that hop; the newest one in the returned message is the
+    # hop that failed (Sisimai::Fact reads it too). The original's To: is
+    # a list here and would name the wrong mailbox.
+    raw = (
+        "From: ndr@mx.example.net\n"
+        "To: list-bounces@lists.example.org\n"
+        "Subject: Mail delivery failed: returning message to sender\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="b"\n'
+        "\n"
+        "--b\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "A message that you sent could not be delivered to one or more of its recipients.\n"
+        "One or more of the recipients are not a valid user of the system.\n"
+        "\n"
+        "--b\n"
+        "Content-Type: message/rfc822\n"
+        "\n"
+        "Received: from smtp.mx.example.net (smtp.mx.example.net [192.0.2.1])\n"
+        "\tby gw.mx.example.net (MTA) with ESMTP id 47mmbl\n"
+        "\tfor <rcpt@mx.example.net>; Mon, 30 Dec 2019 18:46:11 +0000\n"
+        "Received: from lists.example.org (lists.example.org [192.0.2.9])\n"
+        "\tby lists.example.org (Postfix) with ESMTP id 6EFD1A\n"
+        "\tfor <list@lists.example.org>; Mon, 30 Dec 2019 18:18:16 +0000\n"
+        'To: "The List"\n'
+        " <list@lists.example.org>\n"
+        "From: author@example.org\n"
+        "Subject: hello\n"
+        "\n"
+        "hello\n"
+        "--b--\n"
+    )
+    assert recipients_of(raw) == ["rcpt@mx.example.net"]
