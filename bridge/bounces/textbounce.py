@@ -104,6 +104,16 @@ _NAME_ADDR_RE = re.compile(r"^[\s>*-]*[^\s<>:][^<>:\n]{0,80}\s<(" + ADDRESS_RE.p
 # Subject: / Sent:", Exchange and PMDF): two or more such lines in a row
 # describe what was sent, not who failed.
 _SUMMARY_FIELD_RE = re.compile(r"^\s*(?:to|cc|bcc|from|subject|sent|date|message-id)\s*:", re.IGNORECASE)
+# An address right after the words that introduce a failed recipient in
+# running text ("delivering your mail to <x>", "undeliverable to x",
+# "rejected recipient <x>"; the phrases of Sisimai::RFC3464's fallback).
+_PHRASED_RE = re.compile(
+    r"(?:addressed to|sent (?:mail )?to|deliver(?:ed|ing|y)?(?: (?:of |your |the |this )?(?:e-?mail|mail|message))?"
+    r" to|undeliverable to|(?:failed|rejected|intended|unknown) recipient|message to|mail to)\s*:?\s*[\"'(]?<?("
+    + ADDRESS_RE.pattern
+    + r")",
+    re.IGNORECASE,
+)
 # A Received field's "for <addr>" clause, the field possibly folded.
 _RECEIVED_FOR_RE = re.compile(
     r"^Received:(?:[^\n]|\n[ \t])*?\bfor\s+<?(" + ADDRESS_RE.pattern + r")>?", re.IGNORECASE | re.MULTILINE
@@ -214,7 +224,8 @@ def find_recipients(msg: Message, notice: str, quoted: str) -> list[str]:
     anywhere = ADDRESS_RE.findall(notice)
     # Strongest shape first; the report's own parties are skipped unless
     # nothing else is left (a sender who wrote to itself).
-    for candidates, limit in ((leading, None), (labelled, None), (anywhere, 1)):
+    phrased = _PHRASED_RE.findall(notice)
+    for candidates, limit in ((leading, None), (labelled, None), (phrased, None), (anywhere, 1)):
         found = _dedupe([a for a in candidates if _usable(a, excluded)])
         if found:
             return found[:limit]

@@ -141,3 +141,18 @@ def test_a_notice_naming_nobody_falls_back_to_the_newest_received_for_clause() -
         "--b--\n"
     )
     assert recipients_of(raw) == ["rcpt@mx.example.net"]
+
+
+def test_in_running_text_the_address_after_a_delivery_phrase_beats_an_earlier_one() -> None:
+    # Sisimai::RFC3464's fallback reads the address after "undeliverable
+    # to", "addressed to", "rejected recipient" ...; any address earlier in
+    # the text (a help desk, a policy page) is not the failed recipient.
+    raw = (
+        "From: postmaster@mx.example.net\n"
+        "To: sender@example.org\n"
+        "Subject: Undeliverable mail\n"
+        "\n"
+        "Questions about this notice go to helpdesk@mx.example.net.\n"
+        "Your mail was undeliverable to rcpt@example.com because the mailbox is unknown.\n"
+    )
+    assert recipients_of(raw) == ["rcpt@example.com"]
