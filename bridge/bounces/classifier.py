@@ -114,6 +114,13 @@ def _recipient(
 
 
 def _normalise(address: str) -> str:
+    if not address.isascii():
+        # RFC 6531/6533 internationalised address ("utf-8;" type): the ASCII
+        # pattern would keep only a tail of a non-ASCII local part.
+        token = next((t for t in address.split() if "@" in t), "")
+        if token:
+            local, _, domain = token.strip("<>\"'(),;").rpartition("@")
+            return f"{local}@{domain.lower()}"
     match = ADDRESS_RE.search(address)
     if not match:
         return address.strip().strip("<>")

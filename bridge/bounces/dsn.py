@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bridge.bounces.parts import Message, own_parts, part_text
+from bridge.bounces.parts import Message, decode_bytes, own_parts, part_text
 
 _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]*)\s*:\s?(.*)$")
 # A folded Diagnostic-Code line may start "host.example[192.0.2.1]: said".
@@ -98,7 +98,11 @@ def _status_part_text(part: Message) -> str:
         for block in payload:
             if isinstance(block, Message):
                 chunks.append("\n".join(f"{k}: {' '.join(str(v).split())}" for k, v in block.items()))
-                body = block.get_payload()
+                # Bytes, not the str payload: for 8-bit text the str form has
+                # already replaced what it could not read in the block's
+                # (default ASCII) charset.
+                data = block.get_payload(decode=True)
+                body = decode_bytes(data, "utf-8") if isinstance(data, bytes) else block.get_payload()
                 if isinstance(body, str) and body.strip():
                     chunks.append(body)
         return "\n\n".join(chunks)

@@ -156,3 +156,32 @@ def test_in_running_text_the_address_after_a_delivery_phrase_beats_an_earlier_on
         "Your mail was undeliverable to rcpt@example.com because the mailbox is unknown.\n"
     )
     assert recipients_of(raw) == ["rcpt@example.com"]
+
+
+def test_an_internationalised_address_is_kept_whole() -> None:
+    # RFC 6533 § 3: a utf-8 address type in message/global-delivery-status;
+    # a non-ASCII local part must not be cut to its ASCII tail.
+    raw = (
+        "From: MAILER-DAEMON@mx.example.net\n"
+        "To: sender@example.org\n"
+        "Subject: Undelivered Mail Returned to Sender\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n'
+        "\n"
+        "--b\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "The message could not be delivered.\n"
+        "\n"
+        "--b\n"
+        "Content-Type: message/global-delivery-status; charset=utf-8\n"
+        "\n"
+        "Reporting-MTA: dns; mx.example.net\n"
+        "\n"
+        "Final-Recipient: utf-8; użytkownik@Example.PL\n"
+        "Action: failed\n"
+        "Status: 5.1.1\n"
+        "\n"
+        "--b--\n"
+    )
+    assert recipients_of(raw) == ["użytkownik@example.pl"]
