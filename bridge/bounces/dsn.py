@@ -8,6 +8,8 @@ Also reads the same field blocks when a vendor pastes them into a text part.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass, field
 
@@ -91,6 +93,16 @@ def _has_recipient(block: dict[str, str]) -> bool:
 
 
 def _status_part_text(part: Message) -> str:
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+        # Some MTAs base64-encode the delivery-status part (RFC 6533 § 6
+        # allows it for the global type); the parser has cut the still
+        # encoded text into "blocks", so decode the part's raw body.
+        _, _, encoded = part.as_string().replace("\r\n", "\n").partition("\n\n")
+        try:
+            data = base64.b64decode(encoded)
+        except (ValueError, binascii.Error):
+            data = encoded.encode("utf-8", "replace")
+        return decode_bytes(data, part.get_content_charset() or "utf-8")
     payload = part.get_payload()
     if isinstance(payload, list):
         # compat32 parses message/delivery-status into one Message per block.
@@ -101,8 +113,8 @@ def _status_part_text(part: Message) -> str:
                 # Bytes, not the str payload: for 8-bit text the str form has
                 # already replaced what it could not read in the block's
                 # (default ASCII) charset.
-                data = block.get_payload(decode=True)
-                body = decode_bytes(data, "utf-8") if isinstance(data, bytes) else block.get_payload()
+                raw = block.get_payload(decode=True)
+                body = decode_bytes(raw, "utf-8") if isinstance(raw, bytes) else block.get_payload()
                 if isinstance(body, str) and body.strip():
                     chunks.append(body)
         return "\n\n".join(chunks)

@@ -7,6 +7,8 @@ github.com/sisimai/p5-sisimai, lib/Sisimai/Lhost/*.pm and Sisimai::Address).
 
 from __future__ import annotations
 
+import base64
+
 from bridge.bounces import Report, classify
 from bridge.mail.message import parse
 
@@ -185,3 +187,40 @@ def test_an_internationalised_address_is_kept_whole() -> None:
         "--b--\n"
     )
     assert recipients_of(raw) == ["użytkownik@example.pl"]
+
+
+def test_a_base64_encoded_delivery_status_part_is_read() -> None:
+    # The delivery-status part may come base64-encoded (RFC 6533 § 6 for the
+    # global type; some MTAs do it for message/delivery-status too): its
+    # recipients are read after decoding, not lost.
+    fields = (
+        "Reporting-MTA: dns; mx.example.net\n"
+        "\n"
+        "Final-Recipient: rfc822; a@example.com\n"
+        "Action: failed\n"
+        "Status: 5.1.1\n"
+        "\n"
+        "Final-Recipient: rfc822; b@example.com\n"
+        "Action: failed\n"
+        "Status: 5.2.2\n"
+    )
+    raw = (
+        "From: MAILER-DAEMON@mx.example.net\n"
+        "To: sender@example.org\n"
+        "Subject: Undelivered Mail Returned to Sender\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n'
+        "\n"
+        "--b\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "The message could not be delivered.\n"
+        "\n"
+        "--b\n"
+        "Content-Type: message/delivery-status\n"
+        "Content-Transfer-Encoding: base64\n"
+        "\n"
+        f"{base64.encodebytes(fields.encode()).decode()}"
+        "--b--\n"
+    )
+    assert recipients_of(raw) == ["a@example.com", "b@example.com"]
