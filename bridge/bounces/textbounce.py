@@ -212,7 +212,10 @@ def _usable(address: str, excluded: set[str]) -> bool:
 
 def find_recipients(msg: Message, notice: str, quoted: str) -> list[str]:
     """Return failed recipients in order of appearance, without duplicates."""
-    failed = header(msg, "X-Failed-Recipients")
+    # Raw, not RFC 2047-decoded: an encoded word may not stand in an
+    # addr-spec (RFC 2047 § 5 (3)), so one that does is the local part as
+    # the MTA saw it, and decoding it would leave no address at all.
+    failed = " ".join(str(msg.get("X-Failed-Recipients", "")).split())
     if failed:
         # Exim and Gmail name the failed recipients in this header.
         return _dedupe(ADDRESS_RE.findall(failed))

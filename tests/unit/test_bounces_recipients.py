@@ -224,3 +224,23 @@ def test_a_base64_encoded_delivery_status_part_is_read() -> None:
         "--b--\n"
     )
     assert recipients_of(raw) == ["a@example.com", "b@example.com"]
+
+
+def test_an_encoded_word_in_x_failed_recipients_is_kept_as_the_address() -> None:
+    # RFC 2047 § 5 (3): an encoded word may not appear in an addr-spec, so
+    # "=?utf-8?B?...?=@example.org" in Exim's X-Failed-Recipients is the
+    # local part as sent; decoding it left no address and lost the bounce.
+    address = "=?utf-8?B?8J+Qsg==?=@example.org"
+    raw = (
+        "From: Mail Delivery System <Mailer-Daemon@mx.example.net>\n"
+        "To: sender@example.org\n"
+        "Subject: Mail delivery failed: returning message to sender\n"
+        f"X-Failed-Recipients: {address}\n"
+        "\n"
+        "A message that you sent could not be delivered to one or more of its\n"
+        "recipients. This is a permanent error. The following address(es) failed:\n"
+        "\n"
+        f"  {address}\n"
+        "    unknown user\n"
+    )
+    assert recipients_of(raw) == [address]
