@@ -109,7 +109,7 @@ def _status_part_text(part: Message) -> str:
         chunks = []
         for block in payload:
             if isinstance(block, Message):
-                chunks.append("\n".join(f"{k}: {' '.join(str(v).split())}" for k, v in block.items()))
+                chunks.append("\n".join(f"{k}: {' '.join(_raw_text(v).split())}" for k, v in block.raw_items()))
                 # Bytes, not the str payload: for 8-bit text the str form has
                 # already replaced what it could not read in the block's
                 # (default ASCII) charset.
@@ -119,6 +119,15 @@ def _status_part_text(part: Message) -> str:
                     chunks.append(body)
         return "\n\n".join(chunks)
     return part_text(part)
+
+
+def _raw_text(value: object) -> str:
+    """A field value as UTF-8 text: the parser keeps 8-bit bytes as surrogate escapes (RFC 6533 fields are UTF-8)."""
+    text = str(value)
+    try:
+        return text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeError:
+        return text
 
 
 def find_dsn(msg: Message) -> Dsn | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from bridge.bounces import Report, classify
 from bridge.mail.message import parse
 
@@ -160,9 +162,11 @@ def test_in_running_text_the_address_after_a_delivery_phrase_beats_an_earlier_on
     assert recipients_of(raw) == ["rcpt@example.com"]
 
 
-def test_an_internationalised_address_is_kept_whole() -> None:
+@pytest.mark.parametrize("per_message", ["Reporting-MTA: dns; mx.example.net\n\n", ""])
+def test_an_internationalised_address_is_kept_whole(per_message: str) -> None:
     # RFC 6533 § 3: a utf-8 address type in message/global-delivery-status;
-    # a non-ASCII local part must not be cut to its ASCII tail.
+    # a non-ASCII local part must not be cut to its ASCII tail nor lose its
+    # bytes, whether its block comes after the per-message one or first.
     raw = (
         "From: MAILER-DAEMON@mx.example.net\n"
         "To: sender@example.org\n"
@@ -178,8 +182,7 @@ def test_an_internationalised_address_is_kept_whole() -> None:
         "--b\n"
         "Content-Type: message/global-delivery-status; charset=utf-8\n"
         "\n"
-        "Reporting-MTA: dns; mx.example.net\n"
-        "\n"
+        f"{per_message}"
         "Final-Recipient: utf-8; użytkownik@Example.PL\n"
         "Action: failed\n"
         "Status: 5.1.1\n"
