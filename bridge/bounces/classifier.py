@@ -114,6 +114,13 @@ def _recipient(
 
 
 def _normalise(address: str) -> str:
+    if not address.isascii():
+        # RFC 6531/6533 internationalised address ("utf-8;" type): the ASCII
+        # pattern would keep only a tail of a non-ASCII local part.
+        token = next((t for t in address.split() if "@" in t), "")
+        if token:
+            local, _, domain = token.strip("<>\"'(),;").rpartition("@")
+            return f"{local}@{domain.lower()}"
     match = ADDRESS_RE.search(address)
     if not match:
         return address.strip().strip("<>")
@@ -209,9 +216,14 @@ def classify(msg: Message) -> Report | None:
     if parsed is not None:
         recipients = _from_dsn(parsed, notice, textbounce.find_recipients(msg, notice, quoted))
         reporting = dsn.strip_type(parsed.message_fields.get("reporting-mta", "")) or None
-    if not recipients and textbounce.looks_like_bounce(msg, notice):
-        recipients = _from_text(msg, notice, quoted)
-        nested = dsn.find_nested_dsn(msg) if not recipients else None
+    if not recipients:
+        looks = textbounce.looks_like_bounce(msg, notice)
+        recipients = _from_text(msg, notice, quoted) if looks else []
+        # A report wrapped whole in message/rfc822 (a scanner or gateway
+        # re-sending it) has no words of its own: its headers say report,
+        # the DSN inside says who failed.
+        wrapped = looks or textbounce.envelope_says_report(msg)
+        nested = dsn.find_nested_dsn(msg) if wrapped and not recipients else None
         if nested is not None:
             recipients = _from_dsn(nested, notice)
     if recipients:

@@ -8,10 +8,12 @@ Also reads the same field blocks when a vendor pastes them into a text part.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass, field
 
-from bridge.bounces.parts import Message, own_parts, part_text
+from bridge.bounces.parts import Message, decode_bytes, own_parts, part_text
 
 _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]*)\s*:\s?(.*)$")
 # A folded Diagnostic-Code line may start "host.example[192.0.2.1]: said".
@@ -91,18 +93,41 @@ def _has_recipient(block: dict[str, str]) -> bool:
 
 
 def _status_part_text(part: Message) -> str:
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+        # Some MTAs base64-encode the delivery-status part (RFC 6533 § 6
+        # allows it for the global type); the parser has cut the still
+        # encoded text into "blocks", so decode the part's raw body.
+        _, _, encoded = part.as_string().replace("\r\n", "\n").partition("\n\n")
+        try:
+            data = base64.b64decode(encoded)
+        except (ValueError, binascii.Error):
+            data = encoded.encode("utf-8", "replace")
+        return decode_bytes(data, part.get_content_charset() or "utf-8")
     payload = part.get_payload()
     if isinstance(payload, list):
         # compat32 parses message/delivery-status into one Message per block.
         chunks = []
         for block in payload:
             if isinstance(block, Message):
-                chunks.append("\n".join(f"{k}: {' '.join(str(v).split())}" for k, v in block.items()))
-                body = block.get_payload()
+                chunks.append("\n".join(f"{k}: {' '.join(_raw_text(v).split())}" for k, v in block.raw_items()))
+                # Bytes, not the str payload: for 8-bit text the str form has
+                # already replaced what it could not read in the block's
+                # (default ASCII) charset.
+                raw = block.get_payload(decode=True)
+                body = decode_bytes(raw, "utf-8") if isinstance(raw, bytes) else block.get_payload()
                 if isinstance(body, str) and body.strip():
                     chunks.append(body)
         return "\n\n".join(chunks)
     return part_text(part)
+
+
+def _raw_text(value: object) -> str:
+    """A field value as UTF-8 text: the parser keeps 8-bit bytes as surrogate escapes (RFC 6533 fields are UTF-8)."""
+    text = str(value)
+    try:
+        return text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeError:
+        return text
 
 
 def find_dsn(msg: Message) -> Dsn | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bridge.bounces.parts import ADDRESS_RE, Message, header
+from bridge.bounces.parts import ADDRESS_RE, Message, header, original_headers
 
 _DAEMON_RE = re.compile(
     r"mailer[-_ ]?daemon|post[-_]?master|mail delivery (?:subsystem|system|service)|mdaemon|"
@@ -95,6 +95,28 @@ _LABELLED_RE = re.compile(
     r"^[\s>*-]*(?!(?:to|from|cc|bcc|reply-to|sender|return-path|mail from|subject)\s*:)[^:<>@\n]{1,60}:\s*"
     r"[\"']?<?(" + ADDRESS_RE.pattern + r")>?",
     re.IGNORECASE | re.MULTILINE,
+)
+# "phrase <addr>: why" (RFC 5322 § 3.4 name-addr): the bracketed address is
+# the mailbox even when the phrase looks like one (Exim's "x@a <y@b>:
+# malformed address"; Sisimai::Lhost::Exim reads the <...> too).
+_NAME_ADDR_RE = re.compile(r"^[\s>*-]*[^\s<>:][^<>:\n]{0,80}\s<(" + ADDRESS_RE.pattern + r")>\s*:", re.IGNORECASE)
+# The original's header fields repeated in the notice ("Your message / To: /
+# Subject: / Sent:", Exchange and PMDF): two or more such lines in a row
+# describe what was sent, not who failed.
+_SUMMARY_FIELD_RE = re.compile(r"^\s*(?:to|cc|bcc|from|subject|sent|date|message-id)\s*:", re.IGNORECASE)
+# An address right after the words that introduce a failed recipient in
+# running text ("delivering your mail to <x>", "undeliverable to x",
+# "rejected recipient <x>"; the phrases of Sisimai::RFC3464's fallback).
+_PHRASED_RE = re.compile(
+    r"(?:addressed to|sent (?:mail )?to|deliver(?:ed|ing|y)?(?: (?:of |your |the |this )?(?:e-?mail|mail|message))?"
+    r" to|undeliverable to|(?:failed|rejected|intended|unknown) recipient|message to|mail to)\s*:?\s*[\"'(]?<?("
+    + ADDRESS_RE.pattern
+    + r")",
+    re.IGNORECASE,
+)
+# A Received field's "for <addr>" clause, the field possibly folded.
+_RECEIVED_FOR_RE = re.compile(
+    r"^Received:(?:[^\n]|\n[ \t])*?\bfor\s+<?(" + ADDRESS_RE.pattern + r")>?", re.IGNORECASE | re.MULTILINE
 )
 # Transcript lines: "In:  RCPT TO:<x>" (Postfix smtpd), ">>> RCPT To:<x>".
 _RCPT_TO_RE = re.compile(r"\brcpt\s+to:\s*<(" + ADDRESS_RE.pattern + r")>", re.IGNORECASE)
@@ -190,18 +212,23 @@ def _usable(address: str, excluded: set[str]) -> bool:
 
 def find_recipients(msg: Message, notice: str, quoted: str) -> list[str]:
     """Return failed recipients in order of appearance, without duplicates."""
-    failed = header(msg, "X-Failed-Recipients")
+    # Raw, not RFC 2047-decoded: an encoded word may not stand in an
+    # addr-spec (RFC 2047 § 5 (3)), so one that does is the local part as
+    # the MTA saw it, and decoding it would leave no address at all.
+    failed = " ".join(str(msg.get("X-Failed-Recipients", "")).split())
     if failed:
         # Exim and Gmail name the failed recipients in this header.
         return _dedupe(ADDRESS_RE.findall(failed))
     excluded = _excluded(msg, quoted, notice)
-    leading = [m.group(1) for line in notice.split("\n") if (m := _LEADING_RE.match(line))]
+    lines = _without_header_summary(notice.split("\n"))
+    leading = [m.group(1) for line in lines if (m := _LEADING_RE.match(line) or _NAME_ADDR_RE.match(line))]
     leading += _RCPT_TO_RE.findall(notice)
-    labelled = _LABELLED_RE.findall(notice) + _INLINE_LABEL_RE.findall(notice)
+    labelled = _LABELLED_RE.findall("\n".join(lines)) + _INLINE_LABEL_RE.findall(notice)
     anywhere = ADDRESS_RE.findall(notice)
     # Strongest shape first; the report's own parties are skipped unless
     # nothing else is left (a sender who wrote to itself).
-    for candidates, limit in ((leading, None), (labelled, None), (anywhere, 1)):
+    phrased = _PHRASED_RE.findall(notice)
+    for candidates, limit in ((leading, None), (labelled, None), (phrased, None), (anywhere, 1)):
         found = _dedupe([a for a in candidates if _usable(a, excluded)])
         if found:
             return found[:limit]
@@ -209,10 +236,38 @@ def find_recipients(msg: Message, notice: str, quoted: str) -> list[str]:
         found = _dedupe([a for a in candidates if not _DAEMON_LOCAL.match(a.split("@", 1)[0])])
         if found:
             return found
-    match = re.search(r"(?im)^To:\s*(.*)$", quoted)
+    # Nothing in the notice: the returned message's newest Received "for"
+    # clause is the envelope recipient of the hop that failed (RFC 5321
+    # § 4.4; Sisimai::Fact reads it for the same purpose), a surer name
+    # than its To: header, which may be a list or several people.
+    # Unless what came back is itself a report (a bounce of a bounce, or one
+    # forwarded whole): its Received fields lead to the first report's
+    # reader, and the DSN inside names the recipient.
+    attached = None if _carries_report(msg) else original_headers(msg)
+    fields = attached.get_all("Received", []) if attached is not None else []
+    returned = "\n".join(f"Received: {' '.join(str(value).split())}" for value in fields) + "\n" + quoted
+    received = [a for a in _RECEIVED_FOR_RE.findall(returned) if _usable(a, excluded)]
+    if received:
+        return received[:1]
+    match = re.search(r"(?im)^To:\s*((?:.*)(?:\n[ \t].*)*)", quoted)
     if match:
         return _dedupe(ADDRESS_RE.findall(match.group(1)))[:1]
     return []
+
+
+def _carries_report(msg: Message) -> bool:
+    return any(part.get_content_type().endswith("delivery-status") for part in msg.walk())
+
+
+def _without_header_summary(lines: list[str]) -> list[str]:
+    """Drop runs of two or more header-field lines (the original's To/Subject/Sent repeated in the notice)."""
+    summary = [bool(_SUMMARY_FIELD_RE.match(line)) for line in lines]
+    kept = []
+    for index, line in enumerate(lines):
+        near = summary[max(index - 1, 0) : index + 2]
+        if not (summary[index] and sum(near) >= 2):
+            kept.append(line)
+    return kept
 
 
 def _dedupe(addresses: list[str]) -> list[str]:
