@@ -15,6 +15,7 @@ Pure: no I/O, no clock, no environment. ``classify`` reads only
     addressing  mailbox, address and host wordings (unknown, full, moved, ...)
     wordings    the ordered wording table and text_reason
     reasonorder the taxonomy's own decision order (Sisimai's Reason/Status/Command, ported)
+    lhosts      one reporting MTA's own message tables (Exim, qmail), once identified
     reasons     reason decision (code vs words vs stage), hard/soft verdict
     documented  wordings documented by MTA sources and providers (documented.jsonl)
     plainwords  plain-language wordings: a subject and what happened to it

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bridge.bounces import arf, autoreply, dsn, families, precheck, rhosts, sesjson, textbounce
+from bridge.bounces import arf, autoreply, dsn, families, lhosts, precheck, rhosts, sesjson, textbounce
 from bridge.bounces.codes import (
     find_reply_code,
     find_status,
@@ -18,7 +18,7 @@ from bridge.bounces.codes import (
 )
 from bridge.bounces.model import BounceRecipient, Kind, Reason, Report
 from bridge.bounces.nearest import nearest_reason
-from bridge.bounces.parts import ADDRESS_RE, Message, original_message_id, report_texts
+from bridge.bounces.parts import ADDRESS_RE, Message, header, original_message_id, report_texts
 from bridge.bounces.reasons import classify_reason, coarse, is_hard, report_action
 from bridge.bounces.stage import find_stage
 from bridge.bounces.wordings import text_reason
@@ -75,6 +75,7 @@ def _recipient(
     stage: str = "",
     diagnostic_type: str = "",
     stated: str = "",
+    lhost: str = "",
 ) -> BounceRecipient:
     """One recipient: ``action`` is how the report reads (a warning is "delayed"), ``stated`` its Action field."""
     provider = rhosts.provider_of(remote, address) if action in ("failed", "delayed") else None
@@ -85,7 +86,7 @@ def _recipient(
         if provider is not None
         else None
     )
-    reason = by_host or classify_reason(diagnostic, status, action, stage, context, diagnostic_type)
+    reason = by_host or classify_reason(diagnostic, status, action, stage, context, diagnostic_type, lhost)
     if reason is Reason.UNDEFINED and context:
         reason = text_reason(context) or reason
     if reason is Reason.UNDEFINED:
@@ -128,7 +129,7 @@ def _normalise(address: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def _from_dsn(parsed: dsn.Dsn, notice: str, named: list[str] | None = None) -> list[BounceRecipient]:
+def _from_dsn(parsed: dsn.Dsn, notice: str, named: list[str] | None = None, lhost: str = "") -> list[BounceRecipient]:
     named = named or []
     out: list[BounceRecipient] = []
     addresses = [dsn.strip_type(b.get("final-recipient") or b.get("original-recipient")) for b in parsed.recipients]
@@ -161,7 +162,9 @@ def _from_dsn(parsed: dsn.Dsn, notice: str, named: list[str] | None = None) -> l
         # lines: reading the whole notice would lend one recipient's cause
         # to another (Exim: "550 hard error" beside "local delivery failed").
         context = own_text if own_text and len(parsed.recipients) > 1 else notice
-        out.append(_recipient(address, action, klass, reply, diagnostic, remote, context, own_text, kind, stated))
+        out.append(
+            _recipient(address, action, klass, reply, diagnostic, remote, context, own_text, kind, stated, lhost)
+        )
     return out
 
 
@@ -175,7 +178,7 @@ def _diagnostic(block: str) -> str:
     return "\n".join(taken)
 
 
-def _from_text(msg: Message, notice: str, quoted: str) -> list[BounceRecipient]:
+def _from_text(msg: Message, notice: str, quoted: str, lhost: str = "") -> list[BounceRecipient]:
     recipients = textbounce.find_recipients(msg, notice, quoted)
     delayed = textbounce.is_delay(msg, notice)
     out: list[BounceRecipient] = []
@@ -186,7 +189,9 @@ def _from_text(msg: Message, notice: str, quoted: str) -> list[BounceRecipient]:
         action = "delayed" if delayed and klass.startswith("4") else "failed"
         remote_match = _REMOTE_RE.search(block.text) or _REMOTE_RE.search(notice)
         remote = remote_match.group(1) if remote_match else None
-        out.append(_recipient(block.recipient, action, klass, reply, diagnostic, remote, notice, block.text))
+        out.append(
+            _recipient(block.recipient, action, klass, reply, diagnostic, remote, notice, block.text, lhost=lhost)
+        )
     return out
 
 
@@ -211,21 +216,23 @@ def classify(msg: Message) -> Report | None:
     if ses is not None:
         return _from_ses(ses)
     parsed = dsn.find_dsn(msg)
+    # Exim's and qmail's own message tables apply to their own reports only.
+    lhost = lhosts.identify(notice, header(msg, "x-failed-recipients"))
     recipients: list[BounceRecipient] = []
     reporting: str | None = None
     if parsed is not None:
-        recipients = _from_dsn(parsed, notice, textbounce.find_recipients(msg, notice, quoted))
+        recipients = _from_dsn(parsed, notice, textbounce.find_recipients(msg, notice, quoted), lhost)
         reporting = dsn.strip_type(parsed.message_fields.get("reporting-mta", "")) or None
     if not recipients:
         looks = textbounce.looks_like_bounce(msg, notice)
-        recipients = _from_text(msg, notice, quoted) if looks else []
+        recipients = _from_text(msg, notice, quoted, lhost) if looks else []
         # A report wrapped whole in message/rfc822 (a scanner or gateway
         # re-sending it) has no words of its own: its headers say report,
         # the DSN inside says who failed.
         wrapped = looks or textbounce.envelope_says_report(msg)
         nested = dsn.find_nested_dsn(msg) if wrapped and not recipients else None
         if nested is not None:
-            recipients = _from_dsn(nested, notice)
+            recipients = _from_dsn(nested, notice, lhost=lhost)
     if recipients:
         recipients = families.apply(families.identify(msg, notice, parsed), notice, recipients)
         failed = any(r.action in ("failed", "delayed") for r in recipients)

@@ -17,6 +17,7 @@ import re
 
 from bridge.bounces.causes import RECIPIENT_CHOICE_RE
 from bridge.bounces.codes import find_reply_code
+from bridge.bounces.lhosts import lhost_reason
 from bridge.bounces.model import REASON_CLASS, Reason
 from bridge.bounces.providers import provider_reason
 from bridge.bounces.reasonorder import STATUS_NAME, Facts, find_command, mta_preset, reason_of
@@ -100,7 +101,13 @@ _EMPTY_ADDRESS_RE = re.compile(r"\b[45]\d\d\s*:?\s*:\s*user unknown", re.IGNOREC
 
 
 def classify_reason(
-    diagnostic: str, status: str | None, action: str, context: str = "", notice: str = "", diagnostic_type: str = ""
+    diagnostic: str,
+    status: str | None,
+    action: str,
+    context: str = "",
+    notice: str = "",
+    diagnostic_type: str = "",
+    lhost: str = "",
 ) -> Reason:
     """Decide the reason for one recipient.
 
@@ -114,6 +121,7 @@ def classify_reason(
             names the stage away from the recipient's own lines).
         diagnostic_type: RFC 3464 § 2.3.6 type of the Diagnostic-Code
             ("smtp", "x-unix", ...), "" when unknown.
+        lhost: the reporting MTA whose own tables apply (``lhosts.identify``).
 
     Returns:
         The reason; UNDEFINED when nothing decides it.
@@ -145,7 +153,9 @@ def classify_reason(
     # qmail's give-up sentence is read by the rules below (the error before
     # it is the cause); the taxonomy's lists would read the sentence itself.
     ordered = (
-        None if _GIVE_UP_RE.search(diagnostic) else _by_order(diagnostic, status, action, context, diagnostic_type)
+        None
+        if _GIVE_UP_RE.search(diagnostic)
+        else _by_order(diagnostic, status, action, context, diagnostic_type, lhost)
     )
     if ordered is not None:
         # The taxonomy's own decision order decided (``reasonorder``); the
@@ -209,7 +219,9 @@ def classify_reason(
     return R.UNDEFINED
 
 
-def _by_order(diagnostic: str, status: str | None, action: str, context: str, kind: str) -> Reason | None:
+def _by_order(  # noqa: PLR0913
+    diagnostic: str, status: str | None, action: str, context: str, kind: str, lhost: str = ""
+) -> Reason | None:
     """The taxonomy's own decision order (``reasonorder``) over what this report states.
 
     The SMTP command is the stage the report writes (``stage``: Postfix's "in
@@ -232,7 +244,9 @@ def _by_order(diagnostic: str, status: str | None, action: str, context: str, ki
         command=stage,
         action=action,
         diagnostic_type=kind,
-        preset=mta_preset(diagnostic),
+        # The reporting MTA's own table (``lhosts``) runs before the generic
+        # order, as the taxonomy's per-MTA parsers set a reason first.
+        preset=mta_preset(diagnostic) or lhost_reason(lhost, diagnostic, context),
     )
     ordered = reason_of(facts)
     detail = status.rsplit(".", 1)[-1]
