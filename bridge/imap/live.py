@@ -149,14 +149,12 @@ async def prepare(client: aioimaplib.IMAP4) -> None:
 
 
 async def version(client: aioimaplib.IMAP4, folder: str) -> tuple[int, int, int, int] | None:
-    """The folder's version now (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ); None without CONDSTORE.
+    """The folder's version now from STATUS (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ); None without CONDSTORE.
 
-    From STATUS, without selecting it; but for the folder this connection keeps selected, from that
-    selection brought up to date (``examine``): a STATUS of the selected folder answers from the
-    session's own view, however old (Dovecot says CLIENTBUG; RFC 3501 § 6.3.10 says not to ask).
+    Only for a folder this connection does not keep selected (``keeps``): a STATUS of the selected folder
+    answers from the session's own view, however old (Dovecot says CLIENTBUG; RFC 3501 § 6.3.10 says not
+    to ask). For a kept one, ``examine`` brings that selection up to date and tells its version.
     """
-    if keeps(client, folder):
-        return (await examine(client, folder)).version
     if not client.has_capability("CONDSTORE"):
         return None
     try:
